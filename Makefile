@@ -1,0 +1,54 @@
+# Jounce: `make run` serves the embedded default, `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= $(shell scripts/find-python.sh)
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := app
+
+.PHONY: run test lint typecheck pytest lock benchmark-simulator clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.prod-installed: requirements/prod.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/prod.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements/dev.txt requirements/prod.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	touch $@ $(VENV)/.prod-installed
+
+## run: migrate, seed and serve http://127.0.0.1:5000 on SQLite with an in-process scheduler
+run: $(VENV)/.prod-installed
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed
+	API_KEY="$$(scripts/dev-api-key.sh)" $(BIN)/flask serve
+
+## test: lint, type checks and the whole suite against PostgreSQL and Redis
+test: $(VENV)/.dev-installed
+	scripts/check-services.sh
+	scripts/ensure-chromium.sh
+	$(MAKE) --no-print-directory lint typecheck pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests migrations scripts app.py
+	$(BIN)/ruff format --check src tests migrations scripts app.py
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev-installed
+	$(BIN)/pytest
+
+## lock: recompile the pinned requirements after editing requirements/*.in
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet pip-tools
+	cd requirements && ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links prod.in -o prod.txt
+	cd requirements && ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links dev.in -o dev.txt
+
+benchmark-simulator: $(VENV)/.dev-installed
+	$(BIN)/python -m scripts.benchmark_simulator
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache test-output

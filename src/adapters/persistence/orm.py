@@ -1,0 +1,200 @@
+"""Tables, and their imperative mapping onto the domain dataclasses (the domain knows no ORM)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import registry
+from sqlalchemy.types import TypeEngine
+
+from src.application.domain.model import (
+    LLM,
+    ApiKey,
+    Direction,
+    Metric,
+    MetricSummary,
+    RunSource,
+    RunStatus,
+    SimulationRun,
+    User,
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database (SQLite stores no zone, PostgreSQL does)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _values(enum_class: type) -> Enum:
+    return Enum(enum_class, native_enum=False, values_callable=lambda e: [m.value for m in e], length=16)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+llms = Table(
+    "llms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("vendor", String(100), nullable=False),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(50), nullable=False, unique=True),
+    Column("description", String(200), nullable=False),
+    Column("unit", String(50), nullable=False),
+    Column("direction", _values(Direction), nullable=False),
+    Column("lower_bound", Float, nullable=False),
+    Column("upper_bound", Float, nullable=False),
+)
+
+simulation_runs = Table(
+    "simulation_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("seed", BigInteger, nullable=False),
+    Column("samples_per_pair", Integer, nullable=False),
+    Column("source", _values(RunSource), nullable=False),
+    Column("status", _values(RunStatus), nullable=False),
+    Column("slot", String(64), unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),
+    Column("sample_count", BigInteger, nullable=False, default=0),
+    Column("error", Text),
+    Index("ix_simulation_runs_status_finished_at", "status", "finished_at"),
+)
+
+metric_summaries = Table(
+    "metric_summaries",
+    metadata,
+    Column("run_id", Integer, ForeignKey("simulation_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("llm_id", Integer, ForeignKey("llms.id"), primary_key=True),
+    Column("metric_id", Integer, ForeignKey("metrics.id"), primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("mean", Float, nullable=False),
+    Column("std", Float, nullable=False),
+    Column("minimum", Float, nullable=False),
+    Column("maximum", Float, nullable=False),
+    Column("p50", Float, nullable=False),
+    Column("p90", Float, nullable=False),
+    Column("p95", Float, nullable=False),
+    Column("p99", Float, nullable=False),
+)
+
+
+class FloatArray(TypeDecorator[np.ndarray]):
+    """A numpy float64 array: float8[] on PostgreSQL, a little-endian BLOB elsewhere."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[object]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(Float))
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: np.ndarray | None, dialect: Dialect) -> object:
+        if value is None:
+            return None
+        array = np.asarray(value, dtype="<f8")
+        return array.tolist() if dialect.name == "postgresql" else array.tobytes()
+
+    def process_result_value(self, value: object, dialect: Dialect) -> np.ndarray | None:
+        if value is None:
+            return None
+        if isinstance(value, (bytes, memoryview)):
+            return np.frombuffer(value, dtype="<f8").astype(np.float64)
+        return np.asarray(value, dtype=np.float64)
+
+
+# Raw samples, a row per chunk of one pair (see adapters/persistence/samples.py). Written in
+# bulk and append-only, so no foreign keys slow the writes.
+samples = Table(
+    "samples",
+    metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("llm_id", SmallInteger, nullable=False),
+    Column("metric_id", SmallInteger, nullable=False),
+    Column("chunk", Integer, nullable=False),
+    Column("recorded_on", Date, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("sample_values", FloatArray, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE")),
+    Column("name", String(100), nullable=False),
+    Column("prefix", String(32), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
+)
+
+mapper_registry = registry(metadata=metadata)
+
+
+def start_mappers() -> None:
+    """Map the domain classes once per process (mapping twice is an error SQLAlchemy raises)."""
+    if mapper_registry.mappers:
+        return
+    mapper_registry.map_imperatively(LLM, llms)
+    mapper_registry.map_imperatively(Metric, metrics)
+    mapper_registry.map_imperatively(SimulationRun, simulation_runs)
+    mapper_registry.map_imperatively(MetricSummary, metric_summaries)
+    mapper_registry.map_imperatively(User, users)
+    mapper_registry.map_imperatively(ApiKey, api_keys)

@@ -1,0 +1,144 @@
+"""SQLAlchemy repositories: the only place that knows how domain objects are queried."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from src.adapters.persistence import orm
+from src.application.domain.model import (
+    LLM,
+    ApiKey,
+    Metric,
+    MetricSummary,
+    RunStatus,
+    SimulationRun,
+    User,
+)
+from src.application.ports.repositories import (
+    AbstractApiKeyRepository,
+    AbstractCatalogueRepository,
+    AbstractRunRepository,
+    AbstractSummaryRepository,
+    AbstractUserRepository,
+)
+
+# Any constant will do; it names the lock that lets one simulation run at a time.
+SIMULATION_LOCK_ID = 0x4A4F554E  # "JOUN"
+
+
+class SqlAlchemyCatalogueRepository(AbstractCatalogueRepository):
+    def __init__(self, session: Session):
+        self.session = session
+
+    def llms(self) -> list[LLM]:
+        return list(self.session.scalars(select(LLM).order_by(orm.llms.c.id)))
+
+    def metrics(self) -> list[Metric]:
+        return list(self.session.scalars(select(Metric).order_by(orm.metrics.c.id)))
+
+    def add(self, item: LLM | Metric) -> None:
+        self.session.add(item)
+
+
+class SqlAlchemyRunRepository(AbstractRunRepository):
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, run: SimulationRun) -> None:
+        self.session.add(run)
+
+    def get(self, run_id: int) -> SimulationRun | None:
+        return self.session.get(SimulationRun, run_id)
+
+    def get_for_update(self, run_id: int) -> SimulationRun | None:
+        return self.session.get(SimulationRun, run_id, with_for_update=True, populate_existing=True)
+
+    def lock_simulations(self) -> None:
+        # SQLite serialises writers by itself; PostgreSQL needs a transaction-scoped advisory lock.
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SIMULATION_LOCK_ID})
+
+    def get_by_slot(self, slot: str) -> SimulationRun | None:
+        return self.session.scalars(select(SimulationRun).where(orm.simulation_runs.c.slot == slot)).first()
+
+    def latest(self, status: RunStatus) -> SimulationRun | None:
+        return self.session.scalars(
+            select(SimulationRun)
+            .where(orm.simulation_runs.c.status == status)
+            .order_by(orm.simulation_runs.c.finished_at.desc(), orm.simulation_runs.c.id.desc())
+            .limit(1)
+        ).first()
+
+    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[SimulationRun]:
+        query = select(SimulationRun).order_by(orm.simulation_runs.c.id.desc())
+        if status is not None:
+            query = query.where(orm.simulation_runs.c.status == status)
+        return list(self.session.scalars(query.limit(limit).offset(offset)))
+
+    def count(self, status: RunStatus | None = None) -> int:
+        query = select(func.count()).select_from(SimulationRun)
+        if status is not None:
+            query = query.where(orm.simulation_runs.c.status == status)
+        return self.session.scalar(query) or 0
+
+    def unfinished_before(self, deadline: datetime) -> list[SimulationRun]:
+        return list(
+            self.session.scalars(
+                select(SimulationRun).where(
+                    orm.simulation_runs.c.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]),
+                    orm.simulation_runs.c.created_at < deadline,
+                )
+            )
+        )
+
+
+class SqlAlchemySummaryRepository(AbstractSummaryRepository):
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add_all(self, summaries: Sequence[MetricSummary]) -> None:
+        self.session.add_all(summaries)
+
+    def for_run(self, run_id: int, metric_id: int | None = None) -> list[MetricSummary]:
+        query = select(MetricSummary).where(orm.metric_summaries.c.run_id == run_id)
+        if metric_id is not None:
+            query = query.where(orm.metric_summaries.c.metric_id == metric_id)
+        return list(self.session.scalars(query))
+
+    def for_period(self, since: datetime | None, metric_id: int | None = None) -> list[MetricSummary]:
+        query = (
+            select(MetricSummary)
+            .join(SimulationRun, orm.simulation_runs.c.id == orm.metric_summaries.c.run_id)
+            .where(orm.simulation_runs.c.status == RunStatus.COMPLETED)
+        )
+        if since is not None:
+            query = query.where(orm.simulation_runs.c.finished_at >= since)
+        if metric_id is not None:
+            query = query.where(orm.metric_summaries.c.metric_id == metric_id)
+        return list(self.session.scalars(query))
+
+
+class SqlAlchemyUserRepository(AbstractUserRepository):
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, user: User) -> None:
+        self.session.add(user)
+
+    def get_by_email(self, email: str) -> User | None:
+        return self.session.scalars(select(User).where(orm.users.c.email == email)).first()
+
+
+class SqlAlchemyApiKeyRepository(AbstractApiKeyRepository):
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, key: ApiKey) -> None:
+        self.session.add(key)
+
+    def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        return self.session.scalars(select(ApiKey).where(orm.api_keys.c.key_hash == key_hash)).first()

@@ -1,0 +1,58 @@
+"""Celery tasks: thin wrappers that take ids, find a use case in the injector and call it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from flask import current_app
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.exc import DBAPIError
+
+from celery import shared_task
+from src.adapters.tasks.inprocess import schedule_slot
+from src.application.domain.errors import ServiceUnavailable
+from src.application.ports.task_queue import AbstractTaskQueue
+from src.application.use_cases.simulation import SimulationUseCases
+
+T = TypeVar("T")
+
+
+def _get(cls: type[T]) -> T:
+    return current_app.extensions["injector"].get(cls)
+
+
+@shared_task(
+    name="jounce.simulate",
+    acks_late=True,  # a worker that dies mid-run leaves the message for another worker
+    reject_on_worker_lost=True,
+    autoretry_for=(DBAPIError,),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=5,
+    soft_time_limit=600,
+    time_limit=660,
+)
+def simulate(run_id: int) -> dict[str, object]:
+    run = _get(SimulationUseCases).execute(run_id)
+    return {"run_id": run.id, "status": str(run.status), "sample_count": run.sample_count}
+
+
+@shared_task(name="jounce.scheduled_simulation", ignore_result=True)
+def scheduled_simulation() -> None:
+    _get(SimulationUseCases).tick(schedule_slot(datetime.now(UTC)))
+
+
+@shared_task(name="jounce.maintenance", ignore_result=True)
+def maintenance() -> None:
+    simulations = _get(SimulationUseCases)
+    simulations.purge_expired_samples()
+    simulations.fail_stale_runs()
+
+
+class CeleryTaskQueue(AbstractTaskQueue):
+    def enqueue_simulation(self, run_id: int) -> None:
+        try:
+            simulate.apply_async(args=(run_id,), retry=False)
+        except BrokerError as error:
+            raise ServiceUnavailable("the task broker cannot be reached") from error

@@ -1,0 +1,66 @@
+"""The embedded default's task queue and scheduler: threads in the web process, no broker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from celery.schedules import BaseSchedule
+
+from src.application.ports.task_queue import AbstractTaskQueue
+from src.application.use_cases.simulation import SimulationUseCases
+
+log = logging.getLogger(__name__)
+
+
+def schedule_slot(now: datetime) -> str:
+    """The schedule tick a moment belongs to: ticks are at least a minute apart."""
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+class InProcessTaskQueue(AbstractTaskQueue):
+    """Runs simulations one at a time on a background thread of this process."""
+
+    def __init__(self, simulations: Callable[[], SimulationUseCases]):
+        self.simulations = simulations
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulate")
+
+    def enqueue_simulation(self, run_id: int) -> None:
+        self.executor.submit(self._execute, run_id)
+
+    def _execute(self, run_id: int) -> None:
+        try:
+            self.simulations().execute(run_id)
+        except Exception:
+            log.exception("simulation run %s failed", run_id)
+
+
+class InProcessScheduler(threading.Thread):
+    """Fires the simulation schedule inside the web process, like Celery beat would."""
+
+    def __init__(self, schedule: BaseSchedule, simulations: Callable[[], SimulationUseCases]):
+        super().__init__(name="scheduler", daemon=True)
+        self.schedule = schedule
+        self.simulations = simulations
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        last_run_at = datetime.now(UTC)
+        while not self.stopped.is_set():
+            due, next_in = self.schedule.is_due(last_run_at)
+            if due:
+                last_run_at = datetime.now(UTC)
+                self._tick(last_run_at)
+            self.stopped.wait(max(1.0, min(next_in, 60.0)))
+
+    def _tick(self, now: datetime) -> None:
+        try:
+            use_cases = self.simulations()
+            use_cases.tick(schedule_slot(now))
+            use_cases.purge_expired_samples()
+            use_cases.fail_stale_runs()
+        except Exception:
+            log.exception("scheduled simulation failed")

@@ -1,0 +1,63 @@
+"""One table from errors to status codes; every error answers JSON, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException
+
+from src.application.domain.errors import (
+    Conflict,
+    DomainError,
+    InvalidParameter,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    InvalidParameter: 400,
+    Unauthorized: 401,
+    NotFound: 404,
+    Conflict: 409,
+    ServiceUnavailable: 503,
+}
+
+
+def error_response(status: int, message: str, **extra: object) -> ResponseReturnValue:
+    response = jsonify({"error": {"status": status, "message": message, **extra}})
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="jounce", header="api-key"'
+    if status == 503:
+        response.headers["Retry-After"] = "5"
+    return response, status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError) -> ResponseReturnValue:
+        status = STATUS_BY_ERROR.get(type(error), 400)
+        choices = getattr(error, "choices", None)
+        return error_response(status, str(error), **({"choices": choices} if choices else {}))
+
+    @app.errorhandler(DBAPIError)
+    def database_error(error: DBAPIError) -> ResponseReturnValue:
+        log.error("database error: %s", error.__class__.__name__, exc_info=error)
+        return error_response(503, "the database is unavailable; try again shortly")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> ResponseReturnValue:
+        extra = {}
+        if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            extra["choices"] = sorted(error.valid_methods)
+        return error_response(error.code or 500, error.description or error.name, **extra)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> ResponseReturnValue:
+        log.exception("unhandled error")
+        return error_response(500, "internal error")

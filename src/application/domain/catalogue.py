@@ -1,0 +1,77 @@
+"""The catalogue of metrics and LLMs, with each LLM's latency profile.
+
+The figures live in catalogue.json (data, versioned with the code); this module only reads them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from src.application.domain.model import LLM, Direction, Metric
+
+
+@dataclass(frozen=True)
+class LatencyProfile:
+    """How one LLM behaves: medians and spreads that the simulator draws samples from."""
+
+    llm_name: str
+    ttft_median_s: float
+    ttft_sigma: float  # log-normal shape of TTFT
+    tail_probability: float  # share of requests that hit a slow path (queueing, cold cache)
+    tail_alpha: float  # Pareto shape of that slow path: smaller is heavier
+    tps_median: float
+    tps_sigma: float  # log-normal shape of output speed
+    concurrency: int  # requests a deployment serves at once: RPS = concurrency / e2e latency
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The requests every LLM answers in a simulation: the same for all, so rankings are fair."""
+
+    output_tokens_median: float
+    output_tokens_sigma: float
+    output_tokens_min: int
+    output_tokens_max: int
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    version: int
+    metrics: tuple[Metric, ...]
+    llms: tuple[LLM, ...]
+    profiles: tuple[LatencyProfile, ...]
+    workload: Workload
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [metric.name for metric in self.metrics]
+
+
+_PROFILE_FIELDS = [name for name in LatencyProfile.__dataclass_fields__ if name != "llm_name"]
+
+
+@cache
+def load_catalogue() -> Catalogue:
+    raw = json.loads(resources.files(__package__).joinpath("catalogue.json").read_text())
+    return Catalogue(
+        version=raw["version"],
+        metrics=tuple(
+            Metric(
+                name=m["name"],
+                description=m["description"],
+                unit=m["unit"],
+                direction=Direction(m["direction"]),
+                lower_bound=m["lower_bound"],
+                upper_bound=m["upper_bound"],
+            )
+            for m in raw["metrics"]
+        ),
+        llms=tuple(LLM(name=m["name"], vendor=m["vendor"]) for m in raw["llms"]),
+        profiles=tuple(
+            LatencyProfile(llm_name=m["name"], **{f: m[f] for f in _PROFILE_FIELDS}) for m in raw["llms"]
+        ),
+        workload=Workload(**raw["workload"]),
+    )

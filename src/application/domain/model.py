@@ -1,0 +1,126 @@
+"""The domain: plain dataclasses, mapped onto tables by the persistence adapter."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class Direction(enum.StrEnum):
+    """Which way a metric improves; rankings put the best value first."""
+
+    LOWER_IS_BETTER = "lower"
+    HIGHER_IS_BETTER = "higher"
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class RunSource(enum.StrEnum):
+    SIMULATED = "simulated"
+    MEASURED = "measured"
+
+
+@dataclass(eq=False)
+class LLM:
+    name: str
+    vendor: str
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class Metric:
+    name: str
+    description: str
+    unit: str
+    direction: Direction
+    lower_bound: float
+    upper_bound: float
+    id: int | None = None
+
+    def is_better(self, a: float, b: float) -> bool:
+        """True when value a beats value b for this metric."""
+        return a < b if self.direction is Direction.LOWER_IS_BETTER else a > b
+
+
+@dataclass(eq=False)
+class SimulationRun:
+    seed: int
+    samples_per_pair: int
+    created_at: datetime
+    source: RunSource = RunSource.SIMULATED
+    status: RunStatus = RunStatus.QUEUED
+    slot: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    sample_count: int = 0
+    error: str | None = None
+    id: int | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (RunStatus.COMPLETED, RunStatus.FAILED)
+
+    def start(self, now: datetime) -> None:
+        self.status = RunStatus.RUNNING
+        self.started_at = now
+        self.finished_at = None
+        self.error = None
+
+    def complete(self, now: datetime, sample_count: int) -> None:
+        self.status = RunStatus.COMPLETED
+        self.finished_at = now
+        self.sample_count = sample_count
+
+    def fail(self, now: datetime, error: str) -> None:
+        self.status = RunStatus.FAILED
+        self.finished_at = now
+        self.sample_count = 0
+        self.error = error[:500]
+
+
+@dataclass(eq=False)
+class MetricSummary:
+    """Statistics of one (run, LLM, metric) pair: rankings read these, never raw samples."""
+
+    run_id: int
+    llm_id: int
+    metric_id: int
+    n: int
+    mean: float
+    std: float
+    minimum: float
+    maximum: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+
+
+@dataclass(eq=False)
+class User:
+    email: str
+    password_hash: str
+    created_at: datetime
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class ApiKey:
+    name: str
+    prefix: str
+    key_hash: str
+    created_at: datetime
+    user_id: int | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    id: int | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,111 @@
+"""Repository ports: what the core needs from storage, in domain terms."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import numpy as np
+
+from src.application.domain.model import (
+    LLM,
+    ApiKey,
+    Metric,
+    MetricSummary,
+    RunStatus,
+    SimulationRun,
+    User,
+)
+
+
+class AbstractCatalogueRepository(abc.ABC):
+    @abc.abstractmethod
+    def llms(self) -> list[LLM]: ...
+
+    @abc.abstractmethod
+    def metrics(self) -> list[Metric]: ...
+
+    @abc.abstractmethod
+    def add(self, item: LLM | Metric) -> None: ...
+
+
+class AbstractRunRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, run: SimulationRun) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, run_id: int) -> SimulationRun | None: ...
+
+    @abc.abstractmethod
+    def get_for_update(self, run_id: int) -> SimulationRun | None:
+        """Load and lock the run until the unit of work ends, so two workers never both run it."""
+
+    @abc.abstractmethod
+    def lock_simulations(self) -> None:
+        """Wait for, then hold until the unit of work ends, the lock that lets one run execute."""
+
+    @abc.abstractmethod
+    def get_by_slot(self, slot: str) -> SimulationRun | None: ...
+
+    @abc.abstractmethod
+    def unfinished_before(self, deadline: datetime) -> list[SimulationRun]:
+        """Runs still queued or running that were created before the deadline."""
+
+    @abc.abstractmethod
+    def latest(self, status: RunStatus) -> SimulationRun | None: ...
+
+    @abc.abstractmethod
+    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[SimulationRun]: ...
+
+    @abc.abstractmethod
+    def count(self, status: RunStatus | None = None) -> int: ...
+
+
+class AbstractSummaryRepository(abc.ABC):
+    @abc.abstractmethod
+    def add_all(self, summaries: Sequence[MetricSummary]) -> None: ...
+
+    @abc.abstractmethod
+    def for_run(self, run_id: int, metric_id: int | None = None) -> list[MetricSummary]: ...
+
+    @abc.abstractmethod
+    def for_period(self, since: datetime | None, metric_id: int | None = None) -> list[MetricSummary]:
+        """Summaries of every completed run that finished since `since` (all when None)."""
+
+
+class AbstractSampleRepository(abc.ABC):
+    """Raw samples: written in bulk, kept for audit, removed after the retention period."""
+
+    @abc.abstractmethod
+    def add_batch(
+        self, run_id: int, llm_id: int, metric_id: int, chunk: int, values: np.ndarray, recorded_on: date
+    ) -> None:
+        """Store chunk number `chunk` of a pair's samples, in the order they were drawn."""
+
+    @abc.abstractmethod
+    def count(self, run_id: int | None = None) -> int: ...
+
+    @abc.abstractmethod
+    def values(self, run_id: int, llm_id: int, metric_id: int) -> np.ndarray:
+        """Every stored sample of one pair, in the order they were drawn."""
+
+    @abc.abstractmethod
+    def purge_before(self, day: date) -> int:
+        """Remove samples recorded before `day`; returns how many whole days were removed."""
+
+
+class AbstractUserRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, user: User) -> None: ...
+
+    @abc.abstractmethod
+    def get_by_email(self, email: str) -> User | None: ...
+
+
+class AbstractApiKeyRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, key: ApiKey) -> None: ...
+
+    @abc.abstractmethod
+    def get_by_hash(self, key_hash: str) -> ApiKey | None: ...

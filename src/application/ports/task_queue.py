@@ -1,0 +1,11 @@
+"""The task queue port: how the core asks for work to happen elsewhere."""
+
+from __future__ import annotations
+
+import abc
+
+
+class AbstractTaskQueue(abc.ABC):
+    @abc.abstractmethod
+    def enqueue_simulation(self, run_id: int) -> None:
+        """Ask a worker to execute the queued run; raises ServiceUnavailable if it cannot."""

@@ -1,0 +1,40 @@
+"""The unit of work: one transaction, its repositories, rolled back unless committed."""
+
+from __future__ import annotations
+
+import abc
+from typing import Self
+
+from src.application.ports.repositories import (
+    AbstractApiKeyRepository,
+    AbstractCatalogueRepository,
+    AbstractRunRepository,
+    AbstractSampleRepository,
+    AbstractSummaryRepository,
+    AbstractUserRepository,
+)
+
+
+class AbstractUnitOfWork(abc.ABC):
+    catalogue: AbstractCatalogueRepository
+    runs: AbstractRunRepository
+    summaries: AbstractSummaryRepository
+    samples: AbstractSampleRepository
+    users: AbstractUserRepository
+    api_keys: AbstractApiKeyRepository
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.rollback()
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise when the store cannot be reached."""

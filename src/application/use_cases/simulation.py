@@ -1,0 +1,231 @@
+"""Simulation runs: queue, execute atomically, schedule, and expire raw samples."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from injector import inject
+
+from src.application.domain.catalogue import load_catalogue
+from src.application.domain.errors import Conflict, InvalidParameter, NotFound
+from src.application.domain.model import MetricSummary, RunStatus, SimulationRun
+from src.application.ports.cache import AbstractCache
+from src.application.ports.clock import Clock
+from src.application.ports.task_queue import AbstractTaskQueue
+from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.services.simulator import draw_llm_samples
+from src.application.services.statistics import summarize
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+"""Called with (LLMs done, LLMs in all) while a run executes."""
+
+MAX_SAMPLES_PER_PAIR = 10_000_000
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    samples_per_pair: int = 1000
+    chunk_size: int = 100_000
+    fixed_seed: int | None = None
+    retention_days: int = 7
+    stale_after: timedelta = timedelta(hours=1)
+
+
+class SimulationUseCases:
+    @inject
+    def __init__(
+        self,
+        uow: AbstractUnitOfWork,
+        task_queue: AbstractTaskQueue,
+        cache: AbstractCache,
+        clock: Clock,
+        settings: SimulationSettings,
+    ):
+        self.uow = uow
+        self.task_queue = task_queue
+        self.cache = cache
+        self.clock = clock
+        self.settings = settings
+
+    def queue(self, seed: int | None = None, samples_per_pair: int | None = None) -> SimulationRun:
+        """Record a queued run for a worker or `execute` to carry out."""
+        run, _ = self._queue(seed, samples_per_pair, slot=None)
+        return run
+
+    def _queue(
+        self, seed: int | None, samples_per_pair: int | None, slot: str | None
+    ) -> tuple[SimulationRun, bool]:
+        """The queued run, and whether it is new: a slot names a schedule tick, which makes one run."""
+        samples_per_pair = samples_per_pair or self.settings.samples_per_pair
+        if not 2 <= samples_per_pair <= MAX_SAMPLES_PER_PAIR:
+            raise InvalidParameter(
+                f"samples_per_pair must be between 2 and {MAX_SAMPLES_PER_PAIR}, got {samples_per_pair}"
+            )
+        if seed is not None and not 0 <= seed < 2**63:
+            raise InvalidParameter(f"seed must be between 0 and 2**63 - 1, got {seed}")
+        run = SimulationRun(
+            seed=self._choose_seed(seed),
+            samples_per_pair=samples_per_pair,
+            created_at=self.clock.now(),
+            slot=slot,
+        )
+        try:
+            with self.uow:
+                self.uow.runs.add(run)
+                self.uow.commit()
+        except Conflict:
+            existing = self._get_by_slot(slot)
+            if existing is None:
+                raise
+            return existing, False
+        return run, True
+
+    def request(self, seed: int | None = None, samples_per_pair: int | None = None) -> SimulationRun:
+        """Queue a run and hand it to the workers; a run that cannot be handed over is failed."""
+        run = self.queue(seed, samples_per_pair)
+        self._enqueue(run)
+        return run
+
+    def tick(self, slot: str) -> SimulationRun:
+        """What the schedule does at each tick: one queued run per slot, handed to the workers."""
+        run, created = self._queue(seed=None, samples_per_pair=None, slot=slot)
+        if created:
+            self._enqueue(run)
+        return run
+
+    def execute(self, run_id: int, progress: Progress | None = None) -> SimulationRun:
+        """Run a queued simulation; idempotent: a completed run is returned as it is.
+
+        Samples, summaries and the completed status are committed together, so readers never see
+        half a run; a failure rolls all of it back and marks the run failed.
+        """
+        with self.uow:
+            run = self._get(run_id)
+            if run.status is RunStatus.COMPLETED:
+                return run
+            run.start(self.clock.now())
+            self.uow.commit()
+        try:
+            with self.uow:
+                self.uow.runs.lock_simulations()
+                run = self.uow.runs.get_for_update(run_id) or self._missing(run_id)
+                if run.status is RunStatus.COMPLETED:
+                    return run
+                sample_count = self._draw_and_store(run, progress)
+                run.complete(self.clock.now(), sample_count)
+                self.uow.commit()
+        except Exception as error:
+            self._mark_failed(run_id, error)
+            raise
+        self.cache.bump_data_version()
+        return run
+
+    def run_now(
+        self, seed: int | None = None, samples_per_pair: int | None = None, progress: Progress | None = None
+    ) -> SimulationRun:
+        return self.execute(self.queue(seed, samples_per_pair).id or 0, progress)
+
+    def get(self, run_id: int) -> SimulationRun:
+        with self.uow:
+            return self._get(run_id)
+
+    def list(
+        self, limit: int, offset: int, status: RunStatus | None = None
+    ) -> tuple[list[SimulationRun], int]:
+        with self.uow:
+            return self.uow.runs.list(limit, offset, status), self.uow.runs.count(status)
+
+    def summaries(self, run_id: int) -> dict[str, dict[str, MetricSummary]]:
+        """The run's summaries by LLM name, then metric name, in catalogue order."""
+        with self.uow:
+            self._get(run_id)
+            llm_names = {llm.id: llm.name for llm in self.uow.catalogue.llms()}
+            metric_names = {metric.id: metric.name for metric in self.uow.catalogue.metrics()}
+            table: dict[str, dict[str, MetricSummary]] = {name: {} for name in llm_names.values()}
+            for summary in self.uow.summaries.for_run(run_id):
+                table[llm_names[summary.llm_id]][metric_names[summary.metric_id]] = summary
+            return table
+
+    def purge_expired_samples(self) -> int:
+        """Drop raw samples older than the retention period; summaries stay. Returns days removed."""
+        cutoff = (self.clock.now() - timedelta(days=self.settings.retention_days)).date()
+        with self.uow:
+            removed = self.uow.samples.purge_before(cutoff)
+            self.uow.commit()
+        return removed
+
+    def fail_stale_runs(self) -> int:
+        """Fail runs queued or running for longer than any run takes: their task was lost."""
+        deadline = self.clock.now() - self.settings.stale_after
+        with self.uow:
+            stale = self.uow.runs.unfinished_before(deadline)
+            for run in stale:
+                run.fail(self.clock.now(), "abandoned: no worker finished it in time")
+            self.uow.commit()
+        return len(stale)
+
+    def _draw_and_store(self, run: SimulationRun, progress: Progress | None) -> int:
+        catalogue = load_catalogue()
+        llm_ids = {llm.name: llm.id for llm in self.uow.catalogue.llms() if llm.id is not None}
+        metric_ids = {m.name: m.id for m in self.uow.catalogue.metrics() if m.id is not None}
+        assert run.id is not None
+        day = self.clock.now().date()
+        n, chunk = run.samples_per_pair, self.settings.chunk_size
+        summaries = []
+        for position, profile in enumerate(catalogue.profiles):
+            llm_id = llm_ids[profile.llm_name]
+            drawn = draw_llm_samples(profile, catalogue.workload, catalogue.metrics, run.seed, position, n)
+            for metric_name, values in drawn.by_metric.items():
+                metric_id = metric_ids[metric_name]
+                for index, start in enumerate(range(0, n, chunk)):
+                    self.uow.samples.add_batch(
+                        run.id, llm_id, metric_id, index, values[start : start + chunk], day
+                    )
+                summaries.append(summarize(run.id, llm_id, metric_id, values))
+            if progress:
+                progress(position + 1, len(catalogue.profiles))
+        self.uow.summaries.add_all(summaries)
+        return n * len(summaries)
+
+    def _enqueue(self, run: SimulationRun) -> None:
+        assert run.id is not None
+        try:
+            self.task_queue.enqueue_simulation(run.id)
+        except Exception as error:
+            self._mark_failed(run.id, error)
+            raise
+
+    def _mark_failed(self, run_id: int, error: Exception) -> None:
+        try:
+            with self.uow:
+                run = self._get(run_id)
+                run.fail(self.clock.now(), f"{type(error).__name__}: {error}")
+                self.uow.commit()
+        except Exception:  # the store itself may be what failed; the run stays for the reaper
+            log.exception("could not mark run %s failed", run_id)
+
+    def _choose_seed(self, seed: int | None) -> int:
+        if seed is not None:
+            return seed
+        if self.settings.fixed_seed is not None:
+            return self.settings.fixed_seed
+        return secrets.randbits(63)
+
+    def _get_by_slot(self, slot: str | None) -> SimulationRun | None:
+        if slot is None:
+            return None
+        with self.uow:
+            return self.uow.runs.get_by_slot(slot)
+
+    def _get(self, run_id: int) -> SimulationRun:
+        return self.uow.runs.get(run_id) or self._missing(run_id)
+
+    @staticmethod
+    def _missing(run_id: int) -> SimulationRun:
+        raise NotFound(f"run {run_id} does not exist")

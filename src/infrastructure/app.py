@@ -1,0 +1,68 @@
+"""create_app(): the Flask app for gunicorn, the flask CLI, the Celery worker and the tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask
+from flask_caching import Cache
+from flask_injector import FlaskInjector
+from flask_migrate import Migrate
+from injector import Injector
+
+from src.adapters.cache.flask_cache import FlaskCache
+from src.adapters.web import health, runs
+from src.adapters.web.errors import register_error_handlers
+from src.infrastructure.celery_app import create_celery
+from src.infrastructure.cli import register_commands
+from src.infrastructure.container import JounceModule
+from src.infrastructure.database import db, init_database
+from src.infrastructure.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def create_app(environ: Mapping[str, str] | None = None) -> Flask:
+    instance_path = PROJECT_ROOT / "instance"
+    settings = Settings.from_env(environ, instance_path)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path),
+        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder=str(PROJECT_ROOT / "src" / "adapters" / "web" / "templates"),
+    )
+    app.config.update(SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
+    instance_path.mkdir(exist_ok=True)
+
+    session_factory = init_database(app, settings.database_url)
+    Migrate(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    cache = FlaskCache(Cache(app, config=_cache_config(settings)))
+    create_celery(app, settings)
+
+    for blueprint in (health.blueprint, runs.blueprint):
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    register_commands(app)
+
+    # Flask-Injector wraps the views, so it comes after every blueprint is registered.
+    injector = Injector([JounceModule(settings, session_factory, cache)])
+    FlaskInjector(app=app, injector=injector)
+    app.extensions["injector"] = injector
+    app.extensions["settings"] = settings
+    return app
+
+
+def _cache_config(settings: Settings) -> dict[str, object]:
+    if not settings.cache_redis_url:
+        return {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": settings.cache_timeout}
+    return {
+        "CACHE_TYPE": "RedisCache",
+        "CACHE_REDIS_URL": settings.cache_redis_url,
+        "CACHE_KEY_PREFIX": settings.cache_key_prefix,
+        "CACHE_DEFAULT_TIMEOUT": settings.cache_timeout,
+        # Short timeouts: a cache that does not answer at once is treated as down (fail-open).
+        "CACHE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }

@@ -1,0 +1,54 @@
+"""The Celery app: configured from the Flask app's settings, every task in a Flask app context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from celery import Celery, Task
+from src.infrastructure.schedule import parse_schedule
+from src.infrastructure.settings import Settings
+
+
+def create_celery(flask_app: Flask, settings: Settings) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with flask_app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(flask_app.import_name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=settings.celery_broker_url or "memory://",
+        result_backend=settings.celery_result_backend,
+        # Without a broker (the embedded default) tasks run where they are called.
+        task_always_eager=not settings.uses_celery,
+        timezone="UTC",
+        enable_utc=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        task_default_queue=settings.celery_queue,
+        # A message a worker took but never acknowledged (the worker died) goes back to the queue
+        # after this long; keep it above the task time limit, or long runs are delivered twice.
+        broker_transport_options={
+            "socket_connect_timeout": 3,
+            "socket_timeout": 5,
+            "visibility_timeout": settings.celery_visibility_timeout,
+        },
+        result_expires=3600,
+        beat_schedule={
+            "simulate": {
+                "task": "jounce.scheduled_simulation",
+                "schedule": parse_schedule(settings.simulation_schedule),
+            },
+            "maintenance": {"task": "jounce.maintenance", "schedule": 3600.0},
+        },
+    )
+    celery.set_default()
+    flask_app.extensions["celery"] = celery
+    import src.adapters.tasks.celery_tasks  # noqa: F401  (registers the tasks)
+
+    return celery

@@ -1,0 +1,112 @@
+"""flask commands: seed, simulate, create-api-key, purge-samples, serve (the embedded default)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import click
+from flask import Flask, current_app
+
+from src.adapters.tasks.inprocess import InProcessScheduler
+from src.application.domain.errors import DomainError
+from src.application.domain.model import RunStatus
+from src.application.use_cases.accounts import AccountUseCases
+from src.application.use_cases.catalogue import CatalogueUseCases
+from src.application.use_cases.simulation import SimulationUseCases
+from src.infrastructure.schedule import parse_schedule
+
+T = TypeVar("T")
+
+
+def _get(cls: type[T]) -> T:
+    return current_app.extensions["injector"].get(cls)
+
+
+def register_commands(app: Flask) -> None:
+    for command in (seed, simulate, create_api_key, purge_samples, serve):
+        app.cli.add_command(command)
+
+
+@click.command()
+def seed() -> None:
+    """Add the catalogue's LLMs and metrics to the database (idempotent)."""
+    added = _get(CatalogueUseCases).seed()
+    click.echo(f"catalogue seeded: {added} new entries")
+
+
+@click.command()
+@click.option(
+    "--samples-per-pair", type=click.IntRange(2), default=None, help="default: SIMULATION_SAMPLES_PER_PAIR"
+)
+@click.option("--seed", "seed_value", type=click.IntRange(0, 2**63 - 1), default=None, help="default: random")
+@click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers instead of running it here")
+def simulate(samples_per_pair: int | None, seed_value: int | None, enqueue: bool) -> None:
+    """Run one simulation and print its summary."""
+    simulations = _get(SimulationUseCases)
+    try:
+        if enqueue:
+            run = simulations.request(seed_value, samples_per_pair)
+            click.echo(f"run {run.id} queued (seed {run.seed})")
+            return
+        queued = simulations.queue(seed_value, samples_per_pair)
+        with click.progressbar(length=12, label=f"run {queued.id}: LLMs simulated") as bar:
+            run = simulations.execute(queued.id or 0, progress=lambda done, total: bar.update(1))
+    except DomainError as error:
+        raise click.ClickException(str(error)) from error
+    seconds = (run.finished_at - run.started_at).total_seconds()  # type: ignore[operator]
+    click.echo(
+        f"run {run.id} {run.status}: {run.sample_count:,} samples in {seconds:.2f} s (seed {run.seed})"
+    )
+    _print_summary(simulations, run.id or 0)
+
+
+def _print_summary(simulations: SimulationUseCases, run_id: int) -> None:
+    table = simulations.summaries(run_id)
+    click.echo(
+        f"{'LLM':<20}{'TTFT p50 s':>12}{'TTFT p95 s':>12}{'TPS mean':>10}{'e2e p50 s':>11}{'RPS mean':>10}"
+    )
+    for llm, by_metric in table.items():
+        click.echo(
+            f"{llm:<20}{by_metric['TTFT'].p50:>12.3f}{by_metric['TTFT'].p95:>12.3f}"
+            f"{by_metric['TPS'].mean:>10.1f}{by_metric['e2e_latency'].p50:>11.2f}{by_metric['RPS'].mean:>10.2f}"
+        )
+
+
+@click.command("create-api-key")
+@click.option("--name", required=True, help="what the key is for")
+@click.option("--user", "user_email", default=None, help="the account that owns the key")
+def create_api_key(name: str, user_email: str | None) -> None:
+    """Issue an API key and print it (it is shown once; only its hash is stored)."""
+    if user_email:
+        raise click.ClickException("keys owned by accounts arrive with the accounts pages")
+    issued = _get(AccountUseCases).issue_api_key(name)
+    click.echo(issued.secret)
+
+
+@click.command("purge-samples")
+def purge_samples() -> None:
+    """Drop raw samples older than SAMPLE_RETENTION_DAYS (summaries stay)."""
+    days = _get(SimulationUseCases).purge_expired_samples()
+    click.echo(f"removed samples of {days} day(s)")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", type=int, default=None, help="default: PORT")
+def serve(host: str, port: int | None) -> None:
+    """The embedded default: seed, simulate once if nothing ran yet, schedule runs, serve."""
+    settings = current_app.extensions["settings"]
+    simulations = _get(SimulationUseCases)
+    _get(CatalogueUseCases).seed()
+    _, completed = simulations.list(1, 0, RunStatus.COMPLETED)
+    if not completed:
+        run = simulations.run_now()
+        click.echo(f"first start: simulated run {run.id} ({run.sample_count:,} samples)")
+    InProcessScheduler(parse_schedule(settings.simulation_schedule), lambda: _get(SimulationUseCases)).start()
+    port = port or settings.port
+    click.echo(
+        f"\nJounce serves http://{host}:{port}  (simulations on schedule {settings.simulation_schedule!r})"
+    )
+    if settings.bootstrap_api_key:
+        click.echo(f"try: curl -H 'api-key: {settings.bootstrap_api_key}' 'http://{host}:{port}/runs'\n")
+    current_app.run(host=host, port=port, threaded=True, use_reloader=False)

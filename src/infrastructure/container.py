@@ -1,0 +1,43 @@
+"""The composition root: one injector module shared by Flask, Celery and the CLI."""
+
+from __future__ import annotations
+
+from injector import Binder, Injector, Module, provider, singleton
+from sqlalchemy.orm import Session, sessionmaker
+
+from src.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
+from src.adapters.tasks.celery_tasks import CeleryTaskQueue
+from src.adapters.tasks.inprocess import InProcessTaskQueue
+from src.application.ports.cache import AbstractCache
+from src.application.ports.clock import Clock, SystemClock
+from src.application.ports.task_queue import AbstractTaskQueue
+from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.use_cases.accounts import AccountSettings
+from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
+from src.infrastructure.settings import Settings
+
+
+class JounceModule(Module):
+    def __init__(self, settings: Settings, session_factory: sessionmaker[Session], cache: AbstractCache):
+        self.settings = settings
+        self.session_factory = session_factory
+        self.cache = cache
+
+    def configure(self, binder: Binder) -> None:
+        binder.bind(Settings, to=self.settings)
+        binder.bind(SimulationSettings, to=self.settings.simulation)
+        binder.bind(AccountSettings, to=AccountSettings(bootstrap_api_key=self.settings.bootstrap_api_key))
+        binder.bind(AbstractCache, to=self.cache)
+        binder.bind(Clock, to=SystemClock())
+
+    @provider
+    def unit_of_work(self) -> AbstractUnitOfWork:
+        # A new unit of work per use case; each `with` opens and closes its own session.
+        return SqlAlchemyUnitOfWork(self.session_factory)
+
+    @singleton
+    @provider
+    def task_queue(self, injector: Injector) -> AbstractTaskQueue:
+        if self.settings.uses_celery:
+            return CeleryTaskQueue()
+        return InProcessTaskQueue(lambda: injector.get(SimulationUseCases))

@@ -1,0 +1,123 @@
+"""12-factor settings: read once from the environment, with embedded defaults for local use."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from src.application.use_cases.simulation import SimulationSettings
+
+DEV_SECRET_KEY = "dev-insecure-secret-key"  # noqa: S105  (the value production refuses)
+PRODUCTION = "production"
+
+
+class ConfigurationError(RuntimeError):
+    """The environment asks for something the service must refuse to start with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    secret_key: str
+    database_url: str
+    cache_redis_url: str | None
+    cache_key_prefix: str
+    celery_broker_url: str | None
+    celery_result_backend: str | None
+    celery_queue: str
+    celery_visibility_timeout: int
+    bootstrap_api_key: str | None
+    simulation_schedule: str
+    run_scheduler_in_process: bool
+    cache_timeout: int
+    port: int
+    log_level: str
+    simulation: SimulationSettings
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == PRODUCTION
+
+    @property
+    def uses_celery(self) -> bool:
+        return self.celery_broker_url is not None
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, instance_path: Path | None = None
+    ) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        instance = instance_path or Path.cwd() / "instance"
+        settings = cls(
+            env=env.get("JOUNCE_ENV", "local").strip().lower(),
+            secret_key=env.get("SECRET_KEY") or DEV_SECRET_KEY,
+            database_url=_database_url(env.get("DATABASE_URL"), instance),
+            cache_redis_url=env.get("CACHE_REDIS_URL") or None,
+            cache_key_prefix=env.get("CACHE_KEY_PREFIX", "jounce:"),
+            celery_broker_url=env.get("CELERY_BROKER_URL") or None,
+            celery_result_backend=env.get("CELERY_RESULT_BACKEND") or None,
+            celery_queue=env.get("CELERY_QUEUE", "jounce"),
+            celery_visibility_timeout=_integer(env, "CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+            bootstrap_api_key=env.get("API_KEY") or None,
+            simulation_schedule=env.get("SIMULATION_SCHEDULE", "*/5 * * * *"),
+            run_scheduler_in_process=_flag(env.get("RUN_SCHEDULER_IN_PROCESS", "false")),
+            cache_timeout=_integer(env, "CACHE_TIMEOUT", 300, minimum=1),
+            port=_integer(env, "PORT", 5000, minimum=1),
+            log_level=env.get("LOG_LEVEL", "info").upper(),
+            simulation=SimulationSettings(
+                samples_per_pair=_integer(env, "SIMULATION_SAMPLES_PER_PAIR", 1000, minimum=2),
+                chunk_size=_integer(env, "SIMULATION_CHUNK_SIZE", 100_000, minimum=1),
+                fixed_seed=_optional_integer(env, "SIMULATION_SEED", minimum=0),
+                retention_days=_integer(env, "SAMPLE_RETENTION_DAYS", 7, minimum=1),
+                stale_after=timedelta(minutes=_integer(env, "RUN_STALE_AFTER_MINUTES", 60, minimum=1)),
+            ),
+        )
+        settings._refuse_unsafe_production(env)
+        return settings
+
+    def _refuse_unsafe_production(self, env: Mapping[str, str]) -> None:
+        if not self.is_production:
+            return
+        problems = []
+        if not env.get("SECRET_KEY") or self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+        if not env.get("DATABASE_URL"):
+            problems.append("DATABASE_URL must be set")
+        if problems:
+            raise ConfigurationError("JOUNCE_ENV=production refuses to start: " + "; ".join(problems))
+
+
+def _database_url(url: str | None, instance: Path) -> str:
+    if not url:
+        return f"sqlite:///{instance / 'jounce.db'}"
+    # The driver is psycopg2 (its COPY writes the samples). SQLAlchemy 2.1 would pick psycopg 3
+    # for a bare "postgresql://", and no longer accepts Heroku-style "postgres://".
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url.removeprefix(scheme)
+    return url
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    value = _optional_integer(env, name, minimum)
+    return default if value is None else value
+
+
+def _optional_integer(env: Mapping[str, str], name: str, minimum: int) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+    return value

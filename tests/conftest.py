@@ -1,0 +1,116 @@
+"""Shared fixtures: a private PostgreSQL database and Redis key prefix per test session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from src.application.use_cases.catalogue import CatalogueUseCases
+from src.infrastructure.app import create_app
+from src.infrastructure.database import db
+
+ADMIN_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+API_KEY = "test-bootstrap-api-key"
+TABLES = "api_keys, users, samples, metric_summaries, simulation_runs, metrics, llms"
+
+
+def psycopg2_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+@pytest.fixture(scope="session")
+def admin_engine():
+    engine = create_engine(psycopg2_url(ADMIN_DATABASE_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:
+        pytest.exit(f"PostgreSQL is not reachable at {ADMIN_DATABASE_URL} (TEST_DATABASE_URL): {error}", 3)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.exit(f"Redis is not reachable at {REDIS_URL} (TEST_REDIS_URL): {error}", 3)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def make_database(admin_engine):
+    """Creates empty PostgreSQL databases that are dropped when the session ends."""
+    created = []
+
+    def make() -> str:
+        name = f"jounce_test_{uuid.uuid4().hex[:12]}"
+        with admin_engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return str(admin_engine.url.set(database=name).render_as_string(hide_password=False))
+
+    yield make
+    with admin_engine.connect() as connection:
+        for name in created:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def environ(make_database, redis_client) -> dict[str, str]:
+    """The environment of the app under test: PostgreSQL, Redis, a private cache prefix."""
+    return {
+        "JOUNCE_ENV": "test",
+        "DATABASE_URL": make_database(),
+        "CACHE_REDIS_URL": REDIS_URL,
+        "CACHE_KEY_PREFIX": f"jounce-test-{uuid.uuid4().hex[:8]}:",
+        "API_KEY": API_KEY,
+        "LOG_LEVEL": "warning",
+    }
+
+
+@pytest.fixture(scope="session")
+def app(environ) -> Flask:
+    app = create_app(environ)
+    with app.app_context():
+        upgrade()
+    return app
+
+
+@pytest.fixture
+def clean_app(app: Flask, redis_client: redis.Redis, environ: dict[str, str]) -> Flask:
+    """The app with an empty database (catalogue seeded) and an empty cache."""
+    with app.app_context(), db.engine.begin() as connection:
+        partitions = connection.scalars(
+            text("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'samples'::regclass")
+        ).all()
+        for partition in partitions:
+            connection.execute(text(f"DROP TABLE {partition}"))
+        connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    keys = list(redis_client.scan_iter(match=environ["CACHE_KEY_PREFIX"] + "*"))
+    if keys:
+        redis_client.delete(*keys)
+    app.extensions["injector"].get(CatalogueUseCases).seed()
+    return app
+
+
+@pytest.fixture
+def client(clean_app: Flask) -> FlaskClient:
+    return clean_app.test_client()
+
+
+@pytest.fixture
+def api_headers() -> dict[str, str]:
+    return {"api-key": API_KEY}

@@ -1,0 +1,68 @@
+"""The SQLAlchemy unit of work against real PostgreSQL: commit, rollback, conflicts."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from src.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
+from src.application.domain.errors import Conflict
+from src.application.domain.model import RunStatus, SimulationRun
+from src.application.ports.unit_of_work import AbstractUnitOfWork
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def uow(clean_app) -> SqlAlchemyUnitOfWork:
+    return clean_app.extensions["injector"].get(AbstractUnitOfWork)
+
+
+def test_committed_work_is_visible_to_the_next_unit_of_work(uow):
+    with uow:
+        uow.runs.add(SimulationRun(seed=1, samples_per_pair=10, created_at=NOW, slot="a"))
+        uow.commit()
+    with uow:
+        (run,) = uow.runs.list(10, 0)
+        assert (run.seed, run.status, run.created_at) == (1, RunStatus.QUEUED, NOW)
+
+
+def test_uncommitted_work_is_rolled_back(uow):
+    with uow:
+        uow.runs.add(SimulationRun(seed=1, samples_per_pair=10, created_at=NOW))
+    with uow:
+        assert uow.runs.count() == 0
+
+
+def test_work_is_rolled_back_when_an_error_escapes(uow):
+    with pytest.raises(RuntimeError), uow:
+        uow.runs.add(SimulationRun(seed=1, samples_per_pair=10, created_at=NOW))
+        uow.session.flush()
+        raise RuntimeError("the use case failed")
+    with uow:
+        assert uow.runs.count() == 0
+
+
+def test_a_taken_slot_is_a_conflict_and_the_first_run_stays(uow):
+    with uow:
+        uow.runs.add(SimulationRun(seed=1, samples_per_pair=10, created_at=NOW, slot="12:05"))
+        uow.commit()
+    with pytest.raises(Conflict), uow:
+        uow.runs.add(SimulationRun(seed=2, samples_per_pair=10, created_at=NOW, slot="12:05"))
+        uow.commit()
+    with uow:
+        assert uow.runs.get_by_slot("12:05").seed == 1
+
+
+def test_objects_stay_readable_after_their_unit_of_work_closes(uow):
+    with uow:
+        llms = uow.catalogue.llms()
+    assert len(llms) == 12 and llms[0].name == "GPT-4o"
+
+
+def test_each_unit_of_work_gets_its_own_session_and_closes_it(uow):
+    with uow:
+        first = uow.session
+    with uow:
+        second = uow.session
+    assert first is not second
+    assert not first.in_transaction()

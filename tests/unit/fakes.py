@@ -1,0 +1,297 @@
+"""In-memory stand-ins for the ports, for unit tests of the core only."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from src.application.domain.catalogue import load_catalogue
+from src.application.domain.errors import Conflict
+from src.application.domain.model import (
+    LLM,
+    ApiKey,
+    Metric,
+    MetricSummary,
+    RunStatus,
+    SimulationRun,
+    User,
+)
+from src.application.ports.cache import AbstractCache
+from src.application.ports.clock import Clock
+from src.application.ports.repositories import (
+    AbstractApiKeyRepository,
+    AbstractCatalogueRepository,
+    AbstractRunRepository,
+    AbstractSampleRepository,
+    AbstractSummaryRepository,
+    AbstractUserRepository,
+)
+from src.application.ports.task_queue import AbstractTaskQueue
+from src.application.ports.unit_of_work import AbstractUnitOfWork
+
+
+class FixedClock(Clock):
+    def __init__(self, moment: datetime = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)):
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, delta: timedelta) -> None:
+        self.moment += delta
+
+
+@dataclass
+class Store:
+    """What the fake database holds; a unit of work works on a copy until it commits."""
+
+    llms: list[LLM] = field(default_factory=list)
+    metrics: list[Metric] = field(default_factory=list)
+    runs: dict[int, SimulationRun] = field(default_factory=dict)
+    summaries: list[MetricSummary] = field(default_factory=list)
+    samples: list[tuple[int, int, int, int, date, np.ndarray]] = field(default_factory=list)
+    users: list[User] = field(default_factory=list)
+    api_keys: list[ApiKey] = field(default_factory=list)
+
+    def copy(self) -> Store:
+        return Store(
+            llms=list(self.llms),
+            metrics=list(self.metrics),
+            runs={k: replace(v) for k, v in self.runs.items()},
+            summaries=list(self.summaries),
+            samples=list(self.samples),
+            users=list(self.users),
+            api_keys=list(self.api_keys),
+        )
+
+
+class FakeCatalogueRepository(AbstractCatalogueRepository):
+    def __init__(self, store: Store, ids: itertools.count):
+        self.store, self.ids = store, ids
+
+    def llms(self) -> list[LLM]:
+        return list(self.store.llms)
+
+    def metrics(self) -> list[Metric]:
+        return list(self.store.metrics)
+
+    def add(self, item: LLM | Metric) -> None:
+        item.id = next(self.ids)
+        (self.store.llms if isinstance(item, LLM) else self.store.metrics).append(item)
+
+
+class FakeRunRepository(AbstractRunRepository):
+    def __init__(self, store: Store, ids: itertools.count):
+        self.store, self.ids = store, ids
+
+    def add(self, run: SimulationRun) -> None:
+        if run.slot is not None and any(r.slot == run.slot for r in self.store.runs.values()):
+            raise Conflict(f"slot {run.slot} is taken")
+        run.id = next(self.ids)
+        self.store.runs[run.id] = run
+
+    def get(self, run_id: int) -> SimulationRun | None:
+        return self.store.runs.get(run_id)
+
+    def get_for_update(self, run_id: int) -> SimulationRun | None:
+        return self.get(run_id)
+
+    def lock_simulations(self) -> None:
+        pass
+
+    def get_by_slot(self, slot: str) -> SimulationRun | None:
+        return next((r for r in self.store.runs.values() if r.slot == slot), None)
+
+    def latest(self, status: RunStatus) -> SimulationRun | None:
+        matching = [r for r in self.store.runs.values() if r.status is status]
+        return max(matching, key=lambda r: (r.finished_at or r.created_at, r.id or 0), default=None)
+
+    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[SimulationRun]:
+        runs = sorted(self.store.runs.values(), key=lambda r: -(r.id or 0))
+        runs = [r for r in runs if status is None or r.status is status]
+        return runs[offset : offset + limit]
+
+    def count(self, status: RunStatus | None = None) -> int:
+        return len([r for r in self.store.runs.values() if status is None or r.status is status])
+
+    def unfinished_before(self, deadline: datetime) -> list[SimulationRun]:
+        return [
+            r
+            for r in self.store.runs.values()
+            if r.status in (RunStatus.QUEUED, RunStatus.RUNNING) and r.created_at < deadline
+        ]
+
+
+class FakeSummaryRepository(AbstractSummaryRepository):
+    def __init__(self, store: Store):
+        self.store = store
+
+    def add_all(self, summaries: Sequence[MetricSummary]) -> None:
+        self.store.summaries.extend(summaries)
+
+    def for_run(self, run_id: int, metric_id: int | None = None) -> list[MetricSummary]:
+        return [
+            s
+            for s in self.store.summaries
+            if s.run_id == run_id and (metric_id is None or s.metric_id == metric_id)
+        ]
+
+    def for_period(self, since: datetime | None, metric_id: int | None = None) -> list[MetricSummary]:
+        runs = {
+            r.id
+            for r in self.store.runs.values()
+            if r.status is RunStatus.COMPLETED
+            and (since is None or (r.finished_at and r.finished_at >= since))
+        }
+        return [
+            s
+            for s in self.store.summaries
+            if s.run_id in runs and (metric_id is None or s.metric_id == metric_id)
+        ]
+
+
+class FakeSampleRepository(AbstractSampleRepository):
+    def __init__(self, store: Store, fail_after: int | None = None):
+        self.store = store
+        self.fail_after = fail_after
+
+    def add_batch(
+        self, run_id: int, llm_id: int, metric_id: int, chunk: int, values: np.ndarray, recorded_on: date
+    ) -> None:
+        if self.fail_after is not None and len(self.store.samples) >= self.fail_after:
+            raise OSError("disk full")
+        self.store.samples.append((run_id, llm_id, metric_id, chunk, recorded_on, values.copy()))
+
+    def count(self, run_id: int | None = None) -> int:
+        return sum(s[5].size for s in self.store.samples if run_id is None or s[0] == run_id)
+
+    def values(self, run_id: int, llm_id: int, metric_id: int) -> np.ndarray:
+        chunks = sorted((s[3], s[5]) for s in self.store.samples if s[:3] == (run_id, llm_id, metric_id))
+        return np.concatenate([c[1] for c in chunks]) if chunks else np.empty(0)
+
+    def purge_before(self, day: date) -> int:
+        expired = {s[4] for s in self.store.samples if s[4] < day}
+        self.store.samples[:] = [s for s in self.store.samples if s[4] >= day]
+        return len(expired)
+
+
+class FakeUserRepository(AbstractUserRepository):
+    def __init__(self, store: Store, ids: itertools.count):
+        self.store, self.ids = store, ids
+
+    def add(self, user: User) -> None:
+        user.id = next(self.ids)
+        self.store.users.append(user)
+
+    def get_by_email(self, email: str) -> User | None:
+        return next((u for u in self.store.users if u.email == email), None)
+
+
+class FakeApiKeyRepository(AbstractApiKeyRepository):
+    def __init__(self, store: Store, ids: itertools.count):
+        self.store, self.ids = store, ids
+
+    def add(self, key: ApiKey) -> None:
+        key.id = next(self.ids)
+        self.store.api_keys.append(key)
+
+    def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        return next((k for k in self.store.api_keys if k.key_hash == key_hash), None)
+
+
+class FakeUnitOfWork(AbstractUnitOfWork):
+    """Works on a copy of the store; commit() publishes it, anything else discards it."""
+
+    def __init__(self, fail_samples_after: int | None = None):
+        self.store = Store()
+        self.ids = itertools.count(1)
+        self.commits = 0
+        self.fail_samples_after = fail_samples_after
+
+    @property
+    def committed(self) -> bool:
+        return self.commits > 0
+
+    def __enter__(self) -> FakeUnitOfWork:
+        self.pending = self.store.copy()
+        self.catalogue = FakeCatalogueRepository(self.pending, self.ids)
+        self.runs = FakeRunRepository(self.pending, self.ids)
+        self.summaries = FakeSummaryRepository(self.pending)
+        self.samples = FakeSampleRepository(self.pending, self.fail_samples_after)
+        self.users = FakeUserRepository(self.pending, self.ids)
+        self.api_keys = FakeApiKeyRepository(self.pending, self.ids)
+        return self
+
+    def commit(self) -> None:
+        self.store = self.pending
+        self.commits += 1
+        self.pending = self.store.copy()
+        self._rebind()
+
+    def _rebind(self) -> None:
+        for repository in (
+            self.catalogue,
+            self.runs,
+            self.summaries,
+            self.samples,
+            self.users,
+            self.api_keys,
+        ):
+            repository.store = self.pending
+
+    def rollback(self) -> None:
+        self.pending = self.store.copy()
+        self._rebind()
+
+    def ping(self) -> None:
+        pass
+
+
+class FakeCache(AbstractCache):
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.version = 0
+
+    def get(self, key: str) -> Any | None:
+        return self.values.get(key)
+
+    def set(self, key: str, value: Any, timeout: int) -> None:
+        self.values[key] = value
+
+    def data_version(self) -> int:
+        return self.version
+
+    def bump_data_version(self) -> None:
+        self.version += 1
+
+    def ping(self) -> None:
+        pass
+
+
+class FakeTaskQueue(AbstractTaskQueue):
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.enqueued: list[int] = []
+        self.fail = fail
+
+    def enqueue_simulation(self, run_id: int) -> None:
+        if self.fail:
+            raise self.fail
+        self.enqueued.append(run_id)
+
+
+def seeded_uow(**kwargs: Any) -> FakeUnitOfWork:
+    """A fake unit of work holding the catalogue, as `flask seed` leaves a database."""
+    uow = FakeUnitOfWork(**kwargs)
+    catalogue = load_catalogue()
+    with uow:
+        for metric in catalogue.metrics:
+            uow.catalogue.add(replace(metric))
+        for llm in catalogue.llms:
+            uow.catalogue.add(replace(llm))
+        uow.commit()
+    return uow

@@ -1,0 +1,56 @@
+import pytest
+
+from src.infrastructure.schedule import parse_schedule
+from src.infrastructure.settings import DEV_SECRET_KEY, ConfigurationError, Settings
+
+
+def test_with_nothing_set_the_service_runs_on_sqlite_and_in_process_defaults(tmp_path):
+    settings = Settings.from_env({}, tmp_path)
+    assert settings.database_url == f"sqlite:///{tmp_path / 'jounce.db'}"
+    assert settings.cache_redis_url is None
+    assert not settings.uses_celery
+    assert settings.simulation.samples_per_pair == 1000
+    assert settings.simulation.retention_days == 7
+    assert settings.port == 5000
+
+
+def test_postgres_urls_use_the_psycopg2_driver():
+    for url in ("postgres://u:p@db/jounce", "postgresql://u:p@db/jounce"):
+        assert Settings.from_env({"DATABASE_URL": url}).database_url == "postgresql+psycopg2://u:p@db/jounce"
+
+
+@pytest.mark.parametrize(
+    "environ, complaint",
+    [
+        ({"DATABASE_URL": "postgresql://db/jounce"}, "SECRET_KEY"),
+        ({"DATABASE_URL": "postgresql://db/jounce", "SECRET_KEY": DEV_SECRET_KEY}, "SECRET_KEY"),
+        ({"DATABASE_URL": "postgresql://db/jounce", "SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "x" * 40}, "DATABASE_URL"),
+    ],
+)
+def test_production_refuses_to_start_without_real_secrets(environ, complaint):
+    with pytest.raises(ConfigurationError, match=complaint):
+        Settings.from_env({"JOUNCE_ENV": "production", **environ})
+
+
+def test_production_starts_with_a_real_secret_and_database():
+    settings = Settings.from_env(
+        {"JOUNCE_ENV": "Production", "SECRET_KEY": "k" * 48, "DATABASE_URL": "postgresql://db/j"}
+    )
+    assert settings.is_production
+
+
+@pytest.mark.parametrize(
+    "name, value", [("PORT", "http"), ("SIMULATION_SAMPLES_PER_PAIR", "1"), ("CACHE_TIMEOUT", "-3")]
+)
+def test_malformed_numbers_are_refused_with_the_variable_named(name, value):
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_schedules_are_cron_expressions_or_intervals():
+    assert parse_schedule("*/5 * * * *").is_due  # a crontab
+    assert parse_schedule("300").run_every.total_seconds() == 300
+    for bad in ("10", "every five minutes", "61 * * * *"):
+        with pytest.raises(ConfigurationError, match="SIMULATION_SCHEDULE"):
+            parse_schedule(bad)

@@ -1,0 +1,124 @@
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from src.application.domain.errors import InvalidParameter, NotFound, ServiceUnavailable
+from src.application.domain.model import RunStatus
+from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
+from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
+
+
+def simulations(uow=None, queue=None, **settings):
+    uow = uow or seeded_uow()
+    cache = FakeCache()
+    use_cases = SimulationUseCases(
+        uow, queue or FakeTaskQueue(), cache, FixedClock(), SimulationSettings(**settings)
+    )
+    return use_cases, uow, cache
+
+
+def test_a_run_stores_every_sample_and_a_summary_per_pair_then_invalidates_the_cache():
+    use_cases, uow, cache = simulations(samples_per_pair=100)
+    run = use_cases.run_now(seed=1)
+    assert run.status is RunStatus.COMPLETED
+    assert run.sample_count == 12 * 4 * 100
+    assert uow.store.runs[run.id].status is RunStatus.COMPLETED
+    with uow:
+        assert uow.samples.count(run.id) == 4800
+        assert len(uow.summaries.for_run(run.id)) == 48
+    assert cache.version == 1
+
+
+def test_samples_and_summaries_are_identical_whatever_the_chunk_size():
+    stored = []
+    for chunk_size in (7, 100, 1000):
+        use_cases, uow, _ = simulations(samples_per_pair=250, chunk_size=chunk_size)
+        run = use_cases.run_now(seed=99)
+        with uow:
+            values = uow.samples.values(run.id, uow.store.llms[0].id, uow.store.metrics[0].id)
+            summaries = [(s.mean, s.p99) for s in uow.summaries.for_run(run.id)]
+        stored.append((values.tobytes(), summaries))
+    assert stored[0] == stored[1] == stored[2]
+    assert len(np.frombuffer(stored[0][0])) == 250
+
+
+def test_a_failing_run_is_marked_failed_and_leaves_no_samples_or_summaries():
+    use_cases, uow, cache = simulations(uow=seeded_uow(fail_samples_after=10), samples_per_pair=50)
+    run = use_cases.queue(seed=1)
+    with pytest.raises(OSError, match="disk full"):
+        use_cases.execute(run.id)
+    stored = uow.store.runs[run.id]
+    assert stored.status is RunStatus.FAILED and "disk full" in stored.error
+    assert uow.store.samples == [] and uow.store.summaries == []
+    assert cache.version == 0
+
+
+def test_executing_a_completed_run_again_changes_nothing():
+    use_cases, uow, _ = simulations(samples_per_pair=20)
+    run = use_cases.run_now(seed=3)
+    commits = uow.commits
+    again = use_cases.execute(run.id)
+    assert again.status is RunStatus.COMPLETED
+    assert uow.commits == commits
+    assert len(uow.store.summaries) == 48
+
+
+def test_a_schedule_tick_fired_twice_for_one_slot_makes_one_run_and_one_task():
+    queue = FakeTaskQueue()
+    use_cases, uow, _ = simulations(queue=queue)
+    first = use_cases.tick("2026-11-27T12:05Z")
+    second = use_cases.tick("2026-11-27T12:05Z")
+    assert first.id == second.id
+    assert queue.enqueued == [first.id]
+    assert len(uow.store.runs) == 1
+
+
+def test_a_run_the_broker_cannot_take_is_failed_not_left_queued():
+    use_cases, uow, _ = simulations(queue=FakeTaskQueue(fail=ServiceUnavailable("broker down")))
+    with pytest.raises(ServiceUnavailable):
+        use_cases.request(seed=1)
+    (run,) = uow.store.runs.values()
+    assert run.status is RunStatus.FAILED
+
+
+def test_scheduled_runs_draw_fresh_seeds_unless_one_is_fixed():
+    use_cases, _, _ = simulations()
+    assert use_cases.queue().seed != use_cases.queue().seed
+    fixed, _, _ = simulations(fixed_seed=1234)
+    assert fixed.queue().seed == fixed.queue().seed == 1234
+
+
+@pytest.mark.parametrize("samples_per_pair, seed", [(1, None), (10_000_001, None), (10, -1)])
+def test_out_of_range_parameters_are_refused(samples_per_pair, seed):
+    use_cases, _, _ = simulations()
+    with pytest.raises(InvalidParameter):
+        use_cases.queue(seed=seed, samples_per_pair=samples_per_pair)
+
+
+def test_an_unknown_run_is_not_found():
+    use_cases, _, _ = simulations()
+    with pytest.raises(NotFound):
+        use_cases.execute(404)
+
+
+def test_runs_abandoned_by_a_lost_task_are_failed_by_the_reaper():
+    use_cases, uow, _ = simulations()
+    stale = use_cases.queue(seed=1)
+    use_cases.clock.advance(timedelta(hours=2))
+    fresh = use_cases.queue(seed=2)
+    assert use_cases.fail_stale_runs() == 1
+    assert uow.store.runs[stale.id].status is RunStatus.FAILED
+    assert uow.store.runs[fresh.id].status is RunStatus.QUEUED
+
+
+def test_retention_removes_old_days_of_samples_and_keeps_summaries():
+    use_cases, uow, _ = simulations(samples_per_pair=10, retention_days=7)
+    old = use_cases.run_now(seed=1)
+    use_cases.clock.advance(timedelta(days=8))
+    new = use_cases.run_now(seed=2)
+    assert use_cases.purge_expired_samples() == 1
+    with uow:
+        assert uow.samples.count(old.id) == 0
+        assert uow.samples.count(new.id) == 480
+        assert len(uow.summaries.for_run(old.id)) == 48

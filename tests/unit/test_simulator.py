@@ -1,0 +1,92 @@
+"""The simulator's samples: realistic per model, reproducible, and statistically sound."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from src.application.domain.catalogue import load_catalogue
+from src.application.services.simulator import draw_llm_samples
+from src.application.services.statistics import summarize
+
+CATALOGUE = load_catalogue()
+PROFILES = {p.llm_name: p for p in CATALOGUE.profiles}
+
+
+def draw(llm_name: str, seed: int, n: int = 1000):
+    position = [p.llm_name for p in CATALOGUE.profiles].index(llm_name)
+    return draw_llm_samples(
+        PROFILES[llm_name], CATALOGUE.workload, CATALOGUE.metrics, seed, position, n
+    ).by_metric
+
+
+def test_every_metric_stays_within_its_documented_bounds():
+    for name in PROFILES:
+        samples = draw(name, seed=7, n=20_000)
+        for metric in CATALOGUE.metrics:
+            values = samples[metric.name]
+            assert values.min() >= metric.lower_bound and values.max() <= metric.upper_bound, metric.name
+
+
+def test_the_same_seed_gives_bit_identical_samples_and_another_seed_does_not():
+    first, again, other = draw("GPT-4o", 42), draw("GPT-4o", 42), draw("GPT-4o", 43)
+    for metric in first:
+        assert first[metric].tobytes() == again[metric].tobytes()
+        assert first[metric].tobytes() != other[metric].tobytes()
+
+
+def test_llms_get_independent_streams_from_one_seed():
+    assert not np.allclose(draw("GPT-4o", 1)["TPS"] / 95.0, draw("GPT-4o mini", 1)["TPS"] / 110.0)
+
+
+def test_ttft_is_log_normal_around_the_profile_median_with_a_heavy_tail():
+    profile = PROFILES["Gemini 1.5 Pro"]
+    ttft = draw("Gemini 1.5 Pro", seed=3, n=50_000)["TTFT"]
+    assert np.median(ttft) == pytest.approx(profile.ttft_median_s, rel=0.03)
+    # The slow path stretches the top: p99 sits well beyond what the log-normal body alone gives.
+    body_p99 = profile.ttft_median_s * np.exp(2.326 * profile.ttft_sigma)
+    assert np.percentile(ttft, 99.5) > 1.3 * body_p99
+
+
+def test_e2e_latency_is_consistent_with_each_samples_ttft_and_speed():
+    samples = draw("Claude 3.5 Sonnet", seed=5, n=5000)
+    streaming = samples["e2e_latency"] - samples["TTFT"]  # time spent producing the output tokens
+    tokens = streaming * samples["TPS"]
+    workload = CATALOGUE.workload
+    assert tokens.min() >= workload.output_tokens_min - 1e-6
+    assert tokens.max() <= workload.output_tokens_max + 1e-6
+    assert np.allclose(tokens, np.rint(tokens), atol=1e-6)  # whole tokens
+
+
+def test_rps_follows_capacity_over_latency():
+    samples = draw("Llama 3.1 8B", seed=9, n=5000)
+    implied_capacity = samples["RPS"] * samples["e2e_latency"]
+    assert np.median(implied_capacity) == pytest.approx(PROFILES["Llama 3.1 8B"].concurrency, rel=0.02)
+
+
+def test_summaries_match_numpy_on_the_raw_samples():
+    values = draw("Mixtral 8x22B", seed=11)["TTFT"]
+    summary = summarize(1, 2, 3, values)
+    assert summary.n == 1000
+    assert summary.mean == values.mean()
+    assert summary.std == values.std(ddof=1)
+    assert (summary.minimum, summary.maximum) == (values.min(), values.max())
+    assert [summary.p50, summary.p90, summary.p95, summary.p99] == list(
+        np.percentile(values, [50, 90, 95, 99])
+    )
+
+
+@pytest.mark.parametrize("metric, field", [("TTFT", "ttft_median_s"), ("TPS", "tps_median")])
+def test_with_1000_samples_the_ranking_recovers_the_profile_order_of_medians_10_percent_apart(metric, field):
+    """Over many seeds, every pair of LLMs whose profile medians differ by 10% or more comes out
+    of the simulation in the profile's order."""
+    pairs = [
+        (a, b)
+        for a, b in itertools.permutations(PROFILES, 2)
+        if getattr(PROFILES[b], field) >= 1.1 * getattr(PROFILES[a], field)
+    ]
+    assert len(pairs) > 30
+    for seed in range(40):
+        medians = {name: np.median(draw(name, seed)[metric]) for name in PROFILES}
+        misordered = [(a, b) for a, b in pairs if medians[a] >= medians[b]]
+        assert misordered == [], f"seed {seed}"
