@@ -40,7 +40,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     session_factory = init_database(app, settings.database_url)
     Migrate(app, db, directory=str(PROJECT_ROOT / "migrations"))
     cache = FlaskCache(Cache(app, config=_cache_config(settings)))
-    create_celery(app, settings)
+    celery = create_celery(app, settings)
 
     for blueprint in (health.blueprint, runs.blueprint):
         app.register_blueprint(blueprint)
@@ -48,7 +48,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     register_commands(app)
 
     # Flask-Injector wraps the views, so it comes after every blueprint is registered.
-    injector = Injector([JounceModule(settings, session_factory, cache)])
+    injector = Injector([JounceModule(settings, session_factory, cache, celery)])
     FlaskInjector(app=app, injector=injector)
     app.extensions["injector"] = injector
     app.extensions["settings"] = settings

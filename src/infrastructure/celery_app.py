@@ -19,10 +19,8 @@ def create_celery(flask_app: Flask, settings: Settings) -> Celery:
 
     celery = Celery(flask_app.import_name, task_cls=FlaskTask)
     celery.conf.update(
-        broker_url=settings.celery_broker_url or "memory://",
+        broker_url=settings.celery_broker_url,
         result_backend=settings.celery_result_backend,
-        # Without a broker (the embedded default) tasks run where they are called.
-        task_always_eager=not settings.uses_celery,
         timezone="UTC",
         enable_utc=True,
         task_acks_late=True,
@@ -37,6 +35,9 @@ def create_celery(flask_app: Flask, settings: Settings) -> Celery:
             "socket_connect_timeout": 3,
             "socket_timeout": 5,
             "visibility_timeout": settings.celery_visibility_timeout,
+            # Look for such messages at every poll, not every tenth: a dead worker's run resumes
+            # about a visibility timeout after it died.
+            "unacked_restore_throttle": 1,
         },
         result_expires=3600,
         beat_schedule={

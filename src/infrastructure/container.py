@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from celery import Celery
 from injector import Binder, Injector, Module, provider, singleton
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,10 +19,13 @@ from src.infrastructure.settings import Settings
 
 
 class JounceModule(Module):
-    def __init__(self, settings: Settings, session_factory: sessionmaker[Session], cache: AbstractCache):
+    def __init__(
+        self, settings: Settings, session_factory: sessionmaker[Session], cache: AbstractCache, celery: Celery
+    ):
         self.settings = settings
         self.session_factory = session_factory
         self.cache = cache
+        self.celery = celery
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Settings, to=self.settings)
@@ -39,5 +43,5 @@ class JounceModule(Module):
     @provider
     def task_queue(self, injector: Injector) -> AbstractTaskQueue:
         if self.settings.uses_celery:
-            return CeleryTaskQueue()
+            return CeleryTaskQueue(self.celery)
         return InProcessTaskQueue(lambda: injector.get(SimulationUseCases))

@@ -9,7 +9,7 @@ from flask import current_app
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import DBAPIError
 
-from celery import shared_task
+from celery import Celery, shared_task
 from src.adapters.tasks.inprocess import schedule_slot
 from src.application.domain.errors import ServiceUnavailable
 from src.application.ports.task_queue import AbstractTaskQueue
@@ -51,8 +51,12 @@ def maintenance() -> None:
 
 
 class CeleryTaskQueue(AbstractTaskQueue):
+    def __init__(self, celery: Celery):
+        self.celery = celery
+
     def enqueue_simulation(self, run_id: int) -> None:
         try:
-            simulate.apply_async(args=(run_id,), retry=False)
+            # retry=False: with the broker down, answer now (503) instead of blocking the request.
+            self.celery.send_task(simulate.name, args=(run_id,), retry=False)
         except BrokerError as error:
             raise ServiceUnavailable("the task broker cannot be reached") from error

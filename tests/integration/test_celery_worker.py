@@ -1,0 +1,109 @@
+"""Simulations through a real Celery worker on the Redis broker and real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from src.infrastructure.app import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+CELERY = str(Path(sys.executable).with_name("celery"))
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def broker_environ(environ):
+    return {
+        **environ,
+        "CELERY_BROKER_URL": environ["CACHE_REDIS_URL"],
+        "CELERY_QUEUE": f"jounce-test-{uuid.uuid4().hex[:8]}",
+        # Short, so a message whose worker was killed comes back within the test.
+        "CELERY_VISIBILITY_TIMEOUT": "3",
+    }
+
+
+@pytest.fixture
+def start_worker(broker_environ, tmp_path):
+    workers: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        log = open(tmp_path / f"worker-{len(workers)}.log", "w")  # noqa: SIM115 - closed with the process
+        worker = subprocess.Popen(
+            [CELERY, "-A", "src.celery", "worker", "--pool=solo", "--loglevel=INFO",
+             "--without-gossip", "--without-mingle", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"],
+            cwd=ROOT, env={**os.environ, **broker_environ}, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+            worker.wait(timeout=20)
+
+
+@pytest.fixture
+def web(clean_app, broker_environ):
+    return create_app(broker_environ).test_client()
+
+
+def wait_for_status(client, headers, run_id, wanted, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = client.get(f"/runs/{run_id}", headers=headers).json["run"]
+        if run["status"] in wanted:
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} is {run['status']}, not {wanted}, after {timeout} s")
+
+
+def test_a_run_posted_to_the_api_is_completed_by_a_worker(web, start_worker, api_headers):
+    start_worker()
+    response = web.post("/runs", json={"samples_per_pair": 1000, "seed": 3}, headers=api_headers)
+    assert response.status_code == 202
+    run = wait_for_status(web, api_headers, response.json["run"]["id"], {"completed", "failed"})
+    assert run["status"] == "completed"
+    assert run["sample_count"] == 48_000
+
+
+def test_a_worker_killed_mid_run_leaves_no_partial_run_and_the_run_is_redelivered(
+    web, start_worker, api_headers, clean_app
+):
+    from tests.integration.test_simulation_postgres import scalar
+
+    victim = start_worker()
+    response = web.post("/runs", json={"samples_per_pair": 1_000_000, "seed": 4}, headers=api_headers)
+    run_id = response.json["run"]["id"]
+    wait_for_status(web, api_headers, run_id, {"running"})
+    time.sleep(0.5)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    time.sleep(0.5)  # PostgreSQL notices the dead connection and aborts its transaction
+    assert scalar(clean_app, f"SELECT count(*) FROM samples WHERE run_id = {run_id}") == 0
+    assert scalar(clean_app, f"SELECT count(*) FROM metric_summaries WHERE run_id = {run_id}") == 0
+
+    start_worker()
+    run = wait_for_status(web, api_headers, run_id, {"completed", "failed"}, timeout=120)
+    assert run["status"] == "completed"
+    assert scalar(clean_app, f"SELECT sum(n) FROM samples WHERE run_id = {run_id}") == 48 * 1_000_000
+    assert scalar(clean_app, f"SELECT count(*) FROM metric_summaries WHERE run_id = {run_id}") == 48
+
+
+def test_with_the_broker_down_posting_a_run_is_a_503_and_leaves_no_queued_run(
+    clean_app, broker_environ, api_headers
+):
+    client = create_app({**broker_environ, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}).test_client()
+    response = client.post("/runs", json={"samples_per_pair": 10}, headers=api_headers)
+    assert response.status_code == 503
+    assert "broker" in response.json["error"]["message"]
+    runs = client.get("/runs", headers=api_headers).json["runs"]
+    assert [run["status"] for run in runs] == ["failed"]
