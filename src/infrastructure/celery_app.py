@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import Celery, Task
 from flask import Flask
 
-from celery import Celery, Task
 from src.infrastructure.schedule import parse_schedule
 from src.infrastructure.settings import Settings
 

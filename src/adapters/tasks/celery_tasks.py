@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from celery import Celery, shared_task
 from flask import current_app
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import DBAPIError
 
-from celery import Celery, shared_task
 from src.adapters.tasks.inprocess import schedule_slot
 from src.application.domain.errors import ServiceUnavailable
 from src.application.ports.task_queue import AbstractTaskQueue
