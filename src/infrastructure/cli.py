@@ -6,6 +6,8 @@ from typing import TypeVar
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
+from werkzeug.serving import run_simple
 
 from src.adapters.tasks.inprocess import InProcessScheduler
 from src.application.domain.errors import DomainError
@@ -28,6 +30,7 @@ def register_commands(app: Flask) -> None:
 
 
 @click.command()
+@with_appcontext
 def seed() -> None:
     """Add the catalogue's LLMs and metrics to the database (idempotent)."""
     added = _get(CatalogueUseCases).seed()
@@ -35,6 +38,7 @@ def seed() -> None:
 
 
 @click.command()
+@with_appcontext
 @click.option(
     "--samples-per-pair", type=click.IntRange(2), default=None, help="default: SIMULATION_SAMPLES_PER_PAIR"
 )
@@ -73,6 +77,7 @@ def _print_summary(simulations: SimulationUseCases, run_id: int) -> None:
 
 
 @click.command("create-api-key")
+@with_appcontext
 @click.option("--name", required=True, help="what the key is for")
 @click.option("--user", "user_email", default=None, help="the account that owns the key")
 def create_api_key(name: str, user_email: str | None) -> None:
@@ -84,6 +89,7 @@ def create_api_key(name: str, user_email: str | None) -> None:
 
 
 @click.command("purge-samples")
+@with_appcontext
 def purge_samples() -> None:
     """Drop raw samples older than SAMPLE_RETENTION_DAYS (summaries stay)."""
     days = _get(SimulationUseCases).purge_expired_samples()
@@ -91,6 +97,7 @@ def purge_samples() -> None:
 
 
 @click.command()
+@with_appcontext
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", type=int, default=None, help="default: PORT")
 def serve(host: str, port: int | None) -> None:
@@ -109,4 +116,5 @@ def serve(host: str, port: int | None) -> None:
     )
     if settings.bootstrap_api_key:
         click.echo(f"try: curl -H 'api-key: {settings.bootstrap_api_key}' 'http://{host}:{port}/runs'\n")
-    current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+    # Flask refuses app.run() inside a flask command; werkzeug's server is what it would start.
+    run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
