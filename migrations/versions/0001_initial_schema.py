@@ -65,6 +65,7 @@ def upgrade() -> None:
         *(sa.Column(name, sa.Float(), nullable=False) for name in ("mean", "std", "minimum", "maximum")),
         *(sa.Column(name, sa.Float(), nullable=False) for name in ("p50", "p90", "p95", "p99")),
         sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("sketch", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("run_id", "llm_id", "metric_id", name="pk_metric_summaries"),
         sa.ForeignKeyConstraint(
             ["run_id"],

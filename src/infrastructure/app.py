@@ -13,7 +13,7 @@ from flask_migrate import Migrate
 from injector import Injector
 
 from src.adapters.cache.flask_cache import FlaskCache
-from src.adapters.web import health, runs
+from src.adapters.web import health, metrics, runs
 from src.adapters.web.errors import register_error_handlers
 from src.infrastructure.celery_app import create_celery
 from src.infrastructure.cli import register_commands
@@ -34,7 +34,8 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
         template_folder=str(PROJECT_ROOT / "src" / "adapters" / "web" / "templates"),
     )
-    app.config.update(SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
+    app.config.update(SECRET_KEY=settings.secret_key)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     instance_path.mkdir(exist_ok=True)
 
     session_factory = init_database(app, settings.database_url)
@@ -42,7 +43,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     cache = FlaskCache(Cache(app, config=_cache_config(settings)))
     celery = create_celery(app, settings)
 
-    for blueprint in (health.blueprint, runs.blueprint):
+    for blueprint in (health.blueprint, metrics.blueprint, runs.blueprint):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     register_commands(app)

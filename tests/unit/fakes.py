@@ -119,6 +119,22 @@ class FakeRunRepository(AbstractRunRepository):
     def count(self, status: RunStatus | None = None) -> int:
         return len([r for r in self.store.runs.values() if status is None or r.status is status])
 
+    def _completed(self, since: datetime | None) -> list[SimulationRun]:
+        runs = [
+            r
+            for r in self.store.runs.values()
+            if r.status is RunStatus.COMPLETED
+            and (since is None or (r.finished_at and r.finished_at >= since))
+        ]
+        return sorted(runs, key=lambda r: (r.finished_at, r.id or 0), reverse=True)
+
+    def completed_span(self, since: datetime | None) -> tuple[int, datetime | None, datetime | None]:
+        runs = self._completed(since)
+        return len(runs), runs[-1].finished_at if runs else None, runs[0].finished_at if runs else None
+
+    def completed_recent(self, since: datetime | None, limit: int) -> list[SimulationRun]:
+        return self._completed(since)[:limit]
+
     def unfinished_before(self, deadline: datetime) -> list[SimulationRun]:
         return [
             r
@@ -141,18 +157,16 @@ class FakeSummaryRepository(AbstractSummaryRepository):
             if s.run_id == run_id and (metric_id is None or s.metric_id == metric_id)
         ]
 
-    def for_period(self, since: datetime | None, metric_id: int | None = None) -> list[MetricSummary]:
-        runs = {
-            r.id
-            for r in self.store.runs.values()
-            if r.status is RunStatus.COMPLETED
-            and (since is None or (r.finished_at and r.finished_at >= since))
-        }
+    def for_runs(self, run_ids: Sequence[int], metric_id: int | None = None) -> list[MetricSummary]:
         return [
             s
             for s in self.store.summaries
-            if s.run_id in runs and (metric_id is None or s.metric_id == metric_id)
+            if s.run_id in run_ids and (metric_id is None or s.metric_id == metric_id)
         ]
+
+    def for_period(self, since: datetime | None, metric_id: int | None = None) -> list[MetricSummary]:
+        runs = FakeRunRepository(self.store, itertools.count())._completed(since)
+        return self.for_runs([r.id for r in runs if r.id is not None], metric_id)
 
 
 class FakeSampleRepository(AbstractSampleRepository):

@@ -39,6 +39,7 @@ from src.application.domain.model import (
     SimulationRun,
     User,
 )
+from src.application.domain.sketch import QuantileSketch
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -54,6 +55,19 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class SketchType(TypeDecorator[QuantileSketch]):
+    """A QuantileSketch, stored as its compact bytes."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: QuantileSketch | None, dialect: Dialect) -> bytes | None:
+        return value.to_bytes() if value is not None else None
+
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> QuantileSketch | None:
+        return QuantileSketch.from_bytes(bytes(value)) if value is not None else None
 
 
 def _values(enum_class: type) -> Enum:
@@ -121,6 +135,7 @@ metric_summaries = Table(
     Column("p90", Float, nullable=False),
     Column("p95", Float, nullable=False),
     Column("p99", Float, nullable=False),
+    Column("sketch", SketchType, nullable=False),
 )
 
 

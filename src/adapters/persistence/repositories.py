@@ -85,6 +85,23 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
             query = query.where(orm.simulation_runs.c.status == status)
         return self.session.scalar(query) or 0
 
+    def completed_span(self, since: datetime | None) -> tuple[int, datetime | None, datetime | None]:
+        finished = orm.simulation_runs.c.finished_at
+        query = select(func.count(), func.min(finished), func.max(finished)).where(
+            orm.simulation_runs.c.status == RunStatus.COMPLETED
+        )
+        if since is not None:
+            query = query.where(finished >= since)
+        count, first, last = self.session.execute(query).one()  # min/max keep the column's UTC type
+        return count, first, last
+
+    def completed_recent(self, since: datetime | None, limit: int) -> list[SimulationRun]:
+        query = select(SimulationRun).where(orm.simulation_runs.c.status == RunStatus.COMPLETED)
+        if since is not None:
+            query = query.where(orm.simulation_runs.c.finished_at >= since)
+        query = query.order_by(orm.simulation_runs.c.finished_at.desc(), orm.simulation_runs.c.id.desc())
+        return list(self.session.scalars(query.limit(limit)))
+
     def unfinished_before(self, deadline: datetime) -> list[SimulationRun]:
         return list(
             self.session.scalars(
@@ -105,6 +122,12 @@ class SqlAlchemySummaryRepository(AbstractSummaryRepository):
 
     def for_run(self, run_id: int, metric_id: int | None = None) -> list[MetricSummary]:
         query = select(MetricSummary).where(orm.metric_summaries.c.run_id == run_id)
+        if metric_id is not None:
+            query = query.where(orm.metric_summaries.c.metric_id == metric_id)
+        return list(self.session.scalars(query))
+
+    def for_runs(self, run_ids: Sequence[int], metric_id: int | None = None) -> list[MetricSummary]:
+        query = select(MetricSummary).where(orm.metric_summaries.c.run_id.in_(run_ids))
         if metric_id is not None:
             query = query.where(orm.metric_summaries.c.metric_id == metric_id)
         return list(self.session.scalars(query))

@@ -37,3 +37,11 @@ def choice(source: Mapping[str, Any], name: str, choices: Iterable[str], default
     if raw not in options:
         raise InvalidParameter(f"unknown {name} {str(raw)[:50]!r}", choices=options)
     return str(raw)
+
+
+def text(source: Mapping[str, Any], name: str, max_length: int = 100) -> str:
+    """A string parameter, empty when absent; the core says whether empty is acceptable."""
+    value = str(source.get(name, "")).strip()
+    if len(value) > max_length:
+        raise InvalidParameter(f"{name} is longer than {max_length} characters")
+    return value

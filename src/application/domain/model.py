@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from src.application.domain.sketch import QuantileSketch
+
 
 class Direction(enum.StrEnum):
     """Which way a metric improves; rankings put the best value first."""
@@ -100,6 +102,7 @@ class MetricSummary:
     p90: float
     p95: float
     p99: float
+    sketch: QuantileSketch  # for percentiles and their intervals over any set of runs
 
 
 @dataclass(eq=False)

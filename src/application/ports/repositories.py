@@ -49,6 +49,14 @@ class AbstractRunRepository(abc.ABC):
     def get_by_slot(self, slot: str) -> SimulationRun | None: ...
 
     @abc.abstractmethod
+    def completed_span(self, since: datetime | None) -> tuple[int, datetime | None, datetime | None]:
+        """How many runs completed since `since` (ever, when None), the first and last finish."""
+
+    @abc.abstractmethod
+    def completed_recent(self, since: datetime | None, limit: int) -> list[SimulationRun]:
+        """The newest `limit` runs completed since `since`, newest first."""
+
+    @abc.abstractmethod
     def unfinished_before(self, deadline: datetime) -> list[SimulationRun]:
         """Runs still queued or running that were created before the deadline."""
 
@@ -68,6 +76,9 @@ class AbstractSummaryRepository(abc.ABC):
 
     @abc.abstractmethod
     def for_run(self, run_id: int, metric_id: int | None = None) -> list[MetricSummary]: ...
+
+    @abc.abstractmethod
+    def for_runs(self, run_ids: Sequence[int], metric_id: int | None = None) -> list[MetricSummary]: ...
 
     @abc.abstractmethod
     def for_period(self, since: datetime | None, metric_id: int | None = None) -> list[MetricSummary]:

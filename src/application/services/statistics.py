@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from src.application.domain.model import MetricSummary
+from src.application.domain.sketch import QuantileSketch
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -25,4 +26,5 @@ def summarize(run_id: int, llm_id: int, metric_id: int, values: np.ndarray) -> M
         p90=float(p90),
         p95=float(p95),
         p99=float(p99),
+        sketch=QuantileSketch.of(values),
     )

@@ -1,0 +1,225 @@
+"""Rankings: per metric and overall, over the latest run, one run or a window; cached."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from injector import inject
+
+from src.application.domain.catalogue import load_catalogue
+from src.application.domain.errors import Conflict, InvalidParameter, NotFound
+from src.application.domain.model import LLM, Metric, MetricSummary, RunStatus, SimulationRun
+from src.application.domain.ranking import (
+    DataSelection,
+    HistoryPoint,
+    MetricHistory,
+    MetricRanking,
+    OverallRanking,
+    PairStatistics,
+    RankingEntry,
+    Statistic,
+    Window,
+)
+from src.application.ports.cache import AbstractCache
+from src.application.ports.clock import Clock
+from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.services import ranking
+
+T = TypeVar("T")
+
+WINDOW_SPANS: dict[Window, timedelta | None] = {
+    Window.DAY: timedelta(hours=24),
+    Window.WEEK: timedelta(days=7),
+    Window.MONTH: timedelta(days=30),
+    Window.ALL: None,
+}
+
+
+@dataclass(frozen=True)
+class RankingSettings:
+    cache_timeout: int = 300
+
+
+class MetricUseCases:
+    @inject
+    def __init__(
+        self, uow: AbstractUnitOfWork, cache: AbstractCache, clock: Clock, settings: RankingSettings
+    ):
+        self.uow = uow
+        self.cache = cache
+        self.clock = clock
+        self.settings = settings
+
+    def rank_metric(
+        self,
+        metric_name: str,
+        statistic: Statistic = Statistic.MEAN,
+        run_id: int | None = None,
+        window: Window = Window.LATEST,
+    ) -> MetricRanking:
+        known_metric(metric_name)
+        return self._cached(
+            ("metric", metric_name, statistic, run_id, window),
+            lambda: self._rank_metric(metric_name, statistic, run_id, window),
+        )
+
+    def rank_overall(
+        self,
+        method: str = ranking.WIN_RATE,
+        weights: dict[str, float] | None = None,
+        statistic: Statistic = Statistic.MEAN,
+        run_id: int | None = None,
+        window: Window = Window.LATEST,
+    ) -> OverallRanking:
+        if method not in ranking.METHODS:
+            raise InvalidParameter(f"unknown method {method!r}", choices=list(ranking.METHODS))
+        full_weights = metric_weights(weights or {})
+        return self._cached(
+            ("overall", method, sorted(full_weights.items()), statistic, run_id, window),
+            lambda: self._rank_overall(method, full_weights, statistic, run_id, window),
+        )
+
+    def history(
+        self,
+        metric_name: str,
+        statistic: Statistic = Statistic.MEAN,
+        window: Window = Window.DAY,
+        limit: int = 100,
+    ) -> MetricHistory:
+        known_metric(metric_name)
+        if window is Window.LATEST:
+            raise InvalidParameter("history needs a period", choices=[w.value for w in WINDOW_SPANS])
+        return self._cached(
+            ("history", metric_name, statistic, window, limit),
+            lambda: self._history(metric_name, statistic, window, limit),
+        )
+
+    def _rank_metric(
+        self, metric_name: str, statistic: Statistic, run_id: int | None, window: Window
+    ) -> MetricRanking:
+        with self.uow:
+            metric = self._metric(metric_name)
+            llms = self._llms()
+            selection, summaries = self._select(run_id, window, metric.id)
+        return MetricRanking(metric, statistic, selection, _rank(metric, llms, summaries, statistic))
+
+    def _rank_overall(
+        self, method: str, weights: dict[str, float], statistic: Statistic, run_id: int | None, window: Window
+    ) -> OverallRanking:
+        with self.uow:
+            metrics = [m for m in self.uow.catalogue.metrics() if weights.get(m.name, 0) > 0]
+            llms = self._llms()
+            selection, summaries = self._select(run_id, window, None)
+        by_metric: dict[int | None, list[MetricSummary]] = defaultdict(list)
+        for summary in summaries:
+            by_metric[summary.metric_id].append(summary)
+        rankings = [
+            MetricRanking(m, statistic, selection, _rank(m, llms, by_metric[m.id], statistic))
+            for m in metrics
+        ]
+        entries = ranking.overall(rankings, weights, method) if summaries else ()
+        return OverallRanking(method, statistic, weights, selection, entries)
+
+    def _history(self, metric_name: str, statistic: Statistic, window: Window, limit: int) -> MetricHistory:
+        with self.uow:
+            metric = self._metric(metric_name)
+            llms = self._llms()
+            runs = self.uow.runs.completed_recent(self._since(window), limit)
+            finished = {run.id: run.finished_at for run in runs}
+            summaries = self.uow.summaries.for_runs([run_id for run_id in finished if run_id], metric.id)
+        series: dict[str, list[HistoryPoint]] = {llm.name: [] for llm in llms.values()}
+        for summary in sorted(summaries, key=lambda s: s.run_id):
+            value = ranking.combine([summary]).value(statistic)
+            finished_at = finished[summary.run_id]
+            assert finished_at is not None
+            series[llms[summary.llm_id].name].append(HistoryPoint(summary.run_id, finished_at, value))
+        return MetricHistory(
+            metric, statistic, window, {name: tuple(points) for name, points in series.items()}
+        )
+
+    def _select(
+        self, run_id: int | None, window: Window, metric_id: int | None
+    ) -> tuple[DataSelection | None, list[MetricSummary]]:
+        """The completed runs a ranking covers, and their summaries (of one metric or all)."""
+        if run_id is not None:
+            run = self.uow.runs.get(run_id)
+            if run is None:
+                raise NotFound(f"run {run_id} does not exist")
+            if run.status is not RunStatus.COMPLETED:
+                raise Conflict(f"run {run_id} is {run.status}: rankings use completed runs only")
+            return _one_run(run, None), self.uow.summaries.for_run(run_id, metric_id)
+        if window is Window.LATEST:
+            latest = self.uow.runs.latest(RunStatus.COMPLETED)
+            if latest is None or latest.id is None:
+                return None, []
+            return _one_run(latest, Window.LATEST), self.uow.summaries.for_run(latest.id, metric_id)
+        since = self._since(window)
+        count, first, last = self.uow.runs.completed_span(since)
+        if count == 0:
+            return None, []
+        return DataSelection(window, count, first, last), self.uow.summaries.for_period(since, metric_id)
+
+    def _since(self, window: Window) -> datetime | None:
+        span = WINDOW_SPANS.get(window)
+        return self.clock.now() - span if span else None
+
+    def _metric(self, name: str) -> Metric:
+        metric = next((m for m in self.uow.catalogue.metrics() if m.name == name), None)
+        if metric is None:
+            raise NotFound(f"metric {name} is not in the database: run `flask seed`")
+        return metric
+
+    def _llms(self) -> dict[int | None, LLM]:
+        return {llm.id: llm for llm in self.uow.catalogue.llms()}
+
+    def _cached(self, parts: tuple[object, ...], compute: Callable[[], T]) -> T:
+        """Cached under the data version, which every completed run bumps: new runs show at once."""
+        key = f"rankings:v{self.cache.data_version()}:" + ":".join(map(str, parts))
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        value = compute()
+        self.cache.set(key, value, self.settings.cache_timeout)
+        return value
+
+
+def known_metric(name: str) -> None:
+    names = load_catalogue().metric_names
+    if not name:
+        raise InvalidParameter("metric_name is required", choices=names)
+    if name not in names:
+        raise InvalidParameter(f"unknown metric_name {name[:50]!r}", choices=names)
+
+
+def metric_weights(given: dict[str, float]) -> dict[str, float]:
+    """Every metric's weight: 1 unless given; 0 leaves a metric out."""
+    names = load_catalogue().metric_names
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise InvalidParameter(f"unknown metric in weights: {', '.join(unknown)}", choices=names)
+    if any(weight < 0 or weight != weight or weight == float("inf") for weight in given.values()):
+        raise InvalidParameter("weights must be finite numbers of 0 or more")
+    weights = {name: float(given.get(name, 1.0)) for name in names}
+    if not any(weights.values()):
+        raise InvalidParameter("at least one weight must be above 0")
+    return weights
+
+
+def _one_run(run: SimulationRun, window: Window | None) -> DataSelection:
+    return DataSelection(window, 1, run.finished_at, run.finished_at, run)
+
+
+def _rank(
+    metric: Metric, llms: dict[int | None, LLM], summaries: Sequence[MetricSummary], statistic: Statistic
+) -> tuple[RankingEntry, ...]:
+    grouped: dict[int, list[MetricSummary]] = defaultdict(list)
+    for summary in summaries:
+        grouped[summary.llm_id].append(summary)
+    statistics: dict[str, tuple[LLM, PairStatistics]] = {
+        llms[llm_id].name: (llms[llm_id], ranking.combine(group)) for llm_id, group in grouped.items()
+    }
+    return ranking.rank(metric, statistics, statistic) if statistics else ()

@@ -1,0 +1,176 @@
+"""The rankings API over HTTP against PostgreSQL and Redis."""
+
+import csv
+import io
+
+import pytest
+
+from src.application.use_cases.simulation import SimulationUseCases
+from src.infrastructure.app import create_app
+
+
+@pytest.fixture
+def simulate(clean_app):
+    simulations = clean_app.extensions["injector"].get(SimulationUseCases)
+    return lambda seed=1, n=400: simulations.run_now(seed=seed, samples_per_pair=n)
+
+
+def test_with_no_run_yet_rankings_are_empty_with_a_clear_detail(client, api_headers):
+    body = client.get("/metrics/?metric_name=TTFT", headers=api_headers).json
+    assert body["results"] == [] and "no completed run" in body["detail"]
+    assert client.get("/metrics/all", headers=api_headers).json["results"] == []
+
+
+@pytest.mark.parametrize(
+    "metric, ascending", [("TTFT", True), ("e2e_latency", True), ("TPS", False), ("RPS", False)]
+)
+def test_each_metric_is_ranked_best_first_for_its_direction(client, api_headers, simulate, metric, ascending):
+    simulate()
+    body = client.get(f"/metrics/?metric_name={metric}", headers=api_headers).json
+    values = [r["mean_value"] for r in body["results"]]
+    assert values == sorted(values, reverse=not ascending)
+    assert [r["rank"] for r in body["results"]] == list(range(1, 13))
+    assert body["metric"]["direction"] == ("lower" if ascending else "higher")
+
+
+def test_a_ranking_result_carries_the_original_fields_and_its_statistics(client, api_headers, simulate):
+    run = simulate(seed=5)
+    body = client.get("/metrics/?metric_name=TTFT", headers=api_headers).json
+    assert body["run"]["id"] == run.id and body["window"]["name"] == "latest"
+    first = body["results"][0]
+    for field in (
+        "llm",
+        "mean_value",
+        "rank",
+        "median",
+        "p90",
+        "p95",
+        "p99",
+        "std",
+        "n",
+        "ci95",
+        "statistically_tied",
+    ):
+        assert field in first
+    assert first["ci95"]["low"] <= first["value"] <= first["ci95"]["high"]
+    assert first["n"] == 400
+
+
+def test_ranking_by_a_percentile_uses_it(client, api_headers, simulate):
+    simulate()
+    results = client.get("/metrics/?metric_name=TTFT&statistic=p99", headers=api_headers).json["results"]
+    assert [r["value"] for r in results] == [r["p99"] for r in results]
+    assert [r["value"] for r in results] == sorted(r["value"] for r in results)
+
+
+def test_a_window_pools_the_runs_in_it_and_run_id_picks_one(client, api_headers, simulate):
+    first, _ = simulate(seed=1), simulate(seed=2)
+    pooled = client.get("/metrics/?metric_name=TPS&window=24h", headers=api_headers).json
+    assert pooled["window"]["runs"] == 2 and pooled["results"][0]["n"] == 800
+    one = client.get(f"/metrics/?metric_name=TPS&run_id={first.id}", headers=api_headers).json
+    assert one["run"]["id"] == first.id and one["results"][0]["n"] == 400
+
+
+def test_the_overall_ranking_scores_between_0_and_1_with_per_metric_standings(client, api_headers, simulate):
+    simulate()
+    results = client.get("/metrics/all", headers=api_headers).json["results"]
+    assert len(results) == 12
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    assert set(results[0]["metrics"]) == {"TTFT", "TPS", "e2e_latency", "RPS"}
+    assert results[0]["mean_value"] == results[0]["score"]  # the original's field, kept
+
+
+def test_weights_and_the_minmax_method_change_the_overall_ranking(client, api_headers, simulate):
+    simulate()
+    ttft_only = client.get(
+        "/metrics/all?weights=TPS:0,e2e_latency:0,RPS:0&method=minmax", headers=api_headers
+    ).json
+    best_ttft = client.get("/metrics/?metric_name=TTFT", headers=api_headers).json["results"][0]["llm"]
+    assert ttft_only["method"] == "minmax" and ttft_only["results"][0]["llm"] == best_ttft
+    assert ttft_only["results"][0]["score"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "path", ["/metrics/?metric_name=TTFT", "/metrics?metric_name=TTFT", "/metrics/all", "/metrics/all/"]
+)
+def test_the_original_paths_answer_without_a_redirect(client, api_headers, simulate, path):
+    simulate()
+    assert client.get(path, headers=api_headers).status_code == 200
+
+
+def test_every_ranking_exports_csv_by_format_or_accept_header(client, api_headers, simulate):
+    simulate()
+    by_format = client.get("/metrics/?metric_name=TTFT&format=csv", headers=api_headers)
+    by_accept = client.get("/metrics/?metric_name=TTFT", headers={**api_headers, "Accept": "text/csv"})
+    assert by_format.mimetype == by_accept.mimetype == "text/csv"
+    assert by_format.data == by_accept.data
+    rows = list(csv.DictReader(io.StringIO(by_format.data.decode())))
+    assert len(rows) == 12 and rows[0]["rank"] == "1"
+    overall = list(
+        csv.DictReader(io.StringIO(client.get("/metrics/all?format=csv", headers=api_headers).data.decode()))
+    )
+    assert {"score", "TTFT_value", "TPS_rank"} <= set(overall[0])
+    history = client.get("/metrics/history?metric_name=TPS&format=csv", headers=api_headers)
+    assert history.data.decode().startswith("run_id,finished_at,llm,value")
+
+
+def test_history_has_a_point_per_run_for_every_llm(client, api_headers, simulate):
+    runs = [simulate(seed=s, n=50) for s in range(3)]
+    body = client.get("/metrics/history?metric_name=TTFT&window=24h", headers=api_headers).json
+    assert len(body["series"]) == 12
+    assert [p["run_id"] for p in body["series"][0]["points"]] == [r.id for r in runs]
+
+
+def test_the_catalogues_list_twelve_llms_and_four_metrics(client, api_headers):
+    assert len(client.get("/llms", headers=api_headers).json["llms"]) == 12
+    metrics = client.get("/metric-definitions", headers=api_headers).json["metrics"]
+    assert {m["name"]: m["unit"] for m in metrics}["TPS"] == "tokens/second"
+
+
+def test_rankings_are_cached_in_redis_and_a_new_run_shows_at_once(
+    client, api_headers, simulate, redis_client, environ
+):
+    first = simulate(seed=1)
+    assert client.get("/metrics/?metric_name=TTFT", headers=api_headers).json["run"]["id"] == first.id
+    assert list(redis_client.scan_iter(match=environ["CACHE_KEY_PREFIX"] + "rankings:*"))
+    second = simulate(seed=2)
+    assert client.get("/metrics/?metric_name=TTFT", headers=api_headers).json["run"]["id"] == second.id
+
+
+def test_with_redis_down_rankings_are_served_uncached(clean_app, environ, api_headers, simulate):
+    simulate()
+    client = create_app({**environ, "CACHE_REDIS_URL": "redis://127.0.0.1:1/0"}).test_client()
+    for _ in range(2):
+        response = client.get("/metrics/?metric_name=TTFT", headers=api_headers)
+        assert response.status_code == 200 and len(response.json["results"]) == 12
+
+
+@pytest.mark.parametrize(
+    "query, status, complaint",
+    [
+        ("/metrics/", 400, "metric_name is required"),
+        ("/metrics/?metric_name=BLEU", 400, "unknown metric_name"),
+        ("/metrics/?metric_name=TTFT&statistic=mode", 400, "unknown statistic"),
+        ("/metrics/?metric_name=TTFT&window=1y", 400, "unknown window"),
+        ("/metrics/?metric_name=TTFT&run_id=abc", 400, "run_id"),
+        ("/metrics/?metric_name=TTFT&run_id=5&window=24h", 400, "not both"),
+        ("/metrics/?metric_name=TTFT&run_id=999", 404, "does not exist"),
+        ("/metrics/?metric_name=TTFT&format=xml", 400, "unknown format"),
+        ("/metrics/all?method=mean", 400, "unknown method"),
+        ("/metrics/all?weights=TTFT", 400, "weights"),
+        ("/metrics/all?weights=BLEU:1", 400, "unknown metric in weights"),
+        ("/metrics/history?metric_name=TTFT&window=latest", 400, "unknown window"),
+        ("/metrics/?metric_name=" + "A" * 5000, 400, "longer than"),
+        ("/metrics/?metric_name=TTFT'%20OR%201=1--", 400, "unknown metric_name"),
+    ],
+)
+def test_bad_parameters_get_a_json_error_naming_the_problem(client, api_headers, query, status, complaint):
+    response = client.get(query, headers=api_headers)
+    assert response.status_code == status
+    assert complaint in response.json["error"]["message"]
+
+
+def test_rankings_need_an_api_key(client):
+    response = client.get("/metrics/?metric_name=TTFT")
+    assert response.status_code == 401 and response.is_json

@@ -1,0 +1,110 @@
+from datetime import timedelta
+
+import pytest
+
+from src.application.domain.errors import Conflict, InvalidParameter, NotFound
+from src.application.domain.ranking import Statistic, Window
+from src.application.use_cases.metrics import MetricUseCases, RankingSettings
+from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
+from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
+
+
+@pytest.fixture
+def world():
+    uow, cache, clock = seeded_uow(), FakeCache(), FixedClock()
+    simulations = SimulationUseCases(
+        uow, FakeTaskQueue(), cache, clock, SimulationSettings(samples_per_pair=300)
+    )
+    return MetricUseCases(uow, cache, clock, RankingSettings()), simulations, clock
+
+
+def test_with_no_completed_run_the_ranking_is_empty_and_says_why(world):
+    metrics, _, _ = world
+    ranking = metrics.rank_metric("TTFT")
+    assert ranking.selection is None and ranking.entries == ()
+    assert metrics.rank_overall().entries == ()
+
+
+def test_the_default_ranking_reads_the_latest_completed_run(world):
+    metrics, simulations, clock = world
+    simulations.run_now(seed=1)
+    clock.advance(timedelta(minutes=5))
+    latest = simulations.run_now(seed=2)
+    ranking = metrics.rank_metric("TTFT")
+    assert ranking.selection.run.id == latest.id
+    assert len(ranking.entries) == 12 and ranking.entries[0].statistics.n == 300
+
+
+def test_a_window_pools_every_run_finished_in_it(world):
+    metrics, simulations, clock = world
+    simulations.run_now(seed=1)
+    clock.advance(timedelta(days=2))
+    simulations.run_now(seed=2)
+    simulations.run_now(seed=3)
+    day = metrics.rank_metric("TPS", window=Window.DAY)
+    assert day.selection.runs == 2 and day.entries[0].statistics.n == 600
+    assert metrics.rank_metric("TPS", window=Window.ALL).entries[0].statistics.n == 900
+
+
+def test_a_new_run_is_visible_at_once_despite_the_cache(world):
+    metrics, simulations, _ = world
+    first = simulations.run_now(seed=1)
+    assert metrics.rank_metric("TTFT").selection.run.id == first.id
+    second = simulations.run_now(seed=2)
+    assert metrics.rank_metric("TTFT").selection.run.id == second.id
+
+
+def test_repeated_requests_are_served_from_the_cache(world):
+    metrics, simulations, _ = world
+    simulations.run_now(seed=1)
+    first = metrics.rank_metric("TTFT", Statistic.P95)
+    metrics.uow.store.summaries.clear()  # a cached answer does not touch the store
+    assert metrics.rank_metric("TTFT", Statistic.P95) is first
+
+
+def test_unknown_or_missing_metric_names_list_the_valid_ones(world):
+    metrics, _, _ = world
+    for name in ("", "ttft", "TTFT; DROP TABLE"):
+        with pytest.raises(InvalidParameter) as error:
+            metrics.rank_metric(name)
+        assert error.value.choices == ["TTFT", "TPS", "e2e_latency", "RPS"]
+
+
+def test_a_run_that_is_unknown_or_unfinished_cannot_be_ranked(world):
+    metrics, simulations, _ = world
+    with pytest.raises(NotFound):
+        metrics.rank_metric("TTFT", run_id=42)
+    queued = simulations.queue(seed=1)
+    with pytest.raises(Conflict):
+        metrics.rank_metric("TTFT", run_id=queued.id)
+
+
+@pytest.mark.parametrize(
+    "weights", [{"XYZ": 1.0}, {"TTFT": -1.0}, {"TTFT": 0, "TPS": 0, "RPS": 0, "e2e_latency": 0}]
+)
+def test_bad_weights_are_refused(world, weights):
+    metrics, _, _ = world
+    with pytest.raises(InvalidParameter):
+        metrics.rank_overall(weights=weights)
+
+
+def test_a_zero_weight_leaves_a_metric_out_of_the_overall_score(world):
+    metrics, simulations, _ = world
+    simulations.run_now(seed=1)
+    only_ttft = metrics.rank_overall(weights={"TPS": 0, "e2e_latency": 0, "RPS": 0})
+    ttft = metrics.rank_metric("TTFT")
+    assert only_ttft.entries[0].llm.name == ttft.entries[0].llm.name
+    assert set(only_ttft.entries[0].by_metric) == {"TTFT"}
+
+
+def test_history_gives_one_point_per_run_per_llm_oldest_first(world):
+    metrics, simulations, clock = world
+    runs = []
+    for seed in range(3):
+        runs.append(simulations.run_now(seed=seed))
+        clock.advance(timedelta(minutes=5))
+    history = metrics.history("TTFT", window=Window.DAY)
+    assert len(history.series) == 12
+    assert [p.run_id for p in history.series["GPT-4o"]] == [r.id for r in runs]
+    with pytest.raises(InvalidParameter):
+        metrics.history("TTFT", window=Window.LATEST)
