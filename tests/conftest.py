@@ -13,6 +13,8 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
+from src.adapters.tasks.inprocess import InProcessTaskQueue
+from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.use_cases.catalogue import CatalogueUseCases
 from src.infrastructure.app import create_app
 from src.infrastructure.database import db
@@ -92,6 +94,9 @@ def app(environ) -> Flask:
 @pytest.fixture
 def clean_app(app: Flask, redis_client: redis.Redis, environ: dict[str, str]) -> Flask:
     """The app with an empty database (catalogue seeded) and an empty cache."""
+    queue = app.extensions["injector"].get(AbstractTaskQueue)
+    if isinstance(queue, InProcessTaskQueue):
+        queue.wait_idle()  # a run the last test queued must not write into this one
     with app.app_context(), db.engine.begin() as connection:
         partitions = connection.scalars(
             text("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'samples'::regclass")

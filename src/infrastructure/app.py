@@ -13,7 +13,7 @@ from flask_migrate import Migrate
 from injector import Injector
 
 from src.adapters.cache.flask_cache import FlaskCache
-from src.adapters.web import health, metrics, runs
+from src.adapters.web import health, metrics, openapi, runs
 from src.adapters.web.errors import register_error_handlers
 from src.infrastructure.celery_app import create_celery
 from src.infrastructure.cli import register_commands
@@ -43,14 +43,17 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     cache = FlaskCache(Cache(app, config=_cache_config(settings)))
     celery = create_celery(app, settings)
 
-    for blueprint in (health.blueprint, metrics.blueprint, runs.blueprint):
+    for blueprint in (health.blueprint, metrics.blueprint, runs.blueprint, openapi.blueprint):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     register_commands(app)
 
     # Flask-Injector wraps the views, so it comes after every blueprint is registered.
     injector = Injector([JounceModule(settings, session_factory, cache, celery)])
+    template_globals = dict(app.jinja_env.globals)
     FlaskInjector(app=app, injector=injector)
+    # Flask-Injector also wraps template globals, which breaks url_for's keyword arguments.
+    app.jinja_env.globals.update(template_globals)
     app.extensions["injector"] = injector
     app.extensions["settings"] = settings
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
 from celery.schedules import BaseSchedule
@@ -27,9 +27,15 @@ class InProcessTaskQueue(AbstractTaskQueue):
     def __init__(self, simulations: Callable[[], SimulationUseCases]):
         self.simulations = simulations
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulate")
+        self.pending: list[Future[None]] = []
 
     def enqueue_simulation(self, run_id: int) -> None:
-        self.executor.submit(self._execute, run_id)
+        self.pending = [f for f in self.pending if not f.done()]
+        self.pending.append(self.executor.submit(self._execute, run_id))
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Wait for the runs handed over so far (tests, and a clean shutdown)."""
+        wait(self.pending, timeout=timeout)
 
     def _execute(self, run_id: int) -> None:
         try:
