@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: run test lint typecheck pytest lock benchmark-simulator clean
+.PHONY: run test lint typecheck pytest lock benchmark-api benchmark-simulator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ lock: | $(BIN)/python
 	$(BIN)/pip install --quiet pip-tools
 	cd requirements && ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links prod.in -o prod.txt
 	cd requirements && ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links dev.in -o dev.txt
+
+benchmark-api: $(VENV)/.dev-installed
+	$(BIN)/python -m scripts.benchmark_api
 
 benchmark-simulator: $(VENV)/.dev-installed
 	$(BIN)/python -m scripts.benchmark_simulator

@@ -96,9 +96,7 @@ def main() -> None:
     from src.infrastructure.app import create_app
     from src.infrastructure.settings import Settings
 
-    admin = create_engine(
-        Settings.from_env({"DATABASE_URL": ADMIN_URL}).database_url, isolation_level="AUTOCOMMIT"
-    )
+    admin = create_engine(Settings.from_env({"DATABASE_URL": ADMIN_URL}).database_url, isolation_level="AUTOCOMMIT")
     name = f"jounce_bench_{uuid.uuid4().hex[:8]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -108,9 +106,7 @@ def main() -> None:
         runner = app.test_cli_runner()
         for command in (["db", "upgrade"], ["seed"]):
             assert runner.invoke(args=command).exit_code == 0
-        results = {
-            "naive (ORM rows, original)": in_fresh_process("naive", database_url, NAIVE_SAMPLES_PER_PAIR)
-        }
+        results = {"naive (ORM rows, original)": in_fresh_process("naive", database_url, NAIVE_SAMPLES_PER_PAIR)}
         for label, samples_per_pair in RUNS.items():
             results[f"{label} run"] = in_fresh_process("run", database_url, samples_per_pair)
     finally:
@@ -122,12 +118,8 @@ def main() -> None:
     for label, r in results.items():
         rate = r["samples"] / r["seconds"]
         extra = f"{r['peak_mb'] - r['baseline_mb']:>15.1f}" if r["baseline_mb"] else f"{'':>15}"
-        print(
-            f"{label:<28}{r['samples']:>12,.0f}{r['seconds']:>10.3f}{rate:>14,.0f}{r['peak_mb']:>13.1f}{extra}"
-        )
-    naive_rate = (
-        results["naive (ORM rows, original)"]["samples"] / results["naive (ORM rows, original)"]["seconds"]
-    )
+        print(f"{label:<28}{r['samples']:>12,.0f}{r['seconds']:>10.3f}{rate:>14,.0f}{r['peak_mb']:>13.1f}{extra}")
+    naive_rate = results["naive (ORM rows, original)"]["samples"] / results["naive (ORM rows, original)"]["seconds"]
     large = results["large run"]
     print(f"\nlarge run vs naive: {large['samples'] / large['seconds'] / naive_rate:.0f} times the rate")
 

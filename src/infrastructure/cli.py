@@ -39,9 +39,7 @@ def seed() -> None:
 
 @click.command()
 @with_appcontext
-@click.option(
-    "--samples-per-pair", type=click.IntRange(2), default=None, help="default: SIMULATION_SAMPLES_PER_PAIR"
-)
+@click.option("--samples-per-pair", type=click.IntRange(2), default=None, help="default: SIMULATION_SAMPLES_PER_PAIR")
 @click.option("--seed", "seed_value", type=click.IntRange(0, 2**63 - 1), default=None, help="default: random")
 @click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers instead of running it here")
 def simulate(samples_per_pair: int | None, seed_value: int | None, enqueue: bool) -> None:
@@ -58,17 +56,13 @@ def simulate(samples_per_pair: int | None, seed_value: int | None, enqueue: bool
     except DomainError as error:
         raise click.ClickException(str(error)) from error
     seconds = (run.finished_at - run.started_at).total_seconds()  # type: ignore[operator]
-    click.echo(
-        f"run {run.id} {run.status}: {run.sample_count:,} samples in {seconds:.2f} s (seed {run.seed})"
-    )
+    click.echo(f"run {run.id} {run.status}: {run.sample_count:,} samples in {seconds:.2f} s (seed {run.seed})")
     _print_summary(simulations, run.id or 0)
 
 
 def _print_summary(simulations: SimulationUseCases, run_id: int) -> None:
     table = simulations.summaries(run_id)
-    click.echo(
-        f"{'LLM':<20}{'TTFT p50 s':>12}{'TTFT p95 s':>12}{'TPS mean':>10}{'e2e p50 s':>11}{'RPS mean':>10}"
-    )
+    click.echo(f"{'LLM':<20}{'TTFT p50 s':>12}{'TTFT p95 s':>12}{'TPS mean':>10}{'e2e p50 s':>11}{'RPS mean':>10}")
     for llm, by_metric in table.items():
         click.echo(
             f"{llm:<20}{by_metric['TTFT'].p50:>12.3f}{by_metric['TTFT'].p95:>12.3f}"
@@ -111,9 +105,7 @@ def serve(host: str, port: int | None) -> None:
         click.echo(f"first start: simulated run {run.id} ({run.sample_count:,} samples)")
     InProcessScheduler(parse_schedule(settings.simulation_schedule), lambda: _get(SimulationUseCases)).start()
     port = port or settings.port
-    click.echo(
-        f"\nJounce serves http://{host}:{port}  (simulations on schedule {settings.simulation_schedule!r})"
-    )
+    click.echo(f"\nJounce serves http://{host}:{port}  (simulations on schedule {settings.simulation_schedule!r})")
     if settings.bootstrap_api_key:
         click.echo(f"try: curl -H 'api-key: {settings.bootstrap_api_key}' 'http://{host}:{port}/runs'\n")
     # Flask refuses app.run() inside a flask command; werkzeug's server is what it would start.

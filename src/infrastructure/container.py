@@ -14,7 +14,6 @@ from src.application.ports.clock import Clock, SystemClock
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.use_cases.accounts import AccountSettings
-from src.application.use_cases.metrics import RankingSettings
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from src.infrastructure.settings import Settings
 
@@ -32,7 +31,6 @@ class JounceModule(Module):
         binder.bind(Settings, to=self.settings)
         binder.bind(SimulationSettings, to=self.settings.simulation)
         binder.bind(AccountSettings, to=AccountSettings(bootstrap_api_key=self.settings.bootstrap_api_key))
-        binder.bind(RankingSettings, to=RankingSettings(cache_timeout=self.settings.cache_timeout))
         binder.bind(AbstractCache, to=self.cache)
         binder.bind(Clock, to=SystemClock())
 

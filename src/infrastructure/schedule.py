@@ -20,9 +20,7 @@ def parse_schedule(value: str) -> BaseSchedule:
         return schedule(timedelta(seconds=seconds))
     fields = value.split()
     if len(fields) != 5:
-        raise ConfigurationError(
-            f"SIMULATION_SCHEDULE must be seconds or a five-field cron expression, got {value!r}"
-        )
+        raise ConfigurationError(f"SIMULATION_SCHEDULE must be seconds or a five-field cron expression, got {value!r}")
     minute, hour, day_of_month, month_of_year, day_of_week = fields
     try:
         return crontab(minute, hour, day_of_week, day_of_month, month_of_year)

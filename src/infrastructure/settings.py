@@ -46,9 +46,7 @@ class Settings:
         return self.celery_broker_url is not None
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, instance_path: Path | None = None
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, instance_path: Path | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         instance = instance_path or Path.cwd() / "instance"
         settings = cls(

@@ -52,9 +52,7 @@ def test_every_response_matches_the_document(client, clean_app, api_headers, doc
         response = getattr(client, method)(path, headers=api_headers, json=body)
         spec.validate_response(WerkzeugOpenAPIRequest(response.request), WerkzeugOpenAPIResponse(response))
     unauthorized = client.get("/metrics/all")
-    spec.validate_response(
-        WerkzeugOpenAPIRequest(unauthorized.request), WerkzeugOpenAPIResponse(unauthorized)
-    )
+    spec.validate_response(WerkzeugOpenAPIRequest(unauthorized.request), WerkzeugOpenAPIResponse(unauthorized))
 
 
 def test_swagger_ui_loads_only_assets_the_service_serves(client):

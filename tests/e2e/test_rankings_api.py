@@ -21,9 +21,7 @@ def test_with_no_run_yet_rankings_are_empty_with_a_clear_detail(client, api_head
     assert client.get("/metrics/all", headers=api_headers).json["results"] == []
 
 
-@pytest.mark.parametrize(
-    "metric, ascending", [("TTFT", True), ("e2e_latency", True), ("TPS", False), ("RPS", False)]
-)
+@pytest.mark.parametrize("metric, ascending", [("TTFT", True), ("e2e_latency", True), ("TPS", False), ("RPS", False)])
 def test_each_metric_is_ranked_best_first_for_its_direction(client, api_headers, simulate, metric, ascending):
     simulate()
     body = client.get(f"/metrics/?metric_name={metric}", headers=api_headers).json
@@ -83,9 +81,7 @@ def test_the_overall_ranking_scores_between_0_and_1_with_per_metric_standings(cl
 
 def test_weights_and_the_minmax_method_change_the_overall_ranking(client, api_headers, simulate):
     simulate()
-    ttft_only = client.get(
-        "/metrics/all?weights=TPS:0,e2e_latency:0,RPS:0&method=minmax", headers=api_headers
-    ).json
+    ttft_only = client.get("/metrics/all?weights=TPS:0,e2e_latency:0,RPS:0&method=minmax", headers=api_headers).json
     best_ttft = client.get("/metrics/?metric_name=TTFT", headers=api_headers).json["results"][0]["llm"]
     assert ttft_only["method"] == "minmax" and ttft_only["results"][0]["llm"] == best_ttft
     assert ttft_only["results"][0]["score"] == 1.0
@@ -128,14 +124,31 @@ def test_the_catalogues_list_twelve_llms_and_four_metrics(client, api_headers):
     assert {m["name"]: m["unit"] for m in metrics}["TPS"] == "tokens/second"
 
 
-def test_rankings_are_cached_in_redis_and_a_new_run_shows_at_once(
-    client, api_headers, simulate, redis_client, environ
-):
+def test_rankings_are_cached_in_redis_and_a_new_run_shows_at_once(client, api_headers, simulate, redis_client, environ):
     first = simulate(seed=1)
-    assert client.get("/metrics/?metric_name=TTFT", headers=api_headers).json["run"]["id"] == first.id
-    assert list(redis_client.scan_iter(match=environ["CACHE_KEY_PREFIX"] + "rankings:*"))
+    miss = client.get("/metrics/?metric_name=TTFT", headers=api_headers)
+    hit = client.get("/metrics/?metric_name=TTFT", headers=api_headers)
+    assert (miss.headers["X-Cache"], hit.headers["X-Cache"]) == ("miss", "hit")
+    assert hit.data == miss.data and hit.json["run"]["id"] == first.id
+    assert list(redis_client.scan_iter(match=environ["CACHE_KEY_PREFIX"] + "response:/metrics/*"))
     second = simulate(seed=2)
-    assert client.get("/metrics/?metric_name=TTFT", headers=api_headers).json["run"]["id"] == second.id
+    fresh = client.get("/metrics/?metric_name=TTFT", headers=api_headers)
+    assert (fresh.headers["X-Cache"], fresh.json["run"]["id"]) == ("miss", second.id)
+
+
+def test_json_and_csv_of_one_url_are_cached_apart(client, api_headers, simulate):
+    simulate()
+    for _ in range(2):
+        assert client.get("/metrics/all", headers=api_headers).is_json
+        csv_response = client.get("/metrics/all", headers={**api_headers, "Accept": "text/csv"})
+        assert csv_response.mimetype == "text/csv" and "attachment" in csv_response.headers["Content-Disposition"]
+
+
+def test_errors_and_unauthorized_requests_are_never_served_from_the_cache(client, api_headers, simulate):
+    simulate()
+    client.get("/metrics/?metric_name=TTFT", headers=api_headers)
+    assert client.get("/metrics/?metric_name=TTFT").status_code == 401
+    assert "X-Cache" not in client.get("/metrics/?metric_name=NOPE", headers=api_headers).headers
 
 
 def test_with_redis_down_rankings_are_served_uncached(clean_app, environ, api_headers, simulate):

@@ -28,10 +28,7 @@ def test_posting_a_run_answers_202_with_its_location_and_the_run_completes(clien
 
 
 def test_runs_are_listed_newest_first_with_paging_and_a_status_filter(client, api_headers):
-    ids = [
-        client.post("/runs", json={"samples_per_pair": 10}, headers=api_headers).json["run"]["id"]
-        for _ in range(3)
-    ]
+    ids = [client.post("/runs", json={"samples_per_pair": 10}, headers=api_headers).json["run"]["id"] for _ in range(3)]
     for run_id in ids:
         wait_for_run(client, api_headers, run_id)
     page = client.get("/runs?limit=2&offset=0", headers=api_headers).json

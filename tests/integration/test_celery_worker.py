@@ -98,9 +98,7 @@ def test_a_worker_killed_mid_run_leaves_no_partial_run_and_the_run_is_redelivere
     assert scalar(clean_app, f"SELECT count(*) FROM metric_summaries WHERE run_id = {run_id}") == 48
 
 
-def test_with_the_broker_down_posting_a_run_is_a_503_and_leaves_no_queued_run(
-    clean_app, broker_environ, api_headers
-):
+def test_with_the_broker_down_posting_a_run_is_a_503_and_leaves_no_queued_run(clean_app, broker_environ, api_headers):
     client = create_app({**broker_environ, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}).test_client()
     response = client.post("/runs", json={"samples_per_pair": 10}, headers=api_headers)
     assert response.status_code == 503

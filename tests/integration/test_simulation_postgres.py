@@ -149,9 +149,7 @@ def test_a_schedule_tick_fired_twice_makes_one_run(injector, clean_app):
 def test_retention_drops_old_daily_partitions_and_keeps_summaries(injector, clean_app):
     old = simulations(injector, ShiftedClock(timedelta(days=-10)), samples_per_pair=50).run_now(seed=1)
     new = simulations(injector, samples_per_pair=50).run_now(seed=2)
-    partitions_before = scalar(
-        clean_app, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'samples'::regclass"
-    )
+    partitions_before = scalar(clean_app, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'samples'::regclass")
     assert partitions_before == 2
     assert simulations(injector).purge_expired_samples() == 1
     assert scalar(clean_app, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'samples'::regclass") == 1

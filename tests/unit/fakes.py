@@ -21,7 +21,7 @@ from src.application.domain.model import (
     SimulationRun,
     User,
 )
-from src.application.ports.cache import AbstractCache
+from src.application.ports.cache import AbstractCache, CacheLookup
 from src.application.ports.clock import Clock
 from src.application.ports.repositories import (
     AbstractApiKeyRepository,
@@ -123,8 +123,7 @@ class FakeRunRepository(AbstractRunRepository):
         runs = [
             r
             for r in self.store.runs.values()
-            if r.status is RunStatus.COMPLETED
-            and (since is None or (r.finished_at and r.finished_at >= since))
+            if r.status is RunStatus.COMPLETED and (since is None or (r.finished_at and r.finished_at >= since))
         ]
         return sorted(runs, key=lambda r: (r.finished_at, r.id or 0), reverse=True)
 
@@ -152,16 +151,12 @@ class FakeSummaryRepository(AbstractSummaryRepository):
 
     def for_run(self, run_id: int, metric_id: int | None = None) -> list[MetricSummary]:
         return [
-            s
-            for s in self.store.summaries
-            if s.run_id == run_id and (metric_id is None or s.metric_id == metric_id)
+            s for s in self.store.summaries if s.run_id == run_id and (metric_id is None or s.metric_id == metric_id)
         ]
 
     def for_runs(self, run_ids: Sequence[int], metric_id: int | None = None) -> list[MetricSummary]:
         return [
-            s
-            for s in self.store.summaries
-            if s.run_id in run_ids and (metric_id is None or s.metric_id == metric_id)
+            s for s in self.store.summaries if s.run_id in run_ids and (metric_id is None or s.metric_id == metric_id)
         ]
 
     def for_period(self, since: datetime | None, metric_id: int | None = None) -> list[MetricSummary]:
@@ -268,17 +263,15 @@ class FakeUnitOfWork(AbstractUnitOfWork):
 
 class FakeCache(AbstractCache):
     def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
+        self.values: dict[str, tuple[int, Any]] = {}
         self.version = 0
 
-    def get(self, key: str) -> Any | None:
-        return self.values.get(key)
+    def lookup(self, key: str) -> CacheLookup:
+        version, value = self.values.get(key, (None, None))
+        return CacheLookup(self.version, value if version == self.version else None)
 
-    def set(self, key: str, value: Any, timeout: int) -> None:
-        self.values[key] = value
-
-    def data_version(self) -> int:
-        return self.version
+    def store(self, key: str, version: int, value: Any, timeout: int) -> None:
+        self.values[key] = (version, value)
 
     def bump_data_version(self) -> None:
         self.version += 1

@@ -23,8 +23,7 @@ def imported_top_level_modules(path: Path) -> set[str]:
 
 def test_the_application_core_imports_no_framework():
     offenders = {
-        str(path.relative_to(CORE)): sorted(imported_top_level_modules(path) & FORBIDDEN)
-        for path in CORE.rglob("*.py")
+        str(path.relative_to(CORE)): sorted(imported_top_level_modules(path) & FORBIDDEN) for path in CORE.rglob("*.py")
     }
     offenders = {path: modules for path, modules in offenders.items() if modules}
     assert offenders == {}

@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
-from src.application.domain.ranking import Statistic, Window
-from src.application.use_cases.metrics import MetricUseCases, RankingSettings
+from src.application.domain.ranking import Window
+from src.application.use_cases.metrics import MetricUseCases
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
 
@@ -12,10 +12,8 @@ from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
 @pytest.fixture
 def world():
     uow, cache, clock = seeded_uow(), FakeCache(), FixedClock()
-    simulations = SimulationUseCases(
-        uow, FakeTaskQueue(), cache, clock, SimulationSettings(samples_per_pair=300)
-    )
-    return MetricUseCases(uow, cache, clock, RankingSettings()), simulations, clock
+    simulations = SimulationUseCases(uow, FakeTaskQueue(), cache, clock, SimulationSettings(samples_per_pair=300))
+    return MetricUseCases(uow, clock), simulations, clock
 
 
 def test_with_no_completed_run_the_ranking_is_empty_and_says_why(world):
@@ -46,20 +44,12 @@ def test_a_window_pools_every_run_finished_in_it(world):
     assert metrics.rank_metric("TPS", window=Window.ALL).entries[0].statistics.n == 900
 
 
-def test_a_new_run_is_visible_at_once_despite_the_cache(world):
+def test_a_new_run_replaces_the_latest_at_once(world):
     metrics, simulations, _ = world
     first = simulations.run_now(seed=1)
     assert metrics.rank_metric("TTFT").selection.run.id == first.id
     second = simulations.run_now(seed=2)
     assert metrics.rank_metric("TTFT").selection.run.id == second.id
-
-
-def test_repeated_requests_are_served_from_the_cache(world):
-    metrics, simulations, _ = world
-    simulations.run_now(seed=1)
-    first = metrics.rank_metric("TTFT", Statistic.P95)
-    metrics.uow.store.summaries.clear()  # a cached answer does not touch the store
-    assert metrics.rank_metric("TTFT", Statistic.P95) is first
 
 
 def test_unknown_or_missing_metric_names_list_the_valid_ones(world):
@@ -79,9 +69,7 @@ def test_a_run_that_is_unknown_or_unfinished_cannot_be_ranked(world):
         metrics.rank_metric("TTFT", run_id=queued.id)
 
 
-@pytest.mark.parametrize(
-    "weights", [{"XYZ": 1.0}, {"TTFT": -1.0}, {"TTFT": 0, "TPS": 0, "RPS": 0, "e2e_latency": 0}]
-)
+@pytest.mark.parametrize("weights", [{"XYZ": 1.0}, {"TTFT": -1.0}, {"TTFT": 0, "TPS": 0, "RPS": 0, "e2e_latency": 0}])
 def test_bad_weights_are_refused(world, weights):
     metrics, _, _ = world
     with pytest.raises(InvalidParameter):

@@ -21,9 +21,7 @@ def normal(mean, sd=0.05, n=1000, seed=0):
 
 
 def ranked(metric, means, statistic=Statistic.MEAN, sd=0.05):
-    table = {
-        name: (LLM(name, "v"), stats(normal(m, sd, seed=i))) for i, (name, m) in enumerate(means.items())
-    }
+    table = {name: (LLM(name, "v"), stats(normal(m, sd, seed=i))) for i, (name, m) in enumerate(means.items())}
     return ranking.rank(metric, table, statistic)
 
 
@@ -81,9 +79,7 @@ def metric_ranking(metric, means, sd=0.01):
 def test_win_rate_scores_count_wins_and_half_a_tie():
     scores = ranking.metric_scores(metric_ranking(TTFT, {"a": 1.0, "b": 2.0, "c": 3.0}), ranking.WIN_RATE)
     assert scores == {"a": 1.0, "b": 0.5, "c": 0.0}
-    tied = ranking.metric_scores(
-        metric_ranking(TTFT, {"a": 1.0, "b": 1.0001, "c": 3.0}, sd=0.3), ranking.WIN_RATE
-    )
+    tied = ranking.metric_scores(metric_ranking(TTFT, {"a": 1.0, "b": 1.0001, "c": 3.0}, sd=0.3), ranking.WIN_RATE)
     assert tied["a"] == tied["b"] == 0.75
 
 

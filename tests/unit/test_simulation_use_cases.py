@@ -12,9 +12,7 @@ from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
 def simulations(uow=None, queue=None, **settings):
     uow = uow or seeded_uow()
     cache = FakeCache()
-    use_cases = SimulationUseCases(
-        uow, queue or FakeTaskQueue(), cache, FixedClock(), SimulationSettings(**settings)
-    )
+    use_cases = SimulationUseCases(uow, queue or FakeTaskQueue(), cache, FixedClock(), SimulationSettings(**settings))
     return use_cases, uow, cache
 
 

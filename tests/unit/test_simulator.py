@@ -15,9 +15,7 @@ PROFILES = {p.llm_name: p for p in CATALOGUE.profiles}
 
 def draw(llm_name: str, seed: int, n: int = 1000):
     position = [p.llm_name for p in CATALOGUE.profiles].index(llm_name)
-    return draw_llm_samples(
-        PROFILES[llm_name], CATALOGUE.workload, CATALOGUE.metrics, seed, position, n
-    ).by_metric
+    return draw_llm_samples(PROFILES[llm_name], CATALOGUE.workload, CATALOGUE.metrics, seed, position, n).by_metric
 
 
 def test_every_metric_stays_within_its_documented_bounds():
@@ -71,9 +69,7 @@ def test_summaries_match_numpy_on_the_raw_samples():
     assert summary.mean == values.mean()
     assert summary.std == values.std(ddof=1)
     assert (summary.minimum, summary.maximum) == (values.min(), values.max())
-    assert [summary.p50, summary.p90, summary.p95, summary.p99] == list(
-        np.percentile(values, [50, 90, 95, 99])
-    )
+    assert [summary.p50, summary.p90, summary.p95, summary.p99] == list(np.percentile(values, [50, 90, 95, 99]))
 
 
 @pytest.mark.parametrize("metric, field", [("TTFT", "ttft_median_s"), ("TPS", "tps_median")])

@@ -25,16 +25,13 @@ _FLOAT8_OID = 701
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
 _COPY_SQL = (
-    "COPY samples (run_id, llm_id, metric_id, chunk, recorded_on, n, sample_values)"
-    " FROM STDIN WITH (FORMAT binary)"
+    "COPY samples (run_id, llm_id, metric_id, chunk, recorded_on, n, sample_values) FROM STDIN WITH (FORMAT binary)"
 )
 # A float8[] element in binary COPY: its length (8), then the big-endian value.
 _ARRAY_ELEMENT = np.dtype([("length", ">i4"), ("value", ">f8")])
 
 
-def encode_copy_row(
-    run_id: int, llm_id: int, metric_id: int, chunk: int, day: date, values: np.ndarray
-) -> bytes:
+def encode_copy_row(run_id: int, llm_id: int, metric_id: int, chunk: int, day: date, values: np.ndarray) -> bytes:
     """One row of PostgreSQL's binary COPY format; the array is built by numpy, not a loop."""
     elements = np.empty(values.size, dtype=_ARRAY_ELEMENT)
     elements["length"] = 8

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from src.adapters.web import params, schemas
 from src.adapters.web.auth import require_api_key
+from src.adapters.web.response_cache import cache_responses, wants_csv
 from src.application.domain.errors import InvalidParameter
 from src.application.domain.ranking import Statistic, Window
 from src.application.services.ranking import METHODS, WIN_RATE
@@ -18,6 +19,7 @@ from src.application.use_cases.metrics import WINDOW_SPANS, MetricUseCases
 
 blueprint = Blueprint("metrics", __name__)
 blueprint.before_request(require_api_key)
+cache_responses(blueprint)
 
 STATISTICS = [s.value for s in Statistic]
 WINDOWS = [w.value for w in Window]
@@ -27,9 +29,7 @@ FORMATS = ["json", "csv"]
 @blueprint.get("/metrics/", strict_slashes=False)
 def rank_metric(metrics: MetricUseCases) -> ResponseReturnValue:
     ranking = metrics.rank_metric(params.text(request.args, "metric_name"), _statistic(), *_run_or_window())
-    return _respond(
-        ranking, schemas.metric_ranking_json, schemas.metric_ranking_csv, f"ranking-{ranking.metric.name}"
-    )
+    return _respond(ranking, schemas.metric_ranking_json, schemas.metric_ranking_csv, f"ranking-{ranking.metric.name}")
 
 
 @blueprint.get("/metrics/all/", strict_slashes=False)
@@ -95,10 +95,8 @@ def _weights(raw: str) -> dict[str, float]:
 def _respond(
     result: Any, to_json: Callable[[Any], Any], to_csv: Callable[[Any], str], filename: str
 ) -> ResponseReturnValue:
-    wanted = params.choice(request.args, "format", FORMATS, "")
-    if wanted == "csv" or (
-        not wanted and request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
-    ):
+    params.choice(request.args, "format", FORMATS, "")
+    if wants_csv():
         return Response(
             to_csv(result),
             mimetype="text/csv",

@@ -8,9 +8,7 @@ from typing import Any
 from src.application.domain.errors import InvalidParameter
 
 
-def integer(
-    source: Mapping[str, Any], name: str, default: int | None, minimum: int, maximum: int
-) -> int | None:
+def integer(source: Mapping[str, Any], name: str, default: int | None, minimum: int, maximum: int) -> int | None:
     raw = source.get(name)
     if raw is None or raw == "":
         return default

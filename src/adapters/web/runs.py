@@ -35,9 +35,7 @@ def list_runs(simulations: SimulationUseCases) -> ResponseReturnValue:
     offset = params.integer(request.args, "offset", 0, 0, 10**9) or 0
     status = params.choice(request.args, "status", [s.value for s in RunStatus], "")
     runs, total = simulations.list(limit, offset, RunStatus(status) if status else None)
-    return jsonify(
-        {"runs": [run_json(run) for run in runs], "total": total, "limit": limit, "offset": offset}
-    )
+    return jsonify({"runs": [run_json(run) for run in runs], "total": total, "limit": limit, "offset": offset})
 
 
 @blueprint.get("/runs/<int:run_id>")

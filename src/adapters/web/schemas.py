@@ -23,9 +23,7 @@ def timestamp(moment: datetime | None) -> str | None:
 
 
 def run_json(run: SimulationRun) -> dict[str, Any]:
-    duration = (
-        (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
-    )
+    duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
     return {
         "id": run.id,
         "status": str(run.status),
@@ -145,8 +143,7 @@ def history_json(history: MetricHistory) -> dict[str, Any]:
             {
                 "llm": llm,
                 "points": [
-                    {"run_id": p.run_id, "finished_at": timestamp(p.finished_at), "value": p.value}
-                    for p in points
+                    {"run_id": p.run_id, "finished_at": timestamp(p.finished_at), "value": p.value} for p in points
                 ],
             }
             for llm, points in history.series.items()
@@ -191,8 +188,6 @@ def overall_csv(ranking: OverallRanking) -> str:
 
 def history_csv(history: MetricHistory) -> str:
     rows = [
-        [p.run_id, timestamp(p.finished_at), llm, p.value]
-        for llm, points in history.series.items()
-        for p in points
+        [p.run_id, timestamp(p.finished_at), llm, p.value] for llm, points in history.series.items() for p in points
     ]
     return csv_text(["run_id", "finished_at", "llm", "value"], rows)

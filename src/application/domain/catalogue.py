@@ -70,8 +70,6 @@ def load_catalogue() -> Catalogue:
             for m in raw["metrics"]
         ),
         llms=tuple(LLM(name=m["name"], vendor=m["vendor"]) for m in raw["llms"]),
-        profiles=tuple(
-            LatencyProfile(llm_name=m["name"], **{f: m[f] for f in _PROFILE_FIELDS}) for m in raw["llms"]
-        ),
+        profiles=tuple(LatencyProfile(llm_name=m["name"], **{f: m[f] for f in _PROFILE_FIELDS}) for m in raw["llms"]),
         workload=Workload(**raw["workload"]),
     )

@@ -105,9 +105,7 @@ def metric_scores(ranking: MetricRanking, method: str) -> dict[str, float]:
     return {e.llm.name: 1.0 if span == 0 else (e.value - worst) / span for e in entries}
 
 
-def overall(
-    rankings: Sequence[MetricRanking], weights: dict[str, float], method: str
-) -> tuple[OverallEntry, ...]:
+def overall(rankings: Sequence[MetricRanking], weights: dict[str, float], method: str) -> tuple[OverallEntry, ...]:
     """The weighted mean of each LLM's per-metric scores; higher is better."""
     per_metric = {r.metric.name: metric_scores(r, method) for r in rankings}
     standings: dict[str, dict[str, MetricStanding]] = {}

@@ -1,12 +1,14 @@
-"""Rankings: per metric and overall, over the latest run, one run or a window; cached."""
+"""Rankings: per metric and overall, over the latest run, one run or a window.
+
+They read the runs' summaries, never raw samples, so their cost does not grow with history; the
+web adapter caches whole responses per data version.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from injector import inject
 
@@ -24,12 +26,9 @@ from src.application.domain.ranking import (
     Statistic,
     Window,
 )
-from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import ranking
-
-T = TypeVar("T")
 
 WINDOW_SPANS: dict[Window, timedelta | None] = {
     Window.DAY: timedelta(hours=24),
@@ -39,20 +38,11 @@ WINDOW_SPANS: dict[Window, timedelta | None] = {
 }
 
 
-@dataclass(frozen=True)
-class RankingSettings:
-    cache_timeout: int = 300
-
-
 class MetricUseCases:
     @inject
-    def __init__(
-        self, uow: AbstractUnitOfWork, cache: AbstractCache, clock: Clock, settings: RankingSettings
-    ):
+    def __init__(self, uow: AbstractUnitOfWork, clock: Clock):
         self.uow = uow
-        self.cache = cache
         self.clock = clock
-        self.settings = settings
 
     def rank_metric(
         self,
@@ -62,10 +52,7 @@ class MetricUseCases:
         window: Window = Window.LATEST,
     ) -> MetricRanking:
         known_metric(metric_name)
-        return self._cached(
-            ("metric", metric_name, statistic, run_id, window),
-            lambda: self._rank_metric(metric_name, statistic, run_id, window),
-        )
+        return self._rank_metric(metric_name, statistic, run_id, window)
 
     def rank_overall(
         self,
@@ -77,11 +64,7 @@ class MetricUseCases:
     ) -> OverallRanking:
         if method not in ranking.METHODS:
             raise InvalidParameter(f"unknown method {method!r}", choices=list(ranking.METHODS))
-        full_weights = metric_weights(weights or {})
-        return self._cached(
-            ("overall", method, sorted(full_weights.items()), statistic, run_id, window),
-            lambda: self._rank_overall(method, full_weights, statistic, run_id, window),
-        )
+        return self._rank_overall(method, metric_weights(weights or {}), statistic, run_id, window)
 
     def history(
         self,
@@ -93,14 +76,9 @@ class MetricUseCases:
         known_metric(metric_name)
         if window is Window.LATEST:
             raise InvalidParameter("history needs a period", choices=[w.value for w in WINDOW_SPANS])
-        return self._cached(
-            ("history", metric_name, statistic, window, limit),
-            lambda: self._history(metric_name, statistic, window, limit),
-        )
+        return self._history(metric_name, statistic, window, limit)
 
-    def _rank_metric(
-        self, metric_name: str, statistic: Statistic, run_id: int | None, window: Window
-    ) -> MetricRanking:
+    def _rank_metric(self, metric_name: str, statistic: Statistic, run_id: int | None, window: Window) -> MetricRanking:
         with self.uow:
             metric = self._metric(metric_name)
             llms = self._llms()
@@ -117,10 +95,7 @@ class MetricUseCases:
         by_metric: dict[int | None, list[MetricSummary]] = defaultdict(list)
         for summary in summaries:
             by_metric[summary.metric_id].append(summary)
-        rankings = [
-            MetricRanking(m, statistic, selection, _rank(m, llms, by_metric[m.id], statistic))
-            for m in metrics
-        ]
+        rankings = [MetricRanking(m, statistic, selection, _rank(m, llms, by_metric[m.id], statistic)) for m in metrics]
         entries = ranking.overall(rankings, weights, method) if summaries else ()
         return OverallRanking(method, statistic, weights, selection, entries)
 
@@ -137,9 +112,7 @@ class MetricUseCases:
             finished_at = finished[summary.run_id]
             assert finished_at is not None
             series[llms[summary.llm_id].name].append(HistoryPoint(summary.run_id, finished_at, value))
-        return MetricHistory(
-            metric, statistic, window, {name: tuple(points) for name, points in series.items()}
-        )
+        return MetricHistory(metric, statistic, window, {name: tuple(points) for name, points in series.items()})
 
     def _select(
         self, run_id: int | None, window: Window, metric_id: int | None
@@ -175,16 +148,6 @@ class MetricUseCases:
 
     def _llms(self) -> dict[int | None, LLM]:
         return {llm.id: llm for llm in self.uow.catalogue.llms()}
-
-    def _cached(self, parts: tuple[object, ...], compute: Callable[[], T]) -> T:
-        """Cached under the data version, which every completed run bumps: new runs show at once."""
-        key = f"rankings:v{self.cache.data_version()}:" + ":".join(map(str, parts))
-        hit = self.cache.get(key)
-        if hit is not None:
-            return hit  # type: ignore[no-any-return]
-        value = compute()
-        self.cache.set(key, value, self.settings.cache_timeout)
-        return value
 
 
 def known_metric(name: str) -> None:

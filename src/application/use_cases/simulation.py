@@ -58,9 +58,7 @@ class SimulationUseCases:
         run, _ = self._queue(seed, samples_per_pair, slot=None)
         return run
 
-    def _queue(
-        self, seed: int | None, samples_per_pair: int | None, slot: str | None
-    ) -> tuple[SimulationRun, bool]:
+    def _queue(self, seed: int | None, samples_per_pair: int | None, slot: str | None) -> tuple[SimulationRun, bool]:
         """The queued run, and whether it is new: a slot names a schedule tick, which makes one run."""
         samples_per_pair = samples_per_pair or self.settings.samples_per_pair
         if not 2 <= samples_per_pair <= MAX_SAMPLES_PER_PAIR:
@@ -135,9 +133,7 @@ class SimulationUseCases:
         with self.uow:
             return self._get(run_id)
 
-    def list(
-        self, limit: int, offset: int, status: RunStatus | None = None
-    ) -> tuple[list[SimulationRun], int]:
+    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> tuple[list[SimulationRun], int]:
         with self.uow:
             return self.uow.runs.list(limit, offset, status), self.uow.runs.count(status)
 
@@ -184,9 +180,7 @@ class SimulationUseCases:
             for metric_name, values in drawn.by_metric.items():
                 metric_id = metric_ids[metric_name]
                 for index, start in enumerate(range(0, n, chunk)):
-                    self.uow.samples.add_batch(
-                        run.id, llm_id, metric_id, index, values[start : start + chunk], day
-                    )
+                    self.uow.samples.add_batch(run.id, llm_id, metric_id, index, values[start : start + chunk], day)
                 summaries.append(summarize(run.id, llm_id, metric_id, values))
             if progress:
                 progress(position + 1, len(catalogue.profiles))
