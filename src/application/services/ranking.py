@@ -117,8 +117,9 @@ def overall(rankings: Sequence[MetricRanking], weights: dict[str, float], method
                 value=entry.value, rank=entry.rank, score=per_metric[ranking.metric.name][entry.llm.name]
             )
     total_weight = sum(weights[r.metric.name] for r in rankings)
+    # Rounded, so that equal scores summed in another order are not told apart by float noise.
     scores = {
-        name: sum(weights[metric] * standing.score for metric, standing in by_metric.items()) / total_weight
+        name: round(sum(weights[m] * standing.score for m, standing in by_metric.items()) / total_weight, 12)
         for name, by_metric in standings.items()
     }
     order = sorted(scores, key=lambda name: (-scores[name], name))
