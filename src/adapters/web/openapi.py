@@ -225,7 +225,7 @@ def openapi_document() -> dict[str, Any]:
                                         "samples_per_pair": {
                                             "type": "integer",
                                             "minimum": 2,
-                                            "maximum": 10_000_000,
+                                            "maximum": MAX_SAMPLES_PER_PAIR,
                                         },
                                         "seed": {"type": "integer", "minimum": 0},
                                     },
