@@ -1,5 +1,6 @@
-"""Rankings API benchmark: latency at 1, 100 and 1,000 runs of history, uncached and cached, and
-requests/s under gunicorn with 16 concurrent clients beside the same server's /health/ rate.
+"""Rankings API and pages benchmark: latency at 1, 100 and 1,000 runs of history, uncached and
+cached, and requests/s under gunicorn with 16 concurrent clients beside the same server's /health/
+rate.
 
     make benchmark-api          # or: .venv/bin/python -m scripts.benchmark_api
     BENCH_DATABASE_URL (admin URL, a scratch database is made and dropped), BENCH_REDIS_URL
@@ -34,7 +35,7 @@ ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 API_KEY = "bench-key"
 HISTORY_SIZES = (1, 100, 1000)
-ENDPOINTS = ("/metrics/?metric_name=TTFT", "/metrics/all")
+ENDPOINTS = ("/metrics/?metric_name=TTFT", "/metrics/all", "/visualize", "/visualize/all")
 LATENCY_REQUESTS = 300
 LOAD_SECONDS = 5.0
 CLIENTS = 16

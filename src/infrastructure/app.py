@@ -13,7 +13,7 @@ from flask_migrate import Migrate
 from injector import Injector
 
 from src.adapters.cache.flask_cache import FlaskCache
-from src.adapters.web import health, metrics, openapi, runs
+from src.adapters.web import health, metrics, openapi, pages, runs, security
 from src.adapters.web.errors import register_error_handlers
 from src.infrastructure.celery_app import create_celery
 from src.infrastructure.cli import register_commands
@@ -43,9 +43,10 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     cache = FlaskCache(Cache(app, config=_cache_config(settings)))
     celery = create_celery(app, settings)
 
-    for blueprint in (health.blueprint, metrics.blueprint, runs.blueprint, openapi.blueprint):
+    for blueprint in (health.blueprint, metrics.blueprint, runs.blueprint, openapi.blueprint, pages.blueprint):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    security.install(app)
     register_commands(app)
 
     # Flask-Injector wraps the views, so it comes after every blueprint is registered.

@@ -11,8 +11,7 @@ from flask.typing import ResponseReturnValue
 from src.adapters.web import params, schemas
 from src.adapters.web.auth import require_api_key
 from src.adapters.web.response_cache import cache_responses, wants_csv
-from src.application.domain.errors import InvalidParameter
-from src.application.domain.ranking import Statistic, Window
+from src.application.domain.ranking import Window
 from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.use_cases.catalogue import CatalogueUseCases
 from src.application.use_cases.metrics import WINDOW_SPANS, MetricUseCases
@@ -21,24 +20,24 @@ blueprint = Blueprint("metrics", __name__)
 blueprint.before_request(require_api_key)
 cache_responses(blueprint)
 
-STATISTICS = [s.value for s in Statistic]
-WINDOWS = [w.value for w in Window]
 FORMATS = ["json", "csv"]
 
 
 @blueprint.get("/metrics/", strict_slashes=False)
 def rank_metric(metrics: MetricUseCases) -> ResponseReturnValue:
-    ranking = metrics.rank_metric(params.text(request.args, "metric_name"), _statistic(), *_run_or_window())
+    ranking = metrics.rank_metric(
+        params.text(request.args, "metric_name"), params.statistic(request.args), *params.run_or_window(request.args)
+    )
     return _respond(ranking, schemas.metric_ranking_json, schemas.metric_ranking_csv, f"ranking-{ranking.metric.name}")
 
 
 @blueprint.get("/metrics/all/", strict_slashes=False)
 def rank_overall(metrics: MetricUseCases) -> ResponseReturnValue:
-    run_id, window = _run_or_window()
+    run_id, window = params.run_or_window(request.args)
     ranking = metrics.rank_overall(
         method=params.choice(request.args, "method", METHODS, WIN_RATE) or WIN_RATE,
-        weights=_weights(request.args.get("weights", "")),
-        statistic=_statistic(),
+        weights=params.weights(request.args),
+        statistic=params.statistic(request.args),
         run_id=run_id,
         window=window,
     )
@@ -49,7 +48,7 @@ def rank_overall(metrics: MetricUseCases) -> ResponseReturnValue:
 def history(metrics: MetricUseCases) -> ResponseReturnValue:
     result = metrics.history(
         params.text(request.args, "metric_name"),
-        _statistic(),
+        params.statistic(request.args),
         Window(params.choice(request.args, "window", [w.value for w in WINDOW_SPANS], Window.DAY.value)),
         params.integer(request.args, "limit", 100, 1, 1000) or 100,
     )
@@ -64,32 +63,6 @@ def llms(catalogue: CatalogueUseCases) -> ResponseReturnValue:
 @blueprint.get("/metric-definitions", strict_slashes=False)
 def metric_definitions(catalogue: CatalogueUseCases) -> ResponseReturnValue:
     return jsonify({"metrics": [schemas.metric_json(metric) for metric in catalogue.metrics()]})
-
-
-def _statistic() -> Statistic:
-    return Statistic(params.choice(request.args, "statistic", STATISTICS, Statistic.MEAN.value))
-
-
-def _run_or_window() -> tuple[int | None, Window]:
-    run_id = params.integer(request.args, "run_id", None, 1, 2**31 - 1)
-    window = params.choice(request.args, "window", WINDOWS, "")
-    if run_id is not None and window:
-        raise InvalidParameter("give run_id or window, not both")
-    return run_id, Window(window or Window.LATEST)
-
-
-def _weights(raw: str) -> dict[str, float]:
-    """`TTFT:2,TPS:1` into {"TTFT": 2.0, "TPS": 1.0}."""
-    weights: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in raw.split(","))):
-        name, separator, value = part.partition(":")
-        try:
-            weights[name.strip()] = float(value)
-        except ValueError:
-            separator = ""
-        if not separator:
-            raise InvalidParameter(f"weights must look like TTFT:2,TPS:1, got {part[:50]!r}")
-    return weights
 
 
 def _respond(

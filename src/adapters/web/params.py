@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from src.application.domain.errors import InvalidParameter
+from src.application.domain.ranking import Statistic, Window
 
 
 def integer(source: Mapping[str, Any], name: str, default: int | None, minimum: int, maximum: int) -> int | None:
@@ -43,3 +44,30 @@ def text(source: Mapping[str, Any], name: str, max_length: int = 100) -> str:
     if len(value) > max_length:
         raise InvalidParameter(f"{name} is longer than {max_length} characters")
     return value
+
+
+def statistic(source: Mapping[str, Any]) -> Statistic:
+    return Statistic(choice(source, "statistic", [s.value for s in Statistic], Statistic.MEAN.value))
+
+
+def run_or_window(source: Mapping[str, Any]) -> tuple[int | None, Window]:
+    """A run by id, or a window of runs (the latest completed run when neither is given)."""
+    run_id = integer(source, "run_id", None, 1, 2**31 - 1)
+    window = choice(source, "window", [w.value for w in Window], "")
+    if run_id is not None and window:
+        raise InvalidParameter("give run_id or window, not both")
+    return run_id, Window(window or Window.LATEST)
+
+
+def weights(source: Mapping[str, Any]) -> dict[str, float]:
+    """`weights=TTFT:2,TPS:1` into {"TTFT": 2.0, "TPS": 1.0}."""
+    parsed: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in str(source.get("weights", "")).split(","))):
+        name, separator, value = part.partition(":")
+        try:
+            parsed[name.strip()] = float(value)
+        except ValueError:
+            separator = ""
+        if not separator:
+            raise InvalidParameter(f"weights must look like TTFT:2,TPS:1, got {part[:50]!r}")
+    return parsed

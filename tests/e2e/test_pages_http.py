@@ -1,0 +1,54 @@
+"""The pages over HTTP: sizes, caching, assets, security headers, the original form."""
+
+from src.application.use_cases.simulation import SimulationUseCases
+
+
+def simulate(app, seed=1):
+    app.extensions["injector"].get(SimulationUseCases).run_now(seed=seed, samples_per_pair=200)
+
+
+def test_pages_stay_small_and_load_plotly_from_the_service(client, clean_app):
+    simulate(clean_app)
+    for path in ("/", "/visualize", "/visualize/all"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert len(response.data) < 200_000, path
+        assert b"cdn" not in response.data.lower()
+    html = client.get("/visualize").data.decode()
+    assert '<script src="/static/vendor/plotly.min.js?v=' in html
+
+
+def test_static_assets_are_cached_for_a_long_time(client):
+    html = client.get("/").data.decode()
+    css = html.split('href="')[1].split('"')[0]
+    response = client.get(css)
+    assert response.status_code == 200
+    assert "max-age=31536000" in response.headers["Cache-Control"]
+
+
+def test_pages_are_cached_and_a_new_run_refreshes_them(client, clean_app):
+    simulate(clean_app, seed=1)
+    assert client.get("/visualize").headers["X-Cache"] == "miss"
+    assert client.get("/visualize").headers["X-Cache"] == "hit"
+    simulate(clean_app, seed=2)
+    fresh = client.get("/visualize")
+    assert fresh.headers["X-Cache"] == "miss" and b"Run <strong>#2</strong>" in fresh.data
+
+
+def test_the_original_post_form_still_selects_the_metric(client, clean_app):
+    simulate(clean_app)
+    response = client.post("/visualize", data={"metric_name": "RPS"})
+    assert response.status_code == 200
+    assert b'<option value="RPS" selected>' in response.data and b"Requests Per Second" in response.data
+
+
+def test_an_unknown_metric_is_a_page_with_a_message_not_an_error_page(client):
+    response = client.get("/visualize?metric_name=<script>alert(1)</script>")
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    assert b"unknown metric_name" in response.data and b"<script>alert(1)" not in response.data
+
+
+def test_pages_send_a_content_security_policy_and_framing_protection(client):
+    headers = client.get("/visualize").headers
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
