@@ -80,6 +80,7 @@ def environ(make_database, redis_client) -> dict[str, str]:
         "CACHE_KEY_PREFIX": f"jounce-test-{uuid.uuid4().hex[:8]}:",
         "API_KEY": API_KEY,
         "LOG_LEVEL": "warning",
+        "RATE_LIMIT": "100/second",  # the rate limit tests set their own
     }
 
 
@@ -104,7 +105,8 @@ def clean_app(app: Flask, redis_client: redis.Redis, environ: dict[str, str]) ->
         for partition in partitions:
             connection.execute(text(f"DROP TABLE {partition}"))
         connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    keys = list(redis_client.scan_iter(match=environ["CACHE_KEY_PREFIX"] + "*"))
+    prefix = environ["CACHE_KEY_PREFIX"]
+    keys = [*redis_client.scan_iter(match=prefix + "*"), *redis_client.scan_iter(match=f"LIMITS:LIMITER/{prefix}*")]
     if keys:
         redis_client.delete(*keys)
     app.extensions["injector"].get(CatalogueUseCases).seed()

@@ -10,11 +10,13 @@ from flask import Flask
 from flask_caching import Cache
 from flask_injector import FlaskInjector
 from flask_migrate import Migrate
+from flask_wtf import CSRFProtect
 from injector import Injector
 
 from src.adapters.cache.flask_cache import FlaskCache
-from src.adapters.web import health, metrics, openapi, pages, runs, security
+from src.adapters.web import accounts, health, metrics, openapi, pages, runs, security
 from src.adapters.web.errors import register_error_handlers
+from src.adapters.web.limits import RateLimits, install_limits
 from src.infrastructure.celery_app import create_celery
 from src.infrastructure.cli import register_commands
 from src.infrastructure.container import JounceModule
@@ -34,7 +36,15 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
         template_folder=str(PROJECT_ROOT / "src" / "adapters" / "web" / "templates"),
     )
-    app.config.update(SECRET_KEY=settings.secret_key)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.is_production,
+    )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     instance_path.mkdir(exist_ok=True)
 
@@ -45,6 +55,20 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
 
     for blueprint in (health.blueprint, metrics.blueprint, runs.blueprint, openapi.blueprint, pages.blueprint):
         app.register_blueprint(blueprint)
+    app.register_blueprint(accounts.blueprint)
+    accounts.login_manager.init_app(app)
+    csrf = CSRFProtect(app)
+    # The API authenticates with keys, not cookies; the page selector's POST only reads.
+    for exempt in (metrics.blueprint, runs.blueprint, pages.blueprint):
+        csrf.exempt(exempt)
+    rate_limits = RateLimits(
+        storage_uri=settings.cache_redis_url or "memory://",
+        key_prefix=settings.cache_key_prefix,
+        api=settings.rate_limit,
+        login_per_account=settings.login_rate_limit_account,
+        login_per_address=settings.login_rate_limit_address,
+    )
+    install_limits(app, rate_limits, [metrics.blueprint, runs.blueprint], accounts.blueprint)
     register_error_handlers(app)
     security.install(app)
     register_commands(app)

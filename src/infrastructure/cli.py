@@ -76,9 +76,12 @@ def _print_summary(simulations: SimulationUseCases, run_id: int) -> None:
 @click.option("--user", "user_email", default=None, help="the account that owns the key")
 def create_api_key(name: str, user_email: str | None) -> None:
     """Issue an API key and print it (it is shown once; only its hash is stored)."""
-    if user_email:
-        raise click.ClickException("keys owned by accounts arrive with the accounts pages")
-    issued = _get(AccountUseCases).issue_api_key(name)
+    accounts = _get(AccountUseCases)
+    try:
+        user_id = accounts.user_by_email(user_email).id if user_email else None
+        issued = accounts.issue_api_key(name, user_id)
+    except DomainError as error:
+        raise click.ClickException(str(error)) from error
     click.echo(issued.secret)
 
 

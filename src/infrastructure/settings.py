@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from limits import parse_many
+
 from src.application.use_cases.simulation import SimulationSettings
 
 DEV_SECRET_KEY = "dev-insecure-secret-key"  # noqa: S105  (the value production refuses)
@@ -33,6 +35,9 @@ class Settings:
     simulation_schedule: str
     run_scheduler_in_process: bool
     cache_timeout: int
+    rate_limit: str
+    login_rate_limit_account: str
+    login_rate_limit_address: str
     port: int
     log_level: str
     simulation: SimulationSettings
@@ -63,6 +68,9 @@ class Settings:
             simulation_schedule=env.get("SIMULATION_SCHEDULE", "*/5 * * * *"),
             run_scheduler_in_process=_flag(env.get("RUN_SCHEDULER_IN_PROCESS", "false")),
             cache_timeout=_integer(env, "CACHE_TIMEOUT", 300, minimum=1),
+            rate_limit=_rate(env, "RATE_LIMIT", "600/minute"),
+            login_rate_limit_account=_rate(env, "LOGIN_RATE_LIMIT_ACCOUNT", "5/minute"),
+            login_rate_limit_address=_rate(env, "LOGIN_RATE_LIMIT_ADDRESS", "20/minute"),
             port=_integer(env, "PORT", 5000, minimum=1),
             log_level=env.get("LOG_LEVEL", "info").upper(),
             simulation=SimulationSettings(
@@ -97,6 +105,16 @@ def _database_url(url: str | None, instance: Path) -> str:
         if url.startswith(scheme):
             return "postgresql+psycopg2://" + url.removeprefix(scheme)
     return url
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    """A Flask-Limiter rate such as "600/minute" or "10 per second;1000/hour"."""
+    value = env.get(name) or default
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a rate such as 600/minute, got {value!r}") from None
+    return value
 
 
 def _flag(value: str) -> bool:

@@ -194,8 +194,13 @@ class FakeUserRepository(AbstractUserRepository):
         self.store, self.ids = store, ids
 
     def add(self, user: User) -> None:
+        if self.get_by_email(user.email):
+            raise Conflict(f"{user.email} is taken")
         user.id = next(self.ids)
         self.store.users.append(user)
+
+    def get(self, user_id: int) -> User | None:
+        return next((u for u in self.store.users if u.id == user_id), None)
 
     def get_by_email(self, email: str) -> User | None:
         return next((u for u in self.store.users if u.email == email), None)
@@ -208,6 +213,12 @@ class FakeApiKeyRepository(AbstractApiKeyRepository):
     def add(self, key: ApiKey) -> None:
         key.id = next(self.ids)
         self.store.api_keys.append(key)
+
+    def get(self, key_id: int) -> ApiKey | None:
+        return next((k for k in self.store.api_keys if k.id == key_id), None)
+
+    def for_user(self, user_id: int) -> list[ApiKey]:
+        return sorted((k for k in self.store.api_keys if k.user_id == user_id), key=lambda k: -(k.id or 0))
 
     def get_by_hash(self, key_hash: str) -> ApiKey | None:
         return next((k for k in self.store.api_keys if k.key_hash == key_hash), None)

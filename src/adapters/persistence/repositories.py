@@ -152,6 +152,9 @@ class SqlAlchemyUserRepository(AbstractUserRepository):
     def add(self, user: User) -> None:
         self.session.add(user)
 
+    def get(self, user_id: int) -> User | None:
+        return self.session.get(User, user_id)
+
     def get_by_email(self, email: str) -> User | None:
         return self.session.scalars(select(User).where(orm.users.c.email == email)).first()
 
@@ -162,6 +165,13 @@ class SqlAlchemyApiKeyRepository(AbstractApiKeyRepository):
 
     def add(self, key: ApiKey) -> None:
         self.session.add(key)
+
+    def get(self, key_id: int) -> ApiKey | None:
+        return self.session.get(ApiKey, key_id)
+
+    def for_user(self, user_id: int) -> list[ApiKey]:
+        query = select(ApiKey).where(orm.api_keys.c.user_id == user_id).order_by(orm.api_keys.c.id.desc())
+        return list(self.session.scalars(query))
 
     def get_by_hash(self, key_hash: str) -> ApiKey | None:
         return self.session.scalars(select(ApiKey).where(orm.api_keys.c.key_hash == key_hash)).first()

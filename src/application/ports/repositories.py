@@ -111,6 +111,9 @@ class AbstractUserRepository(abc.ABC):
     def add(self, user: User) -> None: ...
 
     @abc.abstractmethod
+    def get(self, user_id: int) -> User | None: ...
+
+    @abc.abstractmethod
     def get_by_email(self, email: str) -> User | None: ...
 
 
@@ -119,4 +122,11 @@ class AbstractApiKeyRepository(abc.ABC):
     def add(self, key: ApiKey) -> None: ...
 
     @abc.abstractmethod
+    def get(self, key_id: int) -> ApiKey | None: ...
+
+    @abc.abstractmethod
     def get_by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    @abc.abstractmethod
+    def for_user(self, user_id: int) -> list[ApiKey]:
+        """The user's keys, newest first."""
