@@ -19,12 +19,13 @@ ENV PATH=/opt/venv/bin:$PATH \
     FLASK_APP=app \
     PORT=5000 \
     GUNICORN_WORKERS=2 \
-    GUNICORN_THREADS=4
+    GUNICORN_THREADS=4 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 RUN groupadd --system --gid 10001 jounce \
     && useradd --system --uid 10001 --gid jounce --home-dir /app --shell /usr/sbin/nologin jounce
 WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
-COPY --chown=jounce:jounce app.py ./
+COPY --chown=jounce:jounce app.py gunicorn.conf.py ./
 COPY --chown=jounce:jounce src ./src
 COPY --chown=jounce:jounce migrations ./migrations
 COPY --chown=jounce:jounce static ./static
@@ -35,4 +36,4 @@ EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"5000\")}/health/', timeout=4)"]
 ENTRYPOINT ["docker-entrypoint.sh"]
-CMD ["sh", "-c", "exec gunicorn --bind 0.0.0.0:${PORT} --workers ${GUNICORN_WORKERS} --worker-class gthread --threads ${GUNICORN_THREADS} --access-logfile - 'app:create_app()'"]
+CMD ["gunicorn", "app:create_app()"]

@@ -32,8 +32,8 @@ test: $(VENV)/.dev-installed
 	$(MAKE) --no-print-directory lint typecheck pytest
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests migrations scripts app.py
-	$(BIN)/ruff format --check src tests migrations scripts app.py
+	$(BIN)/ruff check src tests migrations scripts app.py gunicorn.conf.py
+	$(BIN)/ruff format --check src tests migrations scripts app.py gunicorn.conf.py
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy

@@ -5,6 +5,12 @@
 #   WAIT_FOR_MIGRATIONS=true   wait until the database is at the newest revision (web, worker)
 set -eu
 
+# Prometheus' multiprocess mode wants an empty folder at every start.
+if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+  rm -rf "$PROMETHEUS_MULTIPROC_DIR"
+  mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+fi
+
 if [ "${MIGRATE:-false}" = "true" ]; then
   flask db upgrade
 fi

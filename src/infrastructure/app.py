@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,13 +13,14 @@ from flask_wtf import CSRFProtect
 from injector import Injector
 
 from src.adapters.cache.flask_cache import FlaskCache
-from src.adapters.web import accounts, health, metrics, openapi, pages, runs, security
+from src.adapters.web import accounts, health, metrics, observability, openapi, pages, runs, security
 from src.adapters.web.errors import register_error_handlers
 from src.adapters.web.limits import RateLimits, install_limits
 from src.infrastructure.celery_app import create_celery
 from src.infrastructure.cli import register_commands
 from src.infrastructure.container import JounceModule
 from src.infrastructure.database import db, init_database
+from src.infrastructure.logging import configure_logging
 from src.infrastructure.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     instance_path = PROJECT_ROOT / "instance"
     settings = Settings.from_env(environ, instance_path)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_json)
     app = Flask(
         __name__,
         instance_path=str(instance_path),
@@ -56,6 +56,8 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     for blueprint in (health.blueprint, metrics.blueprint, runs.blueprint, openapi.blueprint, pages.blueprint):
         app.register_blueprint(blueprint)
     app.register_blueprint(accounts.blueprint)
+    app.register_blueprint(observability.blueprint)
+    observability.install(app)
     accounts.login_manager.init_app(app)
     csrf = CSRFProtect(app)
     # The API authenticates with keys, not cookies; the page selector's POST only reads.

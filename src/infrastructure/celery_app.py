@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from flask import Flask
 
+from src.adapters.telemetry.prometheus import start_metrics_server
 from src.infrastructure.schedule import parse_schedule
 from src.infrastructure.settings import Settings
 
@@ -40,6 +41,7 @@ def create_celery(flask_app: Flask, settings: Settings) -> Celery:
             "unacked_restore_throttle": 1,
         },
         result_expires=3600,
+        worker_hijack_root_logger=False,  # keep the JSON logs configured by create_app
         beat_schedule={
             "simulate": {
                 "task": "jounce.scheduled_simulation",
@@ -49,7 +51,18 @@ def create_celery(flask_app: Flask, settings: Settings) -> Celery:
         },
     )
     celery.set_default()
+    _serve_worker_metrics(settings.worker_metrics_port)
     flask_app.extensions["celery"] = celery
     import src.adapters.tasks.celery_tasks  # noqa: F401  (registers the tasks)
 
     return celery
+
+
+def _serve_worker_metrics(port: int | None) -> None:
+    """Workers answer HTTP nowhere else: with WORKER_METRICS_PORT they serve /metrics there."""
+    if port is None:
+        return
+
+    @signals.worker_ready.connect(weak=False)
+    def _start(**_: Any) -> None:
+        start_metrics_server(port)

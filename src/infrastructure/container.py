@@ -9,9 +9,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from src.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from src.adapters.tasks.celery_tasks import CeleryTaskQueue
 from src.adapters.tasks.inprocess import InProcessTaskQueue
+from src.adapters.telemetry.prometheus import PrometheusTelemetry
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock, SystemClock
 from src.application.ports.task_queue import AbstractTaskQueue
+from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.use_cases.accounts import AccountSettings
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
@@ -33,6 +35,7 @@ class JounceModule(Module):
         binder.bind(AccountSettings, to=AccountSettings(bootstrap_api_key=self.settings.bootstrap_api_key))
         binder.bind(AbstractCache, to=self.cache)
         binder.bind(Clock, to=SystemClock())
+        binder.bind(AbstractTelemetry, to=PrometheusTelemetry())
 
     @provider
     def unit_of_work(self) -> AbstractUnitOfWork:

@@ -40,6 +40,8 @@ class Settings:
     login_rate_limit_address: str
     port: int
     log_level: str
+    log_json: bool
+    worker_metrics_port: int | None
     simulation: SimulationSettings
 
     @property
@@ -73,6 +75,8 @@ class Settings:
             login_rate_limit_address=_rate(env, "LOGIN_RATE_LIMIT_ADDRESS", "20/minute"),
             port=_integer(env, "PORT", 5000, minimum=1),
             log_level=env.get("LOG_LEVEL", "info").upper(),
+            log_json=env.get("LOG_FORMAT", "json").strip().lower() == "json",
+            worker_metrics_port=_optional_integer(env, "WORKER_METRICS_PORT", minimum=1),
             simulation=SimulationSettings(
                 samples_per_pair=_integer(env, "SIMULATION_SAMPLES_PER_PAIR", 1000, minimum=2),
                 chunk_size=_integer(env, "SIMULATION_CHUNK_SIZE", 100_000, minimum=1),

@@ -152,3 +152,17 @@ def test_the_quick_start_runs_redis_in_the_chart():
     assert "jounce-redis" in by_kind(manifests, "Deployment") and "jounce-redis" in by_kind(manifests, "Service")
     assert by_kind(manifests, "Ingress") == {} and by_kind(manifests, "HorizontalPodAutoscaler") == {}
     assert by_kind(manifests, "Deployment")["jounce-web"]["spec"]["replicas"] == 2
+
+
+def test_web_and_worker_pods_are_annotated_for_prometheus_scraping():
+    deployments = by_kind(render(VALUE_SETS["defaults"]), "Deployment")
+    web = deployments["jounce-web"]["spec"]["template"]["metadata"]["annotations"]
+    assert (web["prometheus.io/scrape"], web["prometheus.io/path"], web["prometheus.io/port"]) == (
+        "true",
+        "/-/metrics",
+        "5000",
+    )
+    worker = deployments["jounce-worker"]["spec"]["template"]
+    assert worker["metadata"]["annotations"]["prometheus.io/port"] == "9100"
+    env = {e["name"]: e.get("value") for e in worker["spec"]["containers"][0]["env"]}
+    assert env["WORKER_METRICS_PORT"] == "9100"

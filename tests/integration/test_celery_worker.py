@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
 from src.infrastructure.app import create_app
+from tests.e2e.test_embedded_default import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -34,12 +36,12 @@ def broker_environ(environ):
 def start_worker(broker_environ, tmp_path):
     workers: list[subprocess.Popen] = []
 
-    def start() -> subprocess.Popen:
+    def start(**extra_environ: str) -> subprocess.Popen:
         log = open(tmp_path / f"worker-{len(workers)}.log", "w")  # noqa: SIM115 - closed with the process
         worker = subprocess.Popen(
             [CELERY, "-A", "src.celery", "worker", "--pool=solo", "--loglevel=INFO",
              "--without-gossip", "--without-mingle", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"],
-            cwd=ROOT, env={**os.environ, **broker_environ}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**os.environ, **broker_environ, **extra_environ}, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         workers.append(worker)
         return worker
@@ -66,13 +68,18 @@ def wait_for_status(client, headers, run_id, wanted, timeout=60.0):
     raise AssertionError(f"run {run_id} is {run['status']}, not {wanted}, after {timeout} s")
 
 
-def test_a_run_posted_to_the_api_is_completed_by_a_worker(web, start_worker, api_headers):
-    start_worker()
+def test_a_run_posted_to_the_api_is_completed_by_a_worker(web, start_worker, api_headers, broker_environ):
+    metrics_port = free_port()
+    start_worker(WORKER_METRICS_PORT=str(metrics_port))
     response = web.post("/runs", json={"samples_per_pair": 1000, "seed": 3}, headers=api_headers)
     assert response.status_code == 202
     run = wait_for_status(web, api_headers, response.json["run"]["id"], {"completed", "failed"})
     assert run["status"] == "completed"
     assert run["sample_count"] == 48_000
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+        scraped = response.read().decode()
+    assert 'jounce_celery_tasks_total{outcome="success",task="jounce.simulate"} 1.0' in scraped
+    assert 'jounce_simulation_runs_total{status="completed"} 1.0' in scraped
 
 
 def test_a_worker_killed_mid_run_leaves_no_partial_run_and_the_run_is_redelivered(

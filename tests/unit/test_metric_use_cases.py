@@ -4,6 +4,7 @@ import pytest
 
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
 from src.application.domain.ranking import Window
+from src.application.ports.telemetry import NoTelemetry
 from src.application.use_cases.metrics import MetricUseCases
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
@@ -12,7 +13,9 @@ from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
 @pytest.fixture
 def world():
     uow, cache, clock = seeded_uow(), FakeCache(), FixedClock()
-    simulations = SimulationUseCases(uow, FakeTaskQueue(), cache, clock, SimulationSettings(samples_per_pair=300))
+    simulations = SimulationUseCases(
+        uow, FakeTaskQueue(), cache, clock, SimulationSettings(samples_per_pair=300), NoTelemetry()
+    )
     return MetricUseCases(uow, clock), simulations, clock
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from src.application.domain.errors import InvalidParameter, NotFound, ServiceUnavailable
 from src.application.domain.model import RunStatus
+from src.application.ports.telemetry import AbstractTelemetry
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
 
@@ -12,8 +13,26 @@ from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
 def simulations(uow=None, queue=None, **settings):
     uow = uow or seeded_uow()
     cache = FakeCache()
-    use_cases = SimulationUseCases(uow, queue or FakeTaskQueue(), cache, FixedClock(), SimulationSettings(**settings))
+    use_cases = SimulationUseCases(
+        uow, queue or FakeTaskQueue(), cache, FixedClock(), SimulationSettings(**settings), RecordingTelemetry()
+    )
     return use_cases, uow, cache
+
+
+class RecordingTelemetry(AbstractTelemetry):
+    def __init__(self):
+        self.finished = []
+
+    def run_finished(self, status, sample_count, seconds):
+        self.finished.append((status, sample_count))
+
+
+def test_the_telemetry_hears_of_every_run_that_ends():
+    use_cases, _, _ = simulations(uow=seeded_uow(fail_samples_after=60), samples_per_pair=10)
+    use_cases.run_now(seed=1)
+    with pytest.raises(OSError):
+        use_cases.run_now(seed=2)
+    assert use_cases.telemetry.finished == [(RunStatus.COMPLETED, 480), (RunStatus.FAILED, 0)]
 
 
 def test_a_run_stores_every_sample_and_a_summary_per_pair_then_invalidates_the_cache():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, request
 
+from src.adapters.telemetry.prometheus import CACHE_LOOKUPS
 from src.application.ports.cache import AbstractCache
 
 CACHED_HEADERS = ("Content-Disposition",)
@@ -36,6 +37,7 @@ def _serve_from_cache() -> Response | None:
         return None
     lookup = _cache().lookup(_key())
     g.cache_version = lookup.version
+    CACHE_LOOKUPS.labels(result="miss" if lookup.value is None else "hit").inc()
     if lookup.value is None:
         return None
     body, mimetype, headers = lookup.value
@@ -45,7 +47,8 @@ def _serve_from_cache() -> Response | None:
 
 
 def _keep_in_cache(response: Response) -> Response:
-    if "cache_version" in g and response.status_code == 200 and "X-Cache" not in response.headers:
+    cacheable = response.status_code == 200 and "Set-Cookie" not in response.headers
+    if "cache_version" in g and cacheable and "X-Cache" not in response.headers:
         headers = {name: response.headers[name] for name in CACHED_HEADERS if name in response.headers}
         timeout = current_app.extensions["settings"].cache_timeout
         _cache().store(_key(), g.cache_version, (response.get_data(), response.mimetype, headers), timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,6 +17,7 @@ from src.application.domain.model import MetricSummary, RunStatus, SimulationRun
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.task_queue import AbstractTaskQueue
+from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services.simulator import draw_llm_samples
 from src.application.services.statistics import summarize
@@ -48,12 +50,14 @@ class SimulationUseCases:
         cache: AbstractCache,
         clock: Clock,
         settings: SimulationSettings,
+        telemetry: AbstractTelemetry,
     ):
         self.uow = uow
         self.task_queue = task_queue
         self.cache = cache
         self.clock = clock
         self.settings = settings
+        self.telemetry = telemetry
 
     def queue(self, seed: int | None = None, samples_per_pair: int | None = None) -> SimulationRun:
         """Record a queued run for a worker or `execute` to carry out."""
@@ -111,6 +115,7 @@ class SimulationUseCases:
                 return run
             run.start(self.clock.now())
             self.uow.commit()
+        started = time.perf_counter()
         try:
             with self.uow:
                 self.uow.runs.lock_simulations()
@@ -122,8 +127,10 @@ class SimulationUseCases:
                 self.uow.commit()
         except Exception as error:
             self._mark_failed(run_id, error)
+            self.telemetry.run_finished(RunStatus.FAILED, 0, time.perf_counter() - started)
             raise
         self.cache.bump_data_version()
+        self.telemetry.run_finished(RunStatus.COMPLETED, run.sample_count, time.perf_counter() - started)
         return run
 
     def run_now(

@@ -1,0 +1,59 @@
+"""Request ids, per-endpoint request metrics, and the Prometheus endpoint at /-/metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+
+from flask import Blueprint, Flask, Response, g, request
+
+from src.adapters.telemetry.prometheus import HTTP_LATENCY, HTTP_REQUESTS, exposition
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+request_id: ContextVar[str] = ContextVar("request_id", default="-")
+log = logging.getLogger("jounce.requests")
+
+blueprint = Blueprint("observability", __name__)
+
+
+@blueprint.get("/-/metrics")
+def metrics() -> Response:
+    body, content_type = exposition()
+    return Response(body, content_type=content_type)
+
+
+def install(app: Flask) -> None:
+    # Lambdas have no annotations, so Flask-Injector leaves them unwrapped.
+    app.before_request(lambda: _start())
+    app.after_request(lambda response: _finish(response))
+
+
+def _start() -> None:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_started = time.perf_counter()
+    request_id.set(g.request_id)
+
+
+def _finish(response: Response) -> Response:
+    if "request_started" not in g:
+        return response
+    seconds = time.perf_counter() - g.request_started
+    endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+    HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+    HTTP_LATENCY.labels(request.method, endpoint).observe(seconds)
+    response.headers[REQUEST_ID_HEADER] = g.request_id
+    # The path without its query: nothing a client sends as a parameter lands in the logs.
+    log.info(
+        "%s %s %s %.1fms",
+        request.method,
+        request.path,
+        response.status_code,
+        seconds * 1000,
+        extra={"status": response.status_code, "duration_ms": round(seconds * 1000, 2)},
+    )
+    return response

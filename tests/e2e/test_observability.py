@@ -1,0 +1,75 @@
+"""Metrics for Prometheus, request ids, and JSON logs that carry them."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from src.application.use_cases.simulation import SimulationUseCases
+from src.infrastructure.logging import JsonFormatter, RequestIdFilter
+
+
+def scrape(client) -> dict[tuple[str, tuple], float]:
+    response = client.get("/-/metrics")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.data.decode())
+        for sample in family.samples
+    }
+
+
+def test_requests_cache_lookups_and_runs_are_counted(client, clean_app, api_headers):
+    before = scrape(client)
+    clean_app.extensions["injector"].get(SimulationUseCases).run_now(seed=1, samples_per_pair=50)
+    for _ in range(3):
+        client.get("/metrics/?metric_name=TTFT", headers=api_headers)
+    after = scrape(client)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew("jounce_http_requests_total", method="GET", endpoint="/metrics/", status="200") == 3
+    assert grew("jounce_http_request_duration_seconds_count", method="GET", endpoint="/metrics/") == 3
+    assert (
+        grew("jounce_cache_lookups_total", result="miss") >= 1 and grew("jounce_cache_lookups_total", result="hit") == 2
+    )
+    assert grew("jounce_simulation_runs_total", status="completed") == 1
+    assert grew("jounce_simulation_samples_total") == 48 * 50
+    assert grew("jounce_simulation_duration_seconds_count") == 1
+
+
+def test_the_metrics_path_leaves_the_rankings_api_alone(client, api_headers):
+    assert client.get("/metrics/?metric_name=TTFT").status_code == 401  # still the API, still keyed
+    assert client.get("/-/metrics").status_code == 200
+
+
+def test_every_response_carries_a_request_id_and_a_valid_incoming_one_is_kept(client):
+    generated = client.get("/health/").headers["X-Request-ID"]
+    assert len(generated) == 32
+    assert client.get("/health/", headers={"X-Request-ID": "trace-42"}).headers["X-Request-ID"] == "trace-42"
+    assert client.get("/health/", headers={"X-Request-ID": "bad id!"}).headers["X-Request-ID"] != "bad id!"
+
+
+def test_logs_are_json_lines_with_the_request_id_and_no_query_string(client, api_headers):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("jounce.requests")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        response = client.get(
+            "/metrics/?metric_name=TTFT&secret=s3cr3t", headers={**api_headers, "X-Request-ID": "abc-123"}
+        )
+    finally:
+        logger.removeHandler(handler)
+    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["request_id"] == "abc-123" == response.headers["X-Request-ID"]
+    assert line["status"] == 200 and line["duration_ms"] > 0 and line["level"] == "INFO"
+    assert "s3cr3t" not in stream.getvalue() and api_headers["api-key"] not in stream.getvalue()
