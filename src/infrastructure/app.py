@@ -44,6 +44,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=settings.is_production,
+        MAX_CONTENT_LENGTH=64 * 1024,  # no form or JSON body here needs more; larger ones get 413
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     instance_path.mkdir(exist_ok=True)

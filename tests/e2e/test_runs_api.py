@@ -89,3 +89,9 @@ def test_an_unexpected_method_is_a_405_listing_the_allowed_ones(client, api_head
     response = client.delete("/runs", headers=api_headers)
     assert response.status_code == 405
     assert "GET" in response.json["error"]["choices"]
+
+
+def test_a_misspelt_field_is_refused_with_the_valid_ones(client, api_headers):
+    response = client.post("/runs", json={"sample_per_pair": 10}, headers=api_headers)
+    assert response.status_code == 400
+    assert response.json["error"]["choices"] == ["samples_per_pair", "seed"]

@@ -13,6 +13,7 @@ from src.application.domain.model import RunStatus
 from src.application.use_cases.simulation import MAX_SAMPLES_PER_PAIR, SimulationUseCases
 
 blueprint = Blueprint("runs", __name__)
+RUN_FIELDS = {"samples_per_pair", "seed"}
 blueprint.before_request(require_api_key)
 
 
@@ -21,6 +22,9 @@ def request_run(simulations: SimulationUseCases) -> ResponseReturnValue:
     body = request.get_json(silent=True) if request.content_length else {}
     if not isinstance(body, dict):
         raise InvalidParameter('the body must be a JSON object such as {"samples_per_pair": 1000}')
+    unknown = sorted(set(body) - RUN_FIELDS)
+    if unknown:
+        raise InvalidParameter(f"unknown field {', '.join(unknown)[:100]}", choices=sorted(RUN_FIELDS))
     run = simulations.request(
         seed=params.integer(body, "seed", None, 0, 2**63 - 1),
         samples_per_pair=params.integer(body, "samples_per_pair", None, 2, MAX_SAMPLES_PER_PAIR),

@@ -1,0 +1,77 @@
+"""Redis and PostgreSQL going away and coming back, through a TCP proxy: the service degrades,
+answers clearly, and recovers by itself."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from src.application.use_cases.simulation import SimulationUseCases
+from src.infrastructure.app import create_app
+from tests.support.tcp_proxy import TcpProxy
+
+
+def through(proxy: TcpProxy, url: str) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{proxy.port}"
+    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
+
+
+@pytest.fixture
+def simulated(clean_app):
+    clean_app.extensions["injector"].get(SimulationUseCases).run_now(seed=1, samples_per_pair=100)
+
+
+def eventually(check, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.25)
+
+
+def test_with_redis_down_everything_answers_uncached_and_caching_resumes_when_it_returns(
+    environ, simulated, api_headers
+):
+    proxy = TcpProxy(6379)
+    client = create_app({**environ, "CACHE_REDIS_URL": through(proxy, environ["CACHE_REDIS_URL"])}).test_client()
+    client.get("/metrics/?metric_name=TTFT", headers=api_headers)
+    assert client.get("/metrics/?metric_name=TTFT", headers=api_headers).headers["X-Cache"] == "hit"
+
+    proxy.cut()
+    for path in ("/metrics/?metric_name=TTFT", "/metrics/all", "/visualize", "/visualize/all", "/llms"):
+        response = client.get(path, headers=api_headers)
+        assert response.status_code == 200, path  # the rate limiter fell back to memory too
+        assert response.headers.get("X-Cache") != "hit", path
+    ready = client.get("/ready")
+    assert ready.status_code == 503 and ready.json["failing"] == ["cache"]
+
+    proxy.restore()
+    assert eventually(lambda: client.get("/ready").status_code == 200)
+    assert eventually(lambda: client.get("/metrics/?metric_name=TPS", headers=api_headers).headers["X-Cache"] == "hit")
+
+
+def test_with_postgresql_down_the_api_answers_503_json_and_recovers_on_the_first_request_back(
+    environ, simulated, api_headers
+):
+    proxy = TcpProxy(5432)
+    client = create_app({**environ, "DATABASE_URL": through(proxy, environ["DATABASE_URL"])}).test_client()
+    assert client.get("/metrics/?metric_name=TTFT&statistic=p90", headers=api_headers).status_code == 200
+
+    proxy.cut()
+    for path in ("/metrics/?metric_name=RPS", "/runs", "/metrics/all?method=minmax"):
+        response = client.get(path, headers=api_headers)
+        assert response.status_code == 503, path
+        assert response.json["error"]["message"] == "the database is unavailable; try again shortly"
+        assert "Traceback" not in response.data.decode() and response.headers["Retry-After"]
+    ready = client.get("/ready")
+    assert ready.status_code == 503 and ready.json["failing"] == ["database"]
+
+    proxy.restore()
+    first = client.get("/metrics/?metric_name=e2e_latency", headers=api_headers)
+    assert first.status_code == 200 and len(first.json["results"]) == 12
+    assert client.get("/ready").status_code == 200
