@@ -12,7 +12,8 @@ from limits import parse_many
 
 from src.application.use_cases.simulation import SimulationSettings
 
-DEV_SECRET_KEY = "dev-insecure-secret-key"  # noqa: S105  (the value production refuses)
+# The value production refuses to start with.
+DEV_SECRET_KEY = "dev-insecure-secret-key"  # noqa: S105  # nosec B105
 PRODUCTION = "production"
 
 

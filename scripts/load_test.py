@@ -1,0 +1,123 @@
+"""Load test: concurrent clients against gunicorn, mixing rankings, pages and run triggers while
+a Celery worker runs the simulations they ask for (each completed run invalidates the cache).
+Prints requests/s, p50/p99 and errors.
+
+    .venv/bin/python -m scripts.load_test                      # 32 clients for 60 s
+    .venv/bin/python -m scripts.load_test --clients 32 --seconds 10
+
+Exits 1 when any request failed (a status other than the one expected, or no answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import random
+import threading
+import time
+from collections import defaultdict
+
+from scripts.harness import celery_worker, gunicorn, percentile, request, scratch_environment
+from src.application.use_cases.simulation import SimulationUseCases
+from src.infrastructure.app import create_app
+
+METRICS = ["TTFT", "TPS", "e2e_latency", "RPS"]
+RUN_BODY = json.dumps({"samples_per_pair": 20_000})  # about 1 million samples a run
+
+
+def pick(rng: random.Random) -> tuple[str, str, str, str | None, int]:
+    """(kind, method, path, body, expected status) of the next request, by the mix below."""
+    roll = rng.random()
+    metric = rng.choice(METRICS)
+    if roll < 0.45:
+        statistic = rng.choice(["mean", "median", "p95"])
+        return "ranking", "GET", f"/metrics/?metric_name={metric}&statistic={statistic}", None, 200
+    if roll < 0.60:
+        return "overall", "GET", f"/metrics/all?method={rng.choice(['winrate', 'minmax'])}", None, 200
+    if roll < 0.80:
+        path = rng.choice([f"/visualize?metric_name={metric}", "/visualize/all"])
+        return "page", "GET", path, None, 200
+    if roll < 0.90:
+        return "runs", "GET", "/runs?limit=5", None, 200
+    return "history", "GET", f"/metrics/history?metric_name={metric}", None, 200
+
+
+def run_load(port: int, clients: int, seconds: float, trigger_every: float) -> dict[str, list]:
+    results: dict[str, list] = defaultdict(list)
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def trigger() -> None:
+        """One more client asks for a simulation run every `trigger_every` seconds."""
+        while time.perf_counter() < deadline:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # idle ones get closed
+            started = time.perf_counter()
+            status = request(connection, "POST", "/runs", RUN_BODY)
+            connection.close()
+            with lock:
+                results["trigger"].append(((time.perf_counter() - started) * 1000, status == 202))
+            time.sleep(max(0.0, min(trigger_every, deadline - time.perf_counter())))
+
+    def client(index: int) -> None:
+        rng = random.Random(index)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        local: dict[str, list] = defaultdict(list)
+        while time.perf_counter() < deadline:
+            kind, method, path, body, expected = pick(rng)
+            started = time.perf_counter()
+            try:
+                status = request(connection, method, path, body)
+            except (OSError, http.client.HTTPException):
+                status = 0
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            local[kind].append(((time.perf_counter() - started) * 1000, status == expected))
+        connection.close()
+        with lock:
+            for kind, samples in local.items():
+                results[kind].extend(samples)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    threads.append(threading.Thread(target=trigger))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def report(results: dict[str, list], seconds: float) -> int:
+    everything = [sample for samples in results.values() for sample in samples]
+    errors = sum(not ok for _, ok in everything)
+    print(f"{'requests':<10}{'count':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for kind, samples in [*sorted(results.items()), ("all", everything)]:
+        latencies = [ms for ms, _ in samples]
+        print(
+            f"{kind:<10}{len(samples):>8}{len(samples) / seconds:>9.0f}{percentile(latencies, 50):>9.1f}"
+            f"{percentile(latencies, 99):>9.1f}{sum(not ok for _, ok in samples):>8}"
+        )
+    return errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--trigger-every", type=float, default=5.0, help="seconds between run triggers")
+    args = parser.parse_args()
+    with scratch_environment(CELERY_QUEUE="jounce-load") as environ:
+        environ["CELERY_BROKER_URL"] = environ["CACHE_REDIS_URL"]
+        create_app(environ).extensions["injector"].get(SimulationUseCases).run_now(seed=1)
+        with celery_worker(environ), gunicorn(environ) as port:
+            print(
+                f"{args.clients} clients for {args.seconds:.0f} s against gunicorn (2 workers x 8 threads),"
+                f" a run of ~1 million samples triggered every {args.trigger_every:.0f} s\n"
+            )
+            results = run_load(port, args.clients, args.seconds, args.trigger_every)
+    errors = report(results, args.seconds)
+    raise SystemExit(1 if errors else 0)
+
+
+if __name__ == "__main__":
+    main()
