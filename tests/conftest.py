@@ -22,7 +22,7 @@ from src.infrastructure.database import db
 ADMIN_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 API_KEY = "test-bootstrap-api-key"
-TABLES = "api_keys, users, samples, metric_summaries, simulation_runs, metrics, llms"
+TABLES = "api_keys, users, samples, metric_summaries, simulation_runs, endpoints, metrics, llms"
 
 
 def psycopg2_url(url: str) -> str:

@@ -15,8 +15,10 @@ from src.application.domain.errors import Conflict
 from src.application.domain.model import (
     LLM,
     ApiKey,
+    Endpoint,
     Metric,
     MetricSummary,
+    RunSource,
     RunStatus,
     SimulationRun,
     User,
@@ -26,6 +28,7 @@ from src.application.ports.clock import Clock
 from src.application.ports.repositories import (
     AbstractApiKeyRepository,
     AbstractCatalogueRepository,
+    AbstractEndpointRepository,
     AbstractRunRepository,
     AbstractSampleRepository,
     AbstractSummaryRepository,
@@ -57,6 +60,7 @@ class Store:
     samples: list[tuple[int, int, int, int, date, np.ndarray]] = field(default_factory=list)
     users: list[User] = field(default_factory=list)
     api_keys: list[ApiKey] = field(default_factory=list)
+    endpoints: list[Endpoint] = field(default_factory=list)
 
     def copy(self) -> Store:
         return Store(
@@ -67,6 +71,7 @@ class Store:
             samples=list(self.samples),
             users=list(self.users),
             api_keys=list(self.api_keys),
+            endpoints=list(self.endpoints),
         )
 
 
@@ -107,8 +112,8 @@ class FakeRunRepository(AbstractRunRepository):
     def get_by_slot(self, slot: str) -> SimulationRun | None:
         return next((r for r in self.store.runs.values() if r.slot == slot), None)
 
-    def latest(self, status: RunStatus) -> SimulationRun | None:
-        matching = [r for r in self.store.runs.values() if r.status is status]
+    def latest(self, status: RunStatus, source: RunSource | None = None) -> SimulationRun | None:
+        matching = [r for r in self.store.runs.values() if r.status is status and source in (None, r.source)]
         return max(matching, key=lambda r: (r.finished_at or r.created_at, r.id or 0), default=None)
 
     def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[SimulationRun]:
@@ -119,20 +124,26 @@ class FakeRunRepository(AbstractRunRepository):
     def count(self, status: RunStatus | None = None) -> int:
         return len([r for r in self.store.runs.values() if status is None or r.status is status])
 
-    def _completed(self, since: datetime | None) -> list[SimulationRun]:
+    def _completed(self, since: datetime | None, source: RunSource | None = None) -> list[SimulationRun]:
         runs = [
             r
             for r in self.store.runs.values()
-            if r.status is RunStatus.COMPLETED and (since is None or (r.finished_at and r.finished_at >= since))
+            if r.status is RunStatus.COMPLETED
+            and (since is None or (r.finished_at and r.finished_at >= since))
+            and source in (None, r.source)
         ]
         return sorted(runs, key=lambda r: (r.finished_at, r.id or 0), reverse=True)
 
-    def completed_span(self, since: datetime | None) -> tuple[int, datetime | None, datetime | None]:
-        runs = self._completed(since)
+    def completed_span(
+        self, since: datetime | None, source: RunSource | None = None
+    ) -> tuple[int, datetime | None, datetime | None]:
+        runs = self._completed(since, source)
         return len(runs), runs[-1].finished_at if runs else None, runs[0].finished_at if runs else None
 
-    def completed_recent(self, since: datetime | None, limit: int) -> list[SimulationRun]:
-        return self._completed(since)[:limit]
+    def completed_recent(
+        self, since: datetime | None, limit: int, source: RunSource | None = None
+    ) -> list[SimulationRun]:
+        return self._completed(since, source)[:limit]
 
     def unfinished_before(self, deadline: datetime) -> list[SimulationRun]:
         return [
@@ -159,8 +170,10 @@ class FakeSummaryRepository(AbstractSummaryRepository):
             s for s in self.store.summaries if s.run_id in run_ids and (metric_id is None or s.metric_id == metric_id)
         ]
 
-    def for_period(self, since: datetime | None, metric_id: int | None = None) -> list[MetricSummary]:
-        runs = FakeRunRepository(self.store, itertools.count())._completed(since)
+    def for_period(
+        self, since: datetime | None, metric_id: int | None = None, source: RunSource | None = None
+    ) -> list[MetricSummary]:
+        runs = FakeRunRepository(self.store, itertools.count())._completed(since, source)
         return self.for_runs([r.id for r in runs if r.id is not None], metric_id)
 
 
@@ -187,6 +200,26 @@ class FakeSampleRepository(AbstractSampleRepository):
         expired = {s[4] for s in self.store.samples if s[4] < day}
         self.store.samples[:] = [s for s in self.store.samples if s[4] >= day]
         return len(expired)
+
+
+class FakeEndpointRepository(AbstractEndpointRepository):
+    def __init__(self, store: Store, ids: itertools.count):
+        self.store, self.ids = store, ids
+
+    def add(self, endpoint: Endpoint) -> None:
+        if self.get_by_name(endpoint.name):
+            raise Conflict(f"{endpoint.name} is taken")
+        endpoint.id = next(self.ids)
+        self.store.endpoints.append(endpoint)
+
+    def get(self, endpoint_id: int) -> Endpoint | None:
+        return next((e for e in self.store.endpoints if e.id == endpoint_id), None)
+
+    def get_by_name(self, name: str) -> Endpoint | None:
+        return next((e for e in self.store.endpoints if e.name == name), None)
+
+    def list(self) -> list[Endpoint]:
+        return sorted(self.store.endpoints, key=lambda e: e.name)
 
 
 class FakeUserRepository(AbstractUserRepository):
@@ -240,6 +273,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     def __enter__(self) -> FakeUnitOfWork:
         self.pending = self.store.copy()
         self.catalogue = FakeCatalogueRepository(self.pending, self.ids)
+        self.endpoints = FakeEndpointRepository(self.pending, self.ids)
         self.runs = FakeRunRepository(self.pending, self.ids)
         self.summaries = FakeSummaryRepository(self.pending)
         self.samples = FakeSampleRepository(self.pending, self.fail_samples_after)

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
-from src.application.domain.ranking import Window
+from src.application.domain.ranking import Scope, Window
 from src.application.ports.telemetry import NoTelemetry
 from src.application.use_cases.metrics import MetricUseCases
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
@@ -42,9 +42,9 @@ def test_a_window_pools_every_run_finished_in_it(world):
     clock.advance(timedelta(days=2))
     simulations.run_now(seed=2)
     simulations.run_now(seed=3)
-    day = metrics.rank_metric("TPS", window=Window.DAY)
+    day = metrics.rank_metric("TPS", scope=Scope(window=Window.DAY))
     assert day.selection.runs == 2 and day.entries[0].statistics.n == 600
-    assert metrics.rank_metric("TPS", window=Window.ALL).entries[0].statistics.n == 900
+    assert metrics.rank_metric("TPS", scope=Scope(window=Window.ALL)).entries[0].statistics.n == 900
 
 
 def test_a_new_run_replaces_the_latest_at_once(world):
@@ -66,10 +66,10 @@ def test_unknown_or_missing_metric_names_list_the_valid_ones(world):
 def test_a_run_that_is_unknown_or_unfinished_cannot_be_ranked(world):
     metrics, simulations, _ = world
     with pytest.raises(NotFound):
-        metrics.rank_metric("TTFT", run_id=42)
+        metrics.rank_metric("TTFT", scope=Scope(run_id=42))
     queued = simulations.queue(seed=1)
     with pytest.raises(Conflict):
-        metrics.rank_metric("TTFT", run_id=queued.id)
+        metrics.rank_metric("TTFT", scope=Scope(run_id=queued.id))
 
 
 @pytest.mark.parametrize("weights", [{"XYZ": 1.0}, {"TTFT": -1.0}, {"TTFT": 0, "TPS": 0, "RPS": 0, "e2e_latency": 0}])

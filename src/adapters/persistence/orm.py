@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     Date,
@@ -32,6 +33,7 @@ from src.application.domain.model import (
     LLM,
     ApiKey,
     Direction,
+    Endpoint,
     Metric,
     MetricSummary,
     RunSource,
@@ -117,7 +119,21 @@ simulation_runs = Table(
     Column("finished_at", UtcDateTime),
     Column("sample_count", BigInteger, nullable=False, default=0),
     Column("error", Text),
+    Column("endpoint_id", Integer, ForeignKey("endpoints.id")),
+    Column("details", JSON),
     Index("ix_simulation_runs_status_finished_at", "status", "finished_at"),
+)
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("llm_id", Integer, ForeignKey("llms.id"), nullable=False),
+    Column("base_url", String(500), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("api_key_env", String(100)),
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 metric_summaries = Table(
@@ -212,4 +228,5 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(SimulationRun, simulation_runs)
     mapper_registry.map_imperatively(MetricSummary, metric_summaries)
     mapper_registry.map_imperatively(User, users)
+    mapper_registry.map_imperatively(Endpoint, endpoints)
     mapper_registry.map_imperatively(ApiKey, api_keys)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
 from src.adapters.persistence import orm
 from src.application.domain.model import (
     LLM,
     ApiKey,
+    Endpoint,
     Metric,
     MetricSummary,
+    RunSource,
     RunStatus,
     SimulationRun,
     User,
@@ -21,6 +24,7 @@ from src.application.domain.model import (
 from src.application.ports.repositories import (
     AbstractApiKeyRepository,
     AbstractCatalogueRepository,
+    AbstractEndpointRepository,
     AbstractRunRepository,
     AbstractSummaryRepository,
     AbstractUserRepository,
@@ -65,10 +69,9 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
     def get_by_slot(self, slot: str) -> SimulationRun | None:
         return self.session.scalars(select(SimulationRun).where(orm.simulation_runs.c.slot == slot)).first()
 
-    def latest(self, status: RunStatus) -> SimulationRun | None:
+    def latest(self, status: RunStatus, source: RunSource | None = None) -> SimulationRun | None:
         return self.session.scalars(
-            select(SimulationRun)
-            .where(orm.simulation_runs.c.status == status)
+            _of_source(select(SimulationRun).where(orm.simulation_runs.c.status == status), source)
             .order_by(orm.simulation_runs.c.finished_at.desc(), orm.simulation_runs.c.id.desc())
             .limit(1)
         ).first()
@@ -85,18 +88,20 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
             query = query.where(orm.simulation_runs.c.status == status)
         return self.session.scalar(query) or 0
 
-    def completed_span(self, since: datetime | None) -> tuple[int, datetime | None, datetime | None]:
+    def completed_span(
+        self, since: datetime | None, source: RunSource | None = None
+    ) -> tuple[int, datetime | None, datetime | None]:
         finished = orm.simulation_runs.c.finished_at
-        query = select(func.count(), func.min(finished), func.max(finished)).where(
-            orm.simulation_runs.c.status == RunStatus.COMPLETED
-        )
+        query = _completed(select(func.count(), func.min(finished), func.max(finished)), source)
         if since is not None:
             query = query.where(finished >= since)
         count, first, last = self.session.execute(query).one()  # min/max keep the column's UTC type
         return count, first, last
 
-    def completed_recent(self, since: datetime | None, limit: int) -> list[SimulationRun]:
-        query = select(SimulationRun).where(orm.simulation_runs.c.status == RunStatus.COMPLETED)
+    def completed_recent(
+        self, since: datetime | None, limit: int, source: RunSource | None = None
+    ) -> list[SimulationRun]:
+        query = _completed(select(SimulationRun), source)
         if since is not None:
             query = query.where(orm.simulation_runs.c.finished_at >= since)
         query = query.order_by(orm.simulation_runs.c.finished_at.desc(), orm.simulation_runs.c.id.desc())
@@ -132,17 +137,35 @@ class SqlAlchemySummaryRepository(AbstractSummaryRepository):
             query = query.where(orm.metric_summaries.c.metric_id == metric_id)
         return list(self.session.scalars(query))
 
-    def for_period(self, since: datetime | None, metric_id: int | None = None) -> list[MetricSummary]:
-        query = (
-            select(MetricSummary)
-            .join(SimulationRun, orm.simulation_runs.c.id == orm.metric_summaries.c.run_id)
-            .where(orm.simulation_runs.c.status == RunStatus.COMPLETED)
+    def for_period(
+        self, since: datetime | None, metric_id: int | None = None, source: RunSource | None = None
+    ) -> list[MetricSummary]:
+        query = _completed(
+            select(MetricSummary).join(SimulationRun, orm.simulation_runs.c.id == orm.metric_summaries.c.run_id),
+            source,
         )
         if since is not None:
             query = query.where(orm.simulation_runs.c.finished_at >= since)
         if metric_id is not None:
             query = query.where(orm.metric_summaries.c.metric_id == metric_id)
         return list(self.session.scalars(query))
+
+
+class SqlAlchemyEndpointRepository(AbstractEndpointRepository):
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, endpoint: Endpoint) -> None:
+        self.session.add(endpoint)
+
+    def get(self, endpoint_id: int) -> Endpoint | None:
+        return self.session.get(Endpoint, endpoint_id)
+
+    def get_by_name(self, name: str) -> Endpoint | None:
+        return self.session.scalars(select(Endpoint).where(orm.endpoints.c.name == name)).first()
+
+    def list(self) -> list[Endpoint]:
+        return list(self.session.scalars(select(Endpoint).order_by(orm.endpoints.c.name)))
 
 
 class SqlAlchemyUserRepository(AbstractUserRepository):
@@ -175,3 +198,11 @@ class SqlAlchemyApiKeyRepository(AbstractApiKeyRepository):
 
     def get_by_hash(self, key_hash: str) -> ApiKey | None:
         return self.session.scalars(select(ApiKey).where(orm.api_keys.c.key_hash == key_hash)).first()
+
+
+def _of_source(query: Select[Any], source: RunSource | None) -> Select[Any]:
+    return query if source is None else query.where(orm.simulation_runs.c.source == source)
+
+
+def _completed(query: Select[Any], source: RunSource | None) -> Select[Any]:
+    return _of_source(query.where(orm.simulation_runs.c.status == RunStatus.COMPLETED), source)

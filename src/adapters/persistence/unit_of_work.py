@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from src.adapters.persistence.repositories import (
     SqlAlchemyApiKeyRepository,
     SqlAlchemyCatalogueRepository,
+    SqlAlchemyEndpointRepository,
     SqlAlchemyRunRepository,
     SqlAlchemySummaryRepository,
     SqlAlchemyUserRepository,
@@ -27,6 +28,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     def __enter__(self) -> Self:
         self.session = self.session_factory()
         self.catalogue = SqlAlchemyCatalogueRepository(self.session)
+        self.endpoints = SqlAlchemyEndpointRepository(self.session)
         self.runs = SqlAlchemyRunRepository(self.session)
         self.summaries = SqlAlchemySummaryRepository(self.session)
         self.users = SqlAlchemyUserRepository(self.session)

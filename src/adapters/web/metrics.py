@@ -26,20 +26,18 @@ FORMATS = ["json", "csv"]
 @blueprint.get("/metrics/", strict_slashes=False)
 def rank_metric(metrics: MetricUseCases) -> ResponseReturnValue:
     ranking = metrics.rank_metric(
-        params.text(request.args, "metric_name"), params.statistic(request.args), *params.run_or_window(request.args)
+        params.text(request.args, "metric_name"), params.statistic(request.args), params.scope(request.args)
     )
     return _respond(ranking, schemas.metric_ranking_json, schemas.metric_ranking_csv, f"ranking-{ranking.metric.name}")
 
 
 @blueprint.get("/metrics/all/", strict_slashes=False)
 def rank_overall(metrics: MetricUseCases) -> ResponseReturnValue:
-    run_id, window = params.run_or_window(request.args)
     ranking = metrics.rank_overall(
         method=params.choice(request.args, "method", METHODS, WIN_RATE) or WIN_RATE,
         weights=params.weights(request.args),
         statistic=params.statistic(request.args),
-        run_id=run_id,
-        window=window,
+        scope=params.scope(request.args),
     )
     return _respond(ranking, schemas.overall_json, schemas.overall_csv, "ranking-overall")
 
@@ -51,6 +49,7 @@ def history(metrics: MetricUseCases) -> ResponseReturnValue:
         params.statistic(request.args),
         Window(params.choice(request.args, "window", [w.value for w in WINDOW_SPANS], Window.DAY.value)),
         params.integer(request.args, "limit", 100, 1, 1000) or 100,
+        params.run_source(request.args),
     )
     return _respond(result, schemas.history_json, schemas.history_csv, f"history-{result.metric.name}")
 

@@ -12,7 +12,7 @@ from src.adapters.web.errors import STATUS_BY_ERROR
 from src.adapters.web.response_cache import cache_responses
 from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import DomainError
-from src.application.domain.model import RunStatus
+from src.application.domain.model import RunSource, RunStatus
 from src.application.domain.ranking import Statistic, Window
 from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.use_cases.metrics import MetricUseCases
@@ -37,11 +37,13 @@ def visualize(metrics: MetricUseCases, simulations: SimulationUseCases) -> Respo
     context = _selector_context(source, simulations)
     context["metric_name"] = source.get("metric_name", "TTFT")
     try:
-        ranking = metrics.rank_metric(context["metric_name"], *_selection(source))
+        ranking = metrics.rank_metric(context["metric_name"], params.statistic(source), params.scope(source))
         context["ranking"] = ranking
         context["selection"] = ranking.selection
         if ranking.entries:
-            history = metrics.history(ranking.metric.name, ranking.statistic, Window.DAY, TREND_RUNS)
+            history = metrics.history(
+                ranking.metric.name, ranking.statistic, Window.DAY, TREND_RUNS, params.run_source(source)
+            )
             context["figures"] = {
                 "ranking": charts.ranking_bars(ranking),
                 "distribution": charts.distribution_boxes(ranking),
@@ -58,7 +60,9 @@ def visualize_all(metrics: MetricUseCases, simulations: SimulationUseCases) -> R
     context["method"] = request.args.get("method", WIN_RATE)
     context["methods"] = METHODS
     try:
-        ranking = metrics.rank_overall(context["method"], params.weights(request.args), *_selection(request.args))
+        ranking = metrics.rank_overall(
+            context["method"], params.weights(request.args), params.statistic(request.args), params.scope(request.args)
+        )
         context["ranking"] = ranking
         context["selection"] = ranking.selection
         if ranking.entries:
@@ -72,10 +76,6 @@ def visualize_all(metrics: MetricUseCases, simulations: SimulationUseCases) -> R
     return render_template("visualize_all.html", **context)
 
 
-def _selection(source: Mapping[str, str]) -> tuple[Statistic, int | None, Window]:
-    return (params.statistic(source), *params.run_or_window(source))
-
-
 def _selector_context(source: Mapping[str, str], simulations: SimulationUseCases) -> dict[str, object]:
     runs, _ = simulations.list(RECENT_RUNS, 0, RunStatus.COMPLETED)
     return {
@@ -83,7 +83,8 @@ def _selector_context(source: Mapping[str, str], simulations: SimulationUseCases
         "statistics": [s.value for s in Statistic],
         "windows": [w.value for w in Window],
         "runs": runs,
-        "selected": {key: source.get(key, "") for key in ("statistic", "window", "run_id")},
+        "sources": [s.value for s in RunSource],
+        "selected": {key: source.get(key, "") for key in ("statistic", "window", "run_id", "source")},
     }
 
 

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from src.application.domain.errors import InvalidParameter
-from src.application.domain.ranking import Statistic, Window
+from src.application.domain.model import RunSource
+from src.application.domain.ranking import Scope, Statistic, Window
 
 
 def integer(source: Mapping[str, Any], name: str, default: int | None, minimum: int, maximum: int) -> int | None:
@@ -50,13 +51,17 @@ def statistic(source: Mapping[str, Any]) -> Statistic:
     return Statistic(choice(source, "statistic", [s.value for s in Statistic], Statistic.MEAN.value))
 
 
-def run_or_window(source: Mapping[str, Any]) -> tuple[int | None, Window]:
-    """A run by id, or a window of runs (the latest completed run when neither is given)."""
+def scope(source: Mapping[str, Any]) -> Scope:
+    """A run by id, or a window of runs of one source (the latest simulated run by default)."""
     run_id = integer(source, "run_id", None, 1, 2**31 - 1)
     window = choice(source, "window", [w.value for w in Window], "")
     if run_id is not None and window:
         raise InvalidParameter("give run_id or window, not both")
-    return run_id, Window(window or Window.LATEST)
+    return Scope(run_id, Window(window or Window.LATEST), run_source(source))
+
+
+def run_source(source: Mapping[str, Any]) -> RunSource:
+    return RunSource(choice(source, "source", [s.value for s in RunSource], RunSource.SIMULATED.value))
 
 
 def weights(source: Mapping[str, Any]) -> dict[str, float]:

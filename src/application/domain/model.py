@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from src.application.domain.sketch import QuantileSketch
 
@@ -62,6 +63,8 @@ class SimulationRun:
     finished_at: datetime | None = None
     sample_count: int = 0
     error: str | None = None
+    endpoint_id: int | None = None  # measured runs: the endpoint measured
+    details: dict[str, Any] | None = None  # measured runs: load shape, errors, overhead, tokens
     id: int | None = None
 
     @property
@@ -84,6 +87,20 @@ class SimulationRun:
         self.finished_at = now
         self.sample_count = 0
         self.error = error[:500]
+
+
+@dataclass(eq=False)
+class Endpoint:
+    """An OpenAI-compatible API serving one LLM of the catalogue. Its key stays in the environment
+    variable it names: keys are never stored."""
+
+    name: str
+    llm_id: int
+    base_url: str
+    model: str
+    api_key_env: str | None
+    created_at: datetime
+    id: int | None = None
 
 
 @dataclass(eq=False)

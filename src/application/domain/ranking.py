@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from src.application.domain.model import LLM, Metric, SimulationRun
+from src.application.domain.model import LLM, Metric, RunSource, SimulationRun
 from src.application.domain.sketch import RELATIVE_ACCURACY, QuantileSketch
 
 Z_95 = 1.959963984540054
@@ -66,6 +66,16 @@ class PairStatistics:
 
 
 _FIELD = {Statistic.MEDIAN: "p50", Statistic.P90: "p90", Statistic.P95: "p95", Statistic.P99: "p99"}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The data a ranking is asked for: one run by id, or the latest run or a window of runs of
+    one source (simulated by default; measured runs each cover one endpoint's LLM)."""
+
+    run_id: int | None = None
+    window: Window = Window.LATEST
+    source: RunSource = RunSource.SIMULATED
 
 
 @dataclass(frozen=True)

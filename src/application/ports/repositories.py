@@ -11,8 +11,10 @@ import numpy as np
 from src.application.domain.model import (
     LLM,
     ApiKey,
+    Endpoint,
     Metric,
     MetricSummary,
+    RunSource,
     RunStatus,
     SimulationRun,
     User,
@@ -49,11 +51,15 @@ class AbstractRunRepository(abc.ABC):
     def get_by_slot(self, slot: str) -> SimulationRun | None: ...
 
     @abc.abstractmethod
-    def completed_span(self, since: datetime | None) -> tuple[int, datetime | None, datetime | None]:
+    def completed_span(
+        self, since: datetime | None, source: RunSource | None = None
+    ) -> tuple[int, datetime | None, datetime | None]:
         """How many runs completed since `since` (ever, when None), the first and last finish."""
 
     @abc.abstractmethod
-    def completed_recent(self, since: datetime | None, limit: int) -> list[SimulationRun]:
+    def completed_recent(
+        self, since: datetime | None, limit: int, source: RunSource | None = None
+    ) -> list[SimulationRun]:
         """The newest `limit` runs completed since `since`, newest first."""
 
     @abc.abstractmethod
@@ -61,7 +67,7 @@ class AbstractRunRepository(abc.ABC):
         """Runs still queued or running that were created before the deadline."""
 
     @abc.abstractmethod
-    def latest(self, status: RunStatus) -> SimulationRun | None: ...
+    def latest(self, status: RunStatus, source: RunSource | None = None) -> SimulationRun | None: ...
 
     @abc.abstractmethod
     def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[SimulationRun]: ...
@@ -81,7 +87,9 @@ class AbstractSummaryRepository(abc.ABC):
     def for_runs(self, run_ids: Sequence[int], metric_id: int | None = None) -> list[MetricSummary]: ...
 
     @abc.abstractmethod
-    def for_period(self, since: datetime | None, metric_id: int | None = None) -> list[MetricSummary]:
+    def for_period(
+        self, since: datetime | None, metric_id: int | None = None, source: RunSource | None = None
+    ) -> list[MetricSummary]:
         """Summaries of every completed run that finished since `since` (all when None)."""
 
 
@@ -104,6 +112,20 @@ class AbstractSampleRepository(abc.ABC):
     @abc.abstractmethod
     def purge_before(self, day: date) -> int:
         """Remove samples recorded before `day`; returns how many whole days were removed."""
+
+
+class AbstractEndpointRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, endpoint: Endpoint) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, endpoint_id: int) -> Endpoint | None: ...
+
+    @abc.abstractmethod
+    def get_by_name(self, name: str) -> Endpoint | None: ...
+
+    @abc.abstractmethod
+    def list(self) -> list[Endpoint]: ...
 
 
 class AbstractUserRepository(abc.ABC):

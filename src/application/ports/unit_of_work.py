@@ -8,6 +8,7 @@ from typing import Self
 from src.application.ports.repositories import (
     AbstractApiKeyRepository,
     AbstractCatalogueRepository,
+    AbstractEndpointRepository,
     AbstractRunRepository,
     AbstractSampleRepository,
     AbstractSummaryRepository,
@@ -17,6 +18,7 @@ from src.application.ports.repositories import (
 
 class AbstractUnitOfWork(abc.ABC):
     catalogue: AbstractCatalogueRepository
+    endpoints: AbstractEndpointRepository
     runs: AbstractRunRepository
     summaries: AbstractSummaryRepository
     samples: AbstractSampleRepository

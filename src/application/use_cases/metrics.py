@@ -14,7 +14,7 @@ from injector import inject
 
 from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
-from src.application.domain.model import LLM, Metric, MetricSummary, RunStatus, SimulationRun
+from src.application.domain.model import LLM, Metric, MetricSummary, RunSource, RunStatus, SimulationRun
 from src.application.domain.ranking import (
     DataSelection,
     HistoryPoint,
@@ -23,6 +23,7 @@ from src.application.domain.ranking import (
     OverallRanking,
     PairStatistics,
     RankingEntry,
+    Scope,
     Statistic,
     Window,
 )
@@ -30,6 +31,7 @@ from src.application.ports.clock import Clock
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import ranking
 
+LATEST_SIMULATED = Scope()
 WINDOW_SPANS: dict[Window, timedelta | None] = {
     Window.DAY: timedelta(hours=24),
     Window.WEEK: timedelta(days=7),
@@ -45,26 +47,35 @@ class MetricUseCases:
         self.clock = clock
 
     def rank_metric(
-        self,
-        metric_name: str,
-        statistic: Statistic = Statistic.MEAN,
-        run_id: int | None = None,
-        window: Window = Window.LATEST,
+        self, metric_name: str, statistic: Statistic = Statistic.MEAN, scope: Scope = LATEST_SIMULATED
     ) -> MetricRanking:
         known_metric(metric_name)
-        return self._rank_metric(metric_name, statistic, run_id, window)
+        with self.uow:
+            metric = self._metric(metric_name)
+            llms = self._llms()
+            selection, summaries = self._select(scope, metric.id)
+        return MetricRanking(metric, statistic, selection, _rank(metric, llms, summaries, statistic))
 
     def rank_overall(
         self,
         method: str = ranking.WIN_RATE,
         weights: dict[str, float] | None = None,
         statistic: Statistic = Statistic.MEAN,
-        run_id: int | None = None,
-        window: Window = Window.LATEST,
+        scope: Scope = LATEST_SIMULATED,
     ) -> OverallRanking:
         if method not in ranking.METHODS:
             raise InvalidParameter(f"unknown method {method!r}", choices=list(ranking.METHODS))
-        return self._rank_overall(method, metric_weights(weights or {}), statistic, run_id, window)
+        full_weights = metric_weights(weights or {})
+        with self.uow:
+            metrics = [m for m in self.uow.catalogue.metrics() if full_weights.get(m.name, 0) > 0]
+            llms = self._llms()
+            selection, summaries = self._select(scope, None)
+        by_metric: dict[int | None, list[MetricSummary]] = defaultdict(list)
+        for summary in summaries:
+            by_metric[summary.metric_id].append(summary)
+        rankings = [MetricRanking(m, statistic, selection, _rank(m, llms, by_metric[m.id], statistic)) for m in metrics]
+        entries = ranking.overall(rankings, full_weights, method) if summaries else ()
+        return OverallRanking(method, statistic, full_weights, selection, entries)
 
     def history(
         self,
@@ -72,38 +83,15 @@ class MetricUseCases:
         statistic: Statistic = Statistic.MEAN,
         window: Window = Window.DAY,
         limit: int = 100,
+        source: RunSource = RunSource.SIMULATED,
     ) -> MetricHistory:
         known_metric(metric_name)
         if window is Window.LATEST:
             raise InvalidParameter("history needs a period", choices=[w.value for w in WINDOW_SPANS])
-        return self._history(metric_name, statistic, window, limit)
-
-    def _rank_metric(self, metric_name: str, statistic: Statistic, run_id: int | None, window: Window) -> MetricRanking:
         with self.uow:
             metric = self._metric(metric_name)
             llms = self._llms()
-            selection, summaries = self._select(run_id, window, metric.id)
-        return MetricRanking(metric, statistic, selection, _rank(metric, llms, summaries, statistic))
-
-    def _rank_overall(
-        self, method: str, weights: dict[str, float], statistic: Statistic, run_id: int | None, window: Window
-    ) -> OverallRanking:
-        with self.uow:
-            metrics = [m for m in self.uow.catalogue.metrics() if weights.get(m.name, 0) > 0]
-            llms = self._llms()
-            selection, summaries = self._select(run_id, window, None)
-        by_metric: dict[int | None, list[MetricSummary]] = defaultdict(list)
-        for summary in summaries:
-            by_metric[summary.metric_id].append(summary)
-        rankings = [MetricRanking(m, statistic, selection, _rank(m, llms, by_metric[m.id], statistic)) for m in metrics]
-        entries = ranking.overall(rankings, weights, method) if summaries else ()
-        return OverallRanking(method, statistic, weights, selection, entries)
-
-    def _history(self, metric_name: str, statistic: Statistic, window: Window, limit: int) -> MetricHistory:
-        with self.uow:
-            metric = self._metric(metric_name)
-            llms = self._llms()
-            runs = self.uow.runs.completed_recent(self._since(window), limit)
+            runs = self.uow.runs.completed_recent(self._since(window), limit, source)
             finished = {run.id: run.finished_at for run in runs}
             summaries = self.uow.summaries.for_runs([run_id for run_id in finished if run_id], metric.id)
         series: dict[str, list[HistoryPoint]] = {llm.name: [] for llm in llms.values()}
@@ -114,27 +102,26 @@ class MetricUseCases:
             series[llms[summary.llm_id].name].append(HistoryPoint(summary.run_id, finished_at, value))
         return MetricHistory(metric, statistic, window, {name: tuple(points) for name, points in series.items()})
 
-    def _select(
-        self, run_id: int | None, window: Window, metric_id: int | None
-    ) -> tuple[DataSelection | None, list[MetricSummary]]:
+    def _select(self, scope: Scope, metric_id: int | None) -> tuple[DataSelection | None, list[MetricSummary]]:
         """The completed runs a ranking covers, and their summaries (of one metric or all)."""
-        if run_id is not None:
-            run = self.uow.runs.get(run_id)
+        if scope.run_id is not None:
+            run = self.uow.runs.get(scope.run_id)
             if run is None:
-                raise NotFound(f"run {run_id} does not exist")
+                raise NotFound(f"run {scope.run_id} does not exist")
             if run.status is not RunStatus.COMPLETED:
-                raise Conflict(f"run {run_id} is {run.status}: rankings use completed runs only")
-            return _one_run(run, None), self.uow.summaries.for_run(run_id, metric_id)
-        if window is Window.LATEST:
-            latest = self.uow.runs.latest(RunStatus.COMPLETED)
+                raise Conflict(f"run {scope.run_id} is {run.status}: rankings use completed runs only")
+            return _one_run(run, None), self.uow.summaries.for_run(scope.run_id, metric_id)
+        if scope.window is Window.LATEST:
+            latest = self.uow.runs.latest(RunStatus.COMPLETED, scope.source)
             if latest is None or latest.id is None:
                 return None, []
             return _one_run(latest, Window.LATEST), self.uow.summaries.for_run(latest.id, metric_id)
-        since = self._since(window)
-        count, first, last = self.uow.runs.completed_span(since)
+        since = self._since(scope.window)
+        count, first, last = self.uow.runs.completed_span(since, scope.source)
         if count == 0:
             return None, []
-        return DataSelection(window, count, first, last), self.uow.summaries.for_period(since, metric_id)
+        summaries = self.uow.summaries.for_period(since, metric_id, scope.source)
+        return DataSelection(scope.window, count, first, last), summaries
 
     def _since(self, window: Window) -> datetime | None:
         span = WINDOW_SPANS.get(window)
