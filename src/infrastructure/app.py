@@ -13,7 +13,7 @@ from flask_wtf import CSRFProtect
 from injector import Injector
 
 from src.adapters.cache.flask_cache import FlaskCache
-from src.adapters.web import accounts, health, metrics, observability, openapi, pages, runs, security
+from src.adapters.web import accounts, benchmarks, health, metrics, observability, openapi, pages, runs, security
 from src.adapters.web.errors import register_error_handlers
 from src.adapters.web.limits import RateLimits, install_limits
 from src.infrastructure.celery_app import create_celery
@@ -54,7 +54,14 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     cache = FlaskCache(Cache(app, config=_cache_config(settings)))
     celery = create_celery(app, settings)
 
-    for blueprint in (health.blueprint, metrics.blueprint, runs.blueprint, openapi.blueprint, pages.blueprint):
+    for blueprint in (
+        health.blueprint,
+        metrics.blueprint,
+        runs.blueprint,
+        benchmarks.blueprint,
+        openapi.blueprint,
+        pages.blueprint,
+    ):
         app.register_blueprint(blueprint)
     app.register_blueprint(accounts.blueprint)
     app.register_blueprint(observability.blueprint)
@@ -62,7 +69,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     accounts.login_manager.init_app(app)
     csrf = CSRFProtect(app)
     # The API authenticates with keys, not cookies; the page selector's POST only reads.
-    for exempt in (metrics.blueprint, runs.blueprint, pages.blueprint):
+    for exempt in (metrics.blueprint, runs.blueprint, benchmarks.blueprint, pages.blueprint):
         csrf.exempt(exempt)
     rate_limits = RateLimits(
         storage_uri=settings.cache_redis_url or "memory://",
@@ -71,7 +78,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
         login_per_account=settings.login_rate_limit_account,
         login_per_address=settings.login_rate_limit_address,
     )
-    install_limits(app, rate_limits, [metrics.blueprint, runs.blueprint], accounts.blueprint)
+    install_limits(app, rate_limits, [metrics.blueprint, runs.blueprint, benchmarks.blueprint], accounts.blueprint)
     register_error_handlers(app)
     security.install(app)
     register_commands(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TypeVar
 
 import click
@@ -13,6 +14,7 @@ from src.adapters.tasks.inprocess import InProcessScheduler
 from src.application.domain.errors import DomainError
 from src.application.domain.model import RunStatus
 from src.application.use_cases.accounts import AccountUseCases
+from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.catalogue import CatalogueUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.schedule import parse_schedule
@@ -25,7 +27,7 @@ def _get(cls: type[T]) -> T:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (seed, simulate, create_api_key, purge_samples, serve):
+    for command in (seed, simulate, create_api_key, purge_samples, serve, endpoints, benchmark):
         app.cli.add_command(command)
 
 
@@ -64,6 +66,8 @@ def _print_summary(simulations: SimulationUseCases, run_id: int) -> None:
     table = simulations.summaries(run_id)
     click.echo(f"{'LLM':<20}{'TTFT p50 s':>12}{'TTFT p95 s':>12}{'TPS mean':>10}{'e2e p50 s':>11}{'RPS mean':>10}")
     for llm, by_metric in table.items():
+        if len(by_metric) < 4:  # a measured run covers one LLM
+            continue
         click.echo(
             f"{llm:<20}{by_metric['TTFT'].p50:>12.3f}{by_metric['TTFT'].p95:>12.3f}"
             f"{by_metric['TPS'].mean:>10.1f}{by_metric['e2e_latency'].p50:>11.2f}{by_metric['RPS'].mean:>10.2f}"
@@ -83,6 +87,68 @@ def create_api_key(name: str, user_email: str | None) -> None:
     except DomainError as error:
         raise click.ClickException(str(error)) from error
     click.echo(issued.secret)
+
+
+@click.group()
+def endpoints() -> None:
+    """The OpenAI-compatible endpoints that measured runs benchmark."""
+
+
+@endpoints.command("add")
+@click.option("--name", required=True)
+@click.option("--llm", "llm_name", required=True, help="the catalogue LLM it serves, e.g. 'GPT-4o'")
+@click.option("--base-url", required=True, help="e.g. https://api.openai.com/v1")
+@click.option("--model", required=True, help="the model id the API expects")
+@click.option("--api-key-env", default=None, help="the environment variable holding its key")
+@with_appcontext
+def add_endpoint(name: str, llm_name: str, base_url: str, model: str, api_key_env: str | None) -> None:
+    try:
+        endpoint = _get(BenchmarkUseCases).add_endpoint(name, llm_name, base_url, model, api_key_env)
+    except DomainError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"endpoint {endpoint.name} added ({endpoint.base_url}, model {endpoint.model})")
+
+
+@endpoints.command("list")
+@with_appcontext
+def list_endpoints() -> None:
+    for endpoint in _get(BenchmarkUseCases).endpoints():
+        key = f"key in ${endpoint.api_key_env}" if endpoint.api_key_env else "no key"
+        click.echo(f"{endpoint.name}: {endpoint.base_url} model {endpoint.model} ({key})")
+
+
+@click.command()
+@click.option("--endpoint", "endpoint_name", required=True)
+@click.option("--requests", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 256), default=1, show_default=True)
+@click.option("--rate", type=click.FloatRange(0, 1000, min_open=True), default=None,
+              help="Poisson arrivals per second instead of back-to-back requests")  # fmt: skip
+@click.option("--warmup", type=click.IntRange(0, 100), default=None, help="default: BENCHMARK_WARMUP_REQUESTS")
+@click.option("--max-tokens", type=click.IntRange(1, 8192), default=None, help="default: BENCHMARK_MAX_TOKENS")
+@click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers")
+@with_appcontext
+def benchmark(
+    endpoint_name: str, requests: int, concurrency: int, rate: float | None, warmup: int | None,
+    max_tokens: int | None, enqueue: bool,
+) -> None:  # fmt: skip
+    """Measure an endpoint: TTFT, output speed, e2e latency and RPS of streamed chat completions."""
+    benchmarks = _get(BenchmarkUseCases)
+    try:
+        plan = benchmarks.plan(requests, concurrency, rate, warmup, max_tokens)
+        if enqueue:
+            run = benchmarks.request(endpoint_name, plan)
+            click.echo(f"measured run {run.id} queued")
+            return
+        queued = benchmarks.queue(endpoint_name, plan)
+        with click.progressbar(length=requests, label=f"run {queued.id}: requests") as bar:
+            run = benchmarks.execute(queued.id or 0, progress=lambda done, total: bar.update(1))
+    except DomainError as error:
+        raise click.ClickException(str(error)) from error
+    details = run.details or {}
+    if run.status is not RunStatus.COMPLETED:
+        raise click.ClickException(f"run {run.id} failed: {run.error}")
+    click.echo(json.dumps({"run": run.id, "status": str(run.status), **details}, indent=2, default=str))
+    _print_summary(_get(SimulationUseCases), run.id or 0)
 
 
 @click.command("purge-samples")

@@ -6,16 +6,19 @@ from celery import Celery
 from injector import Binder, Injector, Module, provider, singleton
 from sqlalchemy.orm import Session, sessionmaker
 
+from src.adapters.measurement.openai_client import EnvironmentSecrets, OpenAIStreamingClient
 from src.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from src.adapters.tasks.celery_tasks import CeleryTaskQueue
 from src.adapters.tasks.inprocess import InProcessTaskQueue
 from src.adapters.telemetry.prometheus import PrometheusTelemetry
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock, SystemClock
+from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.use_cases.accounts import AccountSettings
+from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from src.infrastructure.settings import Settings
 
@@ -36,6 +39,9 @@ class JounceModule(Module):
         binder.bind(AbstractCache, to=self.cache)
         binder.bind(Clock, to=SystemClock())
         binder.bind(AbstractTelemetry, to=PrometheusTelemetry())
+        binder.bind(AbstractLLMClient, to=OpenAIStreamingClient())
+        binder.bind(AbstractSecrets, to=EnvironmentSecrets())
+        binder.bind(BenchmarkSettings, to=self.settings.benchmark)
 
     @provider
     def unit_of_work(self) -> AbstractUnitOfWork:
@@ -47,4 +53,4 @@ class JounceModule(Module):
     def task_queue(self, injector: Injector) -> AbstractTaskQueue:
         if self.settings.uses_celery:
             return CeleryTaskQueue(self.celery)
-        return InProcessTaskQueue(lambda: injector.get(SimulationUseCases))
+        return InProcessTaskQueue(lambda: injector.get(SimulationUseCases), lambda: injector.get(BenchmarkUseCases))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from limits import parse_many
 
+from src.application.use_cases.benchmarks import BenchmarkSettings
 from src.application.use_cases.simulation import SimulationSettings
 
 # The value production refuses to start with.
@@ -34,6 +35,9 @@ class Settings:
     celery_visibility_timeout: int
     bootstrap_api_key: str | None
     simulation_schedule: str
+    benchmark_schedule: str | None
+    benchmark_endpoints: tuple[str, ...]
+    benchmark_requests: int
     run_scheduler_in_process: bool
     cache_timeout: int
     rate_limit: str
@@ -44,6 +48,7 @@ class Settings:
     log_json: bool
     worker_metrics_port: int | None
     simulation: SimulationSettings
+    benchmark: BenchmarkSettings
 
     @property
     def is_production(self) -> bool:
@@ -69,6 +74,9 @@ class Settings:
             celery_visibility_timeout=_integer(env, "CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
             bootstrap_api_key=env.get("API_KEY") or None,
             simulation_schedule=env.get("SIMULATION_SCHEDULE", "*/5 * * * *"),
+            benchmark_schedule=env.get("BENCHMARK_SCHEDULE") or None,
+            benchmark_endpoints=tuple(n.strip() for n in env.get("BENCHMARK_ENDPOINTS", "").split(",") if n.strip()),
+            benchmark_requests=_integer(env, "BENCHMARK_REQUESTS", 20, minimum=1),
             run_scheduler_in_process=_flag(env.get("RUN_SCHEDULER_IN_PROCESS", "false")),
             cache_timeout=_integer(env, "CACHE_TIMEOUT", 300, minimum=1),
             rate_limit=_rate(env, "RATE_LIMIT", "600/minute"),
@@ -78,6 +86,11 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "info").upper(),
             log_json=env.get("LOG_FORMAT", "json").strip().lower() == "json",
             worker_metrics_port=_optional_integer(env, "WORKER_METRICS_PORT", minimum=1),
+            benchmark=BenchmarkSettings(
+                max_tokens=_integer(env, "BENCHMARK_MAX_TOKENS", 256, minimum=1),
+                timeout_s=float(_integer(env, "BENCHMARK_TIMEOUT_SECONDS", 60, minimum=1)),
+                warmup=_integer(env, "BENCHMARK_WARMUP_REQUESTS", 2, minimum=0),
+            ),
             simulation=SimulationSettings(
                 samples_per_pair=_integer(env, "SIMULATION_SAMPLES_PER_PAIR", 1000, minimum=2),
                 chunk_size=_integer(env, "SIMULATION_CHUNK_SIZE", 100_000, minimum=1),

@@ -335,6 +335,9 @@ class FakeTaskQueue(AbstractTaskQueue):
             raise self.fail
         self.enqueued.append(run_id)
 
+    def enqueue_benchmark(self, run_id: int) -> None:
+        self.enqueue_simulation(run_id)
+
 
 def seeded_uow(**kwargs: Any) -> FakeUnitOfWork:
     """A fake unit of work holding the catalogue, as `flask seed` leaves a database."""

@@ -54,3 +54,17 @@ def test_schedules_are_cron_expressions_or_intervals():
     for bad in ("10", "every five minutes", "61 * * * *"):
         with pytest.raises(ConfigurationError, match="SIMULATION_SCHEDULE"):
             parse_schedule(bad)
+
+
+def test_measured_runs_can_be_scheduled_for_named_endpoints():
+    from src.infrastructure.celery_app import create_celery
+
+    environ = {"BENCHMARK_SCHEDULE": "0 * * * *", "BENCHMARK_ENDPOINTS": "gpt-4o, haiku", "BENCHMARK_REQUESTS": "30"}
+    settings = Settings.from_env(environ)
+    assert settings.benchmark_endpoints == ("gpt-4o", "haiku") and settings.benchmark_requests == 30
+    from flask import Flask
+
+    beat = create_celery(Flask(__name__), settings).conf.beat_schedule
+    assert beat["benchmarks"]["task"] == "jounce.scheduled_benchmarks"
+    assert beat["benchmarks"]["args"] == (["gpt-4o", "haiku"], 30)
+    assert "benchmarks" not in create_celery(Flask(__name__), Settings.from_env({})).conf.beat_schedule

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from src.adapters.tasks.inprocess import schedule_slot
 from src.application.domain.errors import ServiceUnavailable
 from src.application.ports.task_queue import AbstractTaskQueue
+from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 
 T = TypeVar("T")
@@ -38,6 +39,29 @@ def simulate(run_id: int) -> dict[str, object]:
     return {"run_id": run.id, "status": str(run.status), "sample_count": run.sample_count}
 
 
+@shared_task(
+    name="jounce.benchmark",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(DBAPIError,),
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=3600,
+    time_limit=3660,
+)
+def benchmark(run_id: int) -> dict[str, object]:
+    run = _get(BenchmarkUseCases).execute(run_id)
+    return {"run_id": run.id, "status": str(run.status), "sample_count": run.sample_count}
+
+
+@shared_task(name="jounce.scheduled_benchmarks", ignore_result=True)
+def scheduled_benchmarks(endpoint_names: list[str], requests: int) -> None:
+    """BENCHMARK_SCHEDULE: one measured run per endpoint of BENCHMARK_ENDPOINTS."""
+    benchmarks = _get(BenchmarkUseCases)
+    for name in endpoint_names:
+        benchmarks.request(name, benchmarks.plan(requests))
+
+
 @shared_task(name="jounce.scheduled_simulation", ignore_result=True)
 def scheduled_simulation() -> None:
     _get(SimulationUseCases).tick(schedule_slot(datetime.now(UTC)))
@@ -55,8 +79,14 @@ class CeleryTaskQueue(AbstractTaskQueue):
         self.celery = celery
 
     def enqueue_simulation(self, run_id: int) -> None:
+        self._send(simulate.name, run_id)
+
+    def enqueue_benchmark(self, run_id: int) -> None:
+        self._send(benchmark.name, run_id)
+
+    def _send(self, task: str, run_id: int) -> None:
         try:
             # retry=False: with the broker down, answer now (503) instead of blocking the request.
-            self.celery.send_task(simulate.name, args=(run_id,), retry=False)
+            self.celery.send_task(task, args=(run_id,), retry=False)
         except BrokerError as error:
             raise ServiceUnavailable("the task broker cannot be reached") from error

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from celery.schedules import BaseSchedule
 
 from src.application.ports.task_queue import AbstractTaskQueue
+from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 
 log = logging.getLogger(__name__)
@@ -22,26 +23,34 @@ def schedule_slot(now: datetime) -> str:
 
 
 class InProcessTaskQueue(AbstractTaskQueue):
-    """Runs simulations one at a time on a background thread of this process."""
+    """Runs simulations and measurements one at a time on a background thread of this process."""
 
-    def __init__(self, simulations: Callable[[], SimulationUseCases]):
+    def __init__(self, simulations: Callable[[], SimulationUseCases], benchmarks: Callable[[], BenchmarkUseCases]):
         self.simulations = simulations
+        self.benchmarks = benchmarks
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulate")
         self.pending: list[Future[None]] = []
 
     def enqueue_simulation(self, run_id: int) -> None:
+        self._submit(lambda: self.simulations().execute(run_id), run_id)
+
+    def enqueue_benchmark(self, run_id: int) -> None:
+        self._submit(lambda: self.benchmarks().execute(run_id), run_id)
+
+    def _submit(self, work: Callable[[], object], run_id: int) -> None:
         self.pending = [f for f in self.pending if not f.done()]
-        self.pending.append(self.executor.submit(self._execute, run_id))
+        self.pending.append(self.executor.submit(self._execute, work, run_id))
 
     def wait_idle(self, timeout: float = 60.0) -> None:
         """Wait for the runs handed over so far (tests, and a clean shutdown)."""
         wait(self.pending, timeout=timeout)
 
-    def _execute(self, run_id: int) -> None:
+    @staticmethod
+    def _execute(work: Callable[[], object], run_id: int) -> None:
         try:
-            self.simulations().execute(run_id)
+            work()
         except Exception:
-            log.exception("simulation run %s failed", run_id)
+            log.exception("run %s failed", run_id)
 
 
 class InProcessScheduler(threading.Thread):

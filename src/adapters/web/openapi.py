@@ -53,6 +53,7 @@ def _query(name: str, schema: dict[str, Any], description: str, required: bool =
 
 
 NUMBER = {"type": "number"}
+RATE = {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1000}
 NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
 ERRORS = {
     "400": _json(_ref("Error"), "A parameter is missing or malformed; `choices` lists the valid values"),
@@ -74,6 +75,11 @@ def openapi_document() -> dict[str, Any]:
         "The data: the latest completed run, or every run completed in a period",
     )
     run_id = _query("run_id", {"type": "integer", "minimum": 1}, "One completed run instead of a window")
+    source = _query(
+        "source",
+        {"type": "string", "enum": ["simulated", "measured"], "default": "simulated"},
+        "Simulated runs, or measured runs of real endpoints (each covers one LLM: use a window)",
+    )
     fmt = _query("format", {"type": "string", "enum": ["json", "csv"]}, "CSV also with `Accept: text/csv`")
     metric_name = _query("metric_name", {"type": "string", "enum": metric_names}, "The metric", required=True)
     return {
@@ -105,7 +111,7 @@ def openapi_document() -> dict[str, Any]:
             "/metrics/": {
                 "get": {
                     "summary": "Rank the LLMs on one metric, best first for its direction",
-                    "parameters": [metric_name, statistic, window, run_id, fmt],
+                    "parameters": [metric_name, statistic, window, run_id, source, fmt],
                     "responses": {
                         "200": _ranked("MetricRanking", "The ranking"),
                         **ERRORS,
@@ -132,6 +138,7 @@ def openapi_document() -> dict[str, Any]:
                         statistic,
                         window,
                         run_id,
+                        source,
                         fmt,
                     ],
                     "responses": {
@@ -158,6 +165,7 @@ def openapi_document() -> dict[str, Any]:
                             {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
                             "How many of the newest runs",
                         ),
+                        source,
                         fmt,
                     ],
                     "responses": {"200": _ranked("History", "One series per LLM, oldest first"), **ERRORS},
@@ -242,6 +250,59 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/endpoints": {
+                "get": {
+                    "summary": "The OpenAI-compatible endpoints that measured runs benchmark",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["endpoints"],
+                                "properties": {"endpoints": {"type": "array", "items": _ref("Endpoint")}},
+                            },
+                            "The endpoints",
+                        ),
+                        **ERRORS,
+                    },
+                }
+            },
+            "/benchmarks": {
+                "post": {
+                    "summary": "Queue a measured run of an endpoint for the workers",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["endpoint"],
+                                    "properties": {
+                                        "endpoint": {"type": "string"},
+                                        "requests": {"type": "integer", "minimum": 1, "maximum": 10000},
+                                        "concurrency": {"type": "integer", "minimum": 1, "maximum": 256},
+                                        "rate": {
+                                            "type": "number",
+                                            "minimum": 0,
+                                            "exclusiveMinimum": True,
+                                            "maximum": 1000,
+                                        },
+                                        "warmup": {"type": "integer", "minimum": 0, "maximum": 100},
+                                        "max_tokens": {"type": "integer", "minimum": 1, "maximum": 8192},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": {
+                            **_json(_ref("RunEnvelope"), "Queued; follow the Location"),
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                        },
+                        **ERRORS,
+                        "404": _json(_ref("Error"), "Unknown endpoint"),
+                    },
+                }
+            },
             "/runs/{run_id}": {
                 "get": {
                     "summary": "One run: status, seed, timings, sample count",
@@ -293,6 +354,8 @@ def _schemas(metric_names: list[str]) -> dict[str, Any]:
             "finished_at": NULLABLE_TIME,
             "duration_seconds": {"type": "number", "nullable": True},
             "error": {"type": "string", "nullable": True},
+            "endpoint_id": {"type": "integer", "nullable": True},
+            "details": {"type": "object", "nullable": True},
         }
     )
     window = _object(
@@ -375,6 +438,17 @@ def _schemas(metric_names: list[str]) -> dict[str, Any]:
             },
         },
         "LLM": _object({"name": {"type": "string"}, "vendor": {"type": "string"}}),
+        "Endpoint": _object(
+            {
+                "id": {"type": "integer"},
+                "name": {"type": "string"},
+                "llm_id": {"type": "integer"},
+                "base_url": {"type": "string"},
+                "model": {"type": "string"},
+                "api_key_env": {"type": "string", "nullable": True},
+                "created_at": {"type": "string", "format": "date-time"},
+            }
+        ),
         "Metric": metric,
         "Run": run,
         "RunEnvelope": _object({"run": run}),

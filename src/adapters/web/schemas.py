@@ -7,7 +7,7 @@ import io
 from datetime import datetime
 from typing import Any
 
-from src.application.domain.model import LLM, Metric, SimulationRun
+from src.application.domain.model import LLM, Endpoint, Metric, SimulationRun
 from src.application.domain.ranking import (
     DataSelection,
     MetricHistory,
@@ -37,6 +37,20 @@ def run_json(run: SimulationRun) -> dict[str, Any]:
         "finished_at": timestamp(run.finished_at),
         "duration_seconds": duration,
         "error": run.error,
+        "endpoint_id": run.endpoint_id,
+        "details": run.details,
+    }
+
+
+def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "name": endpoint.name,
+        "llm_id": endpoint.llm_id,
+        "base_url": endpoint.base_url,
+        "model": endpoint.model,
+        "api_key_env": endpoint.api_key_env,
+        "created_at": timestamp(endpoint.created_at),
     }
 
 

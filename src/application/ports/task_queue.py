@@ -9,3 +9,7 @@ class AbstractTaskQueue(abc.ABC):
     @abc.abstractmethod
     def enqueue_simulation(self, run_id: int) -> None:
         """Ask a worker to execute the queued run; raises ServiceUnavailable if it cannot."""
+
+    @abc.abstractmethod
+    def enqueue_benchmark(self, run_id: int) -> None:
+        """Ask a worker to measure the queued run's endpoint; raises ServiceUnavailable if it cannot."""

@@ -20,7 +20,7 @@ from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services.simulator import draw_llm_samples
-from src.application.services.statistics import summarize
+from src.application.use_cases.run_storage import store_pair
 
 log = logging.getLogger(__name__)
 
@@ -187,10 +187,7 @@ class SimulationUseCases:
             llm_id = llm_ids[profile.llm_name]
             drawn = draw_llm_samples(profile, catalogue.workload, catalogue.metrics, run.seed, position, n)
             for metric_name, values in drawn.by_metric.items():
-                metric_id = metric_ids[metric_name]
-                for index, start in enumerate(range(0, n, chunk)):
-                    self.uow.samples.add_batch(run.id, llm_id, metric_id, index, values[start : start + chunk], day)
-                summaries.append(summarize(run.id, llm_id, metric_id, values))
+                summaries.append(store_pair(self.uow, run.id, llm_id, metric_ids[metric_name], values, day, chunk))
             if progress:
                 progress(position + 1, len(catalogue.profiles))
         self.uow.summaries.add_all(summaries)

@@ -1,0 +1,284 @@
+"""Measured runs: real requests to OpenAI-compatible endpoints, stored like simulated runs.
+
+Each request streams a chat completion; its TTFT, output speed after the first token, inter-token
+latency and e2e latency are timed on the monotonic clock. Warm-up requests are sent first and
+left out; errors are counted by kind and never become samples.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from injector import inject
+
+from src.application.domain.errors import Conflict, InvalidParameter, NotFound
+from src.application.domain.model import Endpoint, RunSource, RunStatus, SimulationRun
+from src.application.ports.cache import AbstractCache
+from src.application.ports.clock import Clock
+from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets, ChatRequest, RequestOutcome
+from src.application.ports.task_queue import AbstractTaskQueue
+from src.application.ports.telemetry import AbstractTelemetry
+from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.services.load import LoadShape, drive
+from src.application.use_cases.run_storage import store_pair
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROMPT = (
+    "Explain, in about three hundred words, how a hash table resolves collisions, "
+    "and compare separate chaining with open addressing."
+)
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    prompt: str = DEFAULT_PROMPT
+    max_tokens: int = 256
+    timeout_s: float = 60.0
+    warmup: int = 2
+
+
+@dataclass(frozen=True)
+class BenchmarkPlan:
+    """What a measured run sends: validated before the run is queued."""
+
+    requests: int
+    concurrency: int = 1
+    rate: float | None = None
+    warmup: int = 2
+    max_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        limits = {"requests": (1, 10_000), "concurrency": (1, 256), "warmup": (0, 100), "max_tokens": (1, 8192)}
+        for name, (low, high) in limits.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise InvalidParameter(f"{name} must be between {low} and {high}, got {value}")
+        if self.rate is not None and not 0 < self.rate <= 1000:
+            raise InvalidParameter(f"rate must be above 0 and at most 1000 requests/s, got {self.rate}")
+
+    @property
+    def shape(self) -> LoadShape:
+        return LoadShape(self.concurrency, self.rate)
+
+
+class BenchmarkUseCases:
+    @inject
+    def __init__(
+        self,
+        uow: AbstractUnitOfWork,
+        client: AbstractLLMClient,
+        secrets: AbstractSecrets,
+        task_queue: AbstractTaskQueue,
+        cache: AbstractCache,
+        clock: Clock,
+        settings: BenchmarkSettings,
+        telemetry: AbstractTelemetry,
+    ):
+        self.uow = uow
+        self.client = client
+        self.secrets = secrets
+        self.task_queue = task_queue
+        self.cache = cache
+        self.clock = clock
+        self.settings = settings
+        self.telemetry = telemetry
+
+    def add_endpoint(self, name: str, llm_name: str, base_url: str, model: str, api_key_env: str | None) -> Endpoint:
+        if not re.match(r"^https?://[^\s]+$", base_url):
+            raise InvalidParameter(f"base_url must be an http(s) URL, got {base_url[:100]!r}")
+        if api_key_env is not None and not ENV_NAME.match(api_key_env):
+            raise InvalidParameter("api_key_env must name an environment variable, such as OPENAI_API_KEY")
+        with self.uow:
+            llms = {llm.name: llm for llm in self.uow.catalogue.llms()}
+            if llm_name not in llms:
+                raise InvalidParameter(f"unknown LLM {llm_name!r}", choices=sorted(llms))
+            endpoint = Endpoint(
+                name=name.strip(),
+                llm_id=llms[llm_name].id or 0,
+                base_url=base_url.rstrip("/"),
+                model=model.strip(),
+                api_key_env=api_key_env,
+                created_at=self.clock.now(),
+            )
+            self.uow.endpoints.add(endpoint)
+            try:
+                self.uow.commit()
+            except Conflict:
+                raise Conflict(f"an endpoint is already named {name!r}") from None
+        return endpoint
+
+    def plan(
+        self,
+        requests: int,
+        concurrency: int = 1,
+        rate: float | None = None,
+        warmup: int | None = None,
+        max_tokens: int | None = None,
+    ) -> BenchmarkPlan:
+        """A checked plan; warm-up and output length default to the settings."""
+        return BenchmarkPlan(
+            requests=requests,
+            concurrency=concurrency,
+            rate=rate,
+            warmup=self.settings.warmup if warmup is None else warmup,
+            max_tokens=max_tokens or self.settings.max_tokens,
+        )
+
+    def endpoints(self) -> list[Endpoint]:
+        with self.uow:
+            return self.uow.endpoints.list()
+
+    def queue(self, endpoint_name: str, plan: BenchmarkPlan) -> SimulationRun:
+        with self.uow:
+            endpoint = self.uow.endpoints.get_by_name(endpoint_name)
+            if endpoint is None:
+                names = [e.name for e in self.uow.endpoints.list()]
+                raise NotFound(f"no endpoint is named {endpoint_name[:100]!r}; known: {', '.join(names) or 'none'}")
+            run = SimulationRun(
+                seed=0,
+                samples_per_pair=plan.requests,
+                created_at=self.clock.now(),
+                source=RunSource.MEASURED,
+                endpoint_id=endpoint.id,
+                details={"plan": vars(plan) | {"load": plan.shape.describe()}},
+            )
+            self.uow.runs.add(run)
+            self.uow.commit()
+        return run
+
+    def request(self, endpoint_name: str, plan: BenchmarkPlan) -> SimulationRun:
+        """Queue a measured run for the workers; a run that cannot be handed over is failed."""
+        run = self.queue(endpoint_name, plan)
+        try:
+            self.task_queue.enqueue_benchmark(run.id or 0)
+        except Exception as error:
+            self._finish_failed(run.id or 0, f"{type(error).__name__}: {error}", {})
+            raise
+        return run
+
+    def execute(self, run_id: int, progress: Callable[[int, int], None] | None = None) -> SimulationRun:
+        """Measure the run's endpoint and store the results; a completed run is returned as it is."""
+        with self.uow:
+            run = self.uow.runs.get(run_id)
+            if run is None or run.source is not RunSource.MEASURED:
+                raise NotFound(f"measured run {run_id} does not exist")
+            if run.status is RunStatus.COMPLETED:
+                return run
+            endpoint = self.uow.endpoints.get(run.endpoint_id or 0)
+            assert endpoint is not None
+            run.start(self.clock.now())
+            self.uow.commit()
+        plan = BenchmarkPlan(**{k: v for k, v in (run.details or {})["plan"].items() if k != "load"})
+        started = time.perf_counter()
+        request = self._chat_request(endpoint, plan)
+        if isinstance(request, str):
+            return self._finish_failed(run_id, request, {})
+        for _ in range(plan.warmup):  # warms connections and caches; never measured
+            self.client.stream_chat(request)
+        done = [0]
+
+        def on_done(_: RequestOutcome) -> None:
+            done[0] += 1
+            if progress:
+                progress(done[0], plan.requests)
+
+        outcomes, wall = drive(lambda: self.client.stream_chat(request), plan.requests, plan.shape, run_id, on_done)
+        details = measurement_details(outcomes, wall) | {"plan": (run.details or {})["plan"]}
+        succeeded = [o for o in outcomes if o.error is None]
+        if not succeeded:
+            errors = ", ".join(f"{kind}: {count}" for kind, count in details["errors"].items())
+            return self._finish_failed(run_id, f"no request succeeded ({errors})", details)
+        run = self._store(run_id, endpoint.llm_id, succeeded, wall, details)
+        self.cache.bump_data_version()
+        self.telemetry.run_finished(RunStatus.COMPLETED, run.sample_count, time.perf_counter() - started)
+        return run
+
+    def run_now(
+        self, endpoint_name: str, plan: BenchmarkPlan, progress: Callable[[int, int], None] | None = None
+    ) -> SimulationRun:
+        return self.execute(self.queue(endpoint_name, plan).id or 0, progress)
+
+    def _chat_request(self, endpoint: Endpoint, plan: BenchmarkPlan) -> ChatRequest | str:
+        """The request to send, or why it cannot be sent."""
+        api_key = None
+        if endpoint.api_key_env:
+            api_key = self.secrets.get(endpoint.api_key_env)
+            if not api_key:
+                return f"the environment variable {endpoint.api_key_env} (the endpoint's key) is not set"
+        return ChatRequest(
+            endpoint.base_url, endpoint.model, api_key, self.settings.prompt, plan.max_tokens, self.settings.timeout_s
+        )
+
+    def _store(
+        self, run_id: int, llm_id: int, succeeded: list[RequestOutcome], wall: float, details: dict[str, Any]
+    ) -> SimulationRun:
+        with self.uow:
+            metric_ids = {m.name: m.id or 0 for m in self.uow.catalogue.metrics()}
+            run = self.uow.runs.get_for_update(run_id)
+            assert run is not None
+            day = self.clock.now().date()
+            streamed = [o for o in succeeded if o.output_tokens > 1 and o.decode_s > 0]
+            values = {
+                "TTFT": np.array([o.ttft_s for o in succeeded]),
+                "e2e_latency": np.array([o.e2e_s for o in succeeded]),
+                "TPS": np.array([(o.output_tokens - 1) / o.decode_s for o in streamed]),
+                "RPS": np.array([len(succeeded) / wall]),
+            }
+            summaries = [
+                store_pair(self.uow, run_id, llm_id, metric_ids[name], array, day, array.size or 1)
+                for name, array in values.items()
+                if array.size
+            ]
+            self.uow.summaries.add_all(summaries)
+            run.details = details
+            run.complete(self.clock.now(), sum(s.n for s in summaries))
+            self.uow.commit()
+        return run
+
+    def _finish_failed(self, run_id: int, error: str, details: dict[str, Any]) -> SimulationRun:
+        with self.uow:
+            run = self.uow.runs.get(run_id)
+            assert run is not None
+            run.fail(self.clock.now(), error)
+            run.details = {**(run.details or {}), **details}
+            self.uow.commit()
+        self.telemetry.run_finished(RunStatus.FAILED, 0, 0.0)
+        log.warning("measured run %s failed: %s", run_id, error)
+        return run
+
+
+def measurement_details(outcomes: list[RequestOutcome], wall: float) -> dict[str, Any]:
+    """What a measured run reports beside its samples: errors, speed, tokens, client overhead."""
+    succeeded = [o for o in outcomes if o.error is None]
+    streamed = [o for o in succeeded if o.output_tokens > 1 and o.decode_s > 0]
+    itl_ms = [o.decode_s / (o.output_tokens - 1) * 1000 for o in streamed]
+    overhead_ms = [o.client_overhead_s * 1000 for o in outcomes]
+    return {
+        "requests_sent": len(outcomes),
+        "completed": len(succeeded),
+        "errors": dict(Counter(o.error for o in outcomes if o.error)),
+        "wall_seconds": wall,
+        "requests_per_second": len(succeeded) / wall if wall else 0.0,
+        "inter_token_latency_ms": _quantiles(itl_ms),
+        "output_tokens": _quantiles([float(o.output_tokens) for o in succeeded]),
+        "input_tokens": _quantiles([float(o.input_tokens) for o in succeeded if o.input_tokens is not None]),
+        "tokens_counted_by": "usage" if succeeded and all(o.tokens_from_usage for o in succeeded) else "stream chunks",
+        "client_overhead_ms": _quantiles(overhead_ms),
+    }
+
+
+def _quantiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    array = np.array(values)
+    p50, p99 = np.percentile(array, [50, 99])
+    return {"mean": float(array.mean()), "p50": float(p50), "p99": float(p99)}

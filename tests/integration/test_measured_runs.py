@@ -1,0 +1,126 @@
+"""Measured runs against a local OpenAI-compatible streaming server with known delays and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from src.application.domain.model import RunSource, RunStatus
+from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.use_cases.benchmarks import BenchmarkUseCases
+from tests.support.fake_openai import Behaviour, FakeOpenAI
+
+FIRST_TOKEN = 0.2  # seconds
+TOKEN_GAP = 0.01  # seconds: 100 tokens/s
+
+
+@pytest.fixture
+def benchmarks(clean_app) -> BenchmarkUseCases:
+    return clean_app.extensions["injector"].get(BenchmarkUseCases)
+
+
+def samples(clean_app, run, metric: str) -> np.ndarray:
+    uow = clean_app.extensions["injector"].get(AbstractUnitOfWork)
+    with uow:
+        metric_id = next(m.id for m in uow.catalogue.metrics() if m.name == metric)
+        endpoint = uow.endpoints.get(run.endpoint_id)
+        return uow.samples.values(run.id, endpoint.llm_id, metric_id)
+
+
+@pytest.mark.parametrize("concurrency, requests", [(1, 8), (16, 32)])
+def test_measured_ttft_and_speed_are_within_5_percent_of_the_servers(benchmarks, clean_app, concurrency, requests):
+    with FakeOpenAI(Behaviour(first_token_delay=FIRST_TOKEN, token_delay=TOKEN_GAP, tokens=40)) as server:
+        benchmarks.add_endpoint("fake", "GPT-4o", server.base_url, "gpt-4o", None)
+        run = benchmarks.run_now("fake", benchmarks.plan(requests, concurrency, warmup=2))
+    assert run.status is RunStatus.COMPLETED and run.source is RunSource.MEASURED
+    ttft, tps, e2e = (samples(clean_app, run, m) for m in ("TTFT", "TPS", "e2e_latency"))
+    assert ttft.size == tps.size == e2e.size == requests
+    assert np.median(ttft) == pytest.approx(FIRST_TOKEN, rel=0.05)
+    assert np.median(tps) == pytest.approx(1 / TOKEN_GAP, rel=0.05)
+    assert np.median(e2e) == pytest.approx(FIRST_TOKEN + 39 * TOKEN_GAP, rel=0.05)
+    details = run.details
+    assert details["completed"] == requests and details["errors"] == {}
+    assert details["inter_token_latency_ms"]["p50"] == pytest.approx(TOKEN_GAP * 1000, rel=0.05)
+    assert details["tokens_counted_by"] == "usage" and details["input_tokens"]["mean"] == 25
+    assert details["plan"]["load"] == {"shape": "fixed_concurrency", "concurrency": concurrency}
+    assert 0 <= details["client_overhead_ms"]["mean"] < 5
+    rps = samples(clean_app, run, "RPS")
+    assert rps.size == 1 and rps[0] == pytest.approx(requests / details["wall_seconds"])
+    if concurrency == 16:  # 32 requests of ~0.6 s, 16 at a time, take two rounds
+        assert details["wall_seconds"] == pytest.approx(2 * (FIRST_TOKEN + 39 * TOKEN_GAP), rel=0.25)
+
+
+def test_errors_are_counted_exactly_and_never_become_samples(benchmarks, clean_app):
+    behaviour = Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=10, fail_every=4, throttle_every=7)
+    with FakeOpenAI(behaviour) as server:
+        benchmarks.add_endpoint("flaky", "Claude 3 Haiku", server.base_url, "haiku", None)
+        run = benchmarks.run_now("flaky", benchmarks.plan(28, concurrency=4, warmup=0))
+    # 500 for requests 4, 8, ..., 28 (7); 429 for 7, 14, 21 (28 is already a 500).
+    assert run.details["errors"] == {"http_5xx": 7, "http_429": 3}
+    assert run.details["completed"] == 18
+    assert samples(clean_app, run, "TTFT").size == 18
+
+
+def test_without_a_usage_report_tokens_are_counted_from_the_stream(benchmarks):
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.002, tokens=12, send_usage=False)) as server:
+        benchmarks.add_endpoint("plain", "Llama 3.1 8B", server.base_url, "llama", None)
+        run = benchmarks.run_now("plain", benchmarks.plan(3, warmup=0))
+    assert run.details["tokens_counted_by"] == "stream chunks"
+    assert run.details["output_tokens"]["mean"] == 12 and run.details["input_tokens"] is None
+
+
+def test_poisson_arrivals_are_a_load_shape(benchmarks):
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=5)) as server:
+        benchmarks.add_endpoint("poisson", "GPT-4o mini", server.base_url, "mini", None)
+        run = benchmarks.run_now("poisson", benchmarks.plan(20, concurrency=8, rate=40.0, warmup=0))
+    assert run.status is RunStatus.COMPLETED
+    assert run.details["plan"]["load"] == {"shape": "poisson", "rate_per_second": 40.0, "max_concurrency": 8}
+    assert 0.2 < run.details["wall_seconds"] < 2.0  # 20 arrivals at 40/s take about half a second
+
+
+def test_an_unreachable_endpoint_fails_the_run_cleanly(benchmarks, clean_app):
+    benchmarks.add_endpoint("gone", "GPT-4o", "http://127.0.0.1:1/v1", "gpt-4o", None)
+    run = benchmarks.run_now("gone", benchmarks.plan(5, concurrency=2, warmup=1))
+    assert run.status is RunStatus.FAILED
+    assert run.error == "no request succeeded (connection: 5)"
+    assert run.details["errors"] == {"connection": 5}
+    assert samples(clean_app, run, "TTFT").size == 0
+
+
+def test_a_missing_key_fails_the_run_with_the_variable_named(benchmarks):
+    benchmarks.add_endpoint("keyed", "GPT-4o", "http://127.0.0.1:1/v1", "gpt-4o", "JOUNCE_TEST_NO_SUCH_KEY")
+    run = benchmarks.run_now("keyed", benchmarks.plan(1))
+    assert run.status is RunStatus.FAILED and "JOUNCE_TEST_NO_SUCH_KEY" in run.error
+
+
+def test_measured_runs_rank_beside_simulated_ones_by_source(benchmarks, client, api_headers):
+    with (
+        FakeOpenAI(Behaviour(first_token_delay=0.05, token_delay=0.002, tokens=10)) as fast,
+        FakeOpenAI(Behaviour(first_token_delay=0.15, token_delay=0.004, tokens=10)) as slow,
+    ):
+        benchmarks.add_endpoint("fast", "Llama 3.1 8B", fast.base_url, "m", None)
+        benchmarks.add_endpoint("slow", "Llama 3.1 405B", slow.base_url, "m", None)
+        for name in ("fast", "slow"):
+            benchmarks.run_now(name, benchmarks.plan(6, concurrency=2, warmup=0))
+    body = client.get("/metrics/?metric_name=TTFT&source=measured&window=24h", headers=api_headers).json
+    assert [r["llm"] for r in body["results"]] == ["Llama 3.1 8B", "Llama 3.1 405B"]
+    assert body["window"]["runs"] == 2
+    assert client.get("/metrics/?metric_name=TTFT", headers=api_headers).json["results"] == []  # no simulated run
+    listed = client.get("/endpoints", headers=api_headers).json["endpoints"]
+    assert {e["name"] for e in listed} == {"fast", "slow"}
+
+
+def test_benchmarks_are_queued_over_http_and_measured_by_the_workers(benchmarks, client, api_headers):
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=5)) as server:
+        benchmarks.add_endpoint("queued", "GPT-4o", server.base_url, "gpt-4o", None)
+        response = client.post("/benchmarks", json={"endpoint": "queued", "requests": 4, "concurrency": 2},
+                               headers=api_headers)  # fmt: skip
+        assert response.status_code == 202
+        from tests.e2e.test_runs_api import wait_for_run
+
+        run = wait_for_run(client, api_headers, response.json["run"]["id"])
+    assert run["status"] == "completed" and run["source"] == "measured" and run["details"]["completed"] == 4
+    unknown = client.post("/benchmarks", json={"endpoint": "nope"}, headers=api_headers)
+    assert unknown.status_code == 404 and "queued" in unknown.json["error"]["message"]
+    bad = client.post("/benchmarks", json={"endpoint": "queued", "concurrency": 0}, headers=api_headers)
+    assert bad.status_code == 400 and "concurrency" in bad.json["error"]["message"]
