@@ -56,9 +56,31 @@ def partition_name(day: date) -> str:
     return f"samples_{day:%Y%m%d}"
 
 
-class PostgresSampleRepository(AbstractSampleRepository):
+class _SampleReads(AbstractSampleRepository):
+    """Reading samples is the same SQL on every database."""
+
     def __init__(self, session: Session):
         self.session = session
+
+    def count(self, run_id: int | None = None) -> int:
+        query = select(func.coalesce(func.sum(samples.c.n), 0))
+        if run_id is not None:
+            query = query.where(samples.c.run_id == run_id)
+        return int(self.session.scalar(query) or 0)
+
+    def values(self, run_id: int, llm_id: int, metric_id: int) -> np.ndarray:
+        """The stored values of one pair, in the order they were drawn."""
+        chunks = self.session.scalars(
+            select(samples.c.sample_values)
+            .where(samples.c.run_id == run_id, samples.c.llm_id == llm_id, samples.c.metric_id == metric_id)
+            .order_by(samples.c.chunk)
+        ).all()
+        return np.concatenate(chunks) if chunks else np.empty(0)
+
+
+class PostgresSampleRepository(_SampleReads):
+    def __init__(self, session: Session):
+        super().__init__(session)
         self._days_ready: set[date] = set()
 
     def add_batch(
@@ -80,12 +102,6 @@ class PostgresSampleRepository(AbstractSampleRepository):
         )
         self._days_ready.add(day)
 
-    def count(self, run_id: int | None = None) -> int:
-        return _count(self.session, run_id)
-
-    def values(self, run_id: int, llm_id: int, metric_id: int) -> np.ndarray:
-        return _values(self.session, run_id, llm_id, metric_id)
-
     def purge_before(self, day: date) -> int:
         partitions = self.session.scalars(
             text(
@@ -101,11 +117,8 @@ class PostgresSampleRepository(AbstractSampleRepository):
         return len(expired)
 
 
-class SqlSampleRepository(AbstractSampleRepository):
+class SqlSampleRepository(_SampleReads):
     """Portable storage for the embedded SQLite default: plain inserts and row deletes."""
-
-    def __init__(self, session: Session):
-        self.session = session
 
     def add_batch(
         self, run_id: int, llm_id: int, metric_id: int, chunk: int, values: np.ndarray, recorded_on: date
@@ -122,32 +135,9 @@ class SqlSampleRepository(AbstractSampleRepository):
             )
         )
 
-    def count(self, run_id: int | None = None) -> int:
-        return _count(self.session, run_id)
-
-    def values(self, run_id: int, llm_id: int, metric_id: int) -> np.ndarray:
-        return _values(self.session, run_id, llm_id, metric_id)
-
     def purge_before(self, day: date) -> int:
         days = self.session.scalar(
             select(func.count(distinct(samples.c.recorded_on))).where(samples.c.recorded_on < day)
         )
         self.session.execute(delete(samples).where(samples.c.recorded_on < day))
         return days or 0
-
-
-def _count(session: Session, run_id: int | None) -> int:
-    query = select(func.coalesce(func.sum(samples.c.n), 0))
-    if run_id is not None:
-        query = query.where(samples.c.run_id == run_id)
-    return int(session.scalar(query) or 0)
-
-
-def _values(session: Session, run_id: int, llm_id: int, metric_id: int) -> np.ndarray:
-    """The stored values of one pair, in the order they were drawn."""
-    chunks = session.scalars(
-        select(samples.c.sample_values)
-        .where(samples.c.run_id == run_id, samples.c.llm_id == llm_id, samples.c.metric_id == metric_id)
-        .order_by(samples.c.chunk)
-    ).all()
-    return np.concatenate(chunks) if chunks else np.empty(0)

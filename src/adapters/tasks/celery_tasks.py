@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from src.adapters.tasks.inprocess import schedule_slot
 from src.application.domain.errors import ServiceUnavailable
+from src.application.domain.model import SimulationRun
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
@@ -23,34 +24,29 @@ def _get(cls: type[T]) -> T:
     return current_app.extensions["injector"].get(cls)
 
 
-@shared_task(
-    name="jounce.simulate",
-    acks_late=True,  # a worker that dies mid-run leaves the message for another worker
-    reject_on_worker_lost=True,
-    autoretry_for=(DBAPIError,),
-    retry_backoff=True,
-    retry_backoff_max=300,
-    max_retries=5,
-    soft_time_limit=600,
-    time_limit=660,
-)
+# What both kinds of run need: a worker that dies mid-run leaves the message for another
+# (acks late), database errors are retried with backoff, and a run has soft and hard time limits.
+RUN_TASK = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (DBAPIError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="jounce.simulate", soft_time_limit=600, time_limit=660, **RUN_TASK)
 def simulate(run_id: int) -> dict[str, object]:
-    run = _get(SimulationUseCases).execute(run_id)
-    return {"run_id": run.id, "status": str(run.status), "sample_count": run.sample_count}
+    return _outcome(_get(SimulationUseCases).execute(run_id))
 
 
-@shared_task(
-    name="jounce.benchmark",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(DBAPIError,),
-    retry_backoff=True,
-    max_retries=3,
-    soft_time_limit=3600,
-    time_limit=3660,
-)
+@shared_task(name="jounce.benchmark", soft_time_limit=3600, time_limit=3660, **RUN_TASK)
 def benchmark(run_id: int) -> dict[str, object]:
-    run = _get(BenchmarkUseCases).execute(run_id)
+    return _outcome(_get(BenchmarkUseCases).execute(run_id))
+
+
+def _outcome(run: SimulationRun) -> dict[str, object]:
     return {"run_id": run.id, "status": str(run.status), "sample_count": run.sample_count}
 
 
