@@ -17,12 +17,16 @@ from src.application.domain.ranking import MetricHistory, MetricRanking, Overall
 BEST_FIRST = "best first"
 BLUE, PALE_BLUE, ORANGE = "#2b6cb0", "#8fb8de", "#d97706"
 GRID = {"gridcolor": "#e2e8f0", "zerolinecolor": "#cbd5e0"}
+# Twelve distinguishable colours, one per LLM (plotly's default cycle repeats after ten).
+COLORWAY = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+            "#bcbd22", "#17becf", "#393b79", "#ad494a"]  # fmt: skip
 
 
 def _figure(data: list[dict[str, Any]], title: str, **layout: Any) -> str:
     base = {
         "title": {"text": title},
-        "margin": {"l": 70, "r": 20, "t": 60, "b": 110},
+        "margin": {"l": 70, "r": 50, "t": 60, "b": 110},
+        "colorway": COLORWAY,
         "font": {"family": "system-ui, sans-serif", "size": 13},
         "height": 460,
         "paper_bgcolor": "white",
