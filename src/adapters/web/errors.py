@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from src.application.domain.errors import (
@@ -45,9 +45,12 @@ def register_error_handlers(app: Flask) -> None:
         choices = getattr(error, "choices", None)
         return error_response(status, str(error), **({"choices": choices} if choices else {}))
 
-    @app.errorhandler(DBAPIError)
-    def database_error(error: DBAPIError) -> ResponseReturnValue:
-        log.error("database error: %s", error.__class__.__name__, exc_info=error)
+    # Only a lost or refused connection means "unavailable"; any other database error is a bug
+    # (a 500, logged with its cause), not something a retry would fix.
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def database_unavailable(error: DBAPIError) -> ResponseReturnValue:
+        log.error("database unavailable: %s", error.__class__.__name__, exc_info=error)
         return error_response(503, "the database is unavailable; try again shortly")
 
     @app.errorhandler(HTTPException)
