@@ -26,10 +26,48 @@ from src.infrastructure.settings import Settings
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+BLUEPRINTS = (
+    health.blueprint,
+    metrics.blueprint,
+    runs.blueprint,
+    benchmarks.blueprint,
+    openapi.blueprint,
+    pages.blueprint,
+    accounts.blueprint,
+    observability.blueprint,
+)
+
+
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     instance_path = PROJECT_ROOT / "instance"
     settings = Settings.from_env(environ, instance_path)
     configure_logging(settings.log_level, settings.log_json)
+    app = _flask_app(settings, instance_path)
+
+    session_factory = init_database(app, settings.database_url)
+    Migrate(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    cache = FlaskCache(Cache(app, config=_cache_config(settings)))
+    celery = create_celery(app, settings)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    register_commands(app)
+
+    # Flask-Injector wraps the views, so it comes after every blueprint is registered...
+    injector = Injector([JounceModule(settings, session_factory, cache, celery)])
+    template_globals = dict(app.jinja_env.globals)
+    FlaskInjector(app=app, injector=injector)
+    # ...and it wraps template globals too, which breaks url_for's keyword arguments.
+    app.jinja_env.globals.update(template_globals)
+    app.extensions["injector"] = injector
+    app.extensions["settings"] = settings
+
+    # Hooks and handlers come after Flask-Injector, which would wrap each in an injection call
+    # (a signature inspection per request): they take nothing from the injector.
+    _install_web_extensions(app, settings)
+    return app
+
+
+def _flask_app(settings: Settings, instance_path: Path) -> Flask:
     app = Flask(
         __name__,
         instance_path=str(instance_path),
@@ -48,23 +86,10 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     instance_path.mkdir(exist_ok=True)
+    return app
 
-    session_factory = init_database(app, settings.database_url)
-    Migrate(app, db, directory=str(PROJECT_ROOT / "migrations"))
-    cache = FlaskCache(Cache(app, config=_cache_config(settings)))
-    celery = create_celery(app, settings)
 
-    for blueprint in (
-        health.blueprint,
-        metrics.blueprint,
-        runs.blueprint,
-        benchmarks.blueprint,
-        openapi.blueprint,
-        pages.blueprint,
-    ):
-        app.register_blueprint(blueprint)
-    app.register_blueprint(accounts.blueprint)
-    app.register_blueprint(observability.blueprint)
+def _install_web_extensions(app: Flask, settings: Settings) -> None:
     observability.install(app)
     accounts.login_manager.init_app(app)
     csrf = CSRFProtect(app)
@@ -81,17 +106,6 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     install_limits(app, rate_limits, [metrics.blueprint, runs.blueprint, benchmarks.blueprint], accounts.blueprint)
     register_error_handlers(app)
     security.install(app)
-    register_commands(app)
-
-    # Flask-Injector wraps the views, so it comes after every blueprint is registered.
-    injector = Injector([JounceModule(settings, session_factory, cache, celery)])
-    template_globals = dict(app.jinja_env.globals)
-    FlaskInjector(app=app, injector=injector)
-    # Flask-Injector also wraps template globals, which breaks url_for's keyword arguments.
-    app.jinja_env.globals.update(template_globals)
-    app.extensions["injector"] = injector
-    app.extensions["settings"] = settings
-    return app
 
 
 def _cache_config(settings: Settings) -> dict[str, object]:

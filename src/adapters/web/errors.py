@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
+from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -59,6 +60,12 @@ def register_error_handlers(app: Flask) -> None:
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             extra["choices"] = sorted(error.valid_methods)
         return error_response(error.code or 500, error.description or error.name, **extra)
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(error: RateLimitExceeded) -> ResponseReturnValue:
+        body, status = error_response(429, f"rate limit exceeded ({error.limit.limit}); retry later")
+        body.headers["Retry-After"] = str(error.limit.limit.get_expiry())  # the longest wait there can be
+        return body, status
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> ResponseReturnValue:

@@ -35,7 +35,9 @@ def install_limits(app: Flask, limits: RateLimits, api: list[Blueprint], account
         app=app,
         storage_uri=limits.storage_uri,
         key_prefix=limits.key_prefix + "limits",
-        headers_enabled=True,  # X-RateLimit-* on every limited response, Retry-After on a 429
+        # No X-RateLimit-* headers: they cost two more Redis round trips a request. A 429 still
+        # carries Retry-After (errors.py).
+        headers_enabled=False,
         swallow_errors=True,
         in_memory_fallback_enabled=True,
     )

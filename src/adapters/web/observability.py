@@ -27,9 +27,8 @@ def metrics() -> Response:
 
 
 def install(app: Flask) -> None:
-    # Lambdas have no annotations, so Flask-Injector leaves them unwrapped.
-    app.before_request(lambda: _start())
-    app.after_request(lambda response: _finish(response))
+    app.before_request(_start)
+    app.after_request(_finish)
 
 
 def _start() -> None:

@@ -37,8 +37,7 @@ ONE_YEAR = 365 * 24 * 3600
 def install(app: Flask) -> None:
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = ONE_YEAR  # safe: asset URLs carry their content hash
     app.jinja_env.globals["asset_url"] = asset_url
-    # A lambda has no annotations, so Flask-Injector leaves it unwrapped.
-    app.after_request(lambda response: _secure(response))
+    app.after_request(_secure)
 
 
 def _secure(response: Response) -> Response:
