@@ -23,7 +23,7 @@ $(VENV)/.dev-installed: requirements/dev.txt requirements/prod.txt | $(BIN)/pyth
 run: $(VENV)/.prod-installed
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed
-	API_KEY="$$(scripts/dev-api-key.sh)" $(BIN)/flask serve
+	API_KEY="$$(scripts/dev-api-key.sh)" LOG_FORMAT="$${LOG_FORMAT:-text}" $(BIN)/flask serve
 
 ## test: lint, type checks and the whole suite against PostgreSQL and Redis
 test: $(VENV)/.dev-installed
