@@ -17,6 +17,7 @@ import random
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 
 from scripts.harness import celery_worker, gunicorn, percentile, request, scratch_environment
 from src.application.use_cases.simulation import SimulationUseCases
@@ -43,27 +44,30 @@ def pick(rng: random.Random) -> tuple[str, str, str, str | None, int]:
     return "history", "GET", f"/metrics/history?metric_name={metric}", None, 200
 
 
-def run_load(port: int, clients: int, seconds: float, trigger_every: float) -> dict[str, list]:
+def run_load(port: int, clients: int, seconds: float, trigger_every: float, processes: int = 4) -> dict[str, list]:
+    """`clients` keep-alive clients spread over `processes` processes (one Python process would
+    queue its own threads behind its GIL and blame the server), plus one run trigger."""
+    deadline = time.time() + seconds
+    shares = [list(range(i, clients, processes)) for i in range(processes)]
+    with ProcessPoolExecutor(max_workers=processes + 1) as pool:
+        futures = [pool.submit(_clients, port, share, deadline) for share in shares]
+        futures.append(pool.submit(_trigger, port, deadline, trigger_every))
+        results: dict[str, list] = defaultdict(list)
+        for future in futures:
+            for kind, samples in future.result().items():
+                results[kind].extend(samples)
+    return results
+
+
+def _clients(port: int, indexes: list[int], deadline: float) -> dict[str, list]:
     results: dict[str, list] = defaultdict(list)
     lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
-
-    def trigger() -> None:
-        """One more client asks for a simulation run every `trigger_every` seconds."""
-        while time.perf_counter() < deadline:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # idle ones get closed
-            started = time.perf_counter()
-            status = request(connection, "POST", "/runs", RUN_BODY)
-            connection.close()
-            with lock:
-                results["trigger"].append(((time.perf_counter() - started) * 1000, status == 202))
-            time.sleep(max(0.0, min(trigger_every, deadline - time.perf_counter())))
 
     def client(index: int) -> None:
         rng = random.Random(index)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         local: dict[str, list] = defaultdict(list)
-        while time.perf_counter() < deadline:
+        while time.time() < deadline:
             kind, method, path, body, expected = pick(rng)
             started = time.perf_counter()
             try:
@@ -78,13 +82,25 @@ def run_load(port: int, clients: int, seconds: float, trigger_every: float) -> d
             for kind, samples in local.items():
                 results[kind].extend(samples)
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    threads.append(threading.Thread(target=trigger))
+    threads = [threading.Thread(target=client, args=(i,)) for i in indexes]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return results
+    return dict(results)
+
+
+def _trigger(port: int, deadline: float, every: float) -> dict[str, list]:
+    """Asks for a simulation run every `every` seconds."""
+    samples = []
+    while time.time() < deadline:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # idle ones get closed
+        started = time.perf_counter()
+        status = request(connection, "POST", "/runs", RUN_BODY)
+        connection.close()
+        samples.append(((time.perf_counter() - started) * 1000, status == 202))
+        time.sleep(max(0.0, min(every, deadline - time.time())))
+    return {"trigger": samples}
 
 
 def report(results: dict[str, list], seconds: float) -> int:
@@ -105,16 +121,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--trigger-every", type=float, default=5.0, help="seconds between run triggers")
+    parser.add_argument("--processes", type=int, default=4, help="processes the clients are spread over")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     args = parser.parse_args()
     with scratch_environment(CELERY_QUEUE="jounce-load") as environ:
         environ["CELERY_BROKER_URL"] = environ["CACHE_REDIS_URL"]
         create_app(environ).extensions["injector"].get(SimulationUseCases).run_now(seed=1)
-        with celery_worker(environ), gunicorn(environ) as port:
+        with celery_worker(environ), gunicorn(environ, workers=args.workers) as port:
             print(
-                f"{args.clients} clients for {args.seconds:.0f} s against gunicorn (2 workers x 8 threads),"
+                f"{args.clients} clients in {args.processes} processes for {args.seconds:.0f} s against gunicorn"
+                f" ({args.workers} workers x 8 threads),"
                 f" a run of ~1 million samples triggered every {args.trigger_every:.0f} s\n"
             )
-            results = run_load(port, args.clients, args.seconds, args.trigger_every)
+            results = run_load(port, args.clients, args.seconds, args.trigger_every, args.processes)
     errors = report(results, args.seconds)
     raise SystemExit(1 if errors else 0)
 
