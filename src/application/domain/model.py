@@ -67,10 +67,6 @@ class SimulationRun:
     details: dict[str, Any] | None = None  # measured runs: load shape, errors, overhead, tokens
     id: int | None = None
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (RunStatus.COMPLETED, RunStatus.FAILED)
-
     def start(self, now: datetime) -> None:
         self.status = RunStatus.RUNNING
         self.started_at = now
