@@ -32,15 +32,14 @@ def test_no_secret_is_committed():
         path = ROOT / name
         if not path.is_file() or path.suffix in {".png", ".js"} or path.stat().st_size > 2_000_000:
             continue
-        if path == Path(__file__):  # this file holds samples of what it looks for
-            continue
         text = path.read_text(errors="ignore")
         found += [f"{name}: {kind}" for kind, pattern in SECRET_PATTERNS.items() if pattern.search(text)]
     assert found == []
 
 
 def test_the_secret_scan_recognises_what_it_looks_for():
-    samples = ["AKIAABCDEFGHIJKLMNOP", "-----BEGIN RSA PRIVATE KEY-----", "jnc_" + "a" * 43,
-               "postgresql://admin:Sup3rSecret@db/x"]  # fmt: skip
+    # Assembled here, so that no scanner (this one included) finds them whole in the source.
+    samples = ["AKIA" + "ABCDEFGHIJKLMNOP", "-----BEGIN RSA " + "PRIVATE KEY-----", "jnc_" + "a" * 43,
+               "postgresql://admin:" + "Sup3rSecret@db/x"]  # fmt: skip
     for sample in samples:
         assert any(pattern.search(sample) for pattern in SECRET_PATTERNS.values()), sample
