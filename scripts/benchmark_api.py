@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import redis
 from sqlalchemy import create_engine, text
@@ -28,6 +29,7 @@ ENDPOINTS = ("/metrics/?metric_name=TTFT", "/metrics/all", "/visualize", "/visua
 LATENCY_REQUESTS = 300
 LOAD_SECONDS = 5.0
 CLIENTS = 16
+PROCESSES = 4
 
 
 def fill_history(environ: dict[str, str], runs: int) -> None:
@@ -72,13 +74,23 @@ def latencies(port: int, path: str, bust_cache: redis.Redis | None, version_key:
 
 
 def throughput(port: int, path: str) -> tuple[float, int]:
-    """Requests/s of CLIENTS keep-alive clients for LOAD_SECONDS, and how many failed."""
-    done, errors = [0] * CLIENTS, [0] * CLIENTS
-    deadline = time.perf_counter() + LOAD_SECONDS
+    """Requests/s of CLIENTS keep-alive clients for LOAD_SECONDS, and how many failed. The clients
+    are spread over PROCESSES processes: in one, their shared GIL would cap the rate measured."""
+    deadline = time.time() + LOAD_SECONDS
+    shares = [CLIENTS // PROCESSES] * PROCESSES
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=PROCESSES) as pool:
+        results = list(pool.map(_clients, [port] * PROCESSES, [path] * PROCESSES, shares, [deadline] * PROCESSES))
+    elapsed = time.perf_counter() - started
+    return sum(done for done, _ in results) / elapsed, sum(errors for _, errors in results)
+
+
+def _clients(port: int, path: str, count: int, deadline: float) -> tuple[int, int]:
+    done, errors = [0] * count, [0] * count
 
     def client(index: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        while time.perf_counter() < deadline:
+        while time.time() < deadline:
             try:
                 ok = request(connection, "GET", path) == 200
             except (OSError, http.client.HTTPException):
@@ -89,13 +101,12 @@ def throughput(port: int, path: str) -> tuple[float, int]:
             errors[index] += not ok
         connection.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(done) / (time.perf_counter() - started), sum(errors)
+    return sum(done), sum(errors)
 
 
 def main() -> None:
@@ -114,7 +125,10 @@ def main() -> None:
                         f"{runs:>6}  {path:<28}{percentile(uncached, 50):>13.2f}{percentile(uncached, 99):>8.2f}"
                         f"{percentile(cached, 50):>12.2f}{percentile(cached, 99):>8.2f}"
                     )
-            print(f"\nthroughput, {CLIENTS} concurrent keep-alive clients for {LOAD_SECONDS:.0f} s each (1000 runs):")
+            print(
+                f"\nthroughput, {CLIENTS} keep-alive clients in {PROCESSES} processes,"
+                f" {LOAD_SECONDS:.0f} s each (1000 runs):"
+            )
             health_rate, _ = throughput(port, "/health/")
             print(f"  {'/health/':<28}{health_rate:>9,.0f} requests/s")
             for path in ENDPOINTS:
