@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
+from src.application.domain.model import RunSource
 from src.application.domain.ranking import Scope, Window
 from src.application.ports.telemetry import NoTelemetry
 from src.application.use_cases.metrics import MetricUseCases
@@ -99,3 +100,14 @@ def test_history_gives_one_point_per_run_per_llm_oldest_first(world):
     assert [p.run_id for p in history.series["GPT-4o"]] == [r.id for r in runs]
     with pytest.raises(InvalidParameter):
         metrics.history("TTFT", window=Window.LATEST)
+
+
+def test_the_run_selector_lists_recent_completed_runs_of_one_source_newest_first(world):
+    metrics, simulations, clock = world
+    runs = []
+    for seed in range(3):
+        runs.append(simulations.run_now(seed=seed))
+        clock.advance(timedelta(minutes=5))
+    simulations.queue(seed=9)  # not completed: not listed
+    assert [r.id for r in metrics.recent_runs(2)] == [runs[2].id, runs[1].id]
+    assert metrics.recent_runs(5, RunSource.MEASURED) == []

@@ -12,11 +12,10 @@ from src.adapters.web.errors import STATUS_BY_ERROR
 from src.adapters.web.response_cache import cache_responses
 from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import DomainError
-from src.application.domain.model import RunSource, RunStatus
+from src.application.domain.model import RunSource
 from src.application.domain.ranking import Statistic, Window
 from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.use_cases.metrics import MetricUseCases
-from src.application.use_cases.simulation import SimulationUseCases
 
 blueprint = Blueprint("pages", __name__)
 cache_responses(blueprint)
@@ -31,19 +30,19 @@ def home() -> ResponseReturnValue:
 
 
 @blueprint.route("/visualize", methods=["GET", "POST"], strict_slashes=False)
-def visualize(metrics: MetricUseCases, simulations: SimulationUseCases) -> ResponseReturnValue:
+def visualize(metrics: MetricUseCases) -> ResponseReturnValue:
     # The original page posted its selector as a form; a GET link is shareable, both work.
     source = request.form if request.method == "POST" else request.args
-    context = _selector_context(source, simulations)
+    context = _selector_context(source)
     context["metric_name"] = source.get("metric_name", "TTFT")
     try:
-        ranking = metrics.rank_metric(context["metric_name"], params.statistic(source), params.scope(source))
+        scope = params.scope(source)
+        context["runs"] = metrics.recent_runs(RECENT_RUNS, scope.source)
+        ranking = metrics.rank_metric(context["metric_name"], params.statistic(source), scope)
         context["ranking"] = ranking
         context["selection"] = ranking.selection
         if ranking.entries:
-            history = metrics.history(
-                ranking.metric.name, ranking.statistic, Window.DAY, TREND_RUNS, params.run_source(source)
-            )
+            history = metrics.history(ranking.metric.name, ranking.statistic, Window.DAY, TREND_RUNS, scope.source)
             context["figures"] = {
                 "ranking": charts.ranking_bars(ranking),
                 "distribution": charts.distribution_boxes(ranking),
@@ -55,13 +54,15 @@ def visualize(metrics: MetricUseCases, simulations: SimulationUseCases) -> Respo
 
 
 @blueprint.get("/visualize/all", strict_slashes=False)
-def visualize_all(metrics: MetricUseCases, simulations: SimulationUseCases) -> ResponseReturnValue:
-    context = _selector_context(request.args, simulations)
+def visualize_all(metrics: MetricUseCases) -> ResponseReturnValue:
+    context = _selector_context(request.args)
     context["method"] = request.args.get("method", WIN_RATE)
     context["methods"] = METHODS
     try:
+        scope = params.scope(request.args)
+        context["runs"] = metrics.recent_runs(RECENT_RUNS, scope.source)
         ranking = metrics.rank_overall(
-            context["method"], params.weights(request.args), params.statistic(request.args), params.scope(request.args)
+            context["method"], params.weights(request.args), params.statistic(request.args), scope
         )
         context["ranking"] = ranking
         context["selection"] = ranking.selection
@@ -76,13 +77,11 @@ def visualize_all(metrics: MetricUseCases, simulations: SimulationUseCases) -> R
     return render_template("visualize_all.html", **context)
 
 
-def _selector_context(source: Mapping[str, str], simulations: SimulationUseCases) -> dict[str, object]:
-    runs, _ = simulations.list(RECENT_RUNS, 0, RunStatus.COMPLETED)
+def _selector_context(source: Mapping[str, str]) -> dict[str, object]:
     return {
         "metrics": load_catalogue().metrics,
         "statistics": [s.value for s in Statistic],
         "windows": [w.value for w in Window],
-        "runs": runs,
         "sources": [s.value for s in RunSource],
         "selected": {key: source.get(key, "") for key in ("statistic", "window", "run_id", "source")},
     }

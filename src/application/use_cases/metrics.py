@@ -102,6 +102,11 @@ class MetricUseCases:
             series[llms[summary.llm_id].name].append(HistoryPoint(summary.run_id, finished_at, value))
         return MetricHistory(metric, statistic, window, {name: tuple(points) for name, points in series.items()})
 
+    def recent_runs(self, limit: int, source: RunSource = RunSource.SIMULATED) -> list[SimulationRun]:
+        """The newest completed runs of a source, for choosing one to rank."""
+        with self.uow:
+            return self.uow.runs.completed_recent(None, limit, source)
+
     def _select(self, scope: Scope, metric_id: int | None) -> tuple[DataSelection | None, list[MetricSummary]]:
         """The completed runs a ranking covers, and their summaries (of one metric or all)."""
         if scope.run_id is not None:
