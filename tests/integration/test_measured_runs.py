@@ -124,3 +124,19 @@ def test_benchmarks_are_queued_over_http_and_measured_by_the_workers(benchmarks,
     assert unknown.status_code == 404 and "queued" in unknown.json["error"]["message"]
     bad = client.post("/benchmarks", json={"endpoint": "queued", "concurrency": 0}, headers=api_headers)
     assert bad.status_code == 400 and "concurrency" in bad.json["error"]["message"]
+
+
+def test_a_measurement_that_breaks_midway_marks_its_run_failed_at_once(benchmarks, monkeypatch):
+    def broken_store(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=5)) as server:
+        benchmarks.add_endpoint("breaks", "GPT-4o", server.base_url, "gpt-4o", None)
+        run = benchmarks.queue("breaks", benchmarks.plan(2, warmup=0))
+        monkeypatch.setattr(benchmarks, "_store", broken_store)
+        with pytest.raises(RuntimeError):
+            benchmarks.execute(run.id)
+    uow = benchmarks.uow
+    with uow:
+        stored = uow.runs.get(run.id)
+    assert stored.status is RunStatus.FAILED and "disk full" in stored.error

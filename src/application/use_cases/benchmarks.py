@@ -177,6 +177,16 @@ class BenchmarkUseCases:
             assert endpoint is not None
             run.start(self.clock.now())
             self.uow.commit()
+        try:
+            return self._measure(run, endpoint, progress)
+        except Exception as error:  # a store or client bug: fail the run now, not when the reaper looks
+            self._finish_failed(run_id, f"{type(error).__name__}: {error}", {})
+            raise
+
+    def _measure(
+        self, run: SimulationRun, endpoint: Endpoint, progress: Callable[[int, int], None] | None
+    ) -> SimulationRun:
+        run_id = run.id or 0
         plan = BenchmarkPlan(**{k: v for k, v in (run.details or {})["plan"].items() if k != "load"})
         started = time.perf_counter()
         request = self._chat_request(endpoint, plan)
@@ -225,6 +235,8 @@ class BenchmarkUseCases:
             metric_ids = {m.name: m.id or 0 for m in self.uow.catalogue.metrics()}
             run = self.uow.runs.get_for_update(run_id)
             assert run is not None
+            if run.status is RunStatus.COMPLETED:  # another worker measured it first
+                return run
             day = self.clock.now().date()
             streamed = [o for o in succeeded if o.output_tokens > 1 and o.decode_s > 0]
             values = {
