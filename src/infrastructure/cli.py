@@ -63,15 +63,16 @@ def simulate(samples_per_pair: int | None, seed_value: int | None, enqueue: bool
 
 
 def _print_summary(simulations: SimulationUseCases, run_id: int) -> None:
-    table = simulations.summaries(run_id)
-    click.echo(f"{'LLM':<20}{'TTFT p50 s':>12}{'TTFT p95 s':>12}{'TPS mean':>10}{'e2e p50 s':>11}{'RPS mean':>10}")
-    for llm, by_metric in table.items():
-        if len(by_metric) < 4:  # a measured run covers one LLM
-            continue
-        click.echo(
-            f"{llm:<20}{by_metric['TTFT'].p50:>12.3f}{by_metric['TTFT'].p95:>12.3f}"
-            f"{by_metric['TPS'].mean:>10.1f}{by_metric['e2e_latency'].p50:>11.2f}{by_metric['RPS'].mean:>10.2f}"
-        )
+    columns = (("TTFT", "p50", "TTFT p50 s"), ("TTFT", "p95", "TTFT p95 s"), ("TPS", "mean", "TPS mean"),
+               ("e2e_latency", "p50", "e2e p50 s"), ("RPS", "mean", "RPS mean"))  # fmt: skip
+    click.echo(f"{'LLM':<20}" + "".join(f"{title:>12}" for _, _, title in columns))
+    for llm, by_metric in simulations.summaries(run_id).items():
+        if by_metric:  # a measured run covers one LLM
+            cells = (by_metric.get(metric) for metric, _, _ in columns)
+            values = [
+                getattr(cell, field) if cell else None for cell, (_, field, _) in zip(cells, columns, strict=True)
+            ]
+            click.echo(f"{llm:<20}" + "".join(f"{v:>12.3f}" if v is not None else f"{'-':>12}" for v in values))
 
 
 @click.command("create-api-key")

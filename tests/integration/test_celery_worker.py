@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from src.infrastructure.app import create_app
-from tests.e2e.test_embedded_default import free_port
+from tests.support.network import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))

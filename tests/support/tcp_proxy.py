@@ -7,11 +7,13 @@ import contextlib
 import socket
 import threading
 
+from tests.support.network import free_port
+
 
 class TcpProxy:
     def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
         self.target = (target_host, target_port)
-        self.port = _free_port()
+        self.port = free_port()
         self.connections: set[socket.socket] = set()
         self.lock = threading.Lock()
         self.listener: socket.socket | None = None
@@ -63,9 +65,3 @@ class TcpProxy:
         for end in (source, sink):
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
