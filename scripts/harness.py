@@ -57,7 +57,7 @@ def scratch_environment(**overrides: str) -> Iterator[dict[str, str]]:
             assert result.exit_code == 0, result.output
         yield environ
     finally:
-        keys = [*cache.scan_iter(match=prefix + "*"), *cache.scan_iter(match=f"LIMITS:LIMITER/{prefix}*")]
+        keys = list(cache.scan_iter(match=prefix + "*"))  # cache entries and rate-limit counters
         if keys:
             cache.delete(*keys)
         with admin.connect() as connection:

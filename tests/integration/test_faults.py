@@ -55,6 +55,16 @@ def test_with_redis_down_everything_answers_uncached_and_caching_resumes_when_it
     assert eventually(lambda: client.get("/metrics/?metric_name=TPS", headers=api_headers).headers["X-Cache"] == "hit")
 
 
+def test_with_redis_down_rate_limits_still_hold_counted_in_each_process(clean_app, environ, api_headers):
+    proxy = TcpProxy(6379)
+    url = through(proxy, environ["CACHE_REDIS_URL"])
+    client = create_app({**environ, "CACHE_REDIS_URL": url, "RATE_LIMIT": "3/minute"}).test_client()
+    proxy.cut()
+    statuses = [client.get("/llms", headers=api_headers).status_code for _ in range(4)]
+    proxy.restore()
+    assert statuses == [200, 200, 200, 429]
+
+
 def test_with_postgresql_down_the_api_answers_503_json_and_recovers_on_the_first_request_back(
     environ, simulated, api_headers
 ):

@@ -6,10 +6,10 @@ import logging
 
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
-from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from src.adapters.web.limits import RateLimited
 from src.application.domain.errors import (
     Conflict,
     DomainError,
@@ -61,10 +61,10 @@ def register_error_handlers(app: Flask) -> None:
             extra["choices"] = sorted(error.valid_methods)
         return error_response(error.code or 500, error.description or error.name, **extra)
 
-    @app.errorhandler(RateLimitExceeded)
-    def rate_limited(error: RateLimitExceeded) -> ResponseReturnValue:
-        body, status = error_response(429, f"rate limit exceeded ({error.limit.limit}); retry later")
-        body.headers["Retry-After"] = str(error.limit.limit.get_expiry())  # the longest wait there can be
+    @app.errorhandler(RateLimited)
+    def rate_limited(error: RateLimited) -> ResponseReturnValue:
+        body, status = error_response(429, error.description or "rate limit exceeded")
+        body.headers["Retry-After"] = str(error.retry_after)
         return body, status
 
     @app.errorhandler(Exception)
