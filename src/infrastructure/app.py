@@ -14,8 +14,10 @@ from injector import Injector
 
 from src.adapters.cache.flask_cache import FlaskCache
 from src.adapters.web import accounts, benchmarks, health, metrics, observability, openapi, pages, runs, security
+from src.adapters.web.auth import install_authentication
 from src.adapters.web.errors import register_error_handlers
 from src.adapters.web.limits import RateLimits, install_limits
+from src.application.use_cases.accounts import AccountUseCases
 from src.infrastructure.celery_app import create_celery
 from src.infrastructure.cli import register_commands
 from src.infrastructure.container import JounceModule
@@ -60,6 +62,8 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     app.jinja_env.globals.update(template_globals)
     app.extensions["injector"] = injector
     app.extensions["settings"] = settings
+    app.extensions["response_cache"] = cache  # resolved once: the cached answer's path is the hot one
+    install_authentication(app, lambda key: injector.get(AccountUseCases).authenticate(key))
 
     # Hooks and handlers come after Flask-Injector, which would wrap each in an injection call
     # (a signature inspection per request): they take nothing from the injector.

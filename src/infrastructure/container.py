@@ -17,7 +17,7 @@ from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
-from src.application.use_cases.accounts import AccountSettings, AccountUseCases
+from src.application.use_cases.accounts import AccountSettings
 from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from src.infrastructure.settings import Settings
@@ -42,21 +42,12 @@ class JounceModule(Module):
         binder.bind(AbstractLLMClient, to=OpenAIStreamingClient())
         binder.bind(AbstractSecrets, to=EnvironmentSecrets())
         binder.bind(BenchmarkSettings, to=self.settings.benchmark)
+        binder.bind(AccountSettings, to=AccountSettings(bootstrap_api_key=self.settings.bootstrap_api_key))
 
     @provider
     def unit_of_work(self) -> AbstractUnitOfWork:
         # A new unit of work per use case; each `with` opens and closes its own session.
         return SqlAlchemyUnitOfWork(self.session_factory)
-
-    @provider
-    def accounts(self) -> AccountUseCases:
-        # Built by hand: every API request authenticates, and the injector's signature inspection
-        # would triple the cost of a cached answer.
-        return AccountUseCases(
-            SqlAlchemyUnitOfWork(self.session_factory),
-            self.clock,
-            AccountSettings(bootstrap_api_key=self.settings.bootstrap_api_key),
-        )
 
     @singleton
     @provider

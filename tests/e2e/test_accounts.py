@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 
 import pytest
 from sqlalchemy import text
 
+from src.adapters.web.auth import REMEMBER_SECONDS
 from src.infrastructure.app import create_app
 from src.infrastructure.database import db
 
@@ -59,6 +61,21 @@ def test_register_log_in_create_a_key_call_the_api_revoke_it_and_get_401(client,
     assert client.get("/metrics/?metric_name=TTFT", headers={"api-key": secret}).status_code == 401
     assert "revoked" in client.get("/keys").data.decode()
     assert secret not in caplog.text and PASSWORD not in caplog.text
+
+
+def test_a_key_revoked_on_one_worker_stops_working_on_every_worker_within_two_seconds(client, environ):
+    other_worker = create_app(environ).test_client()  # same database and Redis, its own memory
+    register(client, unique_email())
+    headers = {"api-key": create_key(client)}
+    assert other_worker.get("/llms", headers=headers).status_code == 200  # verified there, so remembered
+
+    key_id = re.search(r'action="/keys/(\d+)/revoke"', client.get("/keys").data.decode()).group(1)
+    client.post(f"/keys/{key_id}/revoke", data={"csrf_token": csrf_token(client, "/keys")})
+    revoked_at = time.monotonic()
+    assert client.get("/llms", headers=headers).status_code == 401
+    while other_worker.get("/llms", headers=headers).status_code == 200:
+        assert time.monotonic() - revoked_at < REMEMBER_SECONDS + 0.5, "the other worker still accepts the key"
+        time.sleep(0.05)
 
 
 def test_keys_and_passwords_are_never_stored_in_clear(client, clean_app):

@@ -9,6 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from src.adapters.web.auth import verified_keys
 from src.application.domain.errors import DomainError
 from src.application.domain.model import User
 from src.application.use_cases.accounts import AccountUseCases
@@ -110,6 +111,7 @@ def create_key(accounts: AccountUseCases) -> ResponseReturnValue:
 def revoke_key(key_id: int, accounts: AccountUseCases) -> ResponseReturnValue:
     if ConfirmForm().validate_on_submit():
         key = accounts.revoke_api_key(current_user.id, key_id)
+        verified_keys().forget(key.key_hash)  # other workers forget it within REMEMBER_SECONDS
         flash(f"Key {key.name} ({key.prefix}…) is revoked.")
     return redirect(url_for("accounts.keys"))
 

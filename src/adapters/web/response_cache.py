@@ -29,7 +29,7 @@ def _key() -> str:
 
 
 def _cache() -> AbstractCache:
-    return current_app.extensions["injector"].get(AbstractCache)  # type: ignore[no-any-return]
+    return current_app.extensions["response_cache"]  # type: ignore[no-any-return]
 
 
 def _serve_from_cache() -> Response | None:
