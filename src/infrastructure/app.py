@@ -14,9 +14,10 @@ from injector import Injector
 
 from src.adapters.cache.flask_cache import FlaskCache
 from src.adapters.web import accounts, benchmarks, health, metrics, observability, openapi, pages, runs, security
-from src.adapters.web.auth import install_authentication
+from src.adapters.web.auth import VerifiedKeys
 from src.adapters.web.errors import register_error_handlers
-from src.adapters.web.limits import RateLimits, install_limits
+from src.adapters.web.gate import install_gate
+from src.adapters.web.limits import RateLimits
 from src.application.use_cases.accounts import AccountUseCases
 from src.infrastructure.celery_app import create_celery
 from src.infrastructure.cli import register_commands
@@ -63,7 +64,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     app.extensions["injector"] = injector
     app.extensions["settings"] = settings
     app.extensions["response_cache"] = cache  # resolved once: the cached answer's path is the hot one
-    install_authentication(app, lambda key: injector.get(AccountUseCases).authenticate(key))
+    app.extensions["verified_keys"] = VerifiedKeys(lambda key: injector.get(AccountUseCases).authenticate(key))
 
     # Hooks and handlers come after Flask-Injector, which would wrap each in an injection call
     # (a signature inspection per request): they take nothing from the injector.
@@ -100,15 +101,14 @@ def _install_web_extensions(app: Flask, settings: Settings) -> None:
     # The API authenticates with keys, not cookies; the page selector's POST only reads.
     for exempt in (metrics.blueprint, runs.blueprint, benchmarks.blueprint, pages.blueprint):
         csrf.exempt(exempt)
-    rate_limits = RateLimits(
-        storage_uri=settings.cache_redis_url or "memory://",
-        key_prefix=settings.cache_key_prefix,
+    rate_limits = RateLimits.parse(
         api=settings.rate_limit,
         login_per_account=settings.login_rate_limit_account,
         login_per_address=settings.login_rate_limit_address,
     )
     api = {blueprint.name for blueprint in (metrics.blueprint, runs.blueprint, benchmarks.blueprint)}
-    install_limits(app, rate_limits, api, accounts.blueprint.name)
+    cached = {metrics.blueprint.name, pages.blueprint.name}
+    install_gate(app, rate_limits, app.extensions["response_cache"], app.extensions["verified_keys"], api, cached)
     register_error_handlers(app)
     security.install(app)
 

@@ -23,7 +23,7 @@ from src.application.domain.model import (
     SimulationRun,
     User,
 )
-from src.application.ports.cache import AbstractCache, CacheLookup
+from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.repositories import (
     AbstractApiKeyRepository,
@@ -308,15 +308,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
 
 class FakeCache(AbstractCache):
     def __init__(self) -> None:
-        self.values: dict[str, tuple[int, Any]] = {}
         self.version = 0
-
-    def lookup(self, key: str) -> CacheLookup:
-        version, value = self.values.get(key, (None, None))
-        return CacheLookup(self.version, value if version == self.version else None)
-
-    def store(self, key: str, version: int, value: Any, timeout: int) -> None:
-        self.values[key] = (version, value)
 
     def bump_data_version(self) -> None:
         self.version += 1

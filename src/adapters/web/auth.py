@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from flask import Flask, current_app, request
+from flask import current_app, request
 
 from src.application.use_cases.accounts import hash_key
 
@@ -42,10 +42,6 @@ class VerifiedKeys:
         self._known.pop(key_hash, None)
 
 
-def install_authentication(app: Flask, verify: Callable[[str | None], str]) -> None:
-    app.extensions["verified_keys"] = VerifiedKeys(verify)
-
-
 def verified_keys() -> VerifiedKeys:
     return current_app.extensions["verified_keys"]  # type: ignore[no-any-return]
 
@@ -56,8 +52,3 @@ def presented_api_key() -> str | None:
         return key.strip()
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     return credentials.strip() if scheme.lower() == "bearer" and credentials else None
-
-
-def require_api_key() -> None:
-    """A before_request hook: raises Unauthorized, which the error table answers with 401."""
-    verified_keys().identity(presented_api_key())

@@ -6,13 +6,11 @@ from flask import Blueprint, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from src.adapters.web import params
-from src.adapters.web.auth import require_api_key
 from src.adapters.web.schemas import endpoint_json, run_json
 from src.application.domain.errors import InvalidParameter
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 
 blueprint = Blueprint("benchmarks", __name__)
-blueprint.before_request(require_api_key)
 FIELDS = {"endpoint", "requests", "concurrency", "rate", "warmup", "max_tokens"}
 
 

@@ -1,40 +1,48 @@
 """Rate limits: per API key on the API, per account and per address on log-in.
 
-Fixed windows counted by the `limits` library in Redis, so every gunicorn worker and replica
-shares them: one round trip (an atomic INCR and EXPIRE script) a request. Without Redis (the
-embedded default), and for a few seconds after Redis fails, they are counted in this process's
-memory instead. Flask-Limiter did the same with about 0.7 ms more work a request, a third of
-the cost of a cached answer.
+Fixed windows that start at a bucket's first request (as Flask-Limiter's do), so a client may
+spend a whole allowance at the end of one window and again at the start of the next. They are
+counted in Redis, shared by every gunicorn worker and replica, in the same round trip as the
+cache lookup (FlaskCache.lookup). Without Redis (the embedded default), and while Redis is down,
+each process counts in its own memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flask import Flask, request
+from flask import request
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage, RedisStorage
-from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
 
+from src.adapters.cache.flask_cache import Count, Counter
 from src.adapters.web.auth import presented_api_key
 
-LOGIN_ENDPOINT = "accounts.log_in"
-RETRY_REDIS_AFTER_SECONDS = 5.0
-log = logging.getLogger(__name__)
+PRUNE_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
 class RateLimits:
-    storage_uri: str  # redis://... or memory://
-    key_prefix: str
-    api: str  # per API key, e.g. "600/minute"
-    login_per_account: str
-    login_per_address: str
+    api: list[RateLimitItem]  # per API key, e.g. parse_many("600/minute")
+    login_per_account: list[RateLimitItem]
+    login_per_address: list[RateLimitItem]
+
+    @classmethod
+    def parse(cls, api: str, login_per_account: str, login_per_address: str) -> RateLimits:
+        return cls(parse_many(api), parse_many(login_per_account), parse_many(login_per_address))
+
+
+@dataclass(frozen=True)
+class Window:
+    """The current window of `rate` for one bucket, and the counter that counts it."""
+
+    rate: RateLimitItem
+    counter: Counter
 
 
 class RateLimited(TooManyRequests):
@@ -44,58 +52,37 @@ class RateLimited(TooManyRequests):
 
 
 class RateLimiter:
-    """Counts hits per bucket; raises RateLimited for the first rate a hit would exceed."""
+    def __init__(self) -> None:
+        self._memory: dict[str, tuple[int, float]] = {}  # counter key: (count, monotonic reset time)
+        self._lock = threading.Lock()
+        self._next_prune = 0.0
 
-    def __init__(self, storage_uri: str, key_prefix: str):
-        self._shared: FixedWindowRateLimiter | None = None
-        if storage_uri.startswith("redis"):
-            storage = RedisStorage(storage_uri, key_prefix=key_prefix, socket_connect_timeout=0.5, socket_timeout=0.5)
-            self._shared = FixedWindowRateLimiter(storage)
-        self._local = FixedWindowRateLimiter(MemoryStorage())
-        self._shared_down_until = 0.0
+    def windows(self, rates: Sequence[RateLimitItem], bucket: str) -> list[Window]:
+        return [
+            Window(rate, Counter(f"limits:{rate.amount}/{rate.get_expiry()}s:{bucket}", rate.get_expiry()))
+            for rate in rates
+        ]
 
-    def hit(self, rates: list[RateLimitItem], bucket: str) -> None:
-        for rate in rates:
-            limiter = self._limiter()
-            try:
-                allowed = limiter.hit(rate, bucket)
-            except Exception as error:  # fail over to memory: a cache fault must not refuse requests
-                self._shared_down_until = time.monotonic() + RETRY_REDIS_AFTER_SECONDS
-                log.warning("rate limits counted in memory for %ss: %s", RETRY_REDIS_AFTER_SECONDS, error)
-                limiter = self._local
-                allowed = limiter.hit(rate, bucket)
-            if not allowed:
-                raise RateLimited(rate, _seconds_until_reset(limiter, rate, bucket))
+    def enforce(self, windows: Sequence[Window], counts: Sequence[Count] | None) -> None:
+        """Raise RateLimited past any window's rate. `counts` are the windows' shared counts,
+        this request's included; None when they could not be counted there."""
+        if counts is None:
+            counts = [self._count_in_memory(window.counter) for window in windows]
+        for window, count in zip(windows, counts, strict=True):
+            if count.value > window.rate.amount:
+                raise RateLimited(window.rate, max(1, math.ceil(count.resets_in)))
 
-    def _limiter(self) -> FixedWindowRateLimiter:
-        if self._shared is None or time.monotonic() < self._shared_down_until:
-            return self._local
-        return self._shared
-
-
-def _seconds_until_reset(limiter: FixedWindowRateLimiter, rate: RateLimitItem, bucket: str) -> int:
-    try:
-        reset_at = limiter.get_window_stats(rate, bucket).reset_time
-    except Exception:  # the longest wait there can be is still a true answer
-        return rate.get_expiry()
-    return max(1, math.ceil(reset_at - time.time()))
-
-
-def install_limits(app: Flask, limits: RateLimits, api_blueprints: set[str], accounts_blueprint: str) -> None:
-    """Checked first in every request, before authentication and the cache: refused and cached
-    requests count too."""
-    limiter = RateLimiter(limits.storage_uri, limits.key_prefix + "limits")
-    api_rates = parse_many(limits.api)
-    per_account, per_address = parse_many(limits.login_per_account), parse_many(limits.login_per_address)
-
-    def check() -> None:
-        if request.blueprint in api_blueprints:
-            limiter.hit(api_rates, api_key_identity())
-        elif request.endpoint == LOGIN_ENDPOINT and request.method == "POST":
-            limiter.hit(per_account, login_account_identity())
-            limiter.hit(per_address, "address:" + remote_address())
-
-    app.before_request(check)
+    def _count_in_memory(self, counter: Counter) -> Count:
+        with self._lock:
+            now = time.monotonic()
+            if now >= self._next_prune:
+                self._memory = {key: kept for key, kept in self._memory.items() if kept[1] > now}
+                self._next_prune = now + PRUNE_EVERY_SECONDS
+            count, resets_at = self._memory.get(counter.key, (0, 0.0))
+            if resets_at <= now:
+                count, resets_at = 0, now + counter.period
+            self._memory[counter.key] = (count + 1, resets_at)
+            return Count(count + 1, resets_at - now)
 
 
 def api_key_identity() -> str:

@@ -9,16 +9,13 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from src.adapters.web import params, schemas
-from src.adapters.web.auth import require_api_key
-from src.adapters.web.response_cache import cache_responses, wants_csv
+from src.adapters.web.response_cache import wants_csv
 from src.application.domain.ranking import Window
 from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.use_cases.catalogue import CatalogueUseCases
 from src.application.use_cases.metrics import WINDOW_SPANS, MetricUseCases
 
 blueprint = Blueprint("metrics", __name__)
-blueprint.before_request(require_api_key)
-cache_responses(blueprint)
 
 FORMATS = ["json", "csv"]
 

@@ -9,7 +9,6 @@ from flask.typing import ResponseReturnValue
 
 from src.adapters.web import charts, params
 from src.adapters.web.errors import STATUS_BY_ERROR
-from src.adapters.web.response_cache import cache_responses
 from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import DomainError
 from src.application.domain.model import RunSource
@@ -18,7 +17,6 @@ from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.use_cases.metrics import MetricUseCases
 
 blueprint = Blueprint("pages", __name__)
-cache_responses(blueprint)
 
 RECENT_RUNS = 20
 TREND_RUNS = 50

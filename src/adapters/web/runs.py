@@ -6,7 +6,6 @@ from flask import Blueprint, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from src.adapters.web import params
-from src.adapters.web.auth import require_api_key
 from src.adapters.web.schemas import run_json
 from src.application.domain.errors import InvalidParameter
 from src.application.domain.model import RunStatus
@@ -14,7 +13,6 @@ from src.application.use_cases.simulation import MAX_SAMPLES_PER_PAIR, Simulatio
 
 blueprint = Blueprint("runs", __name__)
 RUN_FIELDS = {"samples_per_pair", "seed"}
-blueprint.before_request(require_api_key)
 
 
 @blueprint.post("/runs", strict_slashes=False)

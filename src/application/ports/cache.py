@@ -1,32 +1,19 @@
-"""The cache port: best effort by contract, so a cache outage never fails a request.
+"""The cache port: what the core asks of the cache, best effort by contract.
 
-Entries belong to a data version, which every completed run bumps: an entry stored under an
-older version is never served, so a new run shows at once without deleting anything.
+Cached entries belong to a data version, which every completed run bumps: an entry stored under
+an older version is never served, so a new run shows at once without deleting anything. (Reading
+and keeping entries is the web adapter's business: the core only says when its data changed.)
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
-from typing import Any
-
-
-@dataclass(frozen=True)
-class CacheLookup:
-    version: int  # the current data version: store what you compute under this one
-    value: Any | None  # None when absent, stale, or the cache is unreachable
 
 
 class AbstractCache(abc.ABC):
     @abc.abstractmethod
-    def lookup(self, key: str) -> CacheLookup: ...
-
-    @abc.abstractmethod
-    def store(self, key: str, version: int, value: Any, timeout: int) -> None:
-        """Keep a value computed from data of `version`; does nothing when the cache is down."""
-
-    @abc.abstractmethod
-    def bump_data_version(self) -> None: ...
+    def bump_data_version(self) -> None:
+        """Make every entry computed so far stale; never raises (a lost bump is retried)."""
 
     @abc.abstractmethod
     def ping(self) -> None:

@@ -1,0 +1,56 @@
+"""What runs before every view, in this order: the rate limit, the API key, the cached answer.
+
+One hook, and one Redis round trip for both the rate-limit counters and the cache lookup: on a
+cached answer, every round trip and every hook is a sizeable share of the cost.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+
+from src.adapters.cache.flask_cache import FlaskCache
+from src.adapters.web.auth import VerifiedKeys, presented_api_key
+from src.adapters.web.limits import (
+    RateLimiter,
+    RateLimits,
+    api_key_identity,
+    login_account_identity,
+    remote_address,
+)
+from src.adapters.web.response_cache import cache_key, cached_response, keep_in_cache
+
+LOGIN_ENDPOINT = "accounts.log_in"
+
+
+def install_gate(
+    app: Flask,
+    limits: RateLimits,
+    cache: FlaskCache,
+    verified_keys: VerifiedKeys,
+    api: set[str],
+    cached: set[str],
+) -> None:
+    """`api`: the blueprints that take API keys (and their rate limit); `cached`: the blueprints
+    whose GET answers are cached."""
+    limiter = RateLimiter()
+
+    def check() -> Response | None:
+        blueprint = request.blueprint
+        if blueprint in api or blueprint in cached:
+            windows = limiter.windows(limits.api, api_key_identity()) if blueprint in api else []
+            key = cache_key() if blueprint in cached and request.method == "GET" else None
+            lookup = cache.lookup(key, [window.counter for window in windows])
+            limiter.enforce(windows, lookup.counts)
+            if blueprint in api:
+                verified_keys.identity(presented_api_key())  # raises Unauthorized (401)
+            return cached_response(lookup) if key is not None else None
+        if request.endpoint == LOGIN_ENDPOINT and request.method == "POST":
+            windows = [
+                *limiter.windows(limits.login_per_account, login_account_identity()),
+                *limiter.windows(limits.login_per_address, "address:" + remote_address()),
+            ]
+            limiter.enforce(windows, cache.lookup(None, [window.counter for window in windows]).counts)
+        return None
+
+    app.before_request(check)
+    app.after_request(keep_in_cache)
