@@ -12,7 +12,7 @@ follow a data-version bump, so every one misses the cache and computes the answe
 
 from __future__ import annotations
 
-import http.client
+import statistics
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -20,16 +20,17 @@ from concurrent.futures import ProcessPoolExecutor
 import redis
 from sqlalchemy import create_engine, text
 
-from scripts.harness import REDIS_URL, gunicorn, percentile, request, scratch_environment
+from scripts.harness import REDIS_URL, Client, gunicorn, issue_api_key, percentile, scratch_environment
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
 
 HISTORY_SIZES = (1, 100, 1000)
 ENDPOINTS = ("/metrics/?metric_name=TTFT", "/metrics/all", "/visualize", "/visualize/all")
 LATENCY_REQUESTS = 300
-LOAD_SECONDS = 5.0
 CLIENTS = 16
-PROCESSES = 4
+PROCESSES = 2
+ROUNDS = 7
+BURST_SECONDS = 2.0
 
 
 def fill_history(environ: dict[str, str], runs: int) -> None:
@@ -59,81 +60,98 @@ def fill_history(environ: dict[str, str], runs: int) -> None:
     engine.dispose()
 
 
-def latencies(port: int, path: str, bust_cache: redis.Redis | None, version_key: str) -> list[float]:
-    connection = http.client.HTTPConnection("127.0.0.1", port)
+def latencies(port: int, api_key: str, path: str, bust_cache: redis.Redis | None, version_key: str) -> list[float]:
+    client = Client(port, api_key)
     samples = []
-    request(connection, "GET", path)  # warm the connection and the cache
+    client.request("GET", path)  # warm the connection and the cache
     for _ in range(LATENCY_REQUESTS):
         if bust_cache is not None:
             bust_cache.incr(version_key)
         started = time.perf_counter()
-        assert request(connection, "GET", path) == 200
+        assert client.request("GET", path) == 200
         samples.append((time.perf_counter() - started) * 1000)
-    connection.close()
+    client.close()
     return samples
 
 
-def throughput(port: int, path: str) -> tuple[float, int]:
-    """Requests/s of CLIENTS keep-alive clients for LOAD_SECONDS, and how many failed. The clients
-    are spread over PROCESSES processes: in one, their shared GIL would cap the rate measured."""
-    deadline = time.time() + LOAD_SECONDS
-    shares = [CLIENTS // PROCESSES] * PROCESSES
-    started = time.perf_counter()
+def throughput(port: int, api_key: str, paths: list[str]) -> dict[str, tuple[list[float], int]]:
+    """Requests/s of each path in every round, and its failures: CLIENTS keep-alive clients in
+    PROCESSES processes (in one, their shared GIL would cap the rate) take the paths in turn, a
+    BURST_SECONDS burst each, ROUNDS times. Interleaving puts every path under the same noise."""
+    bursts = [path for _ in range(ROUNDS) for path in paths]
+    start = time.time() + 1.0  # every process ready before the first burst
     with ProcessPoolExecutor(max_workers=PROCESSES) as pool:
-        results = list(pool.map(_clients, [port] * PROCESSES, [path] * PROCESSES, shares, [deadline] * PROCESSES))
-    elapsed = time.perf_counter() - started
-    return sum(done for done, _ in results) / elapsed, sum(errors for _, errors in results)
+        shares = [pool.submit(_clients, port, api_key, bursts, start, CLIENTS // PROCESSES) for _ in range(PROCESSES)]
+        counts = [share.result() for share in shares]
+    results: dict[str, tuple[list[float], int]] = {path: ([], 0) for path in paths}
+    for index, path in enumerate(bursts):
+        rates, errors = results[path]
+        done = sum(share[index][0] for share in counts)
+        results[path] = ([*rates, done / BURST_SECONDS], errors + sum(share[index][1] for share in counts))
+    return results
 
 
-def _clients(port: int, path: str, count: int, deadline: float) -> tuple[int, int]:
-    done, errors = [0] * count, [0] * count
+def _clients(port: int, api_key: str, bursts: list[str], start: float, count: int) -> list[tuple[int, int]]:
+    """(answered, failed) per burst, for `count` client threads."""
+    tallies = [[0, 0] for _ in bursts]
+    lock = threading.Lock()
 
-    def client(index: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        while time.time() < deadline:
-            try:
-                ok = request(connection, "GET", path) == 200
-            except (OSError, http.client.HTTPException):
-                ok = False
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            done[index] += ok
-            errors[index] += not ok
+    def client() -> None:
+        connection = Client(port, api_key)
+        for index, path in enumerate(bursts):
+            done = failed = 0
+            deadline = start + (index + 1) * BURST_SECONDS
+            time.sleep(max(0.0, start + index * BURST_SECONDS - time.time()))
+            while time.time() < deadline:
+                try:
+                    ok = connection.request("GET", path) == 200
+                except OSError:
+                    ok = False
+                done += ok
+                failed += not ok
+            with lock:
+                tallies[index][0] += done
+                tallies[index][1] += failed
         connection.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(count)]
+    threads = [threading.Thread(target=client) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(done), sum(errors)
+    return [(done, failed) for done, failed in tallies]
 
 
 def main() -> None:
     cache = redis.Redis.from_url(REDIS_URL)
     with scratch_environment() as environ:
         create_app(environ).extensions["injector"].get(SimulationUseCases).run_now(seed=1)
+        api_key = issue_api_key(environ)
         with gunicorn(environ) as port:
-            print(f"gunicorn: 2 workers x 8 threads on 127.0.0.1:{port}; {LATENCY_REQUESTS} requests a row\n")
+            print(f"gunicorn: 2 workers x 4 threads on 127.0.0.1:{port}; {LATENCY_REQUESTS} requests a row\n")
             print(f"{'runs':>6}  {'endpoint':<28}{'uncached p50':>13}{'p99 ms':>8}{'cached p50':>12}{'p99 ms':>8}")
             for runs in HISTORY_SIZES:
                 fill_history(environ, runs)
                 for path in ENDPOINTS:
-                    uncached = latencies(port, path, cache, environ["CACHE_KEY_PREFIX"] + "data-version")
-                    cached = latencies(port, path, None, "")
+                    uncached = latencies(port, api_key, path, cache, environ["CACHE_KEY_PREFIX"] + "data-version")
+                    cached = latencies(port, api_key, path, None, "")
                     print(
                         f"{runs:>6}  {path:<28}{percentile(uncached, 50):>13.2f}{percentile(uncached, 99):>8.2f}"
                         f"{percentile(cached, 50):>12.2f}{percentile(cached, 99):>8.2f}"
                     )
             print(
-                f"\nthroughput, {CLIENTS} keep-alive clients in {PROCESSES} processes,"
-                f" {LOAD_SECONDS:.0f} s each (1000 runs):"
+                f"\nthroughput (1000 runs), {CLIENTS} keep-alive clients in {PROCESSES} processes; the paths take"
+                f" turns, {BURST_SECONDS:.0f} s each, {ROUNDS} rounds; medians over the rounds:"
             )
-            health_rate, _ = throughput(port, "/health/")
-            print(f"  {'/health/':<28}{health_rate:>9,.0f} requests/s")
-            for path in ENDPOINTS:
-                rate, errors = throughput(port, path)
-                print(f"  {path:<28}{rate:>9,.0f} requests/s  {rate / health_rate:>5.0%} of /health/  errors: {errors}")
+            results = throughput(port, api_key, ["/health/", *ENDPOINTS])
+            health_rates, _ = results.pop("/health/")
+            print(f"  {'/health/':<28}{statistics.median(health_rates):>9,.0f} requests/s")
+            for path, (rates, errors) in results.items():
+                ratio = statistics.median(rate / health for rate, health in zip(rates, health_rates, strict=True))
+                print(
+                    f"  {path:<28}{statistics.median(rates):>9,.0f} requests/s  {ratio:>5.0%} of /health/"
+                    f"  errors: {errors}"
+                )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Exits 1 when any request failed (a status other than the one expected, or no ans
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import random
 import threading
@@ -19,15 +18,15 @@ import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 
-from scripts.harness import celery_worker, gunicorn, percentile, request, scratch_environment
+from scripts.harness import Client, celery_worker, gunicorn, issue_api_key, percentile, scratch_environment
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
 
 METRICS = ["TTFT", "TPS", "e2e_latency", "RPS"]
-RUN_BODY = json.dumps({"samples_per_pair": 20_000})  # about 1 million samples a run
+RUN_BODY = json.dumps({"samples_per_pair": 20_000}).encode()  # about 1 million samples a run
 
 
-def pick(rng: random.Random) -> tuple[str, str, str, str | None, int]:
+def pick(rng: random.Random) -> tuple[str, str, str, bytes | None, int]:
     """(kind, method, path, body, expected status) of the next request, by the mix below."""
     roll = rng.random()
     metric = rng.choice(METRICS)
@@ -44,14 +43,16 @@ def pick(rng: random.Random) -> tuple[str, str, str, str | None, int]:
     return "history", "GET", f"/metrics/history?metric_name={metric}", None, 200
 
 
-def run_load(port: int, clients: int, seconds: float, trigger_every: float, processes: int = 4) -> dict[str, list]:
+def run_load(
+    port: int, api_key: str, clients: int, seconds: float, trigger_every: float, processes: int = 4
+) -> dict[str, list]:
     """`clients` keep-alive clients spread over `processes` processes (one Python process would
     queue its own threads behind its GIL and blame the server), plus one run trigger."""
     deadline = time.time() + seconds
     shares = [list(range(i, clients, processes)) for i in range(processes)]
     with ProcessPoolExecutor(max_workers=processes + 1) as pool:
-        futures = [pool.submit(_clients, port, share, deadline) for share in shares]
-        futures.append(pool.submit(_trigger, port, deadline, trigger_every))
+        futures = [pool.submit(_clients, port, api_key, share, deadline) for share in shares]
+        futures.append(pool.submit(_trigger, port, api_key, deadline, trigger_every))
         results: dict[str, list] = defaultdict(list)
         for future in futures:
             for kind, samples in future.result().items():
@@ -59,23 +60,21 @@ def run_load(port: int, clients: int, seconds: float, trigger_every: float, proc
     return results
 
 
-def _clients(port: int, indexes: list[int], deadline: float) -> dict[str, list]:
+def _clients(port: int, api_key: str, indexes: list[int], deadline: float) -> dict[str, list]:
     results: dict[str, list] = defaultdict(list)
     lock = threading.Lock()
 
     def client(index: int) -> None:
         rng = random.Random(index)
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection = Client(port, api_key)
         local: dict[str, list] = defaultdict(list)
         while time.time() < deadline:
             kind, method, path, body, expected = pick(rng)
             started = time.perf_counter()
             try:
-                status = request(connection, method, path, body)
-            except (OSError, http.client.HTTPException):
+                status = connection.request(method, path, body)
+            except OSError:
                 status = 0
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             local[kind].append(((time.perf_counter() - started) * 1000, status == expected))
         connection.close()
         with lock:
@@ -90,13 +89,16 @@ def _clients(port: int, indexes: list[int], deadline: float) -> dict[str, list]:
     return dict(results)
 
 
-def _trigger(port: int, deadline: float, every: float) -> dict[str, list]:
+def _trigger(port: int, api_key: str, deadline: float, every: float) -> dict[str, list]:
     """Asks for a simulation run every `every` seconds."""
     samples = []
     while time.time() < deadline:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # idle ones get closed
+        connection = Client(port, api_key)  # a new connection each time: idle ones get closed
         started = time.perf_counter()
-        status = request(connection, "POST", "/runs", RUN_BODY)
+        try:
+            status = connection.request("POST", "/runs", RUN_BODY)
+        except OSError:
+            status = 0
         connection.close()
         samples.append(((time.perf_counter() - started) * 1000, status == 202))
         time.sleep(max(0.0, min(every, deadline - time.time())))
@@ -127,13 +129,14 @@ def main() -> None:
     with scratch_environment(CELERY_QUEUE="jounce-load") as environ:
         environ["CELERY_BROKER_URL"] = environ["CACHE_REDIS_URL"]
         create_app(environ).extensions["injector"].get(SimulationUseCases).run_now(seed=1)
+        api_key = issue_api_key(environ)
         with celery_worker(environ), gunicorn(environ, workers=args.workers) as port:
             print(
                 f"{args.clients} clients in {args.processes} processes for {args.seconds:.0f} s against gunicorn"
-                f" ({args.workers} workers x 8 threads),"
+                f" ({args.workers} workers x 4 threads),"
                 f" a run of ~1 million samples triggered every {args.trigger_every:.0f} s\n"
             )
-            results = run_load(port, args.clients, args.seconds, args.trigger_every, args.processes)
+            results = run_load(port, api_key, args.clients, args.seconds, args.trigger_every, args.processes)
     errors = report(results, args.seconds)
     raise SystemExit(1 if errors else 0)
 
