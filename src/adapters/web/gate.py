@@ -1,7 +1,8 @@
 """What runs before every view, in this order: the rate limit, the API key, the cached answer.
 
 One hook, and one Redis round trip for both the rate-limit counters and the cache lookup: on a
-cached answer, every round trip and every hook is a sizeable share of the cost.
+cached answer, every round trip and every hook is a sizeable share of the cost. A missing answer
+is computed by one request at a time per process (Computations); the others wait and read it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from src.adapters.web.limits import (
     login_account_identity,
     remote_address,
 )
-from src.adapters.web.response_cache import cache_key, cached_response, keep_in_cache
+from src.adapters.web.response_cache import (
+    Computations,
+    cache_key,
+    cached_response,
+    finish_computation,
+    keep_in_cache,
+)
 
 LOGIN_ENDPOINT = "accounts.log_in"
 
@@ -33,6 +40,7 @@ def install_gate(
     """`api`: the blueprints that take API keys (and their rate limit); `cached`: the blueprints
     whose GET answers are cached."""
     limiter = RateLimiter()
+    computations = Computations()
 
     def check() -> Response | None:
         blueprint = request.blueprint
@@ -43,7 +51,12 @@ def install_gate(
             limiter.enforce(windows, lookup.counts)
             if blueprint in api:
                 verified_keys.identity(presented_api_key())  # raises Unauthorized (401)
-            return cached_response(lookup) if key is not None else None
+            if key is None:
+                return None
+            response = cached_response(lookup)
+            if response is None and computations.waited_for_another(key):
+                response = cached_response(cache.lookup(key))  # usually there now
+            return response
         if request.endpoint == LOGIN_ENDPOINT and request.method == "POST":
             windows = [
                 *limiter.windows(limits.login_per_account, login_account_identity()),
@@ -54,3 +67,4 @@ def install_gate(
 
     app.before_request(check)
     app.after_request(keep_in_cache)
+    app.teardown_request(lambda _error: finish_computation())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import Response, current_app, g, request
 
 from src.adapters.cache.flask_cache import CacheLookup, FlaskCache
 from src.adapters.telemetry.prometheus import CACHE_LOOKUPS
 
 CACHED_HEADERS = ("Content-Disposition",)
+WAIT_SECONDS = 10.0  # for another request's computation of the same answer, then compute it too
 
 
 def wants_csv() -> bool:
@@ -43,4 +46,39 @@ def keep_in_cache(response: Response) -> Response:
         cache: FlaskCache = current_app.extensions["response_cache"]
         cache.store(cache_key(), g.cache_version, (response.get_data(), response.mimetype, headers), timeout)
         response.headers["X-Cache"] = "miss"
+    finish_computation()
     return response
+
+
+class Computations:
+    """One computation of a missing answer at a time per key in this process. Requests that miss
+    the same answer meanwhile wait for it and read it from the cache: when a completed run makes
+    every answer stale at once, a crowd of clients would otherwise compute each one many times."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._running: dict[str, threading.Event] = {}  # key: set when its computation ends
+
+    def waited_for_another(self, key: str) -> bool:
+        """True after waiting for another request's computation of `key`; False when this
+        request is to compute it (until finish_computation())."""
+        with self._guard:
+            done = self._running.get(key)
+            if done is None:
+                self._running[key] = threading.Event()
+                g.computing = (self, key)
+                return False
+        done.wait(WAIT_SECONDS)
+        return True
+
+    def _finish(self, key: str) -> None:
+        with self._guard:
+            self._running.pop(key).set()
+
+
+def finish_computation() -> None:
+    """Wakes the requests waiting for this one's answer: once it is stored, or when the request
+    ends without one (a teardown hook)."""
+    computations, key = g.pop("computing", (None, ""))
+    if computations is not None:
+        computations._finish(key)
