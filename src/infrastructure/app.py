@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask_caching import Cache
@@ -41,6 +42,20 @@ BLUEPRINTS = (
 )
 
 
+class JounceFlask(Flask):
+    """Flask, checking each view and hook for `async def` once rather than at every call (eleven
+    calls a request: a tenth of the cost of a cached answer)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._synchronous: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        if func not in self._synchronous:
+            self._synchronous[func] = super().ensure_sync(func)
+        return self._synchronous[func]
+
+
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     instance_path = PROJECT_ROOT / "instance"
     settings = Settings.from_env(environ, instance_path)
@@ -73,7 +88,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
 
 
 def _flask_app(settings: Settings, instance_path: Path) -> Flask:
-    app = Flask(
+    app = JounceFlask(
         __name__,
         instance_path=str(instance_path),
         static_folder=str(PROJECT_ROOT / "static"),
