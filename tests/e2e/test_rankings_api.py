@@ -121,6 +121,17 @@ def test_history_has_a_point_per_run_for_every_llm(client, api_headers, simulate
     assert [p["run_id"] for p in body["series"][0]["points"]] == [r.id for r in runs]
 
 
+@pytest.mark.parametrize("statistic, field", [("mean", "mean_value"), ("median", "median"), ("p95", "p95")])
+def test_history_points_are_each_runs_own_statistic(client, api_headers, simulate, statistic, field):
+    runs = [simulate(seed=s, n=50) for s in range(2)]
+    url = f"/metrics/history?metric_name=TPS&window=24h&statistic={statistic}"
+    series = {s["llm"]: s["points"] for s in client.get(url, headers=api_headers).json["series"]}
+    for index, run in enumerate(runs):
+        ranking = client.get(f"/metrics/?metric_name=TPS&run_id={run.id}", headers=api_headers).json
+        for result in ranking["results"]:
+            assert series[result["llm"]][index]["value"] == pytest.approx(result[field])
+
+
 def test_the_catalogues_list_twelve_llms_and_four_metrics(client, api_headers):
     assert len(client.get("/llms", headers=api_headers).json["llms"]) == 12
     metrics = client.get("/metric-definitions", headers=api_headers).json["metrics"]

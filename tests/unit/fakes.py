@@ -23,6 +23,7 @@ from src.application.domain.model import (
     SimulationRun,
     User,
 )
+from src.application.domain.ranking import Statistic
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.repositories import (
@@ -165,16 +166,23 @@ class FakeSummaryRepository(AbstractSummaryRepository):
             s for s in self.store.summaries if s.run_id == run_id and (metric_id is None or s.metric_id == metric_id)
         ]
 
-    def for_runs(self, run_ids: Sequence[int], metric_id: int | None = None) -> list[MetricSummary]:
+    def statistic_by_run(
+        self, run_ids: Sequence[int], metric_id: int, statistic: Statistic
+    ) -> list[tuple[int, int, float]]:
         return [
-            s for s in self.store.summaries if s.run_id in run_ids and (metric_id is None or s.metric_id == metric_id)
+            (s.run_id, s.llm_id, float(getattr(s, statistic.field)))
+            for s in self.store.summaries
+            if s.run_id in run_ids and s.metric_id == metric_id
         ]
 
     def for_period(
         self, since: datetime | None, metric_id: int | None = None, source: RunSource | None = None
     ) -> list[MetricSummary]:
         runs = FakeRunRepository(self.store, itertools.count())._completed(since, source)
-        return self.for_runs([r.id for r in runs if r.id is not None], metric_id)
+        run_ids = {r.id for r in runs}
+        return [
+            s for s in self.store.summaries if s.run_id in run_ids and (metric_id is None or s.metric_id == metric_id)
+        ]
 
 
 class FakeSampleRepository(AbstractSampleRepository):

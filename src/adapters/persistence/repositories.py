@@ -21,6 +21,7 @@ from src.application.domain.model import (
     SimulationRun,
     User,
 )
+from src.application.domain.ranking import Statistic
 from src.application.ports.repositories import (
     AbstractApiKeyRepository,
     AbstractCatalogueRepository,
@@ -131,11 +132,14 @@ class SqlAlchemySummaryRepository(AbstractSummaryRepository):
             query = query.where(orm.metric_summaries.c.metric_id == metric_id)
         return list(self.session.scalars(query))
 
-    def for_runs(self, run_ids: Sequence[int], metric_id: int | None = None) -> list[MetricSummary]:
-        query = select(MetricSummary).where(orm.metric_summaries.c.run_id.in_(run_ids))
-        if metric_id is not None:
-            query = query.where(orm.metric_summaries.c.metric_id == metric_id)
-        return list(self.session.scalars(query))
+    def statistic_by_run(
+        self, run_ids: Sequence[int], metric_id: int, statistic: Statistic
+    ) -> list[tuple[int, int, float]]:
+        table = orm.metric_summaries
+        query = select(table.c.run_id, table.c.llm_id, table.c[statistic.field]).where(
+            table.c.run_id.in_(run_ids), table.c.metric_id == metric_id
+        )
+        return [(run_id, llm_id, value) for run_id, llm_id, value in self.session.execute(query)]
 
     def for_period(
         self, since: datetime | None, metric_id: int | None = None, source: RunSource | None = None

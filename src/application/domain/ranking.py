@@ -21,6 +21,11 @@ class Statistic(enum.StrEnum):
     P99 = "p99"
 
     @property
+    def field(self) -> str:
+        """The summary field that keeps this statistic (of one run, or pooled)."""
+        return "p50" if self is Statistic.MEDIAN else self.value
+
+    @property
     def quantile(self) -> float | None:
         return {"median": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}.get(self.value)
 
@@ -49,7 +54,7 @@ class PairStatistics:
     sketch: QuantileSketch
 
     def value(self, statistic: Statistic) -> float:
-        return self.mean if statistic is Statistic.MEAN else float(getattr(self, _FIELD[statistic]))
+        return float(getattr(self, statistic.field))
 
     def confidence_interval(self, statistic: Statistic) -> tuple[float, float]:
         """95% interval: normal for the mean; order statistics (distribution-free) for a quantile,
@@ -63,9 +68,6 @@ class PairStatistics:
         low = self.sketch.value_at_rank(max(0.0, rank - half))
         high = self.sketch.value_at_rank(min(self.n - 1.0, rank + half))
         return low * (1 - RELATIVE_ACCURACY), high * (1 + RELATIVE_ACCURACY)
-
-
-_FIELD = {Statistic.MEDIAN: "p50", Statistic.P90: "p90", Statistic.P95: "p95", Statistic.P99: "p99"}
 
 
 @dataclass(frozen=True)

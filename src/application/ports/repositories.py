@@ -19,6 +19,7 @@ from src.application.domain.model import (
     SimulationRun,
     User,
 )
+from src.application.domain.ranking import Statistic
 
 
 class AbstractCatalogueRepository(abc.ABC):
@@ -84,7 +85,10 @@ class AbstractSummaryRepository(abc.ABC):
     def for_run(self, run_id: int, metric_id: int | None = None) -> list[MetricSummary]: ...
 
     @abc.abstractmethod
-    def for_runs(self, run_ids: Sequence[int], metric_id: int | None = None) -> list[MetricSummary]: ...
+    def statistic_by_run(
+        self, run_ids: Sequence[int], metric_id: int, statistic: Statistic
+    ) -> list[tuple[int, int, float]]:
+        """(run id, LLM id, value) of one stored statistic: trends need no sketches."""
 
     @abc.abstractmethod
     def for_period(

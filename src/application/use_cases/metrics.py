@@ -93,13 +93,13 @@ class MetricUseCases:
             llms = self._llms()
             runs = self.uow.runs.completed_recent(self._since(window), limit, source)
             finished = {run.id: run.finished_at for run in runs}
-            summaries = self.uow.summaries.for_runs([run_id for run_id in finished if run_id], metric.id)
+            assert metric.id is not None  # read from the catalogue
+            values = self.uow.summaries.statistic_by_run([i for i in finished if i is not None], metric.id, statistic)
         series: dict[str, list[HistoryPoint]] = {llm.name: [] for llm in llms.values()}
-        for summary in sorted(summaries, key=lambda s: s.run_id):
-            value = ranking.combine([summary]).value(statistic)
-            finished_at = finished[summary.run_id]
+        for run_id, llm_id, value in sorted(values):
+            finished_at = finished[run_id]
             assert finished_at is not None
-            series[llms[summary.llm_id].name].append(HistoryPoint(summary.run_id, finished_at, value))
+            series[llms[llm_id].name].append(HistoryPoint(run_id, finished_at, value))
         return MetricHistory(metric, statistic, window, {name: tuple(points) for name, points in series.items()})
 
     def recent_runs(self, limit: int, source: RunSource = RunSource.SIMULATED) -> list[SimulationRun]:
