@@ -132,6 +132,9 @@ def main() -> None:
             print(f"{'runs':>6}  {'endpoint':<28}{'uncached p50':>13}{'p99 ms':>8}{'cached p50':>12}{'p99 ms':>8}")
             for runs in HISTORY_SIZES:
                 fill_history(environ, runs)
+                floor = latencies(port, api_key, "/health/", None, "")  # the host's noise, measured alongside
+                print(f"{runs:>6}  {'/health/ (for reference)':<28}{'':>21}{percentile(floor, 50):>12.2f}"
+                      f"{percentile(floor, 99):>8.2f}")  # fmt: skip
                 for path in ENDPOINTS:
                     uncached = latencies(port, api_key, path, cache, environ["CACHE_KEY_PREFIX"] + "data-version")
                     cached = latencies(port, api_key, path, None, "")
