@@ -22,20 +22,19 @@ MAX_REMEMBERED = 10_000  # keys; past it the memory starts over rather than grow
 class VerifiedKeys:
     """Presented keys the account use cases accepted lately, by hash, with their identity."""
 
-    def __init__(self, verify: Callable[[str | None], str], clock: Callable[[], float] = time.monotonic):
+    def __init__(self, verify: Callable[[str | None], str]):
         self._verify = verify  # raises Unauthorized for a missing, unknown or revoked key
-        self._clock = clock
-        self._known: dict[str, tuple[str, float]] = {}
+        self._known: dict[str, tuple[str, float]] = {}  # key hash: (identity, monotonic expiry)
 
     def identity(self, presented: str | None) -> str:
         digest = hash_key(presented) if presented else ""
         identity, valid_until = self._known.get(digest, ("", 0.0))
-        if self._clock() < valid_until:
+        if time.monotonic() < valid_until:
             return identity
         identity = self._verify(presented)
         if len(self._known) >= MAX_REMEMBERED:
             self._known.clear()
-        self._known[digest] = (identity, self._clock() + REMEMBER_SECONDS)
+        self._known[digest] = (identity, time.monotonic() + REMEMBER_SECONDS)
         return identity
 
     def forget(self, key_hash: str) -> None:

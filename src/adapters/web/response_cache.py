@@ -71,7 +71,7 @@ class Computations:
         done.wait(WAIT_SECONDS)
         return True
 
-    def _finish(self, key: str) -> None:
+    def finish(self, key: str) -> None:
         with self._guard:
             self._running.pop(key).set()
 
@@ -81,4 +81,4 @@ def finish_computation() -> None:
     ends without one (a teardown hook)."""
     computations, key = g.pop("computing", (None, ""))
     if computations is not None:
-        computations._finish(key)
+        computations.finish(key)
