@@ -70,7 +70,8 @@ class FlaskCache(AbstractCache):
         self.backend = cache.cache
         # The backend's own client: counters share its connection pool and its round trip.
         self._redis = getattr(self.backend, "_write_client", None)
-        # One script, not a pipeline: redis-py spends half as much on one command as on three.
+        # One script rather than a pipeline: atomic, and redis-py does less work for one command
+        # than for three (here 0.32 ms against 0.36 ms of CPU, in turns). Needs a single Redis node.
         self._count_and_get = self._redis.register_script(COUNT_AND_GET) if self._redis is not None else None
         self._down_until = 0.0
         self._pending_bump = False
