@@ -22,6 +22,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from src.adapters.cache.flask_cache import Count, Counter
 from src.adapters.web.auth import presented_api_key
+from src.application.use_cases.accounts import hash_key
 
 PRUNE_EVERY_SECONDS = 60.0
 
@@ -89,7 +90,7 @@ def api_key_identity() -> str:
     """One bucket per presented key (its hash: keys never reach Redis in clear), else per address."""
     key = presented_api_key()
     if key:
-        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+        return "key:" + hash_key(key)[:32]
     return "address:" + remote_address()
 
 
