@@ -89,12 +89,17 @@ def test_a_zero_weight_leaves_a_metric_out_of_the_overall_score(world):
     assert set(only_ttft.entries[0].by_metric) == {"TTFT"}
 
 
-def test_history_gives_one_point_per_run_per_llm_oldest_first(world):
-    metrics, simulations, clock = world
+def three_runs_five_minutes_apart(simulations, clock):
     runs = []
     for seed in range(3):
         runs.append(simulations.run_now(seed=seed))
         clock.advance(timedelta(minutes=5))
+    return runs
+
+
+def test_history_gives_one_point_per_run_per_llm_oldest_first(world):
+    metrics, simulations, clock = world
+    runs = three_runs_five_minutes_apart(simulations, clock)
     history = metrics.history("TTFT", window=Window.DAY)
     assert len(history.series) == 12
     assert [p.run_id for p in history.series["GPT-4o"]] == [r.id for r in runs]
@@ -104,10 +109,7 @@ def test_history_gives_one_point_per_run_per_llm_oldest_first(world):
 
 def test_the_run_selector_lists_recent_completed_runs_of_one_source_newest_first(world):
     metrics, simulations, clock = world
-    runs = []
-    for seed in range(3):
-        runs.append(simulations.run_now(seed=seed))
-        clock.advance(timedelta(minutes=5))
+    runs = three_runs_five_minutes_apart(simulations, clock)
     simulations.queue(seed=9)  # not completed: not listed
     assert [r.id for r in metrics.recent_runs(2)] == [runs[2].id, runs[1].id]
     assert metrics.recent_runs(5, RunSource.MEASURED) == []
