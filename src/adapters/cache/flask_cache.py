@@ -24,22 +24,23 @@ log = logging.getLogger(__name__)
 DATA_VERSION_KEY = "data-version"
 RETRY_AFTER_SECONDS = 5.0
 # KEYS: the counters, then (when an entry is wanted) the data version and the entry;
-# ARGV: each counter's period in seconds, its expiry from its first count (or whenever it has none).
-# Returns each counter's count and seconds left, then the two values.
+# ARGV: per counter, its period in milliseconds (its expiry from its first count, or whenever it
+# has none) and how much to add. Returns each counter's count and milliseconds left, then the values.
 COUNT_AND_GET = """
+local counters = #ARGV / 2
 local replies = {}
-for i, period in ipairs(ARGV) do
-  local count = redis.call('INCR', KEYS[i])
-  local ttl = redis.call('TTL', KEYS[i])
+for i = 1, counters do
+  local count = redis.call('INCRBY', KEYS[i], ARGV[2 * i])
+  local ttl = redis.call('PTTL', KEYS[i])
   if ttl < 0 then
-    redis.call('EXPIRE', KEYS[i], period)
-    ttl = period
+    redis.call('PEXPIRE', KEYS[i], ARGV[2 * i - 1])
+    ttl = tonumber(ARGV[2 * i - 1])
   end
   replies[2 * i - 1] = count
   replies[2 * i] = ttl
 end
-for i = #ARGV + 1, #KEYS do
-  replies[#ARGV + i] = redis.call('GET', KEYS[i])
+for i = counters + 1, #KEYS do
+  replies[counters + i] = redis.call('GET', KEYS[i])
 end
 return replies
 """
@@ -50,6 +51,7 @@ T = TypeVar("T")
 class Counter:
     key: str
     period: int  # seconds: the counter starts over this long after its first count
+    amount: int = 1  # added by this request: more than 1 leases the rest (see RateLimiter)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class FlaskCache(AbstractCache):
     def lookup(self, key: str | None, counters: Sequence[Counter] = ()) -> CacheLookup:
         """The entry of `key` (None: no entry wanted) and the counters' new counts, which are
         only counted in Redis: without it they come back None, for the caller to count."""
+        if key is None and not counters:
+            return CacheLookup(0, None, ())
         if self._redis is None:
             if key is None:
                 return CacheLookup(0, None)
@@ -102,9 +106,10 @@ class FlaskCache(AbstractCache):
         keys = [prefix + counter.key for counter in counters]
         if key is not None:
             keys += [prefix + DATA_VERSION_KEY, prefix + key]
-        replies = self._count_and_get(keys=keys, args=[counter.period for counter in counters])
+        args = [number for counter in counters for number in (counter.period * 1000, counter.amount)]
+        replies = self._count_and_get(keys=keys, args=args)
         counted = 2 * len(counters)
-        counts = tuple(Count(int(replies[i]), float(replies[i + 1])) for i in range(0, counted, 2))
+        counts = tuple(Count(int(replies[i]), replies[i + 1] / 1000) for i in range(0, counted, 2))
         if key is None:
             return CacheLookup(0, None, counts)
         version, entry = (self.backend.serializer.loads(raw) for raw in replies[counted:])

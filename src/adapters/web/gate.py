@@ -1,7 +1,8 @@
 """What runs before every view, in this order: the rate limit, the API key, the cached answer.
 
-One hook, and one Redis round trip for both the rate-limit counters and the cache lookup: on a
-cached answer, every round trip and every hook is a sizeable share of the cost. A missing answer
+One hook, and at most one Redis round trip for both the rate-limit counters and the cache lookup,
+none when this process holds a lease of the counts and a near copy of the answer: on a cached
+answer, every round trip and every hook is a sizeable share of the cost. A missing answer
 is computed by one request at a time per process (Computations); the others wait and read it.
 """
 
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from src.adapters.cache.flask_cache import FlaskCache
+from src.adapters.cache.flask_cache import CacheLookup, FlaskCache
 from src.adapters.web.auth import VerifiedKeys, presented_api_key
 from src.adapters.web.limits import (
     RateLimiter,
     RateLimits,
+    Window,
     api_key_identity,
     login_account_identity,
     remote_address,
@@ -42,13 +44,20 @@ def install_gate(
     limiter = RateLimiter()
     computations = Computations()
 
+    def admit(windows: list[Window], key: str | None = None) -> CacheLookup:
+        """Counts the request in its rate-limit windows (raises RateLimited past one) and looks
+        up `key`, in one round trip at most."""
+        unleased = limiter.spend_leases(windows)
+        lookup = cache.lookup(key, [window.counter for window in unleased])
+        limiter.enforce(unleased, lookup.counts)
+        return lookup
+
     def check() -> Response | None:
         blueprint = request.blueprint
         if blueprint in api or blueprint in cached:
             windows = limiter.windows(limits.api, api_key_identity()) if blueprint in api else []
             key = cache_key() if blueprint in cached and request.method == "GET" else None
-            lookup = cache.lookup(key, [window.counter for window in windows])
-            limiter.enforce(windows, lookup.counts)
+            lookup = admit(windows, key)
             if blueprint in api:
                 verified_keys.identity(presented_api_key())  # raises Unauthorized (401)
             if key is None:
@@ -58,11 +67,12 @@ def install_gate(
                 response = cached_response(cache.lookup(key))  # usually there now
             return response
         if request.endpoint == LOGIN_ENDPOINT and request.method == "POST":
-            windows = [
-                *limiter.windows(limits.login_per_account, login_account_identity()),
-                *limiter.windows(limits.login_per_address, "address:" + remote_address()),
-            ]
-            limiter.enforce(windows, cache.lookup(None, [window.counter for window in windows]).counts)
+            admit(
+                [
+                    *limiter.windows(limits.login_per_account, login_account_identity()),
+                    *limiter.windows(limits.login_per_address, "address:" + remote_address()),
+                ]
+            )
         return None
 
     app.before_request(check)
