@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
+from src.adapters.cache.flask_cache import DATA_VERSION_KEY
 from src.adapters.tasks.inprocess import InProcessTaskQueue
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.use_cases.catalogue import CatalogueUseCases
@@ -106,9 +107,11 @@ def clean_app(app: Flask, redis_client: redis.Redis, environ: dict[str, str]) ->
             connection.execute(text(f"DROP TABLE {partition}"))
         connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     prefix = environ["CACHE_KEY_PREFIX"]
-    keys = list(redis_client.scan_iter(match=prefix + "*"))  # cache entries and rate-limit counters
+    version = (prefix + DATA_VERSION_KEY).encode()
+    keys = [key for key in redis_client.scan_iter(match=prefix + "*") if key != version]  # entries, counters
     if keys:
         redis_client.delete(*keys)
+    app.extensions["response_cache"].bump_data_version()  # so that no process serves a copy it kept
     app.extensions["injector"].get(CatalogueUseCases).seed()
     return app
 
