@@ -15,12 +15,12 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
-import redis
 from sqlalchemy import create_engine, text
 
-from scripts.harness import REDIS_URL, Client, gunicorn, issue_api_key, percentile, scratch_environment
+from scripts.harness import Client, gunicorn, issue_api_key, percentile, scratch_environment
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
 
@@ -60,13 +60,14 @@ def fill_history(environ: dict[str, str], runs: int) -> None:
     engine.dispose()
 
 
-def latencies(port: int, api_key: str, path: str, bust_cache: redis.Redis | None, version_key: str) -> list[float]:
+def latencies(port: int, api_key: str, path: str, bump: Callable[[], None] | None = None) -> list[float]:
+    """`bump`: the data version's, as a completed run does it, before each request."""
     client = Client(port, api_key)
     samples = []
     client.request("GET", path)  # warm the connection and the cache
     for _ in range(LATENCY_REQUESTS):
-        if bust_cache is not None:
-            bust_cache.incr(version_key)
+        if bump is not None:
+            bump()
         started = time.perf_counter()
         assert client.request("GET", path) == 200
         samples.append((time.perf_counter() - started) * 1000)
@@ -123,21 +124,22 @@ def _clients(port: int, api_key: str, bursts: list[str], start: float, count: in
 
 
 def main() -> None:
-    cache = redis.Redis.from_url(REDIS_URL)
     with scratch_environment() as environ:
-        create_app(environ).extensions["injector"].get(SimulationUseCases).run_now(seed=1)
+        app = create_app(environ)
+        app.extensions["injector"].get(SimulationUseCases).run_now(seed=1)
+        bump = app.extensions["response_cache"].bump_data_version
         api_key = issue_api_key(environ)
         with gunicorn(environ) as port:
             print(f"gunicorn: 2 workers x 4 threads on 127.0.0.1:{port}; {LATENCY_REQUESTS} requests a row\n")
             print(f"{'runs':>6}  {'endpoint':<28}{'uncached p50':>13}{'p99 ms':>8}{'cached p50':>12}{'p99 ms':>8}")
             for runs in HISTORY_SIZES:
                 fill_history(environ, runs)
-                floor = latencies(port, api_key, "/health/", None, "")  # the host's noise, measured alongside
+                floor = latencies(port, api_key, "/health/")  # the host's noise, measured alongside
                 print(f"{runs:>6}  {'/health/ (for reference)':<28}{'':>21}{percentile(floor, 50):>12.2f}"
                       f"{percentile(floor, 99):>8.2f}")  # fmt: skip
                 for path in ENDPOINTS:
-                    uncached = latencies(port, api_key, path, cache, environ["CACHE_KEY_PREFIX"] + "data-version")
-                    cached = latencies(port, api_key, path, None, "")
+                    uncached = latencies(port, api_key, path, bump)
+                    cached = latencies(port, api_key, path)
                     print(
                         f"{runs:>6}  {path:<28}{percentile(uncached, 50):>13.2f}{percentile(uncached, 99):>8.2f}"
                         f"{percentile(cached, 50):>12.2f}{percentile(cached, 99):>8.2f}"

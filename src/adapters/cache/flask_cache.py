@@ -107,8 +107,10 @@ class FlaskCache(AbstractCache):
         found = self._call(lambda: self._round_trip(None if near else key, counters), CacheLookup(0, None))
         if near is not None:
             return CacheLookup(*near, found.counts)
-        if key is not None and found.value is not None:
-            self._near.keep(key, found.version, found.value)
+        if key is not None:
+            self._near.watch.saw(found.version)  # heals a missed announcement
+            if found.value is not None:
+                self._near.keep(key, found.version, found.value)
         return found
 
     def store(self, key: str, version: int, value: Any, timeout: int) -> None:

@@ -1,10 +1,10 @@
 """Cached answers kept in each process, beside Redis, so that serving one takes no round trip.
 
-On this 2-core machine a Redis round trip costs a cached answer a third of its throughput (the
-blocking wait, not Redis, is the cost). A process may serve its own copy only while it knows the
-current data version: a thread subscribed to the bumps keeps it (VersionWatch). A copy is never
-trusted past NEAR_SECONDS, nor while a bump may be unread: the watch's socket is polled, without
-blocking, before each use.
+On this 2-core machine a Redis round trip cost a cached answer a third of its throughput (the
+blocking wait and what it does to the process, far more than Redis's own work). A process may
+serve its own copy only while it knows the current data version: a thread subscribed to the bumps
+keeps it (VersionWatch). A copy is never trusted past NEAR_SECONDS, nor while a bump may be
+unread: the watch's socket is polled, without blocking, before each use.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -39,15 +40,13 @@ class VersionWatch:
         self._socket: Any = None
         self._reading = False
         self._owner_pid = 0
-        self.on_change: list[Any] = []  # called with the new version (or None)
+        self._starting = threading.Lock()
+        self.on_change: list[Callable[[int | None], None]] = []  # called with the new version (or None)
 
     def current(self) -> int | None:
         """The current version, or None when an announcement may be unread or missed."""
         if self._owner_pid != os.getpid():  # first use in this process (gunicorn forks)
-            self._owner_pid = os.getpid()
-            self._version = None
-            listen = VersionWatch._listen
-            threading.Thread(target=listen, args=(weakref.ref(self),), daemon=True, name="version-watch").start()
+            self._start()
             return None
         sock = self._socket
         # In this order: an announcement is unread while on the socket, then while being read.
@@ -55,8 +54,16 @@ class VersionWatch:
             return None
         return self._version
 
+    def _start(self) -> None:
+        with self._starting:
+            if self._owner_pid != os.getpid():
+                self._owner_pid = os.getpid()
+                self._version, self._socket = None, None  # a parent's are not this process's
+                listen = VersionWatch._listen
+                threading.Thread(target=listen, args=(weakref.ref(self),), daemon=True, name="version-watch").start()
+
     def saw(self, version: int) -> None:
-        """A version learnt otherwise (this process's own bump)."""
+        """A version learnt otherwise: this process's own bump, or read from Redis."""
         if self._version is not None and version > self._version:
             self._set(version)
 
