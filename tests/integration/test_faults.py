@@ -55,6 +55,21 @@ def test_with_redis_down_everything_answers_uncached_and_caching_resumes_when_it
     assert eventually(lambda: client.get("/metrics/?metric_name=TPS", headers=api_headers).headers["X-Cache"] == "hit")
 
 
+def test_a_run_completed_while_redis_is_down_shows_once_it_returns(environ, simulated, api_headers):
+    proxy = TcpProxy(6379)
+    through_proxy = {**environ, "CACHE_REDIS_URL": through(proxy, environ["CACHE_REDIS_URL"])}
+    web, worker = create_app(through_proxy).test_client(), create_app(through_proxy)
+    first = web.get("/metrics/?metric_name=TTFT", headers=api_headers).json["run"]["id"]
+    assert web.get("/metrics/?metric_name=TTFT", headers=api_headers).headers["X-Cache"] == "hit"
+
+    proxy.cut()
+    second = worker.extensions["injector"].get(SimulationUseCases).run_now(seed=2, samples_per_pair=100)
+    proxy.restore()  # the worker has nothing more to do: its lost bump must land by itself
+
+    latest = lambda: web.get("/metrics/?metric_name=TTFT", headers=api_headers).json["run"]["id"]  # noqa: E731
+    assert eventually(lambda: latest() == second.id) and second.id != first
+
+
 def test_with_redis_down_rate_limits_still_hold_counted_in_each_process(clean_app, environ, api_headers):
     proxy = TcpProxy(6379)
     url = through(proxy, environ["CACHE_REDIS_URL"])

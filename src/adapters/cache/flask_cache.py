@@ -11,6 +11,7 @@ request.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,8 @@ class FlaskCache(AbstractCache):
         self.backend = cache.cache
         self._down_until = 0.0
         self._pending_bump = False
+        self._retry: threading.Timer | None = None
+        self._retry_lock = threading.Lock()
         self._near: NearCache | None = None
         # The backend's own client: counters share its connection pool and its round trip.
         client = getattr(self.backend, "_write_client", None)
@@ -119,9 +122,22 @@ class FlaskCache(AbstractCache):
         self._call(lambda: self.backend.set(key, (version, value), timeout=timeout), None)
 
     def bump_data_version(self) -> None:
-        # A bump lost to an outage is retried by the next call that reaches the cache.
+        # A bump lost to an outage is retried by the next call that reaches the cache, and every
+        # few seconds meanwhile: a worker may have nothing more to do, and until the bump lands
+        # every process would serve answers that miss the run, once Redis is back.
         self._pending_bump = True
         self._call(lambda: None, None)
+        with self._retry_lock:
+            if self._pending_bump and self._retry is None:
+                self._retry = threading.Timer(RETRY_AFTER_SECONDS, self._retry_bump)
+                self._retry.daemon = True
+                self._retry.start()
+
+    def _retry_bump(self) -> None:
+        with self._retry_lock:
+            self._retry = None
+        if self._pending_bump:
+            self.bump_data_version()
 
     def ping(self) -> None:
         self.backend.set("ping", 1, timeout=5)  # raises when the backend is down: readiness shows it
