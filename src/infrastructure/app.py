@@ -12,6 +12,7 @@ from flask_injector import FlaskInjector
 from flask_migrate import Migrate
 from flask_wtf import CSRFProtect
 from injector import Injector
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from src.adapters.cache.flask_cache import FlaskCache
 from src.adapters.web import accounts, benchmarks, health, metrics, observability, openapi, pages, runs, security
@@ -110,6 +111,11 @@ def _flask_app(settings: Settings, instance_path: Path) -> Flask:
 
 
 def _install_web_extensions(app: Flask, settings: Settings) -> None:
+    if settings.proxy_hops:
+        # Behind an ingress every request comes from the proxy: per-address limits need the client
+        # address it forwards (X-Forwarded-For), trusted for this many proxies and no more.
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     observability.install(app)
     accounts.login_manager.init_app(app)
     csrf = CSRFProtect(app)
@@ -120,6 +126,7 @@ def _install_web_extensions(app: Flask, settings: Settings) -> None:
         api=settings.rate_limit,
         login_per_account=settings.login_rate_limit_account,
         login_per_address=settings.login_rate_limit_address,
+        invalid_keys_per_address=settings.invalid_key_rate_limit,
     )
     api = {blueprint.name for blueprint in (metrics.blueprint, runs.blueprint, benchmarks.blueprint)}
     cached = {metrics.blueprint.name, pages.blueprint.name}

@@ -43,6 +43,8 @@ class Settings:
     rate_limit: str
     login_rate_limit_account: str
     login_rate_limit_address: str
+    invalid_key_rate_limit: str
+    proxy_hops: int
     port: int
     log_level: str
     log_json: bool
@@ -82,6 +84,8 @@ class Settings:
             rate_limit=_rate(env, "RATE_LIMIT", "600/minute"),
             login_rate_limit_account=_rate(env, "LOGIN_RATE_LIMIT_ACCOUNT", "5/minute"),
             login_rate_limit_address=_rate(env, "LOGIN_RATE_LIMIT_ADDRESS", "20/minute"),
+            invalid_key_rate_limit=_rate(env, "INVALID_KEY_RATE_LIMIT", "20/minute"),
+            proxy_hops=_integer(env, "PROXY_HOPS", 0, minimum=0),
             port=_integer(env, "PORT", 5000, minimum=1),
             log_level=env.get("LOG_LEVEL", "info").upper(),
             log_json=env.get("LOG_FORMAT", "json").strip().lower() == "json",

@@ -8,7 +8,7 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from src.adapters.web.auth import REMEMBER_SECONDS
 from src.infrastructure.app import create_app
@@ -142,6 +142,37 @@ def test_the_api_answers_429_with_retry_after_past_the_rate_limit_per_key(limite
     refused = limited_client.get("/llms", headers=api_headers)
     assert refused.is_json and 0 < int(refused.headers["Retry-After"]) <= 60  # when the minute's window ends
     assert limited_client.get("/llms", headers={"api-key": "another-key"}).status_code == 401  # its own bucket
+
+
+def test_an_address_presenting_unknown_keys_is_refused_without_a_query_past_its_limit(clean_app, environ, api_headers):
+    client = create_app({**environ, "INVALID_KEY_RATE_LIMIT": "3/minute"}).test_client()
+    assert client.get("/llms", headers=api_headers).status_code == 200  # a key in use from that address
+    statuses = [client.get("/llms", headers={"api-key": uuid.uuid4().hex}).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+
+    queries = []
+    with client.application.app_context():
+        listen = lambda *args: queries.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listen)
+        try:
+            refused = client.get("/llms", headers={"Authorization": f"Bearer {uuid.uuid4().hex}"})
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listen)
+    assert refused.status_code == 429 and refused.is_json and 0 < int(refused.headers["Retry-After"]) <= 60
+    assert queries == []  # guessing keys costs the database nothing more
+    time.sleep(REMEMBER_SECONDS)  # the key in use is verified again: it still works
+    assert client.get("/llms", headers=api_headers).status_code == 200
+
+
+@pytest.mark.parametrize("proxy_hops, apart", [("0", False), ("1", True)])
+def test_the_forwarded_client_address_counts_only_behind_declared_proxies(clean_app, environ, proxy_hops, apart):
+    client = create_app({**environ, "INVALID_KEY_RATE_LIMIT": "2/minute", "PROXY_HOPS": proxy_hops}).test_client()
+
+    def guess(address: str) -> int:
+        return client.get("/llms", headers={"api-key": uuid.uuid4().hex, "X-Forwarded-For": address}).status_code
+
+    assert [guess("203.0.113.1") for _ in range(3)] == [401, 401, 429]
+    assert guess("203.0.113.2") == (401 if apart else 429)  # without a proxy, the header is the client's word
 
 
 def test_log_in_attempts_are_limited_per_account(limited_client):

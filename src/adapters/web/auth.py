@@ -8,6 +8,7 @@ that revoked it.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -16,6 +17,7 @@ from flask import current_app, request
 from src.application.use_cases.accounts import hash_key
 
 REMEMBER_SECONDS = 2.0
+VALID_LATELY_SECONDS = 600.0  # such a key is still verified while its address is refused
 MAX_REMEMBERED = 10_000  # keys; past it the memory starts over rather than grow without bound
 
 
@@ -24,21 +26,33 @@ class VerifiedKeys:
 
     def __init__(self, verify: Callable[[str | None], str]):
         self._verify = verify  # raises Unauthorized for a missing, unknown or revoked key
-        self._known: dict[str, tuple[str, float]] = {}  # key hash: (identity, monotonic expiry)
+        self._known: dict[str, tuple[str, float]] = {}  # key hash: (identity, monotonic time verified)
+
+    def remembered(self, presented: str | None) -> str | None:
+        """The identity of a key verified in the last REMEMBER_SECONDS, without asking the
+        database; else None."""
+        identity, verified_at = self._known.get(_digest(presented), ("", -math.inf))
+        return identity if time.monotonic() - verified_at < REMEMBER_SECONDS else None
+
+    def valid_lately(self, presented: str | None) -> bool:
+        return time.monotonic() - self._known.get(_digest(presented), ("", -math.inf))[1] < VALID_LATELY_SECONDS
 
     def identity(self, presented: str | None) -> str:
-        digest = hash_key(presented) if presented else ""
-        identity, valid_until = self._known.get(digest, ("", 0.0))
-        if time.monotonic() < valid_until:
+        identity = self.remembered(presented)
+        if identity is not None:
             return identity
         identity = self._verify(presented)
         if len(self._known) >= MAX_REMEMBERED:
             self._known.clear()
-        self._known[digest] = (identity, time.monotonic() + REMEMBER_SECONDS)
+        self._known[_digest(presented)] = (identity, time.monotonic())
         return identity
 
     def forget(self, key_hash: str) -> None:
         self._known.pop(key_hash, None)
+
+
+def _digest(presented: str | None) -> str:
+    return hash_key(presented) if presented else ""
 
 
 def verified_keys() -> VerifiedKeys:

@@ -27,6 +27,7 @@ from src.adapters.web.response_cache import (
     finish_computation,
     keep_in_cache,
 )
+from src.application.domain.errors import Unauthorized
 
 LOGIN_ENDPOINT = "accounts.log_in"
 
@@ -52,6 +53,22 @@ def install_gate(
         limiter.enforce(unleased, lookup.counts)
         return lookup
 
+    def authenticate(presented: str | None) -> None:
+        """Raises Unauthorized (401) for a missing, unknown or revoked key. Past the limit of
+        unknown keys from one address, its keys not valid lately are refused (429) without a
+        database query: guessing keys costs the database nothing, and keys in use still work."""
+        if verified_keys.remembered(presented) is not None:
+            return
+        failures = limiter.windows(limits.invalid_keys_per_address, "invalid-keys:" + remote_address())
+        if not verified_keys.valid_lately(presented):
+            limiter.refuse_refused(failures)
+        try:
+            verified_keys.identity(presented)
+        except Unauthorized:
+            if presented:
+                admit(failures)  # raises RateLimited (429) past the limit
+            raise
+
     def check() -> Response | None:
         blueprint = request.blueprint
         if blueprint in api or blueprint in cached:
@@ -59,7 +76,7 @@ def install_gate(
             key = cache_key() if blueprint in cached and request.method == "GET" else None
             lookup = admit(windows, key)
             if blueprint in api:
-                verified_keys.identity(presented_api_key())  # raises Unauthorized (401)
+                authenticate(presented_api_key())
             if key is None:
                 return None
             response = cached_response(lookup)

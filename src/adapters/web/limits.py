@@ -1,4 +1,5 @@
-"""Rate limits: per API key on the API, per account and per address on log-in.
+"""Rate limits: per API key on the API, per address on unknown API keys, per account and per
+address on log-in.
 
 Fixed windows that start at a bucket's first request (as Flask-Limiter's do), so a client may
 spend a whole allowance at the end of one window and again at the start of the next. They are
@@ -9,7 +10,8 @@ each process counts in its own memory.
 A process takes a lease of 1% of an allowance (at most 100) at a time and spends it without
 asking Redis again: a cached answer then costs no round trip. The allowance is never exceeded,
 but a client may be refused early by what other processes hold unspent (at most a lease per
-thread); allowances under 200 are leased one request at a time, so they are exact.
+thread); allowances under 200 are leased one request at a time, so they are exact. A process
+that sees a window refused refuses it by itself until the window ends (it would only grow).
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ class RateLimits:
     api: list[RateLimitItem]  # per API key, e.g. parse_many("600/minute")
     login_per_account: list[RateLimitItem]
     login_per_address: list[RateLimitItem]
+    invalid_keys_per_address: list[RateLimitItem]
 
     @classmethod
-    def parse(cls, api: str, login_per_account: str, login_per_address: str) -> RateLimits:
-        return cls(parse_many(api), parse_many(login_per_account), parse_many(login_per_address))
+    def parse(cls, **rates: str) -> RateLimits:
+        return cls(**{name: parse_many(rate) for name, rate in rates.items()})
 
 
 @dataclass(frozen=True)
@@ -63,15 +66,25 @@ class RateLimiter:
     def __init__(self) -> None:
         self._memory: dict[str, tuple[int, float]] = {}  # counter key: (count, monotonic reset time)
         self._leases: dict[str, tuple[int, float]] = {}  # counter key: (requests left, monotonic end)
+        self._refused: dict[str, float] = {}  # counter key: monotonic end of its refused window
         self._lock = threading.Lock()
         self._next_prune = 0.0
 
     def windows(self, rates: Sequence[RateLimitItem], bucket: str) -> list[Window]:
         return [Window(rate, _counter(rate, bucket)) for rate in rates]
 
+    def refuse_refused(self, windows: Sequence[Window]) -> None:
+        """Raise RateLimited if any window was refused in this process and has not ended."""
+        now = time.monotonic()
+        for window in windows:
+            ends_at = self._refused.get(window.counter.key, 0.0)
+            if ends_at > now:
+                raise RateLimited(window.rate, max(1, math.ceil(ends_at - now)))
+
     def spend_leases(self, windows: Sequence[Window]) -> list[Window]:
         """Counts this request against the windows this process holds a lease of; returns the
         others, to be counted in the shared store and enforced."""
+        self.refuse_refused(windows)
         unleased = []
         with self._lock:
             now = time.monotonic()
@@ -93,8 +106,9 @@ class RateLimiter:
             granted = window.counter.amount - max(0, count.value - window.rate.amount)
             if granted > 1:
                 self._lease(window.counter.key, granted - 1, count.resets_in)
-            elif granted < 1 and refused is None:
-                refused = RateLimited(window.rate, max(1, math.ceil(count.resets_in)))
+            elif granted < 1:
+                self._refuse(window.counter.key, count.resets_in)
+                refused = refused or RateLimited(window.rate, max(1, math.ceil(count.resets_in)))
         if refused is not None:
             raise refused
 
@@ -104,6 +118,12 @@ class RateLimiter:
             self._prune(now)
             left, ends_at = self._leases.get(key, (0, 0.0))  # another thread's lease meanwhile adds up
             self._leases[key] = ((left if ends_at > now else 0) + requests, now + seconds)
+
+    def _refuse(self, key: str, seconds: float) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._prune(now)
+            self._refused[key] = now + seconds
 
     def _count_in_memory(self, counter: Counter) -> Count:
         """As Redis would count (the lease included), in this process's memory."""
@@ -120,6 +140,7 @@ class RateLimiter:
         if now >= self._next_prune:
             self._memory = {key: kept for key, kept in self._memory.items() if kept[1] > now}
             self._leases = {key: kept for key, kept in self._leases.items() if kept[1] > now}
+            self._refused = {key: ends_at for key, ends_at in self._refused.items() if ends_at > now}
             self._next_prune = now + PRUNE_EVERY_SECONDS
 
 
