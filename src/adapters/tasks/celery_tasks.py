@@ -81,8 +81,11 @@ class CeleryTaskQueue(AbstractTaskQueue):
         self._send(benchmark.name, run_id)
 
     def _send(self, task: str, run_id: int) -> None:
+        # With the broker down, answer now (503) instead of blocking the request: one attempt to
+        # connect (kombu would retry for twice the connect timeout), and no retry to publish.
         try:
-            # retry=False: with the broker down, answer now (503) instead of blocking the request.
-            self.celery.send_task(task, args=(run_id,), retry=False)
+            with self.celery.producer_pool.acquire(block=True) as producer:
+                producer.connection.ensure_connection(max_retries=0)
+                self.celery.send_task(task, args=(run_id,), producer=producer, retry=False)
         except BrokerError as error:
             raise ServiceUnavailable("the task broker cannot be reached") from error
