@@ -39,6 +39,7 @@ class VersionWatch:
         self._version: int | None = None  # None: not listening, so not known
         self._socket: Any = None
         self._reading = False
+        self._outage_logged = False
         self._owner_pid = 0
         self._starting = threading.Lock()
         self.on_change: list[Callable[[int | None], None]] = []  # called with the new version (or None)
@@ -80,6 +81,8 @@ class VersionWatch:
         # Subscribed: no bump is missed from here, so the version read now stays true until one.
         self._set(int(self._client.get(self._channel) or 0))
         self._socket = pubsub.connection._sock  # polled by requests, never read: redis-py reads it
+        log.info("data version watch subscribed at version %s", self._version)
+        self._outage_logged = False
         return pubsub
 
     def _read(self, pubsub: Any) -> None:
@@ -92,9 +95,11 @@ class VersionWatch:
             self._reading = False
 
     def _lost(self, error: Exception) -> None:
+        level = logging.DEBUG if self._outage_logged else logging.WARNING  # once an outage
+        log.log(level, "data version watch lost, cached copies in this process unused: %s", error)
+        self._outage_logged = True
         self._socket = None
         self._set(None)
-        log.warning("data version watch lost, cached copies in this process unused: %s", error)
 
     @staticmethod
     def _listen(watch_ref: weakref.ref[VersionWatch]) -> None:
