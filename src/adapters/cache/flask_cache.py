@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from flask_caching import Cache
 
-from src.adapters.cache.near_cache import NearCache, VersionWatch
+from src.adapters.cache.near_cache import NearCache
 from src.application.ports.cache import AbstractCache
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class FlaskCache(AbstractCache):
             self._count_and_get = client.register_script(COUNT_AND_GET)
             self._bump = client.register_script(BUMP)
             self._version_key = self.backend.key_prefix + DATA_VERSION_KEY
-            self._near = NearCache(VersionWatch(client, self._version_key))
+            self._near = NearCache(client, self._version_key)
 
     def lookup(self, key: str | None, counters: Sequence[Counter] = ()) -> CacheLookup:
         """The entry of `key` (None: no entry wanted) and the counters' new counts, which are

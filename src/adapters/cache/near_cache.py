@@ -33,7 +33,7 @@ RECONNECT_SECONDS = 1.0
 class VersionWatch:
     """The data version as Redis announces it on `channel` (each bump publishes the new one)."""
 
-    def __init__(self, client: redis.Redis, channel: str):
+    def __init__(self, client: redis.Redis, channel: str, on_change: Callable[[], None]):
         self._client = _without_retries(client)  # redis-py would resubscribe unseen, bumps lost meanwhile
         self._channel = channel
         self._version: int | None = None  # None: not listening, so not known
@@ -42,7 +42,7 @@ class VersionWatch:
         self._outage_logged = False
         self._owner_pid = 0
         self._starting = threading.Lock()
-        self.on_change: list[Callable[[int | None], None]] = []  # called with the new version (or None)
+        self._on_change = on_change
 
     def current(self) -> int | None:
         """The current version, or None when an announcement may be unread or missed."""
@@ -70,8 +70,7 @@ class VersionWatch:
 
     def _set(self, version: int | None) -> None:
         self._version = version
-        for callback in self.on_change:
-            callback(version)
+        self._on_change()
 
     def _subscribe(self) -> Any:
         pubsub = self._client.pubsub()
@@ -144,11 +143,11 @@ def _readable(sock: Any, timeout: float = 0.0) -> bool:
 class NearCache:
     """This process's copies of cached answers, each under the data version it was computed for."""
 
-    def __init__(self, watch: VersionWatch):
-        self.watch = watch
+    def __init__(self, client: redis.Redis, channel: str):
+        """`channel`: where the data version's bumps are announced (the version's own key)."""
         self._entries: OrderedDict[str, tuple[int, Any, float]] = OrderedDict()  # key: (version, value, expiry)
         self._lock = threading.Lock()
-        watch.on_change.append(lambda _version: self.clear())
+        self.watch = VersionWatch(client, channel, on_change=self.clear)
 
     def get(self, key: str) -> tuple[int, Any] | None:
         """(version, value) of a copy of `key` that is current, or None."""
