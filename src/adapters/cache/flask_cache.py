@@ -146,7 +146,7 @@ class FlaskCache(AbstractCache):
         prefix = self.backend.key_prefix
         keys = [prefix + counter.key for counter in counters]
         if key is not None:
-            keys += [prefix + DATA_VERSION_KEY, prefix + key]
+            keys += [self._version_key, prefix + key]
         args = [number for counter in counters for number in (counter.period * 1000, counter.amount)]
         replies = self._count_and_get(keys=keys, args=args)
         counted = 2 * len(counters)
