@@ -45,7 +45,8 @@ def seed() -> None:
 @click.option("--seed", "seed_value", type=click.IntRange(0, 2**63 - 1), default=None, help="default: random")
 @click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers instead of running it here")
 def simulate(samples_per_pair: int | None, seed_value: int | None, enqueue: bool) -> None:
-    """Run one simulation and print its summary."""
+    """Run one simulation and print its summary (seeding the catalogue first if it is empty)."""
+    _get(CatalogueUseCases).seed()
     simulations = _get(SimulationUseCases)
     try:
         if enqueue:
@@ -173,7 +174,9 @@ def serve(host: str, port: int | None) -> None:
     if not completed:
         run = simulations.run_now()
         click.echo(f"first start: simulated run {run.id} ({run.sample_count:,} samples)")
-    InProcessScheduler(parse_schedule(settings.simulation_schedule), lambda: _get(SimulationUseCases)).start()
+    # The scheduler's thread has no app context: it takes the injector itself, not current_app.
+    injector = current_app.extensions["injector"]
+    InProcessScheduler(parse_schedule(settings.simulation_schedule), lambda: injector.get(SimulationUseCases)).start()
     port = port or settings.port
     click.echo(f"\nJounce serves http://{host}:{port}  (simulations on schedule {settings.simulation_schedule!r})")
     if settings.bootstrap_api_key:

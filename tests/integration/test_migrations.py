@@ -36,3 +36,13 @@ def test_on_postgresql_samples_are_partitioned_by_day(app):
             "SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'samples'::regclass"
         ).scalar()
     assert strategy == "r"  # range, on recorded_on
+
+
+def test_simulate_on_an_upgraded_but_unseeded_database_seeds_the_catalogue_first(make_database):
+    app = create_app({"DATABASE_URL": make_database(), "LOG_LEVEL": "warning"})
+    flask_db(app, "upgrade")
+    result = app.test_cli_runner().invoke(args=["simulate", "--samples-per-pair", "10", "--seed", "1"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "completed: 480 samples" in result.output
+    with app.app_context():
+        db.engine.dispose()

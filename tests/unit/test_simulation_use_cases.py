@@ -7,7 +7,7 @@ from src.application.domain.errors import InvalidParameter, NotFound, ServiceUna
 from src.application.domain.model import RunStatus
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
-from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
+from tests.unit.fakes import FakeCache, FakeTaskQueue, FakeUnitOfWork, FixedClock, seeded_uow
 
 
 def simulations(uow=None, queue=None, **settings):
@@ -139,3 +139,10 @@ def test_retention_removes_old_days_of_samples_and_keeps_summaries():
         assert uow.samples.count(old.id) == 0
         assert uow.samples.count(new.id) == 480
         assert len(uow.summaries.for_run(old.id)) == 48
+
+
+def test_a_run_on_an_unseeded_store_fails_saying_to_seed_the_catalogue():
+    use_cases, uow, _ = simulations(uow=FakeUnitOfWork(), samples_per_pair=10)
+    with pytest.raises(NotFound, match="flask seed"):
+        use_cases.run_now(seed=1)
+    assert "flask seed" in next(iter(uow.store.runs.values())).error

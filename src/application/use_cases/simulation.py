@@ -179,6 +179,10 @@ class SimulationUseCases:
         catalogue = load_catalogue()
         llm_ids = {llm.name: llm.id for llm in self.uow.catalogue.llms() if llm.id is not None}
         metric_ids = {m.name: m.id for m in self.uow.catalogue.metrics() if m.id is not None}
+        missing = [p.llm_name for p in catalogue.profiles if p.llm_name not in llm_ids]
+        missing += [m.name for m in catalogue.metrics if m.name not in metric_ids]
+        if missing:
+            raise NotFound(f"the catalogue is not seeded (missing {', '.join(missing[:3])}, ...): run `flask seed`")
         assert run.id is not None
         day = self.clock.now().date()
         n, chunk = run.samples_per_pair, self.settings.chunk_size
