@@ -129,8 +129,7 @@ def _install_web_extensions(app: Flask, settings: Settings) -> None:
         invalid_keys_per_address=settings.invalid_key_rate_limit,
     )
     api = {blueprint.name for blueprint in (metrics.blueprint, runs.blueprint, benchmarks.blueprint)}
-    cached = {metrics.blueprint.name, pages.blueprint.name}
-    install_gate(app, rate_limits, app.extensions["response_cache"], app.extensions["verified_keys"], api, cached)
+    install_gate(app, rate_limits, app.extensions["response_cache"], app.extensions["verified_keys"], api)
     register_error_handlers(app)
     security.install(app)
 

@@ -38,10 +38,9 @@ def install_gate(
     cache: FlaskCache,
     verified_keys: VerifiedKeys,
     api: set[str],
-    cached: set[str],
 ) -> None:
-    """`api`: the blueprints that take API keys (and their rate limit); `cached`: the blueprints
-    whose GET answers are cached."""
+    """`api`: the blueprints that take API keys (and their rate limit). Views marked `cached_by`
+    have their GET answers cached."""
     limiter = RateLimiter()
     computations = Computations()
 
@@ -70,18 +69,18 @@ def install_gate(
             raise
 
     def check() -> Response | None:
-        blueprint = request.blueprint
-        if blueprint in api or blueprint in cached:
-            windows = limiter.windows(limits.api, api_key_identity()) if blueprint in api else []
-            key = cache_key() if blueprint in cached and request.method == "GET" else None
+        in_api = request.blueprint in api
+        key = cache_key()
+        if in_api or key is not None:
+            windows = limiter.windows(limits.api, api_key_identity()) if in_api else []
             lookup = admit(windows, key)
-            if blueprint in api:
+            if in_api:
                 authenticate(presented_api_key())
             if key is None:
                 return None
-            response = cached_response(lookup)
+            response = cached_response(key, lookup)
             if response is None and computations.waited_for_another(key):
-                response = cached_response(cache.lookup(key))  # usually there now
+                response = cached_response(key, cache.lookup(key))  # usually there now
             return response
         if request.endpoint == LOGIN_ENDPOINT and request.method == "POST":
             admit(

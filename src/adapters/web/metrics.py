@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from src.adapters.web import params, schemas
-from src.adapters.web.response_cache import wants_csv
+from src.adapters.web.response_cache import cached_by, wants_csv
 from src.application.domain.ranking import Window
 from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.use_cases.catalogue import CatalogueUseCases
@@ -21,6 +21,7 @@ FORMATS = ["json", "csv"]
 
 
 @blueprint.get("/metrics/", strict_slashes=False)
+@cached_by("metric_name", "statistic", *params.SCOPE, "format")
 def rank_metric(metrics: MetricUseCases) -> ResponseReturnValue:
     ranking = metrics.rank_metric(
         params.text(request.args, "metric_name"), params.statistic(request.args), params.scope(request.args)
@@ -29,6 +30,7 @@ def rank_metric(metrics: MetricUseCases) -> ResponseReturnValue:
 
 
 @blueprint.get("/metrics/all/", strict_slashes=False)
+@cached_by("method", "weights", "statistic", *params.SCOPE, "format")
 def rank_overall(metrics: MetricUseCases) -> ResponseReturnValue:
     ranking = metrics.rank_overall(
         method=params.choice(request.args, "method", METHODS, WIN_RATE) or WIN_RATE,
@@ -40,6 +42,7 @@ def rank_overall(metrics: MetricUseCases) -> ResponseReturnValue:
 
 
 @blueprint.get("/metrics/history/", strict_slashes=False)
+@cached_by("metric_name", "statistic", "window", "limit", "source", "format")
 def history(metrics: MetricUseCases) -> ResponseReturnValue:
     result = metrics.history(
         params.text(request.args, "metric_name"),
@@ -52,11 +55,13 @@ def history(metrics: MetricUseCases) -> ResponseReturnValue:
 
 
 @blueprint.get("/llms", strict_slashes=False)
+@cached_by()
 def llms(catalogue: CatalogueUseCases) -> ResponseReturnValue:
     return jsonify({"llms": [schemas.llm_json(llm) for llm in catalogue.llms()]})
 
 
 @blueprint.get("/metric-definitions", strict_slashes=False)
+@cached_by()
 def metric_definitions(catalogue: CatalogueUseCases) -> ResponseReturnValue:
     return jsonify({"metrics": [schemas.metric_json(metric) for metric in catalogue.metrics()]})
 

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from src.adapters.web import charts, params
 from src.adapters.web.errors import STATUS_BY_ERROR
+from src.adapters.web.response_cache import cached_by
 from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import DomainError
 from src.application.domain.model import RunSource
@@ -23,11 +24,13 @@ TREND_RUNS = 50
 
 
 @blueprint.get("/")
+@cached_by()
 def home() -> ResponseReturnValue:
     return render_template("home.html")
 
 
 @blueprint.route("/visualize", methods=["GET", "POST"], strict_slashes=False)
+@cached_by("metric_name", "statistic", *params.SCOPE)
 def visualize(metrics: MetricUseCases) -> ResponseReturnValue:
     # The original page posted its selector as a form; a GET link is shareable, both work.
     source = request.form if request.method == "POST" else request.args
@@ -52,6 +55,7 @@ def visualize(metrics: MetricUseCases) -> ResponseReturnValue:
 
 
 @blueprint.get("/visualize/all", strict_slashes=False)
+@cached_by("method", "weights", "statistic", *params.SCOPE)
 def visualize_all(metrics: MetricUseCases) -> ResponseReturnValue:
     context = _selector_context(request.args)
     context["method"] = request.args.get("method", WIN_RATE)

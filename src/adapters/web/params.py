@@ -9,6 +9,8 @@ from src.application.domain.errors import InvalidParameter
 from src.application.domain.model import RunSource
 from src.application.domain.ranking import Scope, Statistic, Window
 
+SCOPE = ("run_id", "window", "source")  # the parameters `scope` reads
+
 
 def integer(source: Mapping[str, Any], name: str, default: int | None, minimum: int, maximum: int) -> int | None:
     raw = source.get(name)

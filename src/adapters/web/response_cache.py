@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from flask import Response, current_app, g, request
 
@@ -10,6 +13,7 @@ from src.adapters.cache.flask_cache import CacheLookup, FlaskCache
 from src.adapters.telemetry.prometheus import CACHE_LOOKUPS
 
 CACHED_HEADERS = ("Content-Disposition",)
+View = TypeVar("View", bound=Callable[..., Any])
 WAIT_SECONDS = 10.0  # for another request's computation of the same answer, then compute it too
 
 
@@ -19,15 +23,34 @@ def wants_csv() -> bool:
     return request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
 
 
-def cache_key() -> str:
-    query = "&".join(f"{k}={v}" for k, v in sorted(request.args.items(multi=True)))
+def cached_by(*parameters: str) -> Callable[[View], View]:
+    """Marks a GET view whose whole answer is cached, keyed by these query parameters: the only
+    ones it reads. Others are left out of the key (the view ignores them too), so they can neither
+    make new entries nor reach another request's entry."""
+
+    def mark(view: View) -> View:
+        view.cache_parameters = parameters  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def cache_key() -> str | None:
+    """The key of this request's cached answer; None when its view is not cached."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    parameters = getattr(view, "cache_parameters", None)
+    if parameters is None or request.method != "GET":
+        return None
+    # The first value of each, as the view reads it; urlencode escapes "&" and "=" inside values.
+    query = urlencode([(name, request.args[name]) for name in sorted(parameters) if name in request.args])
     return f"response:{request.path}?{query}:{'csv' if wants_csv() else 'json'}"
 
 
-def cached_response(lookup: CacheLookup) -> Response | None:
+def cached_response(key: str, lookup: CacheLookup) -> Response | None:
     """The cached answer to this request, if current; otherwise remember the data version, so
     that the answer computed now is kept under it."""
     g.cache_version = lookup.version
+    g.cache_key = key
     CACHE_LOOKUPS.labels(result="miss" if lookup.value is None else "hit").inc()
     if lookup.value is None:
         return None
@@ -44,7 +67,7 @@ def keep_in_cache(response: Response) -> Response:
         headers = {name: response.headers[name] for name in CACHED_HEADERS if name in response.headers}
         timeout = current_app.extensions["settings"].cache_timeout
         cache: FlaskCache = current_app.extensions["response_cache"]
-        cache.store(cache_key(), g.cache_version, (response.get_data(), response.mimetype, headers), timeout)
+        cache.store(g.cache_key, g.cache_version, (response.get_data(), response.mimetype, headers), timeout)
         response.headers["X-Cache"] = "miss"
     finish_computation()
     return response

@@ -1,0 +1,48 @@
+"""Cached answers are keyed by the parameters their view reads, so nobody can plant an answer
+for another request or fill the cache with parameters the view ignores."""
+
+import pytest
+
+from src.application.use_cases.simulation import SimulationUseCases
+
+
+@pytest.fixture
+def simulated(clean_app):
+    clean_app.extensions["injector"].get(SimulationUseCases).run_now(seed=3, samples_per_pair=200)
+
+
+def cache_entries(redis_client, environ) -> int:
+    return sum(1 for _ in redis_client.scan_iter(match=environ["CACHE_KEY_PREFIX"] + "response:*"))
+
+
+def test_an_encoded_query_cannot_poison_the_page_a_user_asks_for_later(client, simulated):
+    poison = client.get("/visualize?metric_name%3DTPS%26statistic%3Dp95%26window=7d")
+    assert poison.status_code == 200 and b"TTFT" in poison.data  # the view ignores the odd name
+    wanted = client.get("/visualize?metric_name=TPS&statistic=p95&window=7d")
+    assert wanted.status_code == 200
+    assert "<title>TPS" in wanted.data.decode() or "Tokens Per Second" in wanted.data.decode()
+    assert wanted.data != poison.data
+
+
+def test_an_encoded_query_cannot_poison_an_api_answer(client, simulated, api_headers):
+    poison = client.get("/metrics/?metric_name=TTFT&run_id%3D1%26statistic=p99", headers=api_headers)
+    assert poison.status_code == 200 and poison.json["statistic"] == "mean"
+    wanted = client.get("/metrics/?metric_name=TTFT&run_id=1&statistic=p99", headers=api_headers)
+    assert wanted.json["statistic"] == "p99" and wanted.json["run"]["id"] == 1
+
+
+def test_parameters_a_view_ignores_create_no_cache_entries(client, simulated, api_headers, redis_client, environ):
+    client.get("/visualize")
+    client.get("/metrics/?metric_name=TTFT", headers=api_headers)
+    before = cache_entries(redis_client, environ)
+    for n in range(50):
+        assert client.get(f"/visualize?utm={n}").headers["X-Cache"] == "hit"
+        assert client.get(f"/metrics/?metric_name=TTFT&utm={n}", headers=api_headers).headers["X-Cache"] == "hit"
+    assert cache_entries(redis_client, environ) == before == 2
+
+
+def test_a_parameter_given_twice_is_read_once_by_the_view_and_the_key(client, simulated, api_headers):
+    first = client.get("/metrics/?metric_name=TTFT&statistic=p95&statistic=p50", headers=api_headers)
+    again = client.get("/metrics/?metric_name=TTFT&statistic=p95", headers=api_headers)
+    assert first.json["statistic"] == again.json["statistic"] == "p95"
+    assert again.headers["X-Cache"] == "hit"
