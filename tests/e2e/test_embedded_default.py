@@ -25,7 +25,7 @@ def get_json(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict
         return error.code, json.loads(error.read())
 
 
-def test_serve_migrates_seeds_simulates_once_and_answers_ready(tmp_path):
+def test_serve_migrates_seeds_simulates_at_once_then_on_its_schedule(tmp_path):
     port = free_port()
     environment = {
         key: value
@@ -36,6 +36,7 @@ def test_serve_migrates_seeds_simulates_once_and_answers_ready(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'jounce.db'}",
         "API_KEY": "embedded-key",
         "FLASK_APP": "app",
+        "SIMULATION_SCHEDULE": "60",  # the shortest schedule: the test waits for its first tick
     }
     subprocess.run([FLASK, "db", "upgrade"], cwd=ROOT, env=environment, check=True, capture_output=True)
     server = subprocess.Popen(
@@ -59,7 +60,17 @@ def test_serve_migrates_seeds_simulates_once_and_answers_ready(tmp_path):
         status, runs = get_json(f"http://127.0.0.1:{port}/runs", {"api-key": "embedded-key"})
         assert status == 200
         assert [run["status"] for run in runs["runs"]] == ["completed"]  # the first start's run
+
+        def completed_runs() -> int:
+            runs = get_json(f"http://127.0.0.1:{port}/runs?status=completed", {"api-key": "embedded-key"})[1]
+            return runs["total"]
+
+        deadline = time.monotonic() + 150
+        while completed_runs() < 2:
+            assert time.monotonic() < deadline and server.poll() is None, "no scheduled run completed"
+            time.sleep(1)
     finally:
         server.terminate()
         output = server.communicate(timeout=10)[0].decode()
     assert f"http://127.0.0.1:{port}" in output and "embedded-key" in output
+    assert "Traceback" not in output and "failed" not in output
