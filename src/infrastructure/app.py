@@ -126,12 +126,13 @@ def _install_web_extensions(app: Flask, settings: Settings) -> None:
         api=settings.rate_limit,
         login_per_account=settings.login_rate_limit_account,
         login_per_address=settings.login_rate_limit_address,
+        register_per_address=settings.register_rate_limit,
         invalid_keys_per_address=settings.invalid_key_rate_limit,
     )
     api = {blueprint.name for blueprint in (metrics.blueprint, runs.blueprint, benchmarks.blueprint)}
     install_gate(app, rate_limits, app.extensions["response_cache"], app.extensions["verified_keys"], api)
     register_error_handlers(app)
-    security.install(app)
+    security.install(app, settings.is_production)
 
 
 def _cache_config(settings: Settings) -> dict[str, object]:

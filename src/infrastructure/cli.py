@@ -12,7 +12,7 @@ from werkzeug.serving import run_simple
 
 from src.adapters.tasks.inprocess import InProcessScheduler
 from src.application.domain.errors import DomainError
-from src.application.domain.model import RunStatus
+from src.application.domain.model import Role, RunStatus
 from src.application.use_cases.accounts import AccountUseCases
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.catalogue import CatalogueUseCases
@@ -27,7 +27,7 @@ def _get(cls: type[T]) -> T:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (seed, simulate, create_api_key, purge_samples, serve, endpoints, benchmark):
+    for command in (seed, simulate, create_api_key, users, purge_samples, serve, endpoints, benchmark):
         app.cli.add_command(command)
 
 
@@ -76,19 +76,41 @@ def _print_summary(simulations: SimulationUseCases, run_id: int) -> None:
             click.echo(f"{llm:<20}" + "".join(f"{v:>12.3f}" if v is not None else f"{'-':>12}" for v in values))
 
 
+ROLE = click.Choice([role.value for role in Role])
+
+
 @click.command("create-api-key")
 @with_appcontext
 @click.option("--name", required=True, help="what the key is for")
-@click.option("--user", "user_email", default=None, help="the account that owns the key")
-def create_api_key(name: str, user_email: str | None) -> None:
+@click.option("--role", type=ROLE, default=Role.READER.value, show_default=True)
+@click.option("--user", "user_email", default=None, help="the account that owns the key (its role caps the key's)")
+def create_api_key(name: str, role: str, user_email: str | None) -> None:
     """Issue an API key and print it (it is shown once; only its hash is stored)."""
     accounts = _get(AccountUseCases)
     try:
         user_id = accounts.user_by_email(user_email).id if user_email else None
-        issued = accounts.issue_api_key(name, user_id)
+        issued = accounts.issue_api_key(name, user_id, Role(role))
     except DomainError as error:
         raise click.ClickException(str(error)) from error
     click.echo(issued.secret)
+
+
+@click.group()
+def users() -> None:
+    """Accounts registered on the web."""
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=ROLE)
+@with_appcontext
+def set_role(email: str, role: str) -> None:
+    """Let an account issue keys up to ROLE (self-registered accounts are readers)."""
+    try:
+        user = _get(AccountUseCases).set_role(email, Role(role))
+    except DomainError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{user.email} is now {user.role}")
 
 
 @click.group()

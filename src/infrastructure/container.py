@@ -19,6 +19,7 @@ from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.use_cases.accounts import AccountSettings
 from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases
+from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from src.infrastructure.settings import Settings
 
@@ -42,6 +43,7 @@ class JounceModule(Module):
         binder.bind(AbstractLLMClient, to=OpenAIStreamingClient())
         binder.bind(AbstractSecrets, to=EnvironmentSecrets())
         binder.bind(BenchmarkSettings, to=self.settings.benchmark)
+        binder.bind(Quotas, to=self.settings.quotas)
         binder.bind(AccountSettings, to=AccountSettings(bootstrap_api_key=self.settings.bootstrap_api_key))
 
     @provider

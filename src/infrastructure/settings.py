@@ -11,6 +11,7 @@ from pathlib import Path
 from limits import parse_many
 
 from src.application.use_cases.benchmarks import BenchmarkSettings
+from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings
 
 # The value production refuses to start with.
@@ -32,6 +33,7 @@ class Settings:
     celery_broker_url: str | None
     celery_result_backend: str | None
     celery_queue: str
+    celery_benchmark_queue: str
     celery_visibility_timeout: int
     bootstrap_api_key: str | None
     simulation_schedule: str
@@ -43,12 +45,15 @@ class Settings:
     rate_limit: str
     login_rate_limit_account: str
     login_rate_limit_address: str
+    register_rate_limit: str
     invalid_key_rate_limit: str
     proxy_hops: int
     port: int
     log_level: str
     log_json: bool
     worker_metrics_port: int | None
+    metrics_token: str | None
+    quotas: Quotas
     simulation: SimulationSettings
     benchmark: BenchmarkSettings
 
@@ -73,6 +78,7 @@ class Settings:
             celery_broker_url=env.get("CELERY_BROKER_URL") or None,
             celery_result_backend=env.get("CELERY_RESULT_BACKEND") or None,
             celery_queue=env.get("CELERY_QUEUE", "jounce"),
+            celery_benchmark_queue=env.get("CELERY_BENCHMARK_QUEUE", "jounce-benchmarks"),
             celery_visibility_timeout=_integer(env, "CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
             bootstrap_api_key=env.get("API_KEY") or None,
             simulation_schedule=env.get("SIMULATION_SCHEDULE", "*/5 * * * *"),
@@ -84,16 +90,29 @@ class Settings:
             rate_limit=_rate(env, "RATE_LIMIT", "600/minute"),
             login_rate_limit_account=_rate(env, "LOGIN_RATE_LIMIT_ACCOUNT", "5/minute"),
             login_rate_limit_address=_rate(env, "LOGIN_RATE_LIMIT_ADDRESS", "20/minute"),
+            register_rate_limit=_rate(env, "REGISTER_RATE_LIMIT", "5/hour"),
             invalid_key_rate_limit=_rate(env, "INVALID_KEY_RATE_LIMIT", "20/minute"),
             proxy_hops=_integer(env, "PROXY_HOPS", 0, minimum=0),
             port=_integer(env, "PORT", 5000, minimum=1),
             log_level=env.get("LOG_LEVEL", "info").upper(),
             log_json=env.get("LOG_FORMAT", "json").strip().lower() == "json",
             worker_metrics_port=_optional_integer(env, "WORKER_METRICS_PORT", minimum=1),
+            metrics_token=env.get("METRICS_TOKEN") or None,
+            quotas=Quotas(
+                queued_runs=_integer(env, "QUOTA_QUEUED_RUNS", Quotas.queued_runs, minimum=0),
+                samples_per_day=_integer(env, "QUOTA_SAMPLES_PER_DAY", Quotas.samples_per_day, minimum=0),
+                benchmark_requests_per_day=_integer(
+                    env, "QUOTA_BENCHMARK_REQUESTS_PER_DAY", Quotas.benchmark_requests_per_day, minimum=0
+                ),
+                benchmark_tokens_per_day=_integer(
+                    env, "QUOTA_BENCHMARK_TOKENS_PER_DAY", Quotas.benchmark_tokens_per_day, minimum=0
+                ),
+            ),
             benchmark=BenchmarkSettings(
                 max_tokens=_integer(env, "BENCHMARK_MAX_TOKENS", 256, minimum=1),
                 timeout_s=float(_integer(env, "BENCHMARK_TIMEOUT_SECONDS", 60, minimum=1)),
                 warmup=_integer(env, "BENCHMARK_WARMUP_REQUESTS", 2, minimum=0),
+                max_duration_s=float(_integer(env, "BENCHMARK_MAX_DURATION_SECONDS", 600, minimum=1)),
             ),
             simulation=SimulationSettings(
                 samples_per_pair=_integer(env, "SIMULATION_SAMPLES_PER_PAIR", 1000, minimum=2),

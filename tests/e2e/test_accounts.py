@@ -33,21 +33,38 @@ def register(client, email: str, password: str = PASSWORD):
     )
 
 
-def create_key(client, name: str = "laptop") -> str:
+def log_in(client, email: str, password: str = PASSWORD):
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def sign_up(client, email: str | None = None) -> str:
+    """Registers and logs in; returns the email."""
+    email = email or unique_email()
+    register(client, email)
+    assert log_in(client, email).status_code == 302
+    return email
+
+
+def log_out(client):
+    return client.post("/logout", data={"csrf_token": csrf_token(client, "/keys")})
+
+
+def create_key(client, name: str = "laptop", role: str = "reader") -> str:
     token = csrf_token(client, "/keys")
-    page = client.post("/keys", data={"name": name, "csrf_token": token}).data.decode()
+    created = client.post("/keys", data={"name": name, "role": role, "csrf_token": token})
+    assert created.status_code == 302 and created.location.endswith("/keys")  # post/redirect/get
+    page = client.get("/keys").data.decode()
     return re.search(r'<code id="new-key">([^<]+)</code>', page).group(1)
 
 
 def test_register_log_in_create_a_key_call_the_api_revoke_it_and_get_401(client, caplog):
     caplog.set_level(logging.DEBUG)
     email = unique_email()
-    assert register(client, email).status_code == 302
-    client.post("/logout", data={"csrf_token": csrf_token(client, "/keys")})
-    assert client.get("/keys").status_code == 302  # logged out: sent to the log-in page
-
-    token = csrf_token(client, "/login")
-    assert client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token}).status_code == 302
+    registered = register(client, email)
+    assert registered.status_code == 302 and registered.location.endswith("/login")
+    assert client.get("/keys").status_code == 302  # not logged in by registering: sent to the log-in page
+    assert log_in(client, email).status_code == 302
     secret = create_key(client)
     assert secret.startswith("jnc_")
 
@@ -65,7 +82,7 @@ def test_register_log_in_create_a_key_call_the_api_revoke_it_and_get_401(client,
 
 def test_a_key_revoked_on_one_worker_stops_working_on_every_worker_within_two_seconds(client, environ):
     other_worker = create_app(environ).test_client()  # same database and Redis, its own memory
-    register(client, unique_email())
+    sign_up(client)
     headers = {"api-key": create_key(client)}
     assert other_worker.get("/llms", headers=headers).status_code == 200  # verified there, so remembered
 
@@ -79,8 +96,7 @@ def test_a_key_revoked_on_one_worker_stops_working_on_every_worker_within_two_se
 
 
 def test_keys_and_passwords_are_never_stored_in_clear(client, clean_app):
-    email = unique_email()
-    register(client, email)
+    email = sign_up(client)
     secret = create_key(client)
     with clean_app.app_context(), db.engine.connect() as connection:
         dump = " ".join(
@@ -94,15 +110,14 @@ def test_forms_without_a_valid_csrf_token_are_refused(client):
     email = unique_email()
     response = client.post("/register", data={"email": email, "password": PASSWORD, "confirm": PASSWORD})
     assert response.status_code == 400
-    assert register(client, email).status_code == 302
+    sign_up(client, email)
     forged = client.post("/keys", data={"name": "forged", "csrf_token": "not-the-token"})
-    assert forged.status_code == 400 and b"jnc_" not in forged.data
+    assert forged.status_code in (302, 400) and b"jnc_" not in client.get("/keys").data
 
 
 def test_a_wrong_password_never_reveals_whether_the_email_exists(client):
     email = unique_email()
     register(client, email)
-    client.post("/logout", data={"csrf_token": csrf_token(client, "/keys")})
     answers = []
     for candidate, password in ((email, "Wrong-Horse-42"), (unique_email(), PASSWORD)):
         token = csrf_token(client, "/login")
@@ -114,18 +129,88 @@ def test_a_wrong_password_never_reveals_whether_the_email_exists(client):
     assert "wrong email or password" in answers[0][1]
 
 
-def test_weak_passwords_and_taken_emails_are_explained_on_the_form(client):
+def test_a_weak_password_is_explained_under_the_password_field(client):
     response = register(client, unique_email(), "password")
-    assert response.status_code == 400 and b"the password must" in response.data
+    assert response.status_code == 400
+    html = response.data.decode()
+    password_label = html[html.index('name="password"') : html.index('name="confirm"')]
+    assert "the password must" in password_label
+    assert "the password must" not in html[: html.index('name="password"')]  # not under the email
+
+
+def test_registering_a_taken_email_answers_as_a_new_one_does(client):
+    email = unique_email()
+    answers = []
+    for _ in range(2):  # new, then taken
+        response = register(client, email)
+        page = client.get(response.location)
+        answers.append((response.status_code, response.location, CSRF.sub("TOKEN", page.data.decode())))
+    assert answers[0] == answers[1]
+    assert "If this email was new" in answers[0][2]
+
+
+def test_registration_is_limited_per_address(clean_app, environ):
+    client = create_app({**environ, "REGISTER_RATE_LIMIT": "2/hour"}).test_client()
+    statuses = [register(client, unique_email()).status_code for _ in range(3)]
+    assert statuses == [302, 302, 429]
+    other = client.post("/register", environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert other.status_code == 400  # another address has its own allowance (this one sent no token)
+
+
+def test_log_out_ends_the_session_on_the_server_so_a_copied_cookie_stops_working(client, clean_app):
+    sign_up(client)
+    copied = client.get_cookie("session").value
+    thief = clean_app.test_client()
+    thief.set_cookie("session", copied)
+    assert thief.get("/keys").status_code == 200
+    log_out(client)
+    assert thief.get("/keys").status_code == 302  # sent to the log-in page
+
+
+def test_the_csrf_token_is_new_after_log_in(client):
     email = unique_email()
     register(client, email)
-    client.post("/logout", data={"csrf_token": csrf_token(client, "/keys")})
-    again = register(client, email)
-    assert again.status_code == 400 and b"already uses this email" in again.data
+    before = csrf_token(client, "/login")
+    log_in(client, email)
+    assert csrf_token(client, "/keys") != before
+
+
+def test_an_expired_form_is_shown_again_with_a_message_not_json(client):
+    response = client.post("/login", data={"email": "ada@example.com", "password": "x", "csrf_token": "stale"})
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    html = response.data.decode()
+    assert "The form had expired" in html and 'value="ada@example.com"' in html and CSRF.search(html)
+
+
+def test_the_page_with_a_new_key_is_never_stored_and_a_reload_makes_no_second_key(client):
+    sign_up(client)
+    create_key(client, "once")
+    page = client.get("/keys")
+    assert page.headers["Cache-Control"] == "no-store" and 'id="new-key"' not in page.data.decode()
+    assert page.data.decode().count("<td>once</td>") == 1
+
+
+def test_a_reader_account_cannot_make_stronger_keys_and_an_admin_can(client, clean_app):
+    email = sign_up(client)
+    assert 'name="role"' in client.get("/keys").data.decode()  # the hidden reader role only
+    assert "<select" not in client.get("/keys").data.decode()
+    token = csrf_token(client, "/keys")
+    forged = client.post("/keys", data={"name": "sneaky", "role": "admin", "csrf_token": token})
+    assert forged.status_code == 400 and "this account may issue reader keys" in forged.data.decode()
+
+    result = clean_app.test_cli_runner().invoke(args=["users", "set-role", email, "admin"])
+    assert result.exit_code == 0 and "is now admin" in result.output
+    secret = create_key(client, "ops", role="operator")
+    run = client.post("/runs", json={"samples_per_pair": 10}, headers={"api-key": secret})
+    assert run.status_code == 202 and run.json["run"]["requested_by"].startswith("key:")
+    page = client.get("/keys").data.decode()
+    assert "<select" in page and "API keys of every account" in page and email in page
 
 
 def test_session_cookies_are_http_only_and_same_site_lax(client):
-    response = register(client, unique_email())
+    email = unique_email()
+    register(client, email)
+    response = log_in(client, email)
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
@@ -175,11 +260,15 @@ def test_the_forwarded_client_address_counts_only_behind_declared_proxies(clean_
     assert guess("203.0.113.2") == (401 if apart else 429)  # without a proxy, the header is the client's word
 
 
-def test_log_in_attempts_are_limited_per_account(limited_client):
+def test_wrong_passwords_from_a_stranger_never_lock_the_owner_out(limited_client):
     email = unique_email()
+    register(limited_client, email)
     statuses = []
     for _ in range(4):
         token = csrf_token(limited_client, "/login")
         data = {"email": email, "password": "Wrong-Horse-42", "csrf_token": token}
-        statuses.append(limited_client.post("/login", data=data).status_code)
-    assert statuses == [401, 401, 401, 429]
+        statuses.append(
+            limited_client.post("/login", data=data, environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code
+        )
+    assert statuses == [401, 401, 401, 429]  # the stranger's address is limited on this account
+    assert log_in(limited_client, email).status_code == 302  # the owner, from their own address

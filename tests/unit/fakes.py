@@ -113,6 +113,12 @@ class FakeRunRepository(AbstractRunRepository):
     def get_by_slot(self, slot: str) -> SimulationRun | None:
         return next((r for r in self.store.runs.values() if r.slot == slot), None)
 
+    def unfinished_count(self, requested_by: str) -> int:
+        return sum(1 for r in self.store.runs.values() if r.requested_by == requested_by and not r.is_finished)
+
+    def requested_since(self, requested_by: str, since: datetime) -> list[SimulationRun]:
+        return [r for r in self.store.runs.values() if r.requested_by == requested_by and r.created_at >= since]
+
     def latest(self, status: RunStatus, source: RunSource | None = None) -> SimulationRun | None:
         matching = [r for r in self.store.runs.values() if r.status is status and source in (None, r.source)]
         return max(matching, key=lambda r: (r.finished_at or r.created_at, r.id or 0), default=None)
@@ -246,6 +252,9 @@ class FakeUserRepository(AbstractUserRepository):
     def get_by_email(self, email: str) -> User | None:
         return next((u for u in self.store.users if u.email == email), None)
 
+    def list(self) -> list[User]:
+        return list(self.store.users)
+
 
 class FakeApiKeyRepository(AbstractApiKeyRepository):
     def __init__(self, store: Store, ids: itertools.count):
@@ -263,6 +272,9 @@ class FakeApiKeyRepository(AbstractApiKeyRepository):
 
     def get_by_hash(self, key_hash: str) -> ApiKey | None:
         return next((k for k in self.store.api_keys if k.key_hash == key_hash), None)
+
+    def list(self) -> list[ApiKey]:
+        return sorted(self.store.api_keys, key=lambda k: -(k.id or 0))
 
 
 class FakeUnitOfWork(AbstractUnitOfWork):

@@ -1,6 +1,7 @@
 import pytest
 
-from src.application.domain.errors import Conflict, InvalidParameter, NotFound, Unauthorized
+from src.application.domain.errors import Forbidden, InvalidParameter, NotFound, Unauthorized
+from src.application.domain.model import Caller, Role
 from src.application.services.passwords import check_strength, hash_password, verify_password
 from src.application.use_cases.accounts import AccountSettings, AccountUseCases
 from tests.unit.fakes import FakeUnitOfWork, FixedClock
@@ -37,13 +38,66 @@ def test_a_long_passphrase_is_strong_enough_without_symbols():
     check_strength("correct horse battery staple", "ada@example.com")
 
 
-def test_registration_normalizes_the_email_and_refuses_a_second_account(accounts):
+def test_registration_normalizes_the_email_and_makes_no_second_account(accounts):
     user = accounts.register("  Ada@Example.COM ", STRONG)
-    assert user.email == "ada@example.com"
-    with pytest.raises(Conflict):
-        accounts.register("ada@example.com", STRONG)
-    with pytest.raises(InvalidParameter, match="valid email"):
+    assert user.email == "ada@example.com" and user.role is Role.READER
+    assert accounts.register("ada@example.com", "Another-Horse-43") is None  # the caller answers as for a new one
+    assert accounts.log_in("ada@example.com", STRONG).id == user.id  # the first account is untouched
+    with pytest.raises(InvalidParameter, match="valid email") as error:
         accounts.register("not-an-email", STRONG)
+    assert error.value.parameter == "email"
+    with pytest.raises(InvalidParameter) as error:
+        accounts.register("bob@example.com", "weak")
+    assert error.value.parameter == "password"
+
+
+@pytest.mark.parametrize("email", ["ada\x00@example.com", "ada@exa\nmple.com"])
+def test_control_characters_in_an_email_are_refused_clearly_and_never_found(accounts, email):
+    with pytest.raises(InvalidParameter, match="valid email"):
+        accounts.register(email, STRONG)
+    with pytest.raises(Unauthorized):
+        accounts.log_in(email, STRONG)
+
+
+def test_a_key_name_with_control_characters_is_refused(accounts):
+    with pytest.raises(InvalidParameter, match="control characters"):
+        accounts.issue_api_key("lap\x00top")
+
+
+def test_a_log_out_ends_every_session_of_the_account(accounts):
+    ada = accounts.register("ada@example.com", STRONG)
+    assert accounts.session_user(ada.id, ada.session_generation) is not None
+    accounts.log_out(ada.id)
+    assert accounts.session_user(ada.id, 0) is None
+    assert accounts.session_user(ada.id, 1).email == "ada@example.com"  # a new log-in's session
+
+
+def test_keys_carry_a_role_no_higher_than_their_account_allows(accounts):
+    ada = accounts.register("ada@example.com", STRONG)
+    assert accounts.issue_api_key("laptop", ada.id).key.role is Role.READER
+    with pytest.raises(Forbidden, match="reader keys, not operator"):
+        accounts.issue_api_key("ci", ada.id, Role.OPERATOR)
+    accounts.set_role("ada@example.com", Role.OPERATOR)
+    issued = accounts.issue_api_key("ci", ada.id, Role.OPERATOR)
+    assert accounts.authenticate(issued.secret) == Caller(f"key:{issued.key.id}", Role.OPERATOR)
+    assert accounts.issue_api_key("ops", None, Role.ADMIN).key.role is Role.ADMIN  # the command line's
+
+
+def test_the_bootstrap_key_is_an_admin(accounts):
+    accounts = AccountUseCases(FakeUnitOfWork(), FixedClock(), AccountSettings(bootstrap_api_key="boot"))
+    assert accounts.authenticate("boot") == Caller("bootstrap", Role.ADMIN)
+
+
+def test_an_admin_lists_and_revokes_every_accounts_keys(accounts):
+    ada = accounts.register("ada@example.com", STRONG)
+    root = accounts.register("root@example.com", STRONG)
+    issued = accounts.issue_api_key("laptop", ada.id)
+    assert [(key.name, owner) for key, owner in accounts.api_keys(root.id)] == []
+    accounts.set_role("root@example.com", Role.ADMIN)
+    assert [(key.name, owner) for key, owner in accounts.api_keys(root.id)] == [("laptop", "ada@example.com")]
+    accounts.revoke_api_key(root.id, issued.key.id)
+    with pytest.raises(Unauthorized):
+        accounts.authenticate(issued.secret)
 
 
 def test_a_failed_log_in_says_the_same_for_a_wrong_password_and_an_unknown_email(accounts):
@@ -61,11 +115,11 @@ def test_users_list_and_revoke_only_their_own_keys(accounts):
     ada = accounts.register("ada@example.com", STRONG)
     bob = accounts.register("bob@example.com", STRONG)
     issued = accounts.issue_api_key("laptop", ada.id)
-    assert [k.name for k in accounts.api_keys(ada.id)] == ["laptop"]
+    assert [k.name for k, _ in accounts.api_keys(ada.id)] == ["laptop"]
     assert accounts.api_keys(bob.id) == []
     with pytest.raises(NotFound):
         accounts.revoke_api_key(bob.id, issued.key.id)
-    assert accounts.authenticate(issued.secret) == f"key:{issued.key.id}"
+    assert accounts.authenticate(issued.secret).identity == f"key:{issued.key.id}"
     accounts.revoke_api_key(ada.id, issued.key.id)
     with pytest.raises(Unauthorized):
         accounts.authenticate(issued.secret)

@@ -7,6 +7,7 @@ from src.application.domain.model import RunSource
 from src.application.domain.ranking import Scope, Window
 from src.application.ports.telemetry import NoTelemetry
 from src.application.use_cases.metrics import MetricUseCases
+from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
 
@@ -15,7 +16,7 @@ from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
 def world():
     uow, cache, clock = seeded_uow(), FakeCache(), FixedClock()
     simulations = SimulationUseCases(
-        uow, FakeTaskQueue(), cache, clock, SimulationSettings(samples_per_pair=300), NoTelemetry()
+        uow, FakeTaskQueue(), cache, clock, SimulationSettings(samples_per_pair=300), NoTelemetry(), Quotas()
     )
     return MetricUseCases(uow, clock), simulations, clock
 

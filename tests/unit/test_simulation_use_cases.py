@@ -6,15 +6,22 @@ import pytest
 from src.application.domain.errors import InvalidParameter, NotFound, ServiceUnavailable
 from src.application.domain.model import RunStatus
 from src.application.ports.telemetry import AbstractTelemetry
+from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FakeUnitOfWork, FixedClock, seeded_uow
 
 
-def simulations(uow=None, queue=None, **settings):
+def simulations(uow=None, queue=None, quotas=None, **settings):
     uow = uow or seeded_uow()
     cache = FakeCache()
     use_cases = SimulationUseCases(
-        uow, queue or FakeTaskQueue(), cache, FixedClock(), SimulationSettings(**settings), RecordingTelemetry()
+        uow,
+        queue or FakeTaskQueue(),
+        cache,
+        FixedClock(),
+        SimulationSettings(**settings),
+        RecordingTelemetry(),
+        quotas or Quotas(),
     )
     return use_cases, uow, cache
 
@@ -146,3 +153,30 @@ def test_a_run_on_an_unseeded_store_fails_saying_to_seed_the_catalogue():
     with pytest.raises(NotFound, match="flask seed"):
         use_cases.run_now(seed=1)
     assert "flask seed" in next(iter(uow.store.runs.values())).error
+
+
+def test_a_run_failed_by_the_reaper_stays_failed_when_its_message_arrives_late():
+    use_cases, uow, cache = simulations(samples_per_pair=10)
+    late = use_cases.queue(seed=1)
+    use_cases.clock.advance(timedelta(hours=2))
+    use_cases.fail_stale_runs()
+    run = use_cases.execute(late.id)
+    assert run.status is RunStatus.FAILED and run.error.startswith("abandoned")
+    with uow:
+        assert uow.summaries.for_run(late.id) == [] and uow.samples.count(late.id) == 0
+    assert cache.version == 0
+
+
+def test_no_request_starts_after_the_duration_cap():
+    import time
+
+    from src.application.services.load import LoadShape, drive
+
+    def send():
+        time.sleep(0.02)
+        return object()
+
+    outcomes, wall = drive(send, 1000, LoadShape(concurrency=2), max_seconds=0.2)
+    assert 10 <= len(outcomes) <= 40 and wall < 1.0
+    outcomes, _ = drive(send, 1000, LoadShape(concurrency=2, rate=50.0), max_seconds=0.2)
+    assert 3 <= len(outcomes) <= 20

@@ -36,6 +36,7 @@ from src.application.domain.model import (
     Endpoint,
     Metric,
     MetricSummary,
+    Role,
     RunSource,
     RunStatus,
     SimulationRun,
@@ -121,7 +122,9 @@ simulation_runs = Table(
     Column("error", Text),
     Column("endpoint_id", Integer, ForeignKey("endpoints.id")),
     Column("details", JSON),
+    Column("requested_by", String(40)),
     Index("ix_simulation_runs_status_finished_at", "status", "finished_at"),
+    Index("ix_simulation_runs_requested_by_created_at", "requested_by", "created_at"),
 )
 
 endpoints = Table(
@@ -201,6 +204,8 @@ users = Table(
     Column("email", String(254), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("role", _values(Role), nullable=False, default=Role.READER),
+    Column("session_generation", Integer, nullable=False, default=0),
 )
 
 api_keys = Table(
@@ -212,6 +217,7 @@ api_keys = Table(
     Column("prefix", String(32), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("role", _values(Role), nullable=False, default=Role.READER),
     Column("last_used_at", UtcDateTime),
     Column("revoked_at", UtcDateTime),
 )

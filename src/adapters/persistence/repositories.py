@@ -108,13 +108,28 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         query = query.order_by(orm.simulation_runs.c.finished_at.desc(), orm.simulation_runs.c.id.desc())
         return list(self.session.scalars(query.limit(limit)))
 
+    def unfinished_count(self, requested_by: str) -> int:
+        runs = orm.simulation_runs.c
+        query = select(func.count()).where(
+            runs.requested_by == requested_by, runs.status.in_([RunStatus.QUEUED, RunStatus.RUNNING])
+        )
+        return int(self.session.scalar(query) or 0)
+
+    def requested_since(self, requested_by: str, since: datetime) -> list[SimulationRun]:
+        runs = orm.simulation_runs.c
+        query = select(SimulationRun).where(runs.requested_by == requested_by, runs.created_at >= since)
+        return list(self.session.scalars(query))
+
     def unfinished_before(self, deadline: datetime) -> list[SimulationRun]:
         return list(
             self.session.scalars(
-                select(SimulationRun).where(
+                select(SimulationRun)
+                .where(
                     orm.simulation_runs.c.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]),
                     orm.simulation_runs.c.created_at < deadline,
                 )
+                # A run whose row a worker holds is being stored right now: it is alive.
+                .with_for_update(skip_locked=True)
             )
         )
 
@@ -185,6 +200,9 @@ class SqlAlchemyUserRepository(AbstractUserRepository):
     def get_by_email(self, email: str) -> User | None:
         return self.session.scalars(select(User).where(orm.users.c.email == email)).first()
 
+    def list(self) -> list[User]:
+        return list(self.session.scalars(select(User).order_by(orm.users.c.id)))
+
 
 class SqlAlchemyApiKeyRepository(AbstractApiKeyRepository):
     def __init__(self, session: Session):
@@ -202,6 +220,9 @@ class SqlAlchemyApiKeyRepository(AbstractApiKeyRepository):
 
     def get_by_hash(self, key_hash: str) -> ApiKey | None:
         return self.session.scalars(select(ApiKey).where(orm.api_keys.c.key_hash == key_hash)).first()
+
+    def list(self) -> list[ApiKey]:
+        return list(self.session.scalars(select(ApiKey).order_by(orm.api_keys.c.id.desc())))
 
 
 def _of_source(query: Select[Any], source: RunSource | None) -> Select[Any]:

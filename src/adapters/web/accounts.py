@@ -1,23 +1,30 @@
-"""Account pages: register, log in and out, and manage API keys (CSRF-protected forms)."""
+"""Account pages: register, log in and out, and manage API keys (CSRF-protected forms).
+
+A session names its account and the account's session generation: logging out moves the
+generation on, so every cookie issued before (a copied one too) stops working at once.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from flask_wtf.csrf import CSRFError
+from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from src.adapters.web.auth import verified_keys
-from src.application.domain.errors import DomainError
-from src.application.domain.model import User
+from src.application.domain.errors import DomainError, InvalidParameter
+from src.application.domain.model import Role, User
 from src.application.use_cases.accounts import AccountUseCases
 
 blueprint = Blueprint("accounts", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "accounts.log_in"
 login_manager.login_message = "Log in to manage your API keys."
+ISSUED_KEY = "issued_key"  # the session entry that carries a new key across the redirect, once
+REGISTERED = "If this email was new, its account is ready: log in to create an API key."
 
 
 class SessionUser(UserMixin):  # type: ignore[misc]
@@ -27,10 +34,16 @@ class SessionUser(UserMixin):  # type: ignore[misc]
         self.user = user
         self.id = user.id
 
+    def get_id(self) -> str:
+        return f"{self.user.id}:{self.user.session_generation}"
+
 
 @login_manager.user_loader
-def load_user(user_id: str) -> SessionUser | None:
-    user = current_app.extensions["injector"].get(AccountUseCases).user(int(user_id))
+def load_user(session_id: str) -> SessionUser | None:
+    user_id, _, generation = session_id.partition(":")
+    if not (user_id.isdigit() and generation.isdigit()):
+        return None  # a session from before generations, or forged: log in again
+    user = _accounts().session_user(int(user_id), int(generation))
     return SessionUser(user) if user else None
 
 
@@ -47,10 +60,14 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
 
 class NewKeyForm(FlaskForm):  # type: ignore[misc]
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+    role = SelectField("Role", choices=[role.value for role in Role], default=Role.READER.value)
 
 
 class ConfirmForm(FlaskForm):  # type: ignore[misc]
     """A form with nothing but its CSRF token: log out, revoke."""
+
+
+FORMS = {"accounts.register": (RegisterForm, "register.html"), "accounts.log_in": (LoginForm, "login.html")}
 
 
 @blueprint.route("/register", methods=["GET", "POST"])
@@ -58,13 +75,14 @@ def register(accounts: AccountUseCases) -> ResponseReturnValue:
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = accounts.register(form.email.data, form.password.data)
-        except DomainError as error:
-            form.email.errors = [*form.email.errors, str(error)]
+            accounts.register(form.email.data, form.password.data)
+        except InvalidParameter as error:
+            field = form.password if error.parameter == "password" else form.email
+            field.errors = [*field.errors, str(error)]
         else:
-            login_user(SessionUser(user))
-            flash("Welcome! Create an API key to call the API.")
-            return redirect(url_for("accounts.keys"))
+            # The same answer whether the email was new or taken: no account is revealed.
+            flash(REGISTERED)
+            return redirect(url_for("accounts.log_in"))
     return render_template("register.html", form=form), 400 if form.errors else 200
 
 
@@ -77,22 +95,28 @@ def log_in(accounts: AccountUseCases) -> ResponseReturnValue:
         except DomainError as error:
             form.password.errors = [str(error)]
         else:
+            session.clear()  # a new session, and a new CSRF token with it: nothing carries over
             login_user(SessionUser(user))
             return redirect(url_for("accounts.keys"))
     return render_template("login.html", form=form), 401 if form.errors else 200
 
 
 @blueprint.post("/logout")
-def log_out() -> ResponseReturnValue:
-    if ConfirmForm().validate_on_submit():
+def log_out(accounts: AccountUseCases) -> ResponseReturnValue:
+    if ConfirmForm().validate_on_submit() and current_user.is_authenticated:
+        accounts.log_out(current_user.user.id)
         logout_user()
+        session.clear()
     return redirect(url_for("pages.home"))
 
 
 @blueprint.get("/keys")
 @login_required  # type: ignore[misc]
 def keys(accounts: AccountUseCases) -> ResponseReturnValue:
-    return _keys_page(accounts, NewKeyForm(), issued=None)
+    issued = session.pop(ISSUED_KEY, None)
+    page = _keys_page(accounts, NewKeyForm(formdata=None), issued)
+    # A page that shows a new key must stay in no cache, the browser's back-forward one included.
+    return page, 200, {"Cache-Control": "no-store"}
 
 
 @blueprint.post("/keys")
@@ -101,22 +125,51 @@ def create_key(accounts: AccountUseCases) -> ResponseReturnValue:
     form = NewKeyForm()
     if not form.validate_on_submit():
         return _keys_page(accounts, form, issued=None), 400
-    issued = accounts.issue_api_key(form.name.data, current_user.id)
-    # Shown in this response only, never stored in the session or anywhere else.
-    return _keys_page(accounts, NewKeyForm(formdata=None), issued=issued.secret)
+    try:
+        issued = accounts.issue_api_key(form.name.data, current_user.user.id, Role(form.role.data))
+    except DomainError as error:
+        form.name.errors = [str(error)]
+        return _keys_page(accounts, form, issued=None), 400
+    # Post/redirect/get: a reload shows the page again instead of making a second key. The key
+    # rides the session to the next page once; it is never kept anywhere else.
+    session[ISSUED_KEY] = issued.secret
+    return redirect(url_for("accounts.keys"))
 
 
 @blueprint.post("/keys/<int:key_id>/revoke")
 @login_required  # type: ignore[misc]
 def revoke_key(key_id: int, accounts: AccountUseCases) -> ResponseReturnValue:
     if ConfirmForm().validate_on_submit():
-        key = accounts.revoke_api_key(current_user.id, key_id)
+        key = accounts.revoke_api_key(current_user.user.id, key_id)
         verified_keys().forget(key.key_hash)  # other workers forget it within REMEMBER_SECONDS
         flash(f"Key {key.name} ({key.prefix}…) is revoked.")
     return redirect(url_for("accounts.keys"))
 
 
+@blueprint.errorhandler(CSRFError)
+def csrf_failed(error: CSRFError) -> ResponseReturnValue:
+    """An expired or missing token (an old tab, say): the form again, with what to do."""
+    form_class, template = FORMS.get(request.endpoint or "", (None, ""))
+    if form_class is None:
+        flash("The form had expired; please try again.")
+        return redirect(url_for("accounts.keys") if current_user.is_authenticated else url_for("accounts.log_in"))
+    form = form_class()  # what was typed, and a fresh token
+    message = "The form had expired (or came from elsewhere); please send it again."
+    return render_template(template, form=form, message=message), 400
+
+
 def _keys_page(accounts: AccountUseCases, form: NewKeyForm, issued: str | None) -> str:
+    user = current_user.user
+    form.role.choices = [role.value for role in Role if user.role.allows(role)]
     return render_template(
-        "keys.html", form=form, confirm=ConfirmForm(), keys=accounts.api_keys(current_user.id), issued=issued
+        "keys.html",
+        form=form,
+        confirm=ConfirmForm(),
+        keys=accounts.api_keys(user.id),
+        issued=issued,
+        admin=user.role is Role.ADMIN,
     )
+
+
+def _accounts() -> AccountUseCases:
+    return current_app.extensions["injector"].get(AccountUseCases)  # type: ignore[no-any-return]

@@ -8,12 +8,13 @@ that revoked it.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
-from flask import current_app, request
+from flask import current_app, g, request
+from sqlalchemy.exc import InterfaceError, OperationalError
 
+from src.application.domain.model import Caller
 from src.application.use_cases.accounts import hash_key
 
 REMEMBER_SECONDS = 2.0
@@ -22,37 +23,53 @@ MAX_REMEMBERED = 10_000  # keys; past it the memory starts over rather than grow
 
 
 class VerifiedKeys:
-    """Presented keys the account use cases accepted lately, by hash, with their identity."""
+    """Presented keys the account use cases accepted lately, by hash, with their caller. While the
+    database is unreachable, a key verified in the last VALID_LATELY_SECONDS still works, so cached
+    answers keep being served through an outage."""
 
-    def __init__(self, verify: Callable[[str | None], str]):
+    def __init__(self, verify: Callable[[str | None], Caller]):
         self._verify = verify  # raises Unauthorized for a missing, unknown or revoked key
-        self._known: dict[str, tuple[str, float]] = {}  # key hash: (identity, monotonic time verified)
+        self._known: dict[str, tuple[Caller, float]] = {}  # key hash: (caller, monotonic time verified)
 
-    def remembered(self, presented: str | None) -> str | None:
-        """The identity of a key verified in the last REMEMBER_SECONDS, without asking the
+    def remembered(self, presented: str | None) -> Caller | None:
+        """The caller of a key verified in the last REMEMBER_SECONDS, without asking the
         database; else None."""
-        identity, verified_at = self._known.get(_digest(presented), ("", -math.inf))
-        return identity if time.monotonic() - verified_at < REMEMBER_SECONDS else None
+        return self._verified_within(presented, REMEMBER_SECONDS)
 
     def valid_lately(self, presented: str | None) -> bool:
-        return time.monotonic() - self._known.get(_digest(presented), ("", -math.inf))[1] < VALID_LATELY_SECONDS
+        return self._verified_within(presented, VALID_LATELY_SECONDS) is not None
 
-    def identity(self, presented: str | None) -> str:
-        identity = self.remembered(presented)
-        if identity is not None:
-            return identity
-        identity = self._verify(presented)
+    def caller(self, presented: str | None) -> Caller:
+        caller = self.remembered(presented)
+        if caller is not None:
+            return caller
+        try:
+            caller = self._verify(presented)
+        except (OperationalError, InterfaceError):
+            lately = self._verified_within(presented, VALID_LATELY_SECONDS)
+            if lately is None:
+                raise
+            return lately
         if len(self._known) >= MAX_REMEMBERED:
             self._known.clear()
-        self._known[_digest(presented)] = (identity, time.monotonic())
-        return identity
+        self._known[_digest(presented)] = (caller, time.monotonic())
+        return caller
 
     def forget(self, key_hash: str) -> None:
         self._known.pop(key_hash, None)
 
+    def _verified_within(self, presented: str | None, seconds: float) -> Caller | None:
+        known = self._known.get(_digest(presented))
+        return known[0] if known is not None and time.monotonic() - known[1] < seconds else None
+
 
 def _digest(presented: str | None) -> str:
     return hash_key(presented) if presented else ""
+
+
+def caller() -> Caller:
+    """Who sent this API request (the gate verified its key before the view)."""
+    return g.caller  # type: ignore[no-any-return]
 
 
 def verified_keys() -> VerifiedKeys:

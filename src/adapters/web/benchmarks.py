@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from src.adapters.web import params
+from src.adapters.web.auth import caller
 from src.adapters.web.schemas import endpoint_json, run_json
 from src.application.domain.errors import InvalidParameter
 from src.application.use_cases.benchmarks import BenchmarkUseCases
@@ -37,5 +38,5 @@ def request_benchmark(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
         warmup=params.integer(body, "warmup", None, 0, 100),
         max_tokens=params.integer(body, "max_tokens", None, 1, 8192),
     )
-    run = benchmarks.request(params.text(body, "endpoint") or "", plan)
+    run = benchmarks.request(params.text(body, "endpoint") or "", plan, caller())
     return jsonify({"run": run_json(run)}), 202, {"Location": url_for("runs.get_run", run_id=run.id)}

@@ -13,8 +13,10 @@ from src.adapters.web.limits import RateLimited
 from src.application.domain.errors import (
     Conflict,
     DomainError,
+    Forbidden,
     InvalidParameter,
     NotFound,
+    QuotaExceeded,
     ServiceUnavailable,
     Unauthorized,
 )
@@ -24,8 +26,10 @@ log = logging.getLogger(__name__)
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidParameter: 400,
     Unauthorized: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    QuotaExceeded: 429,
     ServiceUnavailable: 503,
 }
 
@@ -45,6 +49,11 @@ def register_error_handlers(app: Flask) -> None:
         status = STATUS_BY_ERROR.get(type(error), 400)
         choices = getattr(error, "choices", None)
         return error_response(status, str(error), **({"choices": choices} if choices else {}))
+
+    @app.errorhandler(QuotaExceeded)
+    def quota_exceeded(error: QuotaExceeded) -> ResponseReturnValue:
+        quota = {"name": error.quota, "limit": error.limit, "used": error.used, "asked": error.asked}
+        return error_response(429, str(error), quota=quota)
 
     # Only a lost or refused connection means "unavailable"; any other database error is a bug
     # (a 500, logged with its cause), not something a retry would fix.

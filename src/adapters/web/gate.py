@@ -8,7 +8,7 @@ is computed by one request at a time per process (Computations); the others wait
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 from src.adapters.cache.flask_cache import CacheLookup, FlaskCache
 from src.adapters.web.auth import VerifiedKeys, presented_api_key
@@ -30,6 +30,7 @@ from src.adapters.web.response_cache import (
 from src.application.domain.errors import Unauthorized
 
 LOGIN_ENDPOINT = "accounts.log_in"
+REGISTER_ENDPOINT = "accounts.register"
 
 
 def install_gate(
@@ -56,13 +57,14 @@ def install_gate(
         """Raises Unauthorized (401) for a missing, unknown or revoked key. Past the limit of
         unknown keys from one address, its keys not valid lately are refused (429) without a
         database query: guessing keys costs the database nothing, and keys in use still work."""
-        if verified_keys.remembered(presented) is not None:
+        g.caller = verified_keys.remembered(presented)
+        if g.caller is not None:
             return
         failures = limiter.windows(limits.invalid_keys_per_address, "invalid-keys:" + remote_address())
         if not verified_keys.valid_lately(presented):
             limiter.refuse_refused(failures)
         try:
-            verified_keys.identity(presented)
+            g.caller = verified_keys.caller(presented)
         except Unauthorized:
             if presented:
                 admit(failures)  # raises RateLimited (429) past the limit
@@ -89,6 +91,8 @@ def install_gate(
                     *limiter.windows(limits.login_per_address, "address:" + remote_address()),
                 ]
             )
+        if request.endpoint == REGISTER_ENDPOINT and request.method == "POST":
+            admit(limiter.windows(limits.register_per_address, "register:" + remote_address()))
         return None
 
     app.before_request(check)

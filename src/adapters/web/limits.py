@@ -39,8 +39,9 @@ MAX_LEASE = 100
 @dataclass(frozen=True)
 class RateLimits:
     api: list[RateLimitItem]  # per API key, e.g. parse_many("600/minute")
-    login_per_account: list[RateLimitItem]
+    login_per_account: list[RateLimitItem]  # per account and address: a stranger cannot lock the owner out
     login_per_address: list[RateLimitItem]
+    register_per_address: list[RateLimitItem]
     invalid_keys_per_address: list[RateLimitItem]
 
     @classmethod
@@ -158,8 +159,10 @@ def api_key_identity() -> str:
 
 
 def login_account_identity() -> str:
+    """The account asked for, from this address: wrong passwords sent from elsewhere leave the
+    owner's own attempts alone."""
     email = str(request.form.get("email", "")).strip().lower()
-    return "login:" + hashlib.sha256(email.encode()).hexdigest()[:32]
+    return "login:" + hashlib.sha256(f"{email} {remote_address()}".encode()).hexdigest()[:32]
 
 
 def remote_address() -> str:

@@ -58,8 +58,10 @@ NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
 ERRORS = {
     "400": _json(_ref("Error"), "A parameter is missing or malformed; `choices` lists the valid values"),
     "401": _json(_ref("Error"), "The API key is missing, unknown or revoked"),
+    "429": _json(_ref("Error"), "Past the key's rate limit (see Retry-After) or, starting work, one of its quotas"),
     "503": _json(_ref("Error"), "The database (or the task broker) is unavailable; retry later"),
 }
+WORK_ERRORS = {**ERRORS, "403": _json(_ref("Error"), "The key's role may not start work (operator or admin may)")}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -235,7 +237,7 @@ def openapi_document() -> dict[str, Any]:
                                             "minimum": 2,
                                             "maximum": MAX_SAMPLES_PER_PAIR,
                                         },
-                                        "seed": {"type": "integer", "minimum": 0},
+                                        "seed": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
                                     },
                                 }
                             }
@@ -246,7 +248,7 @@ def openapi_document() -> dict[str, Any]:
                             **_json(_ref("RunEnvelope"), "Queued; follow the Location"),
                             "headers": {"Location": {"schema": {"type": "string"}}},
                         },
-                        **ERRORS,
+                        **WORK_ERRORS,
                     },
                 },
             },
@@ -298,7 +300,7 @@ def openapi_document() -> dict[str, Any]:
                             **_json(_ref("RunEnvelope"), "Queued; follow the Location"),
                             "headers": {"Location": {"schema": {"type": "string"}}},
                         },
-                        **ERRORS,
+                        **WORK_ERRORS,
                         "404": _json(_ref("Error"), "Unknown endpoint"),
                     },
                 }
@@ -356,6 +358,7 @@ def _schemas(metric_names: list[str]) -> dict[str, Any]:
             "error": {"type": "string", "nullable": True},
             "endpoint_id": {"type": "integer", "nullable": True},
             "details": {"type": "object", "nullable": True},
+            "requested_by": {"type": "string", "nullable": True},
         }
     )
     window = _object(
@@ -423,6 +426,14 @@ def _schemas(metric_names: list[str]) -> dict[str, Any]:
                         "status": {"type": "integer"},
                         "message": {"type": "string"},
                         "choices": {"type": "array", "items": {"type": "string"}},
+                        "quota": _object(
+                            {
+                                "name": {"type": "string"},
+                                "limit": {"type": "integer"},
+                                "used": {"type": "integer"},
+                                "asked": {"type": "integer"},
+                            }
+                        ),
                     },
                 }
             }

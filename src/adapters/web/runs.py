@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from src.adapters.web import params
+from src.adapters.web.auth import caller
 from src.adapters.web.schemas import run_json
 from src.application.domain.errors import InvalidParameter
 from src.application.domain.model import RunStatus
@@ -26,6 +27,7 @@ def request_run(simulations: SimulationUseCases) -> ResponseReturnValue:
     run = simulations.request(
         seed=params.integer(body, "seed", None, 0, 2**63 - 1),
         samples_per_pair=params.integer(body, "samples_per_pair", None, 2, MAX_SAMPLES_PER_PAIR),
+        caller=caller(),
     )
     location = url_for("runs.get_run", run_id=run.id)
     return jsonify({"run": run_json(run)}), 202, {"Location": location}

@@ -39,6 +39,7 @@ def run_json(run: SimulationRun) -> dict[str, Any]:
         "error": run.error,
         "endpoint_id": run.endpoint_id,
         "details": run.details,
+        "requested_by": run.requested_by,
     }
 
 

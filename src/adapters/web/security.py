@@ -34,16 +34,21 @@ HEADERS = {
 ONE_YEAR = 365 * 24 * 3600
 
 
-def install(app: Flask) -> None:
+HSTS = f"max-age={ONE_YEAR}; includeSubDomains"
+
+
+def install(app: Flask, production: bool) -> None:
+    """Production is served over HTTPS only (the ingress ends TLS): browsers are told to keep to it."""
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = ONE_YEAR  # safe: asset URLs carry their content hash
     app.jinja_env.globals["asset_url"] = asset_url
-    app.after_request(_secure)
+    headers = HEADERS | ({"Strict-Transport-Security": HSTS} if production else {})
 
+    def secure(response: Response) -> Response:
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        return response
 
-def _secure(response: Response) -> Response:
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+    app.after_request(secure)
 
 
 def asset_url(filename: str) -> str:

@@ -8,9 +8,10 @@ class DomainError(Exception):
 class InvalidParameter(DomainError):
     """A parameter has a value the core cannot use; `choices` lists the valid ones when known."""
 
-    def __init__(self, message: str, choices: list[str] | None = None):
+    def __init__(self, message: str, choices: list[str] | None = None, parameter: str | None = None):
         super().__init__(message)
         self.choices = choices
+        self.parameter = parameter  # the one at fault, when the message is about one
 
 
 class NotFound(DomainError):
@@ -19,6 +20,18 @@ class NotFound(DomainError):
 
 class Unauthorized(DomainError):
     """Missing, unknown or revoked credentials."""
+
+
+class Forbidden(DomainError):
+    """The caller is known, but its role does not allow this."""
+
+
+class QuotaExceeded(DomainError):
+    """The caller has used up one of its quotas of work; `quota` names it."""
+
+    def __init__(self, quota: str, limit: int, used: int, asked: int):
+        super().__init__(f"quota {quota} exceeded: {used:,} used of {limit:,}, this asks {asked:,} more")
+        self.quota, self.limit, self.used, self.asked = quota, limit, used, asked
 
 
 class ServiceUnavailable(DomainError):

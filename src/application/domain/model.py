@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from src.application.domain.errors import Forbidden
 from src.application.domain.sketch import QuantileSketch
 
 
@@ -27,6 +28,37 @@ class RunStatus(enum.StrEnum):
 class RunSource(enum.StrEnum):
     SIMULATED = "simulated"
     MEASURED = "measured"
+
+
+class Role(enum.StrEnum):
+    """What an API key may do; each role may do what the ones before it may."""
+
+    READER = "reader"  # read rankings, runs and pages
+    OPERATOR = "operator"  # also start simulations and measured runs
+    ADMIN = "admin"  # also manage endpoints and other users' keys
+
+    def allows(self, needed: Role) -> bool:
+        order = list(Role)
+        return order.index(self) >= order.index(needed)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks for work: the name runs and quotas are counted under, and its role. The schedule
+    and the command line are the operator's own and count against no quota."""
+
+    identity: str  # "bootstrap", "key:<id>", "schedule", "cli"
+    role: Role
+    limited: bool = True
+
+    def require(self, needed: Role, action: str) -> None:
+        if not self.role.allows(needed):
+            allowed = [role.value for role in Role if role.allows(needed)]
+            raise Forbidden(f"{action} needs the role {' or '.join(allowed)}; this key is a {self.role} key")
+
+
+SCHEDULE = Caller("schedule", Role.ADMIN, limited=False)
+COMMAND_LINE = Caller("cli", Role.ADMIN, limited=False)
 
 
 @dataclass(eq=False)
@@ -65,7 +97,13 @@ class SimulationRun:
     error: str | None = None
     endpoint_id: int | None = None  # measured runs: the endpoint measured
     details: dict[str, Any] | None = None  # measured runs: load shape, errors, overhead, tokens
+    requested_by: str | None = None  # the Caller's identity
     id: int | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        """Completed or failed: either is final, so a late or repeated message changes nothing."""
+        return self.status in (RunStatus.COMPLETED, RunStatus.FAILED)
 
     def start(self, now: datetime) -> None:
         self.status = RunStatus.RUNNING
@@ -123,6 +161,8 @@ class User:
     email: str
     password_hash: str
     created_at: datetime
+    role: Role = Role.READER  # the most its keys may have
+    session_generation: int = 0  # a log-out moves it on, ending every session issued before
     id: int | None = None
 
 
@@ -132,6 +172,7 @@ class ApiKey:
     prefix: str
     key_hash: str
     created_at: datetime
+    role: Role = Role.READER
     user_id: int | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None

@@ -68,6 +68,14 @@ class AbstractRunRepository(abc.ABC):
         """Runs still queued or running that were created before the deadline."""
 
     @abc.abstractmethod
+    def unfinished_count(self, requested_by: str) -> int:
+        """How many runs this caller asked for are still queued or running."""
+
+    @abc.abstractmethod
+    def requested_since(self, requested_by: str, since: datetime) -> list[SimulationRun]:
+        """The runs this caller asked for since `since`, whatever became of them."""
+
+    @abc.abstractmethod
     def latest(self, status: RunStatus, source: RunSource | None = None) -> SimulationRun | None: ...
 
     @abc.abstractmethod
@@ -142,6 +150,9 @@ class AbstractUserRepository(abc.ABC):
     @abc.abstractmethod
     def get_by_email(self, email: str) -> User | None: ...
 
+    @abc.abstractmethod
+    def list(self) -> list[User]: ...
+
 
 class AbstractApiKeyRepository(abc.ABC):
     @abc.abstractmethod
@@ -156,3 +167,7 @@ class AbstractApiKeyRepository(abc.ABC):
     @abc.abstractmethod
     def for_user(self, user_id: int) -> list[ApiKey]:
         """The user's keys, newest first."""
+
+    @abc.abstractmethod
+    def list(self) -> list[ApiKey]:
+        """Every key, newest first."""

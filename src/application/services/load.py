@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -29,19 +30,24 @@ def drive(
     shape: LoadShape,
     seed: int = 0,
     on_done: Callable[[RequestOutcome], None] | None = None,
+    max_seconds: float = math.inf,
 ) -> tuple[list[RequestOutcome], float]:
-    """Send `total` requests in the given shape; the outcomes (in finishing order) and wall seconds."""
+    """Send `total` requests in the given shape; the outcomes (in finishing order) and wall seconds.
+    No request starts after `max_seconds`: those are left out of the outcomes."""
     outcomes: list[RequestOutcome] = []
     lock = threading.Lock()
+    started = time.perf_counter()
+    deadline = started + max_seconds
 
     def one() -> None:
+        if time.perf_counter() > deadline:
+            return
         outcome = send()
         with lock:
             outcomes.append(outcome)
         if on_done:
             on_done(outcome)
 
-    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=shape.concurrency, thread_name_prefix="load") as pool:
         if shape.rate is None:
             for _ in range(total):
@@ -52,6 +58,8 @@ def drive(
             next_at = started
             for _ in range(total):
                 next_at += arrivals.expovariate(shape.rate)
+                if next_at > deadline:
+                    break
                 time.sleep(max(0.0, next_at - time.perf_counter()))
                 pool.submit(one)
     return outcomes, time.perf_counter() - started

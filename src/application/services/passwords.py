@@ -46,7 +46,7 @@ def check_strength(password: str, email: str) -> None:
     if len(local_part) >= 3 and local_part in password.lower():
         problems.append("not contain your email")
     if problems:
-        raise InvalidParameter("the password must " + " and ".join(problems))
+        raise InvalidParameter("the password must " + " and ".join(problems), parameter="password")
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:

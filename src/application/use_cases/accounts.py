@@ -11,8 +11,8 @@ from datetime import timedelta
 
 from injector import inject
 
-from src.application.domain.errors import Conflict, InvalidParameter, NotFound, Unauthorized
-from src.application.domain.model import ApiKey, User
+from src.application.domain.errors import Conflict, Forbidden, InvalidParameter, NotFound, Unauthorized
+from src.application.domain.model import ApiKey, Caller, Role, User
 from src.application.ports.clock import Clock
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services.passwords import (
@@ -52,7 +52,9 @@ class AccountUseCases:
         self.clock = clock
         self.settings = settings
 
-    def register(self, email: str, password: str) -> User:
+    def register(self, email: str, password: str) -> User | None:
+        """The new account, or None when the email is taken. The caller must answer both alike
+        (and the password is hashed in both): registering tells no more than logging in does."""
         email = normalize_email(email)
         check_strength(password, email)
         user = User(email=email, password_hash=hash_password(password), created_at=self.clock.now())
@@ -61,13 +63,13 @@ class AccountUseCases:
                 self.uow.users.add(user)
                 self.uow.commit()
         except Conflict:
-            raise Conflict("an account already uses this email") from None
+            return None
         return user
 
     def log_in(self, email: str, password: str) -> User:
         """The user, or Unauthorized with one message whether the email or the password is wrong."""
         with self.uow:
-            user = self.uow.users.get_by_email(normalize_email(email, strict=False))
+            user = self.uow.users.get_by_email(email.strip().lower()) if email.isprintable() else None
         if not verify_password(password, user.password_hash if user else UNKNOWN_USER_HASH) or user is None:
             raise Unauthorized("wrong email or password")
         return user
@@ -76,6 +78,29 @@ class AccountUseCases:
         with self.uow:
             return self.uow.users.get(user_id)
 
+    def session_user(self, user_id: int, generation: int) -> User | None:
+        """The user of a session issued at `generation`; None once a log-out moved it on."""
+        user = self.user(user_id)
+        return user if user is not None and user.session_generation == generation else None
+
+    def log_out(self, user_id: int) -> None:
+        """Ends every session of the account, on every device: copied cookies stop working."""
+        with self.uow:
+            user = self.uow.users.get(user_id)
+            if user is not None:
+                user.session_generation += 1
+                self.uow.commit()
+
+    def set_role(self, email: str, role: Role) -> User:
+        """An account's role: the most its keys may have (the command line's business)."""
+        with self.uow:
+            user = self.uow.users.get_by_email(normalize_email(email, strict=False))
+            if user is None:
+                raise NotFound(f"no account uses {email}")
+            user.role = role
+            self.uow.commit()
+            return user
+
     def user_by_email(self, email: str) -> User:
         with self.uow:
             user = self.uow.users.get_by_email(normalize_email(email, strict=False))
@@ -83,44 +108,56 @@ class AccountUseCases:
             raise NotFound(f"no account uses {email}")
         return user
 
-    def issue_api_key(self, name: str, user_id: int | None = None) -> IssuedKey:
-        name = name.strip()
-        if not 1 <= len(name) <= 100:
-            raise InvalidParameter("a key name must have 1 to 100 characters")
+    def issue_api_key(self, name: str, user_id: int | None = None, role: Role = Role.READER) -> IssuedKey:
+        """A new key for the account (none: the operator's, from the command line), with a role
+        no higher than the account's."""
+        name = check_text(name, "a key name", 100)
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         key = ApiKey(
             name=name,
             prefix=secret[: len(KEY_PREFIX) + 6],
             key_hash=hash_key(secret),
             created_at=self.clock.now(),
+            role=role,
             user_id=user_id,
         )
         with self.uow:
+            owner = self.uow.users.get(user_id) if user_id is not None else None
+            if user_id is not None and (owner is None or not owner.role.allows(role)):
+                raise Forbidden(f"this account may issue {owner.role if owner else 'no'} keys, not {role} keys")
             self.uow.api_keys.add(key)
             self.uow.commit()
         return IssuedKey(key=key, secret=secret)
 
-    def api_keys(self, user_id: int) -> list[ApiKey]:
+    def api_keys(self, user_id: int) -> list[tuple[ApiKey, str | None]]:
+        """The keys an account manages, with their owners' emails: its own, or every key for an admin."""
         with self.uow:
-            return self.uow.api_keys.for_user(user_id)
+            user = self.uow.users.get(user_id)
+            if user is not None and user.role is Role.ADMIN:
+                owners = {u.id: u.email for u in self.uow.users.list()}
+                return [(key, owners.get(key.user_id)) for key in self.uow.api_keys.list()]
+            return [(key, user.email if user else None) for key in self.uow.api_keys.for_user(user_id)]
 
     def revoke_api_key(self, user_id: int, key_id: int) -> ApiKey:
+        """Revokes one of the account's keys, or any key for an admin."""
         with self.uow:
             key = self.uow.api_keys.get(key_id)
-            if key is None or key.user_id != user_id:
+            user = self.uow.users.get(user_id)
+            may = key is not None and (key.user_id == user_id or (user is not None and user.role is Role.ADMIN))
+            if key is None or not may:
                 raise NotFound(f"you have no API key {key_id}")
             if key.revoked_at is None:
                 key.revoked_at = self.clock.now()
                 self.uow.commit()
             return key
 
-    def authenticate(self, presented: str | None) -> str:
-        """Who is calling: "bootstrap" for the environment's key, "key:<id>" for an issued one."""
+    def authenticate(self, presented: str | None) -> Caller:
+        """Who is calling: "bootstrap" (an admin) for the environment's key, "key:<id>" for an issued one."""
         if not presented:
             raise Unauthorized("an API key is required: send it in the api-key header")
         bootstrap = self.settings.bootstrap_api_key
         if bootstrap and hmac.compare_digest(presented.encode(), bootstrap.encode()):
-            return BOOTSTRAP
+            return Caller(BOOTSTRAP, Role.ADMIN)
         digest = hash_key(presented)
         with self.uow:
             key = self.uow.api_keys.get_by_hash(digest)
@@ -132,11 +169,24 @@ class AccountUseCases:
             if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
                 key.last_used_at = now
                 self.uow.commit()
-            return f"key:{key.id}"
+            return Caller(f"key:{key.id}", key.role)
+
+
+def check_text(value: str, what: str, max_length: int) -> str:
+    """Stripped text of 1 to max_length printable characters (no NUL or other control characters,
+    which PostgreSQL refuses or logs mangle)."""
+    value = value.strip()
+    if not 1 <= len(value) <= max_length:
+        raise InvalidParameter(f"{what} must have 1 to {max_length} characters")
+    if not value.isprintable():
+        raise InvalidParameter(f"{what} must not contain control characters")
+    return value
 
 
 def normalize_email(email: str, strict: bool = True) -> str:
     email = email.strip().lower()
+    if not email.isprintable():
+        raise InvalidParameter("enter a valid email address", parameter="email")
     if strict and (len(email) > 254 or not EMAIL.match(email)):
-        raise InvalidParameter("enter a valid email address")
+        raise InvalidParameter("enter a valid email address", parameter="email")
     return email

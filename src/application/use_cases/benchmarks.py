@@ -19,7 +19,15 @@ import numpy as np
 from injector import inject
 
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
-from src.application.domain.model import Endpoint, RunSource, RunStatus, SimulationRun
+from src.application.domain.model import (
+    COMMAND_LINE,
+    Caller,
+    Endpoint,
+    Role,
+    RunSource,
+    RunStatus,
+    SimulationRun,
+)
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets, ChatRequest, RequestOutcome
@@ -27,6 +35,7 @@ from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services.load import LoadShape, drive
+from src.application.use_cases.quotas import Quotas, benchmark_work, enforce_quotas
 from src.application.use_cases.run_storage import store_pair
 
 log = logging.getLogger(__name__)
@@ -44,6 +53,7 @@ class BenchmarkSettings:
     max_tokens: int = 256
     timeout_s: float = 60.0
     warmup: int = 2
+    max_duration_s: float = 600.0  # a run sends nothing new after this long
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,9 @@ class BenchmarkUseCases:
         clock: Clock,
         settings: BenchmarkSettings,
         telemetry: AbstractTelemetry,
+        quotas: Quotas,
     ):
+        self.quotas = quotas
         self.uow = uow
         self.client = client
         self.secrets = secrets
@@ -124,20 +136,29 @@ class BenchmarkUseCases:
         warmup: int | None = None,
         max_tokens: int | None = None,
     ) -> BenchmarkPlan:
-        """A checked plan; warm-up and output length default to the settings."""
-        return BenchmarkPlan(
+        """A checked plan; warm-up and output length default to the settings. A plan whose
+        arrivals alone would last longer than the duration cap is refused."""
+        plan = BenchmarkPlan(
             requests=requests,
             concurrency=concurrency,
             rate=rate,
             warmup=self.settings.warmup if warmup is None else warmup,
             max_tokens=max_tokens or self.settings.max_tokens,
         )
+        cap = self.settings.max_duration_s
+        if rate is not None and requests / rate > cap:
+            raise InvalidParameter(
+                f"{requests} requests at {rate} per second take about {requests / rate:,.0f} s; "
+                f"a run may last at most {cap:,.0f} s (BENCHMARK_MAX_DURATION_SECONDS)"
+            )
+        return plan
 
     def endpoints(self) -> list[Endpoint]:
         with self.uow:
             return self.uow.endpoints.list()
 
-    def queue(self, endpoint_name: str, plan: BenchmarkPlan) -> SimulationRun:
+    def queue(self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE) -> SimulationRun:
+        caller.require(Role.OPERATOR, "starting a measured run")
         with self.uow:
             endpoint = self.uow.endpoints.get_by_name(endpoint_name)
             if endpoint is None:
@@ -150,14 +171,17 @@ class BenchmarkUseCases:
                 source=RunSource.MEASURED,
                 endpoint_id=endpoint.id,
                 details={"plan": vars(plan) | {"load": plan.shape.describe()}},
+                requested_by=caller.identity,
             )
+            asked = benchmark_work(plan.requests, plan.warmup, plan.max_tokens)
+            enforce_quotas(self.uow, caller, self.quotas, run.created_at, asked)
             self.uow.runs.add(run)
             self.uow.commit()
         return run
 
-    def request(self, endpoint_name: str, plan: BenchmarkPlan) -> SimulationRun:
+    def request(self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE) -> SimulationRun:
         """Queue a measured run for the workers; a run that cannot be handed over is failed."""
-        run = self.queue(endpoint_name, plan)
+        run = self.queue(endpoint_name, plan, caller)
         try:
             self.task_queue.enqueue_benchmark(run.id or 0)
         except Exception as error:
@@ -171,7 +195,7 @@ class BenchmarkUseCases:
             run = self.uow.runs.get(run_id)
             if run is None or run.source is not RunSource.MEASURED:
                 raise NotFound(f"measured run {run_id} does not exist")
-            if run.status is RunStatus.COMPLETED:
+            if run.is_finished:  # completed, or failed for good (by the stale-run reaper, say)
                 return run
             endpoint = self.uow.endpoints.get(run.endpoint_id or 0)
             assert endpoint is not None
@@ -201,8 +225,12 @@ class BenchmarkUseCases:
             if progress:
                 progress(done[0], plan.requests)
 
-        outcomes, wall = drive(lambda: self.client.stream_chat(request), plan.requests, plan.shape, run_id, on_done)
-        details = measurement_details(outcomes, wall) | {"plan": (run.details or {})["plan"]}
+        send = lambda: self.client.stream_chat(request)  # noqa: E731
+        outcomes, wall = drive(send, plan.requests, plan.shape, run_id, on_done, self.settings.max_duration_s)
+        details = measurement_details(outcomes, wall) | {
+            "plan": (run.details or {})["plan"],
+            "not_sent_duration_cap": plan.requests - len(outcomes),
+        }
         succeeded = [o for o in outcomes if o.error is None]
         if not succeeded:
             errors = ", ".join(f"{kind}: {count}" for kind, count in details["errors"].items())
@@ -235,7 +263,7 @@ class BenchmarkUseCases:
             metric_ids = {m.name: m.id or 0 for m in self.uow.catalogue.metrics()}
             run = self.uow.runs.get_for_update(run_id)
             assert run is not None
-            if run.status is RunStatus.COMPLETED:  # another worker measured it first
+            if run.is_finished:  # another worker measured it first, or the reaper failed it
                 return run
             day = self.clock.now().date()
             streamed = [o for o in succeeded if o.output_tokens > 1 and o.decode_s > 0]

@@ -13,13 +13,14 @@ from injector import inject
 
 from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
-from src.application.domain.model import MetricSummary, RunStatus, SimulationRun
+from src.application.domain.model import COMMAND_LINE, SCHEDULE, Caller, MetricSummary, Role, RunStatus, SimulationRun
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services.simulator import draw_llm_samples
+from src.application.use_cases.quotas import Quotas, enforce_quotas, simulation_work
 from src.application.use_cases.run_storage import store_pair
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,9 @@ class SimulationUseCases:
         clock: Clock,
         settings: SimulationSettings,
         telemetry: AbstractTelemetry,
+        quotas: Quotas,
     ):
+        self.quotas = quotas
         self.uow = uow
         self.task_queue = task_queue
         self.cache = cache
@@ -59,13 +62,18 @@ class SimulationUseCases:
         self.settings = settings
         self.telemetry = telemetry
 
-    def queue(self, seed: int | None = None, samples_per_pair: int | None = None) -> SimulationRun:
+    def queue(
+        self, seed: int | None = None, samples_per_pair: int | None = None, caller: Caller = COMMAND_LINE
+    ) -> SimulationRun:
         """Record a queued run for a worker or `execute` to carry out."""
-        run, _ = self._queue(seed, samples_per_pair, slot=None)
+        run, _ = self._queue(seed, samples_per_pair, None, caller)
         return run
 
-    def _queue(self, seed: int | None, samples_per_pair: int | None, slot: str | None) -> tuple[SimulationRun, bool]:
+    def _queue(
+        self, seed: int | None, samples_per_pair: int | None, slot: str | None, caller: Caller
+    ) -> tuple[SimulationRun, bool]:
         """The queued run, and whether it is new: a slot names a schedule tick, which makes one run."""
+        caller.require(Role.OPERATOR, "starting a simulation")
         samples_per_pair = samples_per_pair or self.settings.samples_per_pair
         if not 2 <= samples_per_pair <= MAX_SAMPLES_PER_PAIR:
             raise InvalidParameter(
@@ -78,9 +86,11 @@ class SimulationUseCases:
             samples_per_pair=samples_per_pair,
             created_at=self.clock.now(),
             slot=slot,
+            requested_by=caller.identity,
         )
         try:
             with self.uow:
+                enforce_quotas(self.uow, caller, self.quotas, run.created_at, simulation_work(samples_per_pair))
                 self.uow.runs.add(run)
                 self.uow.commit()
         except Conflict:
@@ -90,28 +100,30 @@ class SimulationUseCases:
             return existing, False
         return run, True
 
-    def request(self, seed: int | None = None, samples_per_pair: int | None = None) -> SimulationRun:
+    def request(
+        self, seed: int | None = None, samples_per_pair: int | None = None, caller: Caller = COMMAND_LINE
+    ) -> SimulationRun:
         """Queue a run and hand it to the workers; a run that cannot be handed over is failed."""
-        run = self.queue(seed, samples_per_pair)
+        run = self.queue(seed, samples_per_pair, caller)
         self._enqueue(run)
         return run
 
     def tick(self, slot: str) -> SimulationRun:
         """What the schedule does at each tick: one queued run per slot, handed to the workers."""
-        run, created = self._queue(seed=None, samples_per_pair=None, slot=slot)
+        run, created = self._queue(None, None, slot, SCHEDULE)
         if created:
             self._enqueue(run)
         return run
 
     def execute(self, run_id: int, progress: Progress | None = None) -> SimulationRun:
-        """Run a queued simulation; idempotent: a completed run is returned as it is.
+        """Run a queued simulation; idempotent: a completed or failed run is returned as it is.
 
         Samples, summaries and the completed status are committed together, so readers never see
         half a run; a failure rolls all of it back and marks the run failed.
         """
         with self.uow:
             run = self._get(run_id)
-            if run.status is RunStatus.COMPLETED:
+            if run.is_finished:  # completed, or failed for good (by the stale-run reaper, say)
                 return run
             run.start(self.clock.now())
             self.uow.commit()
@@ -120,7 +132,7 @@ class SimulationUseCases:
             with self.uow:
                 self.uow.runs.lock_simulations()
                 run = self.uow.runs.get_for_update(run_id) or self._missing(run_id)
-                if run.status is RunStatus.COMPLETED:
+                if run.is_finished:  # another worker, or the reaper, got here first
                     return run
                 sample_count = self._draw_and_store(run, progress)
                 run.complete(self.clock.now(), sample_count)

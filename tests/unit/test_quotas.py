@@ -1,0 +1,81 @@
+"""Roles and quotas on the work callers may start: checked in the core, counted per caller."""
+
+from datetime import timedelta
+
+import pytest
+
+from src.application.domain.errors import Forbidden, InvalidParameter, QuotaExceeded
+from src.application.domain.model import COMMAND_LINE, Caller, Role, RunStatus
+from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases
+from src.application.use_cases.quotas import Quotas
+from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
+from tests.unit.test_simulation_use_cases import RecordingTelemetry, simulations
+
+OPERATOR = Caller("key:7", Role.OPERATOR)
+
+
+def benchmarks(quotas: Quotas, **settings) -> BenchmarkUseCases:
+    uow = seeded_uow()
+    use_cases = BenchmarkUseCases(
+        uow, None, None, FakeTaskQueue(), FakeCache(), FixedClock(), BenchmarkSettings(**settings),
+        RecordingTelemetry(), quotas,
+    )  # fmt: skip
+    use_cases.add_endpoint("paid", "GPT-4o", "https://api.example.com/v1", "gpt-4o", None)
+    return use_cases
+
+
+def test_a_reader_cannot_start_runs_and_an_operator_can():
+    use_cases, _, _ = simulations()
+    with pytest.raises(Forbidden, match="needs the role operator or admin; this key is a reader key"):
+        use_cases.request(samples_per_pair=10, caller=Caller("key:1", Role.READER))
+    run = use_cases.request(samples_per_pair=10, caller=OPERATOR)
+    assert run.requested_by == "key:7"
+
+
+def test_runs_waiting_at_once_are_capped_per_caller_and_free_again_once_they_end():
+    use_cases, uow, _ = simulations(quotas=Quotas(queued_runs=2))
+    first = use_cases.request(samples_per_pair=10, caller=OPERATOR)
+    use_cases.request(samples_per_pair=10, caller=OPERATOR)
+    with pytest.raises(QuotaExceeded) as refused:
+        use_cases.request(samples_per_pair=10, caller=OPERATOR)
+    assert (refused.value.quota, refused.value.limit, refused.value.used) == ("queued_runs", 2, 2)
+    use_cases.request(samples_per_pair=10, caller=Caller("key:8", Role.OPERATOR))  # another key's own count
+    use_cases.execute(first.id)
+    assert uow.store.runs[first.id].status is RunStatus.COMPLETED
+    use_cases.request(samples_per_pair=10, caller=OPERATOR)
+
+
+def test_samples_per_day_count_every_run_asked_for_in_the_last_24_hours():
+    use_cases, _, _ = simulations(quotas=Quotas(queued_runs=100, samples_per_day=48 * 1000))
+    use_cases.request(samples_per_pair=600, caller=OPERATOR)
+    with pytest.raises(QuotaExceeded, match="samples_per_day exceeded: 28,800 used of 48,000, this asks 19,248"):
+        use_cases.request(samples_per_pair=401, caller=OPERATOR)
+    use_cases.request(samples_per_pair=400, caller=OPERATOR)  # exactly the quota
+    use_cases.clock.advance(timedelta(hours=24, seconds=1))
+    use_cases.request(samples_per_pair=1000, caller=OPERATOR)
+
+
+def test_the_schedule_and_the_command_line_count_against_no_quota():
+    use_cases, _, _ = simulations(quotas=Quotas(queued_runs=0, samples_per_day=0))
+    use_cases.request(samples_per_pair=10, caller=COMMAND_LINE)
+    use_cases.tick("2026-11-27T12:00Z")
+
+
+def test_benchmark_requests_and_tokens_per_day_are_counted_with_warm_up():
+    use_cases = benchmarks(Quotas(queued_runs=100, benchmark_requests_per_day=100, benchmark_tokens_per_day=10_000))
+    use_cases.request("paid", use_cases.plan(48, warmup=2, max_tokens=100), OPERATOR)  # 50 requests, 5,000 tokens
+    with pytest.raises(QuotaExceeded) as refused:
+        use_cases.request("paid", use_cases.plan(49, warmup=2, max_tokens=10), OPERATOR)
+    assert refused.value.quota == "benchmark_requests_per_day" and refused.value.asked == 51
+    with pytest.raises(QuotaExceeded) as refused:
+        use_cases.request("paid", use_cases.plan(40, warmup=0, max_tokens=200), OPERATOR)
+    assert refused.value.quota == "benchmark_tokens_per_day" and refused.value.used == 5_000
+    with pytest.raises(Forbidden):
+        use_cases.request("paid", use_cases.plan(1), Caller("key:2", Role.READER))
+
+
+def test_a_plan_whose_arrivals_outlast_the_duration_cap_is_refused():
+    use_cases = benchmarks(Quotas(), max_duration_s=600)
+    with pytest.raises(InvalidParameter, match="take about 1,000,000 s; a run may last at most 600 s"):
+        use_cases.plan(1000, rate=0.001)
+    assert use_cases.plan(600, rate=1.0).rate == 1.0
