@@ -88,6 +88,10 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # A migration may rewrite a large table: the service's statement_timeout is not for it.
+            connection.exec_driver_sql("SET statement_timeout = 0")  # for the session
+            connection.commit()  # so that Alembic begins (and commits) a transaction of its own
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

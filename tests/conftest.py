@@ -82,6 +82,8 @@ def environ(make_database, redis_client) -> dict[str, str]:
         "API_KEY": API_KEY,
         "LOG_LEVEL": "warning",
         "RATE_LIMIT": "100/second",  # the rate limit tests set their own
+        "QUOTA_QUEUED_RUNS": "100",  # and so do the quota tests
+        "QUOTA_SAMPLES_PER_DAY": str(10**10),
     }
 
 

@@ -63,7 +63,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     configure_logging(settings.log_level, settings.log_json)
     app = _flask_app(settings, instance_path)
 
-    session_factory = init_database(app, settings.database_url)
+    session_factory = init_database(app, settings.database_url, settings.database_timeouts)
     Migrate(app, db, directory=str(PROJECT_ROOT / "migrations"))
     cache = FlaskCache(Cache(app, config=_cache_config(settings)))
     celery = create_celery(app, settings)

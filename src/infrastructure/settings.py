@@ -11,6 +11,7 @@ from pathlib import Path
 from limits import parse_many
 
 from src.application.use_cases.benchmarks import BenchmarkSettings
+from src.infrastructure.database import DatabaseTimeouts
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings
 
@@ -28,6 +29,7 @@ class Settings:
     env: str
     secret_key: str
     database_url: str
+    database_timeouts: DatabaseTimeouts
     cache_redis_url: str | None
     cache_key_prefix: str
     celery_broker_url: str | None
@@ -73,6 +75,10 @@ class Settings:
             env=env.get("JOUNCE_ENV", "local").strip().lower(),
             secret_key=env.get("SECRET_KEY") or DEV_SECRET_KEY,
             database_url=_database_url(env.get("DATABASE_URL"), instance),
+            database_timeouts=DatabaseTimeouts(
+                request_seconds=float(_integer(env, "DATABASE_REQUEST_TIMEOUT_SECONDS", 5, minimum=1)),
+                statement_seconds=_integer(env, "DATABASE_STATEMENT_TIMEOUT_SECONDS", 30, minimum=1),
+            ),
             cache_redis_url=env.get("CACHE_REDIS_URL") or None,
             cache_key_prefix=env.get("CACHE_KEY_PREFIX", "jounce:"),
             celery_broker_url=env.get("CELERY_BROKER_URL") or None,

@@ -4,20 +4,14 @@ answers clearly, and recovers by itself."""
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit, urlunsplit
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from src.adapters.web.auth import REMEMBER_SECONDS
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
 from tests.support.tcp_proxy import TcpProxy
-
-
-def through(proxy: TcpProxy, url: str) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{proxy.port}"
-    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
 
 
 @pytest.fixture
@@ -37,8 +31,8 @@ def eventually(check, timeout: float = 15.0):
 def test_with_redis_down_everything_answers_uncached_and_caching_resumes_when_it_returns(
     environ, simulated, api_headers
 ):
-    proxy = TcpProxy(6379)
-    client = create_app({**environ, "CACHE_REDIS_URL": through(proxy, environ["CACHE_REDIS_URL"])}).test_client()
+    proxy = TcpProxy(environ["CACHE_REDIS_URL"])
+    client = create_app({**environ, "CACHE_REDIS_URL": proxy.url}).test_client()
     client.get("/metrics/?metric_name=TTFT", headers=api_headers)
     assert client.get("/metrics/?metric_name=TTFT", headers=api_headers).headers["X-Cache"] == "hit"
 
@@ -56,8 +50,8 @@ def test_with_redis_down_everything_answers_uncached_and_caching_resumes_when_it
 
 
 def test_a_run_completed_while_redis_is_down_shows_once_it_returns(environ, simulated, api_headers):
-    proxy = TcpProxy(6379)
-    through_proxy = {**environ, "CACHE_REDIS_URL": through(proxy, environ["CACHE_REDIS_URL"])}
+    proxy = TcpProxy(environ["CACHE_REDIS_URL"])
+    through_proxy = {**environ, "CACHE_REDIS_URL": proxy.url}
     web, worker = create_app(through_proxy).test_client(), create_app(through_proxy)
     first = web.get("/metrics/?metric_name=TTFT", headers=api_headers).json["run"]["id"]
     assert web.get("/metrics/?metric_name=TTFT", headers=api_headers).headers["X-Cache"] == "hit"
@@ -71,8 +65,8 @@ def test_a_run_completed_while_redis_is_down_shows_once_it_returns(environ, simu
 
 
 def test_with_redis_down_rate_limits_still_hold_counted_in_each_process(clean_app, environ, api_headers):
-    proxy = TcpProxy(6379)
-    url = through(proxy, environ["CACHE_REDIS_URL"])
+    proxy = TcpProxy(environ["CACHE_REDIS_URL"])
+    url = proxy.url
     client = create_app({**environ, "CACHE_REDIS_URL": url, "RATE_LIMIT": "3/minute"}).test_client()
     proxy.cut()
     statuses = [client.get("/llms", headers=api_headers).status_code for _ in range(4)]
@@ -83,8 +77,8 @@ def test_with_redis_down_rate_limits_still_hold_counted_in_each_process(clean_ap
 def test_with_postgresql_down_the_api_answers_503_json_and_recovers_on_the_first_request_back(
     environ, simulated, api_headers
 ):
-    proxy = TcpProxy(5432)
-    client = create_app({**environ, "DATABASE_URL": through(proxy, environ["DATABASE_URL"])}).test_client()
+    proxy = TcpProxy(environ["DATABASE_URL"])
+    client = create_app({**environ, "DATABASE_URL": proxy.url}).test_client()
     assert client.get("/metrics/?metric_name=TTFT&statistic=p90", headers=api_headers).status_code == 200
 
     proxy.cut()
@@ -100,3 +94,35 @@ def test_with_postgresql_down_the_api_answers_503_json_and_recovers_on_the_first
     first = client.get("/metrics/?metric_name=e2e_latency", headers=api_headers)
     assert first.status_code == 200 and len(first.json["results"]) == 12
     assert client.get("/ready").status_code == 200
+
+
+def test_with_postgresql_hanging_health_answers_at_once_and_the_api_503s_within_seconds_then_recovers(
+    environ, simulated, api_headers
+):
+    proxy = TcpProxy(environ["DATABASE_URL"])
+    app = create_app({**environ, "DATABASE_URL": proxy.url, "DATABASE_REQUEST_TIMEOUT_SECONDS": "2"})
+    client = app.test_client()
+    assert client.get("/runs", headers=api_headers).status_code == 200  # a pooled connection, verified key
+
+    proxy.freeze()
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:  # as many requests at once as the pool has connections in use
+        hung = list(pool.map(lambda _: client.get("/runs", headers={"api-key": "another"}), range(4)))
+    assert [r.status_code for r in hung] == [503] * 4 and time.monotonic() - started < 10
+    health = time.monotonic()
+    assert client.get("/health/").status_code == 200 and time.monotonic() - health < 0.5
+
+    proxy.restore()
+    assert eventually(lambda: client.get("/runs", headers=api_headers).status_code == 200)
+
+
+def test_while_the_database_is_down_recently_verified_keys_still_get_cached_answers(environ, simulated, api_headers):
+    proxy = TcpProxy(environ["DATABASE_URL"])
+    client = create_app({**environ, "DATABASE_URL": proxy.url}).test_client()
+    assert client.get("/metrics/?metric_name=TTFT", headers=api_headers).status_code == 200  # cached, key verified
+    time.sleep(REMEMBER_SECONDS)  # past the key's memory: it must be checked again
+    proxy.cut()
+    cached = client.get("/metrics/?metric_name=TTFT", headers=api_headers)
+    assert cached.status_code == 200 and cached.headers["X-Cache"] == "hit"
+    assert client.get("/metrics/?metric_name=TTFT", headers={"api-key": "never-seen"}).status_code == 503
+    proxy.restore()

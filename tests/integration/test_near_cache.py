@@ -9,7 +9,7 @@ import pytest
 
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
-from tests.integration.test_faults import eventually, through
+from tests.integration.test_faults import eventually
 from tests.support.tcp_proxy import TcpProxy
 
 PATH = "/metrics/?metric_name=TTFT"
@@ -53,8 +53,8 @@ def test_a_run_completed_in_another_process_shows_at_once(environ, simulated, ap
 
 
 def test_with_redis_cut_no_copy_is_served_and_copies_return_with_it(environ, simulated, api_headers, redis_client):
-    proxy = TcpProxy(6379)
-    url = through(proxy, environ["CACHE_REDIS_URL"])
+    proxy = TcpProxy(environ["CACHE_REDIS_URL"])
+    url = proxy.url
     client = create_app({**environ, "CACHE_REDIS_URL": url, "RATE_LIMIT": "100000/minute"}).test_client()
     client.get(PATH, headers=api_headers)
     assert eventually(lambda: hits_without_redis(client, api_headers, redis_client), timeout=5)
