@@ -11,9 +11,9 @@ from pathlib import Path
 from limits import parse_many
 
 from src.application.use_cases.benchmarks import BenchmarkSettings
-from src.infrastructure.database import DatabaseTimeouts
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings
+from src.infrastructure.database import DatabaseTimeouts
 
 # The value production refuses to start with.
 DEV_SECRET_KEY = "dev-insecure-secret-key"  # noqa: S105  # nosec B105
