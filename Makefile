@@ -28,7 +28,7 @@ run: $(VENV)/.prod-installed
 ## test: lint, type checks and the whole suite against PostgreSQL and Redis
 test: $(VENV)/.dev-installed
 	scripts/check-services.sh
-	scripts/ensure-chromium.sh
+	scripts/ensure-test-packages.sh
 	$(MAKE) --no-print-directory lint typecheck pytest
 
 lint: $(VENV)/.dev-installed

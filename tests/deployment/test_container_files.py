@@ -55,12 +55,18 @@ def test_the_compose_file_matches_the_compose_specification():
 def test_the_compose_stack_has_every_role_health_checks_and_ordering():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"web", "worker", "beat", "migrate", "db", "redis"} <= set(services)
-    assert services["web"]["ports"] == ["5001:5000"]
+    assert {"web", "proxy", "worker", "benchmark-worker", "beat", "migrate", "db", "redis"} <= set(services)
+    assert "ports" not in services["web"]  # reached through the buffering proxy only
+    assert services["proxy"]["ports"] == ["${JOUNCE_BIND:-127.0.0.1}:${JOUNCE_PORT:-5001}:8080"]
+    queues = {name: services[name]["command"][services[name]["command"].index("-Q") + 1]
+              for name in ("worker", "benchmark-worker")}  # fmt: skip
+    assert queues == {"worker": "jounce", "benchmark-worker": "jounce-benchmarks"}
+    redis = services["redis"]["command"]
+    assert redis[redis.index("--maxmemory-policy") + 1] == "volatile-lru" and "--maxmemory" in redis
     assert services["db"]["image"] == "postgres:16" and services["redis"]["image"] == "redis:7"
     for name in ("db", "redis", "worker", "beat"):
         assert "healthcheck" in services[name], name
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "benchmark-worker", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert services[name]["depends_on"]["db"]["condition"] == "service_healthy"
         assert services[name]["env_file"] == ".env.dev"

@@ -166,3 +166,32 @@ def test_web_and_worker_pods_are_annotated_for_prometheus_scraping():
     assert worker["metadata"]["annotations"]["prometheus.io/port"] == "9100"
     env = {e["name"]: e.get("value") for e in worker["spec"]["containers"][0]["env"]}
     assert env["WORKER_METRICS_PORT"] == "9100"
+
+
+def test_measured_runs_have_workers_of_their_own_on_their_queue():
+    deployments = by_kind(render(VALUE_SETS["defaults"]), "Deployment")
+    commands = {
+        name: deployments[name]["spec"]["template"]["spec"]["containers"][0]["command"]
+        for name in ("jounce-worker", "jounce-benchmark-worker")
+    }
+    queue = {name: command[command.index("-Q") + 1] for name, command in commands.items()}
+    assert queue == {"jounce-worker": "jounce", "jounce-benchmark-worker": "jounce-benchmarks"}
+
+
+def test_the_ingress_never_routes_the_metrics_and_they_take_a_token_from_the_secret():
+    manifests = render(VALUE_SETS["defaults"])
+    ingress = next(iter(by_kind(manifests, "Ingress").values()))
+    first = ingress["spec"]["rules"][0]["http"]["paths"][0]
+    assert (first["path"], first["backend"]["service"]["name"]) == ("/-/", "internal-paths")
+    action = ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/actions.internal-paths"]
+    assert '"statusCode":"404"' in action
+    web = by_kind(manifests, "Deployment")["jounce-web"]["spec"]["template"]["spec"]["containers"][0]
+    token = next(e for e in web["env"] if e["name"] == "METRICS_TOKEN")
+    assert token["valueFrom"]["secretKeyRef"]["optional"] is True
+
+
+def test_the_in_chart_redis_has_bounded_memory_and_evicts_only_expiring_keys():
+    redis = by_kind(render(VALUE_SETS["quick-start"]), "Deployment")["jounce-redis"]
+    args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--maxmemory") + 1] == "200mb"
+    assert args[args.index("--maxmemory-policy") + 1] == "volatile-lru"

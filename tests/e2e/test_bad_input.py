@@ -8,6 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
 from tests.conftest import API_KEY
@@ -19,11 +20,12 @@ def test_the_api_never_errs_and_always_answers_as_documented(clean_app, environ)
     clean_app.extensions["injector"].get(SimulationUseCases).run_now(seed=1, samples_per_pair=50)
     # It sends well over the suite's 100 requests/s with one key, and invalid keys expecting 401
     # rather than the 429 the limits would rightly answer first: limits have tests of their own.
-    app = create_app({**environ, "RATE_LIMIT": "100000/second", "INVALID_KEY_RATE_LIMIT": "100000/second"})
+    # The runs it starts are capped by a small daily quota of samples (past it: a documented 429).
+    limits = {"RATE_LIMIT": "100000/second", "INVALID_KEY_RATE_LIMIT": "100000/second"}
+    app = create_app({**environ, **limits, "QUOTA_SAMPLES_PER_DAY": "500000"})
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
-    # POST /runs would start real simulations of any size: its bad input is tested by hand.
-    operations = [result.ok() for result in schema.exclude(method="POST").get_all_operations()]
-    assert len(operations) == 10  # every GET in the document
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 12  # every operation in the document, POST /runs and /benchmarks too
 
     for operation in operations:
 
@@ -42,6 +44,7 @@ def test_the_api_never_errs_and_always_answers_as_documented(clean_app, environ)
             case.call_and_validate(headers={"api-key": API_KEY}, excluded_checks=[positive_data_acceptance])
 
         check()
+    app.extensions["injector"].get(AbstractTaskQueue).wait_idle()  # the runs it started end in this test
 
 
 HOSTILE = [
@@ -92,3 +95,94 @@ def test_every_endpoint_answers_unexpected_methods_with_405_json(clean_app, clie
             response = client.open(path, method=method, headers=api_headers)
             assert response.status_code == 405 and response.is_json, (method, path, response.status_code)
             assert set(response.json["error"]["choices"]) <= methods
+            assert set(response.headers["Allow"].split(", ")) == set(response.json["error"]["choices"])
+
+
+@pytest.mark.parametrize(
+    "body, complaint",
+    [
+        ('{"samples_per_pair": Infinity}', "samples_per_pair must be a whole number"),
+        ('{"samples_per_pair": NaN}', "samples_per_pair must be a whole number"),
+        ('{"samples_per_pair": "2000000"}', "(a JSON integer), got '\"2000000\"'"),
+        ('{"samples_per_pair": 1e6}', "(a JSON integer), got '1000000.0'"),
+        ('{"samples_per_pair": 2.9}', "(a JSON integer)"),
+        ('{"samples_per_pair": "\uff11\uff10"}', "(a JSON integer)"),  # full-width digits
+        ('{"samples_per_pair": true}', "(a JSON integer)"),
+        ("[" * 10_000 + "]" * 10_000, "the body is not valid JSON"),
+        ('{"samples_per_pair": 10', "the body is not valid JSON"),
+        ("[1, 2]", "the body must be a JSON object"),
+    ],
+)
+def test_run_bodies_that_are_not_strict_json_integers_get_a_400_naming_the_problem(
+    client, api_headers, body, complaint
+):
+    response = client.post("/runs", data=body, content_type="application/json", headers=api_headers)
+    assert response.status_code == 400 and complaint in response.json["error"]["message"]
+    assert client.get("/runs", headers=api_headers).json["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "body, complaint",
+    [
+        ({"endpoint": "gpt\x00-4o"}, "endpoint must not contain control characters"),
+        ({"endpoint": "x", "rate": float("inf")}, "rate must be a number above 0 and at most 1000"),
+        ({"endpoint": "x", "rate": "2"}, "rate must be a number"),
+        ({"endpoint": "x", "requests": "10"}, "requests must be a whole number"),
+        ({"endpoint": 7}, "endpoint must be a string"),
+    ],
+)
+def test_benchmark_bodies_with_odd_values_get_a_400(client, api_headers, body, complaint):
+    import json
+
+    response = client.post("/benchmarks", data=json.dumps(body), content_type="application/json", headers=api_headers)
+    assert response.status_code == 400 and complaint in response.json["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "source=",
+        "statistic=",
+        "window=",
+        "format=",
+        "method=",
+        "run_id=",
+        "run_id=%EF%BC%91",
+        "run_id=+1",
+        "run_id=1.0",
+    ],
+)
+def test_empty_or_odd_query_parameters_get_a_400_naming_them(client, api_headers, query):
+    path = "/metrics/all" if query.startswith("method") else "/metrics/"
+    response = client.get(f"{path}?metric_name=TTFT&{query}", headers=api_headers)
+    assert response.status_code == 400, query
+    name = query.partition("=")[0]
+    assert name in response.json["error"]["message"]
+
+
+def test_control_characters_in_emails_and_key_names_are_400s_on_the_forms(client):
+    from tests.e2e.test_accounts import PASSWORD, csrf_token, sign_up
+
+    token = csrf_token(client, "/register")
+    data = {"email": "ada\x00@example.com", "password": PASSWORD, "confirm": PASSWORD, "csrf_token": token}
+    assert client.post("/register", data=data).status_code == 400
+    token = csrf_token(client, "/login")
+    assert client.post("/login", data={**data, "csrf_token": token}).status_code == 401
+    sign_up(client)
+    token = csrf_token(client, "/keys")
+    response = client.post("/keys", data={"name": "lap\x00top", "role": "reader", "csrf_token": token})
+    assert response.status_code == 400 and "control characters" in response.data.decode()
+
+
+def test_a_chunked_body_is_read(live_server, api_headers, clean_app):
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    connection = http.client.HTTPConnection(urlsplit(live_server).netloc, timeout=10)
+    chunks = iter([b'{"samples_per_pair": ', b'12, "seed": 5}'])
+    headers = {**api_headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    connection.request("POST", "/runs", body=chunks, headers=headers, encode_chunked=True)
+    response = connection.getresponse()
+    run = json.loads(response.read())["run"]
+    assert response.status == 202 and (run["samples_per_pair"], run["seed"]) == (12, 5)

@@ -9,6 +9,7 @@ import logging
 from prometheus_client.parser import text_string_to_metric_families
 
 from src.application.use_cases.simulation import SimulationUseCases
+from src.infrastructure.app import create_app
 from src.infrastructure.logging import JsonFormatter, RequestIdFilter
 
 
@@ -46,6 +47,16 @@ def test_requests_cache_lookups_and_runs_are_counted(client, clean_app, api_head
 def test_the_metrics_path_leaves_the_rankings_api_alone(client, api_headers):
     assert client.get("/metrics/?metric_name=TTFT").status_code == 401  # still the API, still keyed
     assert client.get("/-/metrics").status_code == 200
+
+
+def test_the_metrics_are_not_public_a_token_opens_them_and_without_one_only_this_host(clean_app, environ):
+    remote = {"REMOTE_ADDR": "203.0.113.5"}
+    assert clean_app.test_client().get("/-/metrics", environ_base=remote).status_code == 403
+    guarded = create_app({**environ, "METRICS_TOKEN": "scrape-secret"}).test_client()
+    assert guarded.get("/-/metrics").status_code == 401  # this host too needs it once it is set
+    assert guarded.get("/-/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    scraped = guarded.get("/-/metrics", headers={"Authorization": "Bearer scrape-secret"}, environ_base=remote)
+    assert scraped.status_code == 200 and b"jounce_http_requests_total" in scraped.data
 
 
 def test_every_response_carries_a_request_id_and_a_valid_incoming_one_is_kept(client):

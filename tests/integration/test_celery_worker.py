@@ -27,6 +27,7 @@ def broker_environ(environ):
         **environ,
         "CELERY_BROKER_URL": environ["CACHE_REDIS_URL"],
         "CELERY_QUEUE": f"jounce-test-{uuid.uuid4().hex[:8]}",
+        "CELERY_BENCHMARK_QUEUE": f"jounce-test-benchmarks-{uuid.uuid4().hex[:8]}",
         # Short, so a message whose worker was killed comes back within the test.
         "CELERY_VISIBILITY_TIMEOUT": "3",
     }
@@ -36,10 +37,10 @@ def broker_environ(environ):
 def start_worker(broker_environ, tmp_path):
     workers: list[subprocess.Popen] = []
 
-    def start(**extra_environ: str) -> subprocess.Popen:
+    def start(queue: str = "CELERY_QUEUE", **extra_environ: str) -> subprocess.Popen:
         log = open(tmp_path / f"worker-{len(workers)}.log", "w")  # noqa: SIM115 - closed with the process
         worker = subprocess.Popen(
-            [CELERY, "-A", "src.celery", "worker", "--pool=solo", "--loglevel=INFO",
+            [CELERY, "-A", "src.celery", "worker", "--pool=solo", "--loglevel=INFO", "-Q", broker_environ[queue],
              "--without-gossip", "--without-mingle", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"],
             cwd=ROOT, env={**os.environ, **broker_environ, **extra_environ}, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -113,3 +114,24 @@ def test_with_the_broker_down_posting_a_run_is_a_503_and_leaves_no_queued_run(cl
     assert "broker" in response.json["error"]["message"]
     runs = client.get("/runs", headers=api_headers).json["runs"]
     assert [run["status"] for run in runs] == ["failed"]
+
+
+def test_a_long_measured_run_never_holds_up_simulations(web, start_worker, api_headers, clean_app):
+    from src.application.use_cases.benchmarks import BenchmarkUseCases
+    from tests.support.fake_openai import Behaviour, FakeOpenAI
+
+    start_worker()  # simulations
+    with FakeOpenAI(Behaviour(first_token_delay=4.0, token_delay=0.001, tokens=5)) as server:
+        clean_app.extensions["injector"].get(BenchmarkUseCases).add_endpoint(
+            "slow", "GPT-4o", server.base_url, "gpt-4o", None
+        )
+        body = {"endpoint": "slow", "requests": 2, "warmup": 0}
+        measured = web.post("/benchmarks", json=body, headers=api_headers).json["run"]["id"]
+        time.sleep(1)
+        assert web.get(f"/runs/{measured}", headers=api_headers).json["run"]["status"] == "queued"  # not theirs
+        start_worker("CELERY_BENCHMARK_QUEUE")  # measured runs have workers of their own
+        wait_for_status(web, api_headers, measured, {"running"})
+        simulated = web.post("/runs", json={"samples_per_pair": 100}, headers=api_headers).json["run"]["id"]
+        assert wait_for_status(web, api_headers, simulated, {"completed"}, timeout=6)["status"] == "completed"
+        assert web.get(f"/runs/{measured}", headers=api_headers).json["run"]["status"] == "running"
+        assert wait_for_status(web, api_headers, measured, {"completed", "failed"})["status"] == "completed"

@@ -71,12 +71,14 @@ env:
       name: {{ include "jounce.secretName" $ }}
       key: {{ $name }}
 {{- end }}
-- name: API_KEY
+{{- range $name := list "API_KEY" "METRICS_TOKEN" }}
+- name: {{ $name }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "jounce.secretName" . }}
-      key: API_KEY
+      name: {{ include "jounce.secretName" $ }}
+      key: {{ $name }}
       optional: true
+{{- end }}
 {{- end }}
 
 {{/* Pod-level annotations that roll the pods when the configuration changes. */}}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, jsonify, url_for
 from flask.typing import ResponseReturnValue
 
 from src.adapters.web import params
 from src.adapters.web.auth import caller
 from src.adapters.web.schemas import endpoint_json, run_json
-from src.application.domain.errors import InvalidParameter
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 
 blueprint = Blueprint("benchmarks", __name__)
@@ -22,19 +21,12 @@ def list_endpoints(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
 
 @blueprint.post("/benchmarks", strict_slashes=False)
 def request_benchmark(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidParameter('the body must be a JSON object such as {"endpoint": "gpt-4o", "requests": 50}')
-    unknown = sorted(set(body) - FIELDS)
-    if unknown:
-        raise InvalidParameter(f"unknown field {', '.join(unknown)[:100]}", choices=sorted(FIELDS))
-    rate = body.get("rate")
-    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)):
-        raise InvalidParameter("rate must be a number of requests per second")
+    body = params.json_object('{"endpoint": "gpt-4o", "requests": 50}')
+    params.known_fields(body, FIELDS)
     plan = benchmarks.plan(
         requests=params.integer(body, "requests", 50, 1, 10_000) or 50,
         concurrency=params.integer(body, "concurrency", 1, 1, 256) or 1,
-        rate=float(rate) if rate is not None else None,
+        rate=params.number(body, "rate", 0, 1000),
         warmup=params.integer(body, "warmup", None, 0, 100),
         max_tokens=params.integer(body, "max_tokens", None, 1, 8192),
     )

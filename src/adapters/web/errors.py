@@ -66,9 +66,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> ResponseReturnValue:
         extra = {}
-        if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
-            extra["choices"] = sorted(error.valid_methods)
-        return error_response(error.code or 500, error.description or error.name, **extra)
+        valid_methods = getattr(error, "valid_methods", None)
+        if error.code == 405 and valid_methods:
+            extra["choices"] = sorted(valid_methods)
+        response, status = error_response(error.code or 500, error.description or error.name, **extra)
+        if valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(valid_methods))
+        return response, status
 
     @app.errorhandler(RateLimited)
     def rate_limited(error: RateLimited) -> ResponseReturnValue:

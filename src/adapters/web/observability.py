@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
 import uuid
 from contextvars import ContextVar
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
+from flask.typing import ResponseReturnValue
 
 from src.adapters.telemetry.prometheus import HTTP_LATENCY, HTTP_REQUESTS, exposition
+from src.adapters.web.errors import error_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
+LOOPBACK = {"127.0.0.1", "::1"}
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 log = logging.getLogger("jounce.requests")
@@ -21,7 +25,15 @@ blueprint = Blueprint("observability", __name__)
 
 
 @blueprint.get("/-/metrics")
-def metrics() -> Response:
+def metrics() -> ResponseReturnValue:
+    """For Prometheus only: with METRICS_TOKEN set, to requests bearing it; without, to this host."""
+    token = current_app.extensions["settings"].metrics_token
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if token:
+        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), token.encode()):
+            return error_response(401, "the metrics need the bearer token METRICS_TOKEN")
+    elif request.remote_addr not in LOOPBACK:
+        return error_response(403, "without METRICS_TOKEN the metrics answer only this host")
     body, content_type = exposition()
     return Response(body, content_type=content_type)
 

@@ -33,7 +33,7 @@ def home() -> ResponseReturnValue:
 @cached_by("metric_name", "statistic", *params.SCOPE)
 def visualize(metrics: MetricUseCases) -> ResponseReturnValue:
     # The original page posted its selector as a form; a GET link is shareable, both work.
-    source = request.form if request.method == "POST" else request.args
+    source = params.chosen(request.form if request.method == "POST" else request.args)
     context = _selector_context(source)
     context["metric_name"] = source.get("metric_name", "TTFT")
     try:
@@ -57,15 +57,14 @@ def visualize(metrics: MetricUseCases) -> ResponseReturnValue:
 @blueprint.get("/visualize/all", strict_slashes=False)
 @cached_by("method", "weights", "statistic", *params.SCOPE)
 def visualize_all(metrics: MetricUseCases) -> ResponseReturnValue:
-    context = _selector_context(request.args)
-    context["method"] = request.args.get("method", WIN_RATE)
+    source = params.chosen(request.args)
+    context = _selector_context(source)
+    context["method"] = source.get("method", WIN_RATE)
     context["methods"] = METHODS
     try:
-        scope = params.scope(request.args)
+        scope = params.scope(source)
         context["runs"] = metrics.recent_runs(RECENT_RUNS, scope.source)
-        ranking = metrics.rank_overall(
-            context["method"], params.weights(request.args), params.statistic(request.args), scope
-        )
+        ranking = metrics.rank_overall(context["method"], params.weights(source), params.statistic(source), scope)
         context["ranking"] = ranking
         context["selection"] = ranking.selection
         if ranking.entries:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from flask import request
+from werkzeug.datastructures import MultiDict
 
 from src.application.domain.errors import InvalidParameter
 from src.application.domain.model import RunSource
@@ -12,41 +18,107 @@ from src.application.domain.ranking import Scope, Statistic, Window
 SCOPE = ("run_id", "window", "source")  # the parameters `scope` reads
 
 
+DIGITS = re.compile(r"[0-9]{1,20}")  # ASCII digits only: int() would take "١٢" or "+1_0"
+
+
 def integer(source: Mapping[str, Any], name: str, default: int | None, minimum: int, maximum: int) -> int | None:
-    raw = source.get(name)
-    if raw is None or raw == "":
+    """A whole number: a JSON integer in a body, decimal digits in a query string. Absent: the
+    default; present but empty, a string in JSON, a float (even 1e6 or 2.0) or a bool: refused."""
+    if name not in source:
         return default
-    if isinstance(raw, bool):
-        raise InvalidParameter(f"{name} must be a whole number between {minimum} and {maximum}")
-    try:
+    raw = source[name]
+    explained = f"{name} must be a whole number between {minimum} and {maximum}"
+    if isinstance(source, MultiDict):
+        if not DIGITS.fullmatch(raw):
+            raise InvalidParameter(f"{explained}, got {_shown(raw)}", parameter=name)
         value = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidParameter(
-            f"{name} must be a whole number between {minimum} and {maximum}, got {str(raw)[:50]!r}"
-        ) from None
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    else:
+        raise InvalidParameter(f"{explained} (a JSON integer), got {_shown(json_text(raw))}", parameter=name)
     if not minimum <= value <= maximum:
-        raise InvalidParameter(f"{name} must be between {minimum} and {maximum}, got {value}")
+        raise InvalidParameter(
+            f"{name} must be between {minimum} and {maximum}, got {_shown(str(value))}", parameter=name
+        )
     return value
 
 
-def choice(source: Mapping[str, Any], name: str, choices: Iterable[str], default: str | None) -> str | None:
-    options = list(choices)
+def number(source: Mapping[str, Any], name: str, minimum: float, maximum: float) -> float | None:
+    """A finite JSON number above `minimum` and at most `maximum`; None when absent."""
     raw = source.get(name)
-    if raw is None or raw == "":
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not minimum < raw <= maximum:
+        raise InvalidParameter(
+            f"{name} must be a number above {minimum} and at most {maximum}, got {_shown(json_text(raw))}",
+            parameter=name,
+        )
+    return float(raw)
+
+
+def choice(source: Mapping[str, Any], name: str, choices: Iterable[str], default: str | None) -> str | None:
+    """One of `choices`; absent: the default (None: required). Present but empty is refused."""
+    options = list(choices)
+    if name not in source:
         if default is None:
-            raise InvalidParameter(f"{name} is required", choices=options)
+            raise InvalidParameter(f"{name} is required", choices=options, parameter=name)
         return default
+    raw = source[name]
     if raw not in options:
-        raise InvalidParameter(f"unknown {name} {str(raw)[:50]!r}", choices=options)
+        problem = f"{name} is empty: leave it out for the default" if raw == "" else f"unknown {name} {_shown(raw)}"
+        raise InvalidParameter(problem, choices=options, parameter=name)
     return str(raw)
+
+
+def chosen(source: MultiDict[str, str]) -> MultiDict[str, str]:
+    """A page form's fields without the empty ones: a form's empty option means "the default"."""
+    return MultiDict([(name, value) for name, value in source.items(multi=True) if value != ""])
 
 
 def text(source: Mapping[str, Any], name: str, max_length: int = 100) -> str:
     """A string parameter, empty when absent; the core says whether empty is acceptable."""
-    value = str(source.get(name, "")).strip()
+    raw = source.get(name, "")
+    if not isinstance(raw, str):
+        raise InvalidParameter(f"{name} must be a string", parameter=name)
+    value = raw.strip()
     if len(value) > max_length:
-        raise InvalidParameter(f"{name} is longer than {max_length} characters")
+        raise InvalidParameter(f"{name} is longer than {max_length} characters", parameter=name)
+    if not value.isprintable():
+        raise InvalidParameter(f"{name} must not contain control characters", parameter=name)
     return value
+
+
+def json_object(example: str) -> dict[str, Any]:
+    """The request's JSON object body ({} when it has none), chunked transfer included."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        raise InvalidParameter(f"the body is not valid JSON; send an object such as {example}") from None
+    if not isinstance(body, dict):
+        raise InvalidParameter(f"the body must be a JSON object such as {example}")
+    return body
+
+
+def known_fields(body: Mapping[str, Any], fields: Iterable[str]) -> None:
+    allowed = sorted(fields)
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise InvalidParameter(f"unknown field {_shown(', '.join(unknown))}", choices=allowed)
+
+
+def json_text(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (ValueError, RecursionError):
+        return type(value).__name__
+
+
+def _shown(raw: str) -> str:
+    """A value as an error message may quote it: short, and printable."""
+    return repr(raw[:50])
 
 
 def statistic(source: Mapping[str, Any]) -> Statistic:
@@ -75,6 +147,8 @@ def weights(source: Mapping[str, Any]) -> dict[str, float]:
             parsed[name.strip()] = float(value)
         except ValueError:
             separator = ""
-        if not separator:
-            raise InvalidParameter(f"weights must look like TTFT:2,TPS:1, got {part[:50]!r}")
+        if not separator or not 0 <= parsed.get(name.strip(), -1) < math.inf:
+            raise InvalidParameter(
+                f"weights must look like TTFT:2,TPS:1 (finite, not negative), got {part[:50]!r}", parameter="weights"
+            )
     return parsed

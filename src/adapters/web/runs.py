@@ -8,7 +8,6 @@ from flask.typing import ResponseReturnValue
 from src.adapters.web import params
 from src.adapters.web.auth import caller
 from src.adapters.web.schemas import run_json
-from src.application.domain.errors import InvalidParameter
 from src.application.domain.model import RunStatus
 from src.application.use_cases.simulation import MAX_SAMPLES_PER_PAIR, SimulationUseCases
 
@@ -18,12 +17,8 @@ RUN_FIELDS = {"samples_per_pair", "seed"}
 
 @blueprint.post("/runs", strict_slashes=False)
 def request_run(simulations: SimulationUseCases) -> ResponseReturnValue:
-    body = request.get_json(silent=True) if request.content_length else {}
-    if not isinstance(body, dict):
-        raise InvalidParameter('the body must be a JSON object such as {"samples_per_pair": 1000}')
-    unknown = sorted(set(body) - RUN_FIELDS)
-    if unknown:
-        raise InvalidParameter(f"unknown field {', '.join(unknown)[:100]}", choices=sorted(RUN_FIELDS))
+    body = params.json_object('{"samples_per_pair": 1000}')
+    params.known_fields(body, RUN_FIELDS)
     run = simulations.request(
         seed=params.integer(body, "seed", None, 0, 2**63 - 1),
         samples_per_pair=params.integer(body, "samples_per_pair", None, 2, MAX_SAMPLES_PER_PAIR),
