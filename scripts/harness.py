@@ -24,6 +24,7 @@ from src.infrastructure.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+DATABASE_PREFIX = os.environ.get("BENCH_DATABASE_PREFIX", "jounce_bench_")
 
 
 def free_port() -> int:
@@ -36,7 +37,7 @@ def free_port() -> int:
 def scratch_environment(**overrides: str) -> Iterator[dict[str, str]]:
     """A migrated, seeded scratch database and a private Redis prefix; both removed afterwards."""
     admin = create_engine(Settings.from_env({"DATABASE_URL": ADMIN_URL}).database_url, isolation_level="AUTOCOMMIT")
-    name = f"jounce_bench_{uuid.uuid4().hex[:8]}"
+    name = f"{DATABASE_PREFIX}{uuid.uuid4().hex[:8]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     prefix = f"jounce-bench-{uuid.uuid4().hex[:6]}:"

@@ -22,6 +22,9 @@ from src.infrastructure.database import db
 
 ADMIN_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Databases the suite creates (and drops) on that server: a prefix of their own, so a shared
+# server can tell them apart.
+DATABASE_PREFIX = os.environ.get("TEST_DATABASE_PREFIX", "jounce_test_")
 API_KEY = "test-bootstrap-api-key"
 TABLES = "api_keys, users, samples, metric_summaries, simulation_runs, endpoints, metrics, llms"
 
@@ -59,7 +62,7 @@ def make_database(admin_engine):
     created = []
 
     def make() -> str:
-        name = f"jounce_test_{uuid.uuid4().hex[:12]}"
+        name = f"{DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
         with admin_engine.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
         created.append(name)
