@@ -21,8 +21,13 @@ class Visit:
 
 
 @pytest.fixture
-def visit(browser, live_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def viewport_width() -> int:
+    return 1280
+
+
+@pytest.fixture
+def visit(browser, live_server, viewport_width):
+    context = browser.new_context(viewport={"width": viewport_width, "height": 900})
     visits = []
 
     def open_page(path: str) -> Visit:
@@ -86,8 +91,16 @@ def test_visualize_all_draws_scores_heatmap_and_the_pareto_scatter(visit, simula
     page = visit("/visualize/all").page
     assert count(page, "#chart-scores .barlayer .point") == 12
     assert count(page, "#chart-heatmap .hm") == 1
-    assert count(page, "#chart-scatter .scatterlayer .trace:first-child .point") == 12
+    assert count(page, "#chart-scatter .scatterlayer .trace .point") == 12  # LLMs off and on the front
     assert "Pareto front" in page.locator("#chart-scatter .legend").text_content()
+    legend = page.evaluate(
+        """() => [...document.querySelectorAll('#chart-scatter .legend .traces')].map(item => [
+             item.querySelector('.legendtext').textContent,
+             getComputedStyle(item.querySelector('.scatterpts, .js-line')).fill ||
+             getComputedStyle(item.querySelector('.js-line')).stroke])"""
+    )
+    colours = dict(legend)
+    assert colours["LLM"] == "rgb(43, 108, 176)" and colours["on the Pareto front"] == "rgb(217, 119, 6)"
     page.screenshot(path=str(screenshots / "visualize-all.png"), full_page=True)
 
 
@@ -102,3 +115,87 @@ def test_an_unknown_metric_shows_the_page_with_a_message(visit, simulated):
     page = visit("/visualize?metric_name=BLEU").page
     assert "unknown metric_name" in page.locator(".message").text_content()
     assert page.locator("#metric-select").is_visible()
+
+
+LAYOUT = """() => {
+  const inside = (inner, outer) => inner.left >= outer.left - 0.5 && inner.right <= outer.right + 0.5;
+  const problems = [];
+  if (document.documentElement.scrollWidth > window.innerWidth) {
+    problems.push(`the page scrolls sideways: ${document.documentElement.scrollWidth} > ${window.innerWidth}`);
+  }
+  for (const card of document.querySelectorAll('section.chart')) {
+    const box = card.getBoundingClientRect();
+    for (const part of card.querySelectorAll('h2, .hint, .main-svg, .modebar, details, .xtick text')) {
+      const own = part.getBoundingClientRect();
+      if (own.width && !inside(own, box)) problems.push(`${card.id} ${part.className.baseVal ?? part.className}`);
+    }
+    const title = card.querySelector('h2').getBoundingClientRect();
+    const plot = card.querySelector('.plot').getBoundingClientRect();
+    if (title.bottom > plot.top + 0.5) problems.push(`${card.id}: the plot covers its title`);
+  }
+  for (const table of document.querySelectorAll('table')) {
+    const scroller = table.closest('.table-scroll') || table.parentElement;
+    const own = scroller.getBoundingClientRect();
+    if (own.right > window.innerWidth + 0.5) problems.push(`a table overflows: ${own.right}`);
+  }
+  return problems;
+}"""
+
+
+@pytest.mark.parametrize("viewport_width", [1280, 400])
+@pytest.mark.parametrize("path", ["/", "/visualize", "/visualize?metric_name=TPS", "/visualize/all", "/login",
+                                  "/register"])  # fmt: skip
+def test_every_part_of_a_page_stays_inside_its_card_and_the_screen(visit, simulated, path, viewport_width):
+    page = visit(path).page
+    assert page.evaluate(LAYOUT) == []
+    for link in ("Log in", "Register", "API keys"):
+        assert page.get_by_role("link", name=link).first.is_visible()
+
+
+@pytest.mark.parametrize("viewport_width", [400])
+def test_the_keys_page_fits_a_phone(visit, simulated, live_server, browser, viewport_width):
+    from tests.e2e.test_accounts import PASSWORD, unique_email
+
+    page = visit("/register").page
+    email = unique_email()
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=confirm]", PASSWORD)
+    page.click("button[type=submit]")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.fill("input[name=name]", "phone")
+    page.click("form.panel button[type=submit]")
+    assert page.locator("#new-key").is_visible()
+    assert page.evaluate(LAYOUT) == []
+    page.once("dialog", lambda dialog: dialog.dismiss())  # revoking asks first; dismissed, nothing happens
+    page.click("button.danger")
+    assert page.locator("td", has_text="active").count() == 1
+
+
+def test_under_every_chart_its_numbers_are_a_table_and_a_csv(visit, simulated, live_server):
+    import urllib.request
+
+    for path, charts in (("/visualize?metric_name=TPS", 3), ("/visualize/all", 3)):
+        page = visit(path).page
+        assert count(page, "section.chart details.numbers table") == charts
+        ranking = page.locator("section.chart").first
+        header = [cell.text_content() for cell in ranking.locator("thead th").all()]
+        first_row = [cell.text_content() for cell in ranking.locator("tbody tr").first.locator("td").all()]
+        href = ranking.locator("a.csv").get_attribute("href")
+        with urllib.request.urlopen(live_server + href, timeout=5) as response:
+            lines = response.read().decode().splitlines()
+            assert response.headers["Content-Type"].startswith("text/csv")
+        assert lines[0].split(",") == header and lines[1].split(",")[:2] == first_row[:2]
+
+
+def test_the_heatmap_shows_the_best_darkest(visit, simulated):
+    page = visit("/visualize/all").page
+    figure = page.evaluate("() => JSON.parse(document.getElementById('figure-heatmap').textContent)")
+    scale = figure["data"][0]["colorscale"]
+
+    def lightness(colour: str) -> int:
+        return sum(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+
+    assert lightness(scale[-1][1]) < lightness(scale[0][1]) / 3  # score 1 is dark, 0 is near white

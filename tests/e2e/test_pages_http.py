@@ -52,3 +52,23 @@ def test_pages_send_a_content_security_policy_and_framing_protection(client):
     headers = client.get("/visualize").headers
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_favicon_answers_where_browsers_look_for_it(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+
+
+def test_the_api_docs_group_operations_by_tag_and_link_back_to_the_site(client):
+    document = client.get("/openapi.json").json
+    tags = {tag["name"] for tag in document["tags"]}
+    operations = [op for path in document["paths"].values() for op in path.values()]
+    assert all(op["tags"] and set(op["tags"]) <= tags for op in operations)
+    html = client.get("/docs").data.decode()
+    assert 'href="/"' in html and 'href="/visualize"' in html
+
+
+def test_simulated_rankings_say_what_they_rank(client, clean_app):
+    simulate(clean_app)
+    for path in ("/visualize", "/visualize/all"):
+        assert "rank the catalogue's assumed latency profiles" in client.get(path).data.decode()

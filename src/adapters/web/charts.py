@@ -1,4 +1,7 @@
-"""Plotly figures of rankings, as JSON for the pages' script to draw (no inline JavaScript).
+"""Charts of rankings: a plotly figure (as JSON for the pages' script to draw: no inline
+JavaScript), its title and what its marks mean (HTML beside the plot, so they wrap on a narrow
+screen and plotly's toolbar covers nothing), and the numbers it draws as a table (shown under it,
+and as CSV).
 
 Figures are plain dicts in plotly's figure schema, serialized by plotly without validation: the
 graph_objects classes validate every property and cost ~50 ms a chart, which an uncached page
@@ -7,6 +10,7 @@ would pay six times over.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import plotly.io
@@ -16,23 +20,40 @@ from src.application.domain.ranking import MetricHistory, MetricRanking, Overall
 
 BEST_FIRST = "best first"
 BLUE, PALE_BLUE, ORANGE = "#2b6cb0", "#8fb8de", "#d97706"
+# White (score 0) to dark blue (score 1): the best stands out. (Plotly's "Blues" runs the other way.)
+SCORE_COLOURS = [[0.0, "#f7fbff"], [0.5, "#6baed6"], [1.0, "#08306b"]]
 GRID = {"gridcolor": "#e2e8f0", "zerolinecolor": "#cbd5e0"}
 # Twelve distinguishable colours, one per LLM (plotly's default cycle repeats after ten).
 COLORWAY = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
             "#bcbd22", "#17becf", "#393b79", "#ad494a"]  # fmt: skip
 
 
-def _figure(data: list[dict[str, Any]], title: str, **layout: Any) -> str:
+@dataclass(frozen=True)
+class Table:
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    note: str  # what the marks mean
+    figure: str  # plotly's figure JSON
+    table: Table  # the numbers drawn
+
+
+def _figure(data: list[dict[str, Any]], **layout: Any) -> str:
     base = {
-        "title": {"text": title},
-        "margin": {"l": 70, "r": 50, "t": 60, "b": 110},
+        "autosize": True,
+        "margin": {"l": 70, "r": 30, "t": 20, "b": 110},
         "colorway": COLORWAY,
         "font": {"family": "system-ui, sans-serif", "size": 13},
         "height": 460,
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
-        "xaxis": dict(GRID),
-        "yaxis": dict(GRID),
+        # Room for every tick label (rotated LLM names run past the plot's right edge otherwise).
+        "xaxis": {**GRID, "automargin": True},
+        "yaxis": {**GRID, "automargin": True},
     }
     for axis in ("xaxis", "yaxis"):
         base[axis].update(layout.pop(axis, {}))
@@ -45,7 +66,7 @@ def axis_title(metric: Metric, statistic: str = "") -> str:
     return f"{label} ({metric.unit}) — {better}"
 
 
-def ranking_bars(ranking: MetricRanking) -> str:
+def ranking_bars(ranking: MetricRanking) -> Chart:
     entries = ranking.entries
     bars = {
         "type": "bar",
@@ -64,36 +85,51 @@ def ranking_bars(ranking: MetricRanking) -> str:
             "<br>tied with: %{customdata[2]}<extra></extra>"
         ),
     }
-    title = (
-        f"{ranking.metric.description}: {ranking.statistic}, {BEST_FIRST}"
-        "<br><sub>error bars: 95% confidence interval; pale bars: statistically tied with another LLM</sub>"
+    figure = _figure([bars], yaxis={"title": {"text": axis_title(ranking.metric, str(ranking.statistic))}})
+    table = Table(
+        ["rank", "LLM", f"{ranking.statistic} ({ranking.metric.unit})", "95% CI low", "95% CI high", "tied with"],
+        [[e.rank, e.llm.name, e.value, e.ci_low, e.ci_high, ", ".join(e.tied_with)] for e in entries],
     )
-    return _figure([bars], title, yaxis={"title": {"text": axis_title(ranking.metric, str(ranking.statistic))}})
+    return Chart(
+        f"{ranking.metric.description}: {ranking.statistic}, {BEST_FIRST}",
+        "Error bars: 95% confidence interval. Pale bars: statistically tied with another LLM.",
+        figure,
+        table,
+    )
 
 
-def distribution_boxes(ranking: MetricRanking) -> str:
+def distribution_boxes(ranking: MetricRanking) -> Chart:
     """Boxes from the quantiles: box p25-p75, line at the median, whiskers at p1 and p99."""
+    quantiles = {
+        e.llm.name: [e.statistics.sketch.quantile(0.01), e.statistics.sketch.quantile(0.25), e.statistics.p50,
+                     e.statistics.sketch.quantile(0.75), e.statistics.p99, e.statistics.mean]
+        for e in ranking.entries
+    }  # fmt: skip
     boxes = [
         {
             "type": "box",
-            "name": e.llm.name,
-            "x": [e.llm.name],
-            "q1": [e.statistics.sketch.quantile(0.25)],
-            "median": [e.statistics.p50],
-            "q3": [e.statistics.sketch.quantile(0.75)],
-            "lowerfence": [e.statistics.sketch.quantile(0.01)],
-            "upperfence": [e.statistics.p99],
-            "mean": [e.statistics.mean],
+            "name": name,
+            "x": [name],
+            "lowerfence": [p1],
+            "q1": [p25],
+            "median": [p50],
+            "q3": [p75],
+            "upperfence": [p99],
+            "mean": [mean],
             "showlegend": False,
             "marker": {"color": BLUE},
         }
-        for e in ranking.entries
+        for name, (p1, p25, p50, p75, p99, mean) in quantiles.items()
     ]
-    title = f"Distribution per LLM (box p25-p75, whiskers p1-p99), {BEST_FIRST}"
-    return _figure(boxes, title, yaxis={"title": {"text": axis_title(ranking.metric)}})
+    figure = _figure(boxes, yaxis={"title": {"text": axis_title(ranking.metric)}})
+    unit = ranking.metric.unit
+    table = Table(["LLM", *(f"{q} ({unit})" for q in ("p1", "p25", "median", "p75", "p99", "mean"))],
+                  [[name, *values] for name, values in quantiles.items()])  # fmt: skip
+    return Chart(f"Distribution per LLM, {BEST_FIRST}", "Box: p25 to p75, line: median, whiskers: p1 to p99.",
+                 figure, table)  # fmt: skip
 
 
-def trend_lines(history: MetricHistory) -> str:
+def trend_lines(history: MetricHistory) -> Chart:
     lines = [
         {
             "type": "scatter",
@@ -104,16 +140,24 @@ def trend_lines(history: MetricHistory) -> str:
         }
         for llm, points in history.series.items()
     ]
-    return _figure(
+    figure = _figure(
         lines,
-        f"Trend over the runs of the last {history.window}",
-        margin={"l": 70, "r": 20, "t": 60, "b": 50},
+        margin={"l": 70, "r": 20, "t": 20, "b": 50},
         xaxis={"title": {"text": "run finished at (UTC)"}},
         yaxis={"title": {"text": axis_title(history.metric, str(history.statistic))}},
     )
+    llms = list(history.series)
+    by_time: dict[str, dict[str, float]] = {}
+    for llm, points in history.series.items():
+        for point in points:
+            by_time.setdefault(point.finished_at.strftime("%Y-%m-%d %H:%M:%S"), {})[llm] = point.value
+    table = Table(["run finished at (UTC)", *llms], [[t, *(v.get(llm) for llm in llms)] for t, v in by_time.items()])
+    return Chart(
+        f"Trend over the runs of the last {history.window}", f"{history.statistic} of each run.", figure, table
+    )
 
 
-def score_bars(ranking: OverallRanking) -> str:
+def score_bars(ranking: OverallRanking) -> Chart:
     entries = ranking.entries
     bars = {
         "type": "bar",
@@ -122,14 +166,12 @@ def score_bars(ranking: OverallRanking) -> str:
         "marker": {"color": BLUE},
         "hovertemplate": "%{x}<br>score %{y:.3f}<extra></extra>",
     }
-    return _figure(
-        [bars],
-        f"Overall score ({ranking.method}), {BEST_FIRST}",
-        yaxis={"title": {"text": "score (0-1) — higher is better"}, "range": [0, 1.05]},
-    )
+    figure = _figure([bars], yaxis={"title": {"text": "score (0-1) — higher is better"}, "range": [0, 1.05]})
+    table = Table(["rank", "LLM", "score"], [[e.rank, e.llm.name, e.score] for e in entries])
+    return Chart(f"Overall score ({ranking.method}), {BEST_FIRST}", "1 is the best possible score.", figure, table)
 
 
-def score_heatmap(ranking: OverallRanking, metrics: list[Metric]) -> str:
+def score_heatmap(ranking: OverallRanking, metrics: list[Metric]) -> Chart:
     names = [m.name for m in metrics if any(m.name in e.by_metric for e in ranking.entries)]
     units = {m.name: m.unit for m in metrics}
     entries = ranking.entries
@@ -140,19 +182,24 @@ def score_heatmap(ranking: OverallRanking, metrics: list[Metric]) -> str:
         "z": [[e.by_metric[n].score for n in names] for e in entries],
         "text": [[f"{e.by_metric[n].value:.3g} {units[n]}" for n in names] for e in entries],
         "texttemplate": "%{text}",
-        "colorscale": "Blues",
+        "colorscale": SCORE_COLOURS,
         "zmin": 0,
         "zmax": 1,
-        "colorbar": {"title": {"text": "score"}},
+        "colorbar": {"title": {"text": "score"}, "thickness": 12},
         "hovertemplate": "%{y} · %{x}<br>%{text}<br>score %{z:.2f}<extra></extra>",
     }
-    return _figure(
+    figure = _figure(
         [heatmap],
-        "Per-metric score of every LLM (1 = best)",
         height=520,
-        margin={"l": 140, "r": 20, "t": 60, "b": 50},
+        margin={"l": 130, "r": 10, "t": 20, "b": 50},
         yaxis={"autorange": "reversed"},
     )
+    columns = ["LLM"] + [f"{n} ({units[n]})" for n in names] + [f"{n} score" for n in names]
+    rows = [
+        [e.llm.name, *(e.by_metric[n].value for n in names), *(e.by_metric[n].score for n in names)] for e in entries
+    ]
+    return Chart("Per-metric score of every LLM", "Darker is better: 1 is the best of its metric.", figure,
+                 Table(columns, rows))  # fmt: skip
 
 
 def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
@@ -167,24 +214,27 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
     return sorted(front, key=lambda name: points[name][0])
 
 
-def latency_speed_scatter(ranking: OverallRanking) -> str:
+def latency_speed_scatter(ranking: OverallRanking) -> Chart:
     points = {
         e.llm.name: (e.by_metric["TTFT"].value, e.by_metric["TPS"].value)
         for e in ranking.entries
         if "TTFT" in e.by_metric and "TPS" in e.by_metric
     }
     front = pareto_front(points)
-    llms = {
-        "type": "scatter",
-        "mode": "markers+text",
-        "name": "LLM",
-        "x": [ttft for ttft, _ in points.values()],
-        "y": [tps for _, tps in points.values()],
-        "text": list(points),
-        "textposition": "top center",
-        "marker": {"size": 11, "color": [ORANGE if name in front else BLUE for name in points]},
-        "hovertemplate": "%{text}<br>TTFT %{x:.3f} s<br>TPS %{y:.1f}<extra></extra>",
-    }
+
+    def markers(names: list[str], label: str, colour: str) -> dict[str, Any]:
+        return {
+            "type": "scatter",
+            "mode": "markers+text",
+            "name": label,
+            "x": [points[name][0] for name in names],
+            "y": [points[name][1] for name in names],
+            "text": names,
+            "textposition": "top center",
+            "marker": {"size": 11, "color": colour},
+            "hovertemplate": "%{text}<br>TTFT %{x:.3f} s<br>TPS %{y:.1f}<extra></extra>",
+        }
+
     frontier = {
         "type": "scatter",
         "mode": "lines",
@@ -194,10 +244,19 @@ def latency_speed_scatter(ranking: OverallRanking) -> str:
         "line": {"color": ORANGE, "dash": "dash"},
         "hoverinfo": "skip",
     }
-    return _figure(
-        [llms, frontier],
-        "Latency against speed: up and to the left is better (Pareto front in orange)",
-        margin={"l": 70, "r": 20, "t": 60, "b": 60},
+    others = [name for name in points if name not in front]
+    figure = _figure(
+        [markers(others, "LLM", BLUE), markers(front, "on the Pareto front", ORANGE), frontier],
+        margin={"l": 70, "r": 20, "t": 20, "b": 60},
+        legend={"orientation": "h", "y": -0.2},
         xaxis={"title": {"text": "TTFT (seconds) — lower is better"}},
         yaxis={"title": {"text": "TPS (tokens/second) — higher is better"}},
+    )
+    rows = [[name, ttft, tps, "yes" if name in front else "no"] for name, (ttft, tps) in points.items()]
+    table = Table(["LLM", "TTFT (seconds)", "TPS (tokens/second)", "on the Pareto front"], rows)
+    return Chart(
+        "Latency against speed",
+        "Up and to the left is better. In orange, the Pareto front: no other LLM is both faster to start and faster.",
+        figure,
+        table,
     )

@@ -92,9 +92,17 @@ def openapi_document() -> dict[str, Any]:
             "description": "Rankings of LLM performance: TTFT, TPS, end-to-end latency and RPS.",
         },
         "security": [{"apiKeyHeader": []}, {"bearer": []}],
+        "tags": [
+            {"name": "Rankings", "description": "LLMs ranked per metric and overall, with intervals"},
+            {"name": "Runs", "description": "Simulation runs (operator keys start them) and any run by id"},
+            {"name": "Measured runs", "description": "Real OpenAI-compatible endpoints, measured"},
+            {"name": "Catalogue", "description": "The LLMs and the metrics"},
+            {"name": "Health", "description": "Liveness and readiness, without a key"},
+        ],
         "paths": {
             "/health/": {
                 "get": {
+                    "tags": ["Health"],
                     "summary": "Liveness",
                     "security": [],
                     "responses": {"200": _json(_ref("Health"), "The process answers")},
@@ -102,6 +110,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/ready": {
                 "get": {
+                    "tags": ["Health"],
                     "summary": "Readiness: database and cache",
                     "security": [],
                     "responses": {
@@ -112,6 +121,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/metrics/": {
                 "get": {
+                    "tags": ["Rankings"],
                     "summary": "Rank the LLMs on one metric, best first for its direction",
                     "parameters": [metric_name, statistic, window, run_id, source, fmt],
                     "responses": {
@@ -124,6 +134,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/metrics/all": {
                 "get": {
+                    "tags": ["Rankings"],
                     "summary": "Rank the LLMs across every metric by a 0-1 score",
                     "parameters": [
                         _query(
@@ -153,6 +164,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/metrics/history": {
                 "get": {
+                    "tags": ["Rankings"],
                     "summary": "Per-run values of one metric for every LLM, for trend charts",
                     "parameters": [
                         metric_name,
@@ -175,6 +187,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/llms": {
                 "get": {
+                    "tags": ["Catalogue"],
                     "summary": "The LLM catalogue",
                     "responses": {
                         "200": _json(
@@ -191,6 +204,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/metric-definitions": {
                 "get": {
+                    "tags": ["Catalogue"],
                     "summary": "The metric catalogue",
                     "responses": {
                         "200": _json(
@@ -207,6 +221,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/runs": {
                 "get": {
+                    "tags": ["Runs"],
                     "summary": "Simulation runs, newest first",
                     "parameters": [
                         _query(
@@ -224,6 +239,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json(_ref("RunList"), "A page of runs"), **ERRORS},
                 },
                 "post": {
+                    "tags": ["Runs"],
                     "summary": "Queue a simulation run for the workers",
                     "requestBody": {
                         "required": False,
@@ -254,6 +270,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/endpoints": {
                 "get": {
+                    "tags": ["Measured runs"],
                     "summary": "The OpenAI-compatible endpoints that measured runs benchmark",
                     "responses": {
                         "200": _json(
@@ -270,6 +287,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/benchmarks": {
                 "post": {
+                    "tags": ["Measured runs"],
                     "summary": "Queue a measured run of an endpoint for the workers",
                     "requestBody": {
                         "required": True,
@@ -307,6 +325,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/runs/{run_id}": {
                 "get": {
+                    "tags": ["Runs"],
                     "summary": "One run: status, seed, timings, sample count",
                     "parameters": [
                         {

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
 from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
 
 from src.adapters.web import charts, params
 from src.adapters.web.errors import STATUS_BY_ERROR
 from src.adapters.web.response_cache import cached_by
+from src.adapters.web.schemas import csv_text
 from src.application.domain.catalogue import load_catalogue
-from src.application.domain.errors import DomainError
+from src.application.domain.errors import DomainError, NotFound
 from src.application.domain.model import RunSource
 from src.application.domain.ranking import Statistic, Window
 from src.application.services.ranking import METHODS, WIN_RATE
@@ -21,6 +24,8 @@ blueprint = Blueprint("pages", __name__)
 
 RECENT_RUNS = 20
 TREND_RUNS = 50
+METRIC_PAGE = ("metric_name", "statistic", *params.SCOPE)  # what /visualize reads
+OVERALL_PAGE = ("method", "weights", "statistic", *params.SCOPE)
 
 
 @blueprint.get("/")
@@ -29,53 +34,103 @@ def home() -> ResponseReturnValue:
     return render_template("home.html")
 
 
+@blueprint.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    """Browsers ask for it whatever the page says; it is the same icon as the pages link."""
+    return send_from_directory(current_app.static_folder or "", "favicon.svg", mimetype="image/svg+xml")
+
+
 @blueprint.route("/visualize", methods=["GET", "POST"], strict_slashes=False)
-@cached_by("metric_name", "statistic", *params.SCOPE)
+@cached_by(*METRIC_PAGE)
 def visualize(metrics: MetricUseCases) -> ResponseReturnValue:
     # The original page posted its selector as a form; a GET link is shareable, both work.
     source = params.chosen(request.form if request.method == "POST" else request.args)
     context = _selector_context(source)
     context["metric_name"] = source.get("metric_name", "TTFT")
     try:
-        scope = params.scope(source)
-        context["runs"] = metrics.recent_runs(RECENT_RUNS, scope.source)
-        ranking = metrics.rank_metric(context["metric_name"], params.statistic(source), scope)
-        context["ranking"] = ranking
-        context["selection"] = ranking.selection
-        if ranking.entries:
-            history = metrics.history(ranking.metric.name, ranking.statistic, Window.DAY, TREND_RUNS, scope.source)
-            context["figures"] = {
-                "ranking": charts.ranking_bars(ranking),
-                "distribution": charts.distribution_boxes(ranking),
-                "trend": charts.trend_lines(history),
-            }
+        context.update(_metric_page(metrics, source))
     except DomainError as error:
         return _with_message(error, "visualize.html", context)
-    return render_template("visualize.html", **context)
+    return render_template("visualize.html", **context, csv_endpoint="pages.visualize_csv", query=source)
 
 
 @blueprint.get("/visualize/all", strict_slashes=False)
-@cached_by("method", "weights", "statistic", *params.SCOPE)
+@cached_by(*OVERALL_PAGE)
 def visualize_all(metrics: MetricUseCases) -> ResponseReturnValue:
     source = params.chosen(request.args)
     context = _selector_context(source)
     context["method"] = source.get("method", WIN_RATE)
     context["methods"] = METHODS
     try:
-        scope = params.scope(source)
-        context["runs"] = metrics.recent_runs(RECENT_RUNS, scope.source)
-        ranking = metrics.rank_overall(context["method"], params.weights(source), params.statistic(source), scope)
-        context["ranking"] = ranking
-        context["selection"] = ranking.selection
-        if ranking.entries:
-            context["figures"] = {
-                "scores": charts.score_bars(ranking),
-                "heatmap": charts.score_heatmap(ranking, list(load_catalogue().metrics)),
-                "scatter": charts.latency_speed_scatter(ranking),
-            }
+        context.update(_overall_page(metrics, source))
     except DomainError as error:
         return _with_message(error, "visualize_all.html", context)
-    return render_template("visualize_all.html", **context)
+    return render_template("visualize_all.html", **context, csv_endpoint="pages.visualize_all_csv", query=source)
+
+
+@blueprint.get("/visualize/<chart>.csv")
+@cached_by(*METRIC_PAGE)
+def visualize_csv(chart: str, metrics: MetricUseCases) -> ResponseReturnValue:
+    """The numbers of one chart of /visualize (same parameters), as CSV."""
+    return _chart_csv(_metric_page(metrics, params.chosen(request.args))["charts"], chart)
+
+
+@blueprint.get("/visualize/all/<chart>.csv")
+@cached_by(*OVERALL_PAGE)
+def visualize_all_csv(chart: str, metrics: MetricUseCases) -> ResponseReturnValue:
+    """The numbers of one chart of /visualize/all (same parameters), as CSV."""
+    return _chart_csv(_overall_page(metrics, params.chosen(request.args))["charts"], chart)
+
+
+def _metric_page(metrics: MetricUseCases, source: MultiDict[str, str]) -> dict[str, Any]:
+    scope = params.scope(source)
+    ranking = metrics.rank_metric(source.get("metric_name", "TTFT"), params.statistic(source), scope)
+    page: dict[str, Any] = {"runs": metrics.recent_runs(RECENT_RUNS, scope.source), "ranking": ranking,
+                            "selection": ranking.selection, "charts": {}}  # fmt: skip
+    if ranking.entries:
+        history = metrics.history(ranking.metric.name, ranking.statistic, Window.DAY, TREND_RUNS, scope.source)
+        page["charts"] = {
+            "ranking": charts.ranking_bars(ranking),
+            "distribution": charts.distribution_boxes(ranking),
+            "trend": charts.trend_lines(history),
+        }
+    return page
+
+
+def _overall_page(metrics: MetricUseCases, source: MultiDict[str, str]) -> dict[str, Any]:
+    scope = params.scope(source)
+    method = source.get("method", WIN_RATE)
+    ranking = metrics.rank_overall(method, params.weights(source), params.statistic(source), scope)
+    page: dict[str, Any] = {"runs": metrics.recent_runs(RECENT_RUNS, scope.source), "ranking": ranking,
+                            "selection": ranking.selection, "charts": {}}  # fmt: skip
+    if ranking.entries:
+        page["charts"] = {
+            "scores": charts.score_bars(ranking),
+            "heatmap": charts.score_heatmap(ranking, list(load_catalogue().metrics)),
+            "scatter": charts.latency_speed_scatter(ranking),
+        }
+    return page
+
+
+def _chart_csv(by_name: dict[str, charts.Chart], name: str) -> ResponseReturnValue:
+    if name not in by_name:
+        raise NotFound(f"no chart {name[:50]!r} on this page; there are: {', '.join(by_name) or 'none yet'}")
+    table = by_name[name].table
+    return Response(
+        csv_text(table.columns, table.rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+@blueprint.app_template_filter("figure")
+def figure(value: object) -> str:
+    """A number in a table: four significant digits; nothing shown as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def _selector_context(source: Mapping[str, str]) -> dict[str, object]:
