@@ -72,3 +72,11 @@ def test_simulated_rankings_say_what_they_rank(client, clean_app):
     simulate(clean_app)
     for path in ("/visualize", "/visualize/all"):
         assert "rank the catalogue's assumed latency profiles" in client.get(path).data.decode()
+
+
+def test_production_answers_tell_browsers_to_keep_to_https(clean_app, environ):
+    from src.infrastructure.app import create_app
+
+    production = create_app({**environ, "JOUNCE_ENV": "production", "SECRET_KEY": "s" * 40}).test_client()
+    assert production.get("/health/").headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert "Strict-Transport-Security" not in clean_app.test_client().get("/health/").headers

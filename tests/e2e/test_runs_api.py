@@ -4,6 +4,8 @@ import time
 
 import pytest
 
+from src.application.ports.task_queue import AbstractTaskQueue
+
 
 def wait_for_run(client, headers, run_id, timeout=30.0):
     deadline = time.monotonic() + timeout
@@ -95,3 +97,35 @@ def test_a_misspelt_field_is_refused_with_the_valid_ones(client, api_headers):
     response = client.post("/runs", json={"sample_per_pair": 10}, headers=api_headers)
     assert response.status_code == 400
     assert response.json["error"]["choices"] == ["samples_per_pair", "seed"]
+
+
+def test_past_a_quota_the_api_answers_429_naming_it_and_starts_nothing(clean_app, environ):
+    from src.application.domain.model import Role
+    from src.application.use_cases.accounts import AccountUseCases
+    from src.infrastructure.app import create_app
+
+    app = create_app({**environ, "QUOTA_QUEUED_RUNS": "1", "QUOTA_SAMPLES_PER_DAY": "4800"})
+    key = app.extensions["injector"].get(AccountUseCases).issue_api_key("ops", role=Role.OPERATOR).secret
+    client = app.test_client()
+    first = client.post("/runs", json={"samples_per_pair": 60}, headers={"api-key": key})  # 2,880 samples
+    assert first.status_code == 202 and first.json["run"]["requested_by"].startswith("key:")
+    refused = client.post("/runs", json={"samples_per_pair": 50}, headers={"api-key": key})
+    assert refused.status_code == 429 and refused.is_json
+    error = refused.json["error"]
+    assert error["quota"]["name"] in ("queued_runs", "samples_per_day") and error["message"].startswith("quota ")
+    client.application.extensions["injector"].get(AbstractTaskQueue).wait_idle()
+    again = client.post("/runs", json={"samples_per_pair": 50}, headers={"api-key": key})  # 2,400 more: too many
+    assert again.status_code == 429 and again.json["error"]["quota"] == {
+        "name": "samples_per_day", "limit": 4800, "used": 2880, "asked": 2400,
+    }  # fmt: skip
+    assert client.get("/runs", headers={"api-key": key}).json["total"] == 1
+
+
+def test_a_reader_key_cannot_start_work(clean_app, client):
+    from src.application.use_cases.accounts import AccountUseCases
+
+    key = clean_app.extensions["injector"].get(AccountUseCases).issue_api_key("reader").secret
+    for path, body in (("/runs", {"samples_per_pair": 10}), ("/benchmarks", {"endpoint": "x"})):
+        response = client.post(path, json=body, headers={"api-key": key})
+        assert response.status_code == 403 and "needs the role operator or admin" in response.json["error"]["message"]
+    assert client.get("/runs", headers={"api-key": key}).status_code == 200  # it still reads

@@ -35,7 +35,7 @@ def integer(source: Mapping[str, Any], name: str, default: int | None, minimum: 
     elif isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
     else:
-        raise InvalidParameter(f"{explained} (a JSON integer), got {_shown(json_text(raw))}", parameter=name)
+        raise InvalidParameter(f"{explained} (a JSON integer), got {json_text(raw)[:50]}", parameter=name)
     if not minimum <= value <= maximum:
         raise InvalidParameter(
             f"{name} must be between {minimum} and {maximum}, got {_shown(str(value))}", parameter=name
@@ -50,7 +50,7 @@ def number(source: Mapping[str, Any], name: str, minimum: float, maximum: float)
         return None
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not minimum < raw <= maximum:
         raise InvalidParameter(
-            f"{name} must be a number above {minimum} and at most {maximum}, got {_shown(json_text(raw))}",
+            f"{name} must be a number above {minimum} and at most {maximum}, got {json_text(raw)[:50]}",
             parameter=name,
         )
     return float(raw)
