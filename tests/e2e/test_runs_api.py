@@ -129,3 +129,16 @@ def test_a_reader_key_cannot_start_work(clean_app, client):
         response = client.post(path, json=body, headers={"api-key": key})
         assert response.status_code == 403 and "needs the role operator or admin" in response.json["error"]["message"]
     assert client.get("/runs", headers={"api-key": key}).status_code == 200  # it still reads
+
+
+def test_readers_see_endpoint_names_and_models_but_not_their_addresses(clean_app, client, api_headers):
+    from src.application.use_cases.accounts import AccountUseCases
+    from src.application.use_cases.benchmarks import BenchmarkUseCases
+
+    url = "https://proxy.example.com/v1"
+    clean_app.extensions["injector"].get(BenchmarkUseCases).add_endpoint("paid", "GPT-4o", url, "gpt-4o", "PAID_KEY")
+    reader = clean_app.extensions["injector"].get(AccountUseCases).issue_api_key("reader").secret
+    seen = client.get("/endpoints", headers={"api-key": reader}).json["endpoints"][0]
+    assert (seen["name"], seen["model"], seen["base_url"], seen["api_key_env"]) == ("paid", "gpt-4o", None, None)
+    admin = client.get("/endpoints", headers=api_headers).json["endpoints"][0]  # the bootstrap key is an admin
+    assert (admin["base_url"], admin["api_key_env"]) == (url, "PAID_KEY")

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from src.adapters.tasks.inprocess import schedule_slot
 from src.application.domain.errors import ServiceUnavailable
-from src.application.domain.model import SimulationRun
+from src.application.domain.model import SCHEDULE, SimulationRun
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
@@ -55,7 +55,7 @@ def scheduled_benchmarks(endpoint_names: list[str], requests: int) -> None:
     """BENCHMARK_SCHEDULE: one measured run per endpoint of BENCHMARK_ENDPOINTS."""
     benchmarks = _get(BenchmarkUseCases)
     for name in endpoint_names:
-        benchmarks.request(name, benchmarks.plan(requests))
+        benchmarks.request(name, benchmarks.plan(requests), SCHEDULE)
 
 
 @shared_task(name="jounce.scheduled_simulation", ignore_result=True)

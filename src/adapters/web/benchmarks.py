@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from src.adapters.web import params
 from src.adapters.web.auth import caller
 from src.adapters.web.schemas import endpoint_json, run_json
+from src.application.domain.model import Role
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 
 blueprint = Blueprint("benchmarks", __name__)
@@ -16,7 +17,8 @@ FIELDS = {"endpoint", "requests", "concurrency", "rate", "warmup", "max_tokens"}
 
 @blueprint.get("/endpoints", strict_slashes=False)
 def list_endpoints(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
-    return jsonify({"endpoints": [endpoint_json(e) for e in benchmarks.endpoints()]})
+    admin = caller().role is Role.ADMIN
+    return jsonify({"endpoints": [endpoint_json(e, with_address=admin) for e in benchmarks.endpoints()]})
 
 
 @blueprint.post("/benchmarks", strict_slashes=False)

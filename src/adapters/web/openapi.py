@@ -473,9 +473,9 @@ def _schemas(metric_names: list[str]) -> dict[str, Any]:
                 "id": {"type": "integer"},
                 "name": {"type": "string"},
                 "llm_id": {"type": "integer"},
-                "base_url": {"type": "string"},
+                "base_url": {"type": "string", "nullable": True, "description": "admins only"},
                 "model": {"type": "string"},
-                "api_key_env": {"type": "string", "nullable": True},
+                "api_key_env": {"type": "string", "nullable": True, "description": "admins only"},
                 "created_at": {"type": "string", "format": "date-time"},
             }
         ),

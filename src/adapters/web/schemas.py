@@ -43,14 +43,15 @@ def run_json(run: SimulationRun) -> dict[str, Any]:
     }
 
 
-def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
+def endpoint_json(endpoint: Endpoint, with_address: bool) -> dict[str, Any]:
+    """An endpoint; its URL and the name of its key's variable only for admins (`with_address`)."""
     return {
         "id": endpoint.id,
         "name": endpoint.name,
         "llm_id": endpoint.llm_id,
-        "base_url": endpoint.base_url,
+        "base_url": endpoint.base_url if with_address else None,
         "model": endpoint.model,
-        "api_key_env": endpoint.api_key_env,
+        "api_key_env": endpoint.api_key_env if with_address else None,
         "created_at": timestamp(endpoint.created_at),
     }
 
