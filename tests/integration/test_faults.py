@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from src.adapters.web.auth import REMEMBER_SECONDS
+from src.application.use_cases.accounts import AccountUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
 from tests.support.tcp_proxy import TcpProxy
@@ -116,7 +117,9 @@ def test_with_postgresql_hanging_health_answers_at_once_and_the_api_503s_within_
     assert eventually(lambda: client.get("/runs", headers=api_headers).status_code == 200)
 
 
-def test_while_the_database_is_down_recently_verified_keys_still_get_cached_answers(environ, simulated, api_headers):
+def test_while_the_database_is_down_recently_verified_keys_still_get_cached_answers(environ, simulated, clean_app):
+    issued = clean_app.extensions["injector"].get(AccountUseCases).issue_api_key("reader").secret
+    api_headers = {"api-key": issued}  # checked against the database (the bootstrap key is not)
     proxy = TcpProxy(environ["DATABASE_URL"])
     client = create_app({**environ, "DATABASE_URL": proxy.url}).test_client()
     assert client.get("/metrics/?metric_name=TTFT", headers=api_headers).status_code == 200  # cached, key verified
