@@ -49,7 +49,8 @@ def test_malformed_numbers_are_refused_with_the_variable_named(name, value):
 
 
 def test_schedules_are_cron_expressions_or_intervals():
-    assert parse_schedule("*/5 * * * *").is_due  # a crontab
+    every_five = parse_schedule("*/5 * * * *")
+    assert every_five.minute == set(range(0, 60, 5)) and every_five.hour == set(range(24))
     assert parse_schedule("300").run_every.total_seconds() == 300
     for bad in ("10", "every five minutes", "61 * * * *"):
         with pytest.raises(ConfigurationError, match="SIMULATION_SCHEDULE"):

@@ -1,0 +1,180 @@
+"""Measured runs with fakes: a scripted LLM client, so every formula is checked against known timings."""
+
+from __future__ import annotations
+
+import threading
+from itertools import cycle
+
+import numpy as np
+import pytest
+
+from src.application.domain.errors import NotFound
+from src.application.domain.model import RunStatus
+from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets, ChatRequest, RequestOutcome
+from src.application.services import load
+from src.application.services.load import LoadShape, drive
+from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases, measurement_details
+from src.application.use_cases.quotas import Quotas
+from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
+from tests.unit.test_simulation_use_cases import RecordingTelemetry
+
+
+def ok(ttft: float, e2e: float, tokens: int) -> RequestOutcome:
+    return RequestOutcome(started=10.0, finished=10.0 + e2e, first_token_at=10.0 + ttft, output_tokens=tokens,
+                          input_tokens=25, tokens_from_usage=True, client_overhead_s=0.001)  # fmt: skip
+
+
+class ScriptedClient(AbstractLLMClient):
+    """Answers each request with the next outcome of its script, round and round."""
+
+    def __init__(self, *outcomes: RequestOutcome):
+        self.script = cycle(outcomes)
+        self.requests: list[ChatRequest] = []
+        self.lock = threading.Lock()
+
+    def stream_chat(self, request: ChatRequest) -> RequestOutcome:
+        with self.lock:
+            self.requests.append(request)
+            return next(self.script)
+
+
+class Secrets(AbstractSecrets):
+    def __init__(self, **values: str):
+        self.values = values
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name)
+
+
+def benchmarks(client: AbstractLLMClient, secrets: AbstractSecrets | None = None, **settings):
+    uow, cache = seeded_uow(), FakeCache()
+    use_cases = BenchmarkUseCases(
+        uow, client, secrets or Secrets(), FakeTaskQueue(), cache, FixedClock(), BenchmarkSettings(**settings),
+        RecordingTelemetry(), Quotas(),
+    )  # fmt: skip
+    use_cases.add_endpoint("fake", "GPT-4o", "http://127.0.0.1:9/v1/", "gpt-4o", None)
+    return use_cases, uow, cache
+
+
+def stored(uow, run, metric: str) -> np.ndarray:
+    with uow:
+        metric_id = next(m.id for m in uow.catalogue.metrics() if m.name == metric)
+        return uow.samples.values(run.id, uow.endpoints.get(run.endpoint_id).llm_id, metric_id)
+
+
+def test_a_measured_run_stores_ttft_e2e_and_speed_after_the_first_token():
+    use_cases, uow, cache = benchmarks(ScriptedClient(ok(0.2, 1.2, 11), ok(0.4, 2.4, 21)))
+    run = use_cases.run_now("fake", use_cases.plan(4, concurrency=2, warmup=0))
+    assert run.status is RunStatus.COMPLETED and cache.version == 1
+    assert sorted(stored(uow, run, "TTFT")) == pytest.approx([0.2, 0.2, 0.4, 0.4])
+    assert sorted(stored(uow, run, "e2e_latency")) == pytest.approx([1.2, 1.2, 2.4, 2.4])
+    # 10 tokens after the first in 1.0 s, and 20 in 2.0 s: 10 tokens/s either way.
+    assert stored(uow, run, "TPS") == pytest.approx([10.0] * 4)
+    assert run.details["inter_token_latency_ms"]["p50"] == pytest.approx(100.0)
+    assert run.details["requests_sent"] == run.details["completed"] == 4
+
+
+def test_warm_up_requests_are_sent_first_and_never_measured():
+    slow_warmup = ok(5.0, 9.0, 11)
+    client = ScriptedClient(slow_warmup, slow_warmup, ok(0.2, 1.2, 11), ok(0.2, 1.2, 11), ok(0.2, 1.2, 11))
+    use_cases, uow, _ = benchmarks(client)
+    run = use_cases.run_now("fake", use_cases.plan(3, warmup=2))
+    assert len(client.requests) == 5
+    assert list(stored(uow, run, "TTFT")) == pytest.approx([0.2, 0.2, 0.2])
+
+
+def test_errors_are_counted_by_kind_and_never_become_samples():
+    throttled, timed_out = RequestOutcome(10.0, 10.5, error="http_429"), RequestOutcome(10.0, 10.1, error="timeout")
+    client = ScriptedClient(ok(0.2, 1.2, 11), throttled, timed_out, throttled)
+    use_cases, uow, _ = benchmarks(client)
+    run = use_cases.run_now("fake", use_cases.plan(8, warmup=0))
+    assert run.details["errors"] == {"http_429": 4, "timeout": 2}
+    assert run.details["completed"] == 2 and stored(uow, run, "TTFT").size == 2
+
+
+def test_a_run_where_nothing_succeeds_fails_naming_the_errors():
+    use_cases, _, cache = benchmarks(ScriptedClient(RequestOutcome(10.0, 10.5, error="http_5xx")))
+    run = use_cases.run_now("fake", use_cases.plan(3, warmup=0))
+    assert run.status is RunStatus.FAILED and run.error == "no request succeeded (http_5xx: 3)"
+    assert cache.version == 0
+
+
+def test_an_endpoint_whose_key_variable_is_unset_fails_without_sending_anything():
+    client = ScriptedClient(ok(0.2, 1.2, 11))
+    use_cases, _, _ = benchmarks(client, Secrets(OTHER="x"))
+    use_cases.add_endpoint("keyed", "GPT-4o", "https://api.example.com/v1", "gpt-4o", "PAID_KEY")
+    run = use_cases.run_now("keyed", use_cases.plan(3, warmup=0))
+    assert run.status is RunStatus.FAILED and "PAID_KEY" in run.error and client.requests == []
+    use_cases.secrets = Secrets(PAID_KEY="sk-test")
+    use_cases.run_now("keyed", use_cases.plan(1, warmup=0))
+    assert client.requests[-1].api_key == "sk-test" and client.requests[-1].base_url == "https://api.example.com/v1"
+
+
+def test_an_unknown_endpoint_is_not_found_and_the_known_ones_are_named():
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))
+    with pytest.raises(NotFound, match="known: fake"):
+        use_cases.queue("nope", use_cases.plan(1))
+
+
+def test_a_completed_run_is_returned_as_it_is_when_its_message_comes_again():
+    client = ScriptedClient(ok(0.2, 1.2, 11))
+    use_cases, _, _ = benchmarks(client)
+    run = use_cases.run_now("fake", use_cases.plan(2, warmup=0))
+    again = use_cases.execute(run.id)
+    assert again.status is RunStatus.COMPLETED and len(client.requests) == 2
+
+
+def test_requests_per_second_is_the_successes_over_the_wall_time():
+    outcomes = [ok(0.1, 0.5, 3), ok(0.1, 0.5, 3), RequestOutcome(1.0, 1.1, error="timeout")]
+    details = measurement_details(outcomes, wall=4.0)
+    assert details["requests_per_second"] == 0.5 and details["wall_seconds"] == 4.0
+    assert details["tokens_counted_by"] == "usage" and details["output_tokens"]["mean"] == 3
+
+
+class VirtualTime:
+    """A clock that moves only when the load loop sleeps until its next arrival: arrival schedules
+    without waiting for them."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.arrivals: list[float] = []
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+        self.arrivals.append(self.now)
+
+
+def test_poisson_arrivals_follow_their_rate_and_repeat_with_their_seed(monkeypatch):
+    def schedule(seed: int) -> list[float]:
+        clock = VirtualTime()
+        monkeypatch.setattr(load, "time", clock)
+        drive(lambda: ok(0.1, 0.2, 3), 2000, LoadShape(concurrency=1, rate=20.0), seed=seed)
+        return clock.arrivals
+
+    first, again, other = schedule(7), schedule(7), schedule(8)
+    assert len(first) == 2000 and first == again and first != other
+    gaps = np.diff([0.0, *first])
+    assert np.mean(gaps) == pytest.approx(1 / 20.0, rel=0.07)  # 2,000 exponential gaps: within ~4.5% (2 sigma)
+    assert np.std(gaps) == pytest.approx(np.mean(gaps), rel=0.1)  # exponential: the std is the mean
+
+
+def test_fixed_concurrency_never_has_more_requests_in_flight_than_asked():
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+    gate = threading.Barrier(4, timeout=5)
+
+    def send() -> RequestOutcome:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        gate.wait()  # four at a time, exactly: a fifth would wait here for ever
+        with lock:
+            in_flight -= 1
+        return ok(0.1, 0.2, 3)
+
+    outcomes, _ = drive(send, 40, LoadShape(concurrency=4))
+    assert len(outcomes) == 40 and most == 4
