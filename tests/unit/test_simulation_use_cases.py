@@ -39,7 +39,7 @@ def test_the_telemetry_hears_of_every_run_that_ends():
     use_cases.run_now(seed=1)
     with pytest.raises(OSError):
         use_cases.run_now(seed=2)
-    assert use_cases.telemetry.finished == [(RunStatus.COMPLETED, 480), (RunStatus.FAILED, 0)]
+    assert use_cases.lifecycle.telemetry.finished == [(RunStatus.COMPLETED, 480), (RunStatus.FAILED, 0)]
 
 
 def test_a_run_stores_every_sample_and_a_summary_per_pair_then_invalidates_the_cache():

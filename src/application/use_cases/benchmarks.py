@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from src.application.domain.model import (
     Endpoint,
     Role,
     RunSource,
-    RunStatus,
     SimulationRun,
 )
 from src.application.ports.cache import AbstractCache
@@ -35,8 +33,8 @@ from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services.load import LoadShape, drive
-from src.application.use_cases.quotas import Quotas, benchmark_work, enforce_quotas
-from src.application.use_cases.run_storage import store_pair
+from src.application.use_cases.quotas import Quotas, benchmark_work
+from src.application.use_cases.run_lifecycle import Completed, Failed, RunLifecycle, store_pair
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +92,13 @@ class BenchmarkUseCases:
         telemetry: AbstractTelemetry,
         quotas: Quotas,
     ):
-        self.quotas = quotas
         self.uow = uow
         self.client = client
         self.secrets = secrets
         self.task_queue = task_queue
-        self.cache = cache
         self.clock = clock
         self.settings = settings
-        self.telemetry = telemetry
+        self.lifecycle = RunLifecycle(uow, cache, clock, telemetry, quotas)
 
     def add_endpoint(self, name: str, llm_name: str, base_url: str, model: str, api_key_env: str | None) -> Endpoint:
         if not re.match(r"^https?://[^\s]+$", base_url):
@@ -164,58 +160,35 @@ class BenchmarkUseCases:
             if endpoint is None:
                 names = [e.name for e in self.uow.endpoints.list()]
                 raise NotFound(f"no endpoint is named {endpoint_name[:100]!r}; known: {', '.join(names) or 'none'}")
-            run = SimulationRun(
-                seed=0,
-                samples_per_pair=plan.requests,
-                created_at=self.clock.now(),
-                source=RunSource.MEASURED,
-                endpoint_id=endpoint.id,
-                details={"plan": vars(plan) | {"load": plan.shape.describe()}},
-                requested_by=caller.identity,
-            )
-            asked = benchmark_work(plan.requests, plan.warmup, plan.max_tokens)
-            enforce_quotas(self.uow, caller, self.quotas, run.created_at, asked)
-            self.uow.runs.add(run)
-            self.uow.commit()
-        return run
+        run = SimulationRun(
+            seed=0,
+            samples_per_pair=plan.requests,
+            created_at=self.clock.now(),
+            source=RunSource.MEASURED,
+            endpoint_id=endpoint.id,
+            details={"plan": vars(plan) | {"load": plan.shape.describe()}},
+            requested_by=caller.identity,
+        )
+        return self.lifecycle.add(run, caller, benchmark_work(plan.requests, plan.warmup, plan.max_tokens))
 
     def request(self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE) -> SimulationRun:
         """Queue a measured run for the workers; a run that cannot be handed over is failed."""
         run = self.queue(endpoint_name, plan, caller)
-        try:
-            self.task_queue.enqueue_benchmark(run.id or 0)
-        except Exception as error:
-            self._finish_failed(run.id or 0, f"{type(error).__name__}: {error}", {})
-            raise
+        self.lifecycle.hand_over(run, self.task_queue.enqueue_benchmark)
         return run
 
     def execute(self, run_id: int, progress: Callable[[int, int], None] | None = None) -> SimulationRun:
-        """Measure the run's endpoint and store the results; a completed run is returned as it is."""
-        with self.uow:
-            run = self.uow.runs.get(run_id)
-            if run is None or run.source is not RunSource.MEASURED:
-                raise NotFound(f"measured run {run_id} does not exist")
-            if run.is_finished:  # completed, or failed for good (by the stale-run reaper, say)
-                return run
-            endpoint = self.uow.endpoints.get(run.endpoint_id or 0)
-            assert endpoint is not None
-            run.start(self.clock.now())
-            self.uow.commit()
-        try:
-            return self._measure(run, endpoint, progress)
-        except Exception as error:  # a store or client bug: fail the run now, not when the reaper looks
-            self._finish_failed(run_id, f"{type(error).__name__}: {error}", {})
-            raise
+        """Measure the run's endpoint and store the results; a finished run is returned as it is."""
+        return self.lifecycle.execute(run_id, RunSource.MEASURED, lambda run: self._measure(run, progress))
 
-    def _measure(
-        self, run: SimulationRun, endpoint: Endpoint, progress: Callable[[int, int], None] | None
-    ) -> SimulationRun:
-        run_id = run.id or 0
+    def _measure(self, run: SimulationRun, progress: Callable[[int, int], None] | None) -> Completed | Failed:
+        with self.uow:
+            endpoint = self.uow.endpoints.get(run.endpoint_id or 0)
+        assert endpoint is not None
         plan = BenchmarkPlan(**{k: v for k, v in (run.details or {})["plan"].items() if k != "load"})
-        started = time.perf_counter()
         request = self._chat_request(endpoint, plan)
         if isinstance(request, str):
-            return self._finish_failed(run_id, request, {})
+            return Failed(request)
         for _ in range(plan.warmup):  # warms connections and caches; never measured
             self.client.stream_chat(request)
         done = [0]
@@ -226,7 +199,7 @@ class BenchmarkUseCases:
                 progress(done[0], plan.requests)
 
         send = lambda: self.client.stream_chat(request)  # noqa: E731
-        outcomes, wall = drive(send, plan.requests, plan.shape, run_id, on_done, self.settings.max_duration_s)
+        outcomes, wall = drive(send, plan.requests, plan.shape, run.id or 0, on_done, self.settings.max_duration_s)
         details = measurement_details(outcomes, wall) | {
             "plan": (run.details or {})["plan"],
             "not_sent_duration_cap": plan.requests - len(outcomes),
@@ -234,11 +207,8 @@ class BenchmarkUseCases:
         succeeded = [o for o in outcomes if o.error is None]
         if not succeeded:
             errors = ", ".join(f"{kind}: {count}" for kind, count in details["errors"].items())
-            return self._finish_failed(run_id, f"no request succeeded ({errors})", details)
-        run = self._store(run_id, endpoint.llm_id, succeeded, wall, details)
-        self.cache.bump_data_version()
-        self.telemetry.run_finished(RunStatus.COMPLETED, run.sample_count, time.perf_counter() - started)
-        return run
+            return Failed(f"no request succeeded ({errors})", details)
+        return Completed(lambda locked: self._store(locked, endpoint.llm_id, succeeded, wall), details)
 
     def run_now(
         self, endpoint_name: str, plan: BenchmarkPlan, progress: Callable[[int, int], None] | None = None
@@ -256,44 +226,24 @@ class BenchmarkUseCases:
             endpoint.base_url, endpoint.model, api_key, self.settings.prompt, plan.max_tokens, self.settings.timeout_s
         )
 
-    def _store(
-        self, run_id: int, llm_id: int, succeeded: list[RequestOutcome], wall: float, details: dict[str, Any]
-    ) -> SimulationRun:
-        with self.uow:
-            metric_ids = {m.name: m.id or 0 for m in self.uow.catalogue.metrics()}
-            run = self.uow.runs.get_for_update(run_id)
-            assert run is not None
-            if run.is_finished:  # another worker measured it first, or the reaper failed it
-                return run
-            day = self.clock.now().date()
-            streamed = [o for o in succeeded if o.output_tokens > 1 and o.decode_s > 0]
-            values = {
-                "TTFT": np.array([o.ttft_s for o in succeeded]),
-                "e2e_latency": np.array([o.e2e_s for o in succeeded]),
-                "TPS": np.array([(o.output_tokens - 1) / o.decode_s for o in streamed]),
-                "RPS": np.array([len(succeeded) / wall]),
-            }
-            summaries = [
-                store_pair(self.uow, run_id, llm_id, metric_ids[name], array, day, array.size or 1)
-                for name, array in values.items()
-                if array.size
-            ]
-            self.uow.summaries.add_all(summaries)
-            run.details = details
-            run.complete(self.clock.now(), sum(s.n for s in summaries))
-            self.uow.commit()
-        return run
-
-    def _finish_failed(self, run_id: int, error: str, details: dict[str, Any]) -> SimulationRun:
-        with self.uow:
-            run = self.uow.runs.get(run_id)
-            assert run is not None
-            run.fail(self.clock.now(), error)
-            run.details = {**(run.details or {}), **details}
-            self.uow.commit()
-        self.telemetry.run_finished(RunStatus.FAILED, 0, 0.0)
-        log.warning("measured run %s failed: %s", run_id, error)
-        return run
+    def _store(self, run: SimulationRun, llm_id: int, succeeded: list[RequestOutcome], wall: float) -> int:
+        assert run.id is not None
+        metric_ids = {m.name: m.id or 0 for m in self.uow.catalogue.metrics()}
+        day = self.clock.now().date()
+        streamed = [o for o in succeeded if o.output_tokens > 1 and o.decode_s > 0]
+        values = {
+            "TTFT": np.array([o.ttft_s for o in succeeded]),
+            "e2e_latency": np.array([o.e2e_s for o in succeeded]),
+            "TPS": np.array([(o.output_tokens - 1) / o.decode_s for o in streamed]),
+            "RPS": np.array([len(succeeded) / wall]),
+        }
+        summaries = [
+            store_pair(self.uow, run.id, llm_id, metric_ids[name], array, day, array.size or 1)
+            for name, array in values.items()
+            if array.size
+        ]
+        self.uow.summaries.add_all(summaries)
+        return sum(s.n for s in summaries)
 
 
 def measurement_details(outcomes: list[RequestOutcome], wall: float) -> dict[str, Any]:

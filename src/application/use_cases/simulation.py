@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,15 +12,24 @@ from injector import inject
 
 from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
-from src.application.domain.model import COMMAND_LINE, SCHEDULE, Caller, MetricSummary, Role, RunStatus, SimulationRun
+from src.application.domain.model import (
+    COMMAND_LINE,
+    SCHEDULE,
+    Caller,
+    MetricSummary,
+    Role,
+    RunSource,
+    RunStatus,
+    SimulationRun,
+)
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services.simulator import draw_llm_samples
-from src.application.use_cases.quotas import Quotas, enforce_quotas, simulation_work
-from src.application.use_cases.run_storage import store_pair
+from src.application.use_cases.quotas import Quotas, simulation_work
+from src.application.use_cases.run_lifecycle import Completed, RunLifecycle, store_pair
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +62,11 @@ class SimulationUseCases:
         telemetry: AbstractTelemetry,
         quotas: Quotas,
     ):
-        self.quotas = quotas
         self.uow = uow
         self.task_queue = task_queue
-        self.cache = cache
         self.clock = clock
         self.settings = settings
-        self.telemetry = telemetry
+        self.lifecycle = RunLifecycle(uow, cache, clock, telemetry, quotas)
 
     def queue(
         self, seed: int | None = None, samples_per_pair: int | None = None, caller: Caller = COMMAND_LINE
@@ -89,10 +95,7 @@ class SimulationUseCases:
             requested_by=caller.identity,
         )
         try:
-            with self.uow:
-                enforce_quotas(self.uow, caller, self.quotas, run.created_at, simulation_work(samples_per_pair))
-                self.uow.runs.add(run)
-                self.uow.commit()
+            self.lifecycle.add(run, caller, simulation_work(samples_per_pair))
         except Conflict:
             existing = self._get_by_slot(slot)
             if existing is None:
@@ -105,14 +108,14 @@ class SimulationUseCases:
     ) -> SimulationRun:
         """Queue a run and hand it to the workers; a run that cannot be handed over is failed."""
         run = self.queue(seed, samples_per_pair, caller)
-        self._enqueue(run)
+        self.lifecycle.hand_over(run, self.task_queue.enqueue_simulation)
         return run
 
     def tick(self, slot: str) -> SimulationRun:
         """What the schedule does at each tick: one queued run per slot, handed to the workers."""
         run, created = self._queue(None, None, slot, SCHEDULE)
         if created:
-            self._enqueue(run)
+            self.lifecycle.hand_over(run, self.task_queue.enqueue_simulation)
         return run
 
     def execute(self, run_id: int, progress: Progress | None = None) -> SimulationRun:
@@ -121,29 +124,8 @@ class SimulationUseCases:
         Samples, summaries and the completed status are committed together, so readers never see
         half a run; a failure rolls all of it back and marks the run failed.
         """
-        with self.uow:
-            run = self._get(run_id)
-            if run.is_finished:  # completed, or failed for good (by the stale-run reaper, say)
-                return run
-            run.start(self.clock.now())
-            self.uow.commit()
-        started = time.perf_counter()
-        try:
-            with self.uow:
-                self.uow.runs.lock_simulations()
-                run = self.uow.runs.get_for_update(run_id) or self._missing(run_id)
-                if run.is_finished:  # another worker, or the reaper, got here first
-                    return run
-                sample_count = self._draw_and_store(run, progress)
-                run.complete(self.clock.now(), sample_count)
-                self.uow.commit()
-        except Exception as error:
-            self._mark_failed(run_id, error)
-            self.telemetry.run_finished(RunStatus.FAILED, 0, time.perf_counter() - started)
-            raise
-        self.cache.bump_data_version()
-        self.telemetry.run_finished(RunStatus.COMPLETED, run.sample_count, time.perf_counter() - started)
-        return run
+        work = lambda run: Completed(store=lambda locked: self._draw_and_store(locked, progress))  # noqa: E731
+        return self.lifecycle.execute(run_id, RunSource.SIMULATED, work, serial=True)
 
     def run_now(
         self, seed: int | None = None, samples_per_pair: int | None = None, progress: Progress | None = None
@@ -208,23 +190,6 @@ class SimulationUseCases:
                 progress(position + 1, len(catalogue.profiles))
         self.uow.summaries.add_all(summaries)
         return n * len(summaries)
-
-    def _enqueue(self, run: SimulationRun) -> None:
-        assert run.id is not None
-        try:
-            self.task_queue.enqueue_simulation(run.id)
-        except Exception as error:
-            self._mark_failed(run.id, error)
-            raise
-
-    def _mark_failed(self, run_id: int, error: Exception) -> None:
-        try:
-            with self.uow:
-                run = self._get(run_id)
-                run.fail(self.clock.now(), f"{type(error).__name__}: {error}")
-                self.uow.commit()
-        except Exception:  # the store itself may be what failed; the run stays for the reaper
-            log.exception("could not mark run %s failed", run_id)
 
     def _choose_seed(self, seed: int | None) -> int:
         if seed is not None:
