@@ -6,7 +6,7 @@ import pytest
 
 from src.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from src.application.domain.errors import Conflict
-from src.application.domain.model import RunStatus, SimulationRun
+from src.application.domain.model import Run, RunStatus
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -19,7 +19,7 @@ def uow(clean_app) -> SqlAlchemyUnitOfWork:
 
 def test_committed_work_is_visible_to_the_next_unit_of_work(uow):
     with uow:
-        uow.runs.add(SimulationRun(seed=1, samples_per_pair=10, created_at=NOW, slot="a"))
+        uow.runs.add(Run(seed=1, samples_per_pair=10, created_at=NOW, slot="a"))
         uow.commit()
     with uow:
         (run,) = uow.runs.list(10, 0)
@@ -28,14 +28,14 @@ def test_committed_work_is_visible_to_the_next_unit_of_work(uow):
 
 def test_uncommitted_work_is_rolled_back(uow):
     with uow:
-        uow.runs.add(SimulationRun(seed=1, samples_per_pair=10, created_at=NOW))
+        uow.runs.add(Run(seed=1, samples_per_pair=10, created_at=NOW))
     with uow:
         assert uow.runs.count() == 0
 
 
 def test_work_is_rolled_back_when_an_error_escapes(uow):
     with pytest.raises(RuntimeError), uow:
-        uow.runs.add(SimulationRun(seed=1, samples_per_pair=10, created_at=NOW))
+        uow.runs.add(Run(seed=1, samples_per_pair=10, created_at=NOW))
         uow.session.flush()
         raise RuntimeError("the use case failed")
     with uow:
@@ -44,10 +44,10 @@ def test_work_is_rolled_back_when_an_error_escapes(uow):
 
 def test_a_taken_slot_is_a_conflict_and_the_first_run_stays(uow):
     with uow:
-        uow.runs.add(SimulationRun(seed=1, samples_per_pair=10, created_at=NOW, slot="12:05"))
+        uow.runs.add(Run(seed=1, samples_per_pair=10, created_at=NOW, slot="12:05"))
         uow.commit()
     with pytest.raises(Conflict), uow:
-        uow.runs.add(SimulationRun(seed=2, samples_per_pair=10, created_at=NOW, slot="12:05"))
+        uow.runs.add(Run(seed=2, samples_per_pair=10, created_at=NOW, slot="12:05"))
         uow.commit()
     with uow:
         assert uow.runs.get_by_slot("12:05").seed == 1

@@ -18,9 +18,9 @@ from src.application.domain.model import (
     Endpoint,
     Metric,
     MetricSummary,
+    Run,
     RunSource,
     RunStatus,
-    SimulationRun,
     User,
 )
 from src.application.domain.ranking import Statistic
@@ -56,7 +56,7 @@ class Store:
 
     llms: list[LLM] = field(default_factory=list)
     metrics: list[Metric] = field(default_factory=list)
-    runs: dict[int, SimulationRun] = field(default_factory=dict)
+    runs: dict[int, Run] = field(default_factory=dict)
     summaries: list[MetricSummary] = field(default_factory=list)
     samples: list[tuple[int, int, int, int, date, np.ndarray]] = field(default_factory=list)
     users: list[User] = field(default_factory=list)
@@ -95,35 +95,35 @@ class FakeRunRepository(AbstractRunRepository):
     def __init__(self, store: Store, ids: itertools.count):
         self.store, self.ids = store, ids
 
-    def add(self, run: SimulationRun) -> None:
+    def add(self, run: Run) -> None:
         if run.slot is not None and any(r.slot == run.slot for r in self.store.runs.values()):
             raise Conflict(f"slot {run.slot} is taken")
         run.id = next(self.ids)
         self.store.runs[run.id] = run
 
-    def get(self, run_id: int) -> SimulationRun | None:
+    def get(self, run_id: int) -> Run | None:
         return self.store.runs.get(run_id)
 
-    def get_for_update(self, run_id: int) -> SimulationRun | None:
+    def get_for_update(self, run_id: int) -> Run | None:
         return self.get(run_id)
 
     def lock_simulations(self) -> None:
         pass
 
-    def get_by_slot(self, slot: str) -> SimulationRun | None:
+    def get_by_slot(self, slot: str) -> Run | None:
         return next((r for r in self.store.runs.values() if r.slot == slot), None)
 
     def unfinished_count(self, requested_by: str) -> int:
         return sum(1 for r in self.store.runs.values() if r.requested_by == requested_by and not r.is_finished)
 
-    def requested_since(self, requested_by: str, since: datetime) -> list[SimulationRun]:
+    def requested_since(self, requested_by: str, since: datetime) -> list[Run]:
         return [r for r in self.store.runs.values() if r.requested_by == requested_by and r.created_at >= since]
 
-    def latest(self, status: RunStatus, source: RunSource | None = None) -> SimulationRun | None:
+    def latest(self, status: RunStatus, source: RunSource | None = None) -> Run | None:
         matching = [r for r in self.store.runs.values() if r.status is status and source in (None, r.source)]
         return max(matching, key=lambda r: (r.finished_at or r.created_at, r.id or 0), default=None)
 
-    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[SimulationRun]:
+    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[Run]:
         runs = sorted(self.store.runs.values(), key=lambda r: -(r.id or 0))
         runs = [r for r in runs if status is None or r.status is status]
         return runs[offset : offset + limit]
@@ -131,7 +131,7 @@ class FakeRunRepository(AbstractRunRepository):
     def count(self, status: RunStatus | None = None) -> int:
         return len([r for r in self.store.runs.values() if status is None or r.status is status])
 
-    def _completed(self, since: datetime | None, source: RunSource | None = None) -> list[SimulationRun]:
+    def _completed(self, since: datetime | None, source: RunSource | None = None) -> list[Run]:
         runs = [
             r
             for r in self.store.runs.values()
@@ -147,12 +147,10 @@ class FakeRunRepository(AbstractRunRepository):
         runs = self._completed(since, source)
         return len(runs), runs[-1].finished_at if runs else None, runs[0].finished_at if runs else None
 
-    def completed_recent(
-        self, since: datetime | None, limit: int, source: RunSource | None = None
-    ) -> list[SimulationRun]:
+    def completed_recent(self, since: datetime | None, limit: int, source: RunSource | None = None) -> list[Run]:
         return self._completed(since, source)[:limit]
 
-    def unfinished_before(self, deadline: datetime) -> list[SimulationRun]:
+    def unfinished_before(self, deadline: datetime) -> list[Run]:
         return [
             r
             for r in self.store.runs.values()

@@ -37,9 +37,9 @@ from src.application.domain.model import (
     Metric,
     MetricSummary,
     Role,
+    Run,
     RunSource,
     RunStatus,
-    SimulationRun,
     User,
 )
 from src.application.domain.sketch import QuantileSketch
@@ -106,6 +106,7 @@ metrics = Table(
     Column("upper_bound", Float, nullable=False),
 )
 
+# Runs of both kinds: the table keeps the name it had when every run was simulated.
 simulation_runs = Table(
     "simulation_runs",
     metadata,
@@ -231,7 +232,7 @@ def start_mappers() -> None:
         return
     mapper_registry.map_imperatively(LLM, llms)
     mapper_registry.map_imperatively(Metric, metrics)
-    mapper_registry.map_imperatively(SimulationRun, simulation_runs)
+    mapper_registry.map_imperatively(Run, simulation_runs)
     mapper_registry.map_imperatively(MetricSummary, metric_summaries)
     mapper_registry.map_imperatively(User, users)
     mapper_registry.map_imperatively(Endpoint, endpoints)

@@ -16,9 +16,9 @@ from src.application.domain.model import (
     Endpoint,
     Metric,
     MetricSummary,
+    Run,
     RunSource,
     RunStatus,
-    SimulationRun,
     User,
 )
 from src.application.domain.ranking import Statistic
@@ -53,38 +53,38 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
     def __init__(self, session: Session):
         self.session = session
 
-    def add(self, run: SimulationRun) -> None:
+    def add(self, run: Run) -> None:
         self.session.add(run)
 
-    def get(self, run_id: int) -> SimulationRun | None:
-        return self.session.get(SimulationRun, run_id)
+    def get(self, run_id: int) -> Run | None:
+        return self.session.get(Run, run_id)
 
-    def get_for_update(self, run_id: int) -> SimulationRun | None:
-        return self.session.get(SimulationRun, run_id, with_for_update=True, populate_existing=True)
+    def get_for_update(self, run_id: int) -> Run | None:
+        return self.session.get(Run, run_id, with_for_update=True, populate_existing=True)
 
     def lock_simulations(self) -> None:
         # SQLite serialises writers by itself; PostgreSQL needs a transaction-scoped advisory lock.
         if self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SIMULATION_LOCK_ID})
 
-    def get_by_slot(self, slot: str) -> SimulationRun | None:
-        return self.session.scalars(select(SimulationRun).where(orm.simulation_runs.c.slot == slot)).first()
+    def get_by_slot(self, slot: str) -> Run | None:
+        return self.session.scalars(select(Run).where(orm.simulation_runs.c.slot == slot)).first()
 
-    def latest(self, status: RunStatus, source: RunSource | None = None) -> SimulationRun | None:
+    def latest(self, status: RunStatus, source: RunSource | None = None) -> Run | None:
         return self.session.scalars(
-            _of_source(select(SimulationRun).where(orm.simulation_runs.c.status == status), source)
+            _of_source(select(Run).where(orm.simulation_runs.c.status == status), source)
             .order_by(orm.simulation_runs.c.finished_at.desc(), orm.simulation_runs.c.id.desc())
             .limit(1)
         ).first()
 
-    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[SimulationRun]:
-        query = select(SimulationRun).order_by(orm.simulation_runs.c.id.desc())
+    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[Run]:
+        query = select(Run).order_by(orm.simulation_runs.c.id.desc())
         if status is not None:
             query = query.where(orm.simulation_runs.c.status == status)
         return list(self.session.scalars(query.limit(limit).offset(offset)))
 
     def count(self, status: RunStatus | None = None) -> int:
-        query = select(func.count()).select_from(SimulationRun)
+        query = select(func.count()).select_from(Run)
         if status is not None:
             query = query.where(orm.simulation_runs.c.status == status)
         return self.session.scalar(query) or 0
@@ -99,10 +99,8 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         count, first, last = self.session.execute(query).one()  # min/max keep the column's UTC type
         return count, first, last
 
-    def completed_recent(
-        self, since: datetime | None, limit: int, source: RunSource | None = None
-    ) -> list[SimulationRun]:
-        query = _completed(select(SimulationRun), source)
+    def completed_recent(self, since: datetime | None, limit: int, source: RunSource | None = None) -> list[Run]:
+        query = _completed(select(Run), source)
         if since is not None:
             query = query.where(orm.simulation_runs.c.finished_at >= since)
         query = query.order_by(orm.simulation_runs.c.finished_at.desc(), orm.simulation_runs.c.id.desc())
@@ -115,15 +113,15 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         )
         return int(self.session.scalar(query) or 0)
 
-    def requested_since(self, requested_by: str, since: datetime) -> list[SimulationRun]:
+    def requested_since(self, requested_by: str, since: datetime) -> list[Run]:
         runs = orm.simulation_runs.c
-        query = select(SimulationRun).where(runs.requested_by == requested_by, runs.created_at >= since)
+        query = select(Run).where(runs.requested_by == requested_by, runs.created_at >= since)
         return list(self.session.scalars(query))
 
-    def unfinished_before(self, deadline: datetime) -> list[SimulationRun]:
+    def unfinished_before(self, deadline: datetime) -> list[Run]:
         return list(
             self.session.scalars(
-                select(SimulationRun)
+                select(Run)
                 .where(
                     orm.simulation_runs.c.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]),
                     orm.simulation_runs.c.created_at < deadline,
@@ -160,7 +158,7 @@ class SqlAlchemySummaryRepository(AbstractSummaryRepository):
         self, since: datetime | None, metric_id: int | None = None, source: RunSource | None = None
     ) -> list[MetricSummary]:
         query = _completed(
-            select(MetricSummary).join(SimulationRun, orm.simulation_runs.c.id == orm.metric_summaries.c.run_id),
+            select(MetricSummary).join(Run, orm.simulation_runs.c.id == orm.metric_summaries.c.run_id),
             source,
         )
         if since is not None:

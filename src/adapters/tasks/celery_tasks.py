@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from src.adapters.tasks.inprocess import schedule_slot
 from src.application.domain.errors import ServiceUnavailable
-from src.application.domain.model import SCHEDULE, SimulationRun
+from src.application.domain.model import SCHEDULE, Run
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
@@ -46,7 +46,7 @@ def benchmark(run_id: int) -> dict[str, object]:
     return _outcome(_get(BenchmarkUseCases).execute(run_id))
 
 
-def _outcome(run: SimulationRun) -> dict[str, object]:
+def _outcome(run: Run) -> dict[str, object]:
     return {"run_id": run.id, "status": str(run.status), "sample_count": run.sample_count}
 
 

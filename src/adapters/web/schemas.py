@@ -7,7 +7,7 @@ import io
 from datetime import datetime
 from typing import Any
 
-from src.application.domain.model import LLM, Endpoint, Metric, SimulationRun
+from src.application.domain.model import LLM, Endpoint, Metric, Run
 from src.application.domain.ranking import (
     DataSelection,
     MetricHistory,
@@ -22,7 +22,7 @@ def timestamp(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def run_json(run: SimulationRun) -> dict[str, Any]:
+def run_json(run: Run) -> dict[str, Any]:
     duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
     return {
         "id": run.id,

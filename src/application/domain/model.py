@@ -84,7 +84,11 @@ class Metric:
 
 
 @dataclass(eq=False)
-class SimulationRun:
+class Run:
+    """A run: simulated (samples drawn from the catalogue's profiles, `seed`, `samples_per_pair`)
+    or measured (requests sent to an endpoint: `endpoint_id`, the plan in `details`, and
+    `samples_per_pair` its number of requests). Completed and failed are final."""
+
     seed: int
     samples_per_pair: int
     created_at: datetime

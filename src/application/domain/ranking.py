@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from src.application.domain.model import LLM, Metric, RunSource, SimulationRun
+from src.application.domain.model import LLM, Metric, Run, RunSource
 from src.application.domain.sketch import RELATIVE_ACCURACY, QuantileSketch
 
 Z_95 = 1.959963984540054
@@ -88,7 +88,7 @@ class DataSelection:
     runs: int
     first_finished_at: datetime | None
     last_finished_at: datetime | None
-    run: SimulationRun | None = None  # set when exactly one run was asked for or is the latest
+    run: Run | None = None  # set when exactly one run was asked for or is the latest
 
 
 @dataclass(frozen=True)

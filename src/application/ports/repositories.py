@@ -14,9 +14,9 @@ from src.application.domain.model import (
     Endpoint,
     Metric,
     MetricSummary,
+    Run,
     RunSource,
     RunStatus,
-    SimulationRun,
     User,
 )
 from src.application.domain.ranking import Statistic
@@ -35,13 +35,13 @@ class AbstractCatalogueRepository(abc.ABC):
 
 class AbstractRunRepository(abc.ABC):
     @abc.abstractmethod
-    def add(self, run: SimulationRun) -> None: ...
+    def add(self, run: Run) -> None: ...
 
     @abc.abstractmethod
-    def get(self, run_id: int) -> SimulationRun | None: ...
+    def get(self, run_id: int) -> Run | None: ...
 
     @abc.abstractmethod
-    def get_for_update(self, run_id: int) -> SimulationRun | None:
+    def get_for_update(self, run_id: int) -> Run | None:
         """Load and lock the run until the unit of work ends, so two workers never both run it."""
 
     @abc.abstractmethod
@@ -49,7 +49,7 @@ class AbstractRunRepository(abc.ABC):
         """Wait for, then hold until the unit of work ends, the lock that lets one run execute."""
 
     @abc.abstractmethod
-    def get_by_slot(self, slot: str) -> SimulationRun | None: ...
+    def get_by_slot(self, slot: str) -> Run | None: ...
 
     @abc.abstractmethod
     def completed_span(
@@ -58,13 +58,11 @@ class AbstractRunRepository(abc.ABC):
         """How many runs completed since `since` (ever, when None), the first and last finish."""
 
     @abc.abstractmethod
-    def completed_recent(
-        self, since: datetime | None, limit: int, source: RunSource | None = None
-    ) -> list[SimulationRun]:
+    def completed_recent(self, since: datetime | None, limit: int, source: RunSource | None = None) -> list[Run]:
         """The newest `limit` runs completed since `since`, newest first."""
 
     @abc.abstractmethod
-    def unfinished_before(self, deadline: datetime) -> list[SimulationRun]:
+    def unfinished_before(self, deadline: datetime) -> list[Run]:
         """Runs still queued or running that were created before the deadline."""
 
     @abc.abstractmethod
@@ -72,14 +70,14 @@ class AbstractRunRepository(abc.ABC):
         """How many runs this caller asked for are still queued or running."""
 
     @abc.abstractmethod
-    def requested_since(self, requested_by: str, since: datetime) -> list[SimulationRun]:
+    def requested_since(self, requested_by: str, since: datetime) -> list[Run]:
         """The runs this caller asked for since `since`, whatever became of them."""
 
     @abc.abstractmethod
-    def latest(self, status: RunStatus, source: RunSource | None = None) -> SimulationRun | None: ...
+    def latest(self, status: RunStatus, source: RunSource | None = None) -> Run | None: ...
 
     @abc.abstractmethod
-    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[SimulationRun]: ...
+    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[Run]: ...
 
     @abc.abstractmethod
     def count(self, status: RunStatus | None = None) -> int: ...

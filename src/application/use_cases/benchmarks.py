@@ -23,8 +23,8 @@ from src.application.domain.model import (
     Caller,
     Endpoint,
     Role,
+    Run,
     RunSource,
-    SimulationRun,
 )
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
@@ -153,14 +153,14 @@ class BenchmarkUseCases:
         with self.uow:
             return self.uow.endpoints.list()
 
-    def queue(self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE) -> SimulationRun:
+    def queue(self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE) -> Run:
         caller.require(Role.OPERATOR, "starting a measured run")
         with self.uow:
             endpoint = self.uow.endpoints.get_by_name(endpoint_name)
             if endpoint is None:
                 names = [e.name for e in self.uow.endpoints.list()]
                 raise NotFound(f"no endpoint is named {endpoint_name[:100]!r}; known: {', '.join(names) or 'none'}")
-        run = SimulationRun(
+        run = Run(
             seed=0,
             samples_per_pair=plan.requests,
             created_at=self.clock.now(),
@@ -171,17 +171,17 @@ class BenchmarkUseCases:
         )
         return self.lifecycle.add(run, caller, benchmark_work(plan.requests, plan.warmup, plan.max_tokens))
 
-    def request(self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE) -> SimulationRun:
+    def request(self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE) -> Run:
         """Queue a measured run for the workers; a run that cannot be handed over is failed."""
         run = self.queue(endpoint_name, plan, caller)
         self.lifecycle.hand_over(run, self.task_queue.enqueue_benchmark)
         return run
 
-    def execute(self, run_id: int, progress: Callable[[int, int], None] | None = None) -> SimulationRun:
+    def execute(self, run_id: int, progress: Callable[[int, int], None] | None = None) -> Run:
         """Measure the run's endpoint and store the results; a finished run is returned as it is."""
         return self.lifecycle.execute(run_id, RunSource.MEASURED, lambda run: self._measure(run, progress))
 
-    def _measure(self, run: SimulationRun, progress: Callable[[int, int], None] | None) -> Completed | Failed:
+    def _measure(self, run: Run, progress: Callable[[int, int], None] | None) -> Completed | Failed:
         with self.uow:
             endpoint = self.uow.endpoints.get(run.endpoint_id or 0)
         assert endpoint is not None
@@ -212,7 +212,7 @@ class BenchmarkUseCases:
 
     def run_now(
         self, endpoint_name: str, plan: BenchmarkPlan, progress: Callable[[int, int], None] | None = None
-    ) -> SimulationRun:
+    ) -> Run:
         return self.execute(self.queue(endpoint_name, plan).id or 0, progress)
 
     def _chat_request(self, endpoint: Endpoint, plan: BenchmarkPlan) -> ChatRequest | str:
@@ -226,7 +226,7 @@ class BenchmarkUseCases:
             endpoint.base_url, endpoint.model, api_key, self.settings.prompt, plan.max_tokens, self.settings.timeout_s
         )
 
-    def _store(self, run: SimulationRun, llm_id: int, succeeded: list[RequestOutcome], wall: float) -> int:
+    def _store(self, run: Run, llm_id: int, succeeded: list[RequestOutcome], wall: float) -> int:
         assert run.id is not None
         metric_ids = {m.name: m.id or 0 for m in self.uow.catalogue.metrics()}
         day = self.clock.now().date()

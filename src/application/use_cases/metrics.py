@@ -14,7 +14,7 @@ from injector import inject
 
 from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
-from src.application.domain.model import LLM, Metric, MetricSummary, RunSource, RunStatus, SimulationRun
+from src.application.domain.model import LLM, Metric, MetricSummary, Run, RunSource, RunStatus
 from src.application.domain.ranking import (
     DataSelection,
     HistoryPoint,
@@ -102,7 +102,7 @@ class MetricUseCases:
             series[llms[llm_id].name].append(HistoryPoint(run_id, finished_at, value))
         return MetricHistory(metric, statistic, window, {name: tuple(points) for name, points in series.items()})
 
-    def recent_runs(self, limit: int, source: RunSource = RunSource.SIMULATED) -> list[SimulationRun]:
+    def recent_runs(self, limit: int, source: RunSource = RunSource.SIMULATED) -> list[Run]:
         """The newest completed runs of a source, for choosing one to rank."""
         with self.uow:
             return self.uow.runs.completed_recent(None, limit, source)
@@ -164,7 +164,7 @@ def metric_weights(given: dict[str, float]) -> dict[str, float]:
     return weights
 
 
-def _one_run(run: SimulationRun, window: Window | None) -> DataSelection:
+def _one_run(run: Run, window: Window | None) -> DataSelection:
     return DataSelection(window, 1, run.finished_at, run.finished_at, run)
 
 

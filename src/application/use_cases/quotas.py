@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import QuotaExceeded
-from src.application.domain.model import Caller, RunSource, SimulationRun
+from src.application.domain.model import Caller, Run, RunSource
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 
 QUOTA_PERIOD = timedelta(days=1)
@@ -48,7 +48,7 @@ def benchmark_work(requests: int, warmup: int, max_tokens: int) -> Work:
     return Work(requests=requests + warmup, tokens=(requests + warmup) * max_tokens)
 
 
-def work_of(run: SimulationRun) -> Work:
+def work_of(run: Run) -> Work:
     if run.source is RunSource.SIMULATED:
         return simulation_work(run.samples_per_pair)
     plan = (run.details or {}).get("plan", {})

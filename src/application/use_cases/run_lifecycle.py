@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from src.application.domain.errors import NotFound
-from src.application.domain.model import Caller, MetricSummary, RunSource, RunStatus, SimulationRun
+from src.application.domain.model import Caller, MetricSummary, Run, RunSource, RunStatus
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.telemetry import AbstractTelemetry
@@ -34,7 +34,7 @@ class Completed:
     """The work succeeded: `store` writes the run's samples and summaries (inside the completing
     transaction, with the run's row locked) and returns how many samples it wrote."""
 
-    store: Callable[[SimulationRun], int]
+    store: Callable[[Run], int]
     details: dict[str, Any] | None = None
 
 
@@ -63,7 +63,7 @@ class RunLifecycle:
         self.telemetry = telemetry
         self.quotas = quotas
 
-    def add(self, run: SimulationRun, caller: Caller, asked: Work) -> SimulationRun:
+    def add(self, run: Run, caller: Caller, asked: Work) -> Run:
         """Records a queued run, within the caller's quotas."""
         with self.uow:
             enforce_quotas(self.uow, caller, self.quotas, run.created_at, asked)
@@ -71,7 +71,7 @@ class RunLifecycle:
             self.uow.commit()
         return run
 
-    def hand_over(self, run: SimulationRun, enqueue: Callable[[int], None]) -> None:
+    def hand_over(self, run: Run, enqueue: Callable[[int], None]) -> None:
         """Gives the run to a worker; a run that cannot be handed over is failed, not left queued."""
         assert run.id is not None
         try:
@@ -81,8 +81,8 @@ class RunLifecycle:
             raise
 
     def execute(
-        self, run_id: int, source: RunSource, work: Callable[[SimulationRun], Completed | Failed], serial: bool = False
-    ) -> SimulationRun:
+        self, run_id: int, source: RunSource, work: Callable[[Run], Completed | Failed], serial: bool = False
+    ) -> Run:
         """Starts the run, does its `work`, then completes or fails it; a finished run is returned
         as it is. `serial`: completions of this kind wait for one another (simulations: one
         writes at a time)."""
@@ -99,7 +99,7 @@ class RunLifecycle:
             self._fail(run_id, Failed(_described(error)), began)
             raise
 
-    def _start(self, run_id: int, source: RunSource) -> SimulationRun:
+    def _start(self, run_id: int, source: RunSource) -> Run:
         with self.uow:
             run = self.uow.runs.get(run_id)
             if run is None or run.source is not source:
@@ -109,7 +109,7 @@ class RunLifecycle:
                 self.uow.commit()
             return run
 
-    def _complete(self, run_id: int, outcome: Completed, serial: bool, began: float) -> SimulationRun:
+    def _complete(self, run_id: int, outcome: Completed, serial: bool, began: float) -> Run:
         with self.uow:
             if serial:
                 self.uow.runs.lock_simulations()
@@ -126,7 +126,7 @@ class RunLifecycle:
         self.telemetry.run_finished(RunStatus.COMPLETED, run.sample_count, time.perf_counter() - began)
         return run
 
-    def _fail(self, run_id: int, outcome: Failed, began: float) -> SimulationRun | None:
+    def _fail(self, run_id: int, outcome: Failed, began: float) -> Run | None:
         try:
             with self.uow:
                 run = self.uow.runs.get(run_id)

@@ -18,9 +18,9 @@ from src.application.domain.model import (
     Caller,
     MetricSummary,
     Role,
+    Run,
     RunSource,
     RunStatus,
-    SimulationRun,
 )
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
@@ -68,16 +68,14 @@ class SimulationUseCases:
         self.settings = settings
         self.lifecycle = RunLifecycle(uow, cache, clock, telemetry, quotas)
 
-    def queue(
-        self, seed: int | None = None, samples_per_pair: int | None = None, caller: Caller = COMMAND_LINE
-    ) -> SimulationRun:
+    def queue(self, seed: int | None = None, samples_per_pair: int | None = None, caller: Caller = COMMAND_LINE) -> Run:
         """Record a queued run for a worker or `execute` to carry out."""
         run, _ = self._queue(seed, samples_per_pair, None, caller)
         return run
 
     def _queue(
         self, seed: int | None, samples_per_pair: int | None, slot: str | None, caller: Caller
-    ) -> tuple[SimulationRun, bool]:
+    ) -> tuple[Run, bool]:
         """The queued run, and whether it is new: a slot names a schedule tick, which makes one run."""
         caller.require(Role.OPERATOR, "starting a simulation")
         samples_per_pair = samples_per_pair or self.settings.samples_per_pair
@@ -87,7 +85,7 @@ class SimulationUseCases:
             )
         if seed is not None and not 0 <= seed < 2**63:
             raise InvalidParameter(f"seed must be between 0 and 2**63 - 1, got {seed}")
-        run = SimulationRun(
+        run = Run(
             seed=self._choose_seed(seed),
             samples_per_pair=samples_per_pair,
             created_at=self.clock.now(),
@@ -105,20 +103,20 @@ class SimulationUseCases:
 
     def request(
         self, seed: int | None = None, samples_per_pair: int | None = None, caller: Caller = COMMAND_LINE
-    ) -> SimulationRun:
+    ) -> Run:
         """Queue a run and hand it to the workers; a run that cannot be handed over is failed."""
         run = self.queue(seed, samples_per_pair, caller)
         self.lifecycle.hand_over(run, self.task_queue.enqueue_simulation)
         return run
 
-    def tick(self, slot: str) -> SimulationRun:
+    def tick(self, slot: str) -> Run:
         """What the schedule does at each tick: one queued run per slot, handed to the workers."""
         run, created = self._queue(None, None, slot, SCHEDULE)
         if created:
             self.lifecycle.hand_over(run, self.task_queue.enqueue_simulation)
         return run
 
-    def execute(self, run_id: int, progress: Progress | None = None) -> SimulationRun:
+    def execute(self, run_id: int, progress: Progress | None = None) -> Run:
         """Run a queued simulation; idempotent: a completed or failed run is returned as it is.
 
         Samples, summaries and the completed status are committed together, so readers never see
@@ -129,14 +127,14 @@ class SimulationUseCases:
 
     def run_now(
         self, seed: int | None = None, samples_per_pair: int | None = None, progress: Progress | None = None
-    ) -> SimulationRun:
+    ) -> Run:
         return self.execute(self.queue(seed, samples_per_pair).id or 0, progress)
 
-    def get(self, run_id: int) -> SimulationRun:
+    def get(self, run_id: int) -> Run:
         with self.uow:
             return self._get(run_id)
 
-    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> tuple[list[SimulationRun], int]:
+    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> tuple[list[Run], int]:
         with self.uow:
             return self.uow.runs.list(limit, offset, status), self.uow.runs.count(status)
 
@@ -169,7 +167,7 @@ class SimulationUseCases:
             self.uow.commit()
         return len(stale)
 
-    def _draw_and_store(self, run: SimulationRun, progress: Progress | None) -> int:
+    def _draw_and_store(self, run: Run, progress: Progress | None) -> int:
         catalogue = load_catalogue()
         llm_ids = {llm.name: llm.id for llm in self.uow.catalogue.llms() if llm.id is not None}
         metric_ids = {m.name: m.id for m in self.uow.catalogue.metrics() if m.id is not None}
@@ -198,15 +196,15 @@ class SimulationUseCases:
             return self.settings.fixed_seed
         return secrets.randbits(63)
 
-    def _get_by_slot(self, slot: str | None) -> SimulationRun | None:
+    def _get_by_slot(self, slot: str | None) -> Run | None:
         if slot is None:
             return None
         with self.uow:
             return self.uow.runs.get_by_slot(slot)
 
-    def _get(self, run_id: int) -> SimulationRun:
+    def _get(self, run_id: int) -> Run:
         return self.uow.runs.get(run_id) or self._missing(run_id)
 
     @staticmethod
-    def _missing(run_id: int) -> SimulationRun:
+    def _missing(run_id: int) -> Run:
         raise NotFound(f"run {run_id} does not exist")
