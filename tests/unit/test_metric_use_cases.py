@@ -114,3 +114,13 @@ def test_the_run_selector_lists_recent_completed_runs_of_one_source_newest_first
     simulations.queue(seed=9)  # not completed: not listed
     assert [r.id for r in metrics.recent_runs(2)] == [runs[2].id, runs[1].id]
     assert metrics.recent_runs(5, RunSource.MEASURED) == []
+
+
+def test_the_metric_catalogue_is_the_stores_not_the_json_file(world):
+    metrics, _, _ = world
+    metrics.uow.store.metrics = [m for m in metrics.uow.store.metrics if m.name != "RPS"]
+    with pytest.raises(InvalidParameter) as refused:
+        metrics.rank_metric("RPS")
+    assert refused.value.choices == ["TTFT", "TPS", "e2e_latency"]
+    assert [m.name for m in metrics.metrics()] == ["TTFT", "TPS", "e2e_latency"]
+    assert set(metrics.rank_overall().weights) == {"TTFT", "TPS", "e2e_latency"}

@@ -13,9 +13,8 @@ from src.adapters.web import charts, params
 from src.adapters.web.errors import STATUS_BY_ERROR
 from src.adapters.web.response_cache import cached_by
 from src.adapters.web.schemas import csv_text
-from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import DomainError, NotFound
-from src.application.domain.model import RunSource
+from src.application.domain.model import Metric, RunSource
 from src.application.domain.ranking import Statistic, Window
 from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.use_cases.metrics import MetricUseCases
@@ -45,7 +44,7 @@ def favicon() -> ResponseReturnValue:
 def visualize(metrics: MetricUseCases) -> ResponseReturnValue:
     # The original page posted its selector as a form; a GET link is shareable, both work.
     source = params.chosen(request.form if request.method == "POST" else request.args)
-    context = _selector_context(source)
+    context = _selector_context(source, metrics.metrics())
     context["metric_name"] = source.get("metric_name", "TTFT")
     try:
         context.update(_metric_page(metrics, source))
@@ -58,7 +57,7 @@ def visualize(metrics: MetricUseCases) -> ResponseReturnValue:
 @cached_by(*OVERALL_PAGE)
 def visualize_all(metrics: MetricUseCases) -> ResponseReturnValue:
     source = params.chosen(request.args)
-    context = _selector_context(source)
+    context = _selector_context(source, metrics.metrics())
     context["method"] = source.get("method", WIN_RATE)
     context["methods"] = METHODS
     try:
@@ -106,7 +105,7 @@ def _overall_page(metrics: MetricUseCases, source: MultiDict[str, str]) -> dict[
     if ranking.entries:
         page["charts"] = {
             "scores": charts.score_bars(ranking),
-            "heatmap": charts.score_heatmap(ranking, list(load_catalogue().metrics)),
+            "heatmap": charts.score_heatmap(ranking, metrics.metrics()),
             "scatter": charts.latency_speed_scatter(ranking),
         }
     return page
@@ -133,9 +132,9 @@ def figure(value: object) -> str:
     return str(value)
 
 
-def _selector_context(source: Mapping[str, str]) -> dict[str, object]:
+def _selector_context(source: Mapping[str, str], catalogue_metrics: list[Metric]) -> dict[str, object]:
     return {
-        "metrics": load_catalogue().metrics,
+        "metrics": catalogue_metrics,
         "statistics": [s.value for s in Statistic],
         "windows": [w.value for w in Window],
         "sources": [s.value for s in RunSource],

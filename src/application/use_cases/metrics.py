@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 from injector import inject
 
-from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
 from src.application.domain.model import LLM, Metric, MetricSummary, Run, RunSource, RunStatus
 from src.application.domain.ranking import (
@@ -49,7 +48,6 @@ class MetricUseCases:
     def rank_metric(
         self, metric_name: str, statistic: Statistic = Statistic.MEAN, scope: Scope = LATEST_SIMULATED
     ) -> MetricRanking:
-        known_metric(metric_name)
         with self.uow:
             metric = self._metric(metric_name)
             llms = self._llms()
@@ -65,9 +63,10 @@ class MetricUseCases:
     ) -> OverallRanking:
         if method not in ranking.METHODS:
             raise InvalidParameter(f"unknown method {method!r}", choices=list(ranking.METHODS))
-        full_weights = metric_weights(weights or {})
         with self.uow:
-            metrics = [m for m in self.uow.catalogue.metrics() if full_weights.get(m.name, 0) > 0]
+            catalogue = self.uow.catalogue.metrics()
+            full_weights = metric_weights(weights or {}, [m.name for m in catalogue])
+            metrics = [m for m in catalogue if full_weights[m.name] > 0]
             llms = self._llms()
             selection, summaries = self._select(scope, None)
         by_metric: dict[int | None, list[MetricSummary]] = defaultdict(list)
@@ -85,7 +84,6 @@ class MetricUseCases:
         limit: int = 100,
         source: RunSource = RunSource.SIMULATED,
     ) -> MetricHistory:
-        known_metric(metric_name)
         if window is Window.LATEST:
             raise InvalidParameter("history needs a period", choices=[w.value for w in WINDOW_SPANS])
         with self.uow:
@@ -101,6 +99,11 @@ class MetricUseCases:
             assert finished_at is not None
             series[llms[llm_id].name].append(HistoryPoint(run_id, finished_at, value))
         return MetricHistory(metric, statistic, window, {name: tuple(points) for name, points in series.items()})
+
+    def metrics(self) -> list[Metric]:
+        """The metric catalogue, in its order."""
+        with self.uow:
+            return self.uow.catalogue.metrics()
 
     def recent_runs(self, limit: int, source: RunSource = RunSource.SIMULATED) -> list[Run]:
         """The newest completed runs of a source, for choosing one to rank."""
@@ -133,26 +136,22 @@ class MetricUseCases:
         return self.clock.now() - span if span else None
 
     def _metric(self, name: str) -> Metric:
-        metric = next((m for m in self.uow.catalogue.metrics() if m.name == name), None)
-        if metric is None:
-            raise NotFound(f"metric {name} is not in the database: run `flask seed`")
-        return metric
+        """The catalogue's metric of that name (the catalogue is the database's, seeded from catalogue.json)."""
+        metrics = {m.name: m for m in self.uow.catalogue.metrics()}
+        if not metrics:
+            raise NotFound("the catalogue is empty: run `flask seed`")
+        if not name:
+            raise InvalidParameter("metric_name is required", choices=list(metrics))
+        if name not in metrics:
+            raise InvalidParameter(f"unknown metric_name {name[:50]!r}", choices=list(metrics))
+        return metrics[name]
 
     def _llms(self) -> dict[int | None, LLM]:
         return {llm.id: llm for llm in self.uow.catalogue.llms()}
 
 
-def known_metric(name: str) -> None:
-    names = load_catalogue().metric_names
-    if not name:
-        raise InvalidParameter("metric_name is required", choices=names)
-    if name not in names:
-        raise InvalidParameter(f"unknown metric_name {name[:50]!r}", choices=names)
-
-
-def metric_weights(given: dict[str, float]) -> dict[str, float]:
+def metric_weights(given: dict[str, float], names: list[str]) -> dict[str, float]:
     """Every metric's weight: 1 unless given; 0 leaves a metric out."""
-    names = load_catalogue().metric_names
     unknown = sorted(set(given) - set(names))
     if unknown:
         raise InvalidParameter(f"unknown metric in weights: {', '.join(unknown)}", choices=names)
