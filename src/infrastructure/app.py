@@ -15,7 +15,7 @@ from injector import Injector
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from src.adapters.cache.flask_cache import FlaskCache
-from src.adapters.web import accounts, benchmarks, health, metrics, observability, openapi, pages, runs, security
+from src.adapters.web import accounts, benchmarks, health, observability, openapi, pages, rankings, runs, security
 from src.adapters.web.auth import VerifiedKeys
 from src.adapters.web.errors import register_error_handlers
 from src.adapters.web.gate import install_gate
@@ -33,7 +33,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 BLUEPRINTS = (
     health.blueprint,
-    metrics.blueprint,
+    rankings.blueprint,
     runs.blueprint,
     benchmarks.blueprint,
     openapi.blueprint,
@@ -120,7 +120,7 @@ def _install_web_extensions(app: Flask, settings: Settings) -> None:
     accounts.login_manager.init_app(app)
     csrf = CSRFProtect(app)
     # The API authenticates with keys, not cookies; the page selector's POST only reads.
-    for exempt in (metrics.blueprint, runs.blueprint, benchmarks.blueprint, pages.blueprint):
+    for exempt in (rankings.blueprint, runs.blueprint, benchmarks.blueprint, pages.blueprint):
         csrf.exempt(exempt)
     rate_limits = RateLimits.parse(
         api=settings.rate_limit,
@@ -129,7 +129,7 @@ def _install_web_extensions(app: Flask, settings: Settings) -> None:
         register_per_address=settings.register_rate_limit,
         invalid_keys_per_address=settings.invalid_key_rate_limit,
     )
-    api = {blueprint.name for blueprint in (metrics.blueprint, runs.blueprint, benchmarks.blueprint)}
+    api = {blueprint.name for blueprint in (rankings.blueprint, runs.blueprint, benchmarks.blueprint)}
     install_gate(app, rate_limits, app.extensions["response_cache"], app.extensions["verified_keys"], api)
     register_error_handlers(app)
     security.install(app, settings.is_production)

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from src.application.use_cases.metrics import MetricUseCases
+from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
 
@@ -153,14 +153,14 @@ def test_rankings_are_cached_in_redis_and_a_new_run_shows_at_once(client, api_he
 def test_a_crowd_missing_one_answer_computes_it_once(clean_app, api_headers, simulate, monkeypatch):
     simulate()
     computed = []
-    rank_metric = MetricUseCases.rank_metric
+    rank_metric = RankingUseCases.rank_metric
 
     def slow_rank_metric(self, *args, **kwargs):
         computed.append(1)
         time.sleep(0.3)  # long enough for the whole crowd to arrive meanwhile
         return rank_metric(self, *args, **kwargs)
 
-    monkeypatch.setattr(MetricUseCases, "rank_metric", slow_rank_metric)
+    monkeypatch.setattr(RankingUseCases, "rank_metric", slow_rank_metric)
     get = lambda _: clean_app.test_client().get("/metrics/?metric_name=TPS", headers=api_headers)  # noqa: E731
     with ThreadPoolExecutor(max_workers=8) as crowd:
         responses = list(crowd.map(get, range(8)))

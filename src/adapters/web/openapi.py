@@ -12,7 +12,7 @@ from src.application.domain.catalogue import load_catalogue
 from src.application.domain.model import RunStatus
 from src.application.domain.ranking import Statistic, Window
 from src.application.services.ranking import METHODS
-from src.application.use_cases.metrics import WINDOW_SPANS
+from src.application.use_cases.rankings import WINDOW_SPANS
 from src.application.use_cases.simulation import MAX_SAMPLES_PER_PAIR
 
 blueprint = Blueprint("openapi", __name__)

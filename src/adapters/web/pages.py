@@ -17,7 +17,7 @@ from src.application.domain.errors import DomainError, NotFound
 from src.application.domain.model import Metric, RunSource
 from src.application.domain.ranking import Statistic, Window
 from src.application.services.ranking import METHODS, WIN_RATE
-from src.application.use_cases.metrics import MetricUseCases
+from src.application.use_cases.rankings import RankingUseCases
 
 blueprint = Blueprint("pages", __name__)
 
@@ -41,13 +41,13 @@ def favicon() -> ResponseReturnValue:
 
 @blueprint.route("/visualize", methods=["GET", "POST"], strict_slashes=False)
 @cached_by(*METRIC_PAGE)
-def visualize(metrics: MetricUseCases) -> ResponseReturnValue:
+def visualize(rankings: RankingUseCases) -> ResponseReturnValue:
     # The original page posted its selector as a form; a GET link is shareable, both work.
     source = params.chosen(request.form if request.method == "POST" else request.args)
-    context = _selector_context(source, metrics.metrics())
+    context = _selector_context(source, rankings.metrics())
     context["metric_name"] = source.get("metric_name", "TTFT")
     try:
-        context.update(_metric_page(metrics, source))
+        context.update(_metric_page(rankings, source))
     except DomainError as error:
         return _with_message(error, "visualize.html", context)
     return render_template("visualize.html", **context, csv_endpoint="pages.visualize_csv", query=source)
@@ -55,13 +55,13 @@ def visualize(metrics: MetricUseCases) -> ResponseReturnValue:
 
 @blueprint.get("/visualize/all", strict_slashes=False)
 @cached_by(*OVERALL_PAGE)
-def visualize_all(metrics: MetricUseCases) -> ResponseReturnValue:
+def visualize_all(rankings: RankingUseCases) -> ResponseReturnValue:
     source = params.chosen(request.args)
-    context = _selector_context(source, metrics.metrics())
+    context = _selector_context(source, rankings.metrics())
     context["method"] = source.get("method", WIN_RATE)
     context["methods"] = METHODS
     try:
-        context.update(_overall_page(metrics, source))
+        context.update(_overall_page(rankings, source))
     except DomainError as error:
         return _with_message(error, "visualize_all.html", context)
     return render_template("visualize_all.html", **context, csv_endpoint="pages.visualize_all_csv", query=source)
@@ -69,25 +69,25 @@ def visualize_all(metrics: MetricUseCases) -> ResponseReturnValue:
 
 @blueprint.get("/visualize/<chart>.csv")
 @cached_by(*METRIC_PAGE)
-def visualize_csv(chart: str, metrics: MetricUseCases) -> ResponseReturnValue:
+def visualize_csv(chart: str, rankings: RankingUseCases) -> ResponseReturnValue:
     """The numbers of one chart of /visualize (same parameters), as CSV."""
-    return _chart_csv(_metric_page(metrics, params.chosen(request.args))["charts"], chart)
+    return _chart_csv(_metric_page(rankings, params.chosen(request.args))["charts"], chart)
 
 
 @blueprint.get("/visualize/all/<chart>.csv")
 @cached_by(*OVERALL_PAGE)
-def visualize_all_csv(chart: str, metrics: MetricUseCases) -> ResponseReturnValue:
+def visualize_all_csv(chart: str, rankings: RankingUseCases) -> ResponseReturnValue:
     """The numbers of one chart of /visualize/all (same parameters), as CSV."""
-    return _chart_csv(_overall_page(metrics, params.chosen(request.args))["charts"], chart)
+    return _chart_csv(_overall_page(rankings, params.chosen(request.args))["charts"], chart)
 
 
-def _metric_page(metrics: MetricUseCases, source: MultiDict[str, str]) -> dict[str, Any]:
+def _metric_page(rankings: RankingUseCases, source: MultiDict[str, str]) -> dict[str, Any]:
     scope = params.scope(source)
-    ranking = metrics.rank_metric(source.get("metric_name", "TTFT"), params.statistic(source), scope)
-    page: dict[str, Any] = {"runs": metrics.recent_runs(RECENT_RUNS, scope.source), "ranking": ranking,
+    ranking = rankings.rank_metric(source.get("metric_name", "TTFT"), params.statistic(source), scope)
+    page: dict[str, Any] = {"runs": rankings.recent_runs(RECENT_RUNS, scope.source), "ranking": ranking,
                             "selection": ranking.selection, "charts": {}}  # fmt: skip
     if ranking.entries:
-        history = metrics.history(ranking.metric.name, ranking.statistic, Window.DAY, TREND_RUNS, scope.source)
+        history = rankings.history(ranking.metric.name, ranking.statistic, Window.DAY, TREND_RUNS, scope.source)
         page["charts"] = {
             "ranking": charts.ranking_bars(ranking),
             "distribution": charts.distribution_boxes(ranking),
@@ -96,16 +96,16 @@ def _metric_page(metrics: MetricUseCases, source: MultiDict[str, str]) -> dict[s
     return page
 
 
-def _overall_page(metrics: MetricUseCases, source: MultiDict[str, str]) -> dict[str, Any]:
+def _overall_page(rankings: RankingUseCases, source: MultiDict[str, str]) -> dict[str, Any]:
     scope = params.scope(source)
     method = source.get("method", WIN_RATE)
-    ranking = metrics.rank_overall(method, params.weights(source), params.statistic(source), scope)
-    page: dict[str, Any] = {"runs": metrics.recent_runs(RECENT_RUNS, scope.source), "ranking": ranking,
+    ranking = rankings.rank_overall(method, params.weights(source), params.statistic(source), scope)
+    page: dict[str, Any] = {"runs": rankings.recent_runs(RECENT_RUNS, scope.source), "ranking": ranking,
                             "selection": ranking.selection, "charts": {}}  # fmt: skip
     if ranking.entries:
         page["charts"] = {
             "scores": charts.score_bars(ranking),
-            "heatmap": charts.score_heatmap(ranking, metrics.metrics()),
+            "heatmap": charts.score_heatmap(ranking, rankings.metrics()),
             "scatter": charts.latency_speed_scatter(ranking),
         }
     return page

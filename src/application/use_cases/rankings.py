@@ -39,7 +39,7 @@ WINDOW_SPANS: dict[Window, timedelta | None] = {
 }
 
 
-class MetricUseCases:
+class RankingUseCases:
     @inject
     def __init__(self, uow: AbstractUnitOfWork, clock: Clock):
         self.uow = uow

@@ -13,17 +13,17 @@ from src.adapters.web.response_cache import cached_by, wants_csv
 from src.application.domain.ranking import Window
 from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.use_cases.catalogue import CatalogueUseCases
-from src.application.use_cases.metrics import WINDOW_SPANS, MetricUseCases
+from src.application.use_cases.rankings import WINDOW_SPANS, RankingUseCases
 
-blueprint = Blueprint("metrics", __name__)
+blueprint = Blueprint("rankings", __name__)
 
 FORMATS = ["json", "csv"]
 
 
 @blueprint.get("/metrics/", strict_slashes=False)
 @cached_by("metric_name", "statistic", *params.SCOPE, "format")
-def rank_metric(metrics: MetricUseCases) -> ResponseReturnValue:
-    ranking = metrics.rank_metric(
+def rank_metric(rankings: RankingUseCases) -> ResponseReturnValue:
+    ranking = rankings.rank_metric(
         params.text(request.args, "metric_name"), params.statistic(request.args), params.scope(request.args)
     )
     return _respond(ranking, schemas.metric_ranking_json, schemas.metric_ranking_csv, f"ranking-{ranking.metric.name}")
@@ -31,8 +31,8 @@ def rank_metric(metrics: MetricUseCases) -> ResponseReturnValue:
 
 @blueprint.get("/metrics/all/", strict_slashes=False)
 @cached_by("method", "weights", "statistic", *params.SCOPE, "format")
-def rank_overall(metrics: MetricUseCases) -> ResponseReturnValue:
-    ranking = metrics.rank_overall(
+def rank_overall(rankings: RankingUseCases) -> ResponseReturnValue:
+    ranking = rankings.rank_overall(
         method=params.choice(request.args, "method", METHODS, WIN_RATE) or WIN_RATE,
         weights=params.weights(request.args),
         statistic=params.statistic(request.args),
@@ -43,8 +43,8 @@ def rank_overall(metrics: MetricUseCases) -> ResponseReturnValue:
 
 @blueprint.get("/metrics/history/", strict_slashes=False)
 @cached_by("metric_name", "statistic", "window", "limit", "source", "format")
-def history(metrics: MetricUseCases) -> ResponseReturnValue:
-    result = metrics.history(
+def history(rankings: RankingUseCases) -> ResponseReturnValue:
+    result = rankings.history(
         params.text(request.args, "metric_name"),
         params.statistic(request.args),
         Window(params.choice(request.args, "window", [w.value for w in WINDOW_SPANS], Window.DAY.value)),

@@ -6,8 +6,8 @@ from src.application.domain.errors import Conflict, InvalidParameter, NotFound
 from src.application.domain.model import RunSource
 from src.application.domain.ranking import Scope, Window
 from src.application.ports.telemetry import NoTelemetry
-from src.application.use_cases.metrics import MetricUseCases
 from src.application.use_cases.quotas import Quotas
+from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
 
@@ -18,7 +18,7 @@ def world():
     simulations = SimulationUseCases(
         uow, FakeTaskQueue(), cache, clock, SimulationSettings(samples_per_pair=300), NoTelemetry(), Quotas()
     )
-    return MetricUseCases(uow, clock), simulations, clock
+    return RankingUseCases(uow, clock), simulations, clock
 
 
 def test_with_no_completed_run_the_ranking_is_empty_and_says_why(world):
