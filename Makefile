@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: run test lint typecheck pytest lock benchmark-api benchmark-simulator clean
+.PHONY: run test lint typecheck pytest lock benchmark-api benchmark-simulator mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ benchmark-api: $(VENV)/.dev-installed
 
 benchmark-simulator: $(VENV)/.dev-installed
 	$(BIN)/python -m scripts.benchmark_simulator
+
+## mutation: mutate the core and run its unit tests against each mutant (in a copy); prints the score
+mutation: $(VENV)/.dev-installed
+	$(BIN)/python -m scripts.mutation
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache test-output
