@@ -70,6 +70,17 @@ def test_a_log_out_ends_every_session_of_the_account(accounts):
     accounts.log_out(ada.id)
     assert accounts.session_user(ada.id, 0) is None
     assert accounts.session_user(ada.id, 1).email == "ada@example.com"  # a new log-in's session
+    accounts.log_out(ada.id)  # and that one ends at the next log-out
+    assert accounts.session_user(ada.id, 1) is None and accounts.session_user(ada.id, 2) is not None
+
+
+def test_the_command_line_finds_accounts_by_email_as_typed_and_names_a_missing_one(accounts):
+    ada = accounts.register("ada@example.com", STRONG)
+    assert accounts.user_by_email(" ADA@example.com").id == ada.id
+    with pytest.raises(NotFound, match="no account uses bob@example.com"):
+        accounts.user_by_email("bob@example.com")
+    with pytest.raises(NotFound, match="no account uses bob@example.com"):
+        accounts.set_role("bob@example.com", Role.ADMIN)
 
 
 def test_keys_carry_a_role_no_higher_than_their_account_allows(accounts):
