@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 
 from src.application.domain.errors import Forbidden, InvalidParameter, NotFound, Unauthorized
@@ -77,10 +79,26 @@ def test_a_log_out_ends_every_session_of_the_account(accounts):
 def test_the_command_line_finds_accounts_by_email_as_typed_and_names_a_missing_one(accounts):
     ada = accounts.register("ada@example.com", STRONG)
     assert accounts.user_by_email(" ADA@example.com").id == ada.id
-    with pytest.raises(NotFound, match="no account uses bob@example.com"):
-        accounts.user_by_email("bob@example.com")
-    with pytest.raises(NotFound, match="no account uses bob@example.com"):
-        accounts.set_role("bob@example.com", Role.ADMIN)
+    for look_up in (accounts.user_by_email, lambda email: accounts.set_role(email, Role.ADMIN)):
+        with pytest.raises(NotFound, match=r"^no account uses bob@example\.com$"):
+            look_up("bob@example.com")
+        with pytest.raises(NotFound, match=r"^no account uses not-an-email$"):  # a typo is simply not found
+            look_up("not-an-email")
+
+
+def test_a_keys_last_use_is_recorded_at_most_once_a_minute():
+    clock = FixedClock()
+    accounts = AccountUseCases(FakeUnitOfWork(), clock, AccountSettings())
+    issued = accounts.issue_api_key("ci")
+    accounts.authenticate(issued.secret)
+    first = accounts.uow.store.api_keys[0].last_used_at
+    assert first == clock.now()
+    clock.advance(timedelta(seconds=59))
+    accounts.authenticate(issued.secret)
+    assert accounts.uow.store.api_keys[0].last_used_at == first  # no write for every request
+    clock.advance(timedelta(seconds=2))
+    accounts.authenticate(issued.secret)
+    assert accounts.uow.store.api_keys[0].last_used_at == clock.now()
 
 
 def test_keys_carry_a_role_no_higher_than_their_account_allows(accounts):
