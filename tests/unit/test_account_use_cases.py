@@ -152,3 +152,37 @@ def test_users_list_and_revoke_only_their_own_keys(accounts):
     accounts.revoke_api_key(ada.id, issued.key.id)
     with pytest.raises(Unauthorized):
         accounts.authenticate(issued.secret)
+
+
+def test_key_names_keep_to_1_to_100_printable_characters_and_keys_show_a_10_character_prefix(accounts):
+    issued = accounts.issue_api_key("k" * 100)
+    assert issued.key.name == "k" * 100 and len(issued.secret) == 4 + 43  # jnc_ and 256 random bits
+    assert issued.key.prefix == issued.secret[:10]
+    for name in ("", "   ", "k" * 101):
+        with pytest.raises(InvalidParameter, match=r"^a key name must have 1 to 100 characters$"):
+            accounts.issue_api_key(name)
+    with pytest.raises(InvalidParameter, match=r"^a key name must not contain control characters$"):
+        accounts.issue_api_key("tab\there")
+
+
+def test_emails_longer_than_254_characters_are_refused(accounts):
+    local = "a" * 64
+    fits = f"{local}@{'b' * (254 - 64 - 1 - 4)}.com"
+    assert len(fits) == 254 and accounts.register(fits, STRONG).email == fits
+    with pytest.raises(InvalidParameter, match=r"^enter a valid email address$") as refused:
+        accounts.register("a" + fits, STRONG)
+    assert refused.value.parameter == "email"
+
+
+def test_missing_and_unknown_keys_are_told_apart_and_a_strangers_key_cannot_be_revoked(accounts):
+    with pytest.raises(Unauthorized, match=r"^an API key is required: send it in the api-key header$"):
+        accounts.authenticate("")
+    with pytest.raises(Unauthorized, match=r"^the API key is not valid$"):
+        accounts.authenticate("jnc_unknown")
+    ada = accounts.register("ada@example.com", STRONG)
+    with pytest.raises(NotFound, match=r"^you have no API key 99$"):
+        accounts.revoke_api_key(ada.id, 99)
+    with pytest.raises(Forbidden, match=r"^this account may issue reader keys, not admin keys$"):
+        accounts.issue_api_key("ops", ada.id, Role.ADMIN)
+    with pytest.raises(Forbidden, match=r"^this account may issue no keys, not reader keys$"):
+        accounts.issue_api_key("ghost", 404)

@@ -124,3 +124,26 @@ def test_the_metric_catalogue_is_the_stores_not_the_json_file(world):
     assert refused.value.choices == ["TTFT", "TPS", "e2e_latency"]
     assert [m.name for m in metrics.metrics()] == ["TTFT", "TPS", "e2e_latency"]
     assert set(metrics.rank_overall().weights) == {"TTFT", "TPS", "e2e_latency"}
+
+
+@pytest.mark.parametrize(
+    "window, span",
+    [(Window.DAY, timedelta(hours=24)), (Window.WEEK, timedelta(days=7)), (Window.MONTH, timedelta(days=30))],
+)
+def test_a_window_holds_the_runs_that_finished_within_its_span_exactly(world, window, span):
+    metrics, simulations, clock = world
+    simulations.run_now(seed=1, samples_per_pair=10)
+    clock.advance(span - timedelta(seconds=1))
+    assert metrics.rank_metric("TTFT", scope=Scope(window=window)).selection.runs == 1
+    clock.advance(timedelta(seconds=2))
+    assert metrics.rank_metric("TTFT", scope=Scope(window=window)).selection is None
+
+
+def test_an_unknown_method_and_a_history_without_a_period_are_refused_with_the_choices(world):
+    metrics, _, _ = world
+    with pytest.raises(InvalidParameter, match=r"^unknown method 'borda'$") as refused:
+        metrics.rank_overall(method="borda")
+    assert refused.value.choices == ["winrate", "minmax"]
+    with pytest.raises(InvalidParameter, match=r"^history needs a period$") as refused:
+        metrics.history("TTFT", window=Window.LATEST)
+    assert refused.value.choices == ["24h", "7d", "30d", "all"]
