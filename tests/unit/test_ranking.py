@@ -98,3 +98,38 @@ def test_the_overall_score_is_the_weighted_mean_of_metric_scores():
     entries = ranking.overall(rankings, {"TTFT": 3, "TPS": 1}, ranking.WIN_RATE)
     assert [(e.llm.name, e.score, e.rank) for e in entries] == [("quick", 0.75, 1), ("fluent", 0.25, 2)]
     assert entries[0].by_metric["TTFT"].rank == 1 and entries[0].by_metric["TPS"].rank == 2
+
+
+def test_a_quantile_interval_reads_the_order_statistics_z_sqrt_nq1q_ranks_away_widened_by_the_sketch():
+    from src.application.domain.ranking import PairStatistics
+    from src.application.domain.sketch import QuantileSketch
+
+    values = np.arange(1.0, 1001.0)
+    sketch = QuantileSketch.of(values)
+    stats = PairStatistics(1000, 500.5, 288.8, 1.0, 1000.0, 500.5, 900.1, 950.05, 990.01, sketch)
+    for statistic, q in ((Statistic.MEDIAN, 0.5), (Statistic.P90, 0.9), (Statistic.P99, 0.99)):
+        rank, half = q * 999, 1.959963984540054 * (1000 * q * (1 - q)) ** 0.5
+        expected = (sketch.value_at_rank(rank - half) * 0.99, sketch.value_at_rank(min(999.0, rank + half)) * 1.01)
+        assert stats.confidence_interval(statistic) == pytest.approx(expected, rel=1e-12)
+    low, high = stats.confidence_interval(Statistic.MEDIAN)
+    assert 0.97 * 469 <= low <= 469 and 531 <= high <= 1.03 * 531  # ranks 468 and 530, 0-based
+
+
+def test_the_mean_interval_is_1_96_standard_errors_and_a_single_sample_has_none():
+    from src.application.domain.ranking import PairStatistics
+    from src.application.domain.sketch import QuantileSketch
+
+    sketch = QuantileSketch.of(np.array([1.0, 2.0]))
+    assert PairStatistics(100, 5.0, 10.0, 0, 9, 5, 8, 8, 9, sketch).confidence_interval(Statistic.MEAN) == (
+        pytest.approx(5.0 - 1.959963984540054), pytest.approx(5.0 + 1.959963984540054),
+    )  # fmt: skip
+    assert PairStatistics(1, 5.0, 0.0, 5, 5, 5, 5, 5, 5, sketch).confidence_interval(Statistic.MEAN) == (5.0, 5.0)
+
+
+def test_each_statistic_reads_its_summary_field_and_quantile():
+    from src.application.domain.ranking import Window
+
+    assert [s.field for s in Statistic] == ["mean", "p50", "p90", "p95", "p99"]
+    assert [s.quantile for s in Statistic] == [None, 0.5, 0.9, 0.95, 0.99]
+    assert [s.value for s in Statistic] == ["mean", "median", "p90", "p95", "p99"]
+    assert [w.value for w in Window] == ["latest", "24h", "7d", "30d", "all"]
