@@ -79,3 +79,17 @@ def test_a_plan_whose_arrivals_outlast_the_duration_cap_is_refused():
     with pytest.raises(InvalidParameter, match="take about 1,000,000 s; a run may last at most 600 s"):
         use_cases.plan(1000, rate=0.001)
     assert use_cases.plan(600, rate=1.0).rate == 1.0
+
+
+def test_the_default_quotas_are_the_documented_ones():
+    assert Quotas() == Quotas(queued_runs=3, samples_per_day=10_000_000, benchmark_requests_per_day=2_000,
+                              benchmark_tokens_per_day=1_000_000)  # fmt: skip
+    assert (Quotas().queued_runs, Quotas().samples_per_day) == (3, 10_000_000)
+    assert (Quotas().benchmark_requests_per_day, Quotas().benchmark_tokens_per_day) == (2_000, 1_000_000)
+
+
+def test_past_the_queued_runs_quota_the_refusal_says_one_more_was_asked():
+    use_cases, _, _ = simulations(quotas=Quotas(queued_runs=1))
+    use_cases.request(samples_per_pair=10, caller=OPERATOR)
+    with pytest.raises(QuotaExceeded, match=r"^quota queued_runs exceeded: 1 used of 1, this asks 1 more$"):
+        use_cases.request(samples_per_pair=10, caller=OPERATOR)

@@ -184,3 +184,33 @@ def test_no_request_starts_after_the_duration_cap(rate):
     outcomes, _ = drive(send, 1000, LoadShape(concurrency=2, rate=rate), max_seconds=0.2)
     assert 1 <= len(outcomes) == len(starts) < 1000
     assert max(starts) - began < 0.2 + 0.1  # none started after the cap (give or take a thread switch)
+
+
+@pytest.mark.parametrize("samples_per_pair, accepted", [(1, False), (2, True), (2_000_000, True), (2_000_001, False)])
+def test_samples_per_pair_keep_to_2_and_2_million(samples_per_pair, accepted):
+    use_cases, _, _ = simulations()
+    if accepted:
+        assert use_cases.queue(samples_per_pair=samples_per_pair).samples_per_pair == samples_per_pair
+        return
+    with pytest.raises(
+        InvalidParameter, match=rf"^samples_per_pair must be between 2 and 2000000, got {samples_per_pair}$"
+    ):
+        use_cases.queue(samples_per_pair=samples_per_pair)
+
+
+@pytest.mark.parametrize("seed, accepted", [(-1, False), (0, True), (2**63 - 1, True), (2**63, False)])
+def test_seeds_are_63_bit(seed, accepted):
+    use_cases, _, _ = simulations()
+    if accepted:
+        assert use_cases.queue(seed=seed).seed == seed
+        return
+    with pytest.raises(InvalidParameter, match=rf"^seed must be between 0 and 2\*\*63 - 1, got {seed}$"):
+        use_cases.queue(seed=seed)
+
+
+def test_the_default_simulation_settings_are_the_documented_ones():
+    settings = SimulationSettings()
+    assert (settings.samples_per_pair, settings.chunk_size, settings.fixed_seed, settings.retention_days) == (
+        1000, 100_000, None, 7,
+    )  # fmt: skip
+    assert settings.stale_after == timedelta(hours=1)
