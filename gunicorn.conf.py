@@ -13,6 +13,12 @@ graceful_timeout = 30
 accesslog = None  # the app logs every request itself, as JSON with its request id
 
 
+def post_worker_init(worker):
+    # Said once the app is loaded: a worker still booting takes no connection, so until every
+    # worker has said it, the server answers with fewer threads than it has.
+    worker.log.info("Worker ready (pid: %s)", worker.pid)
+
+
 def child_exit(server, worker):
     # A dead worker's live gauges must leave the summed metrics (prometheus multiprocess mode).
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -8,10 +8,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import redis
 from sqlalchemy import create_engine, text
@@ -77,19 +79,33 @@ def issue_api_key(environ: dict[str, str]) -> str:
 @contextlib.contextmanager
 def gunicorn(environ: dict[str, str], workers: int = 2) -> Iterator[int]:
     """gunicorn as shipped (gunicorn.conf.py: gthread workers of 4 threads) serving create_app()
-    with `environ` on a free loopback port; yields the port."""
+    with `environ` on a free loopback port, every worker booted; yields the port."""
     port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "--workers", str(workers),
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"],
-        cwd=ROOT, env={**os.environ, **environ}, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_until_up(port)
-        yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with tempfile.TemporaryFile("w+") as log:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).with_name("gunicorn")), "--workers", str(workers),
+             "--bind", f"127.0.0.1:{port}", "--log-level", "info", "app:create_app()"],
+            cwd=ROOT, env={**os.environ, **environ}, stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+        try:
+            wait_until_booted(log, workers)
+            wait_until_up(port)
+            yield port
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def wait_until_booted(log: IO[str], workers: int) -> None:
+    """Until gunicorn's log says every worker is ready (gunicorn.conf.py's post_worker_init)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        log.seek(0)
+        if log.read().count("Worker ready") >= workers:
+            return
+        time.sleep(0.2)
+    log.seek(0)
+    raise SystemExit(f"gunicorn's workers did not boot:\n{log.read()}")
 
 
 @contextlib.contextmanager
