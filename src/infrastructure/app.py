@@ -15,7 +15,7 @@ from injector import Injector
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from src.adapters.cache.flask_cache import FlaskCache
-from src.adapters.web import accounts, benchmarks, health, observability, openapi, pages, rankings, runs, security
+from src.adapters.web import accounts, benchmarks, contract, health, observability, pages, rankings, runs, security
 from src.adapters.web.auth import VerifiedKeys
 from src.adapters.web.errors import register_error_handlers
 from src.adapters.web.gate import install_gate
@@ -36,7 +36,7 @@ BLUEPRINTS = (
     rankings.blueprint,
     runs.blueprint,
     benchmarks.blueprint,
-    openapi.blueprint,
+    contract.blueprint,
     pages.blueprint,
     accounts.blueprint,
     observability.blueprint,

@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
 
 from src.adapters.tasks.inprocess import InProcessScheduler
+from src.application.domain import bounds
 from src.application.domain.errors import DomainError
 from src.application.domain.model import Role, RunStatus
 from src.application.use_cases.accounts import AccountUseCases
@@ -24,6 +25,13 @@ T = TypeVar("T")
 
 def _get(cls: type[T]) -> T:
     return current_app.extensions["injector"].get(cls)
+
+
+def within(bound: bounds.Bound) -> click.ParamType:
+    """The option type of a domain bound: whole numbers unless the bound is open below."""
+    if bound.open_below:
+        return click.FloatRange(bound.low, bound.high, min_open=True)
+    return click.IntRange(int(bound.low), int(bound.high))
 
 
 def register_commands(app: Flask) -> None:
@@ -41,8 +49,9 @@ def seed() -> None:
 
 @click.command()
 @with_appcontext
-@click.option("--samples-per-pair", type=click.IntRange(2), default=None, help="default: SIMULATION_SAMPLES_PER_PAIR")
-@click.option("--seed", "seed_value", type=click.IntRange(0, 2**63 - 1), default=None, help="default: random")
+@click.option("--samples-per-pair", type=within(bounds.SAMPLES_PER_PAIR), default=None,
+              help="default: SIMULATION_SAMPLES_PER_PAIR")  # fmt: skip
+@click.option("--seed", "seed_value", type=within(bounds.SEED), default=None, help="default: random")
 @click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers instead of running it here")
 def simulate(samples_per_pair: int | None, seed_value: int | None, enqueue: bool) -> None:
     """Run one simulation and print its summary (seeding the catalogue first if it is empty)."""
@@ -143,12 +152,12 @@ def list_endpoints() -> None:
 
 @click.command()
 @click.option("--endpoint", "endpoint_name", required=True)
-@click.option("--requests", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--concurrency", type=click.IntRange(1, 256), default=1, show_default=True)
-@click.option("--rate", type=click.FloatRange(0, 1000, min_open=True), default=None,
+@click.option("--requests", type=within(bounds.REQUESTS), default=50, show_default=True)
+@click.option("--concurrency", type=within(bounds.CONCURRENCY), default=1, show_default=True)
+@click.option("--rate", type=within(bounds.RATE), default=None,
               help="Poisson arrivals per second instead of back-to-back requests")  # fmt: skip
-@click.option("--warmup", type=click.IntRange(0, 100), default=None, help="default: BENCHMARK_WARMUP_REQUESTS")
-@click.option("--max-tokens", type=click.IntRange(1, 8192), default=None, help="default: BENCHMARK_MAX_TOKENS")
+@click.option("--warmup", type=within(bounds.WARMUP), default=None, help="default: BENCHMARK_WARMUP_REQUESTS")
+@click.option("--max-tokens", type=within(bounds.MAX_TOKENS), default=None, help="default: BENCHMARK_MAX_TOKENS")
 @click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers")
 @with_appcontext
 def benchmark(

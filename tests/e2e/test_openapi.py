@@ -65,3 +65,51 @@ def test_swagger_ui_loads_only_assets_the_service_serves(client):
         response = client.get(asset)
         assert response.status_code == 200, asset
     assert "max-age" in client.get("/docs/assets/swagger-ui.css").headers["Cache-Control"]
+
+
+def test_the_document_states_the_domains_bounds_and_every_error_answer(document):
+    from src.application.domain import bounds
+
+    schemas = document["components"]["schemas"]
+    run, plan = schemas["RunRequest"]["properties"], schemas["BenchmarkRequest"]["properties"]
+    assert (run["samples_per_pair"]["minimum"], run["samples_per_pair"]["maximum"]) == (2, 2_000_000)
+    assert (run["seed"]["minimum"], run["seed"]["maximum"]) == (0, 2**63 - 1)
+    assert (plan["concurrency"]["maximum"], plan["requests"]["maximum"]) == (bounds.CONCURRENCY.high, 10_000)
+    assert (plan["rate"]["exclusiveMinimum"], plan["rate"]["maximum"]) == (0, 1000)
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            answers = set(operation["responses"])
+            if operation.get("security") != []:
+                assert {"400", "401", "429", "503"} <= answers, (method, path)
+            if method == "post":
+                assert "403" in answers, path
+            assert "422" not in answers, (method, path)  # the service answers 400, never 422
+
+
+BODIES = [
+    ("/runs", "RunRequest", {}, {"samples_per_pair", "seed"}),
+    ("/benchmarks", "BenchmarkRequest", {"endpoint": "nowhere"},
+     {"requests", "concurrency", "rate", "warmup", "max_tokens"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path, model, required, bounded", BODIES)
+def test_each_bound_the_document_states_is_the_one_the_service_enforces(
+    client, api_headers, document, path, model, required, bounded
+):
+    """At a documented limit a field passes validation (the answer, if not 202, is about
+    something else: the unknown endpoint); one step past it, a 400 names the field."""
+    numbers = {n: s for n, s in document["components"]["schemas"][model]["properties"].items() if "maximum" in s}
+    assert set(numbers) == bounded
+    for name, schema in numbers.items():
+        step = 1 if schema["type"] == "integer" else 0.001
+        edges = [(schema["maximum"], True), (schema["maximum"] + step, False)]
+        if "minimum" in schema:
+            edges += [(schema["minimum"], True), (schema["minimum"] - step, False)]
+        else:
+            edges += [(schema["exclusiveMinimum"], False)]
+        for value, valid in edges:
+            # (At its maximum, samples_per_pair passes validation and meets the daily quota: a 429.)
+            response = client.post(path, json={**required, name: value}, headers=api_headers)
+            refused = response.status_code == 400 and name in response.json["error"]["message"]
+            assert refused is not valid, (path, name, value, response.json)

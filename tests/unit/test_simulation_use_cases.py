@@ -204,7 +204,7 @@ def test_seeds_are_63_bit(seed, accepted):
     if accepted:
         assert use_cases.queue(seed=seed).seed == seed
         return
-    with pytest.raises(InvalidParameter, match=rf"^seed must be between 0 and 2\*\*63 - 1, got {seed}$"):
+    with pytest.raises(InvalidParameter, match=rf"^seed must be between 0 and {2**63 - 1}, got {seed}$"):
         use_cases.queue(seed=seed)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, current_app
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from src.adapters.web.limits import RateLimited
+from src.adapters.web.models import Error, ErrorDetail, Quota
 from src.application.domain.errors import (
     Conflict,
     DomainError,
@@ -34,8 +36,9 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
 }
 
 
-def error_response(status: int, message: str, **extra: object) -> ResponseReturnValue:
-    response = jsonify({"error": {"status": status, "message": message, **extra}})
+def error_response(status: int, message: str, **extra: Any) -> ResponseReturnValue:
+    body = Error(error=ErrorDetail(status=status, message=message, **extra))
+    response = current_app.response_class(body.model_dump_json(), mimetype="application/json")
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="jounce", header="api-key"'
     if status == 503:
@@ -52,7 +55,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(QuotaExceeded)
     def quota_exceeded(error: QuotaExceeded) -> ResponseReturnValue:
-        quota = {"name": error.quota, "limit": error.limit, "used": error.used, "asked": error.asked}
+        quota = Quota(name=error.quota, limit=error.limit, used=error.used, asked=error.asked)
         return error_response(429, str(error), quota=quota)
 
     # Only a lost or refused connection means "unavailable"; any other database error is a bug

@@ -9,10 +9,10 @@ from flask import Blueprint, Response, current_app, render_template, request, se
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
-from src.adapters.web import charts, params
+from src.adapters.web import charts
 from src.adapters.web.errors import STATUS_BY_ERROR
+from src.adapters.web.models import MetricQuery, OverallQuery, csv_text, parsed
 from src.adapters.web.response_cache import cached_by
-from src.adapters.web.schemas import csv_text
 from src.application.domain.errors import DomainError, NotFound
 from src.application.domain.model import Metric, RunSource
 from src.application.domain.ranking import Statistic, Window
@@ -23,8 +23,12 @@ blueprint = Blueprint("pages", __name__)
 
 RECENT_RUNS = 20
 TREND_RUNS = 50
-METRIC_PAGE = ("metric_name", "statistic", *params.SCOPE)  # what /visualize reads
-OVERALL_PAGE = ("method", "weights", "statistic", *params.SCOPE)
+
+
+class MetricPage(MetricQuery):
+    """What /visualize reads: the API's parameters, TTFT by default."""
+
+    metric_name: str = "TTFT"
 
 
 @blueprint.get("/")
@@ -40,10 +44,10 @@ def favicon() -> ResponseReturnValue:
 
 
 @blueprint.route("/visualize", methods=["GET", "POST"], strict_slashes=False)
-@cached_by(*METRIC_PAGE)
+@cached_by(MetricPage)
 def visualize(rankings: RankingUseCases) -> ResponseReturnValue:
     # The original page posted its selector as a form; a GET link is shareable, both work.
-    source = params.chosen(request.form if request.method == "POST" else request.args)
+    source = chosen(request.form if request.method == "POST" else request.args)
     context = _selector_context(source, rankings.metrics())
     context["metric_name"] = source.get("metric_name", "TTFT")
     try:
@@ -54,9 +58,9 @@ def visualize(rankings: RankingUseCases) -> ResponseReturnValue:
 
 
 @blueprint.get("/visualize/all", strict_slashes=False)
-@cached_by(*OVERALL_PAGE)
+@cached_by(OverallQuery)
 def visualize_all(rankings: RankingUseCases) -> ResponseReturnValue:
-    source = params.chosen(request.args)
+    source = chosen(request.args)
     context = _selector_context(source, rankings.metrics())
     context["method"] = source.get("method", WIN_RATE)
     context["methods"] = METHODS
@@ -68,22 +72,23 @@ def visualize_all(rankings: RankingUseCases) -> ResponseReturnValue:
 
 
 @blueprint.get("/visualize/<chart>.csv")
-@cached_by(*METRIC_PAGE)
+@cached_by(MetricPage)
 def visualize_csv(chart: str, rankings: RankingUseCases) -> ResponseReturnValue:
     """The numbers of one chart of /visualize (same parameters), as CSV."""
-    return _chart_csv(_metric_page(rankings, params.chosen(request.args))["charts"], chart)
+    return _chart_csv(_metric_page(rankings, chosen(request.args))["charts"], chart)
 
 
 @blueprint.get("/visualize/all/<chart>.csv")
-@cached_by(*OVERALL_PAGE)
+@cached_by(OverallQuery)
 def visualize_all_csv(chart: str, rankings: RankingUseCases) -> ResponseReturnValue:
     """The numbers of one chart of /visualize/all (same parameters), as CSV."""
-    return _chart_csv(_overall_page(rankings, params.chosen(request.args))["charts"], chart)
+    return _chart_csv(_overall_page(rankings, chosen(request.args))["charts"], chart)
 
 
-def _metric_page(rankings: RankingUseCases, source: MultiDict[str, str]) -> dict[str, Any]:
-    scope = params.scope(source)
-    ranking = rankings.rank_metric(source.get("metric_name", "TTFT"), params.statistic(source), scope)
+def _metric_page(rankings: RankingUseCases, source: dict[str, str]) -> dict[str, Any]:
+    query = parsed(MetricPage, source)
+    scope = query.scope
+    ranking = rankings.rank_metric(query.metric_name, Statistic(query.statistic), scope)
     page: dict[str, Any] = {"runs": rankings.recent_runs(RECENT_RUNS, scope.source), "ranking": ranking,
                             "selection": ranking.selection, "charts": {}}  # fmt: skip
     if ranking.entries:
@@ -96,10 +101,10 @@ def _metric_page(rankings: RankingUseCases, source: MultiDict[str, str]) -> dict
     return page
 
 
-def _overall_page(rankings: RankingUseCases, source: MultiDict[str, str]) -> dict[str, Any]:
-    scope = params.scope(source)
-    method = source.get("method", WIN_RATE)
-    ranking = rankings.rank_overall(method, params.weights(source), params.statistic(source), scope)
+def _overall_page(rankings: RankingUseCases, source: dict[str, str]) -> dict[str, Any]:
+    query = parsed(OverallQuery, source)
+    scope = query.scope
+    ranking = rankings.rank_overall(query.method, query.weights, Statistic(query.statistic), scope)
     page: dict[str, Any] = {"runs": rankings.recent_runs(RECENT_RUNS, scope.source), "ranking": ranking,
                             "selection": ranking.selection, "charts": {}}  # fmt: skip
     if ranking.entries:
@@ -130,6 +135,12 @@ def figure(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def chosen(source: MultiDict[str, str]) -> dict[str, str]:
+    """A page form's fields without the empty ones (a form's empty option means "the default"),
+    the first of repeated names."""
+    return {name: value for name, value in source.items() if value != ""}
 
 
 def _selector_context(source: Mapping[str, str], catalogue_metrics: list[Metric]) -> dict[str, object]:

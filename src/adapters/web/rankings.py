@@ -2,78 +2,91 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
-from src.adapters.web import params, schemas
+from src.adapters.web.contract import CATALOGUE, RANKINGS, READING, answers, api
+from src.adapters.web.models import (
+    HistoryOut,
+    HistoryQuery,
+    LLMList,
+    MetricList,
+    MetricRankingOut,
+    MetricRankingQuery,
+    OverallRankingOut,
+    OverallRankingQuery,
+)
 from src.adapters.web.response_cache import cached_by, wants_csv
-from src.application.domain.ranking import Window
-from src.application.services.ranking import METHODS, WIN_RATE
+from src.application.domain.ranking import Statistic, Window
 from src.application.use_cases.catalogue import CatalogueUseCases
-from src.application.use_cases.rankings import WINDOW_SPANS, RankingUseCases
+from src.application.use_cases.rankings import RankingUseCases
 
 blueprint = Blueprint("rankings", __name__)
 
-FORMATS = ["json", "csv"]
-
 
 @blueprint.get("/metrics/", strict_slashes=False)
-@cached_by("metric_name", "statistic", *params.SCOPE, "format")
+@api.validate(
+    query=MetricRankingQuery,
+    resp=answers((200, MetricRankingOut, "The ranking, best first for the metric's direction"), *READING, 404, 409),
+    tags=[RANKINGS],
+)
+@cached_by(MetricRankingQuery)
 def rank_metric(rankings: RankingUseCases) -> ResponseReturnValue:
-    ranking = rankings.rank_metric(
-        params.text(request.args, "metric_name"), params.statistic(request.args), params.scope(request.args)
-    )
-    return _respond(ranking, schemas.metric_ranking_json, schemas.metric_ranking_csv, f"ranking-{ranking.metric.name}")
+    """Rank the LLMs on one metric"""
+    query: MetricRankingQuery = request.context.query  # type: ignore[attr-defined]
+    ranking = rankings.rank_metric(query.metric_name, Statistic(query.statistic), query.scope)
+    return _respond(MetricRankingOut.of(ranking), f"ranking-{ranking.metric.name}")
 
 
-@blueprint.get("/metrics/all/", strict_slashes=False)
-@cached_by("method", "weights", "statistic", *params.SCOPE, "format")
+@blueprint.get("/metrics/all", strict_slashes=False)
+@api.validate(
+    query=OverallRankingQuery,
+    resp=answers((200, OverallRankingOut, "The overall ranking by a 0-1 score"), *READING, 404, 409),
+    tags=[RANKINGS],
+)
+@cached_by(OverallRankingQuery)
 def rank_overall(rankings: RankingUseCases) -> ResponseReturnValue:
-    ranking = rankings.rank_overall(
-        method=params.choice(request.args, "method", METHODS, WIN_RATE) or WIN_RATE,
-        weights=params.weights(request.args),
-        statistic=params.statistic(request.args),
-        scope=params.scope(request.args),
-    )
-    return _respond(ranking, schemas.overall_json, schemas.overall_csv, "ranking-overall")
+    """Rank the LLMs across every metric"""
+    query: OverallRankingQuery = request.context.query  # type: ignore[attr-defined]
+    ranking = rankings.rank_overall(query.method, query.weights, Statistic(query.statistic), query.scope)
+    return _respond(OverallRankingOut.of(ranking), "ranking-overall")
 
 
-@blueprint.get("/metrics/history/", strict_slashes=False)
-@cached_by("metric_name", "statistic", "window", "limit", "source", "format")
+@blueprint.get("/metrics/history", strict_slashes=False)
+@api.validate(
+    query=HistoryQuery, resp=answers((200, HistoryOut, "One series per LLM, oldest first"), *READING), tags=[RANKINGS]
+)
+@cached_by(HistoryQuery)
 def history(rankings: RankingUseCases) -> ResponseReturnValue:
+    """Per-run values of one metric for every LLM, for trend charts"""
+    query: HistoryQuery = request.context.query  # type: ignore[attr-defined]
     result = rankings.history(
-        params.text(request.args, "metric_name"),
-        params.statistic(request.args),
-        Window(params.choice(request.args, "window", [w.value for w in WINDOW_SPANS], Window.DAY.value)),
-        params.integer(request.args, "limit", 100, 1, 1000) or 100,
-        params.run_source(request.args),
+        query.metric_name, Statistic(query.statistic), Window(query.window), query.limit, query.source
     )
-    return _respond(result, schemas.history_json, schemas.history_csv, f"history-{result.metric.name}")
+    return _respond(HistoryOut.of(result), f"history-{result.metric.name}")
 
 
 @blueprint.get("/llms", strict_slashes=False)
+@api.validate(resp=answers((200, LLMList, "The LLMs"), *READING), tags=[CATALOGUE])
 @cached_by()
 def llms(catalogue: CatalogueUseCases) -> ResponseReturnValue:
-    return jsonify({"llms": [schemas.llm_json(llm) for llm in catalogue.llms()]})
+    """The LLM catalogue"""
+    return LLMList.of(catalogue.llms())
 
 
 @blueprint.get("/metric-definitions", strict_slashes=False)
+@api.validate(resp=answers((200, MetricList, "The metrics"), *READING), tags=[CATALOGUE])
 @cached_by()
 def metric_definitions(catalogue: CatalogueUseCases) -> ResponseReturnValue:
-    return jsonify({"metrics": [schemas.metric_json(metric) for metric in catalogue.metrics()]})
+    """The metric catalogue"""
+    return MetricList.of(catalogue.metrics())
 
 
-def _respond(
-    result: Any, to_json: Callable[[Any], Any], to_csv: Callable[[Any], str], filename: str
-) -> ResponseReturnValue:
-    params.choice(request.args, "format", FORMATS, "")
+def _respond(result: MetricRankingOut | OverallRankingOut | HistoryOut, filename: str) -> ResponseReturnValue:
     if wants_csv():
         return Response(
-            to_csv(result),
+            result.csv(),
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
         )
-    return jsonify(to_json(result))
+    return result

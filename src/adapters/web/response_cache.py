@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from flask import Response, current_app, g, request
+from pydantic import BaseModel
 
 from src.adapters.cache.flask_cache import CacheLookup, FlaskCache
 from src.adapters.telemetry.prometheus import CACHE_LOOKUPS
@@ -23,13 +24,13 @@ def wants_csv() -> bool:
     return request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
 
 
-def cached_by(*parameters: str) -> Callable[[View], View]:
-    """Marks a GET view whose whole answer is cached, keyed by these query parameters: the only
-    ones it reads. Others are left out of the key (the view ignores them too), so they can neither
-    make new entries nor reach another request's entry."""
+def cached_by(query: type[BaseModel] | None = None) -> Callable[[View], View]:
+    """Marks a GET view whose whole answer is cached, keyed by the parameters of its query model:
+    the only ones it reads. Others are left out of the key (the view ignores them too), so they
+    can neither make new entries nor reach another request's entry."""
 
     def mark(view: View) -> View:
-        view.cache_parameters = parameters  # type: ignore[attr-defined]
+        view.cache_parameters = tuple(query.model_fields) if query else ()  # type: ignore[attr-defined]
         return view
 
     return mark

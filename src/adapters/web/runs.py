@@ -2,41 +2,42 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, request, url_for
 from flask.typing import ResponseReturnValue
 
-from src.adapters.web import params
 from src.adapters.web.auth import caller
-from src.adapters.web.schemas import run_json
+from src.adapters.web.contract import READING, RUNS, STARTING_WORK, answers, api
+from src.adapters.web.models import RunEnvelope, RunList, RunListQuery, RunOut, RunRequest
 from src.application.domain.model import RunStatus
-from src.application.use_cases.simulation import MAX_SAMPLES_PER_PAIR, SimulationUseCases
+from src.application.use_cases.simulation import SimulationUseCases
 
 blueprint = Blueprint("runs", __name__)
-RUN_FIELDS = {"samples_per_pair", "seed"}
 
 
 @blueprint.post("/runs", strict_slashes=False)
+@api.validate(json=RunRequest, resp=answers((202, RunEnvelope, "Queued; follow the Location"), *STARTING_WORK),
+              tags=[RUNS])  # fmt: skip
 def request_run(simulations: SimulationUseCases) -> ResponseReturnValue:
-    body = params.json_object('{"samples_per_pair": 1000}')
-    params.known_fields(body, RUN_FIELDS)
-    run = simulations.request(
-        seed=params.integer(body, "seed", None, 0, 2**63 - 1),
-        samples_per_pair=params.integer(body, "samples_per_pair", None, 2, MAX_SAMPLES_PER_PAIR),
-        caller=caller(),
-    )
-    location = url_for("runs.get_run", run_id=run.id)
-    return jsonify({"run": run_json(run)}), 202, {"Location": location}
+    """Queue a simulation run for the workers"""
+    body: RunRequest = request.context.json  # type: ignore[attr-defined]
+    run = simulations.request(seed=body.seed, samples_per_pair=body.samples_per_pair, caller=caller())
+    return RunEnvelope.of(run), 202, {"Location": url_for("runs.get_run", run_id=run.id)}
 
 
 @blueprint.get("/runs", strict_slashes=False)
+@api.validate(query=RunListQuery, resp=answers((200, RunList, "A page of runs, newest first"), *READING),
+              tags=[RUNS])  # fmt: skip
 def list_runs(simulations: SimulationUseCases) -> ResponseReturnValue:
-    limit = params.integer(request.args, "limit", 20, 1, 100) or 20
-    offset = params.integer(request.args, "offset", 0, 0, 10**9) or 0
-    status = params.choice(request.args, "status", [s.value for s in RunStatus], "")
-    runs, total = simulations.list(limit, offset, RunStatus(status) if status else None)
-    return jsonify({"runs": [run_json(run) for run in runs], "total": total, "limit": limit, "offset": offset})
+    """Runs, newest first"""
+    query: RunListQuery = request.context.query  # type: ignore[attr-defined]
+    status = RunStatus(query.status) if query.status else None
+    runs, total = simulations.list(query.limit, query.offset, status)
+    return RunList(runs=[RunOut.model_validate(run) for run in runs], total=total, limit=query.limit,
+                   offset=query.offset)  # fmt: skip
 
 
 @blueprint.get("/runs/<int:run_id>")
+@api.validate(resp=answers((200, RunEnvelope, "The run"), *READING, 404), tags=[RUNS])
 def get_run(run_id: int, simulations: SimulationUseCases) -> ResponseReturnValue:
-    return jsonify({"run": run_json(simulations.get(run_id))})
+    """One run: status, seed, timings, sample count"""
+    return RunEnvelope.of(simulations.get(run_id))

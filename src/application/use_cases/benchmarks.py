@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from injector import inject
 
+from src.application.domain import bounds
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
 from src.application.domain.model import (
     COMMAND_LINE,
@@ -65,13 +66,12 @@ class BenchmarkPlan:
     max_tokens: int = 256
 
     def __post_init__(self) -> None:
-        limits = {"requests": (1, 10_000), "concurrency": (1, 256), "warmup": (0, 100), "max_tokens": (1, 8192)}
-        for name, (low, high) in limits.items():
-            value = getattr(self, name)
-            if not low <= value <= high:
-                raise InvalidParameter(f"{name} must be between {low} and {high}, got {value}")
-        if self.rate is not None and not 0 < self.rate <= 1000:
-            raise InvalidParameter(f"rate must be above 0 and at most 1000 requests/s, got {self.rate}")
+        bounds.REQUESTS.check("requests", self.requests)
+        bounds.CONCURRENCY.check("concurrency", self.concurrency)
+        bounds.WARMUP.check("warmup", self.warmup)
+        bounds.MAX_TOKENS.check("max_tokens", self.max_tokens)
+        if self.rate is not None:
+            bounds.RATE.check("rate", self.rate)
 
     @property
     def shape(self) -> LoadShape:

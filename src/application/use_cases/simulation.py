@@ -10,8 +10,9 @@ from datetime import timedelta
 
 from injector import inject
 
+from src.application.domain import bounds
 from src.application.domain.catalogue import load_catalogue
-from src.application.domain.errors import Conflict, InvalidParameter, NotFound
+from src.application.domain.errors import Conflict, NotFound
 from src.application.domain.model import (
     COMMAND_LINE,
     SCHEDULE,
@@ -35,10 +36,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """Called with (LLMs done, LLMs in all) while a run executes."""
-
-# Memory grows with samples per pair (one LLM is drawn at a time): this cap keeps a run under
-# 300 MB peak (265 MB measured at the cap, 96 million samples).
-MAX_SAMPLES_PER_PAIR = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -79,12 +76,9 @@ class SimulationUseCases:
         """The queued run, and whether it is new: a slot names a schedule tick, which makes one run."""
         caller.require(Role.OPERATOR, "starting a simulation")
         samples_per_pair = samples_per_pair or self.settings.samples_per_pair
-        if not 2 <= samples_per_pair <= MAX_SAMPLES_PER_PAIR:
-            raise InvalidParameter(
-                f"samples_per_pair must be between 2 and {MAX_SAMPLES_PER_PAIR}, got {samples_per_pair}"
-            )
-        if seed is not None and not 0 <= seed < 2**63:
-            raise InvalidParameter(f"seed must be between 0 and 2**63 - 1, got {seed}")
+        bounds.SAMPLES_PER_PAIR.check("samples_per_pair", samples_per_pair)
+        if seed is not None:
+            bounds.SEED.check("seed", seed)
         run = Run(
             seed=self._choose_seed(seed),
             samples_per_pair=samples_per_pair,

@@ -1,0 +1,617 @@
+"""The API's one contract: pydantic models of what requests may carry and of what responses hold.
+They validate input (with messages that name the problem and the choices), serialize output, and
+make the OpenAPI document (contract.py). Ranges and vocabularies come from the domain."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    computed_field,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from src.application.domain import bounds
+from src.application.domain.bounds import Bound
+from src.application.domain.errors import InvalidParameter
+from src.application.domain.model import LLM, Direction, Endpoint, Metric, Run, RunSource, RunStatus
+from src.application.domain.ranking import (
+    DataSelection,
+    MetricHistory,
+    MetricRanking,
+    OverallEntry,
+    OverallRanking,
+    RankingEntry,
+    Scope,
+    Statistic,
+    Window,
+)
+from src.application.services.ranking import METHODS, WIN_RATE
+from src.application.use_cases.rankings import WINDOW_SPANS
+
+# ---------------------------------------------------------------------------------------------
+# Field types: each check raises its own message; `parsed` turns it into an InvalidParameter.
+
+DIGITS = re.compile(r"[0-9]{1,20}")  # ASCII digits only: int() would take "١٢" or "+1_0"
+
+
+def refuse(message: str, choices: list[str] | None = None) -> PydanticCustomError:
+    # The message travels in the context: user input in it must not be read as a template.
+    return PydanticCustomError("jounce", "{message}", {"message": message, "choices": choices})
+
+
+def shown(raw: Any) -> str:
+    """A query value as an error message may quote it: short and printable."""
+    return repr(str(raw)[:50])
+
+
+def as_json(raw: Any) -> str:
+    """A body value as an error message may quote it: as JSON, short."""
+    try:
+        return json.dumps(raw)[:50]
+    except (ValueError, TypeError, RecursionError):
+        return type(raw).__name__
+
+
+def _range_schema(bound: Bound, kind: str) -> dict[str, Any]:
+    if bound.open_below:
+        return {"type": kind, "exclusiveMinimum": bound.low, "maximum": bound.high}
+    return {"type": kind, "minimum": bound.low, "maximum": bound.high}
+
+
+def query_whole(bound: Bound) -> Any:
+    """A whole number in a query string: decimal digits within the bound."""
+
+    def check(raw: Any, info: ValidationInfo) -> int:
+        name = info.field_name or "value"
+        if not isinstance(raw, str) or not DIGITS.fullmatch(raw):
+            raise refuse(f"{name} must be a whole number {bound.range}, got {shown(raw)}")
+        return _within(bound, name, int(raw))
+
+    return Annotated[int, BeforeValidator(check), WithJsonSchema(_range_schema(bound, "integer"))]
+
+
+def json_whole(bound: Bound) -> Any:
+    """A whole number in a JSON body: a JSON integer (not "10", 2.0, 1e6 or true) within the bound."""
+
+    def check(raw: Any, info: ValidationInfo) -> int:
+        name = info.field_name or "value"
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise refuse(f"{name} must be a whole number {bound.range} (a JSON integer), got {as_json(raw)}")
+        return _within(bound, name, raw)
+
+    return Annotated[int, BeforeValidator(check), WithJsonSchema(_range_schema(bound, "integer"))]
+
+
+def json_number(bound: Bound) -> Any:
+    """A finite JSON number within the bound."""
+
+    def check(raw: Any, info: ValidationInfo) -> float:
+        name = info.field_name or "value"
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not bound.admits(raw):
+            raise refuse(f"{name} must be a number {bound.range}, got {as_json(raw)}")
+        return float(raw)
+
+    return Annotated[float, BeforeValidator(check), WithJsonSchema(_range_schema(bound, "number"))]
+
+
+def _within(bound: Bound, name: str, value: int) -> int:
+    if not bound.admits(value):
+        raise refuse(f"{bound.explained(name)}, got {value}")
+    return value
+
+
+def one_of(choices: list[str]) -> Any:
+    """One of `choices`; present but empty is refused (a form's empty option is left out first)."""
+
+    def check(raw: Any, info: ValidationInfo) -> str:
+        name = info.field_name or "value"
+        if raw == "":
+            raise refuse(f"{name} is empty: leave it out for the default", choices)
+        if raw not in choices:
+            raise refuse(f"unknown {name} {shown(raw)}", choices)
+        return str(raw)
+
+    return Annotated[str, BeforeValidator(check), WithJsonSchema({"type": "string", "enum": choices})]
+
+
+def text(max_length: int = 100) -> Any:
+    """A printable string, stripped; the core says whether empty is acceptable."""
+
+    def check(raw: Any, info: ValidationInfo) -> str:
+        name = info.field_name or "value"
+        if not isinstance(raw, str):
+            raise refuse(f"{name} must be a string")
+        value = raw.strip()
+        if len(value) > max_length:
+            raise refuse(f"{name} is longer than {max_length} characters")
+        if not value.isprintable():
+            raise refuse(f"{name} must not contain control characters")
+        return value
+
+    return Annotated[str, BeforeValidator(check), WithJsonSchema({"type": "string", "maxLength": max_length})]
+
+
+def parse_weights(raw: Any) -> dict[str, float]:
+    """`TTFT:2,TPS:1` into {"TTFT": 2.0, "TPS": 1.0}."""
+    parsed: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in str(raw).split(","))):
+        name, separator, value = part.partition(":")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not separator or not 0 <= weight < math.inf:
+            raise refuse(f"weights must look like TTFT:2,TPS:1 (finite, not negative), got {part[:50]!r}")
+        parsed[name.strip()] = weight
+    return parsed
+
+
+Weights = Annotated[
+    dict[str, float],
+    BeforeValidator(parse_weights),
+    WithJsonSchema({"type": "string", "example": "TTFT:2,TPS:1"}),
+]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parsed(model: type[M], values: Any) -> M:
+    """`values` checked by `model`; the first problem as an InvalidParameter (a 400)."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise invalid(error, model) from None
+
+
+def invalid(error: ValidationError, model: type[BaseModel]) -> InvalidParameter:
+    problems = error.errors()
+    unknown = sorted(str(p["loc"][0]) for p in problems if p["type"] == "extra_forbidden")
+    if unknown:
+        return InvalidParameter(f"unknown field {shown(', '.join(unknown))}", choices=sorted(model.model_fields))
+    problem = problems[0]
+    name = str(problem["loc"][0]) if problem["loc"] else None
+    context = problem.get("ctx") or {}
+    message = context.get("message") or (f"{name} is required" if problem["type"] == "missing" else problem["msg"])
+    return InvalidParameter(message, choices=context.get("choices"), parameter=name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests. Queries ignore parameters they do not name (links carry utm_ and the like); bodies
+# refuse unknown fields, since a misspelt field would silently mean a default.
+
+STATISTICS = [s.value for s in Statistic]
+SOURCES = [s.value for s in RunSource]
+
+
+def without_null_defaults(schema: dict[str, Any]) -> None:
+    """A field left out means "the default", which None stands for here: the document says
+    nothing rather than a default its own schema refuses."""
+    for field in schema.get("properties", {}).values():
+        if "default" in field and field["default"] is None:
+            del field["default"]
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra=without_null_defaults)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=without_null_defaults)
+
+
+class ScopeQuery(Query):
+    """Which data: one run by id, or the latest run or a window of runs of one source."""
+
+    statistic: one_of(STATISTICS) = Field(Statistic.MEAN.value, description="What to rank by")  # type: ignore[valid-type]
+    window: one_of([w.value for w in Window]) = Field(  # type: ignore[valid-type]
+        None, description="The latest completed run (the default), or every run completed in a period"
+    )
+    run_id: query_whole(bounds.RUN_ID) = Field(None, description="One completed run instead of a window")  # type: ignore[valid-type]
+    source: one_of(SOURCES) = Field(  # type: ignore[valid-type]
+        RunSource.SIMULATED.value,
+        description="Simulated runs, or measured runs of real endpoints (each covers one LLM: use a window)",
+    )
+
+    @model_validator(mode="after")
+    def one_scope(self) -> Self:
+        if self.run_id is not None and self.window is not None:
+            raise refuse("give run_id or window, not both")
+        return self
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.run_id, Window(self.window or Window.LATEST), RunSource(self.source))
+
+
+class Formatted(Query):
+    format: one_of(["json", "csv"]) = Field(None, description="CSV also with `Accept: text/csv`")  # type: ignore[valid-type]
+
+
+class MetricQuery(ScopeQuery):
+    metric_name: text() = Field(description="The metric, e.g. TTFT (see /metric-definitions)")  # type: ignore[valid-type]
+
+
+class MetricRankingQuery(MetricQuery, Formatted):
+    pass
+
+
+class OverallQuery(ScopeQuery):
+    method: one_of(list(METHODS)) = Field(  # type: ignore[valid-type]
+        WIN_RATE,
+        description="winrate: share of rivals beaten per metric, ties half; minmax: position between worst and best",
+    )
+    weights: Weights = Field(default_factory=dict, description="Metric weights, 1 when not given, 0 to leave one out")
+
+
+class OverallRankingQuery(OverallQuery, Formatted):
+    pass
+
+
+class HistoryQuery(Formatted):
+    metric_name: text() = Field(description="The metric")  # type: ignore[valid-type]
+    statistic: one_of(STATISTICS) = Statistic.MEAN.value  # type: ignore[valid-type]
+    window: one_of([w.value for w in WINDOW_SPANS]) = Field(Window.DAY.value, description="The period")  # type: ignore[valid-type]
+    limit: query_whole(bounds.HISTORY_RUNS) = Field(100, description="How many of the newest runs")  # type: ignore[valid-type]
+    source: one_of(SOURCES) = RunSource.SIMULATED.value  # type: ignore[valid-type]
+
+
+class RunListQuery(Query):
+    limit: query_whole(bounds.PAGE_SIZE) = Field(20, description="Page size")  # type: ignore[valid-type]
+    offset: query_whole(bounds.OFFSET) = Field(0, description="Runs to skip")  # type: ignore[valid-type]
+    status: one_of([s.value for s in RunStatus]) = Field(None, description="Only this status")  # type: ignore[valid-type]
+
+
+class RunRequest(Body):
+    samples_per_pair: json_whole(bounds.SAMPLES_PER_PAIR) = Field(  # type: ignore[valid-type]
+        None, description="default: SIMULATION_SAMPLES_PER_PAIR"
+    )
+    seed: json_whole(bounds.SEED) = Field(None, description="default: random")  # type: ignore[valid-type]
+
+
+class BenchmarkRequest(Body):
+    endpoint: text() = Field("", description="The endpoint's name (see /endpoints)")  # type: ignore[valid-type]
+    requests: json_whole(bounds.REQUESTS) = 50  # type: ignore[valid-type]
+    concurrency: json_whole(bounds.CONCURRENCY) = Field(1, description="Requests in flight at once")  # type: ignore[valid-type]
+    rate: json_number(bounds.RATE) = Field(None, description="Poisson arrivals per second instead")  # type: ignore[valid-type]
+    warmup: json_whole(bounds.WARMUP) = Field(None, description="default: BENCHMARK_WARMUP_REQUESTS")  # type: ignore[valid-type]
+    max_tokens: json_whole(bounds.MAX_TOKENS) = Field(None, description="default: BENCHMARK_MAX_TOKENS")  # type: ignore[valid-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# Responses.
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+Timestamp = Annotated[
+    datetime, PlainSerializer(timestamp, return_type=str), WithJsonSchema({"type": "string", "format": "date-time"})
+]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class RunOut(Out):
+    id: int
+    status: RunStatus
+    source: RunSource
+    seed: int
+    samples_per_pair: int = Field(description="Simulated: samples per LLM and metric; measured: requests")
+    sample_count: int
+    slot: str | None = Field(description="The schedule tick that made it, if any")
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    error: str | None
+    endpoint_id: int | None = Field(description="Measured runs: the endpoint measured")
+    details: dict[str, Any] | None = Field(description="Measured runs: plan, load, errors, overhead, tokens")
+    requested_by: str | None = Field(description="key:<id>, bootstrap, schedule or cli")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class RunEnvelope(Out):
+    run: RunOut
+
+    @classmethod
+    def of(cls, run: Run) -> RunEnvelope:
+        return cls(run=RunOut.model_validate(run))
+
+
+class RunList(Out):
+    runs: list[RunOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class LLMOut(Out):
+    name: str
+    vendor: str
+
+
+class LLMList(Out):
+    llms: list[LLMOut]
+
+    @classmethod
+    def of(cls, llms: list[LLM]) -> LLMList:
+        return cls(llms=[LLMOut.model_validate(llm) for llm in llms])
+
+
+class MetricOut(Out):
+    name: str
+    description: str
+    unit: str
+    direction: Direction
+    lower_bound: float
+    upper_bound: float
+
+
+class MetricList(Out):
+    metrics: list[MetricOut]
+
+    @classmethod
+    def of(cls, metrics: list[Metric]) -> MetricList:
+        return cls(metrics=[MetricOut.model_validate(metric) for metric in metrics])
+
+
+class EndpointOut(Out):
+    id: int
+    name: str
+    llm_id: int
+    base_url: str | None = Field(description="admins only")
+    model: str
+    api_key_env: str | None = Field(description="admins only")
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, endpoint: Endpoint, with_address: bool) -> EndpointOut:
+        """Its URL and the name of its key's variable only for admins (`with_address`)."""
+        shown = cls.model_validate(endpoint)
+        return shown if with_address else shown.model_copy(update={"base_url": None, "api_key_env": None})
+
+
+class EndpointList(Out):
+    endpoints: list[EndpointOut]
+
+
+class Health(Out):
+    status: Literal["ok"] = "ok"
+
+
+class Ready(Out):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str] = Field(description="database and cache: ok, or what failed")
+    failing: list[str] | None = Field(None, exclude_if=lambda failing: failing is None)
+
+
+class Quota(Out):
+    name: str
+    limit: int
+    used: int
+    asked: int
+
+
+class ErrorDetail(Out):
+    status: int
+    message: str
+    choices: list[str] | None = Field(None, description="The valid values", exclude_if=lambda v: v is None)
+    quota: Quota | None = Field(None, description="The quota a 429 is about", exclude_if=lambda v: v is None)
+
+
+class Error(Out):
+    error: ErrorDetail
+
+
+NO_DATA = "no completed run in this window yet: results will appear after the next simulation run"
+
+
+class Selection(Out):
+    name: str = Field(description="The window, or `run` for one run asked for by id")
+    runs: int
+    first_finished_at: Timestamp | None
+    last_finished_at: Timestamp | None
+
+    @classmethod
+    def of(cls, selection: DataSelection) -> Selection:
+        return cls(
+            name=str(selection.window) if selection.window else "run",
+            runs=selection.runs,
+            first_finished_at=selection.first_finished_at,
+            last_finished_at=selection.last_finished_at,
+        )
+
+
+def covering(selection: DataSelection | None) -> dict[str, Any]:
+    """What a ranking covers: its window of runs, and the run when it is one."""
+    if selection is None:
+        return {"window": None, "run": None, "detail": NO_DATA}
+    run = RunOut.model_validate(selection.run) if selection.run else None
+    return {"window": Selection.of(selection), "run": run}
+
+
+Detail = Annotated[str | None, Field(description="Why there are no results", exclude_if=lambda v: v is None)]
+
+
+class Interval(Out):
+    low: float
+    high: float
+
+
+class RankingResult(Out):
+    rank: int
+    llm: str
+    vendor: str
+    value: float
+    ci95: Interval
+    statistically_tied: bool
+    tied_with: list[str]
+    mean_value: float
+    median: float
+    p90: float
+    p95: float
+    p99: float
+    std: float
+    min: float
+    max: float
+    n: int
+
+    @classmethod
+    def of(cls, entry: RankingEntry) -> RankingResult:
+        s = entry.statistics
+        return cls(rank=entry.rank, llm=entry.llm.name, vendor=entry.llm.vendor, value=entry.value,
+                   ci95=Interval(low=entry.ci_low, high=entry.ci_high), statistically_tied=bool(entry.tied_with),
+                   tied_with=list(entry.tied_with), mean_value=s.mean, median=s.p50, p90=s.p90, p95=s.p95,
+                   p99=s.p99, std=s.std, min=s.minimum, max=s.maximum, n=s.n)  # fmt: skip
+
+
+class MetricRankingOut(Out):
+    metric: MetricOut
+    statistic: Statistic
+    window: Selection | None
+    run: RunOut | None
+    detail: Detail = None
+    results: list[RankingResult]
+
+    @classmethod
+    def of(cls, ranking: MetricRanking) -> MetricRankingOut:
+        return cls(
+            metric=MetricOut.model_validate(ranking.metric),
+            statistic=ranking.statistic,
+            results=[RankingResult.of(entry) for entry in ranking.entries],
+            **covering(ranking.selection),
+        )
+
+    def csv(self) -> str:
+        header = ["rank", "llm", "vendor", "value", "ci95_low", "ci95_high", "tied_with", "mean_value",
+                  "median", "p90", "p95", "p99", "std", "min", "max", "n"]  # fmt: skip
+        rows = [[r.rank, r.llm, r.vendor, r.value, r.ci95.low, r.ci95.high, ";".join(r.tied_with), r.mean_value,
+                 r.median, r.p90, r.p95, r.p99, r.std, r.min, r.max, r.n] for r in self.results]  # fmt: skip
+        return csv_text(header, rows)
+
+
+class Standing(Out):
+    value: float
+    rank: int
+    score: float
+
+
+class OverallResult(Out):
+    rank: int
+    llm: str
+    vendor: str
+    score: float = Field(ge=0, le=1)
+    mean_value: float = Field(description="The score, under the original's field name")
+    metrics: dict[str, Standing]
+
+    @classmethod
+    def of(cls, entry: OverallEntry) -> OverallResult:
+        return cls(
+            rank=entry.rank,
+            llm=entry.llm.name,
+            vendor=entry.llm.vendor,
+            score=entry.score,
+            mean_value=entry.score,
+            metrics={name: Standing.model_validate(standing) for name, standing in entry.by_metric.items()},
+        )
+
+
+class OverallRankingOut(Out):
+    method: str
+    statistic: Statistic
+    weights: dict[str, float]
+    window: Selection | None
+    run: RunOut | None
+    detail: Detail = None
+    results: list[OverallResult]
+
+    @classmethod
+    def of(cls, ranking: OverallRanking) -> OverallRankingOut:
+        return cls(
+            method=ranking.method,
+            statistic=ranking.statistic,
+            weights=ranking.weights,
+            results=[OverallResult.of(entry) for entry in ranking.entries],
+            **covering(ranking.selection),
+        )
+
+    def csv(self) -> str:
+        metrics = list(self.results[0].metrics) if self.results else []
+        header = ["rank", "llm", "vendor", "score"]
+        for name in metrics:
+            header += [f"{name}_value", f"{name}_rank", f"{name}_score"]
+        rows = []
+        for result in self.results:
+            row: list[Any] = [result.rank, result.llm, result.vendor, result.score]
+            for name in metrics:
+                standing = result.metrics[name]
+                row += [standing.value, standing.rank, standing.score]
+            rows.append(row)
+        return csv_text(header, rows)
+
+
+class Point(Out):
+    run_id: int
+    finished_at: Timestamp
+    value: float
+
+
+class Series(Out):
+    llm: str
+    points: list[Point]
+
+
+class HistoryOut(Out):
+    metric: MetricOut
+    statistic: Statistic
+    window: Window
+    series: list[Series] = Field(description="One per LLM, oldest point first")
+
+    @classmethod
+    def of(cls, history: MetricHistory) -> HistoryOut:
+        return cls(
+            metric=MetricOut.model_validate(history.metric),
+            statistic=history.statistic,
+            window=history.window,
+            series=[
+                Series(llm=llm, points=[Point.model_validate(p) for p in points])
+                for llm, points in history.series.items()
+            ],
+        )
+
+    def csv(self) -> str:
+        rows = [[p.run_id, timestamp(p.finished_at), s.llm, p.value] for s in self.series for p in s.points]
+        return csv_text(["run_id", "finished_at", "llm", "value"], rows)
+
+
+def csv_text(header: list[str], rows: list[list[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()

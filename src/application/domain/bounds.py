@@ -1,0 +1,53 @@
+"""The ranges of what callers may ask for, in one place: the use cases enforce them, and the API
+models and the CLI read them (the API document shows them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from src.application.domain.errors import InvalidParameter
+
+
+@dataclass(frozen=True)
+class Bound:
+    """low <= value <= high, or low < value <= high when `open_below`."""
+
+    low: int | float
+    high: int | float
+    open_below: bool = False
+
+    def admits(self, value: int | float) -> bool:
+        above = self.low < value if self.open_below else self.low <= value
+        return above and value <= self.high
+
+    @property
+    def range(self) -> str:
+        if self.open_below:
+            return f"above {self.low} and at most {self.high}"
+        return f"between {self.low} and {self.high}"
+
+    def explained(self, name: str) -> str:
+        return f"{name} must be {self.range}"
+
+    def check(self, name: str, value: int | float) -> None:
+        if not self.admits(value):
+            raise InvalidParameter(f"{self.explained(name)}, got {value}", parameter=name)
+
+
+# Memory grows with samples per pair (one LLM is drawn at a time): this cap keeps a run under
+# 300 MB peak (265 MB measured at the cap, 96 million samples).
+SAMPLES_PER_PAIR = Bound(2, 2_000_000)
+SEED = Bound(0, 2**63 - 1)  # numpy's seeds, and PostgreSQL's BIGINT
+
+# A measured run's plan.
+REQUESTS = Bound(1, 10_000)
+CONCURRENCY = Bound(1, 256)
+RATE = Bound(0, 1000, open_below=True)  # requests per second
+WARMUP = Bound(0, 100)
+MAX_TOKENS = Bound(1, 8192)
+
+# Reading.
+RUN_ID = Bound(1, 2**31 - 1)  # PostgreSQL's INTEGER
+HISTORY_RUNS = Bound(1, 1000)
+PAGE_SIZE = Bound(1, 100)
+OFFSET = Bound(0, 10**9)
