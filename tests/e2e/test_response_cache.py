@@ -46,3 +46,31 @@ def test_a_parameter_given_twice_is_read_once_by_the_view_and_the_key(client, si
     again = client.get("/metrics/?metric_name=TTFT&statistic=p95", headers=api_headers)
     assert first.json["statistic"] == again.json["statistic"] == "p95"
     assert again.headers["X-Cache"] == "hit"
+
+
+def test_a_client_holding_the_current_answer_gets_a_304_until_a_run_completes(client, clean_app, simulated,
+                                                                              api_headers):  # fmt: skip
+    first = client.get("/metrics/?metric_name=TTFT", headers=api_headers)
+    assert first.headers["Cache-Control"] == "private, no-cache" and "Accept" in first.headers["Vary"]
+    etag = first.headers["ETag"]
+    for _ in range(2):  # the computed answer's tag is the cached answer's
+        again = client.get("/metrics/?metric_name=TTFT", headers={**api_headers, "If-None-Match": etag})
+        assert (again.status_code, again.data, again.headers["ETag"]) == (304, b"", etag)
+    other = client.get("/metrics/?metric_name=TPS", headers={**api_headers, "If-None-Match": etag})
+    assert other.status_code == 200 and other.headers["ETag"] != etag
+    assert client.get("/metrics/?metric_name=TTFT", headers={"If-None-Match": etag}).status_code == 401
+
+    clean_app.extensions["injector"].get(SimulationUseCases).run_now(seed=4, samples_per_pair=200)
+    fresh = client.get("/metrics/?metric_name=TTFT", headers={**api_headers, "If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.headers["ETag"] != etag
+    assert fresh.json["run"]["id"] != first.json["run"]["id"]
+
+
+def test_without_the_cache_answers_carry_no_etag(environ, clean_app, api_headers):
+    """With Redis unreachable the data version is unknown, so a tag could outlive its answer."""
+    from src.infrastructure.app import create_app
+
+    clean_app.extensions["injector"].get(SimulationUseCases).run_now(seed=3, samples_per_pair=200)
+    client = create_app({**environ, "CACHE_REDIS_URL": "redis://127.0.0.1:1/0"}).test_client()
+    response = client.get("/metrics/?metric_name=TTFT", headers=api_headers)
+    assert response.status_code == 200 and "ETag" not in response.headers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -58,6 +59,19 @@ def cached_response(key: str, lookup: CacheLookup) -> Response | None:
     body, mimetype, headers = lookup.value
     response = Response(body, mimetype=mimetype, headers=headers)
     response.headers["X-Cache"] = "hit"
+    return conditional(response, key, lookup.version)
+
+
+def conditional(response: Response, key: str, version: int) -> Response:
+    """HTTP caching of an answer: clients revalidate every time (answers change when a run
+    completes) and a client that holds the current answer gets a 304 without a body. The ETag is
+    the data version and the key, so only when the cache knows the version (it is 0 before the
+    first bump and while Redis is unreachable, when answers can change unseen)."""
+    response.headers["Cache-Control"] = "private, no-cache"  # keyed answers: never in shared caches
+    response.vary.add("Accept")  # CSV or JSON
+    if version > 0:
+        response.set_etag(f"{version}-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}")
+        response.make_conditional(request)
     return response
 
 
@@ -70,6 +84,7 @@ def keep_in_cache(response: Response) -> Response:
         cache: FlaskCache = current_app.extensions["response_cache"]
         cache.store(g.cache_key, g.cache_version, (response.get_data(), response.mimetype, headers), timeout)
         response.headers["X-Cache"] = "miss"
+        conditional(response, g.cache_key, g.cache_version)
     finish_computation()
     return response
 
