@@ -13,7 +13,6 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
-from src.adapters.cache.flask_cache import DATA_VERSION_KEY
 from src.adapters.tasks.inprocess import InProcessTaskQueue
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.use_cases.catalogue import CatalogueUseCases
@@ -112,11 +111,10 @@ def clean_app(app: Flask, redis_client: redis.Redis, environ: dict[str, str]) ->
             connection.execute(text(f"DROP TABLE {partition}"))
         connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     prefix = environ["CACHE_KEY_PREFIX"]
-    version = (prefix + DATA_VERSION_KEY).encode()
-    keys = [key for key in redis_client.scan_iter(match=prefix + "*") if key != version]  # entries, counters
+    keys = list(redis_client.scan_iter(match=prefix + "*"))  # answers, rate-limit counters
     if keys:
         redis_client.delete(*keys)
-    app.extensions["response_cache"].bump_data_version()  # so that no process serves a copy it kept
+    app.extensions["response_cache"].shared.data_changed()  # read the emptied database's version
     app.extensions["injector"].get(CatalogueUseCases).seed()
     return app
 

@@ -19,8 +19,10 @@ from src.adapters.web import accounts, benchmarks, contract, health, observabili
 from src.adapters.web.auth import VerifiedKeys
 from src.adapters.web.errors import register_error_handlers
 from src.adapters.web.gate import install_gate
-from src.adapters.web.limits import RateLimits
+from src.adapters.web.limits import RateLimits, install_limits
+from src.adapters.web.response_cache import DataVersion, ResponseCache
 from src.application.use_cases.accounts import AccountUseCases
+from src.application.use_cases.rankings import RankingUseCases
 from src.infrastructure.celery_app import create_celery
 from src.infrastructure.cli import register_commands
 from src.infrastructure.container import JounceModule
@@ -79,7 +81,10 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     app.jinja_env.globals.update(template_globals)
     app.extensions["injector"] = injector
     app.extensions["settings"] = settings
-    app.extensions["response_cache"] = cache  # resolved once: the cached answer's path is the hot one
+    version = DataVersion(lambda: injector.get(RankingUseCases).data_version())
+    # Resolved once: the cached answer's path is the hot one. Near copies only in front of Redis.
+    app.extensions["response_cache"] = ResponseCache(cache, version, settings.cache_timeout,
+                                                     near_copies=bool(settings.cache_redis_url))  # fmt: skip
     app.extensions["verified_keys"] = VerifiedKeys(lambda key: injector.get(AccountUseCases).authenticate(key))
 
     # Hooks and handlers come after Flask-Injector, which would wrap each in an injection call
@@ -122,15 +127,18 @@ def _install_web_extensions(app: Flask, settings: Settings) -> None:
     # The API authenticates with keys, not cookies; the page selector's POST only reads.
     for exempt in (rankings.blueprint, runs.blueprint, benchmarks.blueprint, pages.blueprint):
         csrf.exempt(exempt)
-    rate_limits = RateLimits.parse(
+    rates = RateLimits(
         api=settings.rate_limit,
+        invalid_keys_per_address=settings.invalid_key_rate_limit,
         login_per_account=settings.login_rate_limit_account,
         login_per_address=settings.login_rate_limit_address,
         register_per_address=settings.register_rate_limit,
-        invalid_keys_per_address=settings.invalid_key_rate_limit,
     )
-    api = {blueprint.name for blueprint in (rankings.blueprint, runs.blueprint, benchmarks.blueprint)}
-    install_gate(app, rate_limits, app.extensions["response_cache"], app.extensions["verified_keys"], api)
+    api = [rankings.blueprint, runs.blueprint, benchmarks.blueprint]
+    verified_keys = app.extensions["verified_keys"]
+    install_limits(app, rates, settings.cache_redis_url, settings.cache_key_prefix, verified_keys, api,
+                   accounts.blueprint)  # fmt: skip
+    install_gate(app, app.extensions["response_cache"], verified_keys, {blueprint.name for blueprint in api})
     register_error_handlers(app)
     security.install(app, settings.is_production)
 

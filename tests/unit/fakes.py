@@ -131,6 +131,10 @@ class FakeRunRepository(AbstractRunRepository):
     def count(self, status: RunStatus | None = None) -> int:
         return len([r for r in self.store.runs.values() if status is None or r.status is status])
 
+    def data_version(self) -> str:
+        finished = sum(1 for r in self.store.runs.values() if r.is_finished)
+        return f"{max(self.store.runs, default=0)}.{finished}"
+
     def _completed(self, since: datetime | None, source: RunSource | None = None) -> list[Run]:
         runs = [
             r
@@ -326,10 +330,10 @@ class FakeUnitOfWork(AbstractUnitOfWork):
 
 class FakeCache(AbstractCache):
     def __init__(self) -> None:
-        self.version = 0
+        self.changes = 0
 
-    def bump_data_version(self) -> None:
-        self.version += 1
+    def data_changed(self) -> None:
+        self.changes += 1
 
     def ping(self) -> None:
         pass

@@ -65,7 +65,7 @@ def stored(uow, run, metric: str) -> np.ndarray:
 def test_a_measured_run_stores_ttft_e2e_and_speed_after_the_first_token():
     use_cases, uow, cache = benchmarks(ScriptedClient(ok(0.2, 1.2, 11), ok(0.4, 2.4, 21)))
     run = use_cases.run_now("fake", use_cases.plan(4, concurrency=2, warmup=0))
-    assert run.status is RunStatus.COMPLETED and cache.version == 1
+    assert run.status is RunStatus.COMPLETED and cache.changes == 1
     assert sorted(stored(uow, run, "TTFT")) == pytest.approx([0.2, 0.2, 0.4, 0.4])
     assert sorted(stored(uow, run, "e2e_latency")) == pytest.approx([1.2, 1.2, 2.4, 2.4])
     # 10 tokens after the first in 1.0 s, and 20 in 2.0 s: 10 tokens/s either way.
@@ -96,7 +96,7 @@ def test_a_run_where_nothing_succeeds_fails_naming_the_errors():
     use_cases, _, cache = benchmarks(ScriptedClient(RequestOutcome(10.0, 10.5, error="http_5xx")))
     run = use_cases.run_now("fake", use_cases.plan(3, warmup=0))
     assert run.status is RunStatus.FAILED and run.error == "no request succeeded (http_5xx: 3)"
-    assert cache.version == 0
+    assert cache.changes == 1
 
 
 def test_an_endpoint_whose_key_variable_is_unset_fails_without_sending_anything():

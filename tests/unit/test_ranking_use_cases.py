@@ -147,3 +147,17 @@ def test_an_unknown_method_and_a_history_without_a_period_are_refused_with_the_c
     with pytest.raises(InvalidParameter, match=r"^history needs a period$") as refused:
         metrics.history("TTFT", window=Window.LATEST)
     assert refused.value.choices == ["24h", "7d", "30d", "all"]
+
+
+def test_the_data_version_changes_when_a_run_is_queued_or_finishes_and_not_otherwise(world):
+    rankings, simulations, _ = world
+    versions = [rankings.data_version()]
+    run = simulations.queue(seed=1, samples_per_pair=20)
+    versions.append(rankings.data_version())
+    simulations.execute(run.id)
+    versions += [rankings.data_version(), rankings.data_version()]
+    failing = simulations.queue(seed=2, samples_per_pair=20)
+    versions.append(rankings.data_version())
+    simulations.uow.store.runs[failing.id].fail(simulations.clock.now(), "lost")
+    versions.append(rankings.data_version())
+    assert len({*versions}) == len(versions) - 1 and versions[2] == versions[3]

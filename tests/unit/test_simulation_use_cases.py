@@ -51,7 +51,7 @@ def test_a_run_stores_every_sample_and_a_summary_per_pair_then_invalidates_the_c
     with uow:
         assert uow.samples.count(run.id) == 4800
         assert len(uow.summaries.for_run(run.id)) == 48
-    assert cache.version == 1
+    assert cache.changes == 1
 
 
 def test_samples_and_summaries_are_identical_whatever_the_chunk_size():
@@ -75,7 +75,7 @@ def test_a_failing_run_is_marked_failed_and_leaves_no_samples_or_summaries():
     stored = uow.store.runs[run.id]
     assert stored.status is RunStatus.FAILED and "disk full" in stored.error
     assert uow.store.samples == [] and uow.store.summaries == []
-    assert cache.version == 0
+    assert cache.changes == 1  # a failed run shows in run lists and pages
 
 
 def test_executing_a_completed_run_again_changes_nothing():
@@ -164,7 +164,7 @@ def test_a_run_failed_by_the_reaper_stays_failed_when_its_message_arrives_late()
     assert run.status is RunStatus.FAILED and run.error.startswith("abandoned")
     with uow:
         assert uow.summaries.for_run(late.id) == [] and uow.samples.count(late.id) == 0
-    assert cache.version == 0
+    assert cache.changes == 0
 
 
 @pytest.mark.parametrize("rate", [None, 50.0])

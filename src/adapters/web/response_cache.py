@@ -1,28 +1,39 @@
-"""Whole responses cached per URL and data version, served before any view work is done."""
+"""Whole answers cached under the data version, served before any view work is done.
+
+The data version comes from the database (RankingUseCases.data_version: it changes when a run is
+queued or finishes). Each process reads it at most once every VERSION_SECONDS, and at once after
+it changed the data itself: a run completed elsewhere shows within that bound. While the database
+cannot be read, the last version read stays in use (no run can finish meanwhile).
+
+An answer's key holds the version, so an entry never goes stale and nothing is ever invalidated:
+Redis keeps entries for every process, and each process keeps copies of those it served lately
+(NEAR_ENTRIES), so a cached answer usually costs no round trip. HTTP clients get an ETag made
+of the key: sent back in If-None-Match, it answers 304 until the version changes.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from cachelib import SimpleCache
 from flask import Response, current_app, g, request
 from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from src.adapters.cache.flask_cache import CacheLookup, FlaskCache
+from src.adapters.cache.flask_cache import FlaskCache
 from src.adapters.telemetry.prometheus import CACHE_LOOKUPS
 
-CACHED_HEADERS = ("Content-Disposition",)
+log = logging.getLogger(__name__)
 View = TypeVar("View", bound=Callable[..., Any])
-WAIT_SECONDS = 10.0  # for another request's computation of the same answer, then compute it too
-
-
-def wants_csv() -> bool:
-    if request.args.get("format"):
-        return request.args.get("format") == "csv"
-    return request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
+VERSION_SECONDS = 1.0  # how stale the data version of a process may be
+NEAR_ENTRIES = 500
+CACHED_HEADERS = ("Content-Disposition",)
 
 
 def cached_by(query: type[BaseModel] | None = None) -> Callable[[View], View]:
@@ -37,87 +48,102 @@ def cached_by(query: type[BaseModel] | None = None) -> Callable[[View], View]:
     return mark
 
 
-def cache_key() -> str | None:
-    """The key of this request's cached answer; None when its view is not cached."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    parameters = getattr(view, "cache_parameters", None)
-    if parameters is None or request.method != "GET":
-        return None
-    # The first value of each, as the view reads it; urlencode escapes "&" and "=" inside values.
-    query = urlencode([(name, request.args[name]) for name in sorted(parameters) if name in request.args])
-    return f"response:{request.path}?{query}:{'csv' if wants_csv() else 'json'}"
+def wants_csv() -> bool:
+    if request.args.get("format"):
+        return request.args.get("format") == "csv"
+    return request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
 
 
-def cached_response(key: str, lookup: CacheLookup) -> Response | None:
-    """The cached answer to this request, if current; otherwise remember the data version, so
-    that the answer computed now is kept under it."""
-    g.cache_version = lookup.version
-    g.cache_key = key
-    CACHE_LOOKUPS.labels(result="miss" if lookup.value is None else "hit").inc()
-    if lookup.value is None:
+class DataVersion:
+    """The data version as this process last read it; one thread reads it again when due."""
+
+    def __init__(self, read: Callable[[], str]):
+        self._read = read
+        self._value: str | None = None
+        self._due = 0.0
+        self._reading = threading.Lock()
+
+    def current(self) -> str | None:
+        if time.monotonic() >= self._due and self._reading.acquire(blocking=False):
+            try:
+                self._value = self._read()
+            except (OperationalError, InterfaceError) as error:
+                log.warning("data version unreadable, keeping %s: %s", self._value, type(error).__name__)
+            finally:
+                self._due = time.monotonic() + VERSION_SECONDS
+                self._reading.release()
+        return self._value
+
+    def changed(self) -> None:
+        self._due = 0.0
+
+
+class ResponseCache:
+    def __init__(self, shared: FlaskCache, version: DataVersion, timeout: int, near_copies: bool):
+        self.shared, self.version, self.timeout = shared, version, timeout
+        self.near = SimpleCache(threshold=NEAR_ENTRIES, default_timeout=timeout) if near_copies else None
+        shared.on_data_changed(version.changed)
+
+    def key(self) -> str | None:
+        """The key of this request's answer; None when its view is not cached or the version
+        is unknown. The first value of each parameter the view reads, URL-encoded: "&" and "="
+        inside a value cannot pose as another parameter."""
+        view = current_app.view_functions.get(request.endpoint or "")
+        parameters = getattr(view, "cache_parameters", None)
+        if parameters is None or request.method != "GET":
+            return None
+        version = self.version.current()
+        if version is None:
+            return None
+        query = urlencode([(name, request.args[name]) for name in sorted(parameters) if name in request.args])
+        return f"response:{version}:{request.path}?{query}:{'csv' if wants_csv() else 'json'}"
+
+    def get(self, key: str) -> Any | None:
+        value = self.near.get(key) if self.near else None
+        if value is None:
+            value = self.shared.get(key)
+            if value is not None and self.near:
+                self.near.set(key, value)
+        CACHE_LOOKUPS.labels(result="miss" if value is None else "hit").inc()
+        return value
+
+    def set(self, key: str, value: Any) -> None:
+        if self.near:
+            self.near.set(key, value)
+        self.shared.set(key, value, self.timeout)
+
+
+def cached_response(answers: ResponseCache) -> Response | None:
+    """This request's cached answer, if any; otherwise remember its key, for keep_in_cache."""
+    key = answers.key()
+    if key is None:
         return None
-    body, mimetype, headers = lookup.value
+    value = answers.get(key)
+    if value is None:
+        g.cache_key = key
+        return None
+    body, mimetype, headers = value
     response = Response(body, mimetype=mimetype, headers=headers)
     response.headers["X-Cache"] = "hit"
-    return conditional(response, key, lookup.version)
-
-
-def conditional(response: Response, key: str, version: int) -> Response:
-    """HTTP caching of an answer: clients revalidate every time (answers change when a run
-    completes) and a client that holds the current answer gets a 304 without a body. The ETag is
-    the data version and the key, so only when the cache knows the version (it is 0 before the
-    first bump and while Redis is unreachable, when answers can change unseen)."""
-    response.headers["Cache-Control"] = "private, no-cache"  # keyed answers: never in shared caches
-    response.vary.add("Accept")  # CSV or JSON
-    if version > 0:
-        response.set_etag(f"{version}-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}")
-        response.make_conditional(request)
-    return response
+    return conditional(response, key)
 
 
 def keep_in_cache(response: Response) -> Response:
-    """An after_request hook: keeps a computed 200 for the requests that looked it up."""
-    cacheable = response.status_code == 200 and "Set-Cookie" not in response.headers
-    if "cache_version" in g and cacheable and "X-Cache" not in response.headers:
+    """An after_request hook: keeps a computed 200 under the key its request looked up."""
+    key = g.pop("cache_key", None)
+    if key is not None and response.status_code == 200 and "Set-Cookie" not in response.headers:
         headers = {name: response.headers[name] for name in CACHED_HEADERS if name in response.headers}
-        timeout = current_app.extensions["settings"].cache_timeout
-        cache: FlaskCache = current_app.extensions["response_cache"]
-        cache.store(g.cache_key, g.cache_version, (response.get_data(), response.mimetype, headers), timeout)
+        current_app.extensions["response_cache"].set(key, (response.get_data(), response.mimetype, headers))
         response.headers["X-Cache"] = "miss"
-        conditional(response, g.cache_key, g.cache_version)
-    finish_computation()
+        conditional(response, key)
     return response
 
 
-class Computations:
-    """One computation of a missing answer at a time per key in this process. Requests that miss
-    the same answer meanwhile wait for it and read it from the cache: when a completed run makes
-    every answer stale at once, a crowd of clients would otherwise compute each one many times."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._running: dict[str, threading.Event] = {}  # key: set when its computation ends
-
-    def waited_for_another(self, key: str) -> bool:
-        """True after waiting for another request's computation of `key`; False when this
-        request is to compute it (until finish_computation())."""
-        with self._guard:
-            done = self._running.get(key)
-            if done is None:
-                self._running[key] = threading.Event()
-                g.computing = (self, key)
-                return False
-        done.wait(WAIT_SECONDS)
-        return True
-
-    def finish(self, key: str) -> None:
-        with self._guard:
-            self._running.pop(key).set()
-
-
-def finish_computation() -> None:
-    """Wakes the requests waiting for this one's answer: once it is stored, or when the request
-    ends without one (a teardown hook)."""
-    computations, key = g.pop("computing", (None, ""))
-    if computations is not None:
-        computations.finish(key)
+def conditional(response: Response, key: str) -> Response:
+    """HTTP caching of an answer: clients revalidate every time (answers change when a run
+    completes), and one that holds the current answer gets a 304 without a body."""
+    response.headers["Cache-Control"] = "private, no-cache"  # keyed answers: never in shared caches
+    response.vary.add("Accept")  # CSV or JSON
+    response.set_etag(hashlib.blake2b(key.encode(), digest_size=12).hexdigest())
+    response.make_conditional(request)
+    return response

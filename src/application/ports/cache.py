@@ -1,8 +1,9 @@
 """The cache port: what the core asks of the cache, best effort by contract.
 
-Cached entries belong to a data version, which every completed run bumps: an entry stored under
-an older version is never served, so a new run shows at once without deleting anything. (Reading
-and keeping entries is the web adapter's business: the core only says when its data changed.)
+Cached answers are kept under the data version, which the store derives from its runs (see
+AbstractRunRepository.data_version): a completed run changes it, so an answer computed before
+is never served again, without deleting anything. Web processes read the version at most once a
+second; `data_changed` lets this process read it again at once.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import abc
 
 class AbstractCache(abc.ABC):
     @abc.abstractmethod
-    def bump_data_version(self) -> None:
-        """Make every entry computed so far stale; never raises (a lost bump is retried)."""
+    def data_changed(self) -> None:
+        """This process changed the data: read the data version again; never raises."""
 
     @abc.abstractmethod
     def ping(self) -> None:

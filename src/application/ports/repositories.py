@@ -82,6 +82,10 @@ class AbstractRunRepository(abc.ABC):
     @abc.abstractmethod
     def count(self, status: RunStatus | None = None) -> int: ...
 
+    @abc.abstractmethod
+    def data_version(self) -> str:
+        """Changes whenever a run is queued or finishes: cached answers are kept under it."""
+
 
 class AbstractSummaryRepository(abc.ABC):
     @abc.abstractmethod

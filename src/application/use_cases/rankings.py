@@ -105,6 +105,11 @@ class RankingUseCases:
         with self.uow:
             return self.uow.catalogue.metrics()
 
+    def data_version(self) -> str:
+        """What cached answers are kept under: it changes when a run is queued or finishes."""
+        with self.uow:
+            return self.uow.runs.data_version()
+
     def recent_runs(self, limit: int, source: RunSource = RunSource.SIMULATED) -> list[Run]:
         """The newest completed runs of a source, for choosing one to rank."""
         with self.uow:

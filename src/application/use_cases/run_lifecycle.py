@@ -122,7 +122,7 @@ class RunLifecycle:
                 run.details = outcome.details
             run.complete(self.clock.now(), sample_count)
             self.uow.commit()
-        self.cache.bump_data_version()
+        self.cache.data_changed()
         self.telemetry.run_finished(RunStatus.COMPLETED, run.sample_count, time.perf_counter() - began)
         return run
 
@@ -138,6 +138,7 @@ class RunLifecycle:
         except Exception:  # the store itself may be what failed; the run stays for the reaper
             log.exception("could not mark run %s failed", run_id)
             return None
+        self.cache.data_changed()
         self.telemetry.run_finished(RunStatus.FAILED, 0, time.perf_counter() - began)
         log.warning("run %s failed: %s", run_id, outcome.error)
         return run
