@@ -49,6 +49,8 @@ lock: | $(BIN)/python
 
 benchmark-api: $(VENV)/.dev-installed
 	$(BIN)/python -m scripts.benchmark_api
+	$(BIN)/python -m scripts.load_test
+	$(BIN)/python -m scripts.hot_path_lines
 
 benchmark-simulator: $(VENV)/.dev-installed
 	$(BIN)/python -m scripts.benchmark_simulator

@@ -7,11 +7,10 @@ from typing import Any
 
 from flask import Flask, current_app
 from flask.typing import ResponseReturnValue
-from flask_limiter import RateLimitExceeded
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from src.adapters.web.limits import retry_after
+from src.adapters.web.limits import RateLimited
 from src.adapters.web.models import Error, ErrorDetail, Quota
 from src.application.domain.errors import (
     Conflict,
@@ -78,10 +77,10 @@ def register_error_handlers(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(sorted(valid_methods))
         return response, status
 
-    @app.errorhandler(RateLimitExceeded)
-    def rate_limited(error: RateLimitExceeded) -> ResponseReturnValue:
-        body, status = error_response(429, f"rate limit exceeded ({error.description}); retry later")
-        body.headers["Retry-After"] = str(retry_after(app.extensions["rate_limiter"]))
+    @app.errorhandler(RateLimited)
+    def rate_limited(error: RateLimited) -> ResponseReturnValue:
+        body, status = error_response(429, error.description or "rate limit exceeded")
+        body.headers["Retry-After"] = str(error.retry_after)
         return body, status
 
     @app.errorhandler(Exception)

@@ -135,15 +135,17 @@ def keep_in_cache(response: Response) -> Response:
         headers = {name: response.headers[name] for name in CACHED_HEADERS if name in response.headers}
         current_app.extensions["response_cache"].set(key, (response.get_data(), response.mimetype, headers))
         response.headers["X-Cache"] = "miss"
-        conditional(response, key)
+        return conditional(response, key)
     return response
 
 
 def conditional(response: Response, key: str) -> Response:
     """HTTP caching of an answer: clients revalidate every time (answers change when a run
     completes), and one that holds the current answer gets a 304 without a body."""
+    etag = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+    if etag in request.if_none_match:
+        response = Response(status=304)
     response.headers["Cache-Control"] = "private, no-cache"  # keyed answers: never in shared caches
-    response.vary.add("Accept")  # CSV or JSON
-    response.set_etag(hashlib.blake2b(key.encode(), digest_size=12).hexdigest())
-    response.make_conditional(request)
+    response.headers["Vary"] = "Accept"  # CSV or JSON
+    response.set_etag(etag)
     return response
