@@ -132,8 +132,8 @@ class FakeRunRepository(AbstractRunRepository):
         return len([r for r in self.store.runs.values() if status is None or r.status is status])
 
     def data_version(self) -> str:
-        finished = sum(1 for r in self.store.runs.values() if r.is_finished)
-        return f"{max(self.store.runs, default=0)}.{finished}"
+        finished = [r for r in self.store.runs.values() if r.is_finished]
+        return f"{len(finished)}.{max((r.finished_at for r in finished if r.finished_at), default=None)}"
 
     def _completed(self, since: datetime | None, source: RunSource | None = None) -> list[Run]:
         runs = [

@@ -90,14 +90,12 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         return self.session.scalar(query) or 0
 
     def data_version(self) -> str:
-        # The newest run, how many have finished, and when the last was queued and finished: a
-        # database emptied and filled again (a restore, the tests) does not repeat a version.
+        # How many runs have finished and when the last did: a database emptied and filled again
+        # (a restore, the tests) does not repeat a version.
         runs = orm.simulation_runs.c
         finished = func.count().filter(runs.status.in_([RunStatus.COMPLETED, RunStatus.FAILED]))
-        row = self.session.execute(
-            select(func.max(runs.id), finished, func.max(runs.created_at), func.max(runs.finished_at))
-        ).one()
-        return ".".join(str(value) for value in row)
+        count, last = self.session.execute(select(finished, func.max(runs.finished_at))).one()
+        return f"{count}.{last}"
 
     def completed_span(
         self, since: datetime | None, source: RunSource | None = None

@@ -1,7 +1,7 @@
 """Whole answers cached under the data version, served before any view work is done.
 
-The data version comes from the database (RankingUseCases.data_version: it changes when a run is
-queued or finishes). Each process reads it at most once every VERSION_SECONDS, and at once after
+The data version comes from the database (RankingUseCases.data_version: it changes when a run
+finishes). Each process reads it at most once every VERSION_SECONDS, and at once after
 it changed the data itself: a run completed elsewhere shows within that bound. While the database
 cannot be read, the last version read stays in use (no run can finish meanwhile).
 

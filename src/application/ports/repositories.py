@@ -84,7 +84,7 @@ class AbstractRunRepository(abc.ABC):
 
     @abc.abstractmethod
     def data_version(self) -> str:
-        """Changes whenever a run is queued or finishes: cached answers are kept under it."""
+        """Changes whenever a run finishes (completed or failed): cached answers are kept under it."""
 
 
 class AbstractSummaryRepository(abc.ABC):

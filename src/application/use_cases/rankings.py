@@ -106,7 +106,7 @@ class RankingUseCases:
             return self.uow.catalogue.metrics()
 
     def data_version(self) -> str:
-        """What cached answers are kept under: it changes when a run is queued or finishes."""
+        """What cached answers are kept under: it changes when a run finishes."""
         with self.uow:
             return self.uow.runs.data_version()
 
