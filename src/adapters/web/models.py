@@ -29,7 +29,7 @@ from pydantic_core import PydanticCustomError
 from src.application.domain import bounds
 from src.application.domain.bounds import Bound
 from src.application.domain.errors import InvalidParameter
-from src.application.domain.model import LLM, Direction, Endpoint, Metric, Run, RunSource, RunStatus
+from src.application.domain.model import Direction, Endpoint, Run, RunSource, RunStatus
 from src.application.domain.ranking import (
     DataSelection,
     MetricHistory,
@@ -358,10 +358,6 @@ class LLMOut(Out):
 class LLMList(Out):
     llms: list[LLMOut]
 
-    @classmethod
-    def of(cls, llms: list[LLM]) -> LLMList:
-        return cls(llms=[LLMOut.model_validate(llm) for llm in llms])
-
 
 class MetricOut(Out):
     name: str
@@ -374,10 +370,6 @@ class MetricOut(Out):
 
 class MetricList(Out):
     metrics: list[MetricOut]
-
-    @classmethod
-    def of(cls, metrics: list[Metric]) -> MetricList:
-        return cls(metrics=[MetricOut.model_validate(metric) for metric in metrics])
 
 
 class EndpointOut(Out):

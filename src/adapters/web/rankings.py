@@ -71,7 +71,7 @@ def history(rankings: RankingUseCases) -> ResponseReturnValue:
 @cached_by()
 def llms(catalogue: CatalogueUseCases) -> ResponseReturnValue:
     """The LLM catalogue"""
-    return LLMList.of(catalogue.llms())
+    return LLMList.model_validate({"llms": catalogue.llms()})
 
 
 @blueprint.get("/metric-definitions", strict_slashes=False)
@@ -79,7 +79,7 @@ def llms(catalogue: CatalogueUseCases) -> ResponseReturnValue:
 @cached_by()
 def metric_definitions(catalogue: CatalogueUseCases) -> ResponseReturnValue:
     """The metric catalogue"""
-    return MetricList.of(catalogue.metrics())
+    return MetricList.model_validate({"metrics": catalogue.metrics()})
 
 
 def _respond(result: MetricRankingOut | OverallRankingOut | HistoryOut, filename: str) -> ResponseReturnValue:
