@@ -186,3 +186,10 @@ def test_a_chunked_body_is_read(live_server, api_headers, clean_app):
     response = connection.getresponse()
     run = json.loads(response.read())["run"]
     assert response.status == 202 and (run["samples_per_pair"], run["seed"]) == (12, 5)
+
+
+def test_a_malformed_body_is_answered_with_a_valid_example(client, api_headers):
+    response = client.post("/runs", data="{", content_type="application/json", headers=api_headers)
+    example = response.json["error"]["message"].partition("such as ")[2]
+    accepted = client.post("/runs", data=example, content_type="application/json", headers=api_headers)
+    assert response.status_code == 400 and accepted.status_code == 202

@@ -32,7 +32,7 @@ class JouncePlugin(FlaskPlugin):
     def request_validation(self, request: Any, query: Any, json: Any, form: Any, headers: Any, cookies: Any) -> None:
         request.context = Context(
             parsed(query, request.args.to_dict()) if query else None,  # the first of repeated names
-            parsed(json, json_object(example_of(json))) if json else None,
+            parsed(json, json_object(json.example)) if json else None,
             None,
             None,
             None,
@@ -103,11 +103,6 @@ def json_object(example: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidParameter(f"the body must be a JSON object such as {example}")
     return body
-
-
-def example_of(model: type[BaseModel]) -> str:
-    field = next(iter(model.model_fields))
-    return json.dumps({field: model.model_fields[field].default or "..."})
 
 
 def openapi_spec() -> dict[str, Any]:

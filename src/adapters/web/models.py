@@ -10,7 +10,7 @@ import json
 import math
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -214,6 +214,7 @@ class Query(BaseModel):
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=without_null_defaults)
+    example: ClassVar[str]  # a valid body, quoted by the error a malformed one gets
 
 
 class ScopeQuery(Query):
@@ -279,6 +280,7 @@ class RunListQuery(Query):
 
 
 class RunRequest(Body):
+    example = '{"samples_per_pair": 1000}'
     samples_per_pair: json_whole(bounds.SAMPLES_PER_PAIR) = Field(  # type: ignore[valid-type]
         None, description="default: SIMULATION_SAMPLES_PER_PAIR"
     )
@@ -286,6 +288,7 @@ class RunRequest(Body):
 
 
 class BenchmarkRequest(Body):
+    example = '{"endpoint": "gpt-4o", "requests": 50}'
     endpoint: text() = Field("", description="The endpoint's name (see /endpoints)")  # type: ignore[valid-type]
     requests: json_whole(bounds.REQUESTS) = 50  # type: ignore[valid-type]
     concurrency: json_whole(bounds.CONCURRENCY) = Field(1, description="Requests in flight at once")  # type: ignore[valid-type]
