@@ -45,4 +45,4 @@ def install_gate(
         return cached_response(answers)
 
     app.before_request(check)
-    app.after_request(keep_in_cache)
+    app.after_request(lambda response: keep_in_cache(answers, response))

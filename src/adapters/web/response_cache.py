@@ -128,12 +128,12 @@ def cached_response(answers: ResponseCache) -> Response | None:
     return conditional(response, key)
 
 
-def keep_in_cache(response: Response) -> Response:
-    """An after_request hook: keeps a computed 200 under the key its request looked up."""
+def keep_in_cache(answers: ResponseCache, response: Response) -> Response:
+    """For an after_request hook: keeps a computed 200 under the key its request looked up."""
     key = g.pop("cache_key", None)
     if key is not None and response.status_code == 200 and "Set-Cookie" not in response.headers:
         headers = {name: response.headers[name] for name in CACHED_HEADERS if name in response.headers}
-        current_app.extensions["response_cache"].set(key, (response.get_data(), response.mimetype, headers))
+        answers.set(key, (response.get_data(), response.mimetype, headers))
         response.headers["X-Cache"] = "miss"
         return conditional(response, key)
     return response
