@@ -1,19 +1,25 @@
 """Rate limits with the `limits` library: per API key on the API, per address on unknown API keys,
 per account and per address on log-in, per address on registration.
 
-Fixed windows that start at a bucket's first request, counted in Redis (one round trip, shared by
-every worker and replica); without Redis, and while it is down, in this process's memory.
-(Flask-Limiter was tried first: its own work per request cost a cached answer a fifth of its rate.)
+Fixed windows that start at a bucket's first request, counted in Redis, shared by every worker and
+replica; without Redis, and while it is down, in this process's memory. (Flask-Limiter was tried
+first: its own work per request cost a cached answer a fifth of its rate.)
+
+A round trip per request would cost a cached answer a fifth of its rate too, so each process
+takes a bucket's allowance from Redis a hundredth at a time (a lease, added to the shared count in
+one increment) and spends it until the window ends. So no bucket ever passes its limit, and one
+is refused early by at most what the other processes hold unspent: a hundredth each. A limit
+under 200 a window is counted in Redis request by request, as without leases.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from flask import request
 from limits import RateLimitItem, parse_many
@@ -25,7 +31,8 @@ from src.adapters.cache.outage import Outage
 from src.adapters.web.auth import presented_api_key
 from src.application.use_cases.accounts import hash_key
 
-T = TypeVar("T")
+LEASE_SHARE = 100  # a lease is this fraction of the limit
+MAX_BUCKETS = 10_000  # past it, counts not yet sent are dropped rather than memory grow without bound
 
 
 @dataclass(frozen=True)
@@ -42,40 +49,88 @@ class RateLimits:
 
 
 class RateLimited(TooManyRequests):
-    def __init__(self, rate: RateLimitItem, retry_after: int):
+    def __init__(self, rate: RateLimitItem, retry_after: float):
         super().__init__(f"rate limit exceeded ({rate}); retry later")
-        self.retry_after = retry_after
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+@dataclass
+class Lease:
+    """What this process may still admit in a bucket's current window without asking Redis."""
+
+    left: int = 0
+    until: float = 0.0  # the end of the window it was taken in (epoch seconds, as in `limits`)
+    full: bool = False  # the window's allowance is spent: refused until `until`
+    taking: bool = False  # a thread is taking a new lease
 
 
 class RateLimiter:
     def __init__(self, redis_url: str | None, key_prefix: str):
-        self.local = self.shared = FixedWindowRateLimiter(MemoryStorage())
+        self.local = FixedWindowRateLimiter(MemoryStorage())
+        self.shared: RedisStorage | None = None
         if redis_url:
-            storage = RedisStorage(redis_url, key_prefix=key_prefix + "limits", wrap_exceptions=True,
-                                   socket_timeout=0.5, socket_connect_timeout=0.5)  # fmt: skip
-            self.shared = FixedWindowRateLimiter(storage)
+            self.shared = RedisStorage(redis_url, key_prefix=key_prefix + "limits", wrap_exceptions=True,
+                                       socket_timeout=0.5, socket_connect_timeout=0.5)  # fmt: skip
+        self.leases: dict[str, Lease] = {}
+        self.lock = threading.Lock()
         self.outage = Outage("rate-limit storage")
 
     def hit(self, rates: Sequence[RateLimitItem], *bucket: str) -> None:
         """Counts this request in each of the bucket's windows; raises RateLimited past one."""
         for rate in rates:
-            if not self._counted(lambda limiter: limiter.hit(rate, *bucket)):  # noqa: B023 (called at once)
-                raise RateLimited(rate, self._retry_after(rate, bucket))
+            self._admit(rate, bucket, cost=1)
 
     def test(self, rates: Sequence[RateLimitItem], *bucket: str) -> None:
         """Raises RateLimited if the bucket is past one of its windows, counting nothing."""
         for rate in rates:
-            if not self._counted(lambda limiter: limiter.test(rate, *bucket)):  # noqa: B023 (called at once)
-                raise RateLimited(rate, self._retry_after(rate, bucket))
+            self._admit(rate, bucket, cost=0)
 
-    def _counted(self, count: Callable[[FixedWindowRateLimiter], T]) -> T:
-        """Counted in Redis; in this process's memory without it or while it is down."""
-        return self.outage.call(lambda: count(self.shared), lambda: count(self.local))
+    def _admit(self, rate: RateLimitItem, bucket: tuple[str, ...], cost: int) -> None:
+        shared = self.shared
+        if shared is None:
+            refused_for = self._refused_locally(rate, bucket, cost)
+        else:  # counted here while Redis is down
+            refused_for = self.outage.call(
+                lambda: self._refused_shared(shared, rate, bucket, cost),
+                lambda: self._refused_locally(rate, bucket, cost),
+            )
+        if refused_for is not None:
+            raise RateLimited(rate, refused_for)
 
-    def _retry_after(self, rate: RateLimitItem, bucket: tuple[str, ...]) -> int:
-        """Seconds until the window starts over."""
-        ends = self._counted(lambda limiter: limiter.get_window_stats(rate, *bucket).reset_time)
-        return max(1, math.ceil(ends - time.time()))
+    def _refused_locally(self, rate: RateLimitItem, bucket: tuple[str, ...], cost: int) -> float | None:
+        """None if admitted, else the seconds until the window ends."""
+        if self.local.hit(rate, *bucket) if cost else self.local.test(rate, *bucket):
+            return None
+        return self.local.get_window_stats(rate, *bucket).reset_time - time.time()
+
+    def _refused_shared(
+        self, shared: RedisStorage, rate: RateLimitItem, bucket: tuple[str, ...], cost: int
+    ) -> float | None:
+        key = rate.key_for(*bucket)
+        with self.lock:
+            if len(self.leases) >= MAX_BUCKETS:
+                self.leases.clear()
+            lease = self.leases.setdefault(key, Lease())
+            now = time.time()
+            if now < lease.until and (lease.full or lease.left >= max(cost, 1)):
+                lease.left -= cost
+                return lease.until - now if lease.full else None
+            # One thread a process takes a lease; meanwhile the others count request by request.
+            size = 1 if lease.taking or not cost else max(1, rate.amount // LEASE_SHARE)
+            lease.taking = lease.taking or size > 1
+        if not cost:  # a test: would one more request pass?
+            return None if shared.get(key) < rate.amount else shared.get_expiry(key) - time.time()
+        try:
+            granted = size - max(0, shared.incr(key, rate.get_expiry(), amount=size) - rate.amount)
+            until = shared.get_expiry(key) if granted != 1 else 0.0  # nothing left to spend: no need
+        finally:
+            if size > 1:
+                lease.taking = False
+        if granted != 1:
+            with self.lock:  # another thread's lease of the same window keeps what it has left
+                kept = lease.left if time.time() < lease.until and not lease.full else 0
+                lease.left, lease.until, lease.full = kept + max(0, granted - 1), until, granted <= 0
+        return until - time.time() if granted <= 0 else None
 
 
 def api_key_identity() -> str:
