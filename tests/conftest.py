@@ -114,7 +114,7 @@ def clean_app(app: Flask, redis_client: redis.Redis, environ: dict[str, str]) ->
     keys = list(redis_client.scan_iter(match=prefix + "*"))  # answers, rate-limit counters
     if keys:
         redis_client.delete(*keys)
-    app.extensions["response_cache"].shared.data_changed()  # read the emptied database's version
+    app.extensions["response_cache"].data_changed()  # read the emptied database's version
     app.extensions["injector"].get(CatalogueUseCases).seed()
     return app
 

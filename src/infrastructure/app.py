@@ -14,7 +14,6 @@ from flask_wtf import CSRFProtect
 from injector import Injector
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from src.adapters.cache.flask_cache import FlaskCache
 from src.adapters.web import accounts, benchmarks, contract, health, observability, pages, rankings, runs, security
 from src.adapters.web.auth import VerifiedKeys
 from src.adapters.web.errors import register_error_handlers
@@ -67,7 +66,11 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
 
     session_factory = init_database(app, settings.database_url, settings.database_timeouts)
     Migrate(app, db, directory=str(PROJECT_ROOT / "migrations"))
-    cache = FlaskCache(Cache(app, config=_cache_config(settings)))
+    # The data version is read through the injector, made below: by then the reader is called.
+    version = DataVersion(lambda: injector.get(RankingUseCases).data_version())
+    # Near copies only in front of Redis (Flask-Caching's own default is process memory).
+    cache = ResponseCache(Cache(app, config=_cache_config(settings)), version, settings.cache_timeout,
+                          near_copies=bool(settings.cache_redis_url))  # fmt: skip
     celery = create_celery(app, settings)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
@@ -81,10 +84,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     app.jinja_env.globals.update(template_globals)
     app.extensions["injector"] = injector
     app.extensions["settings"] = settings
-    version = DataVersion(lambda: injector.get(RankingUseCases).data_version())
-    # Resolved once: the cached answer's path is the hot one. Near copies only in front of Redis.
-    app.extensions["response_cache"] = ResponseCache(cache, version, settings.cache_timeout,
-                                                     near_copies=bool(settings.cache_redis_url))  # fmt: skip
+    app.extensions["response_cache"] = cache
     app.extensions["verified_keys"] = VerifiedKeys(lambda key: injector.get(AccountUseCases).authenticate(key))
 
     # Hooks and handlers come after Flask-Injector, which would wrap each in an injection call

@@ -23,11 +23,13 @@ from urllib.parse import urlencode
 
 from cachelib import SimpleCache
 from flask import Response, current_app, g, request
+from flask_caching import Cache
 from pydantic import BaseModel
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from src.adapters.cache.flask_cache import FlaskCache
+from src.adapters.cache.outage import Outage
 from src.adapters.telemetry.prometheus import CACHE_LOOKUPS
+from src.application.ports.cache import AbstractCache
 
 log = logging.getLogger(__name__)
 View = TypeVar("View", bound=Callable[..., Any])
@@ -78,11 +80,20 @@ class DataVersion:
         self._due = 0.0
 
 
-class ResponseCache:
-    def __init__(self, shared: FlaskCache, version: DataVersion, timeout: int, near_copies: bool):
+class ResponseCache(AbstractCache):
+    """Over Flask-Caching (Redis, or process memory by default), fail-open: while the backend is
+    down, reads answer "absent" and writes are dropped."""
+
+    def __init__(self, shared: Cache, version: DataVersion, timeout: int, near_copies: bool):
         self.shared, self.version, self.timeout = shared, version, timeout
         self.near = SimpleCache(threshold=NEAR_ENTRIES, default_timeout=timeout) if near_copies else None
-        shared.on_data_changed(version.changed)
+        self.outage = Outage("cache")
+
+    def data_changed(self) -> None:
+        self.version.changed()
+
+    def ping(self) -> None:
+        self.shared.set("ping", 1, timeout=5)  # raises when the backend is down: readiness shows it
 
     def key(self) -> str | None:
         """The key of this request's answer; None when its view is not cached or the version
@@ -101,7 +112,7 @@ class ResponseCache:
     def get(self, key: str) -> Any | None:
         value = self.near.get(key) if self.near else None
         if value is None:
-            value = self.shared.get(key)
+            value = self.outage.call(lambda: self.shared.get(key), lambda: None)
             if value is not None and self.near:
                 self.near.set(key, value)
         CACHE_LOOKUPS.labels(result="miss" if value is None else "hit").inc()
@@ -110,7 +121,7 @@ class ResponseCache:
     def set(self, key: str, value: Any) -> None:
         if self.near:
             self.near.set(key, value)
-        self.shared.set(key, value, self.timeout)
+        self.outage.call(lambda: self.shared.set(key, value, timeout=self.timeout), lambda: None)
 
 
 def cached_response(answers: ResponseCache) -> Response | None:
