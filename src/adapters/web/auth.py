@@ -31,28 +31,22 @@ class VerifiedKeys:
         self._verify = verify  # raises Unauthorized for a missing, unknown or revoked key
         self._known: dict[str, tuple[Caller, float]] = {}  # key hash: (caller, monotonic time verified)
 
-    def remembered(self, presented: str | None) -> Caller | None:
-        """The caller of a key verified in the last REMEMBER_SECONDS, without asking the
-        database; else None."""
-        return self._verified_within(presented, REMEMBER_SECONDS)
-
     def valid_lately(self, presented: str | None) -> bool:
         return self._verified_within(presented, VALID_LATELY_SECONDS) is not None
 
     def caller(self, presented: str | None) -> Caller:
-        caller = self.remembered(presented)
-        if caller is not None:
-            return caller
-        try:
-            caller = self._verify(presented)
-        except (OperationalError, InterfaceError):
-            lately = self._verified_within(presented, VALID_LATELY_SECONDS)
-            if lately is None:
-                raise
-            return lately
-        if len(self._known) >= MAX_REMEMBERED:
-            self._known.clear()
-        self._known[_digest(presented)] = (caller, time.monotonic())
+        caller = self._verified_within(presented, REMEMBER_SECONDS)
+        if caller is None:
+            try:
+                caller = self._verify(presented)
+            except (OperationalError, InterfaceError):
+                caller = self._verified_within(presented, VALID_LATELY_SECONDS)
+                if caller is None:
+                    raise
+                return caller
+            if len(self._known) >= MAX_REMEMBERED:
+                self._known.clear()
+            self._known[_digest(presented)] = (caller, time.monotonic())
         return caller
 
     def forget(self, key_hash: str) -> None:
