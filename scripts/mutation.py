@@ -3,6 +3,7 @@ for a `<=`, a constant, a dropped call) and runs the unit tests against each mut
 they do not notice survived. Prints the counts and the score, killed / (killed + survived).
 
     make mutation                     # about an hour on 2 cores; prints the survivors' ids
+    .venv/bin/python -m scripts.mutation --paths src/application/domain/bounds.py   # a part, in minutes
     .venv/bin/python -m scripts.mutation --show 42   # the diff of one survivor
 
 mutmut 2 edits the files in place, so it works in a copy of the tree, never in this one.
@@ -21,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(tempfile.gettempdir()) / "jounce-mutation"  # kept between runs: mutmut resumes its cache
 COPIED = ("src", "tests", "pyproject.toml")
+CORE = "src/application/"
 MUTMUT = str(Path(sys.executable).with_name("mutmut"))
 
 
@@ -36,12 +38,12 @@ def prepare() -> None:
             shutil.copy2(ROOT / name, target)
 
 
-def run() -> None:
+def run(paths: str) -> None:
     # mutmut 2 takes any exit code but 1 for passing tests: a mutant that breaks an import (pytest
     # exits 4) would count as survived. Any failure is made a 1.
     tests = f"sh -c '{sys.executable} -m pytest -x -q -p no:cacheprovider tests/unit || exit 1'"
     subprocess.run(
-        [MUTMUT, "run", "--paths-to-mutate", "src/application/", "--tests-dir", "tests/unit/", "--runner", tests,
+        [MUTMUT, "run", "--paths-to-mutate", paths, "--tests-dir", "tests/unit/", "--runner", tests,
          "--no-progress"],
         cwd=WORK, check=False,
     )  # fmt: skip
@@ -62,13 +64,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show", type=int, help="print the diff of one mutant")
     parser.add_argument("--report", action="store_true", help="print the last run's figures only")
+    parser.add_argument("--paths", default=CORE, help="what to mutate: a file or folder of the core")
     args = parser.parse_args()
     if args.show is not None:
         subprocess.run([MUTMUT, "show", str(args.show)], cwd=WORK, check=False)
         return
     if not args.report:
         prepare()
-        run()
+        if args.paths != CORE:  # a part's score alone (a whole run keeps its cache, to resume)
+            (WORK / ".mutmut-cache").unlink(missing_ok=True)
+        run(args.paths)
     report()
 
 
