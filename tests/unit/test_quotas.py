@@ -93,3 +93,14 @@ def test_past_the_queued_runs_quota_the_refusal_says_one_more_was_asked():
     use_cases.request(samples_per_pair=10, caller=OPERATOR)
     with pytest.raises(QuotaExceeded, match=r"^quota queued_runs exceeded: 1 used of 1, this asks 1 more$"):
         use_cases.request(samples_per_pair=10, caller=OPERATOR)
+
+
+def test_a_plan_that_takes_exactly_the_rest_of_the_day_is_accepted_even_after_simulations():
+    use_cases = benchmarks(Quotas(queued_runs=100, benchmark_requests_per_day=100, benchmark_tokens_per_day=10_000))
+    simulated, _, _ = simulations(quotas=Quotas(queued_runs=100), uow=use_cases.uow)
+    simulated.request(samples_per_pair=10, caller=OPERATOR)  # costs samples, no requests or tokens
+    use_cases.request("paid", use_cases.plan(60, warmup=0, max_tokens=100), OPERATOR)
+    use_cases.request("paid", use_cases.plan(38, warmup=2, max_tokens=100), OPERATOR)  # 100 requests, 10,000 tokens
+    with pytest.raises(QuotaExceeded) as refused:
+        use_cases.request("paid", use_cases.plan(1, warmup=0, max_tokens=1), OPERATOR)
+    assert (refused.value.quota, refused.value.used, refused.value.asked) == ("benchmark_requests_per_day", 100, 1)
