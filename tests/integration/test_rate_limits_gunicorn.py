@@ -32,9 +32,9 @@ def status(port: int, path: str, headers: dict[str, str]) -> int:
     "rate, requests, accepted",
     [
         ("10/minute", 30, {10}),  # leased one at a time: exact
-        # Leases of 4: never more than 400, and fewer only by what a worker holds unspent at the
-        # end, at most 3 per thread (2 workers x 4 threads).
-        ("400/minute", 450, set(range(400 - 2 * 4 * 3, 401))),
+        # Leases of 4, one taken at a time per worker: never more than 400, and fewer only by what
+        # a worker holds unspent at the end, at most 3 each.
+        ("400/minute", 450, set(range(400 - 2 * 3, 401))),
     ],
 )
 def test_an_allowance_holds_whichever_worker_answers(
