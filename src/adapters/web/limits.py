@@ -112,9 +112,11 @@ class RateLimiter:
                 self.leases.clear()
             lease = self.leases.setdefault(key, Lease())
             now = time.time()
-            if now < lease.until and (lease.full or lease.left >= max(cost, 1)):
+            if now < lease.until and lease.full:
+                return lease.until - now
+            if now < lease.until and lease.left >= max(cost, 1):
                 lease.left -= cost
-                return lease.until - now if lease.full else None
+                return None
             # One thread a process takes a lease; meanwhile the others count request by request.
             size = 1 if lease.taking or not cost else max(1, rate.amount // LEASE_SHARE)
             lease.taking = lease.taking or size > 1
