@@ -72,6 +72,13 @@ def test_a_measured_run_stores_ttft_e2e_and_speed_after_the_first_token():
     assert stored(uow, run, "TPS") == pytest.approx([10.0] * 4)
     assert run.details["inter_token_latency_ms"]["p50"] == pytest.approx(100.0)
     assert run.details["requests_sent"] == run.details["completed"] == 4
+    assert run.details["plan"]["requests"] == 4  # the plan it was queued with stays beside the results
+
+
+def test_executing_a_measured_run_that_does_not_exist_is_not_found_by_its_id():
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))
+    with pytest.raises(NotFound, match=r"^measured run 999 does not exist$"):
+        use_cases.execute(999)
 
 
 def test_warm_up_requests_are_sent_first_and_never_measured():
@@ -93,10 +100,13 @@ def test_errors_are_counted_by_kind_and_never_become_samples():
 
 
 def test_a_run_where_nothing_succeeds_fails_naming_the_errors():
-    use_cases, _, cache = benchmarks(ScriptedClient(RequestOutcome(10.0, 10.5, error="http_5xx")))
+    use_cases, uow, cache = benchmarks(ScriptedClient(RequestOutcome(10.0, 10.5, error="http_5xx")))
     run = use_cases.run_now("fake", use_cases.plan(3, warmup=0))
     assert run.status is RunStatus.FAILED and run.error == "no request succeeded (http_5xx: 3)"
     assert cache.changes == 1
+    with uow:  # the failure's details join the plan it was queued with, as stored
+        details = uow.runs.get(run.id).details
+    assert details["plan"]["requests"] == 3 and details["errors"] == {"http_5xx": 3}
 
 
 def test_an_endpoint_whose_key_variable_is_unset_fails_without_sending_anything():

@@ -29,9 +29,11 @@ def simulations(uow=None, queue=None, quotas=None, **settings):
 class RecordingTelemetry(AbstractTelemetry):
     def __init__(self):
         self.finished = []
+        self.seconds = []
 
     def run_finished(self, status, sample_count, seconds):
         self.finished.append((status, sample_count))
+        self.seconds.append(seconds)
 
 
 def test_the_telemetry_hears_of_every_run_that_ends():
@@ -40,6 +42,13 @@ def test_the_telemetry_hears_of_every_run_that_ends():
     with pytest.raises(OSError):
         use_cases.run_now(seed=2)
     assert use_cases.lifecycle.telemetry.finished == [(RunStatus.COMPLETED, 480), (RunStatus.FAILED, 0)]
+    assert all(0 <= seconds < 60 for seconds in use_cases.lifecycle.telemetry.seconds)  # how long each took
+
+
+def test_executing_a_run_that_does_not_exist_is_not_found_by_its_id():
+    use_cases, _, _ = simulations()
+    with pytest.raises(NotFound, match=r"^run 999 does not exist$"):
+        use_cases.execute(999)
 
 
 def test_a_run_stores_every_sample_and_a_summary_per_pair_then_invalidates_the_cache():
