@@ -32,7 +32,7 @@ from src.adapters.web.auth import presented_api_key
 from src.application.use_cases.accounts import hash_key
 
 LEASE_SHARE = 100  # a lease is this fraction of the limit
-MAX_BUCKETS = 10_000  # past it, counts not yet sent are dropped rather than memory grow without bound
+MAX_BUCKETS = 10_000  # past it, leases are dropped (refusing a little early) rather than memory grow
 
 
 @dataclass(frozen=True)
@@ -111,27 +111,32 @@ class RateLimiter:
             if len(self.leases) >= MAX_BUCKETS:
                 self.leases.clear()
             lease = self.leases.setdefault(key, Lease())
-            now = time.time()
-            if now < lease.until and lease.full:
-                return lease.until - now
-            if now < lease.until and lease.left >= max(cost, 1):
-                lease.left -= cost
-                return None
+            if time.time() < lease.until:
+                if lease.full:
+                    return lease.until - time.time()
+                if lease.left >= max(cost, 1):
+                    lease.left -= cost
+                    return None
             # One thread a process takes a lease; meanwhile the others count request by request.
-            size = 1 if lease.taking or not cost else max(1, rate.amount // LEASE_SHARE)
-            lease.taking = lease.taking or size > 1
+            taking = bool(cost) and not lease.taking and rate.amount >= 2 * LEASE_SHARE
+            lease.taking = lease.taking or taking
         if not cost:  # a test: would one more request pass?
             return None if shared.get(key) < rate.amount else shared.get_expiry(key) - time.time()
         try:
-            granted = size - max(0, shared.incr(key, rate.get_expiry(), amount=size) - rate.amount)
-            until = shared.get_expiry(key) if granted != 1 else 0.0  # nothing left to spend: no need
+            return self._take(shared, rate, key, lease, rate.amount // LEASE_SHARE if taking else 1)
         finally:
-            if size > 1:
+            if taking:
                 lease.taking = False
-        if granted != 1:
-            with self.lock:  # another thread's lease of the same window keeps what it has left
-                kept = lease.left if time.time() < lease.until and not lease.full else 0
-                lease.left, lease.until, lease.full = kept + max(0, granted - 1), until, granted <= 0
+
+    def _take(self, shared: RedisStorage, rate: RateLimitItem, key: str, lease: Lease, size: int) -> float | None:
+        """Takes `size` requests of the window's allowance, this one's included; None if granted."""
+        granted = size - max(0, shared.incr(key, rate.get_expiry(), amount=size) - rate.amount)
+        if granted == 1:
+            return None  # this request's alone: nothing left to spend later
+        until = shared.get_expiry(key)
+        with self.lock:  # another thread's lease of the same window keeps what it has left
+            kept = lease.left if time.time() < lease.until and not lease.full else 0
+            lease.left, lease.until, lease.full = kept + max(0, granted - 1), until, granted <= 0
         return until - time.time() if granted <= 0 else None
 
 
