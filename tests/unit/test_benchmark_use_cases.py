@@ -171,6 +171,24 @@ def test_poisson_arrivals_follow_their_rate_and_repeat_with_their_seed(monkeypat
     assert np.std(gaps) == pytest.approx(np.mean(gaps), rel=0.1)  # exponential: the std is the mean
 
 
+def test_poisson_arrivals_stop_at_the_time_cap_and_the_wall_time_is_the_clocks(monkeypatch):
+    clock = VirtualTime()
+    monkeypatch.setattr(load, "time", clock)
+    heard: list[RequestOutcome] = []
+    outcomes, wall = drive(lambda: ok(0.1, 0.2, 3), 2000, LoadShape(concurrency=1, rate=20.0), seed=3,
+                           on_done=heard.append, max_seconds=10.0)  # fmt: skip
+    assert 150 < len(clock.arrivals) < 250 and max(clock.arrivals) <= 10.0  # 200 expected in 10 s at 20/s
+    assert len(outcomes) == len(clock.arrivals) and heard == outcomes
+    assert wall == clock.now == clock.arrivals[-1]
+
+
+def test_a_load_shape_describes_itself_in_the_words_of_the_run_details():
+    assert LoadShape(concurrency=4).describe() == {"shape": "fixed_concurrency", "concurrency": 4}
+    assert LoadShape(concurrency=8, rate=2.5).describe() == {
+        "shape": "poisson", "rate_per_second": 2.5, "max_concurrency": 8,
+    }  # fmt: skip
+
+
 def test_fixed_concurrency_never_has_more_requests_in_flight_than_asked():
     in_flight, most = 0, 0
     lock = threading.Lock()
@@ -186,5 +204,7 @@ def test_fixed_concurrency_never_has_more_requests_in_flight_than_asked():
             in_flight -= 1
         return ok(0.1, 0.2, 3)
 
-    outcomes, _ = drive(send, 40, LoadShape(concurrency=4))
-    assert len(outcomes) == 40 and most == 4
+    heard: list[RequestOutcome] = []
+    outcomes, wall = drive(send, 40, LoadShape(concurrency=4), on_done=heard.append)
+    assert len(outcomes) == 40 and most == 4 and sorted(map(id, heard)) == sorted(map(id, outcomes))
+    assert 0 < wall < 5
