@@ -6,7 +6,7 @@ The figures live in catalogue.json (data, versioned with the code); this module 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from importlib import resources
 
@@ -45,12 +45,8 @@ class Catalogue:
     profiles: tuple[LatencyProfile, ...]
     workload: Workload
 
-    @property
-    def metric_names(self) -> list[str]:
-        return [metric.name for metric in self.metrics]
 
-
-_PROFILE_FIELDS = [name for name in LatencyProfile.__dataclass_fields__ if name != "llm_name"]
+_PROFILE_FIELDS = [field.name for field in fields(LatencyProfile) if field.name != "llm_name"]
 
 
 @cache

@@ -31,7 +31,7 @@ BOOTSTRAP = "bootstrap"
 
 @dataclass(frozen=True)
 class AccountSettings:
-    bootstrap_api_key: str | None = None
+    bootstrap_api_key: str | None  # the environment's admin key, if any
 
 
 @dataclass(frozen=True)

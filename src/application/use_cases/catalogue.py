@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from injector import inject
 
 from src.application.domain.catalogue import load_catalogue
@@ -38,5 +40,4 @@ class CatalogueUseCases:
 
 def _copy(item: LLM | Metric) -> LLM | Metric:
     """A fresh object: the loaded catalogue is shared and must never join a session."""
-    fields = {name: getattr(item, name) for name in item.__dataclass_fields__ if name != "id"}
-    return type(item)(**fields)
+    return replace(item, id=None)
