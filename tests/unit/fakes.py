@@ -76,6 +76,14 @@ class Store:
         )
 
 
+def new_id(row: Any, ids: itertools.count) -> int:
+    """The next id, for a row that has none yet: as the database, which refuses a row that comes
+    with one (a primary key it did not make)."""
+    if row.id is not None:
+        raise ValueError(f"a new {type(row).__name__} already has the id {row.id!r}")
+    return next(ids)
+
+
 class FakeCatalogueRepository(AbstractCatalogueRepository):
     def __init__(self, store: Store, ids: itertools.count):
         self.store, self.ids = store, ids
@@ -87,7 +95,7 @@ class FakeCatalogueRepository(AbstractCatalogueRepository):
         return list(self.store.metrics)
 
     def add(self, item: LLM | Metric) -> None:
-        item.id = next(self.ids)
+        item.id = new_id(item, self.ids)
         (self.store.llms if isinstance(item, LLM) else self.store.metrics).append(item)
 
 
@@ -98,7 +106,7 @@ class FakeRunRepository(AbstractRunRepository):
     def add(self, run: Run) -> None:
         if run.slot is not None and any(r.slot == run.slot for r in self.store.runs.values()):
             raise Conflict(f"slot {run.slot} is taken")
-        run.id = next(self.ids)
+        run.id = new_id(run, self.ids)
         self.store.runs[run.id] = run
 
     def get(self, run_id: int) -> Run | None:
@@ -225,7 +233,7 @@ class FakeEndpointRepository(AbstractEndpointRepository):
     def add(self, endpoint: Endpoint) -> None:
         if self.get_by_name(endpoint.name):
             raise Conflict(f"{endpoint.name} is taken")
-        endpoint.id = next(self.ids)
+        endpoint.id = new_id(endpoint, self.ids)
         self.store.endpoints.append(endpoint)
 
     def get(self, endpoint_id: int) -> Endpoint | None:
@@ -245,7 +253,7 @@ class FakeUserRepository(AbstractUserRepository):
     def add(self, user: User) -> None:
         if self.get_by_email(user.email):
             raise Conflict(f"{user.email} is taken")
-        user.id = next(self.ids)
+        user.id = new_id(user, self.ids)
         self.store.users.append(user)
 
     def get(self, user_id: int) -> User | None:
@@ -263,7 +271,7 @@ class FakeApiKeyRepository(AbstractApiKeyRepository):
         self.store, self.ids = store, ids
 
     def add(self, key: ApiKey) -> None:
-        key.id = next(self.ids)
+        key.id = new_id(key, self.ids)
         self.store.api_keys.append(key)
 
     def get(self, key_id: int) -> ApiKey | None:

@@ -104,6 +104,7 @@ def test_a_keys_last_use_is_recorded_at_most_once_a_minute():
 
 def test_keys_carry_a_role_no_higher_than_their_account_allows(accounts):
     ada = accounts.register("ada@example.com", STRONG)
+    assert ada.role is Role.READER  # every account starts as a reader
     assert accounts.issue_api_key("laptop", ada.id).key.role is Role.READER
     with pytest.raises(Forbidden, match="reader keys, not operator"):
         accounts.issue_api_key("ci", ada.id, Role.OPERATOR)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from src.application.domain.errors import InvalidParameter, NotFound, ServiceUnavailable
-from src.application.domain.model import RunStatus
+from src.application.domain.model import RunSource, RunStatus
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
@@ -54,7 +54,8 @@ def test_executing_a_run_that_does_not_exist_is_not_found_by_its_id():
 def test_a_run_stores_every_sample_and_a_summary_per_pair_then_invalidates_the_cache():
     use_cases, uow, cache = simulations(samples_per_pair=100)
     run = use_cases.run_now(seed=1)
-    assert run.status is RunStatus.COMPLETED
+    assert run.status is RunStatus.COMPLETED and run.source is RunSource.SIMULATED
+    assert run.endpoint_id is None and run.details is None  # those describe measured runs
     assert run.sample_count == 12 * 4 * 100
     assert uow.store.runs[run.id].status is RunStatus.COMPLETED
     with uow:

@@ -176,8 +176,8 @@ class ApiKey:
     prefix: str
     key_hash: str
     created_at: datetime
-    role: Role = Role.READER
-    user_id: int | None = None
+    role: Role
+    user_id: int | None  # None: the operator's own key, issued on the command line
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
     id: int | None = None
