@@ -8,12 +8,17 @@ from itertools import cycle
 import numpy as np
 import pytest
 
-from src.application.domain.errors import NotFound
-from src.application.domain.model import RunStatus
+from src.application.domain.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from src.application.domain.model import Caller, Role, RunStatus
 from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets, ChatRequest, RequestOutcome
 from src.application.services import load
 from src.application.services.load import LoadShape, drive
-from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases, measurement_details
+from src.application.use_cases.benchmarks import (
+    BenchmarkPlan,
+    BenchmarkSettings,
+    BenchmarkUseCases,
+    measurement_details,
+)
 from src.application.use_cases.quotas import Quotas
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
 from tests.unit.test_simulation_use_cases import RecordingTelemetry
@@ -122,8 +127,94 @@ def test_an_endpoint_whose_key_variable_is_unset_fails_without_sending_anything(
 
 def test_an_unknown_endpoint_is_not_found_and_the_known_ones_are_named():
     use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))
-    with pytest.raises(NotFound, match="known: fake"):
+    use_cases.add_endpoint("other", "GPT-4o", "http://127.0.0.1:9/v1", "gpt-4o", None)
+    with pytest.raises(NotFound, match=r"^no endpoint is named 'nope'; known: fake, other$"):
         use_cases.queue("nope", use_cases.plan(1))
+    empty = BenchmarkUseCases(
+        seeded_uow(), ScriptedClient(), Secrets(), FakeTaskQueue(), FakeCache(), FixedClock(), BenchmarkSettings(),
+        RecordingTelemetry(), Quotas(),
+    )  # fmt: skip
+    with pytest.raises(NotFound, match=r"^no endpoint is named 'x{100}'; known: none$"):
+        empty.queue("x" * 150, empty.plan(1))
+
+
+def test_only_operators_start_measured_runs():
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))
+    with pytest.raises(
+        Forbidden, match=r"^starting a measured run needs the role operator or admin; this key is a reader key$"
+    ):
+        use_cases.queue("fake", use_cases.plan(1), Caller("key:1", Role.READER))
+    assert use_cases.queue("fake", use_cases.plan(1), Caller("key:2", Role.OPERATOR)).requested_by == "key:2"
+
+
+def test_endpoints_are_checked_and_stored_without_trailing_slashes_or_spaces():
+    use_cases, _, _ = benchmarks(ScriptedClient())
+    added = use_cases.add_endpoint(" local ", "GPT-4o", "http://127.0.0.1:8000/v1//", " gpt-4o ", "LOCAL_KEY")
+    assert (added.name, added.base_url, added.model, added.api_key_env) == (
+        "local", "http://127.0.0.1:8000/v1", "gpt-4o", "LOCAL_KEY",
+    )  # fmt: skip
+    assert added.llm_id == next(e for e in use_cases.endpoints() if e.name == "fake").llm_id  # GPT-4o's
+    with pytest.raises(InvalidParameter, match=r"^base_url must be an http\(s\) URL, got 'ftp://x'$"):
+        use_cases.add_endpoint("a", "GPT-4o", "ftp://x", "m", None)
+    with pytest.raises(InvalidParameter, match=r"^base_url must be an http\(s\) URL, got 'y{100}'$"):
+        use_cases.add_endpoint("a", "GPT-4o", "y" * 300, "m", None)
+    with pytest.raises(
+        InvalidParameter, match=r"^api_key_env must name an environment variable, such as OPENAI_API_KEY$"
+    ):
+        use_cases.add_endpoint("a", "GPT-4o", "http://h/v1", "m", "lower-case")
+    with pytest.raises(InvalidParameter, match=r"^unknown LLM 'GPT-5'$") as unknown:
+        use_cases.add_endpoint("b", "GPT-5", "http://h/v1", "m", None)
+    assert "GPT-4o" in unknown.value.choices and unknown.value.choices == sorted(unknown.value.choices)
+    with pytest.raises(Conflict, match=r"^an endpoint is already named 'fake'$"):
+        use_cases.add_endpoint("fake", "GPT-4o", "http://h/v1", "m", None)
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("requests", 0, "between 1 and 10000"), ("requests", 10_001, "between 1 and 10000"),
+        ("concurrency", 0, "between 1 and 256"), ("concurrency", 257, "between 1 and 256"),
+        ("warmup", -1, "between 0 and 100"), ("warmup", 101, "between 0 and 100"),
+        ("max_tokens", 0, "between 1 and 8192"), ("max_tokens", 8193, "between 1 and 8192"),
+        ("rate", 0, "above 0 and at most 1000"), ("rate", 1000.5, "above 0 and at most 1000"),
+    ],
+)  # fmt: skip
+def test_each_field_of_a_plan_is_checked_and_named(field, value, words):
+    with pytest.raises(InvalidParameter, match=rf"^{field} must be {words}, got {value}$") as refused:
+        BenchmarkPlan(**{"requests": 10, field: value})
+    assert refused.value.parameter == field
+
+
+def test_the_default_benchmark_settings_and_plan_are_the_documented_ones():
+    settings = BenchmarkSettings()
+    assert (settings.max_tokens, settings.timeout_s, settings.warmup, settings.max_duration_s) == (256, 60.0, 2, 600.0)
+    assert settings.prompt.startswith("Explain, in about three hundred words, how a hash table resolves collisions")
+    assert settings.prompt.endswith("compare separate chaining with open addressing.")
+    plan = BenchmarkPlan(requests=5)
+    assert (plan.concurrency, plan.rate, plan.warmup, plan.max_tokens) == (1, None, 2, 256)
+
+
+def test_progress_is_reported_after_each_request_and_the_run_is_seeded_for_its_arrivals():
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))
+    heard: list[tuple[int, int]] = []
+    run = use_cases.run_now("fake", use_cases.plan(3, warmup=0), progress=lambda done, of: heard.append((done, of)))
+    assert heard == [(1, 3), (2, 3), (3, 3)]
+    other = use_cases.queue("fake", use_cases.plan(3))
+    assert 0 <= run.seed < 2**63 and other.seed != run.seed
+
+
+def test_poisson_arrivals_of_a_measured_run_repeat_with_its_seed(monkeypatch):
+    use_cases, uow, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))
+
+    def arrivals(seed: int) -> list[float]:
+        clock = VirtualTime()
+        monkeypatch.setattr(load, "time", clock)
+        run = use_cases.queue("fake", use_cases.plan(20, rate=5.0, warmup=0))
+        uow.store.runs[run.id].seed = seed
+        use_cases.execute(run.id)
+        return clock.arrivals
+
+    assert arrivals(11) == arrivals(11) != arrivals(12)
 
 
 def test_a_completed_run_is_returned_as_it_is_when_its_message_comes_again():

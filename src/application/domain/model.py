@@ -85,9 +85,10 @@ class Metric:
 
 @dataclass(eq=False)
 class Run:
-    """A run: simulated (samples drawn from the catalogue's profiles, `seed`, `samples_per_pair`)
-    or measured (requests sent to an endpoint: `endpoint_id`, the plan in `details`, and
-    `samples_per_pair` its number of requests). Completed and failed are final."""
+    """A run: simulated (samples drawn from the catalogue's profiles, `samples_per_pair`) or
+    measured (requests sent to an endpoint: `endpoint_id`, the plan in `details`, and
+    `samples_per_pair` its number of requests). `seed` seeds its random draws: the samples, or the
+    arrival times of a measured run. Completed and failed are final."""
 
     seed: int
     samples_per_pair: int

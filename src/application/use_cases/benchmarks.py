@@ -7,8 +7,8 @@ left out; errors are counted by kind and never become samples.
 
 from __future__ import annotations
 
-import logging
 import re
+import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,8 +36,6 @@ from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services.load import LoadShape, drive
 from src.application.use_cases.quotas import Quotas, benchmark_work
 from src.application.use_cases.run_lifecycle import Completed, Failed, RunLifecycle, store_pair
-
-log = logging.getLogger(__name__)
 
 DEFAULT_PROMPT = (
     "Explain, in about three hundred words, how a hash table resolves collisions, "
@@ -117,8 +115,8 @@ class BenchmarkUseCases:
                 api_key_env=api_key_env,
                 created_at=self.clock.now(),
             )
-            self.uow.endpoints.add(endpoint)
-            try:
+            try:  # a taken name is found when it is added, or at the latest when committed
+                self.uow.endpoints.add(endpoint)
                 self.uow.commit()
             except Conflict:
                 raise Conflict(f"an endpoint is already named {name!r}") from None
@@ -161,7 +159,7 @@ class BenchmarkUseCases:
                 names = [e.name for e in self.uow.endpoints.list()]
                 raise NotFound(f"no endpoint is named {endpoint_name[:100]!r}; known: {', '.join(names) or 'none'}")
         run = Run(
-            seed=0,
+            seed=secrets.randbits(63),  # of its Poisson arrival times
             samples_per_pair=plan.requests,
             created_at=self.clock.now(),
             source=RunSource.MEASURED,
@@ -199,7 +197,7 @@ class BenchmarkUseCases:
                 progress(done[0], plan.requests)
 
         send = lambda: self.client.stream_chat(request)  # noqa: E731
-        outcomes, wall = drive(send, plan.requests, plan.shape, run.id or 0, on_done, self.settings.max_duration_s)
+        outcomes, wall = drive(send, plan.requests, plan.shape, run.seed, on_done, self.settings.max_duration_s)
         details = measurement_details(outcomes, wall) | {
             "plan": (run.details or {})["plan"],
             "not_sent_duration_cap": plan.requests - len(outcomes),
