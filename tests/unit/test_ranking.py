@@ -133,3 +133,20 @@ def test_each_statistic_reads_its_summary_field_and_quantile():
     assert [s.quantile for s in Statistic] == [None, 0.5, 0.9, 0.95, 0.99]
     assert [s.value for s in Statistic] == ["mean", "median", "p90", "p95", "p99"]
     assert [w.value for w in Window] == ["latest", "24h", "7d", "30d", "all"]
+
+
+@pytest.mark.parametrize(
+    "n, statistic, ranks",
+    [(6, Statistic.MEDIAN, (0, 4)), (10, Statistic.MEDIAN, (1, 7)), (10, Statistic.P90, (6, 9)),
+     (20, Statistic.P95, (16, 19))],
+)  # fmt: skip
+def test_small_samples_read_the_order_statistics_at_their_ranks(n, statistic, ranks):
+    # Values 2^k sit in buckets of their own, so the sketch gives each rank's value within 1%.
+    values = 2.0 ** np.arange(n)
+    low, high = stats(values).confidence_interval(statistic)
+    assert low == pytest.approx(values[ranks[0]], rel=0.03) and high == pytest.approx(values[ranks[1]], rel=0.03)
+
+
+def test_the_mean_interval_of_two_samples_is_not_zero_wide():
+    low, high = stats([1.0, 3.0]).confidence_interval(Statistic.MEAN)
+    assert (low, high) == (pytest.approx(2 - 1.959963984540054), pytest.approx(2 + 1.959963984540054))
