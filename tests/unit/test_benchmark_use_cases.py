@@ -225,6 +225,12 @@ def test_a_completed_run_is_returned_as_it_is_when_its_message_comes_again():
     assert again.status is RunStatus.COMPLETED and len(client.requests) == 2
 
 
+def test_a_failed_request_has_no_first_token_no_tokens_and_no_client_time():
+    failed = RequestOutcome(1.0, 1.5, error="timeout")
+    assert (failed.first_token_at, failed.output_tokens, failed.input_tokens) == (None, 0, None)
+    assert (failed.tokens_from_usage, failed.client_overhead_s) == (False, 0.0)
+
+
 def test_requests_per_second_is_the_successes_over_the_wall_time():
     outcomes = [ok(0.1, 0.5, 3), ok(0.1, 0.5, 3), RequestOutcome(1.0, 1.1, error="timeout")]
     details = measurement_details(outcomes, wall=4.0)

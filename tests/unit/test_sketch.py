@@ -15,6 +15,12 @@ def test_quantiles_are_within_the_relative_accuracy_of_the_sample_at_that_rank(v
     assert QuantileSketch.of(values).quantile(q) == pytest.approx(exact, rel=RELATIVE_ACCURACY)
 
 
+@pytest.mark.parametrize("q, rank", [(0.0, 0), (0.5, 4), (0.9, 8), (1.0, 9)])
+def test_a_quantile_is_the_sample_at_rank_q_times_n_minus_1_rounded_down(q, rank):
+    values = 2.0 ** np.arange(10)  # a bucket each: every rank has its own value
+    assert QuantileSketch.of(values).quantile(q) == pytest.approx(values[rank], rel=RELATIVE_ACCURACY)
+
+
 def test_merged_sketches_equal_the_sketch_of_all_values(values):
     parts = np.array_split(values, 7)
     merged = QuantileSketch.merge(QuantileSketch.of(part) for part in parts)
