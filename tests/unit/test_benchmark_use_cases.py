@@ -78,6 +78,7 @@ def test_a_measured_run_stores_ttft_e2e_and_speed_after_the_first_token():
     assert run.details["inter_token_latency_ms"]["p50"] == pytest.approx(100.0)
     assert run.details["requests_sent"] == run.details["completed"] == 4
     assert run.details["plan"]["requests"] == 4  # the plan it was queued with stays beside the results
+    assert {request.api_key for request in use_cases.client.requests} == {None}  # an endpoint without a key
 
 
 def test_executing_a_measured_run_that_does_not_exist_is_not_found_by_its_id():
@@ -105,13 +106,14 @@ def test_errors_are_counted_by_kind_and_never_become_samples():
 
 
 def test_a_run_where_nothing_succeeds_fails_naming_the_errors():
-    use_cases, uow, cache = benchmarks(ScriptedClient(RequestOutcome(10.0, 10.5, error="http_5xx")))
+    failures = RequestOutcome(10.0, 10.5, error="http_5xx"), RequestOutcome(10.0, 10.5, error="timeout")
+    use_cases, uow, cache = benchmarks(ScriptedClient(*failures))
     run = use_cases.run_now("fake", use_cases.plan(3, warmup=0))
-    assert run.status is RunStatus.FAILED and run.error == "no request succeeded (http_5xx: 3)"
+    assert run.status is RunStatus.FAILED and run.error == "no request succeeded (http_5xx: 2, timeout: 1)"
     assert cache.changes == 1
     with uow:  # the failure's details join the plan it was queued with, as stored
         details = uow.runs.get(run.id).details
-    assert details["plan"]["requests"] == 3 and details["errors"] == {"http_5xx": 3}
+    assert details["plan"]["requests"] == 3 and details["errors"] == {"http_5xx": 2, "timeout": 1}
 
 
 def test_an_endpoint_whose_key_variable_is_unset_fails_without_sending_anything():
@@ -119,7 +121,8 @@ def test_an_endpoint_whose_key_variable_is_unset_fails_without_sending_anything(
     use_cases, _, _ = benchmarks(client, Secrets(OTHER="x"))
     use_cases.add_endpoint("keyed", "GPT-4o", "https://api.example.com/v1", "gpt-4o", "PAID_KEY")
     run = use_cases.run_now("keyed", use_cases.plan(3, warmup=0))
-    assert run.status is RunStatus.FAILED and "PAID_KEY" in run.error and client.requests == []
+    assert run.status is RunStatus.FAILED and client.requests == []
+    assert run.error == "the environment variable PAID_KEY (the endpoint's key) is not set"
     use_cases.secrets = Secrets(PAID_KEY="sk-test")
     use_cases.run_now("keyed", use_cases.plan(1, warmup=0))
     assert client.requests[-1].api_key == "sk-test" and client.requests[-1].base_url == "https://api.example.com/v1"
@@ -217,6 +220,21 @@ def test_poisson_arrivals_of_a_measured_run_repeat_with_its_seed(monkeypatch):
     assert arrivals(11) == arrivals(11) != arrivals(12)
 
 
+def test_requests_a_poisson_run_could_not_send_within_the_time_cap_are_counted(monkeypatch):
+    monkeypatch.setattr(load, "time", VirtualTime())
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)), max_duration_s=2.0)
+    run = use_cases.run_now("fake", BenchmarkPlan(10, rate=2.0, warmup=0))  # 5 s expected: past the cap
+    sent = run.details["requests_sent"]
+    assert 1 <= sent < 10 and run.details["not_sent_duration_cap"] == 10 - sent
+
+
+def test_seeds_of_measured_runs_are_63_bit_and_plans_default_to_one_request_at_a_time():
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))
+    assert use_cases.plan(5).concurrency == 1
+    seeds = [use_cases.run_now("fake", use_cases.plan(1, warmup=0)).seed for _ in range(64)]
+    assert all(0 <= seed < 2**63 for seed in seeds) and len(set(seeds)) == 64  # 64 bits would pass 2^63 half the time
+
+
 def test_a_completed_run_is_returned_as_it_is_when_its_message_comes_again():
     client = ScriptedClient(ok(0.2, 1.2, 11))
     use_cases, _, _ = benchmarks(client)
@@ -236,6 +254,49 @@ def test_requests_per_second_is_the_successes_over_the_wall_time():
     details = measurement_details(outcomes, wall=4.0)
     assert details["requests_per_second"] == 0.5 and details["wall_seconds"] == 4.0
     assert details["tokens_counted_by"] == "usage" and details["output_tokens"]["mean"] == 3
+    assert measurement_details([], wall=0.0)["requests_per_second"] == 0.0
+
+
+def test_the_details_of_a_run_hold_known_values():
+    def outcome(finished, first, tokens, inputs, overhead):
+        return RequestOutcome(0.0, finished, first, tokens, inputs, tokens_from_usage=True, client_overhead_s=overhead)
+
+    outcomes = [
+        outcome(1.0, 0.2, 5, 20, 0.002),  # 4 gaps in 0.8 s: 200 ms each
+        outcome(2.0, 0.5, 4, 30, 0.004),  # 3 gaps in 1.5 s: 500 ms each
+        outcome(0.3, 0.3, 1, None, 0.003),  # one token: no gap to time
+        outcome(0.4, 0.4, 3, None, 0.003),  # every token at the end: no time to divide
+        RequestOutcome(0.0, 0.5, error="timeout", client_overhead_s=0.001),
+    ]
+    assert measurement_details(outcomes, wall=4.0) == {
+        "requests_sent": 5, "completed": 4, "errors": {"timeout": 1}, "wall_seconds": 4.0,
+        "requests_per_second": 1.0,
+        "inter_token_latency_ms": {"mean": pytest.approx(350.0), "p50": pytest.approx(350.0),
+                                   "p99": pytest.approx(497.0)},
+        "output_tokens": {"mean": 3.25, "p50": 3.5, "p99": pytest.approx(4.97)},
+        "input_tokens": {"mean": 25.0, "p50": 25.0, "p99": pytest.approx(29.9)},
+        "tokens_counted_by": "usage",
+        "client_overhead_ms": {"mean": pytest.approx(2.6), "p50": pytest.approx(3.0), "p99": pytest.approx(3.96)},
+    }  # fmt: skip
+
+
+def test_tokens_are_said_to_be_counted_from_chunks_unless_every_success_had_a_usage_report():
+    chunked = RequestOutcome(0.0, 1.0, 0.2, 5, tokens_from_usage=False)
+    assert measurement_details([ok(0.1, 0.5, 3), chunked], 1.0)["tokens_counted_by"] == "stream chunks"
+    assert measurement_details([RequestOutcome(0.0, 1.0, error="timeout")], 1.0)["tokens_counted_by"] == "stream chunks"
+
+
+def test_speed_is_stored_only_for_requests_with_time_between_tokens_and_rps_once_per_run():
+    one_token, all_at_the_end = (
+        RequestOutcome(10.0, 10.3, 10.3, 1, 25, True),
+        RequestOutcome(10.0, 10.4, 10.4, 3, 25, True),
+    )
+    use_cases, uow, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 2), one_token, all_at_the_end))
+    run = use_cases.run_now("fake", use_cases.plan(3, warmup=0))
+    assert list(stored(uow, run, "TPS")) == pytest.approx([1.0])  # one token after the first, in 1.0 s
+    assert list(stored(uow, run, "RPS")) == [run.details["requests_per_second"]]
+    assert {sample[4] for sample in uow.store.samples} == {FixedClock().now().date()}  # the day retention reads
+    assert run.details["not_sent_duration_cap"] == 0
 
 
 class VirtualTime:

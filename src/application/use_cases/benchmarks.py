@@ -107,9 +107,11 @@ class BenchmarkUseCases:
             llms = {llm.name: llm for llm in self.uow.catalogue.llms()}
             if llm_name not in llms:
                 raise InvalidParameter(f"unknown LLM {llm_name!r}", choices=sorted(llms))
+            llm_id = llms[llm_name].id
+            assert llm_id is not None  # read from the store
             endpoint = Endpoint(
                 name=name.strip(),
-                llm_id=llms[llm_name].id or 0,
+                llm_id=llm_id,
                 base_url=base_url.rstrip("/"),
                 model=model.strip(),
                 api_key_env=api_key_env,
@@ -180,8 +182,9 @@ class BenchmarkUseCases:
         return self.lifecycle.execute(run_id, RunSource.MEASURED, lambda run: self._measure(run, progress))
 
     def _measure(self, run: Run, progress: Callable[[int, int], None] | None) -> Completed | Failed:
+        assert run.endpoint_id is not None  # a measured run's
         with self.uow:
-            endpoint = self.uow.endpoints.get(run.endpoint_id or 0)
+            endpoint = self.uow.endpoints.get(run.endpoint_id)
         assert endpoint is not None
         plan = BenchmarkPlan(**{k: v for k, v in (run.details or {})["plan"].items() if k != "load"})
         request = self._chat_request(endpoint, plan)
@@ -211,7 +214,9 @@ class BenchmarkUseCases:
     def run_now(
         self, endpoint_name: str, plan: BenchmarkPlan, progress: Callable[[int, int], None] | None = None
     ) -> Run:
-        return self.execute(self.queue(endpoint_name, plan).id or 0, progress)
+        run = self.queue(endpoint_name, plan)
+        assert run.id is not None
+        return self.execute(run.id, progress)
 
     def _chat_request(self, endpoint: Endpoint, plan: BenchmarkPlan) -> ChatRequest | str:
         """The request to send, or why it cannot be sent."""
@@ -226,7 +231,7 @@ class BenchmarkUseCases:
 
     def _store(self, run: Run, llm_id: int, succeeded: list[RequestOutcome], wall: float) -> int:
         assert run.id is not None
-        metric_ids = {m.name: m.id or 0 for m in self.uow.catalogue.metrics()}
+        metric_ids = {m.name: m.id for m in self.uow.catalogue.metrics() if m.id is not None}
         day = self.clock.now().date()
         streamed = [o for o in succeeded if o.output_tokens > 1 and o.decode_s > 0]
         values = {

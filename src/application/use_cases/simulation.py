@@ -122,7 +122,9 @@ class SimulationUseCases:
     def run_now(
         self, seed: int | None = None, samples_per_pair: int | None = None, progress: Progress | None = None
     ) -> Run:
-        return self.execute(self.queue(seed, samples_per_pair).id or 0, progress)
+        run = self.queue(seed, samples_per_pair)
+        assert run.id is not None
+        return self.execute(run.id, progress)
 
     def get(self, run_id: int) -> Run:
         with self.uow:
