@@ -55,6 +55,8 @@ def report(work: Path) -> None:
     with sqlite3.connect(work / ".mutmut-cache") as cache:
         counts = dict(cache.execute("SELECT status, count(*) FROM mutant GROUP BY status").fetchall())
         survivors = [row[0] for row in cache.execute("SELECT id FROM mutant WHERE status = 'bad_survived'")]
+    if not counts:
+        sys.exit("no mutant was tested: do the unit tests pass without mutations?")
     killed = counts.get("ok_killed", 0) + counts.get("bad_timeout", 0)  # a hang is noticed too
     survived = counts.get("bad_survived", 0) + counts.get("ok_suspicious", 0)
     print(f"mutants {sum(counts.values())}: killed {killed}, survived {survived},"
