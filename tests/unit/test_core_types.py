@@ -37,12 +37,9 @@ def test_values_cannot_be_changed_once_made(value):
 
 
 @pytest.mark.parametrize("entity", [c for c in DATACLASSES if c.__name__ in ENTITIES], ids=lambda c: c.__name__)
-def test_entities_with_equal_fields_are_still_two(entity):
-    one, other = object.__new__(entity), object.__new__(entity)
-    for field in dataclasses.fields(entity):
-        setattr(one, field.name, 1)
-        setattr(other, field.name, 1)
-    assert one != other and len({one, other}) == 2
+def test_entities_compare_and_hash_by_identity_not_by_their_fields(entity):
+    # Read from the class: the store's mapping may instrument how instances are made.
+    assert entity.__eq__ is object.__eq__ and entity.__hash__ is object.__hash__
 
 
 def test_every_entity_is_a_dataclass_of_the_core():

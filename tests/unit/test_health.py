@@ -21,7 +21,7 @@ def test_readiness_is_ok_for_each_dependency_that_answers():
 
 def test_a_failing_dependency_is_named_with_the_kind_of_its_failure_only():
     uow, cache = FakeUnitOfWork(), FakeCache()
-    uow.ping = Down(ConnectionRefusedError("postgresql://user:secret@db"))  # type: ignore[method-assign]
+    uow.ping = Down(ConnectionRefusedError("connection refused"))  # type: ignore[method-assign]
     assert HealthUseCases(uow, cache).readiness() == {"database": "unavailable: ConnectionRefusedError", "cache": "ok"}
     cache.ping = Down(TimeoutError("redis"))  # type: ignore[method-assign]
     readiness = HealthUseCases(FakeUnitOfWork(), cache).readiness()
