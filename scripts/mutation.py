@@ -67,7 +67,12 @@ def report(work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--show", type=int, help="print the diff of one mutant")
+    parser.add_argument(
+        "--show",
+        type=int,
+        help="print the diff of one mutant (never while a run goes on:"
+        " mutmut then rereads its line cache from the mutated file and the run breaks)",
+    )
     parser.add_argument("--report", action="store_true", help="print the last run's figures only")
     parser.add_argument("--paths", default=CORE, help="what to mutate: a file or folder of the core")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "jounce-mutation",

@@ -3,6 +3,7 @@ models and the CLI read them (the API document shows them)."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from src.application.domain.errors import InvalidParameter
@@ -38,6 +39,12 @@ class Bound:
 # 300 MB peak (265 MB measured at the cap, 96 million samples).
 SAMPLES_PER_PAIR = Bound(2, 2_000_000)
 SEED = Bound(0, 2**63 - 1)  # numpy's seeds, and PostgreSQL's BIGINT
+
+
+def fresh_seed() -> int:
+    """A random seed within SEED, for a run asked for without one."""
+    return secrets.randbits(63)
+
 
 # A measured run's plan.
 REQUESTS = Bound(1, 10_000)

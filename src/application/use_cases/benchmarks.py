@@ -8,7 +8,6 @@ left out; errors are counted by kind and never become samples.
 from __future__ import annotations
 
 import re
-import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,7 +160,7 @@ class BenchmarkUseCases:
                 names = [e.name for e in self.uow.endpoints.list()]
                 raise NotFound(f"no endpoint is named {endpoint_name[:100]!r}; known: {', '.join(names) or 'none'}")
         run = Run(
-            seed=secrets.randbits(63),  # of its Poisson arrival times
+            seed=bounds.fresh_seed(),  # of its Poisson arrival times
             samples_per_pair=plan.requests,
             created_at=self.clock.now(),
             source=RunSource.MEASURED,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -190,7 +189,7 @@ class SimulationUseCases:
             return seed
         if self.settings.fixed_seed is not None:
             return self.settings.fixed_seed
-        return secrets.randbits(63)
+        return bounds.fresh_seed()
 
     def _get_by_slot(self, slot: str | None) -> Run | None:
         if slot is None:
