@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: run test lint typecheck pytest lock benchmark-api benchmark-simulator mutation clean
+.PHONY: run test lint typecheck pytest lock benchmark-api benchmark-simulator benchmark-statistics mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ benchmark-api: $(VENV)/.dev-installed
 
 benchmark-simulator: $(VENV)/.dev-installed
 	$(BIN)/python -m scripts.benchmark_simulator
+
+## benchmark-statistics: interval coverage and tie-test error rates against the simulator's known truth
+benchmark-statistics: $(VENV)/.dev-installed
+	$(BIN)/python -m scripts.benchmark_statistics
 
 ## mutation: mutate the core and run its unit tests against each mutant (in a copy); prints the score
 mutation: $(VENV)/.dev-installed

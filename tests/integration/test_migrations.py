@@ -1,5 +1,6 @@
 """`flask db upgrade` builds the whole schema on a fresh database; `downgrade base` removes it."""
 
+import numpy as np
 import pytest
 from sqlalchemy import create_engine, inspect
 
@@ -46,3 +47,38 @@ def test_simulate_on_an_upgraded_but_unseeded_database_seeds_the_catalogue_first
     assert "completed: 480 samples" in result.output
     with app.app_context():
         db.engine.dispose()
+
+
+def test_the_intervals_revision_gives_old_summaries_intervals_and_the_slow_tail_from_their_sketch(make_database):
+    app = create_app({"DATABASE_URL": make_database(), "LOG_LEVEL": "warning"})
+    flask_db(app, "upgrade")
+    result = app.test_cli_runner().invoke(args=["simulate", "--samples-per-pair", "400", "--seed", "5"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    flask_db(app, "downgrade", "0003")  # as a summary was kept before: no intervals, TPS p99 the fast tail
+    with app.app_context(), db.engine.begin() as connection:
+        higher = {row.id for row in connection.exec_driver_sql("SELECT id FROM metrics WHERE direction = 'higher'")}
+        connection.exec_driver_sql("UPDATE metric_summaries SET p99 = -1 WHERE metric_id IN (2, 4)")
+    assert higher == {2, 4}  # TPS and RPS
+    flask_db(app, "upgrade")
+    with app.app_context():
+        summaries = db.session.execute(db.text("SELECT llm_id, metric_id, p99, intervals FROM metric_summaries")).all()
+        samples = {
+            (llm, metric): np.sort(np.asarray(values))
+            for llm, metric, values in db.session.execute(
+                db.text("SELECT llm_id, metric_id, array_agg(v) FROM samples, unnest(sample_values) v GROUP BY 1, 2")
+            )
+        }
+        db.engine.dispose()
+    assert len(summaries) == 48
+    for llm, metric, p99, intervals in summaries:
+        ordered = samples[llm, metric]
+        assert set(intervals) == {"mean", "p50", "p90", "p95", "p99"}
+        low, high = intervals["p50"]
+        # Ranks 179 and 219 of 400, read from the sketch (within 1%) and widened by 1%.
+        assert (
+            ordered[179 - 1] * 0.98 <= low <= ordered[179 - 1] and ordered[219 - 1] <= high <= ordered[219 - 1] * 1.02
+        )
+        if metric in higher:
+            assert p99 == pytest.approx(ordered[3], rel=0.011)  # the sketch's sample at rank 0.01 * 399
+        else:
+            assert p99 == pytest.approx(np.percentile(ordered, 99), rel=1e-12)  # kept as it was

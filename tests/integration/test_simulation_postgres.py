@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from src.application.domain.model import RunStatus
+from src.application.domain.model import Interval, RunStatus
 from src.application.ports.clock import Clock
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.use_cases import simulation as simulation_module
@@ -55,13 +55,19 @@ def test_a_completed_run_has_every_sample_and_summaries_that_match_them(injector
     uow = injector.get(AbstractUnitOfWork)
     with uow:
         assert uow.samples.count(run.id) == 24_000
+        metrics = {m.id: m for m in uow.catalogue.metrics()}
         for summary in uow.summaries.for_run(run.id):
             values = uow.samples.values(run.id, summary.llm_id, summary.metric_id)
             assert summary.n == values.size == 500
             assert summary.mean == pytest.approx(values.mean(), rel=1e-12)
+            tails = [100 * metrics[summary.metric_id].raw_quantile(q) for q in (0.5, 0.9, 0.95, 0.99)]
             assert [summary.p50, summary.p90, summary.p95, summary.p99] == pytest.approx(
-                np.percentile(values, [50, 90, 95, 99]), rel=1e-12
-            )
+                np.percentile(values, tails), rel=1e-12
+            )  # the slow tail: TPS and RPS read their 10th, 5th and 1st percentiles
+            ordered = np.sort(values)
+            low, high = (464, 484) if tails[2] == 95 else (17, 37)  # ranks of 500 for the 95th and 5th
+            assert summary.intervals["p95"] == Interval(ordered[low - 1], ordered[high - 1])
+            assert all(interval.sufficient for interval in summary.intervals.values())  # 500 >= 299 for p99
 
 
 def test_the_same_seed_stores_bit_identical_samples_whatever_the_chunk_size(injector):

@@ -3,17 +3,18 @@
 import numpy as np
 import pytest
 
-from src.application.domain.model import LLM, Direction, Metric
+from src.application.domain.model import LLM, Direction, Interval, Metric
 from src.application.domain.ranking import MetricRanking, Statistic
 from src.application.services import ranking
+from src.application.services.intervals import quantile_interval
 from src.application.services.statistics import summarize
 
 TTFT = Metric("TTFT", "Time to First Token", "seconds", Direction.LOWER_IS_BETTER, 0.01, 60, id=1)
 TPS = Metric("TPS", "Tokens Per Second", "tokens/second", Direction.HIGHER_IS_BETTER, 1, 2000, id=2)
 
 
-def stats(values, llm_id=1, metric_id=1, run_id=1):
-    return ranking.combine([summarize(run_id, llm_id, metric_id, np.asarray(values, dtype=float))])
+def stats(values, metric=TTFT, llm_id=1, run_id=1):
+    return ranking.combine(metric, [summarize(run_id, llm_id, metric, np.asarray(values, dtype=float))])
 
 
 def normal(mean, sd=0.05, n=1000, seed=0):
@@ -21,7 +22,7 @@ def normal(mean, sd=0.05, n=1000, seed=0):
 
 
 def ranked(metric, means, statistic=Statistic.MEAN, sd=0.05):
-    table = {name: (LLM(name, "v"), stats(normal(m, sd, seed=i))) for i, (name, m) in enumerate(means.items())}
+    table = {name: (LLM(name, "v"), stats(normal(m, sd, seed=i), metric)) for i, (name, m) in enumerate(means.items())}
     return ranking.rank(metric, table, statistic)
 
 
@@ -43,11 +44,11 @@ def test_overlapping_intervals_mark_llms_as_statistically_tied():
     assert by_name["c"].tied_with == ()
 
 
-def test_the_mean_interval_is_the_normal_95_percent_interval():
+def test_a_single_run_is_ranked_on_the_statistics_and_intervals_computed_when_it_was_stored():
     values = normal(1.0, 0.1)
-    entry = ranking.rank(TTFT, {"a": (LLM("a", "v"), stats(values))}, Statistic.MEAN)[0]
-    half = 1.959964 * values.std(ddof=1) / np.sqrt(values.size)
-    assert (entry.ci_low, entry.ci_high) == pytest.approx((values.mean() - half, values.mean() + half))
+    summary = summarize(1, 1, TTFT, values)
+    entry = ranking.rank(TTFT, {"a": (LLM("a", "v"), ranking.combine(TTFT, [summary]))}, Statistic.P95)[0]
+    assert entry.value == summary.p95 and entry.interval == summary.intervals["p95"]
 
 
 def test_quantile_intervals_cover_the_true_quantile_about_95_percent_of_the_time():
@@ -55,15 +56,23 @@ def test_quantile_intervals_cover_the_true_quantile_about_95_percent_of_the_time
     covered = 0
     for seed in range(200):
         values = np.random.default_rng(seed).lognormal(np.log(0.5), 0.4, 1000)
-        low, high = stats(values).confidence_interval(Statistic.P90)
-        covered += low <= true_p90 <= high
-    assert 0.93 * 200 <= covered <= 200
+        interval = quantile_interval(np.sort(values), 0.9)
+        covered += interval.low <= true_p90 <= interval.high
+    assert 0.93 * 200 <= covered <= 0.985 * 200
+
+
+def test_tail_statistics_of_a_higher_is_better_metric_read_the_slow_tail():
+    values = np.random.default_rng(8).lognormal(np.log(100), 0.3, 1000)
+    summary = summarize(1, 1, TPS, values)
+    assert [summary.p50, summary.p90, summary.p95, summary.p99] == list(np.percentile(values, [50, 10, 5, 1]))
+    ordered = np.sort(values)
+    assert summary.intervals["p99"] == Interval(ordered[5 - 1], ordered[18 - 1])  # ranks 5 and 18 of 1000
 
 
 def test_combining_runs_gives_exact_pooled_moments_and_sketch_percentiles():
     rng = np.random.default_rng(3)
     runs = [rng.lognormal(0, 0.5, n) for n in (500, 800, 1200)]
-    combined = ranking.combine([summarize(i + 1, 1, 1, v) for i, v in enumerate(runs)])
+    combined = ranking.combine(TTFT, [summarize(i + 1, 1, TTFT, v) for i, v in enumerate(runs)])
     everything = np.concatenate(runs)
     assert combined.n == everything.size
     assert combined.mean == pytest.approx(everything.mean(), rel=1e-12)
@@ -100,53 +109,57 @@ def test_the_overall_score_is_the_weighted_mean_of_metric_scores():
     assert entries[0].by_metric["TTFT"].rank == 1 and entries[0].by_metric["TPS"].rank == 2
 
 
-def test_a_quantile_interval_reads_the_order_statistics_z_sqrt_nq1q_ranks_away_widened_by_the_sketch():
-    from src.application.domain.ranking import PairStatistics
-    from src.application.domain.sketch import QuantileSketch
-
-    values = np.arange(1.0, 1001.0)
-    sketch = QuantileSketch.of(values)
-    stats = PairStatistics(1000, 500.5, 288.8, 1.0, 1000.0, 500.5, 900.1, 950.05, 990.01, sketch)
-    for statistic, q in ((Statistic.MEDIAN, 0.5), (Statistic.P90, 0.9), (Statistic.P99, 0.99)):
-        rank, half = q * 999, 1.959963984540054 * (1000 * q * (1 - q)) ** 0.5
-        expected = (sketch.value_at_rank(rank - half) * 0.99, sketch.value_at_rank(min(999.0, rank + half)) * 1.01)
-        assert stats.confidence_interval(statistic) == pytest.approx(expected, rel=1e-12)
-    low, high = stats.confidence_interval(Statistic.MEDIAN)
-    assert 0.97 * 469 <= low <= 469 and 531 <= high <= 1.03 * 531  # ranks 468 and 530, 0-based
+def test_a_pooled_quantile_interval_reads_the_merged_sketch_at_the_exact_ranks_widened_by_its_accuracy():
+    halves = [np.arange(1.0, 1001.0, 2), np.arange(2.0, 1001.0, 2)]
+    pooled = ranking.combine(TTFT, [summarize(i + 1, 1, TTFT, v) for i, v in enumerate(halves)])
+    for statistic, ranks in ((Statistic.MEDIAN, (470, 532)), (Statistic.P90, (883, 921)), (Statistic.P99, (983, 996))):
+        expected = Interval(
+            pooled.sketch.value_at_rank(ranks[0] - 1) * 0.99, pooled.sketch.value_at_rank(ranks[1] - 1) * 1.01
+        )
+        assert pooled.confidence_interval(statistic) == expected
+        assert expected.low == pytest.approx(ranks[0] * 0.99, rel=0.011)
+        assert expected.high == pytest.approx(ranks[1] * 1.01, rel=0.011)
 
 
-def test_the_mean_interval_is_1_96_standard_errors_and_a_single_sample_has_none():
-    from src.application.domain.ranking import PairStatistics
-    from src.application.domain.sketch import QuantileSketch
-
-    sketch = QuantileSketch.of(np.array([1.0, 2.0]))
-    assert PairStatistics(100, 5.0, 10.0, 0, 9, 5, 8, 8, 9, sketch).confidence_interval(Statistic.MEAN) == (
-        pytest.approx(5.0 - 1.959963984540054), pytest.approx(5.0 + 1.959963984540054),
-    )  # fmt: skip
-    assert PairStatistics(1, 5.0, 0.0, 5, 5, 5, 5, 5, 5, sketch).confidence_interval(Statistic.MEAN) == (5.0, 5.0)
+def test_a_pooled_mean_interval_is_1_96_standard_errors():
+    runs = [np.array([1.0, 3.0]), np.array([2.0, 6.0])]
+    pooled = ranking.combine(TTFT, [summarize(i + 1, 1, TTFT, v) for i, v in enumerate(runs)])
+    half = 1.959963984540054 * np.std([1.0, 3.0, 2.0, 6.0], ddof=1) / 2
+    assert pooled.confidence_interval(Statistic.MEAN) == Interval(pytest.approx(3 - half), pytest.approx(3 + half))
 
 
-def test_each_statistic_reads_its_summary_field_and_quantile():
+def test_each_statistic_reads_its_summary_field_and_tail():
     from src.application.domain.ranking import Window
 
     assert [s.field for s in Statistic] == ["mean", "p50", "p90", "p95", "p99"]
-    assert [s.quantile for s in Statistic] == [None, 0.5, 0.9, 0.95, 0.99]
+    assert [s.tail for s in Statistic] == [None, 0.5, 0.9, 0.95, 0.99]
     assert [s.value for s in Statistic] == ["mean", "median", "p90", "p95", "p99"]
     assert [w.value for w in Window] == ["latest", "24h", "7d", "30d", "all"]
+    assert (TTFT.raw_quantile(0.99), TPS.raw_quantile(0.99)) == (0.99, pytest.approx(0.01))
 
 
 @pytest.mark.parametrize(
     "n, statistic, ranks",
-    [(6, Statistic.MEDIAN, (0, 4)), (10, Statistic.MEDIAN, (1, 7)), (10, Statistic.P90, (6, 9)),
-     (20, Statistic.P95, (16, 19))],
+    [(6, Statistic.MEDIAN, (1, 6)), (10, Statistic.MEDIAN, (2, 9)), (10, Statistic.P90, (7, None)),
+     (20, Statistic.P95, (17, None)), (20, Statistic.P99, (19, None))],
 )  # fmt: skip
-def test_small_samples_read_the_order_statistics_at_their_ranks(n, statistic, ranks):
-    # Values 2^k sit in buckets of their own, so the sketch gives each rank's value within 1%.
+def test_small_samples_read_the_order_statistics_at_their_ranks_and_leave_the_top_open(n, statistic, ranks):
     values = 2.0 ** np.arange(n)
-    low, high = stats(values).confidence_interval(statistic)
-    assert low == pytest.approx(values[ranks[0]], rel=0.03) and high == pytest.approx(values[ranks[1]], rel=0.03)
+    interval = stats(values).confidence_interval(statistic)
+    assert interval.low == values[ranks[0] - 1]
+    assert interval.high == (None if ranks[1] is None else values[ranks[1] - 1])
 
 
-def test_the_mean_interval_of_two_samples_is_not_zero_wide():
-    low, high = stats([1.0, 3.0]).confidence_interval(Statistic.MEAN)
-    assert (low, high) == (pytest.approx(2 - 1.959963984540054), pytest.approx(2 + 1.959963984540054))
+def test_the_mean_of_two_samples_cannot_be_bounded():
+    assert stats([1.0, 3.0]).confidence_interval(Statistic.MEAN) == Interval(None, None)
+
+
+def test_an_llm_with_an_open_interval_is_tied_with_those_its_open_side_reaches():
+    short = {"few": (LLM("few", "v"), stats([0.2, 0.3, 0.25, 0.22, 0.28, 0.31, 0.27, 0.24, 0.26, 0.29]))}
+    many = {
+        name: (LLM(name, "v"), stats(normal(m, 0.01, seed=i)))
+        for i, (name, m) in enumerate({"a": 0.1, "z": 5.0}.items())
+    }
+    entries = {e.llm.name: e for e in ranking.rank(TTFT, {**short, **many}, Statistic.P99)}
+    assert not entries["few"].interval.sufficient
+    assert entries["few"].tied_with == ("z",)  # its open top reaches 5 s; a (0.1 s) lies below its bottom

@@ -1,5 +1,6 @@
 """The simulator's samples: realistic per model, reproducible, and statistically sound."""
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -8,6 +9,8 @@ import pytest
 from src.application.domain.catalogue import load_catalogue
 from src.application.services.simulator import draw_llm_samples
 from src.application.services.statistics import summarize
+
+METRICS = {m.name: dataclasses.replace(m, id=i) for i, m in enumerate(load_catalogue().metrics, start=1)}
 
 CATALOGUE = load_catalogue()
 PROFILES = {p.llm_name: p for p in CATALOGUE.profiles}
@@ -64,7 +67,7 @@ def test_rps_follows_capacity_over_latency():
 
 def test_summaries_match_numpy_on_the_raw_samples():
     values = draw("Mixtral 8x22B", seed=11)["TTFT"]
-    summary = summarize(1, 2, 3, values)
+    summary = summarize(1, 2, METRICS["TTFT"], values)
     assert summary.n == 1000
     assert summary.mean == values.mean()
     assert summary.std == values.std(ddof=1)

@@ -34,6 +34,7 @@ from src.application.domain.model import (
     ApiKey,
     Direction,
     Endpoint,
+    Interval,
     Metric,
     MetricSummary,
     Role,
@@ -71,6 +72,21 @@ class SketchType(TypeDecorator[QuantileSketch]):
 
     def process_result_value(self, value: bytes | None, dialect: Dialect) -> QuantileSketch | None:
         return QuantileSketch.from_bytes(bytes(value)) if value is not None else None
+
+
+class IntervalsType(TypeDecorator[dict[str, Interval]]):
+    """A summary's intervals as JSON: {"p95": [low, high]}, null for an open bound."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Interval] | None, dialect: Dialect) -> object:
+        return {name: [i.low, i.high] for name, i in value.items()} if value is not None else None
+
+    def process_result_value(self, value: object, dialect: Dialect) -> dict[str, Interval] | None:
+        if not isinstance(value, dict):
+            return None
+        return {name: Interval(low, high) for name, (low, high) in value.items()}
 
 
 def _values(enum_class: type) -> Enum:
@@ -156,6 +172,7 @@ metric_summaries = Table(
     Column("p95", Float, nullable=False),
     Column("p99", Float, nullable=False),
     Column("sketch", SketchType, nullable=False),
+    Column("intervals", IntervalsType, nullable=False),
 )
 
 

@@ -66,33 +66,47 @@ def axis_title(metric: Metric, statistic: str = "") -> str:
     return f"{label} ({metric.unit}) — {better}"
 
 
+OPEN = "open"  # an interval's side that too few samples cannot bound
+
+
+def bound(value: float | None) -> str:
+    return OPEN if value is None else f"{value:.4g}"
+
+
 def ranking_bars(ranking: MetricRanking) -> Chart:
     entries = ranking.entries
     bars = {
         "type": "bar",
         "x": [e.llm.name for e in entries],
         "y": [e.value for e in entries],
-        "error_y": {
+        "error_y": {  # an open side (too few samples) has no bar: the hatching says so
             "type": "data",
-            "array": [e.ci_high - e.value for e in entries],
-            "arrayminus": [e.value - e.ci_low for e in entries],
+            "array": [e.interval.high - e.value if e.interval.high is not None else 0 for e in entries],
+            "arrayminus": [e.value - e.interval.low if e.interval.low is not None else 0 for e in entries],
             "color": "#444",
         },
-        "marker": {"color": [PALE_BLUE if e.tied_with else BLUE for e in entries]},
-        "customdata": [[e.ci_low, e.ci_high, ", ".join(e.tied_with) or "none"] for e in entries],
+        "marker": {
+            "color": [PALE_BLUE if e.tied_with else BLUE for e in entries],
+            "pattern": {"shape": ["" if e.interval.sufficient else "/" for e in entries]},
+        },
+        "customdata": [
+            [bound(e.interval.low), bound(e.interval.high), ", ".join(e.tied_with) or "none"] for e in entries
+        ],
         "hovertemplate": (
-            "%{x}<br>%{y:.4g} " + ranking.metric.unit + "<br>95% CI %{customdata[0]:.4g} - %{customdata[1]:.4g}"
+            "%{x}<br>%{y:.4g} " + ranking.metric.unit + "<br>95% CI %{customdata[0]} - %{customdata[1]}"
             "<br>tied with: %{customdata[2]}<extra></extra>"
         ),
     }
     figure = _figure([bars], yaxis={"title": {"text": axis_title(ranking.metric, str(ranking.statistic))}})
     table = Table(
         ["rank", "LLM", f"{ranking.statistic} ({ranking.metric.unit})", "95% CI low", "95% CI high", "tied with"],
-        [[e.rank, e.llm.name, e.value, e.ci_low, e.ci_high, ", ".join(e.tied_with)] for e in entries],
-    )
+        [[e.rank, e.llm.name, e.value, OPEN if e.interval.low is None else e.interval.low,
+          OPEN if e.interval.high is None else e.interval.high, ", ".join(e.tied_with)] for e in entries],
+    )  # fmt: skip
     return Chart(
         f"{ranking.metric.description}: {ranking.statistic}, {BEST_FIRST}",
-        "Error bars: 95% confidence interval. Pale bars: statistically tied with another LLM.",
+        "Error bars: 95% confidence interval. Pale bars: statistically tied with another LLM. Hatched bars: "
+        "too few samples to bound the interval on one side (open), so their rank is not a confident order.",
         figure,
         table,
     )

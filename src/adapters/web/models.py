@@ -29,7 +29,7 @@ from pydantic_core import PydanticCustomError
 from src.application.domain import bounds
 from src.application.domain.bounds import Bound
 from src.application.domain.errors import InvalidParameter
-from src.application.domain.model import Direction, Endpoint, Run, RunSource, RunStatus
+from src.application.domain.model import Direction, Endpoint, Metric, Run, RunSource, RunStatus
 from src.application.domain.ranking import (
     DataSelection,
     MetricHistory,
@@ -369,6 +369,18 @@ class MetricOut(Out):
     direction: Direction
     lower_bound: float
     upper_bound: float
+    quantiles: dict[str, float] = Field(
+        description="The quantile of the raw values each statistic reads: tails are the slow tail, so on a "
+        "higher-is-better metric p99 is the 1st percentile"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def read_quantiles(cls, metric: object) -> object:
+        if isinstance(metric, Metric):
+            quantiles = {str(s): metric.raw_quantile(s.tail) for s in Statistic if s.tail is not None}
+            return {**{f: getattr(metric, f) for f in cls.model_fields if f != "quantiles"}, "quantiles": quantiles}
+        return metric
 
 
 class MetricList(Out):
@@ -454,8 +466,9 @@ Detail = Annotated[str | None, Field(description="Why there are no results", exc
 
 
 class Interval(Out):
-    low: float
-    high: float
+    low: float | None = Field(description="null: too few samples to bound this side")
+    high: float | None = Field(description="null: too few samples to bound this side")
+    sufficient: bool = Field(description="Both sides bounded at 95%; otherwise the rank is not a confident order")
 
 
 class RankingResult(Out):
@@ -480,7 +493,8 @@ class RankingResult(Out):
     def of(cls, entry: RankingEntry) -> RankingResult:
         s = entry.statistics
         return cls(rank=entry.rank, llm=entry.llm.name, vendor=entry.llm.vendor, value=entry.value,
-                   ci95=Interval(low=entry.ci_low, high=entry.ci_high), statistically_tied=bool(entry.tied_with),
+                   ci95=Interval(low=entry.interval.low, high=entry.interval.high,
+                                 sufficient=entry.interval.sufficient), statistically_tied=bool(entry.tied_with),
                    tied_with=list(entry.tied_with), mean_value=s.mean, median=s.p50, p90=s.p90, p95=s.p95,
                    p99=s.p99, std=s.std, min=s.minimum, max=s.maximum, n=s.n)  # fmt: skip
 
@@ -503,10 +517,11 @@ class MetricRankingOut(Out):
         )
 
     def csv(self) -> str:
-        header = ["rank", "llm", "vendor", "value", "ci95_low", "ci95_high", "tied_with", "mean_value",
-                  "median", "p90", "p95", "p99", "std", "min", "max", "n"]  # fmt: skip
-        rows = [[r.rank, r.llm, r.vendor, r.value, r.ci95.low, r.ci95.high, ";".join(r.tied_with), r.mean_value,
-                 r.median, r.p90, r.p95, r.p99, r.std, r.min, r.max, r.n] for r in self.results]  # fmt: skip
+        header = ["rank", "llm", "vendor", "value", "ci95_low", "ci95_high", "ci95_sufficient", "tied_with",
+                  "mean_value", "median", "p90", "p95", "p99", "std", "min", "max", "n"]  # fmt: skip
+        rows = [[r.rank, r.llm, r.vendor, r.value, r.ci95.low, r.ci95.high, r.ci95.sufficient,
+                 ";".join(r.tied_with), r.mean_value, r.median, r.p90, r.p95, r.p99, r.std, r.min, r.max, r.n]
+                for r in self.results]  # fmt: skip
         return csv_text(header, rows)
 
 

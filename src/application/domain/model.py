@@ -82,6 +82,11 @@ class Metric:
         """True when value a beats value b for this metric."""
         return a < b if self.direction is Direction.LOWER_IS_BETTER else a > b
 
+    def raw_quantile(self, tail: float) -> float:
+        """The quantile of the raw values a tail statistic reads: p99 is the 99th percentile of a
+        lower-is-better metric and the 1st of a higher-is-better one (the slow tail of both)."""
+        return tail if self.direction is Direction.LOWER_IS_BETTER else round(1.0 - tail, 12)
+
 
 @dataclass(eq=False)
 class Run:
@@ -142,9 +147,28 @@ class Endpoint:
     id: int | None = None
 
 
+@dataclass(frozen=True)
+class Interval:
+    """A 95% confidence interval. A side is None where the samples are too few to bound it: the
+    interval is then insufficient, and what it belongs to is not ranked as a confident order."""
+
+    low: float | None
+    high: float | None
+
+    @property
+    def sufficient(self) -> bool:
+        return self.low is not None and self.high is not None
+
+    def overlaps(self, other: Interval) -> bool:
+        below = self.high is None or other.low is None or other.low <= self.high
+        above = self.low is None or other.high is None or self.low <= other.high
+        return below and above
+
+
 @dataclass(eq=False)
 class MetricSummary:
-    """Statistics of one (run, LLM, metric) pair: rankings read these, never raw samples."""
+    """Statistics of one (run, LLM, metric) pair: rankings read these, never raw samples.
+    p90, p95 and p99 are tail statistics: read at the metric's raw_quantile, the slow tail."""
 
     run_id: int
     llm_id: int
@@ -159,6 +183,8 @@ class MetricSummary:
     p95: float
     p99: float
     sketch: QuantileSketch  # for percentiles and their intervals over any set of runs
+    # The 95% intervals of "mean", "p50", "p90", "p95" and "p99", from the raw values.
+    intervals: dict[str, Interval]
 
 
 @dataclass(eq=False)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import enum
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from src.application.domain.model import LLM, Metric, Run, RunSource
-from src.application.domain.sketch import RELATIVE_ACCURACY, QuantileSketch
-
-Z_95 = 1.959963984540054
+from src.application.domain.model import LLM, Interval, Metric, Run, RunSource
+from src.application.domain.sketch import QuantileSketch
 
 
 class Statistic(enum.StrEnum):
@@ -26,7 +23,8 @@ class Statistic(enum.StrEnum):
         return "p50" if self is Statistic.MEDIAN else self.value
 
     @property
-    def quantile(self) -> float | None:
+    def tail(self) -> float | None:
+        """The tail a quantile statistic reads (the raw quantile depends on the metric's direction)."""
         return {"median": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}.get(self.value)
 
 
@@ -40,7 +38,8 @@ class Window(enum.StrEnum):
 
 @dataclass(frozen=True)
 class PairStatistics:
-    """One LLM on one metric over the chosen data: exact moments, percentiles, and a sketch."""
+    """One LLM on one metric over the chosen data: exact moments, tail statistics (read at the
+    metric's raw quantiles), their 95% intervals, and a sketch."""
 
     n: int
     mean: float
@@ -52,22 +51,13 @@ class PairStatistics:
     p95: float
     p99: float
     sketch: QuantileSketch
+    intervals: dict[str, Interval]  # by statistic field
 
     def value(self, statistic: Statistic) -> float:
         return float(getattr(self, statistic.field))
 
-    def confidence_interval(self, statistic: Statistic) -> tuple[float, float]:
-        """95% interval: normal for the mean; order statistics (distribution-free) for a quantile,
-        read from the sketch and widened by its relative accuracy."""
-        if statistic is Statistic.MEAN:
-            half = Z_95 * self.std / math.sqrt(self.n) if self.n > 1 else 0.0
-            return self.mean - half, self.mean + half
-        q = statistic.quantile or 0.5
-        rank = q * (self.n - 1)
-        half = Z_95 * math.sqrt(self.n * q * (1 - q))
-        low = self.sketch.value_at_rank(max(0.0, rank - half))
-        high = self.sketch.value_at_rank(min(self.n - 1.0, rank + half))
-        return low * (1 - RELATIVE_ACCURACY), high * (1 + RELATIVE_ACCURACY)
+    def confidence_interval(self, statistic: Statistic) -> Interval:
+        return self.intervals[statistic.field]
 
 
 @dataclass(frozen=True)
@@ -96,8 +86,7 @@ class RankingEntry:
     rank: int
     llm: LLM
     value: float
-    ci_low: float
-    ci_high: float
+    interval: Interval
     statistics: PairStatistics
     tied_with: tuple[str, ...]
 

@@ -230,7 +230,7 @@ class BenchmarkUseCases:
 
     def _store(self, run: Run, llm_id: int, succeeded: list[RequestOutcome], wall: float) -> int:
         assert run.id is not None
-        metric_ids = {m.name: m.id for m in self.uow.catalogue.metrics() if m.id is not None}
+        metrics = {m.name: m for m in self.uow.catalogue.metrics() if m.id is not None}
         day = self.clock.now().date()
         streamed = [o for o in succeeded if o.output_tokens > 1 and o.decode_s > 0]
         values = {
@@ -240,7 +240,7 @@ class BenchmarkUseCases:
             "RPS": np.array([len(succeeded) / wall]),
         }
         summaries = [
-            store_pair(self.uow, run.id, llm_id, metric_ids[name], array, day, array.size or 1)
+            store_pair(self.uow, run.id, llm_id, metrics[name], array, day, array.size or 1)
             for name, array in values.items()
             if array.size
         ]

@@ -179,6 +179,6 @@ def _rank(
     for summary in summaries:
         grouped[summary.llm_id].append(summary)
     statistics: dict[str, tuple[LLM, PairStatistics]] = {
-        llms[llm_id].name: (llms[llm_id], ranking.combine(group)) for llm_id, group in grouped.items()
+        llms[llm_id].name: (llms[llm_id], ranking.combine(metric, group)) for llm_id, group in grouped.items()
     }
     return ranking.rank(metric, statistics, statistic) if statistics else ()

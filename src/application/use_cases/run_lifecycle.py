@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from src.application.domain.errors import NotFound
-from src.application.domain.model import Caller, MetricSummary, Run, RunSource, RunStatus
+from src.application.domain.model import Caller, Metric, MetricSummary, Run, RunSource, RunStatus
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.telemetry import AbstractTelemetry
@@ -145,12 +145,13 @@ class RunLifecycle:
 
 
 def store_pair(
-    uow: AbstractUnitOfWork, run_id: int, llm_id: int, metric_id: int, values: np.ndarray, day: date, chunk: int
+    uow: AbstractUnitOfWork, run_id: int, llm_id: int, metric: Metric, values: np.ndarray, day: date, chunk: int
 ) -> MetricSummary:
     """Write one pair's values in chunks of `chunk` and return their summary (not yet added)."""
+    assert metric.id is not None  # read from the catalogue
     for index, start in enumerate(range(0, values.size, chunk)):
-        uow.samples.add_batch(run_id, llm_id, metric_id, index, values[start : start + chunk], day)
-    return summarize(run_id, llm_id, metric_id, values)
+        uow.samples.add_batch(run_id, llm_id, metric.id, index, values[start : start + chunk], day)
+    return summarize(run_id, llm_id, metric, values)
 
 
 def _described(error: Exception) -> str:

@@ -165,9 +165,9 @@ class SimulationUseCases:
     def _draw_and_store(self, run: Run, progress: Progress | None) -> int:
         catalogue = load_catalogue()
         llm_ids = {llm.name: llm.id for llm in self.uow.catalogue.llms() if llm.id is not None}
-        metric_ids = {m.name: m.id for m in self.uow.catalogue.metrics() if m.id is not None}
+        metrics = {m.name: m for m in self.uow.catalogue.metrics() if m.id is not None}
         missing = [p.llm_name for p in catalogue.profiles if p.llm_name not in llm_ids]
-        missing += [m.name for m in catalogue.metrics if m.name not in metric_ids]
+        missing += [m.name for m in catalogue.metrics if m.name not in metrics]
         if missing:
             raise NotFound(f"the catalogue is not seeded (missing {', '.join(missing[:3])}, ...): run `flask seed`")
         assert run.id is not None
@@ -178,7 +178,7 @@ class SimulationUseCases:
             llm_id = llm_ids[profile.llm_name]
             drawn = draw_llm_samples(profile, catalogue.workload, catalogue.metrics, run.seed, position, n)
             for metric_name, values in drawn.by_metric.items():
-                summaries.append(store_pair(self.uow, run.id, llm_id, metric_ids[metric_name], values, day, chunk))
+                summaries.append(store_pair(self.uow, run.id, llm_id, metrics[metric_name], values, day, chunk))
             if progress:
                 progress(position + 1, len(catalogue.profiles))
         self.uow.summaries.add_all(summaries)

@@ -1,0 +1,108 @@
+"""95% intervals of one run's statistics: exact order statistics for quantiles, bootstrap-t for means."""
+
+import numpy as np
+import pytest
+from scipy.stats import binom
+
+from src.application.domain.model import Interval
+from src.application.services import intervals
+from src.application.services.intervals import mean_interval, order_statistic_ranks, quantile_interval
+
+
+def misses(n, q, low, high):
+    """P(x_(low) > the q-quantile) and P(x_(high) < it), from K ~ Binomial(n, q)."""
+    return binom.cdf(low - 1, n, q), 1 - binom.cdf(high - 1, n, q)
+
+
+@pytest.mark.parametrize(
+    "n, q, ranks",
+    [(6, 0.5, (1, 6)), (20, 0.5, (6, 15)), (1000, 0.5, (470, 532)), (29, 0.9, (21, 29)), (1000, 0.9, (883, 921)),
+     (59, 0.95, (50, 59)), (100, 0.95, (90, 99)), (1000, 0.95, (937, 964)), (299, 0.99, (289, 299)),
+     (1000, 0.99, (983, 996)), (1000, 0.01, (5, 18))],
+)  # fmt: skip
+def test_quantile_intervals_are_the_order_statistics_that_cover_95_percent_as_tightly_as_the_binomial_allows(
+    n, q, ranks
+):
+    assert order_statistic_ranks(n, q) == ranks
+    below, above = misses(n, q, *ranks)
+    assert below + above <= 0.05  # covers at least 95%
+    assert below + above > 0.05 - max(binom.pmf(ranks[0], n, q), binom.pmf(ranks[1] - 1, n, q))  # none tighter
+
+
+def test_tails_are_kept_under_3_75_percent_each_where_the_binomial_allows_it():
+    for n, q in ((20, 0.5), (100, 0.95), (1000, 0.9), (1000, 0.99), (5000, 0.95)):
+        assert max(misses(n, q, *order_statistic_ranks(n, q))) <= 0.0375
+
+
+@pytest.mark.parametrize("q, smallest", [(0.5, 6), (0.9, 29), (0.95, 59), (0.99, 299)])
+def test_a_two_sided_interval_needs_6_29_59_or_299_samples_and_below_that_the_top_is_open(q, smallest):
+    assert None not in order_statistic_ranks(smallest, q)
+    low, high = order_statistic_ranks(smallest - 1, q)
+    assert high is None
+    if q > 0.5:  # the lower side still has a bound missing at most 2.5% on its own
+        assert low is not None and misses(smallest - 1, q, low, smallest - 1)[0] <= 0.025
+
+
+def test_a_low_quantile_mirrors_the_high_one():
+    assert order_statistic_ranks(1000, 0.01) == (1001 - 996, 1001 - 983)
+    assert order_statistic_ranks(20, 0.01) == (None, 2)
+
+
+def test_the_interval_reads_the_values_at_those_ranks():
+    values = np.arange(1.0, 21.0)
+    assert quantile_interval(values, 0.5) == Interval(6.0, 15.0)
+    assert quantile_interval(values, 0.99) == Interval(19.0, None)  # P(K < 19) = 1.7%
+    assert not quantile_interval(values, 0.99).sufficient and quantile_interval(values, 0.5).sufficient
+
+
+def test_huge_runs_get_their_ranks_at_once():
+    low, high = order_statistic_ranks(2_000_000, 0.99)
+    assert 1_979_000 < low < 1_980_000 < high < 1_981_000
+    below, above = misses(2_000_000, 0.99, low, high)
+    assert 0.049 < below + above <= 0.05
+
+
+def test_the_mean_interval_of_a_symmetric_sample_is_close_to_1_96_standard_errors():
+    values = np.random.default_rng(1).normal(10.0, 2.0, 1000)
+    error = values.std(ddof=1) / np.sqrt(values.size)
+    interval = mean_interval(values, np.random.default_rng(2))
+    assert interval.low == pytest.approx(values.mean() - 1.96 * error, abs=0.1 * error)
+    assert interval.high == pytest.approx(values.mean() + 1.96 * error, abs=0.1 * error)
+
+
+def test_the_mean_interval_of_a_right_skewed_sample_reaches_further_up_than_down():
+    values = np.random.default_rng(3).lognormal(0.0, 1.2, 200)
+    interval = mean_interval(values, np.random.default_rng(4))
+    up, down = interval.high - values.mean(), values.mean() - interval.low
+    assert up > 1.3 * down
+
+
+def test_the_mean_interval_is_the_studentized_resamples_quantiles_around_the_mean():
+    values = np.random.default_rng(5).exponential(1.0, 50)
+    mean, error = values.mean(), values.std(ddof=1) / np.sqrt(50)
+    t = intervals._studentized_resamples(values, np.random.default_rng(6))
+    assert t.size == intervals.BOOTSTRAP_RESAMPLES
+    t_low, t_high = np.quantile(t, [0.025, 0.975], method="inverted_cdf")
+    assert mean_interval(values, np.random.default_rng(6)) == Interval(
+        pytest.approx(mean - t_high * error), pytest.approx(mean - t_low * error)
+    )
+
+
+def test_above_the_bootstrap_cap_the_mean_interval_is_1_96_standard_errors(monkeypatch):
+    monkeypatch.setattr(intervals, "BOOTSTRAP_MAX_N", 100)
+    values = np.random.default_rng(7).exponential(1.0, 101)
+    half = 1.959963984540054 * values.std(ddof=1) / np.sqrt(101)
+    assert mean_interval(values, np.random.default_rng(0)) == Interval(
+        pytest.approx(values.mean() - half, rel=1e-12), pytest.approx(values.mean() + half, rel=1e-12)
+    )
+
+
+def test_a_constant_sample_has_a_zero_wide_mean_interval_and_one_sample_has_none():
+    assert mean_interval(np.full(10, 2.5), np.random.default_rng(0)) == Interval(2.5, 2.5)
+    assert mean_interval(np.array([2.5]), np.random.default_rng(0)) == Interval(None, None)
+
+
+def test_open_sides_overlap_everything_on_their_side():
+    assert Interval(1.0, None).overlaps(Interval(5.0, 6.0)) and not Interval(7.0, None).overlaps(Interval(5.0, 6.0))
+    assert Interval(None, 2.0).overlaps(Interval(0.0, 0.5)) and not Interval(None, 2.0).overlaps(Interval(3.0, 4.0))
+    assert Interval(1.0, 2.0).overlaps(Interval(2.0, 3.0)) and not Interval(1.0, 2.0).overlaps(Interval(2.1, 3.0))
