@@ -6,15 +6,17 @@ profiles as the known truth (their quantiles and means from 5 million draws each
 
 Prints, per metric, statistic and n: the share of intervals reported sufficient, and how often
 those cover the truth (target 93-97%), with the misses above and below; for the mean also the
-normal interval's coverage, for comparison. Then the tie test (overlapping 95% intervals): how
-often two runs of one profile are called different (target at most 5%), and the share of truly
-different adjacent pairs on the TTFT median reported tied at n=1000 (target at most 5%).
+normal interval's coverage, for comparison. Then the pairwise tests the rankings make: how often
+two runs of one profile are called different (target at most 5%); for all twelve LLMs ranked as
+the API ranks them, the share of truly adjacent pairs reported tied (target at most 5% on the
+TTFT median at n=1000) and how often the 95% rank intervals hold the true rank.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import itertools
 import time
 from collections import defaultdict
@@ -22,18 +24,24 @@ from collections import defaultdict
 import numpy as np
 
 from src.application.domain.catalogue import LatencyProfile, load_catalogue
-from src.application.domain.model import Interval
+from src.application.domain.model import LLM, Direction, Interval, Metric
+from src.application.domain.ranking import MetricRanking, RankingEntry, Statistic
+from src.application.services import ranking
 from src.application.services.intervals import Z_95
+from src.application.services.scores import mean_win_rates
 from src.application.services.simulator import draw_llm_samples
 from src.application.services.statistics import TAILS, summarize
+from src.application.use_cases.rankings import metric_weights
 
 CATALOGUE = load_catalogue()
 METRICS = [dataclasses.replace(m, id=i) for i, m in enumerate(CATALOGUE.metrics, start=1)]
 FIELDS = ["mean", *TAILS]
 TRUTH_DRAWS = 1_000_000
 TRUTH_SEEDS = 5
+UNKNOWN = Interval(None, None)
 
 
+@functools.cache
 def truth(profile: LatencyProfile, position: int) -> dict[str, dict[str, float]]:
     """Each metric's true mean and tail statistics for a profile, from 5 million draws."""
     drawn = [draw_llm_samples(profile, CATALOGUE.workload, CATALOGUE.metrics, 2**40 + s, position, TRUTH_DRAWS)
@@ -87,29 +95,85 @@ def coverage(profiles: list[tuple[int, LatencyProfile]], sizes: list[int], seeds
                 print(f"{metric.name:12} {field:12} {n:>6} {sufficient / total:10.0%} {covers} {miss}")
 
 
+def ranked(seed: int, n: int, metric: Metric, statistic: Statistic, positions: list[int]) -> dict[int, RankingEntry]:
+    """One simulated run of the LLMs at `positions`, ranked as the API ranks it, by position."""
+    table = {}
+    for position in positions:
+        profile = CATALOGUE.profiles[position]
+        values = draw_llm_samples(profile, CATALOGUE.workload, CATALOGUE.metrics, seed, position, n)
+        summary = summarize(1, 1, metric, values.by_metric[metric.name])
+        table[str(position)] = (LLM(str(position), ""), ranking.combine(metric, [summary]))
+    return {int(entry.llm.name): entry for entry in ranking.rank(metric, table, statistic)}
+
+
+def rank_two(one: RankingEntry, two: RankingEntry, metric: Metric, statistic: Statistic) -> tuple[str, ...]:
+    """Whom the first is tied with when the two runs are ranked side by side."""
+    table = {"one": (LLM("one", ""), one.statistics), "two": (LLM("two", ""), two.statistics)}
+    return next(e.tied_with for e in ranking.rank(metric, table, statistic) if e.llm.name == "one")
+
+
 def tie_test(profiles: list[tuple[int, LatencyProfile]], n: int, seeds: int) -> None:
-    print(f"\nTie test: overlapping 95% intervals, n={n}, {seeds} seeds")
-    different = {field: 0 for field in FIELDS}
-    for position, profile in profiles:
+    print(f"\nTies: pairwise tests at 5%, Holm-corrected over every pair; n={n}, {seeds} seeds")
+    ttft = METRICS[0]
+    different = {statistic: 0 for statistic in Statistic}
+    for position, _ in profiles:  # two runs of one profile, as two LLMs
         for seed in range(seeds):
-            one = run_summaries(profile, position, seed, n)["TTFT"]
-            two = run_summaries(profile, position, seed + 10**6, n)["TTFT"]
-            for field in FIELDS:
-                different[field] += not one[field].overlaps(two[field])
+            for statistic in Statistic:
+                one = ranked(seed, n, ttft, statistic, [position])[position]
+                two = ranked(seed + 10**6, n, ttft, statistic, [position])[position]
+                different[statistic] += not rank_two(one, two, ttft, statistic)
     total = len(profiles) * seeds
     print("identical profiles called different (TTFT; target at most 5%): "
-          + ", ".join(f"{field} {count / total:.1%}" for field, count in different.items()))  # fmt: skip
-    everyone = list(enumerate(CATALOGUE.profiles))
-    medians = {position: truth(profile, position)["TTFT"]["p50"] for position, profile in everyone}
-    order = sorted(medians, key=medians.get)  # type: ignore[arg-type]
-    pairs = [(a, b) for a, b in itertools.pairwise(order) if medians[a] < medians[b]]
-    tied = 0
-    for seed in range(seeds):
-        intervals = {p: run_summaries(CATALOGUE.profiles[p], p, seed, n)["TTFT"]["p50"] for p in order}
-        tied += sum(intervals[a].overlaps(intervals[b]) for a, b in pairs)
-    print(f"truly different adjacent pairs on the TTFT median reported tied (target at most 5%): "
-          f"{tied / (len(pairs) * seeds):.1%} of {len(pairs)} pairs x {seeds} seeds")  # fmt: skip
-    print("rank-interval coverage: not measured yet (rank intervals are not built)")
+          + ", ".join(f"{statistic} {count / total:.1%}" for statistic, count in different.items()))  # fmt: skip
+    everyone = list(range(len(CATALOGUE.profiles)))
+    truths = {position: truth(CATALOGUE.profiles[position], position) for position in everyone}
+    for metric, statistic in ((ttft, Statistic.MEDIAN), (ttft, Statistic.MEAN), (METRICS[1], Statistic.P99)):
+        true = {p: truths[p][metric.name][statistic.field] for p in everyone}
+        order = sorted(everyone, key=lambda p: true[p] if metric.direction is Direction.LOWER_IS_BETTER else -true[p])
+        true_rank = {p: 1 + order.index(p) for p in everyone}
+        pairs = list(itertools.pairwise(order))
+        tied = covered = all_covered = 0
+        for seed in range(seeds):
+            entries = ranked(seed, n, metric, statistic, everyone)
+            tied += sum(str(b) in entries[a].tied_with for a, b in pairs)
+            hits = [entries[p].rank_interval[0] <= true_rank[p] <= entries[p].rank_interval[1] for p in everyone]
+            covered += sum(hits)
+            all_covered += all(hits)
+        print(f"{metric.name} {statistic}: adjacent pairs reported tied {tied / (len(pairs) * seeds):.1%} "
+              f"(target at most 5% on the TTFT median); rank intervals cover the true rank "
+              f"{covered / (len(everyone) * seeds):.1%} per LLM, all at once in {all_covered / seeds:.1%} "
+              "of runs")  # fmt: skip
+
+
+def overall_test(n: int, seeds: int) -> None:
+    """The overall score's and rank's 95% intervals against the true mean win rates (default weights)."""
+    everyone = list(range(len(CATALOGUE.profiles)))
+    truths = {position: truth(CATALOGUE.profiles[position], position) for position in everyone}
+    weights = metric_weights({}, [m.name for m in METRICS])
+    metrics = [m for m in METRICS if weights[m.name] > 0]
+    for statistic in (Statistic.MEDIAN, Statistic.MEAN, Statistic.P99):
+        true = [
+            MetricRanking(m, statistic, None, tuple(
+                RankingEntry(1, LLM(str(p), ""), truths[p][m.name][statistic.field], UNKNOWN, None, (), (1, 1))  # type: ignore[arg-type]
+                for p in everyone))
+            for m in metrics
+        ]  # fmt: skip
+        true_score = {int(name): score for name, score in mean_win_rates(true, weights).score.items()}
+        true_rank = {p: 1 + sum(true_score[o] > true_score[p] for o in everyone) for p in everyone}
+        scores_covered = ranks_covered = 0
+        for seed in range(seeds):
+            rankings = [
+                MetricRanking(m, statistic, None, tuple(ranked(seed, n, m, statistic, everyone).values()))
+                for m in metrics
+            ]
+            for entry in ranking.overall(rankings, weights):
+                p = int(entry.llm.name)
+                scores_covered += entry.score_interval[0] <= true_score[p] <= entry.score_interval[1]
+                ranks_covered += entry.rank_interval[0] <= true_rank[p] <= entry.rank_interval[1]
+        total = len(everyone) * seeds
+        print(f"overall ({statistic}, weights {', '.join(m.name for m in metrics)}): score intervals cover the "
+              f"true mean win rate {scores_covered / total:.1%}, rank intervals the true rank "
+              f"{ranks_covered / total:.1%}")  # fmt: skip
 
 
 def main() -> None:
@@ -122,8 +186,10 @@ def main() -> None:
     names = args.profiles.split(",")
     profiles = [(i, p) for i, p in enumerate(CATALOGUE.profiles) if p.llm_name in names]
     began = time.perf_counter()
-    coverage(profiles, [int(size) for size in args.sizes.split(",")], args.seeds)
+    if args.sizes:  # --sizes '' prints the tests alone
+        coverage(profiles, [int(size) for size in args.sizes.split(",")], args.seeds)
     tie_test(profiles, 1000, args.seeds)
+    overall_test(1000, args.seeds)
     print(f"\n{time.perf_counter() - began:.0f} s")
 
 

@@ -34,7 +34,7 @@ def pick(rng: random.Random) -> tuple[str, str, str, bytes | None, int]:
         statistic = rng.choice(["mean", "median", "p95"])
         return "ranking", "GET", f"/metrics/?metric_name={metric}&statistic={statistic}", None, 200
     if roll < 0.60:
-        return "overall", "GET", f"/metrics/all?method={rng.choice(['winrate', 'minmax'])}", None, 200
+        return "overall", "GET", f"/metrics/all?statistic={rng.choice(['mean', 'median', 'p99'])}", None, 200
     if roll < 0.80:
         path = rng.choice([f"/visualize?metric_name={metric}", "/visualize/all"])
         return "page", "GET", path, None, 200

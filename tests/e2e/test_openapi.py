@@ -31,7 +31,7 @@ REQUESTS = [
     ("get", "/metrics/?metric_name=BLEU", None),
     ("get", "/metrics/?metric_name=TTFT&run_id=999", None),
     ("get", "/metrics/all", None),
-    ("get", "/metrics/all?method=minmax&weights=TTFT:2", None),
+    ("get", "/metrics/all?method=winrate&weights=TTFT:2", None),
     ("get", "/metrics/history?metric_name=RPS&window=7d", None),
     ("get", "/llms", None),
     ("get", "/metric-definitions", None),

@@ -75,16 +75,21 @@ def test_the_overall_ranking_scores_between_0_and_1_with_per_metric_standings(cl
     assert len(results) == 12
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
-    assert set(results[0]["metrics"]) == {"TTFT", "TPS", "e2e_latency", "RPS"}
+    assert set(results[0]["metrics"]) == {"TTFT", "TPS"}  # e2e latency and RPS follow from these two
     assert results[0]["mean_value"] == results[0]["score"]  # the original's field, kept
+    assert all(r["score95"]["low"] <= r["score"] <= r["score95"]["high"] for r in results)
+    assert all(r["rank95"]["low"] <= r["rank"] <= r["rank95"]["high"] for r in results)
 
 
-def test_weights_and_the_minmax_method_change_the_overall_ranking(client, api_headers, simulate):
+def test_weights_change_the_overall_ranking_and_min_max_is_refused_naming_the_method(client, api_headers, simulate):
     simulate()
-    ttft_only = client.get("/metrics/all?weights=TPS:0,e2e_latency:0,RPS:0&method=minmax", headers=api_headers).json
+    ttft_only = client.get("/metrics/all?weights=TPS:0", headers=api_headers).json
     best_ttft = client.get("/metrics/?metric_name=TTFT", headers=api_headers).json["results"][0]["llm"]
-    assert ttft_only["method"] == "minmax" and ttft_only["results"][0]["llm"] == best_ttft
+    assert ttft_only["weights"] == {"TTFT": 1.0, "TPS": 0.0, "e2e_latency": 0.0, "RPS": 0.0}
+    assert ttft_only["method"] == "winrate" and ttft_only["results"][0]["llm"] == best_ttft
     assert ttft_only["results"][0]["score"] == 1.0
+    refused = client.get("/metrics/all?method=minmax", headers=api_headers)
+    assert refused.status_code == 400 and refused.json["error"]["choices"] == ["winrate"]
 
 
 @pytest.mark.parametrize(

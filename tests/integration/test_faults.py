@@ -91,7 +91,7 @@ def test_with_postgresql_down_the_api_answers_503_json_and_recovers_on_the_first
     assert client.get("/metrics/?metric_name=TTFT&statistic=p90", headers=api_headers).status_code == 200
 
     proxy.cut()
-    for path in ("/metrics/?metric_name=RPS", "/runs", "/metrics/all?method=minmax"):
+    for path in ("/metrics/?metric_name=RPS", "/runs", "/metrics/all?weights=RPS:1"):
         response = client.get(path, headers=api_headers)
         assert response.status_code == 503, path
         assert response.json["error"]["message"] == "the database is unavailable; try again shortly"

@@ -74,10 +74,8 @@ def test_the_intervals_revision_gives_old_summaries_intervals_and_the_slow_tail_
         ordered = samples[llm, metric]
         assert set(intervals) == {"mean", "p50", "p90", "p95", "p99"}
         low, high = intervals["p50"]
-        # Ranks 179 and 219 of 400, read from the sketch (within 1%) and widened by 1%.
-        assert (
-            ordered[179 - 1] * 0.98 <= low <= ordered[179 - 1] and ordered[219 - 1] <= high <= ordered[219 - 1] * 1.02
-        )
+        # Ranks 179 and 219 of 400, read from the sketch (within its 1%).
+        assert low == pytest.approx(ordered[179 - 1], rel=0.011) and high == pytest.approx(ordered[219 - 1], rel=0.011)
         if metric in higher:
             assert p99 == pytest.approx(ordered[3], rel=0.011)  # the sketch's sample at rank 0.01 * 399
         else:

@@ -66,8 +66,12 @@ def test_the_mean_interval_of_a_symmetric_sample_is_close_to_1_96_standard_error
     values = np.random.default_rng(1).normal(10.0, 2.0, 1000)
     error = values.std(ddof=1) / np.sqrt(values.size)
     interval = mean_interval(values, np.random.default_rng(2))
-    assert interval.low == pytest.approx(values.mean() - 1.96 * error, abs=0.1 * error)
-    assert interval.high == pytest.approx(values.mean() + 1.96 * error, abs=0.1 * error)
+    assert interval.low == pytest.approx(
+        values.mean() - 1.96 * error, abs=0.2 * error
+    )  # the 2.5% quantile of 999 resamples varies by ~0.09
+    assert interval.high == pytest.approx(
+        values.mean() + 1.96 * error, abs=0.2 * error
+    )  # the 2.5% quantile of 999 resamples varies by ~0.09
 
 
 def test_the_mean_interval_of_a_right_skewed_sample_reaches_further_up_than_down():

@@ -85,40 +85,30 @@ def metric_ranking(metric, means, sd=0.01):
     return MetricRanking(metric, Statistic.MEAN, None, ranked(metric, means, sd=sd))
 
 
-def test_win_rate_scores_count_wins_and_half_a_tie():
-    scores = ranking.metric_scores(metric_ranking(TTFT, {"a": 1.0, "b": 2.0, "c": 3.0}), ranking.WIN_RATE)
-    assert scores == {"a": 1.0, "b": 0.5, "c": 0.0}
-    tied = ranking.metric_scores(metric_ranking(TTFT, {"a": 1.0, "b": 1.0001, "c": 3.0}, sd=0.3), ranking.WIN_RATE)
-    assert tied["a"] == tied["b"] == 0.75
-
-
-def test_minmax_scores_place_values_between_worst_and_best_in_the_right_direction():
-    scores = ranking.metric_scores(metric_ranking(TPS, {"a": 100.0, "b": 200.0, "c": 150.0}), ranking.MIN_MAX)
-    assert scores["b"] == 1.0 and scores["a"] == 0.0 and scores["c"] == pytest.approx(0.5, abs=0.01)
-
-
-def test_the_overall_score_is_the_weighted_mean_of_metric_scores():
+def test_the_overall_score_is_the_weighted_mean_win_rate():
     rankings = [
         metric_ranking(TTFT, {"quick": 0.5, "fluent": 1.5}),
         metric_ranking(TPS, {"quick": 50.0, "fluent": 150.0}),
     ]
-    even = {e.llm.name: e.score for e in ranking.overall(rankings, {"TTFT": 1, "TPS": 1}, ranking.WIN_RATE)}
+    even = {e.llm.name: e.score for e in ranking.overall(rankings, {"TTFT": 1, "TPS": 1})}
     assert even == {"quick": 0.5, "fluent": 0.5}
-    entries = ranking.overall(rankings, {"TTFT": 3, "TPS": 1}, ranking.WIN_RATE)
+    entries = ranking.overall(rankings, {"TTFT": 3, "TPS": 1})
     assert [(e.llm.name, e.score, e.rank) for e in entries] == [("quick", 0.75, 1), ("fluent", 0.25, 2)]
     assert entries[0].by_metric["TTFT"].rank == 1 and entries[0].by_metric["TPS"].rank == 2
+    assert entries[0].by_metric["TTFT"].score == 1.0 and entries[0].by_metric["TPS"].score == 0.0
+    assert entries[0].rank_interval == (1, 1) and entries[0].score_interval == (0.75, 0.75)  # sd 0.01: sure
 
 
-def test_a_pooled_quantile_interval_reads_the_merged_sketch_at_the_exact_ranks_widened_by_its_accuracy():
+def test_a_pooled_quantile_interval_reads_the_merged_sketch_at_the_exact_ranks_and_reports_its_resolution():
     halves = [np.arange(1.0, 1001.0, 2), np.arange(2.0, 1001.0, 2)]
     pooled = ranking.combine(TTFT, [summarize(i + 1, 1, TTFT, v) for i, v in enumerate(halves)])
     for statistic, ranks in ((Statistic.MEDIAN, (470, 532)), (Statistic.P90, (883, 921)), (Statistic.P99, (983, 996))):
-        expected = Interval(
-            pooled.sketch.value_at_rank(ranks[0] - 1) * 0.99, pooled.sketch.value_at_rank(ranks[1] - 1) * 1.01
-        )
+        expected = Interval(pooled.sketch.value_at_rank(ranks[0] - 1), pooled.sketch.value_at_rank(ranks[1] - 1))
         assert pooled.confidence_interval(statistic) == expected
-        assert expected.low == pytest.approx(ranks[0] * 0.99, rel=0.011)
-        assert expected.high == pytest.approx(ranks[1] * 1.01, rel=0.011)
+        assert expected.low == pytest.approx(ranks[0], rel=0.01) and expected.high == pytest.approx(ranks[1], rel=0.01)
+        assert pooled.resolution(statistic) == 0.01
+    assert pooled.resolution(Statistic.MEAN) == 0.0
+    assert stats(halves[0]).resolution(Statistic.P99) == 0.0  # one run: from its raw values
 
 
 def test_a_pooled_mean_interval_is_1_96_standard_errors():

@@ -143,7 +143,7 @@ def test_an_unknown_method_and_a_history_without_a_period_are_refused_with_the_c
     metrics, _, _ = world
     with pytest.raises(InvalidParameter, match=r"^unknown method 'borda'$") as refused:
         metrics.rank_overall(method="borda")
-    assert refused.value.choices == ["winrate", "minmax"]
+    assert refused.value.choices == ["winrate"]
     with pytest.raises(InvalidParameter, match=r"^history needs a period$") as refused:
         metrics.history("TTFT", window=Window.LATEST)
     assert refused.value.choices == ["24h", "7d", "30d", "all"]

@@ -90,23 +90,33 @@ def ranking_bars(ranking: MetricRanking) -> Chart:
             "pattern": {"shape": ["" if e.interval.sufficient else "/" for e in entries]},
         },
         "customdata": [
-            [bound(e.interval.low), bound(e.interval.high), ", ".join(e.tied_with) or "none"] for e in entries
+            [
+                bound(e.interval.low),
+                bound(e.interval.high),
+                ", ".join(e.tied_with) or "none",
+                "{}-{}".format(*e.rank_interval),
+            ]
+            for e in entries
         ],
         "hovertemplate": (
             "%{x}<br>%{y:.4g} " + ranking.metric.unit + "<br>95% CI %{customdata[0]} - %{customdata[1]}"
-            "<br>tied with: %{customdata[2]}<extra></extra>"
+            "<br>tied with: %{customdata[2]}<br>95% rank interval: %{customdata[3]}<extra></extra>"
         ),
     }
     figure = _figure([bars], yaxis={"title": {"text": axis_title(ranking.metric, str(ranking.statistic))}})
     table = Table(
-        ["rank", "LLM", f"{ranking.statistic} ({ranking.metric.unit})", "95% CI low", "95% CI high", "tied with"],
-        [[e.rank, e.llm.name, e.value, OPEN if e.interval.low is None else e.interval.low,
-          OPEN if e.interval.high is None else e.interval.high, ", ".join(e.tied_with)] for e in entries],
+        ["rank", "95% rank interval", "LLM", f"{ranking.statistic} ({ranking.metric.unit})", "95% CI low",
+         "95% CI high", "tied with"],
+        [[e.rank, "{}-{}".format(*e.rank_interval), e.llm.name, e.value,
+          OPEN if e.interval.low is None else e.interval.low, OPEN if e.interval.high is None else e.interval.high,
+          ", ".join(e.tied_with)] for e in entries],
     )  # fmt: skip
     return Chart(
         f"{ranking.metric.description}: {ranking.statistic}, {BEST_FIRST}",
-        "Error bars: 95% confidence interval. Pale bars: statistically tied with another LLM. Hatched bars: "
-        "too few samples to bound the interval on one side (open), so their rank is not a confident order.",
+        "Error bars: 95% confidence interval. Pale bars: not told apart from another LLM at 5% (pairwise "
+        "tests, Holm-corrected), so their order may not hold; the table gives each LLM's 95% rank interval. "
+        "Hatched bars: too few samples to bound the interval on one side (open), so their rank is not a "
+        "confident order.",
         figure,
         table,
     )
@@ -177,12 +187,29 @@ def score_bars(ranking: OverallRanking) -> Chart:
         "type": "bar",
         "x": [e.llm.name for e in entries],
         "y": [e.score for e in entries],
+        "error_y": {
+            "type": "data",
+            "array": [e.score_interval[1] - e.score for e in entries],
+            "arrayminus": [e.score - e.score_interval[0] for e in entries],
+            "color": "#444",
+        },
         "marker": {"color": BLUE},
-        "hovertemplate": "%{x}<br>score %{y:.3f}<extra></extra>",
+        "customdata": [[*e.score_interval, "{}-{}".format(*e.rank_interval)] for e in entries],
+        "hovertemplate": "%{x}<br>score %{y:.3f} (95%: %{customdata[0]:.3f} - %{customdata[1]:.3f})"
+        "<br>95% rank interval: %{customdata[2]}<extra></extra>",
     }
     figure = _figure([bars], yaxis={"title": {"text": "score (0-1) — higher is better"}, "range": [0, 1.05]})
-    table = Table(["rank", "LLM", "score"], [[e.rank, e.llm.name, e.score] for e in entries])
-    return Chart(f"Overall score ({ranking.method}), {BEST_FIRST}", "1 is the best possible score.", figure, table)
+    table = Table(
+        ["rank", "95% rank interval", "LLM", "score", "95% low", "95% high"],
+        [[e.rank, "{}-{}".format(*e.rank_interval), e.llm.name, e.score, *e.score_interval] for e in entries],
+    )
+    return Chart(
+        f"Overall score (mean win rate), {BEST_FIRST}",
+        "The weighted share of rivals each LLM beats per metric (exact ties half): 1 beats every rival on every "
+        "metric. Error bars: 95% interval of the score.",
+        figure,
+        table,
+    )
 
 
 def score_heatmap(ranking: OverallRanking, metrics: list[Metric]) -> Chart:
@@ -212,7 +239,7 @@ def score_heatmap(ranking: OverallRanking, metrics: list[Metric]) -> Chart:
     rows = [
         [e.llm.name, *(e.by_metric[n].value for n in names), *(e.by_metric[n].score for n in names)] for e in entries
     ]
-    return Chart("Per-metric score of every LLM", "Darker is better: 1 is the best of its metric.", figure,
+    return Chart("Per-metric win rate of every LLM", "Darker is better: 1 beats every rival on its metric.", figure,
                  Table(columns, rows))  # fmt: skip
 
 

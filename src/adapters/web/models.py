@@ -256,9 +256,13 @@ class MetricRankingQuery(MetricQuery, Formatted):
 class OverallQuery(ScopeQuery):
     method: one_of(list(METHODS)) = Field(  # type: ignore[valid-type]
         WIN_RATE,
-        description="winrate: share of rivals beaten per metric, ties half; minmax: position between worst and best",
+        description="winrate: HELM's mean win rate (the share of rivals beaten per metric, exact ties half)",
     )
-    weights: Weights = Field(default_factory=dict, description="Metric weights, 1 when not given, 0 to leave one out")
+    weights: Weights = Field(
+        default_factory=dict,
+        description="Metric weights, 0 to leave one out; not given: e2e_latency and RPS 0 (they follow from TTFT "
+        "and TPS), the others 1",
+    )
 
 
 class OverallRankingQuery(OverallQuery, Formatted):
@@ -471,13 +475,23 @@ class Interval(Out):
     sufficient: bool = Field(description="Both sides bounded at 95%; otherwise the rank is not a confident order")
 
 
+class RankInterval(Out):
+    low: int = Field(description="The best rank the data allow at 95%")
+    high: int = Field(description="The worst rank the data allow at 95%")
+
+
 class RankingResult(Out):
     rank: int
+    rank95: RankInterval = Field(description="From pairwise tests of every pair, Holm-corrected at 5%")
     llm: str
     vendor: str
     value: float
     ci95: Interval
-    statistically_tied: bool
+    resolution: float = Field(
+        description="Relative accuracy of value and ci95 apart from sampling: 0 when computed from raw values, "
+        "0.01 when read from merged sketches (windows)"
+    )
+    statistically_tied: bool = Field(description="Not told apart from another LLM at 5% (Holm over every pair)")
     tied_with: list[str]
     mean_value: float
     median: float
@@ -490,11 +504,14 @@ class RankingResult(Out):
     n: int
 
     @classmethod
-    def of(cls, entry: RankingEntry) -> RankingResult:
+    def of(cls, entry: RankingEntry, statistic: Statistic) -> RankingResult:
         s = entry.statistics
-        return cls(rank=entry.rank, llm=entry.llm.name, vendor=entry.llm.vendor, value=entry.value,
+        low, high = entry.rank_interval
+        return cls(rank=entry.rank, rank95=RankInterval(low=low, high=high), llm=entry.llm.name,
+                   vendor=entry.llm.vendor, value=entry.value,
                    ci95=Interval(low=entry.interval.low, high=entry.interval.high,
-                                 sufficient=entry.interval.sufficient), statistically_tied=bool(entry.tied_with),
+                                 sufficient=entry.interval.sufficient),
+                   resolution=s.resolution(statistic), statistically_tied=bool(entry.tied_with),
                    tied_with=list(entry.tied_with), mean_value=s.mean, median=s.p50, p90=s.p90, p95=s.p95,
                    p99=s.p99, std=s.std, min=s.minimum, max=s.maximum, n=s.n)  # fmt: skip
 
@@ -512,16 +529,17 @@ class MetricRankingOut(Out):
         return cls(
             metric=MetricOut.model_validate(ranking.metric),
             statistic=ranking.statistic,
-            results=[RankingResult.of(entry) for entry in ranking.entries],
+            results=[RankingResult.of(entry, ranking.statistic) for entry in ranking.entries],
             **covering(ranking.selection),
         )
 
     def csv(self) -> str:
-        header = ["rank", "llm", "vendor", "value", "ci95_low", "ci95_high", "ci95_sufficient", "tied_with",
-                  "mean_value", "median", "p90", "p95", "p99", "std", "min", "max", "n"]  # fmt: skip
-        rows = [[r.rank, r.llm, r.vendor, r.value, r.ci95.low, r.ci95.high, r.ci95.sufficient,
-                 ";".join(r.tied_with), r.mean_value, r.median, r.p90, r.p95, r.p99, r.std, r.min, r.max, r.n]
-                for r in self.results]  # fmt: skip
+        header = ["rank", "rank95_low", "rank95_high", "llm", "vendor", "value", "ci95_low", "ci95_high",
+                  "ci95_sufficient", "resolution", "tied_with", "mean_value", "median", "p90", "p95", "p99", "std",
+                  "min", "max", "n"]  # fmt: skip
+        rows = [[r.rank, r.rank95.low, r.rank95.high, r.llm, r.vendor, r.value, r.ci95.low, r.ci95.high,
+                 r.ci95.sufficient, r.resolution, ";".join(r.tied_with), r.mean_value, r.median, r.p90, r.p95,
+                 r.p99, r.std, r.min, r.max, r.n] for r in self.results]  # fmt: skip
         return csv_text(header, rows)
 
 
@@ -531,11 +549,18 @@ class Standing(Out):
     score: float
 
 
+class ScoreInterval(Out):
+    low: float
+    high: float
+
+
 class OverallResult(Out):
     rank: int
+    rank95: RankInterval = Field(description="The 95% interval of its rank, from the bootstrap of the scores")
     llm: str
     vendor: str
-    score: float = Field(ge=0, le=1)
+    score: float = Field(ge=0, le=1, description="The weighted mean of its win rates")
+    score95: ScoreInterval = Field(description="Parametric bootstrap from each value's 95% interval")
     mean_value: float = Field(description="The score, under the original's field name")
     metrics: dict[str, Standing]
 
@@ -543,9 +568,11 @@ class OverallResult(Out):
     def of(cls, entry: OverallEntry) -> OverallResult:
         return cls(
             rank=entry.rank,
+            rank95=RankInterval(low=entry.rank_interval[0], high=entry.rank_interval[1]),
             llm=entry.llm.name,
             vendor=entry.llm.vendor,
             score=entry.score,
+            score95=ScoreInterval(low=entry.score_interval[0], high=entry.score_interval[1]),
             mean_value=entry.score,
             metrics={name: Standing.model_validate(standing) for name, standing in entry.by_metric.items()},
         )
@@ -572,12 +599,13 @@ class OverallRankingOut(Out):
 
     def csv(self) -> str:
         metrics = list(self.results[0].metrics) if self.results else []
-        header = ["rank", "llm", "vendor", "score"]
+        header = ["rank", "rank95_low", "rank95_high", "llm", "vendor", "score", "score95_low", "score95_high"]
         for name in metrics:
             header += [f"{name}_value", f"{name}_rank", f"{name}_score"]
         rows = []
         for result in self.results:
-            row: list[Any] = [result.rank, result.llm, result.vendor, result.score]
+            row: list[Any] = [result.rank, result.rank95.low, result.rank95.high, result.llm, result.vendor,
+                              result.score, result.score95.low, result.score95.high]  # fmt: skip
             for name in metrics:
                 standing = result.metrics[name]
                 row += [standing.value, standing.rank, standing.score]

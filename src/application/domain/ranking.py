@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from src.application.domain.model import LLM, Interval, Metric, Run, RunSource
-from src.application.domain.sketch import QuantileSketch
+from src.application.domain.sketch import RELATIVE_ACCURACY, QuantileSketch
 
 
 class Statistic(enum.StrEnum):
@@ -52,12 +52,18 @@ class PairStatistics:
     p99: float
     sketch: QuantileSketch
     intervals: dict[str, Interval]  # by statistic field
+    sketched: bool = False  # the tail statistics and their intervals were read from the sketch
 
     def value(self, statistic: Statistic) -> float:
         return float(getattr(self, statistic.field))
 
     def confidence_interval(self, statistic: Statistic) -> Interval:
         return self.intervals[statistic.field]
+
+    def resolution(self, statistic: Statistic) -> float:
+        """The relative accuracy of the value and its interval's bounds, apart from sampling
+        uncertainty: 0 where computed from the raw values, the sketch's where read from it."""
+        return RELATIVE_ACCURACY if self.sketched and statistic is not Statistic.MEAN else 0.0
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,8 @@ class RankingEntry:
     value: float
     interval: Interval
     statistics: PairStatistics
-    tied_with: tuple[str, ...]
+    tied_with: tuple[str, ...]  # not told apart at 5% (Holm over every pair)
+    rank_interval: tuple[int, int]  # the 95% interval of its rank, best rank first
 
 
 @dataclass(frozen=True)
@@ -103,15 +110,17 @@ class MetricRanking:
 class MetricStanding:
     value: float
     rank: int
-    score: float
+    score: float  # its win rate on the metric
 
 
 @dataclass(frozen=True)
 class OverallEntry:
     rank: int
     llm: LLM
-    score: float
+    score: float  # the weighted mean of its win rates
     by_metric: dict[str, MetricStanding]
+    score_interval: tuple[float, float]  # 95%
+    rank_interval: tuple[int, int]  # 95%, best rank first
 
 
 @dataclass(frozen=True)

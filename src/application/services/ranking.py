@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,13 +16,14 @@ from src.application.domain.ranking import (
     RankingEntry,
     Statistic,
 )
-from src.application.domain.sketch import RELATIVE_ACCURACY, QuantileSketch
+from src.application.domain.sketch import QuantileSketch
+from src.application.services.comparisons import Estimate, compare
 from src.application.services.intervals import Z_95, order_statistic_ranks
+from src.application.services.scores import mean_win_rates
 from src.application.services.statistics import TAILS
 
 WIN_RATE = "winrate"
-MIN_MAX = "minmax"
-METHODS = (WIN_RATE, MIN_MAX)
+METHODS = (WIN_RATE,)  # min-max was dropped: see services/scores.py
 
 
 def combine(metric: Metric, summaries: Sequence[MetricSummary]) -> PairStatistics:
@@ -38,8 +40,7 @@ def pooled(metric: Metric, summaries: Sequence[MetricSummary]) -> PairStatistics
     """n, mean, std, min and max exactly; tail statistics from the merged sketches.
 
     The intervals treat every request as independent of the others (a normal interval of the
-    mean, order statistics of the merged sketch widened by its accuracy): too narrow when runs
-    differ from each other."""
+    mean, order statistics of the merged sketch): too narrow when runs differ from each other."""
     n = np.array([s.n for s in summaries], dtype=np.float64)
     means = np.array([s.mean for s in summaries])
     stds = np.array([s.std for s in summaries])
@@ -60,91 +61,69 @@ def pooled(metric: Metric, summaries: Sequence[MetricSummary]) -> PairStatistics
         maximum=max(s.maximum for s in summaries),
         sketch=sketch,
         intervals=intervals,
+        sketched=True,
         **{field: sketch.quantile(q) for field, q in quantiles.items()},
     )
 
 
 def _sketch_interval(sketch: QuantileSketch, q: float) -> Interval:
+    """Its bounds are within the sketch's accuracy of the order statistics: PairStatistics.resolution."""
     low, high = order_statistic_ranks(sketch.count, q)
     return Interval(
-        sketch.value_at_rank(low - 1) * (1 - RELATIVE_ACCURACY) if low is not None else None,
-        sketch.value_at_rank(high - 1) * (1 + RELATIVE_ACCURACY) if high is not None else None,
+        sketch.value_at_rank(low - 1) if low is not None else None,
+        sketch.value_at_rank(high - 1) if high is not None else None,
     )
 
 
 def rank(
     metric: Metric, statistics: dict[str, tuple[LLM, PairStatistics]], statistic: Statistic
 ) -> tuple[RankingEntry, ...]:
-    """Best first for the metric's direction; LLMs whose 95% intervals overlap are tied (an open
-    bound overlaps everything on its side)."""
+    """Best first for the metric's direction, with ties and rank intervals from pairwise tests."""
     values = {name: stats.value(statistic) for name, (_, stats) in statistics.items()}
-    intervals = {name: stats.confidence_interval(statistic) for name, (_, stats) in statistics.items()}
     sign = 1.0 if metric.direction is Direction.LOWER_IS_BETTER else -1.0
     order = sorted(values, key=lambda name: (sign * values[name], name))
+    estimates = {name: _estimate(stats, statistic) for name, (_, stats) in statistics.items()}
+    comparison = compare(estimates, order)
     return tuple(
         RankingEntry(
             rank=1 + sum(metric.is_better(values[other], values[name]) for other in values),
             llm=statistics[name][0],
             value=values[name],
-            interval=intervals[name],
+            interval=estimates[name].interval,
             statistics=statistics[name][1],
-            tied_with=tuple(o for o in order if o != name and intervals[o].overlaps(intervals[name])),
+            tied_with=comparison.tied_with[name],
+            rank_interval=comparison.rank_intervals[name],
         )
         for name in order
     )
 
 
-def metric_scores(ranking: MetricRanking, method: str) -> dict[str, float]:
-    """Each LLM's score on one metric, 0 (worst) to 1 (best).
-
-    winrate: the share of the other LLMs it beats, a statistical tie counting half.
-    minmax: its value's position between the worst and the best value.
-    """
-    entries = ranking.entries
-    if len(entries) < 2:
-        return {e.llm.name: 1.0 for e in entries}
-    if method == WIN_RATE:
-        scores = {}
-        for entry in entries:
-            points = 0.0
-            for other in entries:
-                if other is entry:
-                    continue
-                if other.llm.name in entry.tied_with or other.value == entry.value:
-                    points += 0.5
-                elif ranking.metric.is_better(entry.value, other.value):
-                    points += 1.0
-            scores[entry.llm.name] = points / (len(entries) - 1)
-        return scores
-    best, worst = entries[0].value, entries[-1].value
-    span = best - worst
-    return {e.llm.name: 1.0 if span == 0 else (e.value - worst) / span for e in entries}
+def _estimate(stats: PairStatistics, statistic: Statistic) -> Estimate:
+    error = stats.std / math.sqrt(stats.n) if statistic is Statistic.MEAN and stats.n > 1 else None
+    return Estimate(stats.value(statistic), stats.confidence_interval(statistic), error)
 
 
-def overall(rankings: Sequence[MetricRanking], weights: dict[str, float], method: str) -> tuple[OverallEntry, ...]:
-    """The weighted mean of each LLM's per-metric scores; higher is better."""
-    per_metric = {r.metric.name: metric_scores(r, method) for r in rankings}
+def overall(rankings: Sequence[MetricRanking], weights: dict[str, float]) -> tuple[OverallEntry, ...]:
+    """Best score first: the weighted mean win rate (services/scores.py)."""
+    scores = mean_win_rates(rankings, weights)
     standings: dict[str, dict[str, MetricStanding]] = {}
     llms: dict[str, LLM] = {}
     for ranking in rankings:
         for entry in ranking.entries:
             llms[entry.llm.name] = entry.llm
             standings.setdefault(entry.llm.name, {})[ranking.metric.name] = MetricStanding(
-                value=entry.value, rank=entry.rank, score=per_metric[ranking.metric.name][entry.llm.name]
+                value=entry.value, rank=entry.rank, score=scores.win_rates[entry.llm.name][ranking.metric.name]
             )
-    total_weight = sum(weights[r.metric.name] for r in rankings)
-    # Rounded, so that equal scores summed in another order are not told apart by float noise.
-    scores = {
-        name: round(sum(weights[m] * standing.score for m, standing in by_metric.items()) / total_weight, 12)
-        for name, by_metric in standings.items()
-    }
-    order = sorted(scores, key=lambda name: (-scores[name], name))
+    score = scores.score
+    order = sorted(score, key=lambda name: (-score[name], name))
     return tuple(
         OverallEntry(
-            rank=1 + sum(scores[other] > scores[name] for other in scores),
+            rank=1 + sum(score[other] > score[name] for other in score),
             llm=llms[name],
-            score=scores[name],
+            score=score[name],
             by_metric=standings[name],
+            score_interval=scores.score_interval[name],
+            rank_interval=scores.rank_interval[name],
         )
         for name in order
     )

@@ -73,7 +73,7 @@ class RankingUseCases:
         for summary in summaries:
             by_metric[summary.metric_id].append(summary)
         rankings = [MetricRanking(m, statistic, selection, _rank(m, llms, by_metric[m.id], statistic)) for m in metrics]
-        entries = ranking.overall(rankings, full_weights, method) if summaries else ()
+        entries = ranking.overall(rankings, full_weights) if summaries else ()
         return OverallRanking(method, statistic, full_weights, selection, entries)
 
     def history(
@@ -155,14 +155,19 @@ class RankingUseCases:
         return {llm.id: llm for llm in self.uow.catalogue.llms()}
 
 
+# e2e latency is TTFT plus output tokens over TPS, and the simulator's RPS is concurrency over e2e
+# latency: weighing them as well would count speed three times over.
+DEFAULT_WEIGHTS = {"e2e_latency": 0.0, "RPS": 0.0}
+
+
 def metric_weights(given: dict[str, float], names: list[str]) -> dict[str, float]:
-    """Every metric's weight: 1 unless given; 0 leaves a metric out."""
+    """Every metric's weight: as given, else DEFAULT_WEIGHTS, else 1; 0 leaves a metric out."""
     unknown = sorted(set(given) - set(names))
     if unknown:
         raise InvalidParameter(f"unknown metric in weights: {', '.join(unknown)}", choices=names)
     if any(weight < 0 or weight != weight or weight == float("inf") for weight in given.values()):
         raise InvalidParameter("weights must be finite numbers of 0 or more")
-    weights = {name: float(given.get(name, 1.0)) for name in names}
+    weights = {name: float(given.get(name, DEFAULT_WEIGHTS.get(name, 1.0))) for name in names}
     if not any(weights.values()):
         raise InvalidParameter("at least one weight must be above 0")
     return weights
