@@ -24,7 +24,7 @@ from collections import defaultdict
 import numpy as np
 
 from src.application.domain.catalogue import LatencyProfile, load_catalogue
-from src.application.domain.model import LLM, Direction, Interval, Metric
+from src.application.domain.model import LLM, Direction, Interval, Metric, RunSource
 from src.application.domain.ranking import MetricRanking, RankingEntry, Statistic
 from src.application.services import ranking
 from src.application.services.intervals import Z_95
@@ -155,7 +155,7 @@ def overall_test(n: int, seeds: int) -> None:
         true = [
             MetricRanking(m, statistic, None, tuple(
                 RankingEntry(1, LLM(str(p), ""), truths[p][m.name][statistic.field], UNKNOWN, None, (), (1, 1))  # type: ignore[arg-type]
-                for p in everyone))
+                for p in everyone), RunSource.SIMULATED)
             for m in metrics
         ]  # fmt: skip
         true_score = {int(name): score for name, score in mean_win_rates(true, weights).score.items()}
@@ -163,7 +163,9 @@ def overall_test(n: int, seeds: int) -> None:
         scores_covered = ranks_covered = 0
         for seed in range(seeds):
             rankings = [
-                MetricRanking(m, statistic, None, tuple(ranked(seed, n, m, statistic, everyone).values()))
+                MetricRanking(
+                    m, statistic, None, tuple(ranked(seed, n, m, statistic, everyone).values()), RunSource.SIMULATED
+                )
                 for m in metrics
             ]
             for entry in ranking.overall(rankings, weights):

@@ -61,6 +61,35 @@ def test_ranking_by_a_percentile_uses_it(client, api_headers, simulate):
     assert [r["value"] for r in results] == sorted(r["value"] for r in results)
 
 
+def test_tail_statistics_read_the_slow_tail_and_the_metric_says_which_raw_quantile_each_reads(
+    client, api_headers, simulate
+):
+    simulate()
+    body = client.get("/metrics/?metric_name=TPS&statistic=p99", headers=api_headers).json
+    assert body["metric"]["quantiles"] == {"median": 0.5, "p90": 0.1, "p95": 0.05, "p99": 0.01}
+    results = body["results"]
+    assert all(r["p99"] < r["p90"] < r["median"] < r["mean_value"] * 1.5 for r in results)  # the slowest 1%
+    assert [r["value"] for r in results] == sorted((r["value"] for r in results), reverse=True)
+    ttft = client.get("/metrics/?metric_name=TTFT", headers=api_headers).json["metric"]["quantiles"]
+    assert ttft == {"median": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+
+
+def test_results_carry_rank_intervals_and_say_whether_their_interval_is_sufficient(client, api_headers, simulate):
+    simulate(n=100)  # p99 needs 299 samples for a two-sided interval
+    body = client.get("/metrics/?metric_name=TTFT&statistic=p99", headers=api_headers).json
+    assert body["source"] == "simulated" and "catalogue's assumed latency profiles" in body["basis"]
+    for result in body["results"]:
+        assert result["ci95"]["sufficient"] is False and result["ci95"]["high"] is None
+        assert result["ci95"]["low"] <= result["value"] and result["resolution"] == 0.0
+        assert result["rank95"] == {"low": 1, "high": 12} and len(result["tied_with"]) == 11  # nothing is sure
+    median = client.get("/metrics/?metric_name=TTFT&statistic=median", headers=api_headers).json["results"]
+    assert all(r["ci95"]["sufficient"] and r["rank95"]["low"] <= r["rank"] <= r["rank95"]["high"] for r in median)
+    assert median[0]["rank95"]["low"] == 1 and median[-1]["rank95"]["high"] == 12
+    csv_text = client.get("/metrics/?metric_name=TTFT&statistic=p99&format=csv", headers=api_headers).data.decode()
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert rows[0]["ci95_high"] == "" and rows[0]["ci95_sufficient"] == "False" and rows[0]["rank95_high"] == "12"
+
+
 def test_a_window_pools_the_runs_in_it_and_run_id_picks_one(client, api_headers, simulate):
     first, _ = simulate(seed=1), simulate(seed=2)
     pooled = client.get("/metrics/?metric_name=TPS&window=24h", headers=api_headers).json

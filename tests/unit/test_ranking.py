@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from src.application.domain.model import LLM, Direction, Interval, Metric
+from src.application.domain.model import LLM, Direction, Interval, Metric, RunSource
 from src.application.domain.ranking import MetricRanking, Statistic
 from src.application.services import ranking
 from src.application.services.intervals import quantile_interval
@@ -82,7 +82,7 @@ def test_combining_runs_gives_exact_pooled_moments_and_sketch_percentiles():
 
 
 def metric_ranking(metric, means, sd=0.01):
-    return MetricRanking(metric, Statistic.MEAN, None, ranked(metric, means, sd=sd))
+    return MetricRanking(metric, Statistic.MEAN, None, ranked(metric, means, sd=sd), RunSource.SIMULATED)
 
 
 def test_the_overall_score_is_the_weighted_mean_win_rate():

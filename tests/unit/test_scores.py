@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from src.application.domain.model import LLM, Direction, Interval, Metric
+from src.application.domain.model import LLM, Direction, Interval, Metric, RunSource
 from src.application.domain.ranking import MetricRanking, PairStatistics, RankingEntry, Statistic
 from src.application.domain.sketch import QuantileSketch
 from src.application.services import scores
@@ -20,7 +20,7 @@ def metric_ranking(metric, values, half=0.0, open_high=()):
                      Interval(value - half, None if name in open_high else value + half), NO_STATISTICS, (), (1, 1))
         for name, value in values.items()
     )  # fmt: skip
-    return MetricRanking(metric, Statistic.MEAN, None, entries)
+    return MetricRanking(metric, Statistic.MEAN, None, entries, RunSource.SIMULATED)
 
 
 def test_win_rates_count_wins_and_half_an_exact_tie_in_the_metric_direction():

@@ -458,12 +458,20 @@ class Selection(Out):
         )
 
 
-def covering(selection: DataSelection | None) -> dict[str, Any]:
-    """What a ranking covers: its window of runs, and the run when it is one."""
+SIMULATED_BASIS = (
+    "simulated runs: this ranks the catalogue's assumed latency profiles (sources in catalogue.json), "
+    "not measured endpoints"
+)
+MEASURED_BASIS = "measured runs: requests sent to real endpoints"
+
+
+def covering(selection: DataSelection | None, source: RunSource) -> dict[str, Any]:
+    """What a ranking covers: its source and what that means, its window of runs, and the run when it is one."""
+    basis = {"source": source, "basis": SIMULATED_BASIS if source is RunSource.SIMULATED else MEASURED_BASIS}
     if selection is None:
-        return {"window": None, "run": None, "detail": NO_DATA}
+        return {**basis, "window": None, "run": None, "detail": NO_DATA}
     run = RunOut.model_validate(selection.run) if selection.run else None
-    return {"window": Selection.of(selection), "run": run}
+    return {**basis, "window": Selection.of(selection), "run": run}
 
 
 Detail = Annotated[str | None, Field(description="Why there are no results", exclude_if=lambda v: v is None)]
@@ -519,6 +527,8 @@ class RankingResult(Out):
 class MetricRankingOut(Out):
     metric: MetricOut
     statistic: Statistic
+    source: RunSource
+    basis: str = Field(description="What the ranking ranks: simulated runs rank the catalogue's assumptions")
     window: Selection | None
     run: RunOut | None
     detail: Detail = None
@@ -530,7 +540,7 @@ class MetricRankingOut(Out):
             metric=MetricOut.model_validate(ranking.metric),
             statistic=ranking.statistic,
             results=[RankingResult.of(entry, ranking.statistic) for entry in ranking.entries],
-            **covering(ranking.selection),
+            **covering(ranking.selection, ranking.source),
         )
 
     def csv(self) -> str:
@@ -582,6 +592,8 @@ class OverallRankingOut(Out):
     method: str
     statistic: Statistic
     weights: dict[str, float]
+    source: RunSource
+    basis: str = Field(description="What the ranking ranks: simulated runs rank the catalogue's assumptions")
     window: Selection | None
     run: RunOut | None
     detail: Detail = None
@@ -594,7 +606,7 @@ class OverallRankingOut(Out):
             statistic=ranking.statistic,
             weights=ranking.weights,
             results=[OverallResult.of(entry) for entry in ranking.entries],
-            **covering(ranking.selection),
+            **covering(ranking.selection, ranking.source),
         )
 
     def csv(self) -> str:

@@ -104,6 +104,7 @@ class MetricRanking:
     statistic: Statistic
     selection: DataSelection | None  # None: no completed run yet
     entries: tuple[RankingEntry, ...]
+    source: RunSource  # simulated rankings rank the catalogue's assumptions
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class OverallRanking:
     weights: dict[str, float]
     selection: DataSelection | None
     entries: tuple[OverallEntry, ...]
+    source: RunSource
 
 
 @dataclass(frozen=True)

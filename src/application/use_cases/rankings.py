@@ -52,7 +52,8 @@ class RankingUseCases:
             metric = self._metric(metric_name)
             llms = self._llms()
             selection, summaries = self._select(scope, metric.id)
-        return MetricRanking(metric, statistic, selection, _rank(metric, llms, summaries, statistic))
+        source = _source(scope, selection)
+        return MetricRanking(metric, statistic, selection, _rank(metric, llms, summaries, statistic), source)
 
     def rank_overall(
         self,
@@ -72,9 +73,12 @@ class RankingUseCases:
         by_metric: dict[int | None, list[MetricSummary]] = defaultdict(list)
         for summary in summaries:
             by_metric[summary.metric_id].append(summary)
-        rankings = [MetricRanking(m, statistic, selection, _rank(m, llms, by_metric[m.id], statistic)) for m in metrics]
+        source = _source(scope, selection)
+        rankings = [
+            MetricRanking(m, statistic, selection, _rank(m, llms, by_metric[m.id], statistic), source) for m in metrics
+        ]
         entries = ranking.overall(rankings, full_weights) if summaries else ()
-        return OverallRanking(method, statistic, full_weights, selection, entries)
+        return OverallRanking(method, statistic, full_weights, selection, entries, source)
 
     def history(
         self,
@@ -171,6 +175,10 @@ def metric_weights(given: dict[str, float], names: list[str]) -> dict[str, float
     if not any(weights.values()):
         raise InvalidParameter("at least one weight must be above 0")
     return weights
+
+
+def _source(scope: Scope, selection: DataSelection | None) -> RunSource:
+    return selection.run.source if selection and selection.run else scope.source
 
 
 def _one_run(run: Run, window: Window | None) -> DataSelection:
