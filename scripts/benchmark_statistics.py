@@ -39,6 +39,7 @@ FIELDS = ["mean", *TAILS]
 TRUTH_DRAWS = 1_000_000
 TRUTH_SEEDS = 5
 UNKNOWN = Interval(None, None)
+STATISTIC_OF = {statistic.field: statistic for statistic in Statistic}
 
 
 @functools.cache
@@ -145,6 +146,60 @@ def tie_test(profiles: list[tuple[int, LatencyProfile]], n: int, seeds: int) -> 
               "of runs")  # fmt: skip
 
 
+RUN_SPREAD = 0.15  # sigma of the log of each run's factor on TTFT: runs differ as hours of an endpoint do
+WINDOW_RUN_SIZE = 200
+
+
+def run_factors(seed: int, runs: int) -> np.ndarray:
+    return np.random.default_rng([seed, 7]).lognormal(0.0, RUN_SPREAD, runs)
+
+
+def window_truth(profile: LatencyProfile, position: int) -> dict[str, float]:
+    """The TTFT statistics of the population of runs: factors times draws."""
+    values = draw_llm_samples(profile, CATALOGUE.workload, CATALOGUE.metrics, 2**41, position, 4_000_000).by_metric
+    ttft = values["TTFT"] * run_factors(2**41, 4_000_000)
+    return {"mean": float(ttft.mean()), **{f: float(np.quantile(ttft, q)) for f, q in TAILS.items()}}
+
+
+def window_test(profiles: list[tuple[int, LatencyProfile]], seeds: int) -> None:
+    """Windows of runs that differ from each other: clusters against requests taken as independent."""
+    print(f"\nWindows of k runs of {WINDOW_RUN_SIZE} requests whose TTFT differs from run to run by a lognormal "
+          f"factor (sigma {RUN_SPREAD}); {len(profiles)} profiles x {seeds} seeds; target 93-97%")  # fmt: skip
+    ttft = METRICS[0]
+    for k in (5, 20):
+        clusters = dict.fromkeys(FIELDS, 0)
+        resolved = dict.fromkeys(FIELDS, 0)  # within the interval widened by the reported resolution
+        independent = dict.fromkeys(FIELDS, 0)
+        sufficient = dict.fromkeys(FIELDS, 0)
+        for position, profile in profiles:
+            true = window_truth(profile, position)
+            for seed in range(seeds):
+                factors = run_factors(seed, k)
+                summaries = []
+                for run, factor in enumerate(factors):
+                    drawn = draw_llm_samples(profile, CATALOGUE.workload, CATALOGUE.metrics, seed * 1000 + run,
+                                             position, WINDOW_RUN_SIZE)  # fmt: skip
+                    summaries.append(summarize(run + 1, 1, ttft, drawn.by_metric["TTFT"] * factor))
+                window = ranking.combine(ttft, summaries)
+                as_one = ranking.pooled(ttft, [dataclasses.replace(summaries[0], n=window.n, mean=window.mean,
+                                                                   std=window.std, sketch=window.sketch)])  # fmt: skip
+                for field in FIELDS:
+                    interval = window.intervals[field]
+                    if interval.sufficient:
+                        sufficient[field] += 1
+                        low, high, r = interval.low, interval.high, window.resolution(STATISTIC_OF[field])
+                        clusters[field] += low <= true[field] <= high  # type: ignore[operator]
+                        resolved[field] += low * (1 - r) <= true[field] <= high * (1 + r)  # type: ignore[operator]
+                    naive = as_one.intervals[field]
+                    independent[field] += naive.low <= true[field] <= naive.high  # type: ignore[operator]
+        total = len(profiles) * seeds
+        for field in FIELDS:
+            shown = sufficient[field] or 1
+            print(f"k={k:<3} {field:5} clusters: sufficient {sufficient[field] / total:4.0%}, cover "
+                  f"{clusters[field] / shown:6.1%} ({resolved[field] / shown:6.1%} within the resolution); "
+                  f"requests as independent: cover {independent[field] / total:.1%}")  # fmt: skip
+
+
 def overall_test(n: int, seeds: int) -> None:
     """The overall score's and rank's 95% intervals against the true mean win rates (default weights)."""
     everyone = list(range(len(CATALOGUE.profiles)))
@@ -190,6 +245,7 @@ def main() -> None:
     began = time.perf_counter()
     if args.sizes:  # --sizes '' prints the tests alone
         coverage(profiles, [int(size) for size in args.sizes.split(",")], args.seeds)
+    window_test(profiles, args.seeds)
     tie_test(profiles, 1000, args.seeds)
     overall_test(1000, args.seeds)
     print(f"\n{time.perf_counter() - began:.0f} s")

@@ -3,10 +3,18 @@
 import numpy as np
 import pytest
 from scipy.stats import binom
+from scipy.stats import t as t_dist
 
 from src.application.domain.model import Interval
+from src.application.domain.sketch import QuantileSketch
 from src.application.services import intervals
-from src.application.services.intervals import mean_interval, order_statistic_ranks, quantile_interval
+from src.application.services.intervals import (
+    cluster_mean_interval,
+    mean_interval,
+    order_statistic_ranks,
+    quantile_interval,
+    woodruff_interval,
+)
 
 
 def misses(n, q, low, high):
@@ -110,3 +118,35 @@ def test_open_sides_overlap_everything_on_their_side():
     assert Interval(1.0, None).overlaps(Interval(5.0, 6.0)) and not Interval(7.0, None).overlaps(Interval(5.0, 6.0))
     assert Interval(None, 2.0).overlaps(Interval(0.0, 0.5)) and not Interval(None, 2.0).overlaps(Interval(3.0, 4.0))
     assert Interval(1.0, 2.0).overlaps(Interval(2.0, 3.0)) and not Interval(1.0, 2.0).overlaps(Interval(2.1, 3.0))
+
+
+def test_a_windows_mean_interval_is_cluster_robust_with_t_on_k_minus_1_degrees_of_freedom():
+    sizes, means = np.array([100.0, 200.0, 300.0]), np.array([1.0, 1.2, 0.9])
+    pooled = (100 * 1.0 + 200 * 1.2 + 300 * 0.9) / 600
+    error = np.sqrt(3 / 2 * (((sizes * (means - pooled)) ** 2).sum())) / 600
+    half = t_dist.ppf(0.975, 2) * error
+    assert cluster_mean_interval(sizes, means) == Interval(pytest.approx(pooled - half), pytest.approx(pooled + half))
+    two = cluster_mean_interval(np.array([2.0, 2.0]), np.array([2.0, 4.0]))
+    assert two == Interval(pytest.approx(3 - 12.706204736), pytest.approx(3 + 12.706204736))  # error 1, t(1)
+
+
+def test_woodruff_reads_the_pooled_distribution_at_the_quantile_plus_and_minus_t_cluster_errors():
+    rng = np.random.default_rng(9)
+    runs = [QuantileSketch.of(rng.lognormal(np.log(m), 0.4, 500)) for m in (1.0, 1.1, 0.95, 1.05)]
+    merged = QuantileSketch.merge(runs)
+    pooled = merged.quantile(0.9)
+    shares = np.array([run.count_at_most(pooled) - 0.9 * 500 for run in runs])
+    error = np.sqrt(4 / 3 * ((shares - shares.mean()) ** 2).sum()) / 2000
+    width = t_dist.ppf(0.975, 3) * error
+    assert 0.01 < width < 0.1
+    assert woodruff_interval(merged, runs, 0.9) == Interval(merged.quantile(0.9 - width), merged.quantile(0.9 + width))
+
+
+def test_runs_that_disagree_leave_a_windows_quantile_unbounded():
+    low, high = QuantileSketch.of(np.arange(1.0, 101.0)), QuantileSketch.of(np.arange(101.0, 201.0))
+    assert woodruff_interval(QuantileSketch.merge([low, high]), [low, high], 0.5) == Interval(None, None)
+
+
+def test_the_sketch_counts_the_values_in_a_values_bucket_and_below():
+    sketch = QuantileSketch.of(np.array([1.0, 2.0, 2.0, 4.0, 8.0]))
+    assert [sketch.count_at_most(v) for v in (0.5, 1.0, 2.0, 3.0, 8.0, 100.0)] == [0, 1, 3, 3, 5, 5]

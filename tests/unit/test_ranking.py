@@ -6,7 +6,7 @@ import pytest
 from src.application.domain.model import LLM, Direction, Interval, Metric, RunSource
 from src.application.domain.ranking import MetricRanking, Statistic
 from src.application.services import ranking
-from src.application.services.intervals import quantile_interval
+from src.application.services.intervals import cluster_mean_interval, quantile_interval, woodruff_interval
 from src.application.services.statistics import summarize
 
 TTFT = Metric("TTFT", "Time to First Token", "seconds", Direction.LOWER_IS_BETTER, 0.01, 60, id=1)
@@ -99,23 +99,29 @@ def test_the_overall_score_is_the_weighted_mean_win_rate():
     assert entries[0].rank_interval == (1, 1) and entries[0].score_interval == (0.75, 0.75)  # sd 0.01: sure
 
 
-def test_a_pooled_quantile_interval_reads_the_merged_sketch_at_the_exact_ranks_and_reports_its_resolution():
-    halves = [np.arange(1.0, 1001.0, 2), np.arange(2.0, 1001.0, 2)]
-    pooled = ranking.combine(TTFT, [summarize(i + 1, 1, TTFT, v) for i, v in enumerate(halves)])
+def test_one_summary_pooled_alone_reads_its_intervals_from_its_sketch_at_the_exact_ranks():
+    summary = summarize(1, 1, TTFT, np.arange(1.0, 1001.0))
+    alone = ranking.pooled(TTFT, [summary])  # summaries written before intervals were kept
     for statistic, ranks in ((Statistic.MEDIAN, (470, 532)), (Statistic.P90, (883, 921)), (Statistic.P99, (983, 996))):
-        expected = Interval(pooled.sketch.value_at_rank(ranks[0] - 1), pooled.sketch.value_at_rank(ranks[1] - 1))
-        assert pooled.confidence_interval(statistic) == expected
+        expected = Interval(alone.sketch.value_at_rank(ranks[0] - 1), alone.sketch.value_at_rank(ranks[1] - 1))
+        assert alone.confidence_interval(statistic) == expected
         assert expected.low == pytest.approx(ranks[0], rel=0.01) and expected.high == pytest.approx(ranks[1], rel=0.01)
-        assert pooled.resolution(statistic) == 0.01
-    assert pooled.resolution(Statistic.MEAN) == 0.0
-    assert stats(halves[0]).resolution(Statistic.P99) == 0.0  # one run: from its raw values
+    half = 1.959963984540054 * summary.std / np.sqrt(1000)
+    assert alone.confidence_interval(Statistic.MEAN) == Interval(
+        pytest.approx(500.5 - half), pytest.approx(500.5 + half)
+    )
 
 
-def test_a_pooled_mean_interval_is_1_96_standard_errors():
-    runs = [np.array([1.0, 3.0]), np.array([2.0, 6.0])]
-    pooled = ranking.combine(TTFT, [summarize(i + 1, 1, TTFT, v) for i, v in enumerate(runs)])
-    half = 1.959963984540054 * np.std([1.0, 3.0, 2.0, 6.0], ddof=1) / 2
-    assert pooled.confidence_interval(Statistic.MEAN) == Interval(pytest.approx(3 - half), pytest.approx(3 + half))
+def test_a_window_takes_its_runs_as_clusters_and_reports_the_sketch_resolution():
+    rng = np.random.default_rng(4)
+    runs = [summarize(i + 1, 1, TTFT, rng.lognormal(np.log(m), 0.3, 400)) for i, m in enumerate((0.5, 0.6, 0.55))]
+    window = ranking.combine(TTFT, runs)
+    assert window.confidence_interval(Statistic.MEAN) == cluster_mean_interval(
+        np.array([400.0] * 3), np.array([r.mean for r in runs])
+    )
+    assert window.confidence_interval(Statistic.P95) == woodruff_interval(window.sketch, [r.sketch for r in runs], 0.95)
+    assert window.resolution(Statistic.P95) == 0.01 and window.resolution(Statistic.MEAN) == 0.0
+    assert stats(np.arange(1.0, 10.0)).resolution(Statistic.P99) == 0.0  # one run: from its raw values
 
 
 def test_each_statistic_reads_its_summary_field_and_tail():

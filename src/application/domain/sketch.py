@@ -57,6 +57,11 @@ class QuantileSketch:
     def quantile(self, q: float) -> float:
         return self.value_at_rank(q * (self.count - 1))
 
+    def count_at_most(self, value: float) -> int:
+        """How many values fall in value's bucket or below it."""
+        index = math.ceil(math.log(value) / _LOG_GAMMA) - self.offset
+        return int(self.counts[: max(0, index + 1)].sum())
+
     def to_bytes(self) -> bytes:
         return struct.pack("<i", self.offset) + zlib.compress(self.counts.astype("<u4").tobytes())
 

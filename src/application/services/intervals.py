@@ -9,14 +9,22 @@ side that cannot be bounded is then left open (None) and the interval is insuffi
 
 Means: a bootstrap-t (percentile-t) interval, which follows the skew of a heavy tail better than the
 normal interval or BCa (`make benchmark-statistics` prints all three's coverage).
+
+Windows of several runs treat each run as a cluster: runs of one endpoint differ from each other
+(hour to hour, deployment to deployment) more than their requests alone say, so the window's
+variance comes from how the runs' own statistics spread (the cluster-robust variance of survey
+sampling), with Student's t on k - 1 degrees of freedom for k runs. A quantile's interval is
+Woodruff's: the cluster-robust interval of the share of values below the pooled quantile, read back
+through the pooled (merged) distribution.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import binom
+from scipy.stats import binom, t
 
 from src.application.domain.model import Interval
+from src.application.domain.sketch import QuantileSketch
 
 LEVEL = 0.95
 ALPHA = 0.05  # 1 - LEVEL, written out: 1 - 0.95 is not 0.05 in floating point
@@ -93,3 +101,29 @@ def _studentized_resamples(values: np.ndarray, rng: np.random.Generator) -> np.n
     t = np.concatenate(studentized)
     kept: np.ndarray = t[~np.isnan(t)]
     return kept
+
+
+def cluster_mean_interval(sizes: np.ndarray, means: np.ndarray) -> Interval:
+    """The pooled mean of k >= 2 runs, each a cluster of sizes[i] values with mean means[i]."""
+    k, total = sizes.size, sizes.sum()
+    pooled = float((sizes * means).sum() / total)
+    error = float(np.sqrt(k / (k - 1) * ((sizes * (means - pooled)) ** 2).sum()) / total)
+    half = _t_95(k) * error
+    return Interval(pooled - half, pooled + half)
+
+
+def woodruff_interval(merged: QuantileSketch, runs: list[QuantileSketch], q: float) -> Interval:
+    """The q-quantile of k >= 2 runs pooled (merged is their merge), the runs taken as clusters."""
+    k, total = len(runs), merged.count
+    pooled = merged.quantile(q)
+    deviations = np.array([run.count_at_most(pooled) - q * run.count for run in runs], dtype=np.float64)
+    error = float(np.sqrt(k / (k - 1) * ((deviations - deviations.mean()) ** 2).sum()) / total)
+    low, high = q - _t_95(k) * error, q + _t_95(k) * error
+    return Interval(
+        merged.quantile(low) if low >= 0 else None,
+        merged.quantile(high) if high <= 1 else None,
+    )
+
+
+def _t_95(k: int) -> float:
+    return float(t.ppf(1 - ALPHA / 2, k - 1))

@@ -18,7 +18,7 @@ from src.application.domain.ranking import (
 )
 from src.application.domain.sketch import QuantileSketch
 from src.application.services.comparisons import Estimate, compare
-from src.application.services.intervals import Z_95, order_statistic_ranks
+from src.application.services.intervals import Z_95, cluster_mean_interval, order_statistic_ranks, woodruff_interval
 from src.application.services.scores import mean_win_rates
 from src.application.services.statistics import TAILS
 
@@ -37,10 +37,9 @@ def combine(metric: Metric, summaries: Sequence[MetricSummary]) -> PairStatistic
 
 
 def pooled(metric: Metric, summaries: Sequence[MetricSummary]) -> PairStatistics:
-    """n, mean, std, min and max exactly; tail statistics from the merged sketches.
-
-    The intervals treat every request as independent of the others (a normal interval of the
-    mean, order statistics of the merged sketch): too narrow when runs differ from each other."""
+    """n, mean, std, min and max exactly; tail statistics from the merged sketches. Intervals of
+    several runs take each run as a cluster; one run's are read from its sketch (for summaries
+    written before intervals were kept)."""
     n = np.array([s.n for s in summaries], dtype=np.float64)
     means = np.array([s.mean for s in summaries])
     stds = np.array([s.std for s in summaries])
@@ -50,9 +49,14 @@ def pooled(metric: Metric, summaries: Sequence[MetricSummary]) -> PairStatistics
     std = float(np.sqrt(squares / (total - 1))) if total > 1 else 0.0
     sketch = QuantileSketch.merge(s.sketch for s in summaries)
     quantiles = {field: metric.raw_quantile(tail) for field, tail in TAILS.items()}
-    half = Z_95 * std / np.sqrt(total)
-    intervals = {field: _sketch_interval(sketch, q) for field, q in quantiles.items()}
-    intervals["mean"] = Interval(mean - half, mean + half) if total > 1 else Interval(None, None)
+    if len(summaries) > 1:
+        runs = [s.sketch for s in summaries]
+        intervals = {field: woodruff_interval(sketch, runs, q) for field, q in quantiles.items()}
+        intervals["mean"] = cluster_mean_interval(n, means)
+    else:
+        half = Z_95 * std / np.sqrt(total)
+        intervals = {field: _sketch_interval(sketch, q) for field, q in quantiles.items()}
+        intervals["mean"] = Interval(mean - half, mean + half) if total > 1 else Interval(None, None)
     return PairStatistics(
         n=int(total),
         mean=mean,
@@ -67,7 +71,6 @@ def pooled(metric: Metric, summaries: Sequence[MetricSummary]) -> PairStatistics
 
 
 def _sketch_interval(sketch: QuantileSketch, q: float) -> Interval:
-    """Its bounds are within the sketch's accuracy of the order statistics: PairStatistics.resolution."""
     low, high = order_statistic_ranks(sketch.count, q)
     return Interval(
         sketch.value_at_rank(low - 1) if low is not None else None,
