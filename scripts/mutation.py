@@ -38,12 +38,12 @@ def prepare(work: Path) -> None:
     shutil.copy2(ROOT / "scripts" / "mutmut_config.py", work / "mutmut_config.py")
 
 
-def run(work: Path, paths: str) -> None:
+def run(work: Path, paths: str, tests_to_run: str) -> None:
     # mutmut 2 takes any exit code but 1 for passing tests: a mutant that breaks an import (pytest
     # exits 4) would count as survived. Any failure is made a 1. The unit tests need no pytest
     # plugin, and loading the installed ones (schemathesis, hypothesis) takes a third of each run.
     tests = (f"sh -c 'PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 {sys.executable} -m pytest -x -q -p no:cacheprovider"
-             f" tests/unit || exit 1'")  # fmt: skip
+             f" {tests_to_run} || exit 1'")  # fmt: skip
     subprocess.run(
         [MUTMUT, "run", "--paths-to-mutate", paths, "--tests-dir", "tests/unit/", "--runner", tests,
          "--no-progress"],
@@ -75,6 +75,9 @@ def main() -> None:
     )
     parser.add_argument("--report", action="store_true", help="print the last run's figures only")
     parser.add_argument("--paths", default=CORE, help="what to mutate: a file or folder of the core")
+    parser.add_argument("--tests", default="tests/unit",
+                        help="the unit tests to run against each mutant (all of them by default; a part is faster, "
+                        "and kills no more)")  # fmt: skip
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "jounce-mutation",
                         help="the copy to mutate in (kept between runs: mutmut resumes its cache)")  # fmt: skip
     args = parser.parse_args()
@@ -85,7 +88,7 @@ def main() -> None:
         prepare(args.work)
         if args.paths != CORE:  # a part's score alone (a whole run keeps its cache, to resume)
             (args.work / ".mutmut-cache").unlink(missing_ok=True)
-        run(args.work, args.paths)
+        run(args.work, args.paths, args.tests)
     report(args.work)
 
 

@@ -13,7 +13,7 @@ from src.application.services.intervals import (
     mean_interval,
     order_statistic_ranks,
     quantile_interval,
-    woodruff_interval,
+    woodruff_intervals,
 )
 
 
@@ -89,15 +89,31 @@ def test_the_mean_interval_of_a_right_skewed_sample_reaches_further_up_than_down
     assert up > 1.3 * down
 
 
-def test_the_mean_interval_is_the_studentized_resamples_quantiles_around_the_mean():
+def test_the_mean_interval_is_the_mean_less_the_studentized_resamples_quantiles_times_its_error():
     values = np.random.default_rng(5).exponential(1.0, 50)
     mean, error = values.mean(), values.std(ddof=1) / np.sqrt(50)
-    t = intervals._studentized_resamples(values, np.random.default_rng(6))
-    assert t.size == intervals.BOOTSTRAP_RESAMPLES
-    t_low, t_high = np.quantile(t, [0.025, 0.975], method="inverted_cdf")
+    resamples = values[np.random.default_rng(6).integers(0, 50, size=(999, 50), dtype=np.int32)]
+    t = (resamples.mean(axis=1) - mean) / (resamples.std(axis=1, ddof=1) / np.sqrt(50))
+    t_low, t_high = np.quantile(t, [0.025, 0.975], method="inverted_cdf")  # the 25th and 975th of 999
     assert mean_interval(values, np.random.default_rng(6)) == Interval(
-        pytest.approx(mean - t_high * error), pytest.approx(mean - t_low * error)
+        pytest.approx(mean - t_high * error, rel=1e-9), pytest.approx(mean - t_low * error, rel=1e-9)
     )
+    assert intervals._studentized_resamples(values, np.random.default_rng(6)) == pytest.approx(t, rel=1e-9)
+
+
+def test_big_samples_are_resampled_in_batches_that_draw_the_same_stream(monkeypatch):
+    values = np.random.default_rng(8).exponential(1.0, 400)
+    whole = intervals._studentized_resamples(values, np.random.default_rng(1))
+    monkeypatch.setattr(intervals, "_DRAWS_PER_BATCH", 400 * 7)  # 143 batches of 7 resamples
+    assert intervals._studentized_resamples(values, np.random.default_rng(1)) == pytest.approx(whole, rel=1e-12)
+
+
+def test_up_to_the_cap_the_mean_is_bootstrapped(monkeypatch):
+    monkeypatch.setattr(intervals, "BOOTSTRAP_MAX_N", 100)
+    values = np.random.default_rng(7).exponential(1.0, 100)
+    half = 1.959963984540054 * values.std(ddof=1) / np.sqrt(100)
+    interval = mean_interval(values, np.random.default_rng(0))
+    assert interval.high - values.mean() > 1.1 * half > 1.1 * (values.mean() - interval.low)  # skewed, not normal
 
 
 def test_above_the_bootstrap_cap_the_mean_interval_is_1_96_standard_errors(monkeypatch):
@@ -132,21 +148,28 @@ def test_a_windows_mean_interval_is_cluster_robust_with_t_on_k_minus_1_degrees_o
 
 def test_woodruff_reads_the_pooled_distribution_at_the_quantile_plus_and_minus_t_cluster_errors():
     rng = np.random.default_rng(9)
-    runs = [QuantileSketch.of(rng.lognormal(np.log(m), 0.4, 500)) for m in (1.0, 1.1, 0.95, 1.05)]
+    samples = [rng.lognormal(np.log(m), 0.4, 500) for m in (1.0, 1.1, 0.95, 1.05)]
+    runs = [QuantileSketch.of(values) for values in samples]
     merged = QuantileSketch.merge(runs)
-    pooled = merged.quantile(0.9)
-    shares = np.array([run.count_at_most(pooled) - 0.9 * 500 for run in runs])
-    error = np.sqrt(4 / 3 * ((shares - shares.mean()) ** 2).sum()) / 2000
-    width = t_dist.ppf(0.975, 3) * error
-    assert 0.01 < width < 0.1
-    assert woodruff_interval(merged, runs, 0.9) == Interval(merged.quantile(0.9 - width), merged.quantile(0.9 + width))
+    expected = []
+    for q in (0.5, 0.9):
+        pooled = merged.quantile(q)
+        gamma = 1.01 / 0.99
+        bucket_top = pooled * (1 + gamma) / 2  # the sketch gives a bucket (g^(i-1), g^i] the value 2 g^i / (1 + g)
+        shares = np.array([(values <= bucket_top * (1 - 1e-12)).sum() - q * 500 for values in samples])
+        error = np.sqrt(4 / 3 * ((shares - shares.mean()) ** 2).sum()) / 2000
+        width = t_dist.ppf(0.975, 3) * error
+        assert 0.01 < width < 0.1
+        expected.append(Interval(merged.quantile(q - width), merged.quantile(q + width)))
+    assert woodruff_intervals(merged, runs, [0.5, 0.9]) == expected
 
 
 def test_runs_that_disagree_leave_a_windows_quantile_unbounded():
     low, high = QuantileSketch.of(np.arange(1.0, 101.0)), QuantileSketch.of(np.arange(101.0, 201.0))
-    assert woodruff_interval(QuantileSketch.merge([low, high]), [low, high], 0.5) == Interval(None, None)
+    assert woodruff_intervals(QuantileSketch.merge([low, high]), [low, high], [0.5]) == [Interval(None, None)]
 
 
-def test_the_sketch_counts_the_values_in_a_values_bucket_and_below():
-    sketch = QuantileSketch.of(np.array([1.0, 2.0, 2.0, 4.0, 8.0]))
-    assert [sketch.count_at_most(v) for v in (0.5, 1.0, 2.0, 3.0, 8.0, 100.0)] == [0, 1, 3, 3, 5, 5]
+def test_the_sketch_counts_the_values_in_a_values_bucket_and_below_for_each_sketch():
+    one, two = QuantileSketch.of(np.array([1.0, 2.0, 2.0, 4.0, 8.0])), QuantileSketch.of(np.array([3.0, 30.0]))
+    counts = QuantileSketch.counts_at_most([one, two], [0.5, 1.0, 2.0, 3.0, 8.0, 100.0])
+    assert counts.tolist() == [[0, 1, 3, 3, 5, 5], [0, 0, 0, 1, 1, 2]]

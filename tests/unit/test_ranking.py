@@ -6,7 +6,7 @@ import pytest
 from src.application.domain.model import LLM, Direction, Interval, Metric, RunSource
 from src.application.domain.ranking import MetricRanking, Statistic
 from src.application.services import ranking
-from src.application.services.intervals import cluster_mean_interval, quantile_interval, woodruff_interval
+from src.application.services.intervals import cluster_mean_interval, quantile_interval, woodruff_intervals
 from src.application.services.statistics import summarize
 
 TTFT = Metric("TTFT", "Time to First Token", "seconds", Direction.LOWER_IS_BETTER, 0.01, 60, id=1)
@@ -119,7 +119,9 @@ def test_a_window_takes_its_runs_as_clusters_and_reports_the_sketch_resolution()
     assert window.confidence_interval(Statistic.MEAN) == cluster_mean_interval(
         np.array([400.0] * 3), np.array([r.mean for r in runs])
     )
-    assert window.confidence_interval(Statistic.P95) == woodruff_interval(window.sketch, [r.sketch for r in runs], 0.95)
+    assert [window.confidence_interval(Statistic.P95)] == woodruff_intervals(
+        window.sketch, [r.sketch for r in runs], [0.95]
+    )
     assert window.resolution(Statistic.P95) == 0.01 and window.resolution(Statistic.MEAN) == 0.0
     assert stats(np.arange(1.0, 10.0)).resolution(Statistic.P99) == 0.0  # one run: from its raw values
 

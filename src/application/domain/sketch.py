@@ -57,10 +57,18 @@ class QuantileSketch:
     def quantile(self, q: float) -> float:
         return self.value_at_rank(q * (self.count - 1))
 
-    def count_at_most(self, value: float) -> int:
-        """How many values fall in value's bucket or below it."""
-        index = math.ceil(math.log(value) / _LOG_GAMMA) - self.offset
-        return int(self.counts[: max(0, index + 1)].sum())
+    @classmethod
+    def counts_at_most(cls, sketches: list[QuantileSketch], values: list[float]) -> np.ndarray:
+        """For each sketch (row) and value (column): how many of its values fall in that value's
+        bucket or below it. One pass over the sketches, however many values."""
+        offset = min(s.offset for s in sketches)
+        aligned = np.zeros((len(sketches), max(s.offset + s.counts.size for s in sketches) - offset), dtype=np.int64)
+        for row, sketch in enumerate(sketches):
+            aligned[row, sketch.offset - offset : sketch.offset - offset + sketch.counts.size] = sketch.counts
+        cumulative = np.concatenate([np.zeros((len(sketches), 1), dtype=np.int64), aligned.cumsum(axis=1)], axis=1)
+        indices = np.array([math.ceil(math.log(value) / _LOG_GAMMA) - offset + 1 for value in values])
+        at_most: np.ndarray = cumulative[:, np.clip(indices, 0, cumulative.shape[1] - 1)]
+        return at_most
 
     def to_bytes(self) -> bytes:
         return struct.pack("<i", self.offset) + zlib.compress(self.counts.astype("<u4").tobytes())

@@ -26,8 +26,7 @@ from scipy.special import bdtr, stdtrit  # scipy.special, not scipy.stats: 30 MB
 from src.application.domain.model import Interval
 from src.application.domain.sketch import QuantileSketch
 
-LEVEL = 0.95
-ALPHA = 0.05  # 1 - LEVEL, written out: 1 - 0.95 is not 0.05 in floating point
+ALPHA = 0.05  # every interval here is at 95%
 MAX_TAIL = 0.75 * ALPHA  # the largest miss on one side, where the binomial allows it
 Z_95 = 1.959963984540054  # the normal's 97.5% quantile
 BOOTSTRAP_RESAMPLES = 999  # Davison and Hinkley's count for 95% percentile-t intervals
@@ -113,17 +112,20 @@ def cluster_mean_interval(sizes: np.ndarray, means: np.ndarray) -> Interval:
     return Interval(pooled - half, pooled + half)
 
 
-def woodruff_interval(merged: QuantileSketch, runs: list[QuantileSketch], q: float) -> Interval:
-    """The q-quantile of k >= 2 runs pooled (merged is their merge), the runs taken as clusters."""
-    k, total = len(runs), merged.count
-    pooled = merged.quantile(q)
-    deviations = np.array([run.count_at_most(pooled) - q * run.count for run in runs], dtype=np.float64)
-    error = float(np.sqrt(k / (k - 1) * ((deviations - deviations.mean()) ** 2).sum()) / total)
-    low, high = q - _t_95(k) * error, q + _t_95(k) * error
-    return Interval(
-        merged.quantile(low) if low >= 0 else None,
-        merged.quantile(high) if high <= 1 else None,
-    )
+def woodruff_intervals(merged: QuantileSketch, runs: list[QuantileSketch], quantiles: list[float]) -> list[Interval]:
+    """The intervals of the q-quantiles of k >= 2 runs pooled (merged is their merge), the runs
+    taken as clusters."""
+    k, total, spread = len(runs), merged.count, _t_95(len(runs))
+    pooled = [merged.quantile(q) for q in quantiles]
+    at_most = QuantileSketch.counts_at_most(runs, pooled)  # (run, quantile)
+    sizes = np.array([run.count for run in runs], dtype=np.float64)
+    found = []
+    for column, q in enumerate(quantiles):
+        deviations = at_most[:, column] - q * sizes
+        error = float(np.sqrt(k / (k - 1) * ((deviations - deviations.mean()) ** 2).sum()) / total)
+        low, high = q - spread * error, q + spread * error
+        found.append(Interval(merged.quantile(low) if low >= 0 else None, merged.quantile(high) if high <= 1 else None))
+    return found
 
 
 def _t_95(k: int) -> float:

@@ -18,7 +18,7 @@ from src.application.domain.ranking import (
 )
 from src.application.domain.sketch import QuantileSketch
 from src.application.services.comparisons import Estimate, compare
-from src.application.services.intervals import Z_95, cluster_mean_interval, order_statistic_ranks, woodruff_interval
+from src.application.services.intervals import Z_95, cluster_mean_interval, order_statistic_ranks, woodruff_intervals
 from src.application.services.scores import mean_win_rates
 from src.application.services.statistics import TAILS
 
@@ -50,8 +50,8 @@ def pooled(metric: Metric, summaries: Sequence[MetricSummary]) -> PairStatistics
     sketch = QuantileSketch.merge(s.sketch for s in summaries)
     quantiles = {field: metric.raw_quantile(tail) for field, tail in TAILS.items()}
     if len(summaries) > 1:
-        runs = [s.sketch for s in summaries]
-        intervals = {field: woodruff_interval(sketch, runs, q) for field, q in quantiles.items()}
+        found = woodruff_intervals(sketch, [s.sketch for s in summaries], list(quantiles.values()))
+        intervals = dict(zip(quantiles, found, strict=True))
         intervals["mean"] = cluster_mean_interval(n, means)
     else:
         half = Z_95 * std / np.sqrt(total)
