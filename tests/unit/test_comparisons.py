@@ -54,3 +54,12 @@ def test_a_chain_of_near_neighbours_gives_overlapping_rank_intervals_without_tra
     comparison = compare(estimates, ["a", "b", "c"])
     assert comparison.tied_with == {"a": ("b",), "b": ("a", "c"), "c": ("b",)}
     assert comparison.rank_intervals == {"a": (1, 2), "b": (1, 3), "c": (2, 3)}
+
+
+def test_two_means_use_their_standard_errors_and_anything_else_the_facing_halves_of_their_intervals():
+    a, b = Estimate(1.0, Interval(0.0, 2.0), error=0.1), Estimate(1.3, Interval(0.3, 2.3), error=0.1)
+    assert p_value(a, b) == pytest.approx(2 * norm.sf(0.3 / 0.02**0.5), rel=1e-9)
+    without = Estimate(1.3, Interval(1.2, 1.4))
+    from_intervals = 2 * norm.sf(0.3 / ((1.0 / Z) ** 2 + (0.1 / Z) ** 2) ** 0.5)
+    assert p_value(a, without) == pytest.approx(from_intervals, rel=1e-9)
+    assert p_value(without, a) == pytest.approx(from_intervals, rel=1e-9)

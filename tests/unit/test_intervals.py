@@ -148,7 +148,8 @@ def test_a_windows_mean_interval_is_cluster_robust_with_t_on_k_minus_1_degrees_o
 
 def test_woodruff_reads_the_pooled_distribution_at_the_quantile_plus_and_minus_t_cluster_errors():
     rng = np.random.default_rng(9)
-    samples = [rng.lognormal(np.log(m), 0.4, 500) for m in (1.0, 1.1, 0.95, 1.05)]
+    sizes = (500, 300, 700, 500)
+    samples = [rng.lognormal(np.log(m), 0.4, n) for m, n in zip((1.0, 1.1, 0.95, 1.05), sizes, strict=True)]
     runs = [QuantileSketch.of(values) for values in samples]
     merged = QuantileSketch.merge(runs)
     expected = []
@@ -156,10 +157,10 @@ def test_woodruff_reads_the_pooled_distribution_at_the_quantile_plus_and_minus_t
         pooled = merged.quantile(q)
         gamma = 1.01 / 0.99
         bucket_top = pooled * (1 + gamma) / 2  # the sketch gives a bucket (g^(i-1), g^i] the value 2 g^i / (1 + g)
-        shares = np.array([(values <= bucket_top * (1 - 1e-12)).sum() - q * 500 for values in samples])
+        shares = np.array([(values <= bucket_top * (1 - 1e-12)).sum() - q * values.size for values in samples])
         error = np.sqrt(4 / 3 * ((shares - shares.mean()) ** 2).sum()) / 2000
         width = t_dist.ppf(0.975, 3) * error
-        assert 0.01 < width < 0.1
+        assert width > 0.01 and q + width < 1  # bounded on both sides
         expected.append(Interval(merged.quantile(q - width), merged.quantile(q + width)))
     assert woodruff_intervals(merged, runs, [0.5, 0.9]) == expected
 
@@ -173,3 +174,22 @@ def test_the_sketch_counts_the_values_in_a_values_bucket_and_below_for_each_sket
     one, two = QuantileSketch.of(np.array([1.0, 2.0, 2.0, 4.0, 8.0])), QuantileSketch.of(np.array([3.0, 30.0]))
     counts = QuantileSketch.counts_at_most([one, two], [0.5, 1.0, 2.0, 3.0, 8.0, 100.0])
     assert counts.tolist() == [[0, 1, 3, 3, 5, 5], [0, 0, 0, 1, 1, 2]]
+
+
+def test_a_windows_quantile_whose_upper_level_passes_1_is_open_above():
+    rng = np.random.default_rng(3)
+    runs = [QuantileSketch.of(rng.lognormal(np.log(m), 0.3, n)) for m, n in ((1.0, 300), (1.5, 100), (1.0, 500))]
+    merged = QuantileSketch.merge(runs)
+    shares = QuantileSketch.counts_at_most(runs, [merged.quantile(0.9)])[:, 0] - 0.9 * np.array([300, 100, 500])
+    upper = 0.9 + t_dist.ppf(0.975, 2) * np.sqrt(1.5 * ((shares - shares.mean()) ** 2).sum()) / 900
+    assert 1 < upper < 2
+    interval = woodruff_intervals(merged, runs, [0.9])[0]
+    assert interval.high is None and interval.low is not None
+
+
+def test_above_10000_samples_the_mean_interval_is_the_normal_one():
+    values = np.random.default_rng(2).exponential(1.0, 10_001)
+    half = 1.959963984540054 * values.std(ddof=1) / np.sqrt(10_001)
+    assert mean_interval(values, np.random.default_rng(0)) == Interval(
+        pytest.approx(values.mean() - half, rel=1e-12), pytest.approx(values.mean() + half, rel=1e-12)
+    )

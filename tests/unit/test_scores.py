@@ -67,10 +67,20 @@ def test_an_open_side_is_redrawn_with_the_spread_of_the_metric_and_resamples_rep
 
 
 def test_the_redraws_are_normal_on_each_side_with_the_error_its_interval_implies():
-    entry = metric_ranking(TTFT, {"a": 1.0})
     skewed = RankingEntry(1, LLM("a", "v"), 1.0, Interval(0.8, 1.4), NO_STATISTICS, (), (1, 1))
-    draws = scores._redrawn([skewed, *entry.entries], np.random.default_rng(0))[:, 0]
-    assert draws.shape == (scores.RESAMPLES,)
-    below, above = draws[draws < 1.0], draws[draws > 1.0]
-    assert np.sqrt(np.mean((below - 1) ** 2)) == pytest.approx(0.2 / 1.96, rel=0.12)
-    assert np.sqrt(np.mean((above - 1) ** 2)) == pytest.approx(0.4 / 1.96, rel=0.12)
+    open_top = RankingEntry(1, LLM("b", "v"), 4.0, Interval(3.9, None), NO_STATISTICS, (), (1, 1))
+    draws = scores._redrawn([skewed, open_top], np.random.default_rng(0))
+    z = np.random.default_rng(0).standard_normal((scores.RESAMPLES, 2))
+    below, above = np.array([0.2, 0.1]) / 1.959963984540054, np.array([0.4, 3.0]) / 1.959963984540054
+    above[1] = 3.0  # an open side: the spread of the metric's values (4 - 1)
+    assert draws == pytest.approx(np.array([1.0, 4.0]) + z * np.where(z < 0, below, above), rel=1e-12)
+
+
+@pytest.mark.parametrize("wins, interval", [(980, (1.0, 1.0)), (950, (0.0, 1.0)), (20, (0.0, 0.0)), (50, (0.0, 1.0))])
+def test_the_score_interval_holds_the_middle_95_percent_of_the_resampled_scores(monkeypatch, wins, interval):
+    # a beats b in `wins` of the 1,000 resamples.
+    redraws = np.array([[1.0, 2.0]] * wins + [[2.0, 1.0]] * (scores.RESAMPLES - wins))
+    monkeypatch.setattr(scores, "_redrawn", lambda entries, rng: redraws)
+    result = mean_win_rates([metric_ranking(TTFT, {"a": 1.0, "b": 2.0})], {"TTFT": 1})
+    assert result.score_interval["a"] == interval
+    assert result.rank_interval["a"] == (1 if interval[1] == 1.0 else 2, 2 if interval[0] == 0.0 else 1)

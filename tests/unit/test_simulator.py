@@ -89,3 +89,20 @@ def test_with_1000_samples_the_ranking_recovers_the_profile_order_of_medians_10_
         medians = {name: np.median(draw(name, seed)[metric]) for name in PROFILES}
         misordered = [(a, b) for a, b in pairs if medians[a] >= medians[b]]
         assert misordered == [], f"seed {seed}"
+
+
+def test_a_summary_of_one_or_two_samples_has_the_sample_standard_deviation_or_none():
+    assert summarize(1, 2, METRICS["TTFT"], np.array([0.5])).std == 0.0
+    assert summarize(1, 2, METRICS["TTFT"], np.array([0.5, 1.5])).std == pytest.approx(np.sqrt(0.5))
+
+
+def test_the_mean_interval_is_bootstrapped_with_a_stream_seeded_by_the_values():
+    import hashlib
+
+    from src.application.services.intervals import mean_interval
+
+    values = draw("GPT-4o", seed=3, n=200)["TTFT"]
+    seed = int.from_bytes(hashlib.blake2b(values.tobytes(), digest_size=8).digest())
+    expected = mean_interval(values, np.random.default_rng(seed))
+    assert summarize(1, 2, METRICS["TTFT"], values).intervals["mean"] == expected
+    assert summarize(9, 9, METRICS["TTFT"], values.copy()).intervals["mean"] == expected  # the same data, anywhere

@@ -45,14 +45,14 @@ def order_statistic_ranks(n: int, q: float) -> tuple[int | None, int | None]:
     for cap in (MAX_TAIL, ALPHA):
         lows = np.nonzero(below <= cap)[0]
         budgets = np.minimum(cap, ALPHA - below[lows])
-        highs = np.maximum(np.searchsorted(-above, -budgets), lows + 1)  # the tightest upper rank each
+        highs = np.searchsorted(-above, -budgets)  # the tightest upper rank of each (above its low)
         fits = highs < ranks.size
         if fits.any():
             lows, highs = lows[fits], highs[fits]
-            # The most miss within 5% (the tightest interval), then the most even tails, then the
-            # lower pair; rounded, so that mirror-image pairs are not told apart by float noise.
+            # The most miss within 5% (the tightest interval), then the lower pair; rounded, so that
+            # mirror-image pairs are not told apart by float noise.
             miss = np.round(below[lows] + above[highs], 12)
-            best = np.lexsort((lows, np.round(np.abs(below[lows] - above[highs]), 12), -miss))[0]
+            best = np.lexsort((lows, -miss))[0]
             return int(ranks[lows[best]]), int(ranks[highs[best]])
     lows, highs = np.nonzero(below <= ALPHA / 2)[0], np.nonzero(above <= ALPHA / 2)[0]
     return (int(ranks[lows[-1]]) if lows.size else None), (int(ranks[highs[0]]) if highs.size else None)
@@ -89,7 +89,7 @@ def mean_interval(values: np.ndarray, rng: np.random.Generator) -> Interval:
 def _studentized_resamples(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     n = values.size
     centred = values - values.mean()  # deviations: their sums of squares lose no precision to the mean
-    batch = max(1, _DRAWS_PER_BATCH // n)
+    batch = _DRAWS_PER_BATCH // n  # at least 200: only samples up to BOOTSTRAP_MAX_N are resampled
     studentized = []
     for start in range(0, BOOTSTRAP_RESAMPLES, batch):
         size = min(batch, BOOTSTRAP_RESAMPLES - start)
