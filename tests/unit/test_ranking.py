@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from src.application.domain.model import LLM, Direction, Interval, Metric, RunSource
-from src.application.domain.ranking import MetricRanking, Statistic
+from src.application.domain.ranking import MetricRanking, PairStatistics, Statistic
+from src.application.domain.sketch import QuantileSketch
 from src.application.services import ranking
 from src.application.services.intervals import cluster_mean_interval, quantile_interval, woodruff_intervals
 from src.application.services.statistics import summarize
@@ -100,21 +101,48 @@ def test_the_overall_score_is_the_weighted_mean_win_rate():
 
 
 def test_one_summary_pooled_alone_reads_its_intervals_from_its_sketch_at_the_exact_ranks():
-    summary = summarize(1, 1, TTFT, np.arange(1.0, 1001.0))
+    values = 1.03 ** np.arange(1000)  # 3% apart: every value has a sketch bucket of its own
+    summary = summarize(1, 1, TTFT, values)
     alone = ranking.pooled(TTFT, [summary])  # summaries written before intervals were kept
     for statistic, ranks in ((Statistic.MEDIAN, (469, 531)), (Statistic.P90, (883, 921)), (Statistic.P99, (983, 996))):
-        expected = Interval(alone.sketch.value_at_rank(ranks[0] - 1), alone.sketch.value_at_rank(ranks[1] - 1))
-        assert alone.confidence_interval(statistic) == expected
-        assert expected.low == pytest.approx(ranks[0], rel=0.01) and expected.high == pytest.approx(ranks[1], rel=0.01)
+        low, high = alone.confidence_interval(statistic).low, alone.confidence_interval(statistic).high
+        assert low == pytest.approx(values[ranks[0] - 1], rel=0.01) and high == pytest.approx(
+            values[ranks[1] - 1], rel=0.01
+        )
     half = 1.959963984540054 * summary.std / np.sqrt(1000)
     assert alone.confidence_interval(Statistic.MEAN) == Interval(
-        pytest.approx(500.5 - half), pytest.approx(500.5 + half)
+        pytest.approx(values.mean() - half), pytest.approx(values.mean() + half)
     )
+
+
+def test_one_sample_pooled_alone_has_no_spread_and_no_mean_interval_and_two_have_both():
+    one = ranking.pooled(TTFT, [summarize(1, 1, TTFT, np.array([0.5]))])
+    assert one.std == 0.0 and one.confidence_interval(Statistic.MEAN) == Interval(None, None)
+    two = ranking.pooled(TTFT, [summarize(1, 1, TTFT, np.array([0.5, 1.5]))])
+    assert two.std == pytest.approx(np.sqrt(0.5)) and two.confidence_interval(Statistic.MEAN).sufficient
+
+
+def test_a_mean_is_compared_with_its_standard_error_not_its_interval():
+    def made(mean, std, n):  # a mean interval far wider than s / sqrt(n)
+        sketch = QuantileSketch.of(np.array([mean]))
+        wide = {field: Interval(0.0, 100.0) for field in ("mean", "p50", "p90", "p95", "p99")}
+        return PairStatistics(n, mean, std, mean, mean, mean, mean, mean, mean, sketch, wide)
+
+    for n in (2, 1000):
+        table = {"a": (LLM("a", "v"), made(1.0, 0.01, n)), "b": (LLM("b", "v"), made(2.0, 0.01, n))}
+        assert all(e.tied_with == () for e in ranking.rank(TTFT, table, Statistic.MEAN)), n
+        assert all(e.tied_with for e in ranking.rank(TTFT, table, Statistic.MEDIAN)), n  # a quantile: its interval
+    lone = {"a": (LLM("a", "v"), made(1.0, 0.0, 1)), "b": (LLM("b", "v"), made(2.0, 0.0, 1))}
+    assert all(e.tied_with for e in ranking.rank(TTFT, lone, Statistic.MEAN))  # one sample each: no error known
 
 
 def test_a_window_takes_its_runs_as_clusters_and_reports_the_sketch_resolution():
     rng = np.random.default_rng(4)
     runs = [summarize(i + 1, 1, TTFT, rng.lognormal(np.log(m), 0.3, 400)) for i, m in enumerate((0.5, 0.6, 0.55))]
+    two = ranking.combine(TTFT, runs[:2])
+    assert two.confidence_interval(Statistic.MEAN) == cluster_mean_interval(
+        np.array([400.0] * 2), np.array([r.mean for r in runs[:2]])
+    )
     window = ranking.combine(TTFT, runs)
     assert window.confidence_interval(Statistic.MEAN) == cluster_mean_interval(
         np.array([400.0] * 3), np.array([r.mean for r in runs])
