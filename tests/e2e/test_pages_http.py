@@ -80,3 +80,12 @@ def test_production_answers_tell_browsers_to_keep_to_https(clean_app, environ):
     production = create_app({**environ, "JOUNCE_ENV": "production", "SECRET_KEY": "s" * 40}).test_client()
     assert production.get("/health/").headers["Strict-Transport-Security"].startswith("max-age=31536000")
     assert "Strict-Transport-Security" not in clean_app.test_client().get("/health/").headers
+
+
+def test_the_distribution_of_a_higher_is_better_metric_runs_from_its_1st_to_its_99th_percentile(client, clean_app):
+    simulate(clean_app)
+    rows = client.get("/visualize/distribution.csv?metric_name=TPS").data.decode().splitlines()[1:]
+    assert len(rows) == 12
+    for row in rows:
+        p1, p25, median, p75, p99 = (float(cell) for cell in row.split(",")[1:6])
+        assert p1 < p25 < median < p75 < p99  # the box's raw quantiles, not the slow-tail statistics
