@@ -181,8 +181,9 @@ def window_test(profiles: list[tuple[int, LatencyProfile]], seeds: int) -> None:
                                              position, WINDOW_RUN_SIZE)  # fmt: skip
                     summaries.append(summarize(run + 1, 1, ttft, drawn.by_metric["TTFT"] * factor))
                 window = ranking.combine(ttft, summaries)
-                as_one = ranking.pooled(ttft, [dataclasses.replace(summaries[0], n=window.n, mean=window.mean,
-                                                                   std=window.std, sketch=window.sketch)])  # fmt: skip
+                # The window's requests as one run's, as windows were ranked before.
+                as_one = ranking.from_sketch(ttft, dataclasses.replace(
+                    summaries[0], n=window.n, mean=window.mean, std=window.std, sketch=window.sketch))  # fmt: skip
                 for field in FIELDS:
                     interval = window.intervals[field]
                     if interval.sufficient:

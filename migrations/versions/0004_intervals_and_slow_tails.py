@@ -17,7 +17,7 @@ from alembic import op
 
 from src.application.domain.model import Direction, Metric, MetricSummary
 from src.application.domain.sketch import QuantileSketch
-from src.application.services.ranking import pooled
+from src.application.services.ranking import from_sketch
 
 revision = "0004"
 down_revision = "0003"
@@ -39,7 +39,7 @@ def upgrade() -> None:
     connection = op.get_bind()
     directions = {row.id: Direction(row.direction) for row in connection.execute(sa.select(metrics))}
     for row in connection.execute(sa.select(summaries)).all():
-        stats = pooled(_metric(directions[row.metric_id]), [_summary(row)])
+        stats = from_sketch(_metric(directions[row.metric_id]), _summary(row))
         tails = {} if directions[row.metric_id] is Direction.LOWER_IS_BETTER else {
             field: getattr(stats, field) for field in ("p90", "p95", "p99")
         }  # fmt: skip

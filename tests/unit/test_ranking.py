@@ -100,10 +100,10 @@ def test_the_overall_score_is_the_weighted_mean_win_rate():
     assert entries[0].rank_interval == (1, 1) and entries[0].score_interval == (0.75, 0.75)  # sd 0.01: sure
 
 
-def test_one_summary_pooled_alone_reads_its_intervals_from_its_sketch_at_the_exact_ranks():
+def test_one_summary_read_from_its_sketch_gets_its_intervals_from_its_sketch_at_the_exact_ranks():
     values = 1.03 ** np.arange(1000)  # 3% apart: every value has a sketch bucket of its own
     summary = summarize(1, 1, TTFT, values)
-    alone = ranking.pooled(TTFT, [summary])  # summaries written before intervals were kept
+    alone = ranking.from_sketch(TTFT, summary)  # summaries written before intervals were kept
     for statistic, ranks in ((Statistic.MEDIAN, (469, 531)), (Statistic.P90, (883, 921)), (Statistic.P99, (983, 996))):
         low, high = alone.confidence_interval(statistic).low, alone.confidence_interval(statistic).high
         assert low == pytest.approx(values[ranks[0] - 1], rel=0.01) and high == pytest.approx(
@@ -115,10 +115,10 @@ def test_one_summary_pooled_alone_reads_its_intervals_from_its_sketch_at_the_exa
     )
 
 
-def test_one_sample_pooled_alone_has_no_spread_and_no_mean_interval_and_two_have_both():
-    one = ranking.pooled(TTFT, [summarize(1, 1, TTFT, np.array([0.5]))])
+def test_one_sample_read_from_its_sketch_has_no_spread_and_no_mean_interval_and_two_have_both():
+    one = ranking.from_sketch(TTFT, summarize(1, 1, TTFT, np.array([0.5])))
     assert one.std == 0.0 and one.confidence_interval(Statistic.MEAN) == Interval(None, None)
-    two = ranking.pooled(TTFT, [summarize(1, 1, TTFT, np.array([0.5, 1.5]))])
+    two = ranking.from_sketch(TTFT, summarize(1, 1, TTFT, np.array([0.5, 1.5])))
     assert two.std == pytest.approx(np.sqrt(0.5)) and two.confidence_interval(Statistic.MEAN).sufficient
 
 

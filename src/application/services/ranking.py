@@ -37,30 +37,43 @@ def combine(metric: Metric, summaries: Sequence[MetricSummary]) -> PairStatistic
 
 
 def pooled(metric: Metric, summaries: Sequence[MetricSummary]) -> PairStatistics:
-    """n, mean, std, min and max exactly; tail statistics from the merged sketches. Intervals of
-    several runs take each run as a cluster; one run's are read from its sketch (for summaries
-    written before intervals were kept)."""
+    """Several runs: their intervals take each run as a cluster."""
+    sketch = QuantileSketch.merge(s.sketch for s in summaries)
+    quantiles = {field: metric.raw_quantile(tail) for field, tail in TAILS.items()}
+    found = woodruff_intervals(sketch, [s.sketch for s in summaries], list(quantiles.values()))
+    intervals = dict(zip(quantiles, found, strict=True))
+    sizes = np.array([s.n for s in summaries], dtype=np.float64)
+    intervals["mean"] = cluster_mean_interval(sizes, np.array([s.mean for s in summaries]))
+    return _read_from_sketch(summaries, sketch, quantiles, intervals)
+
+
+def from_sketch(metric: Metric, summary: MetricSummary) -> PairStatistics:
+    """One summary's tail statistics and intervals read from its sketch alone, as for summaries
+    written before intervals were kept (migration 0004): order statistics, a normal mean interval."""
+    quantiles = {field: metric.raw_quantile(tail) for field, tail in TAILS.items()}
+    intervals = {field: _sketch_interval(summary.sketch, q) for field, q in quantiles.items()}
+    half = Z_95 * summary.std / np.sqrt(summary.n)
+    intervals["mean"] = Interval(summary.mean - half, summary.mean + half) if summary.n > 1 else Interval(None, None)
+    return _read_from_sketch([summary], summary.sketch, quantiles, intervals)
+
+
+def _read_from_sketch(
+    summaries: Sequence[MetricSummary],
+    sketch: QuantileSketch,
+    quantiles: dict[str, float],
+    intervals: dict[str, Interval],
+) -> PairStatistics:
+    """n, mean, std, min and max exactly (pooled); tail statistics from the (merged) sketch."""
     n = np.array([s.n for s in summaries], dtype=np.float64)
     means = np.array([s.mean for s in summaries])
     stds = np.array([s.std for s in summaries])
     total = n.sum()
     mean = float((n * means).sum() / total)
     squares = ((n - 1) * stds**2).sum() + (n * (means - mean) ** 2).sum()
-    std = float(np.sqrt(squares / (total - 1))) if total > 1 else 0.0
-    sketch = QuantileSketch.merge(s.sketch for s in summaries)
-    quantiles = {field: metric.raw_quantile(tail) for field, tail in TAILS.items()}
-    if len(summaries) > 1:
-        found = woodruff_intervals(sketch, [s.sketch for s in summaries], list(quantiles.values()))
-        intervals = dict(zip(quantiles, found, strict=True))
-        intervals["mean"] = cluster_mean_interval(n, means)
-    else:
-        half = Z_95 * std / np.sqrt(total)
-        intervals = {field: _sketch_interval(sketch, q) for field, q in quantiles.items()}
-        intervals["mean"] = Interval(mean - half, mean + half) if total > 1 else Interval(None, None)
     return PairStatistics(
         n=int(total),
         mean=mean,
-        std=std,
+        std=float(np.sqrt(squares / (total - 1))) if total > 1 else 0.0,
         minimum=min(s.minimum for s in summaries),
         maximum=max(s.maximum for s in summaries),
         sketch=sketch,
