@@ -2,7 +2,7 @@
 
 Until now p90, p95 and p99 of TPS and RPS were the fast tail (the 90th to 99th percentiles of the
 raw values); they become the 10th to 1st percentiles. Summaries written before this revision get
-both from their sketch, as a window of one run would (tails and their intervals within the
+both from their sketch (`services.ranking.from_sketch`: tails and their intervals within the
 sketch's 1%, a normal interval of the mean); new runs compute them from their raw values.
 
 Downgrading drops the intervals; the tails stay the slow ones.
