@@ -7,7 +7,17 @@ from sqlalchemy import create_engine, inspect
 from src.infrastructure.app import create_app
 from src.infrastructure.database import db
 
-TABLES = {"llms", "metrics", "simulation_runs", "metric_summaries", "samples", "users", "api_keys", "endpoints"}
+TABLES = {
+    "llms",
+    "metrics",
+    "simulation_runs",
+    "metric_summaries",
+    "rollups",
+    "samples",
+    "users",
+    "api_keys",
+    "endpoints",
+}
 
 
 def flask_db(app, *args):

@@ -24,12 +24,14 @@ from src.application.domain.model import (
     User,
 )
 from src.application.domain.ranking import Statistic
+from src.application.domain.rollup import Rollup, counting, hour_of
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.repositories import (
     AbstractApiKeyRepository,
     AbstractCatalogueRepository,
     AbstractEndpointRepository,
+    AbstractRollupRepository,
     AbstractRunRepository,
     AbstractSampleRepository,
     AbstractSummaryRepository,
@@ -62,6 +64,7 @@ class Store:
     users: list[User] = field(default_factory=list)
     api_keys: list[ApiKey] = field(default_factory=list)
     endpoints: list[Endpoint] = field(default_factory=list)
+    rollups: dict[tuple[RunSource, int, int], dict[datetime, Rollup]] = field(default_factory=dict)
 
     def copy(self) -> Store:
         return Store(
@@ -73,6 +76,7 @@ class Store:
             users=list(self.users),
             api_keys=list(self.api_keys),
             endpoints=list(self.endpoints),
+            rollups={pair: dict(rows) for pair, rows in self.rollups.items()},
         )
 
 
@@ -191,14 +195,30 @@ class FakeSummaryRepository(AbstractSummaryRepository):
             if s.run_id in run_ids and s.metric_id == metric_id
         ]
 
-    def for_period(
-        self, since: datetime | None, metric_id: int | None = None, source: RunSource | None = None
-    ) -> list[MetricSummary]:
-        runs = FakeRunRepository(self.store, itertools.count())._completed(since, source)
-        run_ids = {r.id for r in runs}
-        return [
-            s for s in self.store.summaries if s.run_id in run_ids and (metric_id is None or s.metric_id == metric_id)
-        ]
+
+class FakeRollupRepository(AbstractRollupRepository):
+    def __init__(self, store: Store):
+        self.store = store
+
+    def include(self, run: Run, summaries: Sequence[MetricSummary]) -> None:
+        assert run.finished_at is not None
+        hour = hour_of(run.finished_at)
+        before = self.totals(run.source, before=hour)
+        for summary in summaries:
+            pair = (summary.llm_id, summary.metric_id)
+            rows = self.store.rollups.setdefault((run.source, *pair), {})
+            since = {at: row for at, row in rows.items() if at >= hour}
+            rows.update(counting(Rollup.of(summary), hour, before.get(pair), since))
+
+    def totals(
+        self, source: RunSource, metric_id: int | None = None, before: datetime | None = None
+    ) -> dict[tuple[int, int], Rollup]:
+        found = {}
+        for (of_source, llm_id, pair_metric), rows in self.store.rollups.items():
+            hours = [at for at in rows if before is None or at < before]
+            if of_source is source and metric_id in (None, pair_metric) and hours:
+                found[(llm_id, pair_metric)] = rows[max(hours)]
+        return found
 
 
 class FakeSampleRepository(AbstractSampleRepository):
@@ -306,6 +326,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.endpoints = FakeEndpointRepository(self.pending, self.ids)
         self.runs = FakeRunRepository(self.pending, self.ids)
         self.summaries = FakeSummaryRepository(self.pending)
+        self.rollups = FakeRollupRepository(self.pending)
         self.samples = FakeSampleRepository(self.pending, self.fail_samples_after)
         self.users = FakeUserRepository(self.pending, self.ids)
         self.api_keys = FakeApiKeyRepository(self.pending, self.ids)
@@ -322,6 +343,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
             self.catalogue,
             self.runs,
             self.summaries,
+            self.rollups,
             self.samples,
             self.users,
             self.api_keys,

@@ -5,7 +5,8 @@ import pytest
 from scipy.stats import binom
 from scipy.stats import t as t_dist
 
-from src.application.domain.model import Interval
+from src.application.domain.model import Interval, MetricSummary
+from src.application.domain.rollup import Rollup
 from src.application.domain.sketch import QuantileSketch
 from src.application.services import intervals
 from src.application.services.intervals import (
@@ -15,6 +16,14 @@ from src.application.services.intervals import (
     quantile_interval,
     woodruff_intervals,
 )
+
+
+def runs_of(samples):
+    """The rollup of runs with these values (only what rollups read is filled in)."""
+    return Rollup.merge([
+        MetricSummary(i, 1, 1, v.size, v.mean(), v.std(ddof=1), 0, 0, 0, 0, 0, 0, QuantileSketch.of(v), {})
+        for i, v in enumerate(samples)
+    ])  # fmt: skip
 
 
 def misses(n, q, low, high):
@@ -141,8 +150,9 @@ def test_a_windows_mean_interval_is_cluster_robust_with_t_on_k_minus_1_degrees_o
     pooled = (100 * 1.0 + 200 * 1.2 + 300 * 0.9) / 600
     error = np.sqrt(3 / 2 * (((sizes * (means - pooled)) ** 2).sum())) / 600
     half = t_dist.ppf(0.975, 2) * error
-    assert cluster_mean_interval(sizes, means) == Interval(pytest.approx(pooled - half), pytest.approx(pooled + half))
-    two = cluster_mean_interval(np.array([2.0, 2.0]), np.array([2.0, 4.0]))
+    three = cluster_mean_interval(runs_of([np.full(int(n), m) for n, m in zip(sizes, means, strict=True)]))
+    assert three == Interval(pytest.approx(pooled - half), pytest.approx(pooled + half))
+    two = cluster_mean_interval(runs_of([np.full(2, 2.0), np.full(2, 4.0)]))
     assert two == Interval(pytest.approx(3 - 12.706204736), pytest.approx(3 + 12.706204736))  # error 1, t(1)
 
 
@@ -162,28 +172,23 @@ def test_woodruff_reads_the_pooled_distribution_at_the_quantile_plus_and_minus_t
         width = t_dist.ppf(0.975, 3) * error
         assert width > 0.01 and q + width < 1  # bounded on both sides
         expected.append(Interval(merged.quantile(q - width), merged.quantile(q + width)))
-    assert woodruff_intervals(merged, runs, [0.5, 0.9]) == expected
+    assert woodruff_intervals(runs_of(samples), [0.5, 0.9]) == expected
 
 
 def test_runs_that_disagree_leave_a_windows_quantile_unbounded():
-    low, high = QuantileSketch.of(np.arange(1.0, 101.0)), QuantileSketch.of(np.arange(101.0, 201.0))
-    assert woodruff_intervals(QuantileSketch.merge([low, high]), [low, high], [0.5]) == [Interval(None, None)]
-
-
-def test_the_sketch_counts_the_values_in_a_values_bucket_and_below_for_each_sketch():
-    one, two = QuantileSketch.of(np.array([1.0, 2.0, 2.0, 4.0, 8.0])), QuantileSketch.of(np.array([3.0, 30.0]))
-    counts = QuantileSketch.counts_at_most([one, two], [0.5, 1.0, 2.0, 3.0, 8.0, 100.0])
-    assert counts.tolist() == [[0, 1, 3, 3, 5, 5], [0, 0, 0, 1, 1, 2]]
+    disagreeing = runs_of([np.arange(1.0, 101.0), np.arange(101.0, 201.0)])
+    assert woodruff_intervals(disagreeing, [0.5]) == [Interval(None, None)]
 
 
 def test_a_windows_quantile_whose_upper_level_passes_1_is_open_above():
     rng = np.random.default_rng(3)
-    runs = [QuantileSketch.of(rng.lognormal(np.log(m), 0.3, n)) for m, n in ((1.0, 300), (1.5, 100), (1.0, 500))]
-    merged = QuantileSketch.merge(runs)
-    shares = QuantileSketch.counts_at_most(runs, [merged.quantile(0.9)])[:, 0] - 0.9 * np.array([300, 100, 500])
+    samples = [rng.lognormal(np.log(m), 0.3, n) for m, n in ((1.0, 300), (1.5, 100), (1.0, 500))]
+    merged = QuantileSketch.merge(QuantileSketch.of(values) for values in samples)
+    bucket_top = merged.quantile(0.9) * (1 + 1.01 / 0.99) / 2
+    shares = np.array([(values <= bucket_top * (1 - 1e-12)).sum() - 0.9 * values.size for values in samples])
     upper = 0.9 + t_dist.ppf(0.975, 2) * np.sqrt(1.5 * ((shares - shares.mean()) ** 2).sum()) / 900
     assert 1 < upper < 2
-    interval = woodruff_intervals(merged, runs, [0.9])[0]
+    interval = woodruff_intervals(runs_of(samples), [0.9])[0]
     assert interval.high is None and interval.low is not None
 
 

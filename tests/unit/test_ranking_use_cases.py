@@ -6,6 +6,7 @@ from src.application.domain.errors import Conflict, InvalidParameter, NotFound
 from src.application.domain.model import RunSource
 from src.application.domain.ranking import Scope, Window
 from src.application.ports.telemetry import NoTelemetry
+from src.application.services import ranking
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
@@ -130,12 +131,13 @@ def test_the_metric_catalogue_is_the_stores_not_the_json_file(world):
     "window, span",
     [(Window.DAY, timedelta(hours=24)), (Window.WEEK, timedelta(days=7)), (Window.MONTH, timedelta(days=30))],
 )
-def test_a_window_holds_the_runs_that_finished_within_its_span_exactly(world, window, span):
+def test_a_window_starts_on_the_hour_its_span_ago(world, window, span):
     metrics, simulations, clock = world
-    simulations.run_now(seed=1, samples_per_pair=10)
-    clock.advance(span - timedelta(seconds=1))
+    clock.advance(timedelta(minutes=30))  # from noon on the hour
+    simulations.run_now(seed=1, samples_per_pair=10)  # finishes at 12:30
+    clock.advance(span + timedelta(minutes=29, seconds=59))  # the window starts at 12:00
     assert metrics.rank_metric("TTFT", scope=Scope(window=window)).selection.runs == 1
-    clock.advance(timedelta(seconds=2))
+    clock.advance(timedelta(seconds=1))  # now at 13:00
     assert metrics.rank_metric("TTFT", scope=Scope(window=window)).selection is None
 
 
@@ -161,3 +163,34 @@ def test_the_data_version_changes_when_a_run_finishes_and_not_otherwise(world):
     simulations.uow.store.runs[failing.id].fail(simulations.clock.now(), "lost")
     versions.append(rankings.data_version())
     assert versions[0] == versions[1] != versions[2] == versions[3] != versions[4]
+
+
+def test_a_windows_statistics_are_its_runs_pooled_as_clusters_read_from_two_rollups(world):
+    metrics, simulations, clock = world
+    simulations.run_now(seed=1)  # two days before the window: left out
+    clock.advance(timedelta(days=2))
+    runs = three_runs_five_minutes_apart(simulations, clock)
+    clock.advance(timedelta(hours=3))
+    ttft = next(m for m in metrics.metrics() if m.name == "TTFT")
+    window = {e.llm.name: e.statistics for e in metrics.rank_metric("TTFT", scope=Scope(window=Window.DAY)).entries}
+    with metrics.uow:
+        llms = {llm.id: llm.name for llm in metrics.uow.catalogue.llms()}
+        summaries = [s for run in runs for s in metrics.uow.summaries.for_run(run.id, ttft.id)]
+    for llm_id, name in llms.items():
+        direct = ranking.combine(ttft, [s for s in summaries if s.llm_id == llm_id])
+        assert (window[name].n, window[name].p95) == (direct.n, direct.p95)
+        assert window[name].mean == pytest.approx(direct.mean, rel=1e-12)
+        got, expected = window[name].intervals, direct.intervals
+        assert [got[tail] for tail in ("p50", "p90", "p99")] == [expected[tail] for tail in ("p50", "p90", "p99")]
+        assert got["mean"].low == pytest.approx(expected["mean"].low, rel=1e-9)
+        assert got["mean"].high == pytest.approx(expected["mean"].high, rel=1e-9)
+
+
+def test_a_window_of_one_run_keeps_that_runs_exact_statistics(world):
+    metrics, simulations, clock = world
+    simulations.run_now(seed=1)
+    clock.advance(timedelta(days=2))
+    latest = simulations.run_now(seed=2)
+    day = metrics.rank_metric("TTFT", scope=Scope(window=Window.DAY)).entries
+    one = {e.llm.name: e.statistics for e in metrics.rank_metric("TTFT", scope=Scope(run_id=latest.id)).entries}
+    assert all(e.statistics == one[e.llm.name] and not e.statistics.sketched for e in day)

@@ -176,6 +176,26 @@ metric_summaries = Table(
 )
 
 
+# Each pair's running totals at the end of each hour it ran (domain/rollup.py): a window is a
+# pair's newest row less its last row before the window. The key's order serves that lookup.
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("source", _values(RunSource), primary_key=True),
+    Column("llm_id", Integer, ForeignKey("llms.id"), primary_key=True),
+    Column("metric_id", Integer, ForeignKey("metrics.id"), primary_key=True),
+    Column("hour", UtcDateTime, primary_key=True),
+    Column("runs", Integer, nullable=False),
+    Column("last_run_id", Integer, nullable=False),
+    Column("mean", Float, nullable=False),
+    Column("m2", Float, nullable=False),
+    Column("size_squares", BigInteger, nullable=False),
+    Column("run_mean", Float, nullable=False),
+    Column("run_m2", Float, nullable=False),
+    Column("buckets", LargeBinary, nullable=False),  # see adapters/persistence/rollups.py
+)
+
+
 class FloatArray(TypeDecorator[np.ndarray]):
     """A numpy float64 array: float8[] on PostgreSQL, a little-endian BLOB elsewhere."""
 

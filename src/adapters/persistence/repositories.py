@@ -162,19 +162,6 @@ class SqlAlchemySummaryRepository(AbstractSummaryRepository):
         )
         return [(run_id, llm_id, value) for run_id, llm_id, value in self.session.execute(query)]
 
-    def for_period(
-        self, since: datetime | None, metric_id: int | None = None, source: RunSource | None = None
-    ) -> list[MetricSummary]:
-        query = _completed(
-            select(MetricSummary).join(Run, orm.simulation_runs.c.id == orm.metric_summaries.c.run_id),
-            source,
-        )
-        if since is not None:
-            query = query.where(orm.simulation_runs.c.finished_at >= since)
-        if metric_id is not None:
-            query = query.where(orm.metric_summaries.c.metric_id == metric_id)
-        return list(self.session.scalars(query))
-
 
 class SqlAlchemyEndpointRepository(AbstractEndpointRepository):
     def __init__(self, session: Session):

@@ -16,6 +16,7 @@ from src.adapters.persistence.repositories import (
     SqlAlchemySummaryRepository,
     SqlAlchemyUserRepository,
 )
+from src.adapters.persistence.rollups import SqlAlchemyRollupRepository
 from src.adapters.persistence.samples import PostgresSampleRepository, SqlSampleRepository
 from src.application.domain.errors import Conflict, ServiceUnavailable
 from src.application.ports.unit_of_work import AbstractUnitOfWork
@@ -31,6 +32,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.endpoints = SqlAlchemyEndpointRepository(self.session)
         self.runs = SqlAlchemyRunRepository(self.session)
         self.summaries = SqlAlchemySummaryRepository(self.session)
+        self.rollups = SqlAlchemyRollupRepository(self.session)
         self.users = SqlAlchemyUserRepository(self.session)
         self.api_keys = SqlAlchemyApiKeyRepository(self.session)
         is_postgres = self.session.get_bind().dialect.name == "postgresql"

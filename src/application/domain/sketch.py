@@ -22,6 +22,11 @@ _GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 _LOG_GAMMA = math.log(_GAMMA)
 
 
+def bucket_of(value: float) -> int:
+    """The index of the bucket that holds `value`."""
+    return math.ceil(math.log(value) / _LOG_GAMMA)
+
+
 @dataclass(frozen=True, eq=False)
 class QuantileSketch:
     offset: int  # the index of counts[0]
@@ -30,7 +35,7 @@ class QuantileSketch:
     @classmethod
     def of(cls, values: np.ndarray) -> QuantileSketch:
         """The sketch of positive values (every metric here is positive by its bounds)."""
-        indices = np.ceil(np.log(values) / _LOG_GAMMA).astype(np.int64)
+        indices = np.ceil(np.log(values) / _LOG_GAMMA).astype(np.int64)  # bucket_of, for many values
         offset = int(indices.min())
         return cls(offset, np.bincount(indices - offset).astype(np.int64))
 
@@ -56,19 +61,6 @@ class QuantileSketch:
 
     def quantile(self, q: float) -> float:
         return self.value_at_rank(q * (self.count - 1))
-
-    @classmethod
-    def counts_at_most(cls, sketches: list[QuantileSketch], values: list[float]) -> np.ndarray:
-        """For each sketch (row) and value (column): how many of its values fall in that value's
-        bucket or below it. One pass over the sketches, however many values."""
-        offset = min(s.offset for s in sketches)
-        aligned = np.zeros((len(sketches), max(s.offset + s.counts.size for s in sketches) - offset), dtype=np.int64)
-        for row, sketch in enumerate(sketches):
-            aligned[row, sketch.offset - offset : sketch.offset - offset + sketch.counts.size] = sketch.counts
-        cumulative = np.concatenate([np.zeros((len(sketches), 1), dtype=np.int64), aligned.cumsum(axis=1)], axis=1)
-        indices = np.array([math.ceil(math.log(value) / _LOG_GAMMA) - offset + 1 for value in values])
-        at_most: np.ndarray = cumulative[:, np.clip(indices, 0, cumulative.shape[1] - 1)]
-        return at_most
 
     def to_bytes(self) -> bytes:
         return struct.pack("<i", self.offset) + zlib.compress(self.counts.astype("<u4").tobytes())

@@ -20,6 +20,7 @@ from src.application.domain.model import (
     User,
 )
 from src.application.domain.ranking import Statistic
+from src.application.domain.rollup import Rollup
 
 
 class AbstractCatalogueRepository(abc.ABC):
@@ -100,11 +101,20 @@ class AbstractSummaryRepository(abc.ABC):
     ) -> list[tuple[int, int, float]]:
         """(run id, LLM id, value) of one stored statistic: trends need no sketches."""
 
+
+class AbstractRollupRepository(abc.ABC):
+    """Each pair's running totals per hour (domain/rollup.py), written with the runs."""
+
     @abc.abstractmethod
-    def for_period(
-        self, since: datetime | None, metric_id: int | None = None, source: RunSource | None = None
-    ) -> list[MetricSummary]:
-        """Summaries of every completed run that finished since `since` (all when None)."""
+    def include(self, run: Run, summaries: Sequence[MetricSummary]) -> None:
+        """Count a run that completes now in the totals of its source, at the hour it finished."""
+
+    @abc.abstractmethod
+    def totals(
+        self, source: RunSource, metric_id: int | None = None, before: datetime | None = None
+    ) -> dict[tuple[int, int], Rollup]:
+        """By (LLM id, metric id): the totals over the pair's runs that finished before the hour
+        `before` (over all its runs when None)."""
 
 
 class AbstractSampleRepository(abc.ABC):

@@ -9,6 +9,7 @@ from src.application.ports.repositories import (
     AbstractApiKeyRepository,
     AbstractCatalogueRepository,
     AbstractEndpointRepository,
+    AbstractRollupRepository,
     AbstractRunRepository,
     AbstractSampleRepository,
     AbstractSummaryRepository,
@@ -21,6 +22,7 @@ class AbstractUnitOfWork(abc.ABC):
     endpoints: AbstractEndpointRepository
     runs: AbstractRunRepository
     summaries: AbstractSummaryRepository
+    rollups: AbstractRollupRepository
     samples: AbstractSampleRepository
     users: AbstractUserRepository
     api_keys: AbstractApiKeyRepository

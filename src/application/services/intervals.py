@@ -24,7 +24,8 @@ import numpy as np
 from scipy.special import bdtr, stdtrit  # scipy.special, not scipy.stats: 30 MB less in every process
 
 from src.application.domain.model import Interval
-from src.application.domain.sketch import QuantileSketch
+from src.application.domain.rollup import Rollup
+from src.application.domain.sketch import bucket_of
 
 ALPHA = 0.05  # every interval here is at 95%
 MAX_TAIL = 0.75 * ALPHA  # the largest miss on one side, where the binomial allows it
@@ -103,26 +104,26 @@ def _studentized_resamples(values: np.ndarray, rng: np.random.Generator) -> np.n
     return kept
 
 
-def cluster_mean_interval(sizes: np.ndarray, means: np.ndarray) -> Interval:
-    """The pooled mean of k >= 2 runs, each a cluster of sizes[i] values with mean means[i]."""
-    k, total = sizes.size, sizes.sum()
-    pooled = float((sizes * means).sum() / total)
-    error = float(np.sqrt(k / (k - 1) * ((sizes * (means - pooled)) ** 2).sum()) / total)
+def cluster_mean_interval(runs: Rollup) -> Interval:
+    """The pooled mean of k >= 2 runs, each a cluster: its error is sqrt(k / (k - 1) * sum over runs
+    of n_i^2 * (m_i - pooled)^2) / n."""
+    k, total, pooled = runs.runs, runs.values.weight, runs.values.mean
+    error = float(np.sqrt(k / (k - 1) * runs.run_means.spread_about(pooled)) / total)
     half = _t_95(k) * error
     return Interval(pooled - half, pooled + half)
 
 
-def woodruff_intervals(merged: QuantileSketch, runs: list[QuantileSketch], quantiles: list[float]) -> list[Interval]:
-    """The intervals of the q-quantiles of k >= 2 runs pooled (merged is their merge), the runs
-    taken as clusters."""
-    k, total, spread = len(runs), merged.count, _t_95(len(runs))
-    pooled = [merged.quantile(q) for q in quantiles]
-    at_most = QuantileSketch.counts_at_most(runs, pooled)  # (run, quantile)
-    sizes = np.array([run.count for run in runs], dtype=np.float64)
+def woodruff_intervals(runs: Rollup, quantiles: list[float]) -> list[Interval]:
+    """The intervals of the q-quantiles of k >= 2 runs pooled, the runs taken as clusters: from
+    d_i = A_i - q * n_i, the count of run i at or below the pooled quantile's bucket less its share."""
+    k, total, spread, merged = runs.runs, runs.n, _t_95(runs.runs), runs.sketch
     found = []
-    for column, q in enumerate(quantiles):
-        deviations = at_most[:, column] - q * sizes
-        error = float(np.sqrt(k / (k - 1) * ((deviations - deviations.mean()) ** 2).sum()) / total)
+    for q in quantiles:
+        at_most, squares, crosses = runs.at_bucket(bucket_of(merged.quantile(q)))
+        # The sums of d_i^2 and of d_i, expanded into the rollup's totals.
+        sum_of_squares = squares - 2 * q * crosses + q * q * runs.size_squares
+        deviations = sum_of_squares - (at_most - q * total) ** 2 / k
+        error = float(np.sqrt(k / (k - 1) * max(deviations, 0.0)) / total)
         low, high = q - spread * error, q + spread * error
         found.append(Interval(merged.quantile(low) if low >= 0 else None, merged.quantile(high) if high <= 1 else None))
     return found

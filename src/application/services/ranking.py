@@ -16,6 +16,7 @@ from src.application.domain.ranking import (
     RankingEntry,
     Statistic,
 )
+from src.application.domain.rollup import Moments, Rollup
 from src.application.domain.sketch import QuantileSketch
 from src.application.services.comparisons import Estimate, compare
 from src.application.services.intervals import Z_95, cluster_mean_interval, order_statistic_ranks, woodruff_intervals
@@ -27,24 +28,26 @@ METHODS = (WIN_RATE,)  # min-max was dropped: see services/scores.py
 
 
 def combine(metric: Metric, summaries: Sequence[MetricSummary]) -> PairStatistics:
-    """One pair's statistics over several runs; a single run keeps its exact statistics and intervals."""
-    if len(summaries) == 1:
-        s = summaries[0]
-        return PairStatistics(
-            s.n, s.mean, s.std, s.minimum, s.maximum, s.p50, s.p90, s.p95, s.p99, s.sketch, s.intervals
-        )
-    return pooled(metric, summaries)
+    """One pair's statistics over several runs (in the order they finished); a single run keeps
+    its exact statistics and intervals."""
+    return exact(summaries[0]) if len(summaries) == 1 else pooled(metric, Rollup.merge(list(summaries)))
 
 
-def pooled(metric: Metric, summaries: Sequence[MetricSummary]) -> PairStatistics:
-    """Several runs: their intervals take each run as a cluster."""
-    sketch = QuantileSketch.merge(s.sketch for s in summaries)
+def exact(s: MetricSummary) -> PairStatistics:
+    """One run's statistics and intervals, as computed from its raw values."""
+    return PairStatistics(s.n, s.mean, s.std, s.minimum, s.maximum, s.p50, s.p90, s.p95, s.p99, s.sketch, s.intervals)
+
+
+def pooled(metric: Metric, runs: Rollup) -> PairStatistics:
+    """Several runs (k >= 2) from their rollup: their intervals take each run as a cluster; the
+    minimum and maximum are read from the merged sketch, as rollups cannot subtract extremes."""
     quantiles = {field: metric.raw_quantile(tail) for field, tail in TAILS.items()}
-    found = woodruff_intervals(sketch, [s.sketch for s in summaries], list(quantiles.values()))
+    found = woodruff_intervals(runs, list(quantiles.values()))
     intervals = dict(zip(quantiles, found, strict=True))
-    sizes = np.array([s.n for s in summaries], dtype=np.float64)
-    intervals["mean"] = cluster_mean_interval(sizes, np.array([s.mean for s in summaries]))
-    return _read_from_sketch(summaries, sketch, quantiles, intervals)
+    intervals["mean"] = cluster_mean_interval(runs)
+    sketch = runs.sketch
+    extremes = sketch.value_at_rank(0), sketch.value_at_rank(sketch.count - 1)
+    return _read_from_sketch(runs.values, extremes, sketch, quantiles, intervals)
 
 
 def from_sketch(metric: Metric, summary: MetricSummary) -> PairStatistics:
@@ -54,28 +57,25 @@ def from_sketch(metric: Metric, summary: MetricSummary) -> PairStatistics:
     intervals = {field: _sketch_interval(summary.sketch, q) for field, q in quantiles.items()}
     half = Z_95 * summary.std / np.sqrt(summary.n)
     intervals["mean"] = Interval(summary.mean - half, summary.mean + half) if summary.n > 1 else Interval(None, None)
-    return _read_from_sketch([summary], summary.sketch, quantiles, intervals)
+    values = Rollup.of(summary).values
+    return _read_from_sketch(values, (summary.minimum, summary.maximum), summary.sketch, quantiles, intervals)
 
 
 def _read_from_sketch(
-    summaries: Sequence[MetricSummary],
+    values: Moments,
+    extremes: tuple[float, float],
     sketch: QuantileSketch,
     quantiles: dict[str, float],
     intervals: dict[str, Interval],
 ) -> PairStatistics:
-    """n, mean, std, min and max exactly (pooled); tail statistics from the (merged) sketch."""
-    n = np.array([s.n for s in summaries], dtype=np.float64)
-    means = np.array([s.mean for s in summaries])
-    stds = np.array([s.std for s in summaries])
-    total = n.sum()
-    mean = float((n * means).sum() / total)
-    squares = ((n - 1) * stds**2).sum() + (n * (means - mean) ** 2).sum()
+    """n, mean and std exactly (pooled); tail statistics from the (merged) sketch."""
+    total = values.weight
     return PairStatistics(
         n=int(total),
-        mean=mean,
-        std=float(np.sqrt(squares / (total - 1))) if total > 1 else 0.0,
-        minimum=min(s.minimum for s in summaries),
-        maximum=max(s.maximum for s in summaries),
+        mean=values.mean,
+        std=float(np.sqrt(values.m2 / (total - 1))) if total > 1 else 0.0,
+        minimum=extremes[0],
+        maximum=extremes[1],
         sketch=sketch,
         intervals=intervals,
         sketched=True,

@@ -22,6 +22,7 @@ from src.application.domain.model import (
     COMMAND_LINE,
     Caller,
     Endpoint,
+    MetricSummary,
     Role,
     Run,
     RunSource,
@@ -228,7 +229,7 @@ class BenchmarkUseCases:
             endpoint.base_url, endpoint.model, api_key, self.settings.prompt, plan.max_tokens, self.settings.timeout_s
         )
 
-    def _store(self, run: Run, llm_id: int, succeeded: list[RequestOutcome], wall: float) -> int:
+    def _store(self, run: Run, llm_id: int, succeeded: list[RequestOutcome], wall: float) -> list[MetricSummary]:
         assert run.id is not None
         metrics = {m.name: m for m in self.uow.catalogue.metrics() if m.id is not None}
         day = self.clock.now().date()
@@ -239,13 +240,11 @@ class BenchmarkUseCases:
             "TPS": np.array([(o.output_tokens - 1) / o.decode_s for o in streamed]),
             "RPS": np.array([len(succeeded) / wall]),
         }
-        summaries = [
+        return [
             store_pair(self.uow, run.id, llm_id, metrics[name], array, day, array.size or 1)
             for name, array in values.items()
             if array.size
         ]
-        self.uow.summaries.add_all(summaries)
-        return sum(s.n for s in summaries)
 
 
 def measurement_details(outcomes: list[RequestOutcome], wall: float) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Rankings: per metric and overall, over the latest run, one run or a window.
 
-They read the runs' summaries, never raw samples, so their cost does not grow with history; the
-web adapter caches whole responses per data version.
+They read one run's summaries, or for a window two hourly rollups per pair (domain/rollup.py),
+never raw samples, so their cost does not grow with history; the web adapter caches whole
+responses per data version.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ from src.application.domain.ranking import (
     Statistic,
     Window,
 )
+from src.application.domain.rollup import Rollup, hour_of
 from src.application.ports.clock import Clock
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import ranking
 
 LATEST_SIMULATED = Scope()
+# A pair's data: one run's summary, or the rollup of a window's runs of the (LLM id, metric id) pair.
+Piece = MetricSummary | tuple[tuple[int, int], Rollup]
 WINDOW_SPANS: dict[Window, timedelta | None] = {
     Window.DAY: timedelta(hours=24),
     Window.WEEK: timedelta(days=7),
@@ -51,9 +55,9 @@ class RankingUseCases:
         with self.uow:
             metric = self._metric(metric_name)
             llms = self._llms()
-            selection, summaries = self._select(scope, metric.id)
+            selection, pieces = self._select(scope, metric.id)
         source = _source(scope, selection)
-        return MetricRanking(metric, statistic, selection, _rank(metric, llms, summaries, statistic), source)
+        return MetricRanking(metric, statistic, selection, _rank(metric, llms, pieces, statistic), source)
 
     def rank_overall(
         self,
@@ -69,15 +73,15 @@ class RankingUseCases:
             full_weights = metric_weights(weights or {}, [m.name for m in catalogue])
             metrics = [m for m in catalogue if full_weights[m.name] > 0]
             llms = self._llms()
-            selection, summaries = self._select(scope, None)
-        by_metric: dict[int | None, list[MetricSummary]] = defaultdict(list)
-        for summary in summaries:
-            by_metric[summary.metric_id].append(summary)
+            selection, pieces = self._select(scope, None)
+        by_metric: dict[int | None, list[Piece]] = defaultdict(list)
+        for piece in pieces:
+            by_metric[_metric_of(piece)].append(piece)
         source = _source(scope, selection)
         rankings = [
             MetricRanking(m, statistic, selection, _rank(m, llms, by_metric[m.id], statistic), source) for m in metrics
         ]
-        entries = ranking.overall(rankings, full_weights) if summaries else ()
+        entries = ranking.overall(rankings, full_weights) if pieces else ()
         return OverallRanking(method, statistic, full_weights, selection, entries, source)
 
     def history(
@@ -119,30 +123,47 @@ class RankingUseCases:
         with self.uow:
             return self.uow.runs.completed_recent(None, limit, source)
 
-    def _select(self, scope: Scope, metric_id: int | None) -> tuple[DataSelection | None, list[MetricSummary]]:
-        """The completed runs a ranking covers, and their summaries (of one metric or all)."""
+    def _select(self, scope: Scope, metric_id: int | None) -> tuple[DataSelection | None, list[Piece]]:
+        """The completed runs a ranking covers, and each pair's data: a run's summary, or the
+        rollup of a window's runs."""
         if scope.run_id is not None:
             run = self.uow.runs.get(scope.run_id)
             if run is None:
                 raise NotFound(f"run {scope.run_id} does not exist")
             if run.status is not RunStatus.COMPLETED:
                 raise Conflict(f"run {scope.run_id} is {run.status}: rankings use completed runs only")
-            return _one_run(run, None), self.uow.summaries.for_run(scope.run_id, metric_id)
+            return _one_run(run, None), list(self.uow.summaries.for_run(scope.run_id, metric_id))
         if scope.window is Window.LATEST:
             latest = self.uow.runs.latest(RunStatus.COMPLETED, scope.source)
             if latest is None or latest.id is None:
                 return None, []
-            return _one_run(latest, Window.LATEST), self.uow.summaries.for_run(latest.id, metric_id)
+            return _one_run(latest, Window.LATEST), list(self.uow.summaries.for_run(latest.id, metric_id))
         since = self._since(scope.window)
         count, first, last = self.uow.runs.completed_span(since, scope.source)
         if count == 0:
             return None, []
-        summaries = self.uow.summaries.for_period(since, metric_id, scope.source)
-        return DataSelection(scope.window, count, first, last), summaries
+        return DataSelection(scope.window, count, first, last), self._window(scope.source, metric_id, since)
+
+    def _window(self, source: RunSource, metric_id: int | None, since: datetime | None) -> list[Piece]:
+        """Each pair's runs since `since`: the newest totals less those before it (two rows per
+        pair, whatever the history); a pair with one run keeps that run's exact summary."""
+        before = self.uow.rollups.totals(source, metric_id, since) if since is not None else {}
+        pieces: list[Piece] = []
+        singles: dict[int, set[tuple[int, int]]] = defaultdict(set)
+        for pair, total in self.uow.rollups.totals(source, metric_id).items():
+            runs = total - before[pair] if pair in before else total
+            if runs.runs > 1:
+                pieces.append((pair, runs))
+            elif runs.runs == 1:
+                singles[runs.last_run_id].add(pair)
+        for run_id, pairs in singles.items():
+            pieces += [s for s in self.uow.summaries.for_run(run_id, metric_id) if (s.llm_id, s.metric_id) in pairs]
+        return pieces
 
     def _since(self, window: Window) -> datetime | None:
+        """Where a window starts: on the hour, so that it is read from hourly rollups."""
         span = WINDOW_SPANS.get(window)
-        return self.clock.now() - span if span else None
+        return hour_of(self.clock.now() - span) if span else None
 
     def _metric(self, name: str) -> Metric:
         """The catalogue's metric of that name (the catalogue is the database's, seeded from catalogue.json)."""
@@ -186,12 +207,21 @@ def _one_run(run: Run, window: Window | None) -> DataSelection:
 
 
 def _rank(
-    metric: Metric, llms: dict[int | None, LLM], summaries: Sequence[MetricSummary], statistic: Statistic
+    metric: Metric, llms: dict[int | None, LLM], pieces: Sequence[Piece], statistic: Statistic
 ) -> tuple[RankingEntry, ...]:
-    grouped: dict[int, list[MetricSummary]] = defaultdict(list)
-    for summary in summaries:
-        grouped[summary.llm_id].append(summary)
-    statistics: dict[str, tuple[LLM, PairStatistics]] = {
-        llms[llm_id].name: (llms[llm_id], ranking.combine(metric, group)) for llm_id, group in grouped.items()
-    }
+    statistics: dict[str, tuple[LLM, PairStatistics]] = {}
+    for piece in pieces:
+        llm_id, stats = _statistics(metric, piece)
+        statistics[llms[llm_id].name] = (llms[llm_id], stats)
     return ranking.rank(metric, statistics, statistic) if statistics else ()
+
+
+def _statistics(metric: Metric, piece: Piece) -> tuple[int, PairStatistics]:
+    if isinstance(piece, MetricSummary):
+        return piece.llm_id, ranking.exact(piece)
+    (llm_id, _), runs = piece
+    return llm_id, ranking.pooled(metric, runs)
+
+
+def _metric_of(piece: Piece) -> int:
+    return piece.metric_id if isinstance(piece, MetricSummary) else piece[0][1]

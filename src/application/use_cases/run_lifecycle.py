@@ -1,16 +1,16 @@
 """The life of a run, simulated or measured, written once.
 
 A run is queued within its caller's quotas, handed to a worker (or failed at once when it cannot
-be), started, and then completed, its samples and summaries committed with the completed status in
-one transaction under the run's row lock, or failed. Completed and failed are final: a message
-that arrives late or twice changes nothing. A completed run makes every cached answer stale.
+be), started, and then completed, its samples, summaries and the rollups that count it committed
+with the completed status in one transaction under the run's row lock, or failed. Completed and
+failed are final: a message that arrives late or twice changes nothing. A completed run makes every cached answer stale.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -31,10 +31,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Completed:
-    """The work succeeded: `store` writes the run's samples and summaries (inside the completing
-    transaction, with the run's row locked) and returns how many samples it wrote."""
+    """The work succeeded: `store` writes the run's samples (inside the completing transaction,
+    with the run's row locked) and returns their summaries, which the lifecycle stores and rolls up."""
 
-    store: Callable[[Run], int]
+    store: Callable[[Run], Sequence[MetricSummary]]
     details: dict[str, Any] | None = None
 
 
@@ -117,10 +117,12 @@ class RunLifecycle:
             assert run is not None
             if run.is_finished:  # another worker, or the reaper, got here first
                 return run
-            sample_count = outcome.store(run)
+            summaries = outcome.store(run)
+            self.uow.summaries.add_all(summaries)
             if outcome.details is not None:
                 run.details = outcome.details
-            run.complete(self.clock.now(), sample_count)
+            run.complete(self.clock.now(), sum(s.n for s in summaries))
+            self.uow.rollups.include(run, summaries)
             self.uow.commit()
         self.cache.data_changed()
         self.telemetry.run_finished(RunStatus.COMPLETED, run.sample_count, time.perf_counter() - began)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -162,7 +162,7 @@ class SimulationUseCases:
             self.uow.commit()
         return len(stale)
 
-    def _draw_and_store(self, run: Run, progress: Progress | None) -> int:
+    def _draw_and_store(self, run: Run, progress: Progress | None) -> Sequence[MetricSummary]:
         catalogue = load_catalogue()
         llm_ids = {llm.name: llm.id for llm in self.uow.catalogue.llms() if llm.id is not None}
         metrics = {m.name: m for m in self.uow.catalogue.metrics() if m.id is not None}
@@ -181,8 +181,7 @@ class SimulationUseCases:
                 summaries.append(store_pair(self.uow, run.id, llm_id, metrics[metric_name], values, day, chunk))
             if progress:
                 progress(position + 1, len(catalogue.profiles))
-        self.uow.summaries.add_all(summaries)
-        return n * len(summaries)
+        return summaries
 
     def _choose_seed(self, seed: int | None) -> int:
         if seed is not None:

@@ -1,0 +1,45 @@
+"""Hourly rollups: each pair's running totals, so that a window reads two rows per pair.
+
+The table is filled from the completed runs' summaries (`adapters.persistence.rollups.rebuild`);
+from then on each run is counted as it completes. Downgrading drops it.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-04
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from src.adapters.persistence.rollups import rebuild
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "rollups",
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("llm_id", sa.Integer, sa.ForeignKey("llms.id", name="fk_rollups_llm_id_llms"), nullable=False),
+        sa.Column(
+            "metric_id", sa.Integer, sa.ForeignKey("metrics.id", name="fk_rollups_metric_id_metrics"), nullable=False
+        ),
+        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("runs", sa.Integer, nullable=False),
+        sa.Column("last_run_id", sa.Integer, nullable=False),
+        sa.Column("mean", sa.Float, nullable=False),
+        sa.Column("m2", sa.Float, nullable=False),
+        sa.Column("size_squares", sa.BigInteger, nullable=False),
+        sa.Column("run_mean", sa.Float, nullable=False),
+        sa.Column("run_m2", sa.Float, nullable=False),
+        sa.Column("buckets", sa.LargeBinary, nullable=False),
+        sa.PrimaryKeyConstraint("source", "llm_id", "metric_id", "hour", name="pk_rollups"),
+    )
+    rebuild(op.get_bind())
+
+
+def downgrade() -> None:
+    op.drop_table("rollups")

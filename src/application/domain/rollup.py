@@ -1,0 +1,175 @@
+"""Rollups: running totals of a pair's runs from which a window's statistics follow exactly.
+
+A window's statistics treat each run as a cluster (services/intervals.py). Everything they need of
+the runs is a sum over runs: the values' moments, the run means' moments weighted by size squared,
+the merged sketch, and per sketch bucket b the sums of A_i(b)^2 and n_i * A_i(b), where A_i(b) is how
+many of run i's n_i values fall in bucket b or below (Woodruff's interval reads them at the pooled
+quantile's bucket). Sums subtract as well as add, so the runs of a window are the totals at its end
+minus the totals before its start: two rows, whatever the history. Counts are integers and subtract
+exactly; moments subtract by the inverse of Chan's formula.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from src.application.domain.model import MetricSummary
+from src.application.domain.sketch import QuantileSketch
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The start of the hour a moment falls in: rollups are kept per hour, windows start on one."""
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def counting(
+    run: Rollup, hour: datetime, before: Rollup | None, since: dict[datetime, Rollup]
+) -> dict[datetime, Rollup]:
+    """The rows of a pair to write when a run that finished in `hour` is counted, given its rows of
+    `hour` and later (`since`) and its last row before `hour`. Later rows exist only when runs
+    complete out of order; they count the run too, and keep their newer last run."""
+    rows = {at: row + run if at == hour else run + row for at, row in since.items()}
+    if hour not in rows:
+        rows[hour] = before + run if before is not None else run
+    return rows
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Weighted mean and sum of squared deviations (m2) of some values."""
+
+    weight: float
+    mean: float
+    m2: float
+
+    def __add__(self, other: Moments) -> Moments:
+        weight = self.weight + other.weight
+        if weight == 0:
+            return other
+        delta = other.mean - self.mean
+        share = other.weight / weight
+        return Moments(weight, self.mean + delta * share, self.m2 + other.m2 + delta**2 * self.weight * share)
+
+    def __sub__(self, part: Moments) -> Moments:
+        """The moments of the rest, when `part` is part of these values."""
+        weight = self.weight - part.weight
+        if weight <= 0:
+            return NO_MOMENTS
+        mean = (self.weight * self.mean - part.weight * part.mean) / weight
+        m2 = self.m2 - part.m2 - (mean - part.mean) ** 2 * part.weight * weight / self.weight
+        return Moments(weight, mean, max(m2, 0.0))  # rounding may leave a hair below 0
+
+    def spread_about(self, centre: float) -> float:
+        """The weighted sum of squared deviations from `centre`."""
+        return self.m2 + self.weight * (self.mean - centre) ** 2
+
+
+NO_MOMENTS = Moments(0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True, eq=False)
+class Rollup:
+    """Totals over some runs of one pair. The arrays cover sketch buckets offset, offset + 1, ...;
+    before them every A_i is 0, after them every A_i is n_i."""
+
+    runs: int
+    last_run_id: int  # the newest run counted
+    values: Moments
+    run_means: Moments  # each run's mean, weighted by its size squared
+    size_squares: int  # the sum of n_i^2
+    offset: int
+    counts: np.ndarray  # the merged sketch's counts (int64)
+    squares: np.ndarray  # per bucket, the sum of A_i(b)^2 (int64)
+    crosses: np.ndarray  # per bucket, the sum of n_i * A_i(b) (int64)
+
+    @classmethod
+    def of(cls, summary: MetricSummary) -> Rollup:
+        n, sketch = summary.n, summary.sketch
+        at_most = np.cumsum(sketch.counts)
+        return cls(
+            runs=1,
+            last_run_id=summary.run_id,
+            values=Moments(n, summary.mean, (n - 1) * summary.std**2),
+            run_means=Moments(n * n, summary.mean, 0.0),
+            size_squares=n * n,
+            offset=sketch.offset,
+            counts=sketch.counts.astype(np.int64),
+            squares=at_most**2,
+            crosses=n * at_most,
+        )
+
+    @classmethod
+    def merge(cls, summaries: list[MetricSummary]) -> Rollup:
+        """The totals of several runs (in the order they finished)."""
+        total = cls.of(summaries[0])
+        for summary in summaries[1:]:
+            total = total + cls.of(summary)
+        return total
+
+    @property
+    def sketch(self) -> QuantileSketch:
+        return QuantileSketch(self.offset, self.counts)
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    def at_bucket(self, index: int) -> tuple[int, int, int]:
+        """At sketch bucket `index`: how many values fall in it or below, the sum of A_i^2, the
+        sum of n_i * A_i."""
+        position = index - self.offset
+        if position < 0:
+            return 0, 0, 0
+        if position >= self.counts.size:
+            return self.n, self.size_squares, self.size_squares
+        return int(self.counts[: position + 1].sum()), int(self.squares[position]), int(self.crosses[position])
+
+    def __add__(self, later: Rollup) -> Rollup:
+        return self._combined(later, 1, later.last_run_id)
+
+    def __sub__(self, earlier: Rollup) -> Rollup:
+        """The runs counted here but not in `earlier` (which counts a first part of them)."""
+        return self._combined(earlier, -1, self.last_run_id)._trimmed()
+
+    def _combined(self, other: Rollup, sign: int, last_run_id: int) -> Rollup:
+        offset = min(self.offset, other.offset)
+        size = max(self.offset + self.counts.size, other.offset + other.counts.size) - offset
+        mine, theirs = self._aligned(offset, size), other._aligned(offset, size)
+        return Rollup(
+            runs=self.runs + sign * other.runs,
+            last_run_id=last_run_id,
+            values=self.values + other.values if sign > 0 else self.values - other.values,
+            run_means=self.run_means + other.run_means if sign > 0 else self.run_means - other.run_means,
+            size_squares=self.size_squares + sign * other.size_squares,
+            offset=offset,
+            **{name: mine[name] + sign * theirs[name] for name in mine},
+        )
+
+    def _aligned(self, offset: int, size: int) -> dict[str, np.ndarray]:
+        before, after = self.offset - offset, size - (self.offset - offset) - self.counts.size
+        return {
+            "counts": np.pad(self.counts, (before, after)),
+            "squares": np.pad(self.squares, (before, after), constant_values=(0, self.size_squares)),
+            "crosses": np.pad(self.crosses, (before, after), constant_values=(0, self.size_squares)),
+        }
+
+    def _trimmed(self) -> Rollup:
+        """Without empty buckets at either end (what they would say follows from the rest)."""
+        filled = np.flatnonzero(self.counts)
+        if filled.size == 0:
+            return self
+        first, last = int(filled[0]), int(filled[-1]) + 1
+        return Rollup(
+            self.runs,
+            self.last_run_id,
+            self.values,
+            self.run_means,
+            self.size_squares,
+            self.offset + first,
+            self.counts[first:last],
+            self.squares[first:last],
+            self.crosses[first:last],
+        )

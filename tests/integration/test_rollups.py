@@ -1,0 +1,73 @@
+"""Rollups on PostgreSQL: written with each run, in any order, and rebuilt by migration 0005."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from src.adapters.persistence.rollups import rebuild
+from src.application.domain.model import Run, RunSource, RunStatus
+from src.application.domain.rollup import Rollup
+from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.services.statistics import summarize
+from src.infrastructure.database import db
+
+NOON = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def uow(clean_app):
+    return clean_app.extensions["injector"].get(AbstractUnitOfWork)
+
+
+def complete(uow, finished_at, mean, source=RunSource.SIMULATED):
+    """A completed run of one pair (the first LLM on TTFT), counted in the rollups."""
+    with uow:
+        llm, ttft = uow.catalogue.llms()[0], uow.catalogue.metrics()[0]
+        run = Run(seed=1, samples_per_pair=200, created_at=finished_at, source=source)
+        uow.runs.add(run)
+        uow.session.flush()
+        values = np.random.default_rng(int(mean * 100)).lognormal(np.log(mean), 0.3, 200)
+        summary = summarize(run.id, llm.id, ttft, values)
+        uow.summaries.add_all([summary])
+        run.status, run.finished_at, run.sample_count = RunStatus.COMPLETED, finished_at, 200
+        uow.rollups.include(run, [summary])
+        uow.commit()
+        return (llm.id, ttft.id), summary
+
+
+def same(a: Rollup, b: Rollup) -> bool:
+    arrays = all(getattr(a, name).tolist() == getattr(b, name).tolist() for name in ("counts", "squares", "crosses"))
+    moments = a.values.mean == pytest.approx(b.values.mean) and a.values.m2 == pytest.approx(b.values.m2)
+    return (a.runs, a.last_run_id, a.offset, a.size_squares) == (b.runs, b.last_run_id, b.offset, b.size_squares) and (
+        arrays and moments
+    )
+
+
+def test_each_hours_row_totals_every_run_before_its_end_whatever_order_runs_complete_in(uow):
+    pair, first = complete(uow, NOON + timedelta(minutes=10), 1.0)
+    _, third = complete(uow, NOON + timedelta(hours=2), 1.4)
+    _, second = complete(uow, NOON + timedelta(minutes=50), 1.2)  # late: the 14:00 row counts it too
+    with uow:
+        newest = uow.rollups.totals(RunSource.SIMULATED)[pair]
+        before_two = uow.rollups.totals(RunSource.SIMULATED, before=NOON + timedelta(hours=2))[pair]
+        assert uow.rollups.totals(RunSource.SIMULATED, before=NOON) == {}
+        assert uow.rollups.totals(RunSource.MEASURED) == {}
+    assert same(before_two, Rollup.merge([first, second]))
+    assert same(newest, Rollup.merge([first, second, third]))  # and its newest run is still the third
+    assert same(newest - before_two, Rollup.of(third))
+
+
+def test_rebuilding_gives_the_rows_the_runs_wrote_as_they_completed(uow, clean_app):
+    pair, _ = complete(uow, NOON, 1.0)
+    complete(uow, NOON + timedelta(minutes=30), 1.1)
+    complete(uow, NOON + timedelta(hours=1, minutes=5), 0.9)
+    complete(uow, NOON + timedelta(minutes=20), 2.0, RunSource.MEASURED)
+    with uow:
+        written = {source: uow.rollups.totals(source) for source in RunSource}
+        hourly = uow.rollups.totals(RunSource.SIMULATED, before=NOON + timedelta(hours=1))
+    with clean_app.app_context(), db.engine.begin() as connection:
+        assert rebuild(connection) == 3  # two simulated hours, one measured
+    with uow:
+        assert all(same(uow.rollups.totals(s)[pair], written[s][pair]) for s in RunSource)
+        assert same(uow.rollups.totals(RunSource.SIMULATED, before=NOON + timedelta(hours=1))[pair], hourly[pair])

@@ -1,0 +1,77 @@
+"""Rollups: running totals whose differences give a window's runs exactly."""
+
+import numpy as np
+import pytest
+
+from src.application.domain.model import Interval, MetricSummary
+from src.application.domain.rollup import NO_MOMENTS, Moments, Rollup
+from src.application.domain.sketch import QuantileSketch, bucket_of
+from src.application.services.intervals import cluster_mean_interval, woodruff_intervals
+
+
+def summary(run_id, values):
+    return MetricSummary(
+        run_id, 1, 1, values.size, values.mean(), values.std(ddof=1), 0, 0, 0, 0, 0, 0, QuantileSketch.of(values), {}
+    )
+
+
+@pytest.fixture
+def samples():
+    rng = np.random.default_rng(11)
+    return [
+        rng.lognormal(np.log(m), s, n) for m, s, n in ((1.0, 0.3, 400), (3.0, 0.1, 50), (0.2, 0.5, 900), (1.1, 0.2, 7))
+    ]
+
+
+def test_moments_add_and_subtract_as_the_values_they_stand_for():
+    values = np.random.default_rng(1).normal(5.0, 2.0, 100)
+    head, tail = values[:30], values[30:]
+    of = lambda v: Moments(v.size, v.mean(), ((v - v.mean()) ** 2).sum())  # noqa: E731
+    whole = of(head) + of(tail)
+    assert (whole.weight, whole.mean, whole.m2) == (100, pytest.approx(values.mean()), pytest.approx(of(values).m2))
+    rest = of(values) - of(head)
+    assert (rest.weight, rest.mean, rest.m2) == (70, pytest.approx(tail.mean()), pytest.approx(of(tail).m2))
+    assert of(values).spread_about(1.0) == pytest.approx(((values - 1.0) ** 2).sum())
+    assert of(head) - of(head) == NO_MOMENTS and NO_MOMENTS + of(head) == of(head)
+
+
+def test_a_rollups_bucket_totals_are_the_sums_over_its_runs(samples):
+    rollup = Rollup.merge([summary(i, v) for i, v in enumerate(samples)])
+    assert (rollup.runs, rollup.last_run_id, rollup.n) == (4, 3, sum(v.size for v in samples))
+    assert rollup.size_squares == sum(v.size**2 for v in samples)
+    for value in (0.05, 0.2, 1.0, 2.9, 50.0):
+        top = bucket_of(value)
+        # A value belongs to the highest bucket whose index its log reaches: count by bucket index.
+        at_most = np.array([(np.ceil(np.log(v) / np.log(1.01 / 0.99)) <= top).sum() for v in samples])
+        sizes = np.array([v.size for v in samples])
+        expected = (at_most.sum(), (at_most**2).sum(), (sizes * at_most).sum())
+        assert rollup.at_bucket(top) == expected
+
+
+def test_the_difference_of_two_rollups_is_the_rollup_of_the_runs_between(samples):
+    summaries = [summary(i, v) for i, v in enumerate(samples)]
+    before, through = Rollup.merge(summaries[:2]), Rollup.merge(summaries)
+    window, direct = through - before, Rollup.merge(summaries[2:])
+    assert (window.runs, window.last_run_id, window.size_squares) == (2, 3, direct.size_squares)
+    assert window.offset == direct.offset
+    for name in ("counts", "squares", "crosses"):
+        assert getattr(window, name).tolist() == getattr(direct, name).tolist()
+    assert window.values.mean == pytest.approx(direct.values.mean, rel=1e-12)
+    assert window.values.m2 == pytest.approx(direct.values.m2, rel=1e-9)
+    assert window.run_means.spread_about(1.0) == pytest.approx(direct.run_means.spread_about(1.0), rel=1e-9)
+    mean = cluster_mean_interval(direct)
+    assert cluster_mean_interval(window) == Interval(
+        pytest.approx(mean.low, rel=1e-12), pytest.approx(mean.high, rel=1e-12)
+    )
+    assert woodruff_intervals(window, [0.5, 0.9, 0.99]) == woodruff_intervals(direct, [0.5, 0.9, 0.99])
+
+
+def test_rollups_outside_each_others_range_pad_with_empty_and_full_buckets():
+    low, high = summary(1, np.array([1.0, 1.5, 2.0])), summary(2, np.array([100.0, 150.0]))
+    both = Rollup.of(low) + Rollup.of(high)
+    assert both.offset == low.sketch.offset and both.counts.sum() == 5
+    # Past the first run's values its count is whole (3), before the second's it is 0.
+    middle = bucket_of(10.0)
+    assert both.at_bucket(middle) == (3, 9, 9)
+    assert both.at_bucket(bucket_of(0.1)) == (0, 0, 0) and both.at_bucket(bucket_of(1000.0)) == (5, 13, 13)
+    assert (both - Rollup.of(low)).offset == high.sketch.offset  # trimmed to the rest's buckets
