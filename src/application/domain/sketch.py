@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -49,18 +50,31 @@ class QuantileSketch:
             counts[start : start + sketch.counts.size] += sketch.counts
         return cls(offset, counts)
 
-    @property
+    @cached_property
+    def at_most(self) -> np.ndarray:
+        """The cumulative counts: how many values fall in each bucket or below it."""
+        return np.cumsum(self.counts)
+
+    @cached_property
     def count(self) -> int:
-        return int(self.counts.sum())
+        return int(self.at_most[-1])
 
     def value_at_rank(self, rank: float) -> float:
         """The value of the sample at 0-based rank `rank`, within the relative accuracy."""
-        position = int(np.searchsorted(np.cumsum(self.counts), math.floor(rank) + 1))
-        index = self.offset + min(position, self.counts.size - 1)
-        return 2 * _GAMMA**index / (_GAMMA + 1)
+        return self.values_at_ranks([rank])[0]
+
+    def values_at_ranks(self, ranks: Sequence[float]) -> list[float]:
+        """value_at_rank of each rank, in one pass."""
+        positions = np.searchsorted(self.at_most, np.floor(ranks) + 1)
+        indices = self.offset + np.minimum(positions, self.counts.size - 1)
+        values: list[float] = (2 * _GAMMA**indices / (_GAMMA + 1)).tolist()
+        return values
 
     def quantile(self, q: float) -> float:
         return self.value_at_rank(q * (self.count - 1))
+
+    def quantiles(self, qs: Sequence[float]) -> list[float]:
+        return self.values_at_ranks([q * (self.count - 1) for q in qs])
 
     def to_bytes(self) -> bytes:
         return struct.pack("<i", self.offset) + zlib.compress(self.counts.astype("<u4").tobytes())

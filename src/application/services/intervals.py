@@ -117,16 +117,19 @@ def woodruff_intervals(runs: Rollup, quantiles: list[float]) -> list[Interval]:
     """The intervals of the q-quantiles of k >= 2 runs pooled, the runs taken as clusters: from
     d_i = A_i - q * n_i, the count of run i at or below the pooled quantile's bucket less its share."""
     k, total, spread, merged = runs.runs, runs.n, _t_95(runs.runs), runs.sketch
-    found = []
-    for q in quantiles:
-        at_most, squares, crosses = runs.at_bucket(bucket_of(merged.quantile(q)))
+    levels = []
+    for q, pooled in zip(quantiles, merged.quantiles(quantiles), strict=True):
+        at_most, squares, crosses = runs.at_bucket(bucket_of(pooled))
         # The sums of d_i^2 and of d_i, expanded into the rollup's totals.
         sum_of_squares = squares - 2 * q * crosses + q * q * runs.size_squares
         deviations = sum_of_squares - (at_most - q * total) ** 2 / k
         error = float(np.sqrt(k / (k - 1) * max(deviations, 0.0)) / total)
-        low, high = q - spread * error, q + spread * error
-        found.append(Interval(merged.quantile(low) if low >= 0 else None, merged.quantile(high) if high <= 1 else None))
-    return found
+        levels += [q - spread * error, q + spread * error]
+    # Levels outside [0, 1] leave their side open; the rest are read from the sketch at once.
+    inside = [level for level in levels if 0 <= level <= 1]
+    bounds = iter(merged.quantiles(inside))
+    read = [next(bounds) if 0 <= level <= 1 else None for level in levels]
+    return [Interval(low, high) for low, high in zip(read[::2], read[1::2], strict=True)]
 
 
 def _t_95(k: int) -> float:

@@ -46,8 +46,8 @@ def pooled(metric: Metric, runs: Rollup) -> PairStatistics:
     intervals = dict(zip(quantiles, found, strict=True))
     intervals["mean"] = cluster_mean_interval(runs)
     sketch = runs.sketch
-    extremes = sketch.value_at_rank(0), sketch.value_at_rank(sketch.count - 1)
-    return _read_from_sketch(runs.values, extremes, sketch, quantiles, intervals)
+    lowest, highest = sketch.values_at_ranks([0, sketch.count - 1])
+    return _read_from_sketch(runs.values, (lowest, highest), sketch, quantiles, intervals)
 
 
 def from_sketch(metric: Metric, summary: MetricSummary) -> PairStatistics:
@@ -79,7 +79,7 @@ def _read_from_sketch(
         sketch=sketch,
         intervals=intervals,
         sketched=True,
-        **{field: sketch.quantile(q) for field, q in quantiles.items()},
+        **dict(zip(quantiles, sketch.quantiles(list(quantiles.values())), strict=True)),
     )
 
 
