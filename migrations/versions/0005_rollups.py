@@ -1,4 +1,5 @@
-"""Hourly rollups: each pair's running totals, so that a window reads two rows per pair.
+"""Hourly rollups: each pair's running totals and each source's run count, so that a window reads
+two rows per pair.
 
 The table is filled from the completed runs' summaries (`adapters.persistence.rollups.rebuild`);
 from then on each run is counted as it completes. Downgrading drops it.
@@ -38,8 +39,17 @@ def upgrade() -> None:
         sa.Column("buckets", sa.LargeBinary, nullable=False),
         sa.PrimaryKeyConstraint("source", "llm_id", "metric_id", "hour", name="pk_rollups"),
     )
+    op.create_index("ix_rollups_source_hour", "rollups", ["source", "hour"])
+    op.create_table(
+        "run_counts",
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("runs", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("source", "hour", name="pk_run_counts"),
+    )
     rebuild(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_table("run_counts")
     op.drop_table("rollups")

@@ -49,10 +49,11 @@ def test_each_hours_row_totals_every_run_before_its_end_whatever_order_runs_comp
     _, third = complete(uow, NOON + timedelta(hours=2), 1.4)
     _, second = complete(uow, NOON + timedelta(minutes=50), 1.2)  # late: the 14:00 row counts it too
     with uow:
-        newest = uow.rollups.totals(RunSource.SIMULATED)[pair]
-        before_two = uow.rollups.totals(RunSource.SIMULATED, before=NOON + timedelta(hours=2))[pair]
-        assert uow.rollups.totals(RunSource.SIMULATED, before=NOON) == {}
+        newest, before_two = uow.rollups.totals(RunSource.SIMULATED, since=NOON + timedelta(hours=2))[pair]
+        assert uow.rollups.totals(RunSource.SIMULATED, since=NOON)[pair][1] is None
         assert uow.rollups.totals(RunSource.MEASURED) == {}
+        counts = [uow.rollups.runs(RunSource.SIMULATED, since) for since in (None, NOON, NOON + timedelta(hours=1))]
+        assert counts == [3, 3, 1] and uow.rollups.runs(RunSource.MEASURED) == 0
     assert same(before_two, Rollup.merge([first, second]))
     assert same(newest, Rollup.merge([first, second, third]))  # and its newest run is still the third
     assert same(newest - before_two, Rollup.of(third))
@@ -63,11 +64,15 @@ def test_rebuilding_gives_the_rows_the_runs_wrote_as_they_completed(uow, clean_a
     complete(uow, NOON + timedelta(minutes=30), 1.1)
     complete(uow, NOON + timedelta(hours=1, minutes=5), 0.9)
     complete(uow, NOON + timedelta(minutes=20), 2.0, RunSource.MEASURED)
+    one_oclock = NOON + timedelta(hours=1)
     with uow:
-        written = {source: uow.rollups.totals(source) for source in RunSource}
-        hourly = uow.rollups.totals(RunSource.SIMULATED, before=NOON + timedelta(hours=1))
+        written = {source: uow.rollups.totals(source, since=one_oclock)[pair] for source in RunSource}
+        counted = [uow.rollups.runs(source, since) for source in RunSource for since in (None, one_oclock)]
     with clean_app.app_context(), db.engine.begin() as connection:
         assert rebuild(connection) == 3  # two simulated hours, one measured
     with uow:
-        assert all(same(uow.rollups.totals(s)[pair], written[s][pair]) for s in RunSource)
-        assert same(uow.rollups.totals(RunSource.SIMULATED, before=NOON + timedelta(hours=1))[pair], hourly[pair])
+        rebuilt = {source: uow.rollups.totals(source, since=one_oclock)[pair] for source in RunSource}
+        assert [uow.rollups.runs(source, since) for source in RunSource for since in (None, one_oclock)] == counted
+    assert counted == [3, 1, 1, 0]
+    for source in RunSource:
+        assert all(same(mine, theirs) for mine, theirs in zip(rebuilt[source], written[source], strict=True))

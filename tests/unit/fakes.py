@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -65,6 +65,7 @@ class Store:
     api_keys: list[ApiKey] = field(default_factory=list)
     endpoints: list[Endpoint] = field(default_factory=list)
     rollups: dict[tuple[RunSource, int, int], dict[datetime, Rollup]] = field(default_factory=dict)
+    run_counts: list[tuple[RunSource, datetime]] = field(default_factory=list)  # a completion each
 
     def copy(self) -> Store:
         return Store(
@@ -77,6 +78,7 @@ class Store:
             api_keys=list(self.api_keys),
             endpoints=list(self.endpoints),
             rollups={pair: dict(rows) for pair, rows in self.rollups.items()},
+            run_counts=list(self.run_counts),
         )
 
 
@@ -159,9 +161,9 @@ class FakeRunRepository(AbstractRunRepository):
 
     def completed_span(
         self, since: datetime | None, source: RunSource | None = None
-    ) -> tuple[int, datetime | None, datetime | None]:
+    ) -> tuple[datetime | None, datetime | None]:
         runs = self._completed(since, source)
-        return len(runs), runs[-1].finished_at if runs else None, runs[0].finished_at if runs else None
+        return runs[-1].finished_at if runs else None, runs[0].finished_at if runs else None
 
     def completed_recent(self, since: datetime | None, limit: int, source: RunSource | None = None) -> list[Run]:
         return self._completed(since, source)[:limit]
@@ -203,21 +205,25 @@ class FakeRollupRepository(AbstractRollupRepository):
     def include(self, run: Run, summaries: Sequence[MetricSummary]) -> None:
         assert run.finished_at is not None
         hour = hour_of(run.finished_at)
-        before = self.totals(run.source, before=hour)
+        before = {pair: earlier for pair, (_, earlier) in self.totals(run.source, since=hour).items()}
         for summary in summaries:
             pair = (summary.llm_id, summary.metric_id)
             rows = self.store.rollups.setdefault((run.source, *pair), {})
             since = {at: row for at, row in rows.items() if at >= hour}
             rows.update(counting(Rollup.of(summary), hour, before.get(pair), since))
+        self.store.run_counts.append((run.source, run.finished_at))
+
+    def runs(self, source: RunSource, since: datetime | None = None) -> int:
+        return sum(of is source and (since is None or hour_of(at) >= since) for of, at in self.store.run_counts)
 
     def totals(
-        self, source: RunSource, metric_id: int | None = None, before: datetime | None = None
-    ) -> dict[tuple[int, int], Rollup]:
+        self, source: RunSource, metric_ids: Collection[int] | None = None, since: datetime | None = None
+    ) -> dict[tuple[int, int], tuple[Rollup, Rollup | None]]:
         found = {}
         for (of_source, llm_id, pair_metric), rows in self.store.rollups.items():
-            hours = [at for at in rows if before is None or at < before]
-            if of_source is source and metric_id in (None, pair_metric) and hours:
-                found[(llm_id, pair_metric)] = rows[max(hours)]
+            if of_source is source and (metric_ids is None or pair_metric in metric_ids):
+                earlier = [at for at in rows if since is not None and at < since]
+                found[(llm_id, pair_metric)] = (rows[max(rows)], rows[max(earlier)] if earlier else None)
         return found
 
 

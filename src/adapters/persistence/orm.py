@@ -193,6 +193,17 @@ rollups = Table(
     Column("run_mean", Float, nullable=False),
     Column("run_m2", Float, nullable=False),
     Column("buckets", LargeBinary, nullable=False),  # see adapters/persistence/rollups.py
+    Index("ix_rollups_source_hour", "source", "hour"),
+)
+
+# How many runs of each source completed up to the end of each hour one did: a window's count is
+# the newest less the last before it, like its rollups.
+run_counts = Table(
+    "run_counts",
+    metadata,
+    Column("source", _values(RunSource), primary_key=True),
+    Column("hour", UtcDateTime, primary_key=True),
+    Column("runs", Integer, nullable=False),
 )
 
 

@@ -99,13 +99,13 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
 
     def completed_span(
         self, since: datetime | None, source: RunSource | None = None
-    ) -> tuple[int, datetime | None, datetime | None]:
+    ) -> tuple[datetime | None, datetime | None]:
         finished = orm.simulation_runs.c.finished_at
-        query = _completed(select(func.count(), func.min(finished), func.max(finished)), source)
+        query = _completed(select(func.min(finished), func.max(finished)), source)
         if since is not None:
             query = query.where(finished >= since)
-        count, first, last = self.session.execute(query).one()  # min/max keep the column's UTC type
-        return count, first, last
+        first, last = self.session.execute(query).one()  # min/max keep the column's UTC type
+        return first, last
 
     def completed_recent(self, since: datetime | None, limit: int, source: RunSource | None = None) -> list[Run]:
         query = _completed(select(Run), source)

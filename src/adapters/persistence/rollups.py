@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, func, insert, select, text, true, update
+from sqlalchemy import Connection, Select, and_, func, insert, null, select, text, true, update
 from sqlalchemy.orm import Session
 
 from src.adapters.persistence import orm
@@ -36,7 +36,7 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         table = orm.rollups
         for row in self.session.execute(select(table).where(table.c.source == run.source, table.c.hour >= hour)):
             since.setdefault((row.llm_id, row.metric_id), {})[row.hour] = from_row(row)
-        before = self.totals(run.source, before=hour)
+        before = {pair: earlier for pair, (_, earlier) in self.totals(run.source, since=hour).items()}
         for summary in summaries:
             pair = (summary.llm_id, summary.metric_id)
             known = since.get(pair, {})
@@ -49,38 +49,65 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
                     self.session.execute(
                         insert(table).values(source=run.source, llm_id=pair[0], metric_id=pair[1], hour=at, **values)
                     )
+        self._count(run.source, hour)
+
+    def _count(self, source: RunSource, hour: datetime) -> None:
+        counts = orm.run_counts
+        of_source = counts.c.source == source
+        self.session.execute(update(counts).where(of_source, counts.c.hour >= hour).values(runs=counts.c.runs + 1))
+        if self.session.scalar(select(counts.c.runs).where(of_source, counts.c.hour == hour)) is None:
+            before = self.session.scalar(self._runs_before(source, hour)) or 0
+            self.session.execute(insert(counts).values(source=source, hour=hour, runs=before + 1))
+
+    def runs(self, source: RunSource, since: datetime | None = None) -> int:
+        ever = self._runs_before(source, None)
+        before = self._runs_before(source, since) if since is not None else select(null())
+        total, earlier = self.session.execute(select(ever.scalar_subquery(), before.scalar_subquery())).one()
+        return (total or 0) - (earlier or 0)
+
+    def _runs_before(self, source: RunSource, hour: datetime | None) -> Select[tuple[int]]:
+        """The query of how many runs of the source completed before `hour` (ever, when None)."""
+        counts = orm.run_counts
+        query = select(counts.c.runs).where(counts.c.source == source)
+        if hour is not None:
+            query = query.where(counts.c.hour < hour)
+        return query.order_by(counts.c.hour.desc()).limit(1)
 
     def totals(
-        self, source: RunSource, metric_id: int | None = None, before: datetime | None = None
-    ) -> dict[Pair, Rollup]:
-        return {
-            (row.llm_id, row.metric_id): from_row(row)
-            for row in self.session.execute(newest_rows(source, metric_id, before))
+        self, source: RunSource, metric_ids: Collection[int] | None = None, since: datetime | None = None
+    ) -> dict[Pair, tuple[Rollup, Rollup | None]]:
+        # Two steps, each reading only the rows it needs however long the history: the newest
+        # hours of each catalogue pair (an index lookup each), then the rows of those hours.
+        table, llm, metric = orm.rollups, orm.llms.c.id, orm.metrics.c.id
+        newest = select(func.max(table.c.hour)).where(
+            table.c.source == source, table.c.llm_id == llm, table.c.metric_id == metric
+        )
+        before = newest.where(table.c.hour < since) if since is not None else select(null())
+        pairs = select(llm, metric, newest.scalar_subquery(), before.scalar_subquery()).select_from(
+            orm.llms.join(orm.metrics, true())
+        )
+        if metric_ids is not None:
+            pairs = pairs.where(metric.in_(metric_ids))
+        hours = {
+            (llm_id, pair_metric): (last, first) for llm_id, pair_metric, last, first in self.session.execute(pairs)
         }
-
-
-def newest_rows(source: RunSource, metric_id: int | None, before: datetime | None) -> Any:
-    """Each catalogue pair's newest row (before `before`): one index lookup per pair, however many
-    rows the pair has."""
-    table, newer = orm.rollups, orm.rollups.alias("newer")
-    llm, metric = orm.llms.c.id, orm.metrics.c.id
-    newest = select(func.max(newer.c.hour)).where(
-        newer.c.source == source, newer.c.llm_id == llm, newer.c.metric_id == metric
-    )
-    if before is not None:
-        newest = newest.where(newer.c.hour < before)
-    query = (
-        select(table)
-        .select_from(orm.llms.join(orm.metrics, true() if metric_id is None else metric == metric_id))
-        .join(table, and_(table.c.source == source, table.c.llm_id == llm, table.c.metric_id == metric))
-        .where(table.c.hour == newest.scalar_subquery())
-    )
-    return query
+        wanted = {hour for both in hours.values() for hour in both if hour is not None}
+        if not wanted:
+            return {}
+        # By hour alone (its own index): a list of (LLM, metric, hour) keys costs more to send than
+        # the few other pairs' rows of those hours.
+        query = select(table).where(table.c.source == source, table.c.hour.in_(wanted))
+        rows = {(row.llm_id, row.metric_id, row.hour): row for row in self.session.execute(query)}
+        return {
+            pair: (from_row(rows[(*pair, last)]), from_row(rows[(*pair, first)]) if first is not None else None)
+            for pair, (last, first) in hours.items()
+            if last is not None
+        }
 
 
 def to_row(rollup: Rollup) -> dict[str, Any]:
     # The cumulative sums rise bucket by bucket: their steps compress far better than they do.
-    arrays = np.concatenate([rollup.counts, np.diff(rollup.squares, prepend=0), np.diff(rollup.crosses, prepend=0)])
+    arrays = np.concatenate([rollup.counts, np.diff(rollup.buckets[1:], axis=1, prepend=0).ravel()])
     return {
         "runs": rollup.runs,
         "last_run_id": rollup.last_run_id,
@@ -95,38 +122,73 @@ def to_row(rollup: Rollup) -> dict[str, Any]:
 
 def from_row(row: Any) -> Rollup:
     (offset,) = struct.unpack_from("<i", row.buckets)
-    counts, squares, crosses = np.frombuffer(zlib.decompress(row.buckets[4:]), dtype="<i8").reshape(3, -1)
+    buckets = np.frombuffer(zlib.decompress(row.buckets[4:]), dtype="<i8").reshape(3, -1).astype(np.int64)
+    buckets[1:] = np.cumsum(buckets[1:], axis=1)
     return Rollup(
         runs=row.runs,
         last_run_id=row.last_run_id,
-        values=Moments(float(counts.sum()), row.mean, row.m2),
+        values=Moments(float(buckets[0].sum()), row.mean, row.m2),
         run_means=Moments(float(row.size_squares), row.run_mean, row.run_m2),
         size_squares=row.size_squares,
         offset=offset,
-        counts=counts.astype(np.int64),
-        squares=np.cumsum(squares),
-        crosses=np.cumsum(crosses),
+        buckets=buckets,
     )
 
 
 def rebuild(connection: Connection) -> int:
     """Write every pair's rollups afresh from the completed runs' summaries; returns the rows."""
     connection.execute(orm.rollups.delete())
+    connection.execute(orm.run_counts.delete())
     runs, summaries = orm.simulation_runs, orm.metric_summaries
+    columns = [c for c in summaries.columns if c.name != "intervals"]  # rollups need no intervals
     query = (
-        select(runs.c.source, runs.c.finished_at, summaries)
+        select(runs.c.source, runs.c.finished_at, *columns)
         .join(runs, runs.c.id == summaries.c.run_id)
         .where(runs.c.status == RunStatus.COMPLETED)
         .order_by(runs.c.finished_at, runs.c.id)
+        .execution_options(yield_per=10_000)  # streamed: a long history need not fit in memory
     )
-    totals: dict[tuple[RunSource, int, int], Rollup] = {}
-    rows: dict[tuple[RunSource, int, int, datetime], dict[str, Any]] = {}
+    current: dict[tuple[RunSource, int, int], tuple[datetime, Rollup]] = {}
+    written = 0
+
+    def write(pairs: list[tuple[tuple[RunSource, int, int], tuple[datetime, Rollup]]]) -> None:
+        nonlocal written
+        if pairs:
+            rows = [dict(zip(_KEY, (*key, hour), strict=True), **to_row(rollup)) for key, (hour, rollup) in pairs]
+            connection.execute(insert(orm.rollups), rows)
+            written += len(rows)
+
+    done = []
     for row in connection.execute(query):
-        summary = MetricSummary(**{c.name: row._mapping[c.name] for c in summaries.columns})
-        key = (RunSource(row.source), row.llm_id, row.metric_id)
-        totals[key] = totals[key] + Rollup.of(summary) if key in totals else Rollup.of(summary)
-        rows[(*key, hour_of(row.finished_at))] = to_row(totals[key])  # the hour's last totals stay
-    batch = [dict(zip(_KEY, key, strict=True), **values) for key, values in rows.items()]
-    for start in range(0, len(batch), 1000):
-        connection.execute(insert(orm.rollups), batch[start : start + 1000])
-    return len(batch)
+        summary = MetricSummary(**{c.name: row._mapping[c.name] for c in columns}, intervals={})
+        key, hour = (RunSource(row.source), row.llm_id, row.metric_id), hour_of(row.finished_at)
+        if key not in current:
+            current[key] = (hour, Rollup.of(summary))
+            continue
+        last_hour, total = current[key]
+        if last_hour != hour:  # that hour's totals are final
+            done.append((key, current[key]))
+        current[key] = (hour, total + Rollup.of(summary))
+        if len(done) >= 1000:
+            write(done)
+            done = []
+    write(done + list(current.items()))
+    _count_runs(connection)
+    return written
+
+
+def _count_runs(connection: Connection) -> None:
+    runs = orm.simulation_runs.c
+    hourly: dict[tuple[RunSource, datetime], int] = {}
+    for source, finished_at in connection.execute(
+        select(runs.source, runs.finished_at).where(runs.status == RunStatus.COMPLETED)
+    ):
+        key = (RunSource(source), hour_of(finished_at))
+        hourly[key] = hourly.get(key, 0) + 1
+    totals: dict[RunSource, int] = {}
+    rows = []
+    for (source, hour), count in sorted(hourly.items()):
+        totals[source] = totals.get(source, 0) + count
+        rows.append({"source": source, "hour": hour, "runs": totals[source]})
+    if rows:
+        connection.execute(insert(orm.run_counts), rows)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 
@@ -72,8 +73,8 @@ NO_MOMENTS = Moments(0.0, 0.0, 0.0)
 
 @dataclass(frozen=True, eq=False)
 class Rollup:
-    """Totals over some runs of one pair. The arrays cover sketch buckets offset, offset + 1, ...;
-    before them every A_i is 0, after them every A_i is n_i."""
+    """Totals over some runs of one pair. The bucket arrays cover sketch buckets offset,
+    offset + 1, ...; before them every A_i is 0, after them every A_i is n_i."""
 
     runs: int
     last_run_id: int  # the newest run counted
@@ -81,9 +82,9 @@ class Rollup:
     run_means: Moments  # each run's mean, weighted by its size squared
     size_squares: int  # the sum of n_i^2
     offset: int
-    counts: np.ndarray  # the merged sketch's counts (int64)
-    squares: np.ndarray  # per bucket, the sum of A_i(b)^2 (int64)
-    crosses: np.ndarray  # per bucket, the sum of n_i * A_i(b) (int64)
+    # int64, one row each: the merged sketch's counts; per bucket, the sum of A_i(b)^2; per
+    # bucket, the sum of n_i * A_i(b). One array, so each step is one numpy operation.
+    buckets: np.ndarray
 
     @classmethod
     def of(cls, summary: MetricSummary) -> Rollup:
@@ -96,9 +97,7 @@ class Rollup:
             run_means=Moments(n * n, summary.mean, 0.0),
             size_squares=n * n,
             offset=sketch.offset,
-            counts=sketch.counts.astype(np.int64),
-            squares=at_most**2,
-            crosses=n * at_most,
+            buckets=np.stack([sketch.counts, at_most**2, n * at_most]).astype(np.int64),
         )
 
     @classmethod
@@ -110,12 +109,27 @@ class Rollup:
         return total
 
     @property
+    def counts(self) -> np.ndarray:
+        counts: np.ndarray = self.buckets[0]
+        return counts
+
+    @property
+    def squares(self) -> np.ndarray:
+        squares: np.ndarray = self.buckets[1]
+        return squares
+
+    @property
+    def crosses(self) -> np.ndarray:
+        crosses: np.ndarray = self.buckets[2]
+        return crosses
+
+    @cached_property
     def sketch(self) -> QuantileSketch:
         return QuantileSketch(self.offset, self.counts)
 
     @property
     def n(self) -> int:
-        return int(self.counts.sum())
+        return self.sketch.count
 
     def at_bucket(self, index: int) -> tuple[int, int, int]:
         """At sketch bucket `index`: how many values fall in it or below, the sum of A_i^2, the
@@ -123,9 +137,9 @@ class Rollup:
         position = index - self.offset
         if position < 0:
             return 0, 0, 0
-        if position >= self.counts.size:
+        if position >= self.buckets.shape[1]:
             return self.n, self.size_squares, self.size_squares
-        return int(self.counts[: position + 1].sum()), int(self.squares[position]), int(self.crosses[position])
+        return int(self.sketch.at_most[position]), int(self.squares[position]), int(self.crosses[position])
 
     def __add__(self, later: Rollup) -> Rollup:
         return self._combined(later, 1, later.last_run_id)
@@ -136,8 +150,7 @@ class Rollup:
 
     def _combined(self, other: Rollup, sign: int, last_run_id: int) -> Rollup:
         offset = min(self.offset, other.offset)
-        size = max(self.offset + self.counts.size, other.offset + other.counts.size) - offset
-        mine, theirs = self._aligned(offset, size), other._aligned(offset, size)
+        size = max(self.offset + self.buckets.shape[1], other.offset + other.buckets.shape[1]) - offset
         return Rollup(
             runs=self.runs + sign * other.runs,
             last_run_id=last_run_id,
@@ -145,16 +158,17 @@ class Rollup:
             run_means=self.run_means + other.run_means if sign > 0 else self.run_means - other.run_means,
             size_squares=self.size_squares + sign * other.size_squares,
             offset=offset,
-            **{name: mine[name] + sign * theirs[name] for name in mine},
+            buckets=self._aligned(offset, size) + sign * other._aligned(offset, size),
         )
 
-    def _aligned(self, offset: int, size: int) -> dict[str, np.ndarray]:
-        before, after = self.offset - offset, size - (self.offset - offset) - self.counts.size
-        return {
-            "counts": np.pad(self.counts, (before, after)),
-            "squares": np.pad(self.squares, (before, after), constant_values=(0, self.size_squares)),
-            "crosses": np.pad(self.crosses, (before, after), constant_values=(0, self.size_squares)),
-        }
+    def _aligned(self, offset: int, size: int) -> np.ndarray:
+        start, end = self.offset - offset, self.offset - offset + self.buckets.shape[1]
+        if (start, end) == (0, size):
+            return self.buckets
+        aligned = np.zeros((3, size), dtype=np.int64)
+        aligned[1:, end:] = self.size_squares
+        aligned[:, start:end] = self.buckets
+        return aligned
 
     def _trimmed(self) -> Rollup:
         """Without empty buckets at either end (what they would say follows from the rest)."""
@@ -169,7 +183,5 @@ class Rollup:
             self.run_means,
             self.size_squares,
             self.offset + first,
-            self.counts[first:last],
-            self.squares[first:last],
-            self.crosses[first:last],
+            self.buckets[:, first:last],
         )

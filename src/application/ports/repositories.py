@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 
 import numpy as np
@@ -55,8 +55,8 @@ class AbstractRunRepository(abc.ABC):
     @abc.abstractmethod
     def completed_span(
         self, since: datetime | None, source: RunSource | None = None
-    ) -> tuple[int, datetime | None, datetime | None]:
-        """How many runs completed since `since` (ever, when None), the first and last finish."""
+    ) -> tuple[datetime | None, datetime | None]:
+        """The first and last finish of the runs completed since `since` (ever, when None)."""
 
     @abc.abstractmethod
     def completed_recent(self, since: datetime | None, limit: int, source: RunSource | None = None) -> list[Run]:
@@ -111,10 +111,15 @@ class AbstractRollupRepository(abc.ABC):
 
     @abc.abstractmethod
     def totals(
-        self, source: RunSource, metric_id: int | None = None, before: datetime | None = None
-    ) -> dict[tuple[int, int], Rollup]:
-        """By (LLM id, metric id): the totals over the pair's runs that finished before the hour
-        `before` (over all its runs when None)."""
+        self, source: RunSource, metric_ids: Collection[int] | None = None, since: datetime | None = None
+    ) -> dict[tuple[int, int], tuple[Rollup, Rollup | None]]:
+        """By (LLM id, metric id), for each pair with runs (of these metrics; all when None): the
+        totals over all its runs, and over those that finished before the hour `since` (None:
+        there are none, or no `since`)."""
+
+    @abc.abstractmethod
+    def runs(self, source: RunSource, since: datetime | None = None) -> int:
+        """How many runs of the source completed from the hour `since` on (ever, when None)."""
 
 
 class AbstractSampleRepository(abc.ABC):

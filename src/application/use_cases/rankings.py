@@ -55,7 +55,8 @@ class RankingUseCases:
         with self.uow:
             metric = self._metric(metric_name)
             llms = self._llms()
-            selection, pieces = self._select(scope, metric.id)
+            assert metric.id is not None  # read from the catalogue
+            selection, pieces = self._select(scope, [metric.id])
         source = _source(scope, selection)
         return MetricRanking(metric, statistic, selection, _rank(metric, llms, pieces, statistic), source)
 
@@ -73,7 +74,7 @@ class RankingUseCases:
             full_weights = metric_weights(weights or {}, [m.name for m in catalogue])
             metrics = [m for m in catalogue if full_weights[m.name] > 0]
             llms = self._llms()
-            selection, pieces = self._select(scope, None)
+            selection, pieces = self._select(scope, [m.id for m in metrics if m.id is not None])
         by_metric: dict[int | None, list[Piece]] = defaultdict(list)
         for piece in pieces:
             by_metric[_metric_of(piece)].append(piece)
@@ -123,9 +124,10 @@ class RankingUseCases:
         with self.uow:
             return self.uow.runs.completed_recent(None, limit, source)
 
-    def _select(self, scope: Scope, metric_id: int | None) -> tuple[DataSelection | None, list[Piece]]:
-        """The completed runs a ranking covers, and each pair's data: a run's summary, or the
-        rollup of a window's runs."""
+    def _select(self, scope: Scope, metric_ids: list[int]) -> tuple[DataSelection | None, list[Piece]]:
+        """The completed runs a ranking covers, and each pair's data (of these metrics at least):
+        a run's summary, or the rollup of a window's runs."""
+        metric_id = metric_ids[0] if len(metric_ids) == 1 else None
         if scope.run_id is not None:
             run = self.uow.runs.get(scope.run_id)
             if run is None:
@@ -139,25 +141,25 @@ class RankingUseCases:
                 return None, []
             return _one_run(latest, Window.LATEST), list(self.uow.summaries.for_run(latest.id, metric_id))
         since = self._since(scope.window)
-        count, first, last = self.uow.runs.completed_span(since, scope.source)
+        count = self.uow.rollups.runs(scope.source, since)
         if count == 0:
             return None, []
-        return DataSelection(scope.window, count, first, last), self._window(scope.source, metric_id, since)
+        first, last = self.uow.runs.completed_span(since, scope.source)
+        return DataSelection(scope.window, count, first, last), self._window(scope.source, metric_ids, since)
 
-    def _window(self, source: RunSource, metric_id: int | None, since: datetime | None) -> list[Piece]:
+    def _window(self, source: RunSource, metric_ids: list[int], since: datetime | None) -> list[Piece]:
         """Each pair's runs since `since`: the newest totals less those before it (two rows per
         pair, whatever the history); a pair with one run keeps that run's exact summary."""
-        before = self.uow.rollups.totals(source, metric_id, since) if since is not None else {}
         pieces: list[Piece] = []
         singles: dict[int, set[tuple[int, int]]] = defaultdict(set)
-        for pair, total in self.uow.rollups.totals(source, metric_id).items():
-            runs = total - before[pair] if pair in before else total
+        for pair, (total, before) in self.uow.rollups.totals(source, metric_ids, since).items():
+            runs = total - before if before is not None else total
             if runs.runs > 1:
                 pieces.append((pair, runs))
             elif runs.runs == 1:
                 singles[runs.last_run_id].add(pair)
         for run_id, pairs in singles.items():
-            pieces += [s for s in self.uow.summaries.for_run(run_id, metric_id) if (s.llm_id, s.metric_id) in pairs]
+            pieces += [s for s in self.uow.summaries.for_run(run_id) if (s.llm_id, s.metric_id) in pairs]
         return pieces
 
     def _since(self, window: Window) -> datetime | None:
