@@ -1,12 +1,13 @@
-"""Rankings API and pages benchmark: latency at 1, 100 and 1,000 runs of history, uncached and
-cached, and requests/s under gunicorn with 16 concurrent clients beside the same server's /health/
-rate.
+"""Rankings API and pages benchmark: latency at 1,000 and 10,000 runs of history, uncached and
+cached, of the latest run and of every window; and requests/s under gunicorn with 16 concurrent
+clients beside the same server's /health/ rate.
 
     make benchmark-api          # or: .venv/bin/python -m scripts.benchmark_api
     BENCH_DATABASE_URL (admin URL, a scratch database is made and dropped), BENCH_REDIS_URL
 
-History is made by copying one real run's summaries into N completed runs (rankings read
-summaries, never raw samples, so this is what their cost depends on). "Uncached" requests each
+History is made by copying one real run's summaries into N completed runs five minutes apart (the
+default schedule's pace: 10,000 runs are 35 days) and rolling them up (rankings read summaries and
+rollups, never raw samples, so this is what their cost depends on). "Uncached" requests each
 ask for another run of the history (`run_id=<id>`, which every view reads), so every one misses
 the cache and computes its answer (the data version is derived from the runs, so no request can
 make it change on demand).
@@ -17,17 +18,23 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 
 from sqlalchemy import create_engine, text
 
 from scripts.harness import Client, gunicorn, issue_api_key, percentile, scratch_environment
+from src.adapters.persistence.rollups import rebuild
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
 
-HISTORY_SIZES = (300, 1000)  # uncached requests need a run each: LATENCY_REQUESTS at least
+HISTORY_SIZES = (1000, 10_000)  # uncached requests need a run each: LATENCY_REQUESTS at least
 ENDPOINTS = ("/metrics/?metric_name=TTFT", "/metrics/all", "/visualize", "/visualize/all")
 LATENCY_REQUESTS = 300
+WINDOWS = ("latest", "24h", "7d", "30d", "all")
+WINDOW_ENDPOINTS = ("/metrics/?metric_name=TTFT&window={}", "/metrics/all?window={}")
+WINDOW_REQUESTS = 200
+WARM_UP = 5
 CLIENTS = 16
 PROCESSES = 2
 ROUNDS = 7
@@ -35,30 +42,51 @@ BURST_SECONDS = 2.0
 
 
 def fill_history(environ: dict[str, str], runs: int) -> None:
-    """Grow history to `runs` completed runs, copies of run 1 spaced five minutes apart."""
+    """Grow history to `runs` completed runs, copies of run 1 spaced five minutes back in time, and
+    build their rollups as migration 0005 does."""
     engine = create_engine(create_app(environ).config["SQLALCHEMY_DATABASE_URI"])
     with engine.begin() as connection:
-        have = connection.execute(text("SELECT count(*) FROM simulation_runs")).scalar()
-        for _ in range(runs - have):
-            new_id = connection.execute(
-                text(
-                    "INSERT INTO simulation_runs (seed, samples_per_pair, source, status, created_at,"
-                    " started_at, finished_at, sample_count)"
-                    " SELECT seed, samples_per_pair, source, status, created_at - interval '5 minutes' * :n,"
-                    " started_at - interval '5 minutes' * :n, finished_at - interval '5 minutes' * :n,"
-                    " sample_count FROM simulation_runs WHERE id = 1 RETURNING id"
-                ),
-                {"n": have},
-            ).scalar()
-            connection.execute(
-                text(
-                    "INSERT INTO metric_summaries SELECT :id, llm_id, metric_id, n, mean, std, minimum, maximum,"
-                    " p50, p90, p95, p99, sketch FROM metric_summaries WHERE run_id = 1"
-                ),
-                {"id": new_id},
-            )
-            have += 1
+        have = connection.execute(text("SELECT count(*) FROM simulation_runs WHERE status = 'completed'")).scalar()
+        newest = connection.execute(text("SELECT max(id) FROM simulation_runs")).scalar()
+        connection.execute(
+            text(
+                "INSERT INTO simulation_runs (seed, samples_per_pair, source, status, created_at, started_at,"
+                " finished_at, sample_count)"
+                " SELECT seed, samples_per_pair, source, status, created_at - interval '5 minutes' * g,"
+                " started_at - interval '5 minutes' * g, finished_at - interval '5 minutes' * g, sample_count"
+                " FROM simulation_runs, generate_series(:have, :runs - 1) AS g WHERE id = 1"
+            ),
+            {"have": have, "runs": runs},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO metric_summaries SELECT r.id, s.llm_id, s.metric_id, s.n, s.mean, s.std, s.minimum,"
+                " s.maximum, s.p50, s.p90, s.p95, s.p99, s.sketch, s.intervals"
+                " FROM simulation_runs AS r JOIN metric_summaries AS s ON s.run_id = 1 WHERE r.id > :newest"
+            ),
+            {"newest": newest},
+        )
+        rebuild(connection)
     engine.dispose()
+
+
+def window_latencies(environ: dict[str, str], api_key: str, path: str) -> list[float]:
+    """Uncached: in process, through the whole Flask stack, with answers kept in the process
+    (no Redis) and forgotten before each request, so each is computed again. (A server process
+    keeps copies of its answers that nothing outside it can clear; a miss on Redis would add its
+    two round trips, about 0.4 ms.)"""
+    app = create_app({**environ, "CACHE_REDIS_URL": ""})
+    client, answers = app.test_client(), app.extensions["response_cache"]
+    samples = []
+    for _ in range(WARM_UP):  # a new app's first requests open connections and build validators
+        client.get(path, headers={"api-key": api_key})
+    for _ in range(WINDOW_REQUESTS):
+        answers.shared.clear()
+        started = time.perf_counter()
+        response = client.get(path, headers={"api-key": api_key})
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200 and response.headers["X-Cache"] == "miss", response.status_code
+    return samples
 
 
 def latencies(port: int, api_key: str, path: str, uncached: bool = False) -> list[float]:
@@ -75,44 +103,49 @@ def latencies(port: int, api_key: str, path: str, uncached: bool = False) -> lis
     return samples
 
 
-def throughput(port: int, api_key: str, paths: list[str]) -> dict[str, tuple[list[float], int]]:
-    """Requests/s of each path in every round, and its failures: CLIENTS keep-alive clients in
-    PROCESSES processes (in one, their shared GIL would cap the rate) take the paths in turn, a
-    BURST_SECONDS burst each, ROUNDS times. Interleaving puts every path under the same noise."""
+def throughput(port: int, api_key: str, paths: list[str]) -> dict[str, tuple[list[float], Counter[str]]]:
+    """Requests/s of each path in every round, and its failures by kind (status or error):
+    CLIENTS keep-alive clients in PROCESSES processes (in one, their shared GIL would cap the rate)
+    take the paths in turn, a BURST_SECONDS burst each, ROUNDS times. Interleaving puts every path
+    under the same noise."""
     bursts = [path for _ in range(ROUNDS) for path in paths]
     start = time.time() + 1.0  # every process ready before the first burst
     with ProcessPoolExecutor(max_workers=PROCESSES) as pool:
         shares = [pool.submit(_clients, port, api_key, bursts, start, CLIENTS // PROCESSES) for _ in range(PROCESSES)]
         counts = [share.result() for share in shares]
-    results: dict[str, tuple[list[float], int]] = {path: ([], 0) for path in paths}
+    results: dict[str, tuple[list[float], Counter[str]]] = {path: ([], Counter()) for path in paths}
     for index, path in enumerate(bursts):
-        rates, errors = results[path]
-        done = sum(share[index][0] for share in counts)
-        results[path] = ([*rates, done / BURST_SECONDS], errors + sum(share[index][1] for share in counts))
+        rates, failures = results[path]
+        rates.append(sum(share[index][0] for share in counts) / BURST_SECONDS)
+        for share in counts:
+            failures.update(share[index][1])
     return results
 
 
-def _clients(port: int, api_key: str, bursts: list[str], start: float, count: int) -> list[tuple[int, int]]:
-    """(answered, failed) per burst, for `count` client threads."""
-    tallies = [[0, 0] for _ in bursts]
+def _clients(port: int, api_key: str, bursts: list[str], start: float, count: int) -> list[tuple[int, Counter[str]]]:
+    """(answered, failures by kind) per burst, for `count` client threads."""
+    tallies: list[tuple[list[int], Counter[str]]] = [([0], Counter()) for _ in bursts]
     lock = threading.Lock()
 
     def client() -> None:
         connection = Client(port, api_key)
         for index, path in enumerate(bursts):
-            done = failed = 0
+            done, failures = 0, Counter[str]()
             deadline = start + (index + 1) * BURST_SECONDS
             time.sleep(max(0.0, start + index * BURST_SECONDS - time.time()))
             while time.time() < deadline:
                 try:
-                    ok = connection.request("GET", path) == 200
-                except OSError:
-                    ok = False
-                done += ok
-                failed += not ok
+                    status = connection.request("GET", path)
+                except OSError as error:
+                    failures[type(error).__name__] += 1
+                    continue
+                if status == 200:
+                    done += 1
+                else:
+                    failures[str(status)] += 1
             with lock:
-                tallies[index][0] += done
-                tallies[index][1] += failed
+                tallies[index][0][0] += done
+                tallies[index][1].update(failures)
         connection.close()
 
     threads = [threading.Thread(target=client) for _ in range(count)]
@@ -120,7 +153,7 @@ def _clients(port: int, api_key: str, bursts: list[str], start: float, count: in
         thread.start()
     for thread in threads:
         thread.join()
-    return [(done, failed) for done, failed in tallies]
+    return [(done[0], failures) for done, failures in tallies]
 
 
 def main() -> None:
@@ -131,6 +164,7 @@ def main() -> None:
         with gunicorn(environ) as port:
             print(f"gunicorn: 2 workers x 4 threads on 127.0.0.1:{port}; {LATENCY_REQUESTS} requests a row\n")
             print(f"{'runs':>6}  {'endpoint':<28}{'uncached p50':>13}{'p99 ms':>8}{'cached p50':>12}{'p99 ms':>8}")
+            windows: dict[int, dict[tuple[str, str], list[float]]] = {}
             for runs in HISTORY_SIZES:
                 fill_history(environ, runs)
                 floor = latencies(port, api_key, "/health/")  # the host's noise, measured alongside
@@ -143,18 +177,32 @@ def main() -> None:
                         f"{runs:>6}  {path:<28}{percentile(uncached, 50):>13.2f}{percentile(uncached, 99):>8.2f}"
                         f"{percentile(cached, 50):>12.2f}{percentile(cached, 99):>8.2f}"
                     )
+                windows[runs] = {
+                    (window, path): window_latencies(environ, api_key, path.format(window))
+                    for path in WINDOW_ENDPOINTS
+                    for window in WINDOWS
+                }
+            print(f"\nwindows, uncached, {WINDOW_REQUESTS} requests each, in process (see window_latencies):")
+            print(f"{'runs':>6}  {'endpoint':<44}{'p50 ms':>8}{'p99 ms':>8}")
+            for runs, rows in windows.items():
+                for (window, path), samples in rows.items():
+                    print(
+                        f"{runs:>6}  {path.format(window):<44}"
+                        f"{percentile(samples, 50):>8.2f}{percentile(samples, 99):>8.2f}"
+                    )
             print(
-                f"\nthroughput (1000 runs), {CLIENTS} keep-alive clients in {PROCESSES} processes; the paths take"
-                f" turns, {BURST_SECONDS:.0f} s each, {ROUNDS} rounds; medians over the rounds:"
+                f"\nthroughput ({HISTORY_SIZES[-1]:,} runs), {CLIENTS} keep-alive clients in {PROCESSES} processes;"
+                f" the paths take turns, {BURST_SECONDS:.0f} s each, {ROUNDS} rounds; medians over the rounds:"
             )
             results = throughput(port, api_key, ["/health/", *ENDPOINTS])
             health_rates, _ = results.pop("/health/")
             print(f"  {'/health/':<28}{statistics.median(health_rates):>9,.0f} requests/s")
-            for path, (rates, errors) in results.items():
+            for path, (rates, failures) in results.items():
                 ratio = statistics.median(rate / health for rate, health in zip(rates, health_rates, strict=True))
+                kinds = f" ({', '.join(f'{kind}: {n}' for kind, n in failures.most_common())})" if failures else ""
                 print(
                     f"  {path:<28}{statistics.median(rates):>9,.0f} requests/s  {ratio:>5.0%} of /health/"
-                    f"  errors: {errors}"
+                    f"  errors: {failures.total()}{kinds}"
                 )
 
 
