@@ -16,9 +16,13 @@ CATALOGUE = load_catalogue()
 PROFILES = {p.llm_name: p for p in CATALOGUE.profiles}
 
 
-def draw(llm_name: str, seed: int, n: int = 1000):
+def draw(llm_name: str, seed: int, n: int = 1000, concurrency: int = 1):
+    """Samples of one LLM; alone on its deployment unless a concurrency is given."""
     position = [p.llm_name for p in CATALOGUE.profiles].index(llm_name)
-    return draw_llm_samples(PROFILES[llm_name], CATALOGUE.workload, CATALOGUE.metrics, seed, position, n).by_metric
+    profile, catalogue = PROFILES[llm_name], CATALOGUE
+    return draw_llm_samples(
+        profile, catalogue.workload, catalogue.load, catalogue.metrics, seed, position, n, concurrency
+    ).by_metric
 
 
 def test_every_metric_stays_within_its_documented_bounds():
@@ -59,10 +63,46 @@ def test_e2e_latency_is_consistent_with_each_samples_ttft_and_speed():
     assert np.allclose(tokens, np.rint(tokens), atol=1e-6)  # whole tokens
 
 
-def test_rps_follows_capacity_over_latency():
-    samples = draw("Llama 3.1 8B", seed=9, n=5000)
-    implied_capacity = samples["RPS"] * samples["e2e_latency"]
-    assert np.median(implied_capacity) == pytest.approx(PROFILES["Llama 3.1 8B"].concurrency, rel=0.02)
+def test_rps_is_one_value_a_run_the_concurrency_over_the_mean_latency():
+    for concurrency in (1, 16):
+        samples = draw("Llama 3.1 8B", seed=9, n=5000, concurrency=concurrency)
+        assert samples["RPS"].tolist() == [concurrency / samples["e2e_latency"].mean()]  # Little's law
+
+
+def test_load_slows_the_first_token_and_shares_capacity_among_the_streams():
+    profile = PROFILES["Llama 3.1 8B"]  # 180 tokens/s alone, 1,400 tokens/s for the deployment
+    alone, some, many = (draw("Llama 3.1 8B", seed=4, n=20_000, concurrency=c) for c in (1, 4, 16))
+    assert np.median(some["TPS"]) == pytest.approx(np.median(alone["TPS"]))  # 4 x 180 fits in 1,400
+    assert np.median(many["TPS"]) == pytest.approx(np.median(alone["TPS"]) * 1400 / (16 * 180), rel=1e-9)
+    assert np.median(many["TTFT"]) == pytest.approx(np.median(alone["TTFT"]) * (1 + 0.64 * 3), rel=1e-9)
+    assert profile.speed_share(16) == pytest.approx(1400 / (16 * 180))
+
+
+def test_the_load_model_reproduces_the_public_sweep_it_is_fitted_to():
+    """Llama 3.1 8B on one H100 (InferenceBench, catalogue.json "load"): per-token time and TTFT
+    p50 at concurrency 1, 4, 16 and 64."""
+    alone_tpot_ms, capacity, alone_ttft_ms = 6.48, 1384.2, 13.98
+    sweep = dataclasses.replace(PROFILES["Llama 3.1 8B"], tps_median=1000 / alone_tpot_ms, capacity_tps=capacity)
+    measured = {1: (6.48, 13.98), 4: (6.59, 22.75), 16: (10.94, 41.69), 64: (46.91, 86.92)}
+    for concurrency, (tpot_ms, ttft_ms) in measured.items():
+        modelled_tpot = alone_tpot_ms / sweep.speed_share(concurrency)
+        modelled_ttft = alone_ttft_ms * CATALOGUE.load.ttft_factor(concurrency)
+        assert modelled_tpot == pytest.approx(tpot_ms, rel=0.07), concurrency
+        assert modelled_ttft == pytest.approx(ttft_ms, rel=0.12), concurrency
+
+
+def test_models_trade_speed_against_capacity_so_none_wins_everything():
+    def winners(concurrency):
+        medians = {name: draw(name, seed=2, n=2000, concurrency=concurrency) for name in PROFILES}
+        return (
+            min(medians, key=lambda name: np.median(medians[name]["TTFT"])),
+            max(medians, key=lambda name: np.median(medians[name]["TPS"])),
+            max(medians, key=lambda name: medians[name]["RPS"][0]),
+        )
+
+    alone, loaded = winners(1), winners(16)
+    assert alone[:2] == ("Llama 3.1 8B", "Llama 3.1 8B")  # fastest alone on its deployment
+    assert len(set(loaded)) > 1 and loaded[1] != "Llama 3.1 8B"  # but its deployment is small
 
 
 def test_summaries_match_numpy_on_the_raw_samples():

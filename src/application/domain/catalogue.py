@@ -6,6 +6,7 @@ The figures live in catalogue.json (data, versioned with the code); this module 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, fields
 from functools import cache
 from importlib import resources
@@ -22,9 +23,25 @@ class LatencyProfile:
     ttft_sigma: float  # log-normal shape of TTFT
     tail_probability: float  # share of requests that hit a slow path (queueing, cold cache)
     tail_alpha: float  # Pareto shape of that slow path: smaller is heavier
-    tps_median: float
+    tps_median: float  # the output speed of a request served alone
     tps_sigma: float  # log-normal shape of output speed
-    concurrency: int  # requests a deployment serves at once: RPS = concurrency / e2e latency
+    capacity_tps: float  # output tokens/s the whole deployment can decode, over all its streams
+
+    def speed_share(self, concurrency: int) -> float:
+        """How much of its single-stream speed each of `concurrency` streams gets: all of it
+        until together they would pass the deployment's capacity, then an equal share of that."""
+        return min(1.0, self.capacity_tps / (concurrency * self.tps_median))
+
+
+@dataclass(frozen=True)
+class LoadModel:
+    """How waiting for the first token grows with the requests a deployment serves at once."""
+
+    ttft_growth: float
+    sources: str
+
+    def ttft_factor(self, concurrency: int) -> float:
+        return 1.0 + self.ttft_growth * (math.sqrt(concurrency) - 1.0)
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,7 @@ class Catalogue:
     llms: tuple[LLM, ...]
     profiles: tuple[LatencyProfile, ...]
     workload: Workload
+    load: LoadModel
 
 
 _PROFILE_FIELDS = [field.name for field in fields(LatencyProfile) if field.name != "llm_name"]
@@ -68,4 +86,5 @@ def load_catalogue() -> Catalogue:
         llms=tuple(LLM(name=m["name"], vendor=m["vendor"]) for m in raw["llms"]),
         profiles=tuple(LatencyProfile(llm_name=m["name"], **{f: m[f] for f in _PROFILE_FIELDS}) for m in raw["llms"]),
         workload=Workload(**raw["workload"]),
+        load=LoadModel(**raw["load"]),
     )
