@@ -29,9 +29,10 @@ from src.application.domain.ranking import MetricRanking, RankingEntry, Statisti
 from src.application.services import ranking
 from src.application.services.intervals import Z_95
 from src.application.services.scores import mean_win_rates
-from src.application.services.simulator import draw_llm_samples
+from src.application.services.simulator import LLMSamples, draw_llm_samples
 from src.application.services.statistics import TAILS, summarize
 from src.application.use_cases.rankings import metric_weights
+from src.application.use_cases.simulation import SimulationSettings
 
 CATALOGUE = load_catalogue()
 METRICS = [dataclasses.replace(m, id=i) for i, m in enumerate(CATALOGUE.metrics, start=1)]
@@ -40,15 +41,21 @@ TRUTH_DRAWS = 1_000_000
 TRUTH_SEEDS = 5
 UNKNOWN = Interval(None, None)
 STATISTIC_OF = {statistic.field: statistic for statistic in Statistic}
+LOAD = SimulationSettings().concurrency  # the load of scheduled runs
+PER_REQUEST = [m for m in METRICS if m.name != "RPS"]  # RPS is one value per run: it has no interval of its own
+
+
+def draw(profile: LatencyProfile, seed: int, position: int, n: int) -> LLMSamples:
+    return draw_llm_samples(profile, CATALOGUE.workload, CATALOGUE.load, CATALOGUE.metrics, seed, position, n, LOAD)
 
 
 @functools.cache
 def truth(profile: LatencyProfile, position: int) -> dict[str, dict[str, float]]:
     """Each metric's true mean and tail statistics for a profile, from 5 million draws."""
-    drawn = [draw_llm_samples(profile, CATALOGUE.workload, CATALOGUE.metrics, 2**40 + s, position, TRUTH_DRAWS)
+    drawn = [draw(profile, 2**40 + s, position, TRUTH_DRAWS)
              for s in range(TRUTH_SEEDS)]  # fmt: skip
     known = {}
-    for metric in METRICS:
+    for metric in PER_REQUEST:
         values = np.concatenate([d.by_metric[metric.name] for d in drawn])
         quantiles = {field: float(np.quantile(values, metric.raw_quantile(tail))) for field, tail in TAILS.items()}
         known[metric.name] = {"mean": float(values.mean()), **quantiles}
@@ -56,9 +63,9 @@ def truth(profile: LatencyProfile, position: int) -> dict[str, dict[str, float]]
 
 
 def run_summaries(profile: LatencyProfile, position: int, seed: int, n: int) -> dict[str, dict[str, Interval]]:
-    drawn = draw_llm_samples(profile, CATALOGUE.workload, CATALOGUE.metrics, seed, position, n)
+    drawn = draw(profile, seed, position, n)
     summaries = {}
-    for metric in METRICS:
+    for metric in PER_REQUEST:
         values = drawn.by_metric[metric.name]
         summary = summarize(1, 1, metric, values)
         half = Z_95 * summary.std / np.sqrt(n)
@@ -87,7 +94,7 @@ def coverage(profiles: list[tuple[int, LatencyProfile]], sizes: list[int], seeds
                             tally[1] += true > interval.high
                             tally[2] += true < interval.low
     total = len(profiles) * seeds
-    for metric in METRICS:
+    for metric in PER_REQUEST:
         for n in sizes:
             for field in [*FIELDS, "normal mean"]:
                 sufficient, above, below = tallies[metric.name, n, field]
@@ -101,7 +108,7 @@ def ranked(seed: int, n: int, metric: Metric, statistic: Statistic, positions: l
     table = {}
     for position in positions:
         profile = CATALOGUE.profiles[position]
-        values = draw_llm_samples(profile, CATALOGUE.workload, CATALOGUE.metrics, seed, position, n)
+        values = draw(profile, seed, position, n)
         summary = summarize(1, 1, metric, values.by_metric[metric.name])
         table[str(position)] = (LLM(str(position), ""), ranking.combine(metric, [summary]))
     return {int(entry.llm.name): entry for entry in ranking.rank(metric, table, statistic)}
@@ -156,7 +163,7 @@ def run_factors(seed: int, runs: int) -> np.ndarray:
 
 def window_truth(profile: LatencyProfile, position: int) -> dict[str, float]:
     """The TTFT statistics of the population of runs: factors times draws."""
-    values = draw_llm_samples(profile, CATALOGUE.workload, CATALOGUE.metrics, 2**41, position, 4_000_000).by_metric
+    values = draw(profile, 2**41, position, 4_000_000).by_metric
     ttft = values["TTFT"] * run_factors(2**41, 4_000_000)
     return {"mean": float(ttft.mean()), **{f: float(np.quantile(ttft, q)) for f, q in TAILS.items()}}
 
@@ -177,7 +184,7 @@ def window_test(profiles: list[tuple[int, LatencyProfile]], seeds: int) -> None:
                 factors = run_factors(seed, k)
                 summaries = []
                 for run, factor in enumerate(factors):
-                    drawn = draw_llm_samples(profile, CATALOGUE.workload, CATALOGUE.metrics, seed * 1000 + run,
+                    drawn = draw(profile, seed * 1000 + run,
                                              position, WINDOW_RUN_SIZE)  # fmt: skip
                     summaries.append(summarize(run + 1, 1, ttft, drawn.by_metric["TTFT"] * factor))
                 window = ranking.combine(ttft, summaries)

@@ -52,29 +52,35 @@ def seed() -> None:
 @click.option("--samples-per-pair", type=within(bounds.SAMPLES_PER_PAIR), default=None,
               help="default: SIMULATION_SAMPLES_PER_PAIR")  # fmt: skip
 @click.option("--seed", "seed_value", type=within(bounds.SEED), default=None, help="default: random")
+@click.option("--concurrency", type=within(bounds.CONCURRENCY), default=None,
+              help="requests each LLM's deployment serves at once; default: SIMULATION_CONCURRENCY")  # fmt: skip
 @click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers instead of running it here")
-def simulate(samples_per_pair: int | None, seed_value: int | None, enqueue: bool) -> None:
+def simulate(samples_per_pair: int | None, seed_value: int | None, concurrency: int | None, enqueue: bool) -> None:
     """Run one simulation and print its summary (seeding the catalogue first if it is empty)."""
     _get(CatalogueUseCases).seed()
     simulations = _get(SimulationUseCases)
     try:
         if enqueue:
-            run = simulations.request(seed_value, samples_per_pair)
+            run = simulations.request(seed_value, samples_per_pair, concurrency=concurrency)
             click.echo(f"run {run.id} queued (seed {run.seed})")
             return
-        queued = simulations.queue(seed_value, samples_per_pair)
+        queued = simulations.queue(seed_value, samples_per_pair, concurrency=concurrency)
         with click.progressbar(length=12, label=f"run {queued.id}: LLMs simulated") as bar:
             run = simulations.execute(queued.id or 0, progress=lambda done, total: bar.update(1))
     except DomainError as error:
         raise click.ClickException(str(error)) from error
     seconds = (run.finished_at - run.started_at).total_seconds()  # type: ignore[operator]
-    click.echo(f"run {run.id} {run.status}: {run.sample_count:,} samples in {seconds:.2f} s (seed {run.seed})")
+    load = (run.details or {}).get("concurrency")
+    click.echo(
+        f"run {run.id} {run.status}: {run.sample_count:,} samples in {seconds:.2f} s (seed {run.seed},"
+        f" concurrency {load})"
+    )
     _print_summary(simulations, run.id or 0)
 
 
 def _print_summary(simulations: SimulationUseCases, run_id: int) -> None:
     columns = (("TTFT", "p50", "TTFT p50 s"), ("TTFT", "p95", "TTFT p95 s"), ("TPS", "mean", "TPS mean"),
-               ("e2e_latency", "p50", "e2e p50 s"), ("RPS", "mean", "RPS mean"))  # fmt: skip
+               ("e2e_latency", "p50", "e2e p50 s"), ("RPS", "mean", "RPS"))  # fmt: skip
     click.echo(f"{'LLM':<20}" + "".join(f"{title:>12}" for _, _, title in columns))
     for llm, by_metric in simulations.summaries(run_id).items():
         if by_metric:  # a measured run covers one LLM

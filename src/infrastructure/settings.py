@@ -122,6 +122,7 @@ class Settings:
             ),
             simulation=SimulationSettings(
                 samples_per_pair=_integer(env, "SIMULATION_SAMPLES_PER_PAIR", 1000, minimum=2),
+                concurrency=_integer(env, "SIMULATION_CONCURRENCY", 16, minimum=1),
                 chunk_size=_integer(env, "SIMULATION_CHUNK_SIZE", 100_000, minimum=1),
                 fixed_seed=_optional_integer(env, "SIMULATION_SEED", minimum=0),
                 retention_days=_integer(env, "SAMPLE_RETENTION_DAYS", 7, minimum=1),

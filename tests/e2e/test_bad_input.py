@@ -108,6 +108,8 @@ def test_every_endpoint_answers_unexpected_methods_with_405_json(clean_app, clie
         ('{"samples_per_pair": 2.9}', "(a JSON integer)"),
         ('{"samples_per_pair": "\uff11\uff10"}', "(a JSON integer)"),  # full-width digits
         ('{"samples_per_pair": true}', "(a JSON integer)"),
+        ('{"concurrency": 257}', "concurrency must be between 1 and 256, got 257"),
+        ('{"concurrency": 0}', "concurrency must be between 1 and 256, got 0"),
         ("[" * 10_000 + "]" * 10_000, "the body is not valid JSON"),
         ('{"samples_per_pair": 10', "the body is not valid JSON"),
         ("[1, 2]", "the body must be a JSON object"),

@@ -18,14 +18,16 @@ def wait_for_run(client, headers, run_id, timeout=30.0):
 
 
 def test_posting_a_run_answers_202_with_its_location_and_the_run_completes(client, api_headers):
-    response = client.post("/runs", json={"samples_per_pair": 200, "seed": 11}, headers=api_headers)
+    body = {"samples_per_pair": 200, "seed": 11, "concurrency": 64}
+    response = client.post("/runs", json=body, headers=api_headers)
     assert response.status_code == 202
     run = response.json["run"]
     assert response.headers["Location"] == f"/runs/{run['id']}"
     assert (run["status"], run["seed"], run["samples_per_pair"]) == ("queued", 11, 200)
+    assert run["details"] == {"concurrency": 64}  # the load it puts on every LLM's deployment
     finished = wait_for_run(client, api_headers, run["id"])
     assert finished["status"] == "completed"
-    assert finished["sample_count"] == 48 * 200
+    assert finished["sample_count"] == 12 * (3 * 200 + 1)  # RPS: one value a run
     assert finished["duration_seconds"] >= 0
 
 
@@ -96,7 +98,7 @@ def test_an_unexpected_method_is_a_405_listing_the_allowed_ones(client, api_head
 def test_a_misspelt_field_is_refused_with_the_valid_ones(client, api_headers):
     response = client.post("/runs", json={"sample_per_pair": 10}, headers=api_headers)
     assert response.status_code == 400
-    assert response.json["error"]["choices"] == ["samples_per_pair", "seed"]
+    assert response.json["error"]["choices"] == ["concurrency", "samples_per_pair", "seed"]
 
 
 def test_past_a_quota_the_api_answers_429_naming_it_and_starts_nothing(clean_app, environ):

@@ -76,7 +76,7 @@ def test_a_run_posted_to_the_api_is_completed_by_a_worker(web, start_worker, api
     assert response.status_code == 202
     run = wait_for_status(web, api_headers, response.json["run"]["id"], {"completed", "failed"})
     assert run["status"] == "completed"
-    assert run["sample_count"] == 48_000
+    assert run["sample_count"] == 12 * (3 * 1000 + 1)  # RPS: one value a run
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
         scraped = response.read().decode()
     assert 'jounce_celery_tasks_total{outcome="success",task="jounce.simulate"} 1.0' in scraped
@@ -102,7 +102,7 @@ def test_a_worker_killed_mid_run_leaves_no_partial_run_and_the_run_is_redelivere
     start_worker()
     run = wait_for_status(web, api_headers, run_id, {"completed", "failed"}, timeout=120)
     assert run["status"] == "completed"
-    assert scalar(clean_app, f"SELECT sum(n) FROM samples WHERE run_id = {run_id}") == 48 * 1_000_000
+    assert scalar(clean_app, f"SELECT sum(n) FROM samples WHERE run_id = {run_id}") == 12 * (3 * 1_000_000 + 1)
     assert scalar(clean_app, f"SELECT count(*) FROM metric_summaries WHERE run_id = {run_id}") == 48
 
 

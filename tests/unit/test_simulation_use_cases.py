@@ -41,7 +41,10 @@ def test_the_telemetry_hears_of_every_run_that_ends():
     use_cases.run_now(seed=1)
     with pytest.raises(OSError):
         use_cases.run_now(seed=2)
-    assert use_cases.lifecycle.telemetry.finished == [(RunStatus.COMPLETED, 480), (RunStatus.FAILED, 0)]
+    assert use_cases.lifecycle.telemetry.finished == [
+        (RunStatus.COMPLETED, 12 * (3 * 10 + 1)),
+        (RunStatus.FAILED, 0),
+    ]  # RPS: one a run
     assert all(0 <= seconds < 60 for seconds in use_cases.lifecycle.telemetry.seconds)  # how long each took
 
 
@@ -55,11 +58,11 @@ def test_a_run_stores_every_sample_and_a_summary_per_pair_then_invalidates_the_c
     use_cases, uow, cache = simulations(samples_per_pair=100)
     run = use_cases.run_now(seed=1)
     assert run.status is RunStatus.COMPLETED and run.source is RunSource.SIMULATED
-    assert run.endpoint_id is None and run.details is None  # those describe measured runs
-    assert run.sample_count == 12 * 4 * 100
+    assert run.endpoint_id is None and run.details == {"concurrency": 16}  # the default load
+    assert run.sample_count == 12 * (3 * 100 + 1)  # RPS is one value per run
     assert uow.store.runs[run.id].status is RunStatus.COMPLETED
     with uow:
-        assert uow.samples.count(run.id) == 4800
+        assert uow.samples.count(run.id) == run.sample_count == 3612
         assert len(uow.summaries.for_run(run.id)) == 48
     assert cache.changes == 1
 
@@ -154,7 +157,7 @@ def test_retention_removes_old_days_of_samples_and_keeps_summaries():
     assert use_cases.purge_expired_samples() == 1
     with uow:
         assert uow.samples.count(old.id) == 0
-        assert uow.samples.count(new.id) == 480
+        assert uow.samples.count(new.id) == 372
         assert len(uow.summaries.for_run(old.id)) == 48
 
 

@@ -289,6 +289,9 @@ class RunRequest(Body):
         None, description="default: SIMULATION_SAMPLES_PER_PAIR"
     )
     seed: json_whole(bounds.SEED) = Field(None, description="default: random")  # type: ignore[valid-type]
+    concurrency: json_whole(bounds.CONCURRENCY) = Field(  # type: ignore[valid-type]
+        None, description="Requests each LLM's deployment serves at once; default: SIMULATION_CONCURRENCY"
+    )
 
 
 class BenchmarkRequest(Body):
@@ -331,7 +334,9 @@ class RunOut(Out):
     finished_at: Timestamp | None
     error: str | None
     endpoint_id: int | None = Field(description="Measured runs: the endpoint measured")
-    details: dict[str, Any] | None = Field(description="Measured runs: plan, load, errors, overhead, tokens")
+    details: dict[str, Any] | None = Field(
+        description="Simulated runs: the load (concurrency); measured runs: plan, load, errors, overhead, tokens"
+    )
     requested_by: str | None = Field(description="key:<id>, bootstrap, schedule or cli")
 
     @computed_field  # type: ignore[prop-decorator]

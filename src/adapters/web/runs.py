@@ -20,7 +20,7 @@ blueprint = Blueprint("runs", __name__)
 def request_run(simulations: SimulationUseCases) -> ResponseReturnValue:
     """Queue a simulation run for the workers"""
     body: RunRequest = request.context.json  # type: ignore[attr-defined]
-    run = simulations.request(seed=body.seed, samples_per_pair=body.samples_per_pair, caller=caller())
+    run = simulations.request(body.seed, body.samples_per_pair, caller(), body.concurrency)
     return RunEnvelope.of(run), 202, {"Location": url_for("runs.get_run", run_id=run.id)}
 
 

@@ -182,8 +182,8 @@ class RankingUseCases:
         return {llm.id: llm for llm in self.uow.catalogue.llms()}
 
 
-# e2e latency is TTFT plus output tokens over TPS, and the simulator's RPS is concurrency over e2e
-# latency: weighing them as well would count speed three times over.
+# e2e latency is TTFT plus output tokens over TPS, and a run's RPS is its concurrency over its mean
+# e2e latency (the same load for every LLM): weighing them as well would count speed three times.
 DEFAULT_WEIGHTS = {"e2e_latency": 0.0, "RPS": 0.0}
 
 

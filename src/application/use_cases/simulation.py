@@ -40,6 +40,7 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class SimulationSettings:
     samples_per_pair: int = 1000
+    concurrency: int = 16  # the load a run puts on each LLM's deployment unless asked for another
     chunk_size: int = 100_000
     fixed_seed: int | None = None
     retention_days: int = 7
@@ -64,18 +65,31 @@ class SimulationUseCases:
         self.settings = settings
         self.lifecycle = RunLifecycle(uow, cache, clock, telemetry, quotas)
 
-    def queue(self, seed: int | None = None, samples_per_pair: int | None = None, caller: Caller = COMMAND_LINE) -> Run:
+    def queue(
+        self,
+        seed: int | None = None,
+        samples_per_pair: int | None = None,
+        caller: Caller = COMMAND_LINE,
+        concurrency: int | None = None,
+    ) -> Run:
         """Record a queued run for a worker or `execute` to carry out."""
-        run, _ = self._queue(seed, samples_per_pair, None, caller)
+        run, _ = self._queue(seed, samples_per_pair, None, caller, concurrency)
         return run
 
     def _queue(
-        self, seed: int | None, samples_per_pair: int | None, slot: str | None, caller: Caller
+        self,
+        seed: int | None,
+        samples_per_pair: int | None,
+        slot: str | None,
+        caller: Caller,
+        concurrency: int | None = None,
     ) -> tuple[Run, bool]:
         """The queued run, and whether it is new: a slot names a schedule tick, which makes one run."""
         caller.require(Role.OPERATOR, "starting a simulation")
         samples_per_pair = samples_per_pair or self.settings.samples_per_pair
         bounds.SAMPLES_PER_PAIR.check("samples_per_pair", samples_per_pair)
+        concurrency = concurrency or self.settings.concurrency
+        bounds.CONCURRENCY.check("concurrency", concurrency)
         if seed is not None:
             bounds.SEED.check("seed", seed)
         run = Run(
@@ -84,6 +98,7 @@ class SimulationUseCases:
             created_at=self.clock.now(),
             slot=slot,
             requested_by=caller.identity,
+            details={"concurrency": concurrency},
         )
         try:
             self.lifecycle.add(run, caller, simulation_work(samples_per_pair))
@@ -95,10 +110,14 @@ class SimulationUseCases:
         return run, True
 
     def request(
-        self, seed: int | None = None, samples_per_pair: int | None = None, caller: Caller = COMMAND_LINE
+        self,
+        seed: int | None = None,
+        samples_per_pair: int | None = None,
+        caller: Caller = COMMAND_LINE,
+        concurrency: int | None = None,
     ) -> Run:
         """Queue a run and hand it to the workers; a run that cannot be handed over is failed."""
-        run = self.queue(seed, samples_per_pair, caller)
+        run = self.queue(seed, samples_per_pair, caller, concurrency)
         self.lifecycle.hand_over(run, self.task_queue.enqueue_simulation)
         return run
 
@@ -119,9 +138,13 @@ class SimulationUseCases:
         return self.lifecycle.execute(run_id, RunSource.SIMULATED, work, serial=True)
 
     def run_now(
-        self, seed: int | None = None, samples_per_pair: int | None = None, progress: Progress | None = None
+        self,
+        seed: int | None = None,
+        samples_per_pair: int | None = None,
+        progress: Progress | None = None,
+        concurrency: int | None = None,
     ) -> Run:
-        run = self.queue(seed, samples_per_pair)
+        run = self.queue(seed, samples_per_pair, concurrency=concurrency)
         assert run.id is not None
         return self.execute(run.id, progress)
 
@@ -173,10 +196,13 @@ class SimulationUseCases:
         assert run.id is not None
         day = self.clock.now().date()
         n, chunk = run.samples_per_pair, self.settings.chunk_size
+        concurrency = (run.details or {}).get("concurrency", 1)  # runs queued before loads had none
         summaries = []
         for position, profile in enumerate(catalogue.profiles):
             llm_id = llm_ids[profile.llm_name]
-            drawn = draw_llm_samples(profile, catalogue.workload, catalogue.metrics, run.seed, position, n)
+            drawn = draw_llm_samples(
+                profile, catalogue.workload, catalogue.load, catalogue.metrics, run.seed, position, n, concurrency
+            )
             for metric_name, values in drawn.by_metric.items():
                 summaries.append(store_pair(self.uow, run.id, llm_id, metrics[metric_name], values, day, chunk))
             if progress:
