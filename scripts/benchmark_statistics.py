@@ -9,7 +9,8 @@ those cover the truth (target 93-97%), with the misses above and below; for the 
 normal interval's coverage, for comparison. Then the pairwise tests the rankings make: how often
 two runs of one profile are called different (target at most 5%); for all twelve LLMs ranked as
 the API ranks them, the share of truly adjacent pairs reported tied (target at most 5% on the
-TTFT median at n=1000) and how often the 95% rank intervals hold the true rank.
+TTFT median at n=1000) and how often the 95% rank intervals hold the true rank; and how often a
+window's RPS (one value per run) covers the true throughput.
 """
 
 from __future__ import annotations
@@ -208,6 +209,23 @@ def window_test(profiles: list[tuple[int, LatencyProfile]], seeds: int) -> None:
                   f"requests as independent: cover {independent[field] / total:.1%}")  # fmt: skip
 
 
+def rps_test(profiles: list[tuple[int, LatencyProfile]], seeds: int) -> None:
+    """RPS, one value per run, ranked across runs: the window's mean interval (its runs as clusters)
+    against the true throughput, concurrency / true mean e2e latency."""
+    rps = next(m for m in METRICS if m.name == "RPS")
+    for k in (5, 20):
+        covered = 0
+        for position, profile in profiles:
+            true = LOAD / truth(profile, position)["e2e_latency"]["mean"]
+            for seed in range(seeds):
+                runs = [draw(profile, seed * 1000 + run, position, WINDOW_RUN_SIZE) for run in range(k)]
+                summaries = [summarize(i + 1, 1, rps, d.by_metric["RPS"]) for i, d in enumerate(runs)]
+                interval = ranking.combine(rps, summaries).intervals["mean"]
+                covered += interval.low <= true <= interval.high  # type: ignore[operator]
+        print(f"RPS over k={k} runs of {WINDOW_RUN_SIZE} requests at concurrency {LOAD}: the mean interval covers "
+              f"the true throughput {covered / (len(profiles) * seeds):.1%} (target 93-97%)")  # fmt: skip
+
+
 def overall_test(n: int, seeds: int) -> None:
     """The overall score's and rank's 95% intervals against the true mean win rates (default weights)."""
     everyone = list(range(len(CATALOGUE.profiles)))
@@ -254,6 +272,7 @@ def main() -> None:
     if args.sizes:  # --sizes '' prints the tests alone
         coverage(profiles, [int(size) for size in args.sizes.split(",")], args.seeds)
     window_test(profiles, args.seeds)
+    rps_test(profiles, args.seeds)
     tie_test(profiles, 1000, args.seeds)
     overall_test(1000, args.seeds)
     print(f"\n{time.perf_counter() - began:.0f} s")
