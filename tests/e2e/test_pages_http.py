@@ -68,10 +68,12 @@ def test_the_api_docs_group_operations_by_tag_and_link_back_to_the_site(client):
     assert 'href="/"' in html and 'href="/visualize"' in html
 
 
-def test_simulated_rankings_say_what_they_rank(client, clean_app):
+def test_simulated_rankings_say_what_they_rank_and_at_which_load(client, clean_app):
     simulate(clean_app)
     for path in ("/visualize", "/visualize/all"):
-        assert "rank the catalogue's assumed latency profiles" in client.get(path).data.decode()
+        page = " ".join(client.get(path).data.decode().split())
+        assert "rank the catalogue's assumed latency profiles and deployment capacities" in page
+        assert "16 requests at once on each LLM's deployment" in page
 
 
 def test_production_answers_tell_browsers_to_keep_to_https(clean_app, environ):
