@@ -4,7 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
+from src.adapters.persistence import orm
 from src.adapters.persistence.rollups import rebuild
 from src.application.domain.model import Run, RunSource, RunStatus
 from src.application.domain.rollup import Rollup
@@ -76,3 +78,20 @@ def test_rebuilding_gives_the_rows_the_runs_wrote_as_they_completed(uow, clean_a
     assert counted == [3, 1, 1, 0]
     for source in RunSource:
         assert all(same(mine, theirs) for mine, theirs in zip(rebuilt[source], written[source], strict=True))
+
+
+def test_pruning_keeps_each_pairs_last_row_before_the_cutoff_and_every_row_after_it(uow):
+    pair, _ = complete(uow, NOON, 1.0)
+    complete(uow, NOON + timedelta(hours=1), 1.1)
+    complete(uow, NOON + timedelta(hours=3), 1.2)
+    cutoff = NOON + timedelta(hours=2)
+    with uow:
+        kept = uow.rollups.totals(RunSource.SIMULATED, since=cutoff)[pair]
+        assert uow.rollups.prune_before(cutoff) == 2  # the noon hour's rollup and run count
+        uow.commit()
+    with uow:
+        hours = uow.session.scalars(select(orm.rollups.c.hour).order_by(orm.rollups.c.hour)).all()
+        assert hours == [NOON + timedelta(hours=1), NOON + timedelta(hours=3)]
+        again = uow.rollups.totals(RunSource.SIMULATED, since=cutoff)[pair]
+        assert all(same(a, b) for a, b in zip(again, kept, strict=True))
+        assert (uow.rollups.runs(RunSource.SIMULATED), uow.rollups.runs(RunSource.SIMULATED, cutoff)) == (3, 1)

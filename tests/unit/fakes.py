@@ -216,6 +216,15 @@ class FakeRollupRepository(AbstractRollupRepository):
     def runs(self, source: RunSource, since: datetime | None = None) -> int:
         return sum(of is source and (since is None or hour_of(at) >= since) for of, at in self.store.run_counts)
 
+    def prune_before(self, hour: datetime) -> int:
+        pruned = 0
+        for rows in self.store.rollups.values():
+            earlier = sorted(at for at in rows if at < hour)
+            for at in earlier[:-1]:
+                del rows[at]
+                pruned += 1
+        return pruned  # run counts are kept as completions here: nothing to prune
+
     def totals(
         self, source: RunSource, metric_ids: Collection[int] | None = None, since: datetime | None = None
     ) -> dict[tuple[int, int], tuple[Rollup, Rollup | None]]:

@@ -194,3 +194,19 @@ def test_a_window_of_one_run_keeps_that_runs_exact_statistics(world):
     day = metrics.rank_metric("TTFT", scope=Scope(window=Window.DAY)).entries
     one = {e.llm.name: e.statistics for e in metrics.rank_metric("TTFT", scope=Scope(run_id=latest.id)).entries}
     assert all(e.statistics == one[e.llm.name] and not e.statistics.sketched for e in day)
+
+
+def test_pruning_old_rollups_changes_no_window(world):
+    metrics, simulations, clock = world
+    for days in (0, 10, 31, 1, 1):  # runs on days 0, 10, 41, 42 and 43
+        clock.advance(timedelta(days=days))
+        simulations.run_now(seed=days, samples_per_pair=20)
+    windows = [Window.DAY, Window.WEEK, Window.MONTH, Window.ALL]
+    before = [metrics.rank_metric("TTFT", scope=Scope(window=w)).entries[0].statistics for w in windows]
+    with metrics.uow:
+        rows = sum(len(hours) for hours in metrics.uow.store.rollups.values())
+    simulations.purge_expired_samples()
+    with metrics.uow:
+        assert sum(len(hours) for hours in metrics.uow.store.rollups.values()) < rows  # day 0's hour went
+    after = [metrics.rank_metric("TTFT", scope=Scope(window=w)).entries[0].statistics for w in windows]
+    assert [(s.n, s.mean) for s in after] == [(s.n, s.mean) for s in before]

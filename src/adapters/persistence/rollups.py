@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Select, and_, func, insert, null, select, text, true, update
+from sqlalchemy import Connection, Select, and_, delete, func, insert, null, select, text, true, update
 from sqlalchemy.orm import Session
 
 from src.adapters.persistence import orm
@@ -64,6 +64,19 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         before = self._runs_before(source, since) if since is not None else select(null())
         total, earlier = self.session.execute(select(ever.scalar_subquery(), before.scalar_subquery())).one()
         return (total or 0) - (earlier or 0)
+
+    def prune_before(self, hour: datetime) -> int:
+        pruned = 0
+        for table, key in ((orm.rollups, ("source", "llm_id", "metric_id")), (orm.run_counts, ("source",))):
+            later = table.alias("later")
+            superseded = (
+                select(later.c.hour)
+                .where(*(later.c[name] == table.c[name] for name in key), later.c.hour > table.c.hour)
+                .where(later.c.hour < hour)
+                .exists()
+            )
+            pruned += self.session.execute(delete(table).where(table.c.hour < hour, superseded)).rowcount
+        return pruned
 
     def _runs_before(self, source: RunSource, hour: datetime | None) -> Select[tuple[int]]:
         """The query of how many runs of the source completed before `hour` (ever, when None)."""

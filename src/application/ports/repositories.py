@@ -121,6 +121,11 @@ class AbstractRollupRepository(abc.ABC):
     def runs(self, source: RunSource, since: datetime | None = None) -> int:
         """How many runs of the source completed from the hour `since` on (ever, when None)."""
 
+    @abc.abstractmethod
+    def prune_before(self, hour: datetime) -> int:
+        """Drop the rows before `hour` that no window starting at it or later reads (all but each
+        pair's and source's last row before it); returns how many went."""
+
 
 class AbstractSampleRepository(abc.ABC):
     """Raw samples: written in bulk, kept for audit, removed after the retention period."""

@@ -41,6 +41,7 @@ WINDOW_SPANS: dict[Window, timedelta | None] = {
     Window.MONTH: timedelta(days=30),
     Window.ALL: None,
 }
+LONGEST_WINDOW = max(span for span in WINDOW_SPANS.values() if span)  # older rollups: only as a start
 
 
 class RankingUseCases:

@@ -22,6 +22,7 @@ from src.application.domain.model import (
     RunSource,
     RunStatus,
 )
+from src.application.domain.rollup import hour_of
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.task_queue import AbstractTaskQueue
@@ -29,6 +30,7 @@ from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services.simulator import draw_llm_samples
 from src.application.use_cases.quotas import Quotas, simulation_work
+from src.application.use_cases.rankings import LONGEST_WINDOW
 from src.application.use_cases.run_lifecycle import Completed, RunLifecycle, store_pair
 
 log = logging.getLogger(__name__)
@@ -168,10 +170,13 @@ class SimulationUseCases:
             return table
 
     def purge_expired_samples(self) -> int:
-        """Drop raw samples older than the retention period; summaries stay. Returns days removed."""
-        cutoff = (self.clock.now() - timedelta(days=self.settings.retention_days)).date()
+        """Drop raw samples older than the retention period (summaries stay), and the hourly
+        rollups no window reads any more. Returns the days of samples removed."""
+        now = self.clock.now()
+        cutoff = (now - timedelta(days=self.settings.retention_days)).date()
         with self.uow:
             removed = self.uow.samples.purge_before(cutoff)
+            self.uow.rollups.prune_before(hour_of(now - LONGEST_WINDOW))
             self.uow.commit()
         return removed
 
