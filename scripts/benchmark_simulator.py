@@ -24,7 +24,7 @@ from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table
 from sqlalchemy.orm import Session
 
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-RUNS = {"default": 1000, "large": 208_334}  # samples per (LLM, metric) pair: 48,000 and 10,000,032
+RUNS = {"default": 1000, "large": 277_778}  # per (LLM, metric) pair, RPS one a run: 36,012 and 10,000,020 samples
 NAIVE_SAMPLES_PER_PAIR = 1000
 
 
