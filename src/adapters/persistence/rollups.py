@@ -31,9 +31,8 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         assert run.finished_at is not None  # completed
         if self.session.get_bind().dialect.name == "postgresql":  # SQLite serialises writers itself
             self.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ROLLUP_LOCK_ID})
-        hour = hour_of(run.finished_at)
+        hour, table = hour_of(run.finished_at), orm.rollups
         since: dict[Pair, dict[datetime, Rollup]] = {}
-        table = orm.rollups
         for row in self.session.execute(select(table).where(table.c.source == run.source, table.c.hour >= hour)):
             since.setdefault((row.llm_id, row.metric_id), {})[row.hour] = from_row(row)
         before = {pair: earlier for pair, (_, earlier) in self.totals(run.source, since=hour).items()}
@@ -41,15 +40,16 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
             pair = (summary.llm_id, summary.metric_id)
             known = since.get(pair, {})
             for at, rollup in counting(Rollup.of(summary), hour, before.get(pair), known).items():
-                values = to_row(rollup)
-                key = and_(*(table.c[name] == value for name, value in zip(_KEY, (run.source, *pair, at), strict=True)))
-                if at in known:
-                    self.session.execute(update(table).where(key).values(values))
-                else:
-                    self.session.execute(
-                        insert(table).values(source=run.source, llm_id=pair[0], metric_id=pair[1], hour=at, **values)
-                    )
+                self._write(dict(zip(_KEY, (run.source, *pair, at), strict=True)), rollup, exists=at in known)
         self._count(run.source, hour)
+
+    def _write(self, key: dict[str, Any], rollup: Rollup, exists: bool) -> None:
+        table = orm.rollups
+        if exists:
+            where = and_(*(table.c[name] == value for name, value in key.items()))
+            self.session.execute(update(table).where(where).values(to_row(rollup)))
+        else:
+            self.session.execute(insert(table).values({**key, **to_row(rollup)}))
 
     def _count(self, source: RunSource, hour: datetime) -> None:
         counts = orm.run_counts
