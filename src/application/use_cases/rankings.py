@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from injector import inject
@@ -33,8 +34,19 @@ from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import ranking
 
 LATEST_SIMULATED = Scope()
-# A pair's data: one run's summary, or the rollup of a window's runs of the (LLM id, metric id) pair.
-Piece = MetricSummary | tuple[tuple[int, int], Rollup]
+
+
+@dataclass(frozen=True)
+class WindowRuns:
+    """A window's runs of one pair (two or more), as the difference of its rollups."""
+
+    llm_id: int
+    metric_id: int
+    runs: Rollup
+
+
+Piece = MetricSummary | WindowRuns  # a pair's data: one run's summary, or a window's runs
+
 WINDOW_SPANS: dict[Window, timedelta | None] = {
     Window.DAY: timedelta(hours=24),
     Window.WEEK: timedelta(days=7),
@@ -78,7 +90,7 @@ class RankingUseCases:
             selection, pieces = self._select(scope, [m.id for m in metrics if m.id is not None])
         by_metric: dict[int | None, list[Piece]] = defaultdict(list)
         for piece in pieces:
-            by_metric[_metric_of(piece)].append(piece)
+            by_metric[piece.metric_id].append(piece)
         source = _source(scope, selection)
         rankings = [
             MetricRanking(m, statistic, selection, _rank(m, llms, by_metric[m.id], statistic), source) for m in metrics
@@ -156,7 +168,7 @@ class RankingUseCases:
         for pair, (total, before) in self.uow.rollups.totals(source, metric_ids, since).items():
             runs = total - before if before is not None else total
             if runs.runs > 1:
-                pieces.append((pair, runs))
+                pieces.append(WindowRuns(*pair, runs))
             elif runs.runs == 1:
                 singles[runs.last_run_id].add(pair)
         for run_id, pairs in singles.items():
@@ -212,19 +224,11 @@ def _one_run(run: Run, window: Window | None) -> DataSelection:
 def _rank(
     metric: Metric, llms: dict[int | None, LLM], pieces: Sequence[Piece], statistic: Statistic
 ) -> tuple[RankingEntry, ...]:
-    statistics: dict[str, tuple[LLM, PairStatistics]] = {}
-    for piece in pieces:
-        llm_id, stats = _statistics(metric, piece)
-        statistics[llms[llm_id].name] = (llms[llm_id], stats)
+    statistics: dict[str, tuple[LLM, PairStatistics]] = {
+        llms[piece.llm_id].name: (llms[piece.llm_id], _statistics(metric, piece)) for piece in pieces
+    }
     return ranking.rank(metric, statistics, statistic) if statistics else ()
 
 
-def _statistics(metric: Metric, piece: Piece) -> tuple[int, PairStatistics]:
-    if isinstance(piece, MetricSummary):
-        return piece.llm_id, ranking.exact(piece)
-    (llm_id, _), runs = piece
-    return llm_id, ranking.pooled(metric, runs)
-
-
-def _metric_of(piece: Piece) -> int:
-    return piece.metric_id if isinstance(piece, MetricSummary) else piece[0][1]
+def _statistics(metric: Metric, piece: Piece) -> PairStatistics:
+    return ranking.exact(piece) if isinstance(piece, MetricSummary) else ranking.pooled(metric, piece.runs)
