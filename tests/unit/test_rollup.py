@@ -1,10 +1,12 @@
 """Rollups: running totals whose differences give a window's runs exactly."""
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
 from src.application.domain.model import Interval, MetricSummary
-from src.application.domain.rollup import NO_MOMENTS, Moments, Rollup
+from src.application.domain.rollup import NO_MOMENTS, Moments, Rollup, counting, hour_of
 from src.application.domain.sketch import QuantileSketch, bucket_of
 from src.application.services.intervals import cluster_mean_interval, woodruff_intervals
 
@@ -75,3 +77,41 @@ def test_rollups_outside_each_others_range_pad_with_empty_and_full_buckets():
     assert both.at_bucket(middle) == (3, 9, 9)
     assert both.at_bucket(bucket_of(0.1)) == (0, 0, 0) and both.at_bucket(bucket_of(1000.0)) == (5, 13, 13)
     assert (both - Rollup.of(low)).offset == high.sketch.offset  # trimmed to the rest's buckets
+
+
+def test_an_hour_starts_on_the_hour():
+    moment = datetime(2026, 12, 4, 14, 37, 12, 345678, tzinfo=UTC)
+    assert hour_of(moment) == datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
+
+
+def test_moments_of_one_value_and_of_nothing_add_and_subtract_exactly():
+    one, two = Moments(1, 5.0, 0.0), Moments(2, 2.0, 0.02)  # two values 1.9 and 2.1
+    assert one + NO_MOMENTS == one and NO_MOMENTS + one == one
+    rest = (one + two) - two
+    assert (rest.weight, rest.m2) == (1, 0.0) and rest.mean == pytest.approx(5.0)
+    assert ((one + two) - one).m2 == pytest.approx(0.02)  # a spread below 1 survives the subtraction
+
+
+def test_a_run_counted_out_of_order_goes_into_its_hour_and_every_later_one():
+    noon, one_oclock = datetime(2026, 12, 4, 12, tzinfo=UTC), datetime(2026, 12, 4, 13, tzinfo=UTC)
+    first, late, later = (summary(i, np.array([v, v * 2])) for i, v in ((1, 1.0), (2, 3.0), (3, 5.0)))
+    rows = {one_oclock: Rollup.of(first) + Rollup.of(later)}  # runs 1 and 3 were counted at 13:00
+    written = counting(Rollup.of(late), noon, Rollup.of(first), rows)  # run 2 finished at 12:xx
+    assert set(written) == {noon, one_oclock}
+    assert (written[noon].runs, written[noon].last_run_id, written[noon].n) == (2, 2, 4)
+    assert (written[one_oclock].runs, written[one_oclock].last_run_id, written[one_oclock].n) == (3, 3, 6)
+    assert counting(Rollup.of(later), one_oclock, None, {})[one_oclock].runs == 1  # a pair's first run
+
+
+def test_bucket_totals_at_the_first_and_just_past_the_last_bucket():
+    values = np.array([1.0, 1.0, 2.0, 4.0])
+    rollup = Rollup.of(summary(1, values))
+    first, size = rollup.offset, rollup.counts.size
+    assert rollup.at_bucket(first) == (2, 4, 8)  # the two 1.0s: A = 2, A^2 = 4, n * A = 8
+    assert rollup.at_bucket(first + size) == (4, 16, 16)  # everything, once past the end
+
+
+def test_a_difference_of_one_filled_bucket_is_trimmed_to_it():
+    low, high = summary(1, np.array([1.0, 1.0])), summary(2, np.array([50.0, 50.0]))
+    rest = (Rollup.of(low) + Rollup.of(high)) - Rollup.of(low)
+    assert (rest.offset, rest.counts.tolist()) == (high.sketch.offset, [2])
