@@ -3,6 +3,7 @@ together, and a round trip per lease, not per request. Each RateLimiter stands f
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from limits import parse_many
@@ -51,3 +52,13 @@ def test_a_full_bucket_is_refused_without_asking_redis_again_until_its_window_en
         else:
             raise AssertionError("a full bucket admitted a request")
     assert sent == []
+
+
+def test_in_a_windows_last_second_a_lease_is_spent_not_taken_again_for_each_request(environ):
+    """Redis gives the time a window has left in whole seconds: none in its last half second. A
+    lease then taken must still be spent, or every request would take another a hundredth of the
+    limit, and the bucket would refuse at a tenth of its limit."""
+    limiter = RateLimiter(environ["CACHE_REDIS_URL"], environ["CACHE_KEY_PREFIX"])
+    assert admitted(limiter, "1000/second", "closing")  # the window opens: a second to go
+    time.sleep(0.6)  # 0.4 s left: Redis now says 0
+    assert all(admitted(limiter, "1000/second", "closing") for _ in range(150))  # far from 1,000

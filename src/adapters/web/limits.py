@@ -8,8 +8,10 @@ first: its own work per request cost a cached answer a fifth of its rate.)
 A round trip per request would cost a cached answer a fifth of its rate too, so each process
 takes a bucket's allowance from Redis a hundredth at a time (a lease, added to the shared count in
 one increment) and spends it until the window ends. So no bucket ever passes its limit, and one
-is refused early by at most what the other processes hold unspent: a hundredth each. A limit
-under 200 a window is counted in Redis request by request, as without leases.
+is refused early by at most what the other processes hold unspent: a hundredth each. A lease
+taken in a window's last second may be spent up to a second after it ends (Redis gives the time
+left in whole seconds); those requests count in the window that leased them. A limit under 200 a
+window is counted in Redis request by request, as without leases.
 """
 
 from __future__ import annotations
@@ -134,6 +136,12 @@ class RateLimiter:
         if granted == 1:
             return None  # this request's alone: nothing left to spend later
         until = shared.get_expiry(key)
+        if granted > 1:
+            # Redis gives the time left in whole seconds, none in a window's last half second: a
+            # lease that ended at once would make every request take another (and the bucket
+            # refuse far below its limit). It is spent for up to a second more, counted in the
+            # window it was taken from.
+            until = max(until, time.time() + 1.0)
         with self.lock:  # another thread's lease of the same window keeps what it has left
             kept = lease.left if time.time() < lease.until and not lease.full else 0
             lease.left, lease.until, lease.full = kept + max(0, granted - 1), until, granted <= 0
