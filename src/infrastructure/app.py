@@ -18,7 +18,7 @@ from src.adapters.web import accounts, benchmarks, contract, health, observabili
 from src.adapters.web.auth import VerifiedKeys
 from src.adapters.web.errors import register_error_handlers
 from src.adapters.web.gate import install_gate
-from src.adapters.web.limits import RateLimiter, RateLimits
+from src.adapters.web.limits import RateLimiter
 from src.adapters.web.response_cache import DataVersion, ResponseCache
 from src.application.use_cases.accounts import AccountUseCases
 from src.application.use_cases.rankings import RankingUseCases
@@ -127,16 +127,11 @@ def _install_web_extensions(app: Flask, settings: Settings) -> None:
     # The API authenticates with keys, not cookies; the page selector's POST only reads.
     for exempt in (rankings.blueprint, runs.blueprint, benchmarks.blueprint, pages.blueprint):
         csrf.exempt(exempt)
-    limits = RateLimits.parse(
-        api=settings.rate_limit,
-        invalid_keys_per_address=settings.invalid_key_rate_limit,
-        login_per_account=settings.login_rate_limit_account,
-        login_per_address=settings.login_rate_limit_address,
-        register_per_address=settings.register_rate_limit,
-    )
     limiter = RateLimiter(settings.cache_redis_url, settings.cache_key_prefix)
     api = {blueprint.name for blueprint in (rankings.blueprint, runs.blueprint, benchmarks.blueprint)}
-    install_gate(app, limits, limiter, app.extensions["response_cache"], app.extensions["verified_keys"], api)
+    install_gate(
+        app, settings.rate_limits, limiter, app.extensions["response_cache"], app.extensions["verified_keys"], api
+    )
     register_error_handlers(app)
     security.install(app, settings.is_production)
 

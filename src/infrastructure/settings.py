@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 
+from src.adapters.web.limits import RateLimits
 from src.application.use_cases.benchmarks import BenchmarkSettings
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings
@@ -44,11 +45,7 @@ class Settings:
     benchmark_requests: int
     run_scheduler_in_process: bool
     cache_timeout: int
-    rate_limit: str
-    login_rate_limit_account: str
-    login_rate_limit_address: str
-    register_rate_limit: str
-    invalid_key_rate_limit: str
+    rate_limits: RateLimits
     proxy_hops: int
     port: int
     log_level: str
@@ -93,11 +90,13 @@ class Settings:
             benchmark_requests=_integer(env, "BENCHMARK_REQUESTS", 20, minimum=1),
             run_scheduler_in_process=_flag(env.get("RUN_SCHEDULER_IN_PROCESS", "false")),
             cache_timeout=_integer(env, "CACHE_TIMEOUT", 300, minimum=1),
-            rate_limit=_rate(env, "RATE_LIMIT", "600/minute"),
-            login_rate_limit_account=_rate(env, "LOGIN_RATE_LIMIT_ACCOUNT", "5/minute"),
-            login_rate_limit_address=_rate(env, "LOGIN_RATE_LIMIT_ADDRESS", "20/minute"),
-            register_rate_limit=_rate(env, "REGISTER_RATE_LIMIT", "5/hour"),
-            invalid_key_rate_limit=_rate(env, "INVALID_KEY_RATE_LIMIT", "20/minute"),
+            rate_limits=RateLimits(
+                api=_rate(env, "RATE_LIMIT", "600/minute"),
+                login_per_account=_rate(env, "LOGIN_RATE_LIMIT_ACCOUNT", "5/minute"),
+                login_per_address=_rate(env, "LOGIN_RATE_LIMIT_ADDRESS", "20/minute"),
+                register_per_address=_rate(env, "REGISTER_RATE_LIMIT", "5/hour"),
+                invalid_keys_per_address=_rate(env, "INVALID_KEY_RATE_LIMIT", "20/minute"),
+            ),
             proxy_hops=_integer(env, "PROXY_HOPS", 0, minimum=0),
             port=_integer(env, "PORT", 5000, minimum=1),
             log_level=env.get("LOG_LEVEL", "info").upper(),
@@ -155,14 +154,13 @@ def _database_url(url: str | None, instance: Path) -> str:
     return url
 
 
-def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+def _rate(env: Mapping[str, str], name: str, default: str) -> tuple[RateLimitItem, ...]:
     """A rate of the `limits` library such as "600/minute" or "10 per second;1000/hour"."""
     value = env.get(name) or default
     try:
-        parse_many(value)
+        return tuple(parse_many(value))
     except ValueError:
         raise ConfigurationError(f"{name} must be a rate such as 600/minute, got {value!r}") from None
-    return value
 
 
 def _flag(value: str) -> bool:

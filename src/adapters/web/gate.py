@@ -3,46 +3,49 @@ A refused request costs no key check; a request without a valid key never reache
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Flask, Response, g, request
 
 from src.adapters.web.auth import VerifiedKeys, presented_api_key
-from src.adapters.web.limits import RateLimiter, RateLimits, api_key_identity, login_account_identity, remote_address
-from src.adapters.web.response_cache import ResponseCache, cached_response, keep_in_cache
+from src.adapters.web.limits import RateLimiter, RateLimits
+from src.adapters.web.response_cache import ResponseCache
 from src.application.domain.errors import Unauthorized
-
-LOGIN_ENDPOINT = "accounts.log_in"
-REGISTER_ENDPOINT = "accounts.register"
+from src.application.use_cases.accounts import hash_key
 
 
 def install_gate(
     app: Flask, limits: RateLimits, limiter: RateLimiter, answers: ResponseCache, keys: VerifiedKeys, api: set[str]
 ) -> None:
-    """`api`: the blueprints that take API keys (and their rate limit). Views marked `cached_by`
-    have their GET answers cached."""
+    """`api`: the blueprints that take API keys (and their rate limit)."""
 
-    def authenticate() -> None:
-        """Past the limit of unknown keys from one address, its keys not found valid lately are
+    def authenticate(presented: str | None, address: str) -> None:
+        """Past the limit of unknown keys from an address, its keys not found valid lately are
         refused (429) without a database query: guessing keys costs the database nothing."""
-        presented = presented_api_key()
         if not keys.valid_lately(presented):
-            limiter.test(limits.invalid_keys_per_address, "invalid-keys", remote_address())
+            limiter.hit(limits.invalid_keys_per_address, "invalid-keys", address, count=False)
         try:
             g.caller = keys.caller(presented)
         except Unauthorized:
             if presented:
-                limiter.hit(limits.invalid_keys_per_address, "invalid-keys", remote_address())
+                limiter.hit(limits.invalid_keys_per_address, "invalid-keys", address)
             raise
 
     def check() -> Response | None:
+        address = request.remote_addr or "127.0.0.1"
         if request.blueprint in api:
-            limiter.hit(limits.api, "api", api_key_identity())
-            authenticate()
-        elif request.method == "POST" and request.endpoint == LOGIN_ENDPOINT:
-            limiter.hit(limits.login_per_account, "login", login_account_identity())
-            limiter.hit(limits.login_per_address, "login", remote_address())
-        elif request.method == "POST" and request.endpoint == REGISTER_ENDPOINT:
-            limiter.hit(limits.register_per_address, "register", remote_address())
-        return cached_response(answers)
+            key = presented_api_key()  # its hash: keys never reach Redis in clear
+            limiter.hit(limits.api, "api", "key:" + hash_key(key)[:32] if key else "address:" + address)
+            authenticate(key, address)
+        elif request.method == "POST" and request.endpoint == "accounts.log_in":
+            # The account asked for, from this address: a stranger's wrong passwords leave the owner's alone.
+            email = str(request.form.get("email", "")).strip().lower()
+            account = hashlib.sha256(f"{email} {address}".encode()).hexdigest()[:32]
+            limiter.hit(limits.login_per_account, "login", "login:" + account)
+            limiter.hit(limits.login_per_address, "login", address)
+        elif request.method == "POST" and request.endpoint == "accounts.register":
+            limiter.hit(limits.register_per_address, "register", address)
+        return answers.cached_response()
 
     app.before_request(check)
-    app.after_request(lambda response: keep_in_cache(answers, response))
+    app.after_request(answers.keep)
