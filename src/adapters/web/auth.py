@@ -23,9 +23,8 @@ MAX_REMEMBERED = 10_000  # keys; past it the memory starts over rather than grow
 
 
 class VerifiedKeys:
-    """Presented keys the account use cases accepted lately, by hash, with their caller. While the
-    database is unreachable, a key verified in the last VALID_LATELY_SECONDS still works, so cached
-    answers keep being served through an outage."""
+    """Presented keys verified lately, by hash. While the database is unreachable, a key verified
+    in the last VALID_LATELY_SECONDS still works, so cached answers are served through an outage."""
 
     def __init__(self, verify: Callable[[str | None], Caller]):
         self._verify = verify  # raises Unauthorized for a missing, unknown or revoked key
@@ -35,26 +34,25 @@ class VerifiedKeys:
         return self._verified_within(presented, VALID_LATELY_SECONDS) is not None
 
     def caller(self, presented: str | None) -> Caller:
-        caller = self._verified_within(presented, REMEMBER_SECONDS)
-        if caller is None:
-            try:
-                caller = self._verify(presented)
-            except (OperationalError, InterfaceError):
-                caller = self._verified_within(presented, VALID_LATELY_SECONDS)
-                if caller is None:
-                    raise
-                return caller
-            if len(self._known) >= MAX_REMEMBERED:
-                self._known.clear()
-            self._known[_digest(presented)] = (caller, time.monotonic())
+        if known := self._verified_within(presented, REMEMBER_SECONDS):
+            return known
+        try:
+            caller = self._verify(presented)
+        except (OperationalError, InterfaceError):
+            if known := self._verified_within(presented, VALID_LATELY_SECONDS):
+                return known
+            raise
+        if len(self._known) >= MAX_REMEMBERED:
+            self._known.clear()
+        self._known[_digest(presented)] = (caller, time.monotonic())
         return caller
 
     def forget(self, key_hash: str) -> None:
         self._known.pop(key_hash, None)
 
     def _verified_within(self, presented: str | None, seconds: float) -> Caller | None:
-        known = self._known.get(_digest(presented))
-        return known[0] if known is not None and time.monotonic() - known[1] < seconds else None
+        caller, verified = self._known.get(_digest(presented), (None, 0.0))
+        return caller if time.monotonic() - verified < seconds else None
 
 
 def _digest(presented: str | None) -> str:
