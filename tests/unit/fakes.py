@@ -183,9 +183,9 @@ class FakeSummaryRepository(AbstractSummaryRepository):
     def add_all(self, summaries: Sequence[MetricSummary]) -> None:
         self.store.summaries.extend(summaries)
 
-    def for_run(self, run_id: int, metric_id: int | None = None) -> list[MetricSummary]:
+    def for_run(self, run_id: int, metric_ids: Collection[int] | None = None) -> list[MetricSummary]:
         return [
-            s for s in self.store.summaries if s.run_id == run_id and (metric_id is None or s.metric_id == metric_id)
+            s for s in self.store.summaries if s.run_id == run_id and (metric_ids is None or s.metric_id in metric_ids)
         ]
 
     def statistic_by_run(

@@ -175,7 +175,7 @@ def test_a_windows_statistics_are_its_runs_pooled_as_clusters_read_from_two_roll
     window = {e.llm.name: e.statistics for e in metrics.rank_metric("TTFT", scope=Scope(window=Window.DAY)).entries}
     with metrics.uow:
         llms = {llm.id: llm.name for llm in metrics.uow.catalogue.llms()}
-        summaries = [s for run in runs for s in metrics.uow.summaries.for_run(run.id, ttft.id)]
+        summaries = [s for run in runs for s in metrics.uow.summaries.for_run(run.id, [ttft.id])]
     for llm_id, name in llms.items():
         direct = ranking.combine(ttft, [s for s in summaries if s.llm_id == llm_id])
         assert (window[name].n, window[name].p95) == (direct.n, direct.p95)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -147,10 +147,10 @@ class SqlAlchemySummaryRepository(AbstractSummaryRepository):
     def add_all(self, summaries: Sequence[MetricSummary]) -> None:
         self.session.add_all(summaries)
 
-    def for_run(self, run_id: int, metric_id: int | None = None) -> list[MetricSummary]:
+    def for_run(self, run_id: int, metric_ids: Collection[int] | None = None) -> list[MetricSummary]:
         query = select(MetricSummary).where(orm.metric_summaries.c.run_id == run_id)
-        if metric_id is not None:
-            query = query.where(orm.metric_summaries.c.metric_id == metric_id)
+        if metric_ids is not None:
+            query = query.where(orm.metric_summaries.c.metric_id.in_(metric_ids))
         return list(self.session.scalars(query))
 
     def statistic_by_run(

@@ -93,7 +93,8 @@ class AbstractSummaryRepository(abc.ABC):
     def add_all(self, summaries: Sequence[MetricSummary]) -> None: ...
 
     @abc.abstractmethod
-    def for_run(self, run_id: int, metric_id: int | None = None) -> list[MetricSummary]: ...
+    def for_run(self, run_id: int, metric_ids: Collection[int] | None = None) -> list[MetricSummary]:
+        """A run's summaries, of these metrics only (of every metric when None)."""
 
     @abc.abstractmethod
     def statistic_by_run(

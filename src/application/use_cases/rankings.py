@@ -140,19 +140,18 @@ class RankingUseCases:
     def _select(self, scope: Scope, metric_ids: list[int]) -> tuple[DataSelection | None, list[Piece]]:
         """The completed runs a ranking covers, and each pair's data (of these metrics at least):
         a run's summary, or the rollup of a window's runs."""
-        metric_id = metric_ids[0] if len(metric_ids) == 1 else None
         if scope.run_id is not None:
             run = self.uow.runs.get(scope.run_id)
             if run is None:
                 raise NotFound(f"run {scope.run_id} does not exist")
             if run.status is not RunStatus.COMPLETED:
                 raise Conflict(f"run {scope.run_id} is {run.status}: rankings use completed runs only")
-            return _one_run(run, None), list(self.uow.summaries.for_run(scope.run_id, metric_id))
+            return _one_run(run, None), list(self.uow.summaries.for_run(scope.run_id, metric_ids))
         if scope.window is Window.LATEST:
             latest = self.uow.runs.latest(RunStatus.COMPLETED, scope.source)
             if latest is None or latest.id is None:
                 return None, []
-            return _one_run(latest, Window.LATEST), list(self.uow.summaries.for_run(latest.id, metric_id))
+            return _one_run(latest, Window.LATEST), list(self.uow.summaries.for_run(latest.id, metric_ids))
         since = self._since(scope.window)
         count = self.uow.rollups.runs(scope.source, since)
         if count == 0:
@@ -172,7 +171,8 @@ class RankingUseCases:
             elif runs.runs == 1:
                 singles[runs.last_run_id].add(pair)
         for run_id, pairs in singles.items():
-            pieces += [s for s in self.uow.summaries.for_run(run_id) if (s.llm_id, s.metric_id) in pairs]
+            summaries = self.uow.summaries.for_run(run_id, {metric_id for _, metric_id in pairs})
+            pieces += [s for s in summaries if (s.llm_id, s.metric_id) in pairs]
         return pieces
 
     def _since(self, window: Window) -> datetime | None:
