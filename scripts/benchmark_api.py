@@ -67,6 +67,8 @@ def fill_history(environ: dict[str, str], runs: int) -> None:
             {"newest": newest},
         )
         rebuild(connection)
+    with engine.connect() as connection:  # as autovacuum does after many inserts: plans read fresh statistics
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     engine.dispose()
 
 
