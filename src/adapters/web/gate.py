@@ -3,8 +3,6 @@ A refused request costs no key check; a request without a valid key never reache
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import Flask, Response, g, request
 
 from src.adapters.web.auth import VerifiedKeys, presented_api_key
@@ -40,8 +38,7 @@ def install_gate(
         elif request.method == "POST" and request.endpoint == "accounts.log_in":
             # The account asked for, from this address: a stranger's wrong passwords leave the owner's alone.
             email = str(request.form.get("email", "")).strip().lower()
-            account = hashlib.sha256(f"{email} {address}".encode()).hexdigest()[:32]
-            limiter.hit(limits.login_per_account, "login", "login:" + account)
+            limiter.hit(limits.login_per_account, "login", "login:" + hash_key(f"{email} {address}")[:32])
             limiter.hit(limits.login_per_address, "login", address)
         elif request.method == "POST" and request.endpoint == "accounts.register":
             limiter.hit(limits.register_per_address, "register", address)

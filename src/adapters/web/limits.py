@@ -23,7 +23,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from src.adapters.cache.outage import Outage
 
-LEASE_SHARE = 100
+LEASE_SHARE = 100  # a lease is this fraction of the limit
 MAX_BUCKETS = 10_000  # past it, leases are dropped (refusing a little early) rather than memory grow
 FULL = -1  # a lease's `left` once its window is spent
 
