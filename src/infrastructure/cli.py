@@ -159,21 +159,23 @@ def list_endpoints() -> None:
 @click.command()
 @click.option("--endpoint", "endpoint_name", required=True)
 @click.option("--requests", type=within(bounds.REQUESTS), default=50, show_default=True)
-@click.option("--concurrency", type=within(bounds.CONCURRENCY), default=1, show_default=True)
+@click.option("--concurrency", type=within(bounds.STREAMS), default=1, show_default=True)
 @click.option("--rate", type=within(bounds.RATE), default=None,
               help="Poisson arrivals per second instead of back-to-back requests")  # fmt: skip
 @click.option("--warmup", type=within(bounds.WARMUP), default=None, help="default: BENCHMARK_WARMUP_REQUESTS")
 @click.option("--max-tokens", type=within(bounds.MAX_TOKENS), default=None, help="default: BENCHMARK_MAX_TOKENS")
+@click.option("--fresh-connections", is_flag=True,
+              help="a new connection per request: its TTFT includes the set-up")  # fmt: skip
 @click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers")
 @with_appcontext
 def benchmark(
     endpoint_name: str, requests: int, concurrency: int, rate: float | None, warmup: int | None,
-    max_tokens: int | None, enqueue: bool,
+    max_tokens: int | None, fresh_connections: bool, enqueue: bool,
 ) -> None:  # fmt: skip
     """Measure an endpoint: TTFT, output speed, e2e latency and RPS of streamed chat completions."""
     benchmarks = _get(BenchmarkUseCases)
     try:
-        plan = benchmarks.plan(requests, concurrency, rate, warmup, max_tokens)
+        plan = benchmarks.plan(requests, concurrency, rate, warmup, max_tokens, not fresh_connections)
         if enqueue:
             run = benchmarks.request(endpoint_name, plan)
             click.echo(f"measured run {run.id} queued")

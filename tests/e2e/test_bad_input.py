@@ -131,6 +131,9 @@ def test_run_bodies_that_are_not_strict_json_integers_get_a_400_naming_the_probl
         ({"endpoint": "x", "rate": "2"}, "rate must be a number"),
         ({"endpoint": "x", "requests": "10"}, "requests must be a whole number"),
         ({"endpoint": 7}, "endpoint must be a string"),
+        ({"endpoint": "x", "concurrency": 1001}, "concurrency must be between 1 and 1000, got 1001"),
+        ({"endpoint": "x", "reuse_connections": "false"}, 'reuse_connections must be true or false, got "false"'),
+        ({"endpoint": "x", "reuse_connections": 0}, "reuse_connections must be true or false, got 0"),
     ],
 )
 def test_benchmark_bodies_with_odd_values_get_a_400(client, api_headers, body, complaint):

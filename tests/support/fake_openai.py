@@ -22,6 +22,8 @@ class Behaviour:
     token_delay: float = 0.01  # seconds between content tokens: 100 tokens/s
     tokens: int = 40
     prompt_tokens: int = 25
+    reasoning_tokens: int = 0  # streamed as reasoning_content before the content, as vLLM streams them
+    break_after: int = 0  # the connection drops after this many tokens (0: never)
     fail_every: int = 0  # every n-th request answers 500 (0: never)
     throttle_every: int = 0  # every n-th request answers 429 (0: never)
     send_usage: bool = True
@@ -61,7 +63,7 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"  # the stream ends when the connection closes
+        protocol_version = "HTTP/1.1"  # connections kept alive: the stream is sent in chunks
 
         def log_message(self, *args: object) -> None:
             pass
@@ -81,30 +83,47 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
                 return self._status(404)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             # Each token at its own time from the request's arrival, so late wake-ups never add up.
             arrived = time.monotonic()
-            for index in range(min(b.tokens, body.get("max_tokens", b.tokens))):
+            tokens = min(b.tokens, body.get("max_tokens", b.tokens))
+            for index in range(b.reasoning_tokens + tokens):
                 time.sleep(max(0.0, arrived + b.first_token_delay + index * b.token_delay - time.monotonic()))
-                self._event({"choices": [{"index": 0, "delta": {"content": f"tok{index} "}}]})
+                if b.break_after and index == b.break_after:
+                    self.close_connection = True
+                    return
+                kind = "reasoning_content" if index < b.reasoning_tokens else "content"
+                last = (
+                    {"finish_reason": "length" if tokens < b.tokens else "stop"}
+                    if index == b.reasoning_tokens + tokens - 1
+                    else {}
+                )
+                self._send(_event({"choices": [{"index": 0, "delta": {kind: f"tok{index} "}, **last}]}))
             if b.send_usage:
-                self._event({"choices": [], "usage": {"prompt_tokens": b.prompt_tokens,
-                                                       "completion_tokens": b.tokens}})  # fmt: skip
-            self.wfile.write(b"data: [DONE]\n\n")
-            self.wfile.flush()
+                self._send(_event({"choices": [], "usage": {"prompt_tokens": b.prompt_tokens,
+                                                             "completion_tokens": b.tokens}}))  # fmt: skip
+            self._send(b"data: [DONE]\n\n")
+            self._send(b"")  # the last chunk: the response ends, the connection stays
 
-        def _event(self, data: dict[str, object]) -> None:
-            self.wfile.write(b"data: " + json.dumps(data).encode() + b"\n\n")
+        def _send(self, data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
 
         def _status(self, status: int) -> None:
+            body = json.dumps({"error": {"message": "fake failure"}}).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(json.dumps({"error": {"message": "fake failure"}}).encode())
+            self.wfile.write(body)
 
     class Server(ThreadingHTTPServer):
-        request_queue_size = 128  # many clients connect at once
+        request_queue_size = 1024  # many clients connect at once
         daemon_threads = True
 
     return Server(("127.0.0.1", 0), Handler)
+
+
+def _event(data: dict[str, object]) -> bytes:
+    return b"data: " + json.dumps(data).encode() + b"\n\n"

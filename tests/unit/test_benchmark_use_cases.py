@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from itertools import cycle
 
 import numpy as np
@@ -10,7 +13,13 @@ import pytest
 
 from src.application.domain.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from src.application.domain.model import Caller, Role, RunStatus
-from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets, ChatRequest, RequestOutcome
+from src.application.ports.llm_client import (
+    AbstractChatStreams,
+    AbstractLLMClient,
+    AbstractSecrets,
+    ChatRequest,
+    RequestOutcome,
+)
 from src.application.services import load
 from src.application.services.load import LoadShape, drive
 from src.application.use_cases.benchmarks import (
@@ -29,18 +38,22 @@ def ok(ttft: float, e2e: float, tokens: int) -> RequestOutcome:
                           input_tokens=25, tokens_from_usage=True, client_overhead_s=0.001)  # fmt: skip
 
 
-class ScriptedClient(AbstractLLMClient):
+class ScriptedClient(AbstractLLMClient, AbstractChatStreams):
     """Answers each request with the next outcome of its script, round and round."""
 
     def __init__(self, *outcomes: RequestOutcome):
         self.script = cycle(outcomes)
         self.requests: list[ChatRequest] = []
-        self.lock = threading.Lock()
+        self.connections: list[tuple[bool, int]] = []  # how each run connected
 
-    def stream_chat(self, request: ChatRequest) -> RequestOutcome:
-        with self.lock:
-            self.requests.append(request)
-            return next(self.script)
+    @asynccontextmanager
+    async def connect(self, reuse_connections: bool, max_streams: int) -> AsyncIterator[AbstractChatStreams]:
+        self.connections.append((reuse_connections, max_streams))
+        yield self
+
+    async def stream(self, request: ChatRequest) -> RequestOutcome:
+        self.requests.append(request)
+        return next(self.script)
 
 
 class Secrets(AbstractSecrets):
@@ -176,7 +189,7 @@ def test_endpoints_are_checked_and_stored_without_trailing_slashes_or_spaces():
     "field, value, words",
     [
         ("requests", 0, "between 1 and 10000"), ("requests", 10_001, "between 1 and 10000"),
-        ("concurrency", 0, "between 1 and 256"), ("concurrency", 257, "between 1 and 256"),
+        ("concurrency", 0, "between 1 and 1000"), ("concurrency", 1001, "between 1 and 1000"),
         ("warmup", -1, "between 0 and 100"), ("warmup", 101, "between 0 and 100"),
         ("max_tokens", 0, "between 1 and 8192"), ("max_tokens", 8193, "between 1 and 8192"),
         ("rate", 0, "above 0 and at most 1000"), ("rate", 1000.5, "above 0 and at most 1000"),
@@ -210,18 +223,18 @@ def test_poisson_arrivals_of_a_measured_run_repeat_with_its_seed(monkeypatch):
     use_cases, uow, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))
 
     def arrivals(seed: int) -> list[float]:
-        clock = VirtualTime()
-        monkeypatch.setattr(load, "time", clock)
-        run = use_cases.queue("fake", use_cases.plan(20, rate=5.0, warmup=0))
-        uow.store.runs[run.id].seed = seed
-        use_cases.execute(run.id)
+        with monkeypatch.context() as patched:
+            clock = VirtualTime(patched)
+            run = use_cases.queue("fake", use_cases.plan(20, rate=5.0, warmup=0))
+            uow.store.runs[run.id].seed = seed
+            use_cases.execute(run.id)
         return clock.arrivals
 
     assert arrivals(11) == arrivals(11) != arrivals(12)
 
 
 def test_requests_a_poisson_run_could_not_send_within_the_time_cap_are_counted(monkeypatch):
-    monkeypatch.setattr(load, "time", VirtualTime())
+    VirtualTime(monkeypatch)
     use_cases, uow, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)), max_duration_s=2.0)
     queued = use_cases.queue("fake", BenchmarkPlan(10, rate=2.0, warmup=0))  # 5 s expected: past the cap
     uow.store.runs[queued.id].seed = 1  # any seed but the 0.8% whose 10 arrivals all come within 2 s
@@ -303,25 +316,29 @@ def test_speed_is_stored_only_for_requests_with_time_between_tokens_and_rps_once
 
 class VirtualTime:
     """A clock that moves only when the load loop sleeps until its next arrival: arrival schedules
-    without waiting for them."""
+    without waiting for them. Installed as the load module's `time` and its event loop's sleep."""
 
-    def __init__(self) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.now = 0.0
         self.arrivals: list[float] = []
+        self.yield_to_others = asyncio.sleep
+        monkeypatch.setattr(load, "time", self)
+        monkeypatch.setattr(load.asyncio, "sleep", self.sleep)
 
     def perf_counter(self) -> float:
         return self.now
 
-    def sleep(self, seconds: float) -> None:
+    async def sleep(self, seconds: float) -> None:
         self.now += max(0.0, seconds)
         self.arrivals.append(self.now)
+        await self.yield_to_others(0)
 
 
 def test_poisson_arrivals_follow_their_rate_and_repeat_with_their_seed(monkeypatch):
     def schedule(seed: int) -> list[float]:
-        clock = VirtualTime()
-        monkeypatch.setattr(load, "time", clock)
-        drive(lambda: ok(0.1, 0.2, 3), 2000, LoadShape(concurrency=1, rate=20.0), seed=seed)
+        with monkeypatch.context() as patched:
+            clock = VirtualTime(patched)
+            asyncio.run(drive(answer(ok(0.1, 0.2, 3)), 2000, LoadShape(concurrency=1, rate=20.0), seed=seed))
         return clock.arrivals
 
     first, again, other = schedule(7), schedule(7), schedule(8)
@@ -332,11 +349,10 @@ def test_poisson_arrivals_follow_their_rate_and_repeat_with_their_seed(monkeypat
 
 
 def test_poisson_arrivals_stop_at_the_time_cap_and_the_wall_time_is_the_clocks(monkeypatch):
-    clock = VirtualTime()
-    monkeypatch.setattr(load, "time", clock)
+    clock = VirtualTime(monkeypatch)
     heard: list[RequestOutcome] = []
-    outcomes, wall = drive(lambda: ok(0.1, 0.2, 3), 2000, LoadShape(concurrency=1, rate=20.0), seed=3,
-                           on_done=heard.append, max_seconds=10.0)  # fmt: skip
+    outcomes, wall = asyncio.run(drive(answer(ok(0.1, 0.2, 3)), 2000, LoadShape(concurrency=1, rate=20.0), seed=3,
+                                       on_done=heard.append, max_seconds=10.0))  # fmt: skip
     assert 150 < len(clock.arrivals) < 250 and max(clock.arrivals) <= 10.0  # 200 expected in 10 s at 20/s
     assert len(outcomes) == len(clock.arrivals) and heard == outcomes
     assert wall == clock.now == clock.arrivals[-1]
@@ -349,22 +365,75 @@ def test_a_load_shape_describes_itself_in_the_words_of_the_run_details():
     }  # fmt: skip
 
 
+def answer(outcome: RequestOutcome):
+    async def send() -> RequestOutcome:
+        return outcome
+
+    return send
+
+
 def test_fixed_concurrency_never_has_more_requests_in_flight_than_asked():
     in_flight, most = 0, 0
-    lock = threading.Lock()
-    gate = threading.Barrier(4, timeout=5)
 
-    def send() -> RequestOutcome:
-        nonlocal in_flight, most
-        with lock:
+    async def load_of_four() -> tuple[list[RequestOutcome], float]:
+        gate = asyncio.Barrier(4)
+
+        async def send() -> RequestOutcome:
+            nonlocal in_flight, most
             in_flight += 1
             most = max(most, in_flight)
-        gate.wait()  # four at a time, exactly: a fifth would wait here for ever
-        with lock:
+            await asyncio.wait_for(gate.wait(), 5)  # four at a time, exactly: a fifth would wait here for ever
             in_flight -= 1
-        return ok(0.1, 0.2, 3)
+            return ok(0.1, 0.2, 3)
+
+        return await drive(send, 40, LoadShape(concurrency=4), on_done=heard.append)
 
     heard: list[RequestOutcome] = []
-    outcomes, wall = drive(send, 40, LoadShape(concurrency=4), on_done=heard.append)
+    outcomes, wall = asyncio.run(load_of_four())
     assert len(outcomes) == 40 and most == 4 and sorted(map(id, heard)) == sorted(map(id, outcomes))
     assert 0 < wall < 5
+
+
+def test_a_thousand_requests_are_in_flight_at_once_on_one_event_loop():
+    in_flight, most = 0, 0
+
+    async def thousand() -> tuple[list[RequestOutcome], float]:
+        everyone = asyncio.Event()
+
+        async def send() -> RequestOutcome:
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            if in_flight == 1000:
+                everyone.set()
+            await asyncio.wait_for(everyone.wait(), 5)
+            in_flight -= 1
+            return ok(0.1, 0.2, 3)
+
+        return await drive(send, 1000, LoadShape(concurrency=1000))
+
+    outcomes, _ = asyncio.run(thousand())
+    assert len(outcomes) == 1000 and most == 1000
+
+
+def test_a_run_connects_once_keeping_connections_or_not_as_its_plan_says_with_its_concurrency_as_the_limit():
+    client = ScriptedClient(ok(0.2, 1.2, 11))
+    use_cases, _, _ = benchmarks(client)
+    use_cases.run_now("fake", use_cases.plan(6, concurrency=3, warmup=3))
+    use_cases.run_now("fake", use_cases.plan(2, warmup=0, reuse_connections=False))
+    assert client.connections == [(True, 3), (False, 1)] and len(client.requests) == 11
+
+
+@pytest.mark.parametrize("rate", [None, 50.0])
+def test_no_request_starts_after_the_duration_cap(rate):
+    starts: list[float] = []
+
+    async def send() -> RequestOutcome:
+        starts.append(time.perf_counter())
+        await asyncio.sleep(0.02)
+        return ok(0.01, 0.02, 3)
+
+    began = time.perf_counter()
+    outcomes, _ = asyncio.run(drive(send, 1000, LoadShape(concurrency=2, rate=rate), max_seconds=0.2))
+    assert 1 <= len(outcomes) == len(starts) < 1000
+    assert max(starts) - began < 0.2 + 0.05  # none started after the cap (give or take a wake-up)

@@ -13,6 +13,7 @@ DOCUMENTED = [  # bound, lowest value admitted, highest value admitted
     (bounds.SEED, 0, 2**63 - 1),
     (bounds.REQUESTS, 1, 10_000),
     (bounds.CONCURRENCY, 1, 256),
+    (bounds.STREAMS, 1, 1000),
     (bounds.WARMUP, 0, 100),
     (bounds.MAX_TOKENS, 1, 8192),
     (bounds.RUN_ID, 1, 2**31 - 1),

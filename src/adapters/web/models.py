@@ -110,6 +110,17 @@ def json_number(bound: Bound) -> Any:
     return Annotated[float, BeforeValidator(check), WithJsonSchema(_range_schema(bound, "number"))]
 
 
+def json_bool() -> Any:
+    """A JSON true or false (not "false", 0 or null)."""
+
+    def check(raw: Any, info: ValidationInfo) -> bool:
+        if not isinstance(raw, bool):
+            raise refuse(f"{info.field_name or 'value'} must be true or false, got {as_json(raw)}", ["true", "false"])
+        return raw
+
+    return Annotated[bool, BeforeValidator(check), WithJsonSchema({"type": "boolean"})]
+
+
 def _within(bound: Bound, name: str, value: int) -> int:
     if not bound.admits(value):
         raise refuse(f"{bound.explained(name)}, got {value}")
@@ -298,10 +309,15 @@ class BenchmarkRequest(Body):
     example = '{"endpoint": "gpt-4o", "requests": 50}'
     endpoint: text() = Field("", description="The endpoint's name (see /endpoints)")  # type: ignore[valid-type]
     requests: json_whole(bounds.REQUESTS) = 50  # type: ignore[valid-type]
-    concurrency: json_whole(bounds.CONCURRENCY) = Field(1, description="Requests in flight at once")  # type: ignore[valid-type]
+    concurrency: json_whole(bounds.STREAMS) = Field(1, description="Requests in flight at once")  # type: ignore[valid-type]
     rate: json_number(bounds.RATE) = Field(None, description="Poisson arrivals per second instead")  # type: ignore[valid-type]
     warmup: json_whole(bounds.WARMUP) = Field(None, description="default: BENCHMARK_WARMUP_REQUESTS")  # type: ignore[valid-type]
     max_tokens: json_whole(bounds.MAX_TOKENS) = Field(None, description="default: BENCHMARK_MAX_TOKENS")  # type: ignore[valid-type]
+    reuse_connections: json_bool() = Field(  # type: ignore[valid-type]
+        True,
+        description="Keep connections alive across requests; false: a fresh connection per request, whose "
+        "TTFT includes its set-up (each request's timeline holds that part)",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

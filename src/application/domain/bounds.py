@@ -48,7 +48,8 @@ def fresh_seed() -> int:
 
 # A measured run's plan.
 REQUESTS = Bound(1, 10_000)
-CONCURRENCY = Bound(1, 256)
+CONCURRENCY = Bound(1, 256)  # a simulated run's load (the load model's calibrated range)
+STREAMS = Bound(1, 1000)  # a measured run's requests in flight: one worker's event loop holds them
 RATE = Bound(0, 1000, open_below=True)  # requests per second
 WARMUP = Bound(0, 100)
 MAX_TOKENS = Bound(1, 8192)

@@ -1,10 +1,11 @@
-"""The port to an OpenAI-compatible chat API, as the measurement needs it: one streamed request,
-timed on the monotonic clock."""
+"""The port to an OpenAI-compatible chat API, as the measurement needs it: streamed requests sent
+on one event loop, each timed on the monotonic clock from the moment it is sent."""
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -18,20 +19,36 @@ class ChatRequest:
 
 
 @dataclass(frozen=True)
+class Chunk:
+    """One streamed event that carried text: when it arrived and how much of each kind."""
+
+    at: float
+    content_chars: int
+    reasoning_chars: int = 0
+
+
+@dataclass(frozen=True)
 class RequestOutcome:
-    """One request's timings, in seconds on the monotonic clock, or the kind of error it met.
+    """One request's timeline, in seconds on the monotonic clock, or the kind of error it met.
 
     Errors (http_429, http_5xx, http_4xx, timeout, connection, broken_stream) never become samples.
     """
 
-    started: float
-    finished: float
-    first_token_at: float | None = None
+    started: float  # when the request began: before any connection set-up it needed
+    finished: float  # the end of the stream ([DONE]), or when it failed
+    first_token_at: float | None = None  # the first content token: what TTFT times
     output_tokens: int = 0
     input_tokens: int | None = None
     tokens_from_usage: bool = False  # False: counted as content chunks of the stream
     client_overhead_s: float = 0.0  # time the client spent in its own code, not waiting
     error: str | None = None
+    connect_s: float = 0.0  # connection set-up (TCP, TLS) inside this request; 0 on a reused one
+    headers_at: float | None = None  # the response's status and headers
+    first_chunk_at: float | None = None  # the first event of the stream, whatever it carried
+    first_reasoning_at: float | None = None  # the first reasoning token, where the API streams them
+    chunks: tuple[Chunk, ...] = field(default=(), repr=False)
+    finish_reason: str | None = None
+    usage: dict[str, int] | None = None  # the API's own usage report, as it sent it
 
     @property
     def ttft_s(self) -> float:
@@ -49,9 +66,19 @@ class RequestOutcome:
         return self.finished - self.first_token_at
 
 
+class AbstractChatStreams(abc.ABC):
+    """Open connections to endpoints, shared by the requests of one run."""
+
+    @abc.abstractmethod
+    async def stream(self, request: ChatRequest) -> RequestOutcome: ...
+
+
 class AbstractLLMClient(abc.ABC):
     @abc.abstractmethod
-    def stream_chat(self, request: ChatRequest) -> RequestOutcome: ...
+    def connect(self, reuse_connections: bool, max_streams: int) -> AbstractAsyncContextManager[AbstractChatStreams]:
+        """Streams for one run: over kept-alive connections (each opened once, by the first request
+        that needs it), or over a fresh connection per request (each request's timeline then holds
+        its set-up); at most `max_streams` at once."""
 
 
 class AbstractSecrets(abc.ABC):

@@ -1,13 +1,13 @@
-"""Load shapes for measured runs: a fixed number of requests in flight, or Poisson arrivals."""
+"""Load shapes for measured runs, on one event loop: a fixed number of requests in flight, or
+Poisson arrivals (at most a set number in flight)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from src.application.ports.llm_client import RequestOutcome
@@ -24,8 +24,8 @@ class LoadShape:
         return {"shape": "poisson", "rate_per_second": self.rate, "max_concurrency": self.concurrency}
 
 
-def drive(
-    send: Callable[[], RequestOutcome],
+async def drive(
+    send: Callable[[], Awaitable[RequestOutcome]],
     total: int,
     shape: LoadShape,
     seed: int = 0,
@@ -35,31 +35,32 @@ def drive(
     """Send `total` requests in the given shape; the outcomes (in finishing order) and wall seconds.
     No request starts after `max_seconds`: those are left out of the outcomes."""
     outcomes: list[RequestOutcome] = []
-    lock = threading.Lock()
     started = time.perf_counter()
     deadline = started + max_seconds
+    slots = asyncio.Semaphore(shape.concurrency)
 
-    def one() -> None:
-        if time.perf_counter() > deadline:
-            return
-        outcome = send()
-        with lock:
-            outcomes.append(outcome)
+    async def one() -> None:
+        try:
+            outcome = await send()
+        finally:
+            slots.release()
+        outcomes.append(outcome)  # one event loop: no lock needed
         if on_done:
             on_done(outcome)
 
-    with ThreadPoolExecutor(max_workers=shape.concurrency, thread_name_prefix="load") as pool:
-        if shape.rate is None:
-            for _ in range(total):
-                pool.submit(one)
-        else:
-            # Arrival times, not secrets: a seeded generator keeps runs reproducible.
-            arrivals = random.Random(seed)  # nosec B311
-            next_at = started
-            for _ in range(total):
+    # Arrival times, not secrets: a seeded generator keeps runs reproducible.
+    arrivals = random.Random(seed)  # nosec B311
+    next_at = started
+    async with asyncio.TaskGroup() as requests:
+        for _ in range(total):
+            if shape.rate is not None:
                 next_at += arrivals.expovariate(shape.rate)
                 if next_at > deadline:
                     break
-                time.sleep(max(0.0, next_at - time.perf_counter()))
-                pool.submit(one)
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            await slots.acquire()  # fixed concurrency: the next request as soon as one ends
+            if time.perf_counter() > deadline:
+                slots.release()
+                break
+            requests.create_task(one())
     return outcomes, time.perf_counter() - started

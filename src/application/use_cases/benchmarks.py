@@ -7,6 +7,7 @@ left out; errors are counted by kind and never become samples.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -62,10 +63,13 @@ class BenchmarkPlan:
     rate: float | None = None
     warmup: int = 2
     max_tokens: int = 256
+    # Kept-alive connections (as SDKs and serving clients keep them), or a fresh one per request,
+    # whose TTFT then includes its TCP and TLS set-up (each request's timeline holds that part).
+    reuse_connections: bool = True
 
     def __post_init__(self) -> None:
         bounds.REQUESTS.check("requests", self.requests)
-        bounds.CONCURRENCY.check("concurrency", self.concurrency)
+        bounds.STREAMS.check("concurrency", self.concurrency)
         bounds.WARMUP.check("warmup", self.warmup)
         bounds.MAX_TOKENS.check("max_tokens", self.max_tokens)
         if self.rate is not None:
@@ -131,6 +135,7 @@ class BenchmarkUseCases:
         rate: float | None = None,
         warmup: int | None = None,
         max_tokens: int | None = None,
+        reuse_connections: bool = True,
     ) -> BenchmarkPlan:
         """A checked plan; warm-up and output length default to the settings. A plan whose
         arrivals alone would last longer than the duration cap is refused."""
@@ -140,6 +145,7 @@ class BenchmarkUseCases:
             rate=rate,
             warmup=self.settings.warmup if warmup is None else warmup,
             max_tokens=max_tokens or self.settings.max_tokens,
+            reuse_connections=reuse_connections,
         )
         cap = self.settings.max_duration_s
         if rate is not None and requests / rate > cap:
@@ -190,17 +196,7 @@ class BenchmarkUseCases:
         request = self._chat_request(endpoint, plan)
         if isinstance(request, str):
             return Failed(request)
-        for _ in range(plan.warmup):  # warms connections and caches; never measured
-            self.client.stream_chat(request)
-        done = [0]
-
-        def on_done(_: RequestOutcome) -> None:
-            done[0] += 1
-            if progress:
-                progress(done[0], plan.requests)
-
-        send = lambda: self.client.stream_chat(request)  # noqa: E731
-        outcomes, wall = drive(send, plan.requests, plan.shape, run.seed, on_done, self.settings.max_duration_s)
+        outcomes, wall = asyncio.run(self._send(request, plan, run.seed, progress))
         details = measurement_details(outcomes, wall) | {
             "plan": (run.details or {})["plan"],
             "not_sent_duration_cap": plan.requests - len(outcomes),
@@ -210,6 +206,23 @@ class BenchmarkUseCases:
             errors = ", ".join(f"{kind}: {count}" for kind, count in details["errors"].items())
             return Failed(f"no request succeeded ({errors})", details)
         return Completed(lambda locked: self._store(locked, endpoint.llm_id, succeeded, wall), details)
+
+    async def _send(
+        self, request: ChatRequest, plan: BenchmarkPlan, seed: int, progress: Callable[[int, int], None] | None
+    ) -> tuple[list[RequestOutcome], float]:
+        done = 0
+
+        def on_done(_: RequestOutcome) -> None:
+            nonlocal done
+            done += 1
+            if progress:
+                progress(done, plan.requests)
+
+        async with self.client.connect(plan.reuse_connections, plan.concurrency) as streams:
+            send = lambda: streams.stream(request)  # noqa: E731
+            # Warm-ups open the connections and warm the server's caches, all at once: never measured.
+            await drive(send, plan.warmup, LoadShape(plan.concurrency))
+            return await drive(send, plan.requests, plan.shape, seed, on_done, self.settings.max_duration_s)
 
     def run_now(
         self, endpoint_name: str, plan: BenchmarkPlan, progress: Callable[[int, int], None] | None = None

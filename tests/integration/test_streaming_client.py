@@ -1,0 +1,87 @@
+"""The aiohttp streaming client against a local OpenAI-compatible server whose timings are set:
+each request's timeline (headers, first chunk, first reasoning and content tokens, every chunk,
+usage, finish reason), connection set-up kept or paid per request, and errors by kind."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import numpy as np
+import pytest
+
+from src.adapters.measurement.openai_client import OpenAIStreamingClient
+from src.application.ports.llm_client import ChatRequest, RequestOutcome
+from tests.support.fake_openai import Behaviour, FakeOpenAI
+
+FIRST, GAP = 0.15, 0.01
+
+
+def request(base_url: str, max_tokens: int = 256, timeout_s: float = 10.0) -> ChatRequest:
+    return ChatRequest(base_url, "fake-model", None, "Say something.", max_tokens, timeout_s)
+
+
+def send(base_url: str, count: int = 1, reuse: bool = True, **asked) -> list[RequestOutcome]:
+    """`count` requests one after another on one client, as a run sends them."""
+
+    async def sequence() -> list[RequestOutcome]:
+        async with OpenAIStreamingClient().connect(reuse, max_streams=4) as streams:
+            return [await streams.stream(request(base_url, **asked)) for _ in range(count)]
+
+    return asyncio.run(sequence())
+
+
+def test_a_timeline_holds_each_chunk_in_order_at_the_servers_pace():
+    with FakeOpenAI(Behaviour(first_token_delay=FIRST, token_delay=GAP, tokens=20, prompt_tokens=9)) as server:
+        (outcome,) = send(server.base_url)
+    assert outcome.error is None and outcome.finish_reason == "stop"
+    assert outcome.started <= outcome.headers_at <= outcome.first_chunk_at == outcome.first_token_at
+    assert outcome.ttft_s == pytest.approx(FIRST, abs=0.03)
+    assert len(outcome.chunks) == 20 and all(c.content_chars == len(f"tok{i} ") for i, c in enumerate(outcome.chunks))
+    gaps = np.diff([c.at for c in outcome.chunks])
+    assert np.median(gaps) == pytest.approx(GAP, abs=0.003) and outcome.finished >= outcome.chunks[-1].at
+    assert outcome.usage == {"prompt_tokens": 9, "completion_tokens": 20} and outcome.tokens_from_usage
+    assert (outcome.output_tokens, outcome.input_tokens, outcome.first_reasoning_at) == (20, 9, None)
+
+
+def test_reasoning_tokens_are_timed_apart_from_the_first_content_token():
+    behaviour = Behaviour(first_token_delay=0.05, token_delay=GAP, tokens=5, reasoning_tokens=10)
+    with FakeOpenAI(behaviour) as server:
+        (outcome,) = send(server.base_url)
+    assert outcome.first_reasoning_at == outcome.first_chunk_at < outcome.first_token_at
+    assert outcome.first_token_at - outcome.first_reasoning_at == pytest.approx(10 * GAP, abs=0.02)
+    assert [bool(c.reasoning_chars) for c in outcome.chunks] == [True] * 10 + [False] * 5
+    assert outcome.ttft_s == pytest.approx(0.05 + 10 * GAP, abs=0.03)  # TTFT: the first content token
+
+
+def test_a_reply_cut_by_max_tokens_says_length():
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=10)) as server:
+        (outcome,) = send(server.base_url, max_tokens=4)
+    assert outcome.finish_reason == "length" and len(outcome.chunks) == 4
+
+
+def test_kept_connections_are_set_up_once_and_fresh_ones_by_every_request():
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=3)) as server:
+        kept = send(server.base_url, count=4, reuse=True)
+        fresh = send(server.base_url, count=4, reuse=False)
+    assert kept[0].connect_s > 0 and [o.connect_s for o in kept[1:]] == [0.0, 0.0, 0.0]
+    assert all(o.connect_s > 0 for o in fresh)
+    assert all(o.connect_s < o.ttft_s for o in kept + fresh)  # set-up is part of the TTFT it adds to
+
+
+def test_errors_are_told_apart_by_kind():
+    with FakeOpenAI(Behaviour(fail_every=1)) as failing, FakeOpenAI(Behaviour(throttle_every=1)) as throttling:
+        assert send(failing.base_url)[0].error == "http_5xx"
+        assert send(throttling.base_url)[0].error == "http_429"
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=10, break_after=3)) as breaking:
+        assert send(breaking.base_url.replace("/v1", "/v2"))[0].error == "http_4xx"  # no such path: 404
+        cut = send(breaking.base_url)[0]
+    assert cut.error == "broken_stream" and len(cut.chunks) == 3  # what came before the cut is kept
+    with FakeOpenAI(Behaviour(first_token_delay=2.0)) as slow:
+        timed_out = send(slow.base_url, timeout_s=0.3)[0]
+    assert timed_out.error == "timeout" and timed_out.e2e_s == pytest.approx(0.3, abs=0.1)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    refused = send(f"http://127.0.0.1:{port}/v1")[0]
+    assert refused.error == "connection" and refused.headers_at is None
