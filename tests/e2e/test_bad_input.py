@@ -25,7 +25,7 @@ def test_the_api_never_errs_and_always_answers_as_documented(clean_app, environ)
     app = create_app({**environ, **limits, "QUOTA_SAMPLES_PER_DAY": "500000"})
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 12  # every operation in the document, POST /runs and /benchmarks too
+    assert len(operations) == 13  # every operation in the document, POST /runs and /benchmarks too
 
     for operation in operations:
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from src.adapters.web.models import RequestRecord
 from src.application.domain.model import RunSource, RunStatus
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.use_cases.benchmarks import BenchmarkUseCases
+from src.application.use_cases.simulation import SimulationUseCases
 from tests.support.fake_openai import Behaviour, FakeOpenAI
 
 FIRST_TOKEN = 0.2  # seconds
@@ -124,6 +126,30 @@ def test_benchmarks_are_queued_over_http_and_measured_by_the_workers(benchmarks,
     assert unknown.status_code == 404 and "queued" in unknown.json["error"]["message"]
     bad = client.post("/benchmarks", json={"endpoint": "queued", "concurrency": 0}, headers=api_headers)
     assert bad.status_code == 400 and "concurrency" in bad.json["error"]["message"]
+
+
+def test_each_request_of_a_run_is_exported_as_a_json_line_with_its_timeline(benchmarks, clean_app, client, api_headers):
+    behaviour = Behaviour(first_token_delay=0.05, token_delay=0.005, tokens=8, reasoning_tokens=2, fail_every=4)
+    with FakeOpenAI(behaviour) as server:
+        benchmarks.add_endpoint("traced", "GPT-4o", server.base_url, "gpt-4o", None)
+        run = benchmarks.run_now("traced", benchmarks.plan(6, concurrency=2, warmup=1))
+    simulated = clean_app.extensions["injector"].get(SimulationUseCases).queue(seed=1, samples_per_pair=2).id
+    response = client.get(f"/runs/{run.id}/requests", headers=api_headers)
+    assert response.status_code == 200 and response.mimetype == "application/x-ndjson"
+    assert response.headers["Content-Disposition"] == f'attachment; filename="run-{run.id}-requests.jsonl"'
+    records = [RequestRecord.model_validate_json(line) for line in response.text.splitlines()]
+    assert [r.request for r in records] == list(range(6)) and sorted(r.sent_s for r in records) == [
+        r.sent_s for r in records
+    ]
+    failed = [r for r in records if r.error]
+    assert [r.error for r in failed] == ["http_5xx"] and failed[0].chunks == []  # the 4th sent, warm-up counted
+    for r in (r for r in records if not r.error):
+        assert r.first_reasoning_s < r.first_token_s == pytest.approx(0.05 + 2 * 0.005, abs=0.03)
+        assert len(r.chunks) == 10 and r.finish_reason == "stop" and r.output_tokens == 8
+        assert r.headers_s <= r.first_chunk_s == r.first_reasoning_s and r.end_s >= r.chunks[-1][0]
+    assert client.get(f"/runs/{simulated}/requests", headers=api_headers).status_code == 404
+    missing = client.get("/runs/999999/requests", headers=api_headers)
+    assert missing.status_code == 404 and missing.json["error"]["message"] == "run 999999 does not exist"
 
 
 def test_a_measurement_that_breaks_midway_marks_its_run_failed_at_once(benchmarks, monkeypatch):

@@ -35,6 +35,7 @@ from src.application.ports.repositories import (
     AbstractRunRepository,
     AbstractSampleRepository,
     AbstractSummaryRepository,
+    AbstractTimelineRepository,
     AbstractUserRepository,
 )
 from src.application.ports.task_queue import AbstractTaskQueue
@@ -66,6 +67,7 @@ class Store:
     endpoints: list[Endpoint] = field(default_factory=list)
     rollups: dict[tuple[RunSource, int, int], dict[datetime, Rollup]] = field(default_factory=dict)
     run_counts: list[tuple[RunSource, datetime]] = field(default_factory=list)  # a completion each
+    timelines: dict[int, tuple[date, list[dict[str, Any]]]] = field(default_factory=dict)
 
     def copy(self) -> Store:
         return Store(
@@ -79,6 +81,7 @@ class Store:
             endpoints=list(self.endpoints),
             rollups={pair: dict(rows) for pair, rows in self.rollups.items()},
             run_counts=list(self.run_counts),
+            timelines=dict(self.timelines),
         )
 
 
@@ -261,6 +264,23 @@ class FakeSampleRepository(AbstractSampleRepository):
         return len(expired)
 
 
+class FakeTimelineRepository(AbstractTimelineRepository):
+    def __init__(self, store: Store):
+        self.store = store
+
+    def add(self, run_id: int, records: list[dict[str, Any]], recorded_on: date) -> None:
+        self.store.timelines[run_id] = (recorded_on, records)
+
+    def get(self, run_id: int) -> list[dict[str, Any]] | None:
+        return self.store.timelines[run_id][1] if run_id in self.store.timelines else None
+
+    def purge_before(self, day: date) -> int:
+        expired = [run_id for run_id, (recorded_on, _) in self.store.timelines.items() if recorded_on < day]
+        for run_id in expired:
+            del self.store.timelines[run_id]
+        return len(expired)
+
+
 class FakeEndpointRepository(AbstractEndpointRepository):
     def __init__(self, store: Store, ids: itertools.count):
         self.store, self.ids = store, ids
@@ -343,6 +363,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.summaries = FakeSummaryRepository(self.pending)
         self.rollups = FakeRollupRepository(self.pending)
         self.samples = FakeSampleRepository(self.pending, self.fail_samples_after)
+        self.timelines = FakeTimelineRepository(self.pending)
         self.users = FakeUserRepository(self.pending, self.ids)
         self.api_keys = FakeApiKeyRepository(self.pending, self.ids)
         return self
@@ -356,10 +377,12 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     def _rebind(self) -> None:
         for repository in (
             self.catalogue,
+            self.endpoints,
             self.runs,
             self.summaries,
             self.rollups,
             self.samples,
+            self.timelines,
             self.users,
             self.api_keys,
         ):

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from itertools import cycle
 
 import numpy as np
@@ -18,9 +19,10 @@ from src.application.ports.llm_client import (
     AbstractLLMClient,
     AbstractSecrets,
     ChatRequest,
+    Chunk,
     RequestOutcome,
 )
-from src.application.services import load
+from src.application.services import load, timelines
 from src.application.services.load import LoadShape, drive
 from src.application.use_cases.benchmarks import (
     BenchmarkPlan,
@@ -29,6 +31,7 @@ from src.application.use_cases.benchmarks import (
     measurement_details,
 )
 from src.application.use_cases.quotas import Quotas
+from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
 from tests.unit.test_simulation_use_cases import RecordingTelemetry
 
@@ -437,3 +440,59 @@ def test_no_request_starts_after_the_duration_cap(rate):
     outcomes, _ = asyncio.run(drive(send, 1000, LoadShape(concurrency=2, rate=rate), max_seconds=0.2))
     assert 1 <= len(outcomes) == len(starts) < 1000
     assert max(starts) - began < 0.2 + 0.05  # none started after the cap (give or take a wake-up)
+
+
+def test_a_request_record_holds_its_timeline_from_when_it_was_sent():
+    answered = RequestOutcome(
+        started=10.5, finished=11.5, first_token_at=10.8, output_tokens=3, input_tokens=7, tokens_from_usage=True,
+        client_overhead_s=0.0012345678, connect_s=0.002, headers_at=10.6, first_chunk_at=10.7,
+        first_reasoning_at=10.7, chunks=(Chunk(10.7, 0, 5), Chunk(10.8, 4, 0), Chunk(11.0, 6, 0)),
+        finish_reason="stop", usage={"prompt_tokens": 7, "completion_tokens": 3},
+    )  # fmt: skip
+    timed_out = RequestOutcome(started=10.9, finished=11.2, error="timeout")
+    assert timelines.records([timed_out, answered], origin=10.0) == [
+        {"request": 0, "sent_s": 0.5, "connect_s": 0.002, "headers_s": 0.1, "first_chunk_s": 0.2,
+         "first_reasoning_s": 0.2, "first_token_s": 0.3, "end_s": 1.0,
+         "chunks": [[0.2, 0, 5], [0.3, 4, 0], [0.5, 6, 0]], "output_tokens": 3, "input_tokens": 7,
+         "tokens_from_usage": True,
+         "usage": {"prompt_tokens": 7, "completion_tokens": 3}, "finish_reason": "stop", "error": None,
+         "client_overhead_s": 0.001235},
+        {"request": 1, "sent_s": 0.9, "connect_s": 0.0, "headers_s": None, "first_chunk_s": None,
+         "first_reasoning_s": None, "first_token_s": None, "end_s": 0.3, "chunks": [], "output_tokens": None,
+         "input_tokens": None, "tokens_from_usage": False, "usage": None, "finish_reason": None, "error": "timeout",
+         "client_overhead_s": 0.0},
+    ]  # fmt: skip
+
+
+def test_a_measured_run_keeps_every_request_it_sent_errors_too_and_no_warm_up():
+    client = ScriptedClient(ok(0.2, 1.2, 11), RequestOutcome(10.0, 10.5, error="http_5xx"))
+    use_cases, _, _ = benchmarks(client)
+    run = use_cases.run_now("fake", use_cases.plan(4, warmup=2))
+    kept = use_cases.requests(run.id)
+    assert len(client.requests) == 6 and [r["request"] for r in kept] == [0, 1, 2, 3]
+    assert [r["error"] for r in kept] == [None, "http_5xx", None, "http_5xx"]  # warm-ups took the script's first two
+    assert [r["first_token_s"] for r in kept] == [pytest.approx(0.2), None, pytest.approx(0.2), None]
+
+
+def test_requests_are_asked_of_measured_runs_and_go_with_the_raw_samples():
+    use_cases, uow, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))
+    with pytest.raises(NotFound, match=r"^run 99 does not exist$"):
+        use_cases.requests(99)
+    queued = use_cases.queue("fake", use_cases.plan(2, warmup=0))
+    with pytest.raises(Conflict, match=rf"^run {queued.id} is queued: requests are kept when a run completes$"):
+        use_cases.requests(queued.id)
+    run = use_cases.run_now("fake", use_cases.plan(2, warmup=0))
+    simulations = SimulationUseCases(uow, FakeTaskQueue(), FakeCache(), use_cases.clock, SimulationSettings(),
+                                     RecordingTelemetry(), Quotas())  # fmt: skip
+    simulated = simulations.queue(seed=1, samples_per_pair=2)
+    with pytest.raises(NotFound, match=rf"^run {simulated.id} is simulated: only measured runs send requests$"):
+        use_cases.requests(simulated.id)
+    simulations.clock.advance(timedelta(days=SimulationSettings().retention_days))
+    simulations.purge_expired_samples()
+    assert len(use_cases.requests(run.id)) == 2  # kept as long as the samples: the retention's last day
+    simulations.clock.advance(timedelta(days=1))
+    simulations.purge_expired_samples()
+    with pytest.raises(
+        NotFound, match=rf"^run {run.id}'s requests are no longer kept \(they go with its raw samples\)$"
+    ):
+        use_cases.requests(run.id)

@@ -246,6 +246,17 @@ samples = Table(
     Column("sample_values", FloatArray, nullable=False),
 )
 
+# Each measured run's requests as they happened: one row a run, its records as zlib-compressed
+# JSON Lines (see adapters/persistence/timelines.py), removed with the raw samples of their day.
+request_timelines = Table(
+    "request_timelines",
+    metadata,
+    Column("run_id", Integer, ForeignKey("simulation_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("recorded_on", Date, nullable=False, index=True),
+    Column("requests", Integer, nullable=False),
+    Column("records", LargeBinary, nullable=False),
+)
+
 users = Table(
     "users",
     metadata,

@@ -18,6 +18,7 @@ from src.adapters.persistence.repositories import (
 )
 from src.adapters.persistence.rollups import SqlAlchemyRollupRepository
 from src.adapters.persistence.samples import PostgresSampleRepository, SqlSampleRepository
+from src.adapters.persistence.timelines import SqlAlchemyTimelineRepository
 from src.application.domain.errors import Conflict, ServiceUnavailable
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 
@@ -37,6 +38,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.api_keys = SqlAlchemyApiKeyRepository(self.session)
         is_postgres = self.session.get_bind().dialect.name == "postgresql"
         self.samples = (PostgresSampleRepository if is_postgres else SqlSampleRepository)(self.session)
+        self.timelines = SqlAlchemyTimelineRepository(self.session)
         return self
 
     def __exit__(self, *args: object) -> None:

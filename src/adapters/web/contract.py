@@ -79,6 +79,8 @@ ERRORS = {
     503: "The database (or the task broker) is unavailable; retry later",
 }
 READING = (400, 401, 429, 503)
+JSON_LINES = "application/x-ndjson"
+LINES_OF = {"RequestRecord"}  # models answered as JSON Lines, one a line
 STARTING_WORK = (*READING, 403)
 
 
@@ -106,12 +108,16 @@ def json_object(example: str) -> dict[str, Any]:
 
 
 def openapi_spec() -> dict[str, Any]:
-    """spectree's document, with CSV declared beside JSON where `format` offers it."""
+    """spectree's document, with CSV declared beside JSON where `format` offers it, and JSON Lines
+    in place of JSON where the answer is a stream of LINES_OF models."""
     spec = copy.deepcopy(api.spec)
     for operations in spec["paths"].values():
         for operation in operations.values():
+            content = operation["responses"].get("200", {}).get("content", {})
             if any(parameter["name"] == "format" for parameter in operation.get("parameters", [])):
-                operation["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+                content["text/csv"] = {"schema": {"type": "string"}}
+            if content.get("application/json", {}).get("schema", {}).get("$ref", "").rsplit("/")[-1] in LINES_OF:
+                content[JSON_LINES] = content.pop("application/json")
     return spec
 
 

@@ -363,6 +363,31 @@ class RunOut(Out):
         return None
 
 
+class RequestRecord(Out):
+    """One measured request as it happened: a line of GET /runs/{run_id}/requests (JSON Lines).
+    Seconds on the client's monotonic clock; every time but sent_s is from the request's own start."""
+
+    model_config = ConfigDict(extra="forbid")
+    request: int = Field(description="Its place in the order the run's measured requests were sent, from 0")
+    sent_s: float = Field(description="When it was sent, from the start of the run's measured requests")
+    connect_s: float = Field(description="Connection set-up (TCP, TLS) inside it; 0 on a connection kept alive")
+    headers_s: float | None = Field(description="The response's status and headers")
+    first_chunk_s: float | None = Field(description="The first streamed event, whatever it carried")
+    first_reasoning_s: float | None = Field(description="The first reasoning token, where the API streams them")
+    first_token_s: float | None = Field(description="The first content token: this request's TTFT")
+    end_s: float = Field(description="The end of the stream ([DONE]), or when it failed")
+    chunks: list[tuple[float, int, int]] = Field(
+        description="[arrival, content characters, reasoning characters] of each event that carried text"
+    )
+    output_tokens: int | None = Field(description="From the usage report, else counted as content chunks")
+    input_tokens: int | None = Field(description="From the usage report")
+    tokens_from_usage: bool
+    usage: dict[str, Any] | None = Field(description="The API's usage report, as it sent it")
+    finish_reason: str | None = Field(description="Why the reply ended, as the API said: stop, length, ...")
+    error: str | None = Field(description="http_429, http_5xx, http_4xx, timeout, connection or broken_stream")
+    client_overhead_s: float = Field(description="Time the client spent in its own parsing, not waiting")
+
+
 class RunEnvelope(Out):
     run: RunOut
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request, url_for
+import json
+
+from flask import Blueprint, Response, request, url_for
 from flask.typing import ResponseReturnValue
 
 from src.adapters.web.auth import caller
-from src.adapters.web.contract import READING, RUNS, STARTING_WORK, answers, api
-from src.adapters.web.models import RunEnvelope, RunList, RunListQuery, RunOut, RunRequest
+from src.adapters.web.contract import JSON_LINES, MEASURED, READING, RUNS, STARTING_WORK, answers, api
+from src.adapters.web.models import RequestRecord, RunEnvelope, RunList, RunListQuery, RunOut, RunRequest
 from src.application.domain.model import RunStatus
+from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 
 blueprint = Blueprint("runs", __name__)
@@ -41,3 +44,16 @@ def list_runs(simulations: SimulationUseCases) -> ResponseReturnValue:
 def get_run(run_id: int, simulations: SimulationUseCases) -> ResponseReturnValue:
     """One run: status, seed, timings, sample count"""
     return RunEnvelope.of(simulations.get(run_id))
+
+
+@blueprint.get("/runs/<int:run_id>/requests")
+@api.validate(
+    resp=answers((200, RequestRecord, "JSON Lines: a request a line, in the order sent"), *READING, 404, 409),
+    tags=[MEASURED],
+)
+def get_requests(run_id: int, benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
+    """A measured run's requests as they happened: each one's timeline, tokens and error"""
+    records = benchmarks.requests(run_id)
+    lines = (json.dumps(record, separators=(",", ":")) + "\n" for record in records)
+    disposition = f'attachment; filename="run-{run_id}-requests.jsonl"'
+    return Response(lines, mimetype=JSON_LINES, headers={"Content-Disposition": disposition})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Collection, Sequence
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 
@@ -147,6 +148,22 @@ class AbstractSampleRepository(abc.ABC):
     @abc.abstractmethod
     def purge_before(self, day: date) -> int:
         """Remove samples recorded before `day`; returns how many whole days were removed."""
+
+
+class AbstractTimelineRepository(abc.ABC):
+    """Each measured run's requests as they happened (services/timelines.py), kept as long as raw
+    samples."""
+
+    @abc.abstractmethod
+    def add(self, run_id: int, records: list[dict[str, Any]], recorded_on: date) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, run_id: int) -> list[dict[str, Any]] | None:
+        """The run's records in the order they were sent; None if it kept none."""
+
+    @abc.abstractmethod
+    def purge_before(self, day: date) -> int:
+        """Remove the records of runs recorded before `day`; returns how many runs' went."""
 
 
 class AbstractEndpointRepository(abc.ABC):

@@ -13,6 +13,7 @@ from src.application.ports.repositories import (
     AbstractRunRepository,
     AbstractSampleRepository,
     AbstractSummaryRepository,
+    AbstractTimelineRepository,
     AbstractUserRepository,
 )
 
@@ -24,6 +25,7 @@ class AbstractUnitOfWork(abc.ABC):
     summaries: AbstractSummaryRepository
     rollups: AbstractRollupRepository
     samples: AbstractSampleRepository
+    timelines: AbstractTimelineRepository
     users: AbstractUserRepository
     api_keys: AbstractApiKeyRepository
 

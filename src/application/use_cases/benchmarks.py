@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from src.application.domain.model import (
     Role,
     Run,
     RunSource,
+    RunStatus,
 )
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
@@ -34,6 +36,7 @@ from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets,
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.services import timelines
 from src.application.services.load import LoadShape, drive
 from src.application.use_cases.quotas import Quotas, benchmark_work
 from src.application.use_cases.run_lifecycle import Completed, Failed, RunLifecycle, store_pair
@@ -155,6 +158,21 @@ class BenchmarkUseCases:
             )
         return plan
 
+    def requests(self, run_id: int) -> list[dict[str, Any]]:
+        """A measured run's requests as they happened (services/timelines.py), in the order sent."""
+        with self.uow:
+            run = self.uow.runs.get(run_id)
+            if run is None:
+                raise NotFound(f"run {run_id} does not exist")
+            if run.source is not RunSource.MEASURED:
+                raise NotFound(f"run {run_id} is simulated: only measured runs send requests")
+            records = self.uow.timelines.get(run_id)
+        if records is None:
+            if run.status is not RunStatus.COMPLETED:
+                raise Conflict(f"run {run_id} is {run.status}: requests are kept when a run completes")
+            raise NotFound(f"run {run_id}'s requests are no longer kept (they go with its raw samples)")
+        return records
+
     def endpoints(self) -> list[Endpoint]:
         with self.uow:
             return self.uow.endpoints.list()
@@ -196,7 +214,7 @@ class BenchmarkUseCases:
         request = self._chat_request(endpoint, plan)
         if isinstance(request, str):
             return Failed(request)
-        outcomes, wall = asyncio.run(self._send(request, plan, run.seed, progress))
+        outcomes, wall, origin = asyncio.run(self._send(request, plan, run.seed, progress))
         details = measurement_details(outcomes, wall) | {
             "plan": (run.details or {})["plan"],
             "not_sent_duration_cap": plan.requests - len(outcomes),
@@ -205,11 +223,12 @@ class BenchmarkUseCases:
         if not succeeded:
             errors = ", ".join(f"{kind}: {count}" for kind, count in details["errors"].items())
             return Failed(f"no request succeeded ({errors})", details)
-        return Completed(lambda locked: self._store(locked, endpoint.llm_id, succeeded, wall), details)
+        return Completed(lambda locked: self._store(locked, endpoint.llm_id, outcomes, origin, wall), details)
 
     async def _send(
         self, request: ChatRequest, plan: BenchmarkPlan, seed: int, progress: Callable[[int, int], None] | None
-    ) -> tuple[list[RequestOutcome], float]:
+    ) -> tuple[list[RequestOutcome], float, float]:
+        """The outcomes, the wall seconds and the moment (monotonic) the measured requests began."""
         done = 0
 
         def on_done(_: RequestOutcome) -> None:
@@ -222,7 +241,9 @@ class BenchmarkUseCases:
             send = lambda: streams.stream(request)  # noqa: E731
             # Warm-ups open the connections and warm the server's caches, all at once: never measured.
             await drive(send, plan.warmup, LoadShape(plan.concurrency))
-            return await drive(send, plan.requests, plan.shape, seed, on_done, self.settings.max_duration_s)
+            origin = time.perf_counter()
+            outcomes, wall = await drive(send, plan.requests, plan.shape, seed, on_done, self.settings.max_duration_s)
+            return outcomes, wall, origin
 
     def run_now(
         self, endpoint_name: str, plan: BenchmarkPlan, progress: Callable[[int, int], None] | None = None
@@ -242,10 +263,14 @@ class BenchmarkUseCases:
             endpoint.base_url, endpoint.model, api_key, self.settings.prompt, plan.max_tokens, self.settings.timeout_s
         )
 
-    def _store(self, run: Run, llm_id: int, succeeded: list[RequestOutcome], wall: float) -> list[MetricSummary]:
+    def _store(
+        self, run: Run, llm_id: int, outcomes: list[RequestOutcome], origin: float, wall: float
+    ) -> list[MetricSummary]:
         assert run.id is not None
         metrics = {m.name: m for m in self.uow.catalogue.metrics() if m.id is not None}
         day = self.clock.now().date()
+        self.uow.timelines.add(run.id, timelines.records(outcomes, origin), day)
+        succeeded = [o for o in outcomes if o.error is None]
         streamed = [o for o in succeeded if o.output_tokens > 1 and o.decode_s > 0]
         values = {
             "TTFT": np.array([o.ttft_s for o in succeeded]),

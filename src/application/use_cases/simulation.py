@@ -170,12 +170,14 @@ class SimulationUseCases:
             return table
 
     def purge_expired_samples(self) -> int:
-        """Drop raw samples older than the retention period (summaries stay), and the hourly
-        rollups no window reads any more. Returns the days of samples removed."""
+        """Drop raw samples and measured requests' timelines older than the retention period
+        (summaries stay), and the hourly rollups no window reads any more. Returns the days of
+        samples removed."""
         now = self.clock.now()
         cutoff = (now - timedelta(days=self.settings.retention_days)).date()
         with self.uow:
             removed = self.uow.samples.purge_before(cutoff)
+            self.uow.timelines.purge_before(cutoff)
             self.uow.rollups.prune_before(hour_of(now - LONGEST_WINDOW))
             self.uow.commit()
         return removed
