@@ -8,6 +8,7 @@ import pytest
 from src.adapters.web.models import RequestRecord
 from src.application.domain.model import RunSource, RunStatus
 from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.services.measures import DEFINITIONS_VERSION
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 from tests.support.fake_openai import Behaviour, FakeOpenAI
@@ -43,6 +44,9 @@ def test_measured_ttft_and_speed_are_within_5_percent_of_the_servers(benchmarks,
     details = run.details
     assert details["completed"] == requests and details["errors"] == {}
     assert details["inter_token_latency_ms"]["p50"] == pytest.approx(TOKEN_GAP * 1000, rel=0.05)
+    assert details["inter_chunk_latency_ms"]["p50"] == pytest.approx(TOKEN_GAP * 1000, rel=0.05)
+    assert details["output_tokens_per_second"] == pytest.approx(requests * 40 / details["wall_seconds"])
+    assert details["definitions"] == DEFINITIONS_VERSION
     assert details["tokens_counted_by"] == "usage" and details["input_tokens"]["mean"] == 25
     assert details["plan"]["load"] == {"shape": "fixed_concurrency", "concurrency": concurrency}
     assert 0 <= details["client_overhead_ms"]["mean"] < 5

@@ -24,12 +24,8 @@ from src.application.ports.llm_client import (
 )
 from src.application.services import load, timelines
 from src.application.services.load import LoadShape, drive
-from src.application.use_cases.benchmarks import (
-    BenchmarkPlan,
-    BenchmarkSettings,
-    BenchmarkUseCases,
-    measurement_details,
-)
+from src.application.services.measures import DEFINITIONS_VERSION, measurement_details
+from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkSettings, BenchmarkUseCases
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
@@ -287,8 +283,9 @@ def test_the_details_of_a_run_hold_known_values():
         RequestOutcome(0.0, 0.5, error="timeout", client_overhead_s=0.001),
     ]
     assert measurement_details(outcomes, wall=4.0) == {
-        "requests_sent": 5, "completed": 4, "errors": {"timeout": 1}, "wall_seconds": 4.0,
-        "requests_per_second": 1.0,
+        "definitions": DEFINITIONS_VERSION, "requests_sent": 5, "completed": 4, "errors": {"timeout": 1},
+        "wall_seconds": 4.0, "requests_per_second": 1.0, "output_tokens_per_second": 13 / 4.0,
+        "inter_chunk_latency_ms": None,
         "inter_token_latency_ms": {"mean": pytest.approx(350.0), "p50": pytest.approx(350.0),
                                    "p99": pytest.approx(497.0)},
         "output_tokens": {"mean": 3.25, "p50": 3.5, "p99": pytest.approx(4.97)},
@@ -496,3 +493,19 @@ def test_requests_are_asked_of_measured_runs_and_go_with_the_raw_samples():
         NotFound, match=rf"^run {run.id}'s requests are no longer kept \(they go with its raw samples\)$"
     ):
         use_cases.requests(run.id)
+
+
+def test_inter_chunk_latency_pools_every_gap_between_text_chunks_of_completed_requests():
+    def streamed(*arrivals: float, error: str | None = None) -> RequestOutcome:
+        chunks = tuple(Chunk(at, 4) for at in arrivals)
+        return RequestOutcome(0.0, 1.0, arrivals[0], len(arrivals), chunks=chunks, error=error)
+
+    # Gaps of 100, 200, 100 and 100, 300 ms; a failed request's are left out.
+    outcomes = [streamed(0.1, 0.2, 0.4, 0.5), streamed(0.5, 0.6, 0.9), streamed(0.1, 0.9, error="broken_stream")]
+    details = measurement_details(outcomes, wall=2.0)
+    assert details["inter_chunk_latency_ms"] == {
+        "mean": pytest.approx(160.0),
+        "p50": pytest.approx(100.0),
+        "p99": pytest.approx(296.0),
+    }
+    assert details["output_tokens_per_second"] == 7 / 2.0  # the completed requests' tokens over the duration

@@ -1,8 +1,8 @@
 """Measured runs: real requests to OpenAI-compatible endpoints, stored like simulated runs.
 
-Each request streams a chat completion; its TTFT, output speed after the first token, inter-token
-latency and e2e latency are timed on the monotonic clock. Warm-up requests are sent first and
-left out; errors are counted by kind and never become samples.
+Each request streams a chat completion, timed on the monotonic clock (what each figure means:
+services/measures.py). Warm-up requests are sent first and left out; errors are counted by kind
+and never become samples; every measured request's record is kept with the run.
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from injector import inject
 
 from src.application.domain import bounds
@@ -36,8 +34,9 @@ from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets,
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
-from src.application.services import timelines
+from src.application.services import measures, timelines
 from src.application.services.load import LoadShape, drive
+from src.application.services.measures import measurement_details
 from src.application.use_cases.quotas import Quotas, benchmark_work
 from src.application.use_cases.run_lifecycle import Completed, Failed, RunLifecycle, store_pair
 
@@ -270,44 +269,9 @@ class BenchmarkUseCases:
         metrics = {m.name: m for m in self.uow.catalogue.metrics() if m.id is not None}
         day = self.clock.now().date()
         self.uow.timelines.add(run.id, timelines.records(outcomes, origin), day)
-        succeeded = [o for o in outcomes if o.error is None]
-        streamed = [o for o in succeeded if o.output_tokens > 1 and o.decode_s > 0]
-        values = {
-            "TTFT": np.array([o.ttft_s for o in succeeded]),
-            "e2e_latency": np.array([o.e2e_s for o in succeeded]),
-            "TPS": np.array([(o.output_tokens - 1) / o.decode_s for o in streamed]),
-            "RPS": np.array([len(succeeded) / wall]),
-        }
+        values = measures.samples([o for o in outcomes if o.error is None], wall)
         return [
             store_pair(self.uow, run.id, llm_id, metrics[name], array, day, array.size or 1)
             for name, array in values.items()
             if array.size
         ]
-
-
-def measurement_details(outcomes: list[RequestOutcome], wall: float) -> dict[str, Any]:
-    """What a measured run reports beside its samples: errors, speed, tokens, client overhead."""
-    succeeded = [o for o in outcomes if o.error is None]
-    streamed = [o for o in succeeded if o.output_tokens > 1 and o.decode_s > 0]
-    itl_ms = [o.decode_s / (o.output_tokens - 1) * 1000 for o in streamed]
-    overhead_ms = [o.client_overhead_s * 1000 for o in outcomes]
-    return {
-        "requests_sent": len(outcomes),
-        "completed": len(succeeded),
-        "errors": dict(Counter(o.error for o in outcomes if o.error)),
-        "wall_seconds": wall,
-        "requests_per_second": len(succeeded) / wall if wall else 0.0,
-        "inter_token_latency_ms": _quantiles(itl_ms),
-        "output_tokens": _quantiles([float(o.output_tokens) for o in succeeded]),
-        "input_tokens": _quantiles([float(o.input_tokens) for o in succeeded if o.input_tokens is not None]),
-        "tokens_counted_by": "usage" if succeeded and all(o.tokens_from_usage for o in succeeded) else "stream chunks",
-        "client_overhead_ms": _quantiles(overhead_ms),
-    }
-
-
-def _quantiles(values: list[float]) -> dict[str, float] | None:
-    if not values:
-        return None
-    array = np.array(values)
-    p50, p99 = np.percentile(array, [50, 99])
-    return {"mean": float(array.mean()), "p50": float(p50), "p99": float(p99)}

@@ -1,0 +1,80 @@
+"""What a measured run reports, defined once. DEFINITIONS_VERSION is stored with each run
+(`details.definitions`), so a run measured under other definitions is never mixed up with it.
+
+All times are seconds on the client's monotonic clock; a request begins when the client starts
+sending it (any connection set-up it needs comes after that, inside its times).
+
+- TTFT: from the request's start to its first content token. Reasoning tokens, where the API
+  streams them, come before it and are timed apart (`first_reasoning_s` of its record).
+- e2e latency: from the request's start to the end of its stream ([DONE]).
+- ITL (inter-token latency), per request: (e2e - TTFT) / (output tokens - 1), the mean time
+  between its output tokens after the first. A request of one token has none.
+- TPS (per-request output speed): its inverse, (output tokens - 1) / (e2e - TTFT).
+- Inter-chunk latency: every gap between consecutive streamed events that carried text, pooled
+  over the run's requests. A chunk may carry several tokens: this is the pace a reader sees.
+- Output throughput: the output tokens of the run's completed requests over its duration.
+- RPS (request throughput): completed requests over the run's duration, one value per run.
+- Duration: wall seconds from the first measured request's start to the last one's end.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from src.application.ports.llm_client import RequestOutcome
+
+DEFINITIONS_VERSION = 1
+
+
+def timed_speed(outcome: RequestOutcome) -> bool:
+    """Whether a completed request has an ITL and a TPS: tokens after the first, and time between."""
+    return outcome.output_tokens > 1 and outcome.decode_s > 0
+
+
+def itl_s(outcome: RequestOutcome) -> float:
+    return outcome.decode_s / (outcome.output_tokens - 1)
+
+
+def samples(succeeded: Sequence[RequestOutcome], wall: float) -> dict[str, np.ndarray]:
+    """The ranked metrics' samples: one a completed request, and RPS one a run."""
+    return {
+        "TTFT": np.array([o.ttft_s for o in succeeded]),
+        "e2e_latency": np.array([o.e2e_s for o in succeeded]),
+        "TPS": np.array([1 / itl_s(o) for o in succeeded if timed_speed(o)]),
+        "RPS": np.array([len(succeeded) / wall]),
+    }
+
+
+def measurement_details(outcomes: Sequence[RequestOutcome], wall: float) -> dict[str, Any]:
+    """What a measured run reports beside its samples: errors, throughput, latencies between
+    tokens and chunks, tokens, and the client's own time."""
+    succeeded = [o for o in outcomes if o.error is None]
+    chunk_gaps = [np.diff([c.at for c in o.chunks]) for o in succeeded if len(o.chunks) > 1]
+    output_tokens = sum(o.output_tokens for o in succeeded)
+    return {
+        "definitions": DEFINITIONS_VERSION,
+        "requests_sent": len(outcomes),
+        "completed": len(succeeded),
+        "errors": dict(Counter(o.error for o in outcomes if o.error)),
+        "wall_seconds": wall,
+        "requests_per_second": len(succeeded) / wall if wall else 0.0,
+        "output_tokens_per_second": output_tokens / wall if wall else 0.0,
+        "inter_token_latency_ms": _quantiles([itl_s(o) * 1000 for o in succeeded if timed_speed(o)]),
+        "inter_chunk_latency_ms": _quantiles(list(np.concatenate(chunk_gaps) * 1000) if chunk_gaps else []),
+        "output_tokens": _quantiles([float(o.output_tokens) for o in succeeded]),
+        "input_tokens": _quantiles([float(o.input_tokens) for o in succeeded if o.input_tokens is not None]),
+        "tokens_counted_by": "usage" if succeeded and all(o.tokens_from_usage for o in succeeded) else "stream chunks",
+        "client_overhead_ms": _quantiles([o.client_overhead_s * 1000 for o in outcomes]),
+    }
+
+
+def _quantiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    array = np.array(values)
+    p50, p99 = np.percentile(array, [50, 99])
+    return {"mean": float(array.mean()), "p50": float(p50), "p99": float(p99)}
