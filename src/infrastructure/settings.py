@@ -11,6 +11,7 @@ from pathlib import Path
 from limits import RateLimitItem, parse_many
 
 from src.adapters.web.limits import RateLimits
+from src.application.services.measures import ClientLimits
 from src.application.use_cases.benchmarks import BenchmarkSettings
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings
@@ -118,6 +119,10 @@ class Settings:
                 timeout_s=float(_integer(env, "BENCHMARK_TIMEOUT_SECONDS", 60, minimum=1)),
                 warmup=_integer(env, "BENCHMARK_WARMUP_REQUESTS", 2, minimum=0),
                 max_duration_s=float(_integer(env, "BENCHMARK_MAX_DURATION_SECONDS", 600, minimum=1)),
+                client_limits=ClientLimits(
+                    loop_lag_ms=float(_integer(env, "BENCHMARK_MAX_LOOP_LAG_MS", 20, minimum=1)),
+                    cpu_share=_integer(env, "BENCHMARK_MAX_CLIENT_CPU_PERCENT", 90, minimum=1) / 100,
+                ),
             ),
             simulation=SimulationSettings(
                 samples_per_pair=_integer(env, "SIMULATION_SAMPLES_PER_PAIR", 1000, minimum=2),

@@ -74,7 +74,7 @@ def test_the_document_states_the_domains_bounds_and_every_error_answer(document)
     run, plan = schemas["RunRequest"]["properties"], schemas["BenchmarkRequest"]["properties"]
     assert (run["samples_per_pair"]["minimum"], run["samples_per_pair"]["maximum"]) == (2, 2_000_000)
     assert (run["seed"]["minimum"], run["seed"]["maximum"]) == (0, 2**63 - 1)
-    assert (plan["concurrency"]["maximum"], plan["requests"]["maximum"]) == (bounds.CONCURRENCY.high, 10_000)
+    assert (plan["concurrency"]["maximum"], plan["requests"]["maximum"]) == (bounds.STREAMS.high, 10_000)
     assert (plan["rate"]["exclusiveMinimum"], plan["rate"]["maximum"]) == (0, 1000)
     for path, operations in document["paths"].items():
         for method, operation in operations.items():

@@ -4,7 +4,6 @@ usage, finish reason), connection set-up kept or paid per request, and errors by
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 
 from src.adapters.measurement.openai_client import OpenAIStreamingClient
 from src.application.ports.llm_client import ChatRequest, RequestOutcome
+from src.application.services.load import on_own_loop
 from tests.support.fake_openai import Behaviour, FakeOpenAI
 
 FIRST, GAP = 0.15, 0.01
@@ -28,7 +28,7 @@ def send(base_url: str, count: int = 1, reuse: bool = True, **asked) -> list[Req
         async with OpenAIStreamingClient().connect(reuse, max_streams=4) as streams:
             return [await streams.stream(request(base_url, **asked)) for _ in range(count)]
 
-    return asyncio.run(sequence())
+    return on_own_loop(sequence())
 
 
 def test_a_timeline_holds_each_chunk_in_order_at_the_servers_pace():

@@ -137,7 +137,9 @@ class FakeRunRepository(AbstractRunRepository):
         return [r for r in self.store.runs.values() if r.requested_by == requested_by and r.created_at >= since]
 
     def latest(self, status: RunStatus, source: RunSource | None = None) -> Run | None:
-        matching = [r for r in self.store.runs.values() if r.status is status and source in (None, r.source)]
+        matching = [
+            r for r in self.store.runs.values() if r.status is status and source in (None, r.source) and not r.invalid
+        ]
         return max(matching, key=lambda r: (r.finished_at or r.created_at, r.id or 0), default=None)
 
     def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[Run]:
@@ -157,6 +159,7 @@ class FakeRunRepository(AbstractRunRepository):
             r
             for r in self.store.runs.values()
             if r.status is RunStatus.COMPLETED
+            and not r.invalid
             and (since is None or (r.finished_at and r.finished_at >= since))
             and source in (None, r.source)
         ]

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from src.application.domain.errors import Conflict, Forbidden, InvalidParameter, NotFound
-from src.application.domain.model import Caller, Role, RunStatus
+from src.application.domain.model import Caller, Role, RunSource, RunStatus
+from src.application.domain.ranking import Scope, Window
 from src.application.ports.llm_client import (
     AbstractChatStreams,
     AbstractLLMClient,
@@ -23,10 +24,11 @@ from src.application.ports.llm_client import (
     RequestOutcome,
 )
 from src.application.services import load, timelines
-from src.application.services.load import LoadShape, drive
-from src.application.services.measures import DEFINITIONS_VERSION, measurement_details
+from src.application.services.load import Driven, LoadShape, drive, on_own_loop
+from src.application.services.measures import DEFINITIONS_VERSION, ClientLimits, measurement_details, self_check
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkSettings, BenchmarkUseCases
 from src.application.use_cases.quotas import Quotas
+from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
 from tests.unit.test_simulation_use_cases import RecordingTelemetry
@@ -338,7 +340,7 @@ def test_poisson_arrivals_follow_their_rate_and_repeat_with_their_seed(monkeypat
     def schedule(seed: int) -> list[float]:
         with monkeypatch.context() as patched:
             clock = VirtualTime(patched)
-            asyncio.run(drive(answer(ok(0.1, 0.2, 3)), 2000, LoadShape(concurrency=1, rate=20.0), seed=seed))
+            on_own_loop(drive(answer(ok(0.1, 0.2, 3)), 2000, LoadShape(concurrency=1, rate=20.0), seed=seed))
         return clock.arrivals
 
     first, again, other = schedule(7), schedule(7), schedule(8)
@@ -351,11 +353,13 @@ def test_poisson_arrivals_follow_their_rate_and_repeat_with_their_seed(monkeypat
 def test_poisson_arrivals_stop_at_the_time_cap_and_the_wall_time_is_the_clocks(monkeypatch):
     clock = VirtualTime(monkeypatch)
     heard: list[RequestOutcome] = []
-    outcomes, wall = asyncio.run(drive(answer(ok(0.1, 0.2, 3)), 2000, LoadShape(concurrency=1, rate=20.0), seed=3,
-                                       on_done=heard.append, max_seconds=10.0))  # fmt: skip
+    shape = LoadShape(concurrency=1, rate=20.0)
+    sending = drive(answer(ok(0.1, 0.2, 3)), 2000, shape, seed=3, on_done=heard.append, max_seconds=10.0)
+    outcomes, wall, lateness = on_own_loop(sending)
     assert 150 < len(clock.arrivals) < 250 and max(clock.arrivals) <= 10.0  # 200 expected in 10 s at 20/s
     assert len(outcomes) == len(clock.arrivals) and heard == outcomes
     assert wall == clock.now == clock.arrivals[-1]
+    assert lateness == [0.0] * len(outcomes)  # on virtual time every arrival leaves on the dot
 
 
 def test_a_load_shape_describes_itself_in_the_words_of_the_run_details():
@@ -375,7 +379,7 @@ def answer(outcome: RequestOutcome):
 def test_fixed_concurrency_never_has_more_requests_in_flight_than_asked():
     in_flight, most = 0, 0
 
-    async def load_of_four() -> tuple[list[RequestOutcome], float]:
+    async def load_of_four() -> Driven:
         gate = asyncio.Barrier(4)
 
         async def send() -> RequestOutcome:
@@ -389,7 +393,7 @@ def test_fixed_concurrency_never_has_more_requests_in_flight_than_asked():
         return await drive(send, 40, LoadShape(concurrency=4), on_done=heard.append)
 
     heard: list[RequestOutcome] = []
-    outcomes, wall = asyncio.run(load_of_four())
+    outcomes, wall, _ = on_own_loop(load_of_four())
     assert len(outcomes) == 40 and most == 4 and sorted(map(id, heard)) == sorted(map(id, outcomes))
     assert 0 < wall < 5
 
@@ -397,7 +401,7 @@ def test_fixed_concurrency_never_has_more_requests_in_flight_than_asked():
 def test_a_thousand_requests_are_in_flight_at_once_on_one_event_loop():
     in_flight, most = 0, 0
 
-    async def thousand() -> tuple[list[RequestOutcome], float]:
+    async def thousand() -> Driven:
         everyone = asyncio.Event()
 
         async def send() -> RequestOutcome:
@@ -412,7 +416,7 @@ def test_a_thousand_requests_are_in_flight_at_once_on_one_event_loop():
 
         return await drive(send, 1000, LoadShape(concurrency=1000))
 
-    outcomes, _ = asyncio.run(thousand())
+    outcomes, _, _ = on_own_loop(thousand())
     assert len(outcomes) == 1000 and most == 1000
 
 
@@ -434,7 +438,7 @@ def test_no_request_starts_after_the_duration_cap(rate):
         return ok(0.01, 0.02, 3)
 
     began = time.perf_counter()
-    outcomes, _ = asyncio.run(drive(send, 1000, LoadShape(concurrency=2, rate=rate), max_seconds=0.2))
+    outcomes, _, _ = on_own_loop(drive(send, 1000, LoadShape(concurrency=2, rate=rate), max_seconds=0.2))
     assert 1 <= len(outcomes) == len(starts) < 1000
     assert max(starts) - began < 0.2 + 0.05  # none started after the cap (give or take a wake-up)
 
@@ -509,3 +513,61 @@ def test_inter_chunk_latency_pools_every_gap_between_text_chunks_of_completed_re
         "p99": pytest.approx(296.0),
     }
     assert details["output_tokens_per_second"] == 7 / 2.0  # the completed requests' tokens over the duration
+
+
+def test_the_self_check_names_each_limit_the_client_passed():
+    limits = ClientLimits(loop_lag_ms=20.0, cpu_share=0.9)
+    kept_up = self_check([0.001] * 99 + [0.5], cpu_s=0.5, wall=1.0, lateness_s=[], limits=limits)
+    assert kept_up["reasons"] == [] and kept_up["arrival_lateness_ms"] is None and kept_up["client_cpu"] == 0.5
+    assert kept_up["loop_lag_ms"] == {"p50": 1.0, "p95": 1.0, "p99": pytest.approx(5.99), "max": 500.0}
+    lagging = self_check([0.03] * 100, cpu_s=0.95, wall=1.0, lateness_s=[0.001, 0.025], limits=limits)
+    assert lagging["reasons"] == [
+        "the client's event loop lagged 30 ms at p95 (limit 20 ms)",
+        "arrivals left 24 ms late at p95 (limit 20 ms)",
+        "the client's event loop used 95% of a core (limit 90%)",
+    ]
+
+
+class BlockingClient(ScriptedClient):
+    """Holds the event loop in its own code, as a client overwhelmed by its streams does."""
+
+    async def stream(self, request: ChatRequest) -> RequestOutcome:
+        time.sleep(0.06)
+        return await super().stream(request)
+
+
+def test_a_run_whose_client_was_the_bottleneck_is_kept_but_ranked_only_when_asked_for_by_id():
+    use_cases, uow, _ = benchmarks(BlockingClient(ok(0.2, 1.2, 11)))
+    run = use_cases.run_now("fake", use_cases.plan(8, warmup=0))
+    assert run.status is RunStatus.COMPLETED and run.invalid.startswith("client-bound: the client's event loop lagged")
+    assert run.details["self_check"]["loop_lag_ms"]["p95"] > 20 and run.details["self_check"]["reasons"]
+    rankings = RankingUseCases(uow, use_cases.clock)
+    assert rankings.rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED)).entries == ()
+    assert rankings.rank_metric("TTFT", scope=Scope(window=Window.DAY, source=RunSource.MEASURED)).entries == ()
+    alone = rankings.rank_metric("TTFT", scope=Scope(run_id=run.id))
+    assert [entry.llm.name for entry in alone.entries] == ["GPT-4o"]
+
+
+def test_a_run_whose_client_kept_up_says_so_and_is_ranked():
+    class Paced(ScriptedClient):
+        async def stream(self, request: ChatRequest) -> RequestOutcome:
+            await asyncio.sleep(0.02)  # waiting on the endpoint, as a real stream does
+            return await super().stream(request)
+
+    use_cases, uow, _ = benchmarks(Paced(ok(0.2, 1.2, 11)))
+    run = use_cases.run_now("fake", use_cases.plan(10, concurrency=2, rate=50.0, warmup=0))
+    check = run.details["self_check"]
+    assert run.invalid is None and check["reasons"] == [] and check["client_cpu"] < 0.9
+    assert check["arrival_lateness_ms"]["p50"] < 20 and check["loop_lag_ms"]["p95"] < 20
+    ranked = RankingUseCases(uow, use_cases.clock).rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED))
+    assert [entry.llm.name for entry in ranked.entries] == ["GPT-4o"]
+
+
+def test_a_run_is_measured_even_from_a_thread_whose_event_loop_is_running():
+    """As under a browser driver or an async server: the run gets a loop of its own."""
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))
+
+    async def caller() -> RunStatus:
+        return use_cases.run_now("fake", use_cases.plan(2, warmup=0)).status
+
+    assert asyncio.run(caller()) is RunStatus.COMPLETED

@@ -69,3 +69,13 @@ def test_measured_runs_can_be_scheduled_for_named_endpoints():
     assert beat["benchmarks"]["task"] == "jounce.scheduled_benchmarks"
     assert beat["benchmarks"]["args"] == (["gpt-4o", "haiku"], 30)
     assert "benchmarks" not in create_celery(Flask(__name__), Settings.from_env({})).conf.beat_schedule
+
+
+def test_the_client_limits_of_measured_runs_come_from_the_environment():
+    from src.application.services.measures import ClientLimits
+
+    assert Settings.from_env({}).benchmark.client_limits == ClientLimits(loop_lag_ms=20.0, cpu_share=0.9)
+    given = {"BENCHMARK_MAX_LOOP_LAG_MS": "50", "BENCHMARK_MAX_CLIENT_CPU_PERCENT": "75"}
+    assert Settings.from_env(given).benchmark.client_limits == ClientLimits(loop_lag_ms=50.0, cpu_share=0.75)
+    with pytest.raises(ConfigurationError, match="BENCHMARK_MAX_LOOP_LAG_MS must be at least 1, got 0"):
+        Settings.from_env({"BENCHMARK_MAX_LOOP_LAG_MS": "0"})

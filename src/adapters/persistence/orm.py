@@ -140,6 +140,7 @@ simulation_runs = Table(
     Column("endpoint_id", Integer, ForeignKey("endpoints.id")),
     Column("details", JSON),
     Column("requested_by", String(40)),
+    Column("invalid", Text),  # see Run.invalid
     Index("ix_simulation_runs_status_source_finished_at", "status", "source", "finished_at", "id"),
     Index("ix_simulation_runs_requested_by_created_at", "requested_by", "created_at"),
 )

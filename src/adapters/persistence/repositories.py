@@ -72,7 +72,10 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
 
     def latest(self, status: RunStatus, source: RunSource | None = None) -> Run | None:
         return self.session.scalars(
-            _of_source(select(Run).where(orm.simulation_runs.c.status == status), source)
+            _of_source(
+                select(Run).where(orm.simulation_runs.c.status == status, orm.simulation_runs.c.invalid.is_(None)),
+                source,
+            )
             .order_by(orm.simulation_runs.c.finished_at.desc(), orm.simulation_runs.c.id.desc())
             .limit(1)
         ).first()
@@ -223,4 +226,6 @@ def _of_source(query: Select[Any], source: RunSource | None) -> Select[Any]:
 
 
 def _completed(query: Select[Any], source: RunSource | None) -> Select[Any]:
-    return _of_source(query.where(orm.simulation_runs.c.status == RunStatus.COMPLETED), source)
+    """Completed runs, but for those marked invalid."""
+    runs = orm.simulation_runs.c
+    return _of_source(query.where(runs.status == RunStatus.COMPLETED, runs.invalid.is_(None)), source)

@@ -354,6 +354,10 @@ class RunOut(Out):
         description="Simulated runs: the load (concurrency); measured runs: plan, load, errors, overhead, tokens"
     )
     requested_by: str | None = Field(description="key:<id>, bootstrap, schedule or cli")
+    invalid: str | None = Field(
+        description="Why its measurements cannot be trusted (a measured run whose client was the bottleneck): "
+        "rankings of the latest run and of windows leave it out; rank it alone with run_id"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

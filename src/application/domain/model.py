@@ -108,6 +108,9 @@ class Run:
     endpoint_id: int | None = None  # measured runs: the endpoint measured
     details: dict[str, Any] | None = None  # measured runs: load shape, errors, overhead, tokens
     requested_by: str | None = None  # the Caller's identity
+    # A completed run whose measurements cannot be trusted (its client was the bottleneck): why.
+    # It is kept and can be ranked by its id, but the latest run and windows leave it out.
+    invalid: str | None = None
     id: int | None = None
 
     @property
@@ -121,10 +124,11 @@ class Run:
         self.finished_at = None
         self.error = None
 
-    def complete(self, now: datetime, sample_count: int) -> None:
+    def complete(self, now: datetime, sample_count: int, invalid: str | None = None) -> None:
         self.status = RunStatus.COMPLETED
         self.finished_at = now
         self.sample_count = sample_count
+        self.invalid = invalid
 
     def fail(self, now: datetime, error: str) -> None:
         self.status = RunStatus.FAILED

@@ -57,7 +57,8 @@ class AbstractRunRepository(abc.ABC):
     def completed_span(
         self, since: datetime | None, source: RunSource | None = None
     ) -> tuple[datetime | None, datetime | None]:
-        """The first and last finish of the runs completed since `since` (ever, when None)."""
+        """The first and last finish of the runs completed since `since` (ever, when None); here
+        and below, runs marked invalid are left out."""
 
     @abc.abstractmethod
     def completed_recent(self, since: datetime | None, limit: int, source: RunSource | None = None) -> list[Run]:
@@ -76,7 +77,8 @@ class AbstractRunRepository(abc.ABC):
         """The runs this caller asked for since `since`, whatever became of them."""
 
     @abc.abstractmethod
-    def latest(self, status: RunStatus, source: RunSource | None = None) -> Run | None: ...
+    def latest(self, status: RunStatus, source: RunSource | None = None) -> Run | None:
+        """The newest run of that status (and source), leaving out runs marked invalid."""
 
     @abc.abstractmethod
     def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[Run]: ...

@@ -7,10 +7,22 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
 
 from src.application.ports.llm_client import RequestOutcome
+
+T = TypeVar("T")
+
+
+def on_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Runs `coroutine` on a new event loop in a thread of its own: the caller's thread may have
+    a loop running already (a browser driver's, an async server's), and a run's timings should not
+    share one anyway."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="measure") as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,12 @@ class LoadShape:
         return {"shape": "poisson", "rate_per_second": self.rate, "max_concurrency": self.concurrency}
 
 
+class Driven(NamedTuple):
+    outcomes: list[RequestOutcome]  # in finishing order
+    wall: float  # seconds from the first request's start to the last one's end
+    lateness: list[float] = []  # Poisson: how late each request left after its arrival time (seconds)
+
+
 async def drive(
     send: Callable[[], Awaitable[RequestOutcome]],
     total: int,
@@ -31,10 +49,11 @@ async def drive(
     seed: int = 0,
     on_done: Callable[[RequestOutcome], None] | None = None,
     max_seconds: float = math.inf,
-) -> tuple[list[RequestOutcome], float]:
-    """Send `total` requests in the given shape; the outcomes (in finishing order) and wall seconds.
-    No request starts after `max_seconds`: those are left out of the outcomes."""
+) -> Driven:
+    """Send `total` requests in the given shape. No request starts after `max_seconds`: those are
+    left out of the outcomes."""
     outcomes: list[RequestOutcome] = []
+    lateness: list[float] = []
     started = time.perf_counter()
     deadline = started + max_seconds
     slots = asyncio.Semaphore(shape.concurrency)
@@ -58,9 +77,10 @@ async def drive(
                 if next_at > deadline:
                     break
                 await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                lateness.append(time.perf_counter() - next_at)  # the event loop's doing, not the server's
             await slots.acquire()  # fixed concurrency: the next request as soon as one ends
             if time.perf_counter() > deadline:
                 slots.release()
                 break
             requests.create_task(one())
-    return outcomes, time.perf_counter() - started
+    return Driven(outcomes, time.perf_counter() - started, lateness)

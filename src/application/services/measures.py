@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -78,3 +79,36 @@ def _quantiles(values: list[float]) -> dict[str, float] | None:
     array = np.array(values)
     p50, p99 = np.percentile(array, [50, 99])
     return {"mean": float(array.mean()), "p50": float(p50), "p99": float(p99)}
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    """Past these, the client was the bottleneck of its own run: its timings are its own delays
+    as much as the endpoint's, and the run is marked client-bound."""
+
+    loop_lag_ms: float = 20.0  # the event loop's lag at p95 (and Poisson arrivals' lateness at p95)
+    cpu_share: float = 0.9  # of one core, by the thread that runs the event loop
+
+
+def self_check(lags_s: Sequence[float], cpu_s: float, wall: float, lateness_s: Sequence[float],
+               limits: ClientLimits) -> dict[str, Any]:  # fmt: skip
+    """Whether the client kept up: its event loop's lag (a timer due every few milliseconds, how
+    late each firing was), the CPU its loop used over the run, and how late Poisson arrivals left.
+    `reasons` says what made the run client-bound, if anything did."""
+    lag, late = _lag_quantiles(lags_s), _lag_quantiles(lateness_s)
+    cpu_share = cpu_s / wall if wall else 0.0
+    reasons = []
+    if lag and lag["p95"] > limits.loop_lag_ms:
+        reasons.append(f"the client's event loop lagged {lag['p95']:.0f} ms at p95 (limit {limits.loop_lag_ms:g} ms)")
+    if late and late["p95"] > limits.loop_lag_ms:
+        reasons.append(f"arrivals left {late['p95']:.0f} ms late at p95 (limit {limits.loop_lag_ms:g} ms)")
+    if cpu_share > limits.cpu_share:
+        reasons.append(f"the client's event loop used {cpu_share:.0%} of a core (limit {limits.cpu_share:.0%})")
+    return {"loop_lag_ms": lag, "arrival_lateness_ms": late, "client_cpu": cpu_share, "reasons": reasons}
+
+
+def _lag_quantiles(seconds: Sequence[float]) -> dict[str, float] | None:
+    if not seconds:
+        return None
+    p50, p95, p99 = np.percentile(np.asarray(seconds) * 1000, [50, 95, 99])
+    return {"p50": float(p50), "p95": float(p95), "p99": float(p99), "max": float(max(seconds) * 1000)}

@@ -11,7 +11,7 @@ import asyncio
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from injector import inject
@@ -35,8 +35,8 @@ from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import measures, timelines
-from src.application.services.load import LoadShape, drive
-from src.application.services.measures import measurement_details
+from src.application.services.load import Driven, LoadShape, drive, on_own_loop
+from src.application.services.measures import ClientLimits, measurement_details, self_check
 from src.application.use_cases.quotas import Quotas, benchmark_work
 from src.application.use_cases.run_lifecycle import Completed, Failed, RunLifecycle, store_pair
 
@@ -54,6 +54,7 @@ class BenchmarkSettings:
     timeout_s: float = 60.0
     warmup: int = 2
     max_duration_s: float = 600.0  # a run sends nothing new after this long
+    client_limits: ClientLimits = field(default_factory=ClientLimits)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,26 @@ class BenchmarkPlan:
     @property
     def shape(self) -> LoadShape:
         return LoadShape(self.concurrency, self.rate)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A run's measured requests as sent, with what the client saw of itself meanwhile."""
+
+    driven: Driven
+    origin: float  # when the first could be sent (monotonic)
+    cpu_s: float  # the event loop's CPU time over the run
+    lags: list[float]  # each lag probe's lateness, seconds
+
+
+PROBE_SECONDS = 0.01  # the event loop's lag is how late a timer due this often fires
+
+
+async def _probe_loop(lags: list[float]) -> None:
+    while True:
+        due = time.perf_counter() + PROBE_SECONDS
+        await asyncio.sleep(PROBE_SECONDS)
+        lags.append(time.perf_counter() - due)
 
 
 class BenchmarkUseCases:
@@ -213,21 +234,25 @@ class BenchmarkUseCases:
         request = self._chat_request(endpoint, plan)
         if isinstance(request, str):
             return Failed(request)
-        outcomes, wall, origin = asyncio.run(self._send(request, plan, run.seed, progress))
+        sent = on_own_loop(self._send(request, plan, run.seed, progress))
+        outcomes, wall = sent.driven.outcomes, sent.driven.wall
+        checked = self_check(sent.lags, sent.cpu_s, wall, sent.driven.lateness, self.settings.client_limits)
         details = measurement_details(outcomes, wall) | {
             "plan": (run.details or {})["plan"],
             "not_sent_duration_cap": plan.requests - len(outcomes),
+            "self_check": checked,
         }
         succeeded = [o for o in outcomes if o.error is None]
         if not succeeded:
             errors = ", ".join(f"{kind}: {count}" for kind, count in details["errors"].items())
             return Failed(f"no request succeeded ({errors})", details)
-        return Completed(lambda locked: self._store(locked, endpoint.llm_id, outcomes, origin, wall), details)
+        invalid = f"client-bound: {'; '.join(checked['reasons'])}" if checked["reasons"] else None
+        store = lambda locked: self._store(locked, endpoint.llm_id, outcomes, sent.origin, wall)  # noqa: E731
+        return Completed(store, details, invalid)
 
     async def _send(
         self, request: ChatRequest, plan: BenchmarkPlan, seed: int, progress: Callable[[int, int], None] | None
-    ) -> tuple[list[RequestOutcome], float, float]:
-        """The outcomes, the wall seconds and the moment (monotonic) the measured requests began."""
+    ) -> Sent:
         done = 0
 
         def on_done(_: RequestOutcome) -> None:
@@ -240,9 +265,12 @@ class BenchmarkUseCases:
             send = lambda: streams.stream(request)  # noqa: E731
             # Warm-ups open the connections and warm the server's caches, all at once: never measured.
             await drive(send, plan.warmup, LoadShape(plan.concurrency))
-            origin = time.perf_counter()
-            outcomes, wall = await drive(send, plan.requests, plan.shape, seed, on_done, self.settings.max_duration_s)
-            return outcomes, wall, origin
+            lags: list[float] = []
+            probe = asyncio.create_task(_probe_loop(lags))
+            origin, cpu = time.perf_counter(), time.thread_time()  # the event loop's thread: this one
+            driven = await drive(send, plan.requests, plan.shape, seed, on_done, self.settings.max_duration_s)
+            probe.cancel()
+            return Sent(driven, origin, time.thread_time() - cpu, lags)
 
     def run_now(
         self, endpoint_name: str, plan: BenchmarkPlan, progress: Callable[[int, int], None] | None = None

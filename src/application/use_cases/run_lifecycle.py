@@ -36,6 +36,7 @@ class Completed:
 
     store: Callable[[Run], Sequence[MetricSummary]]
     details: dict[str, Any] | None = None
+    invalid: str | None = None  # why its measurements cannot be trusted: kept, but never ranked unasked
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,9 @@ class RunLifecycle:
             self.uow.summaries.add_all(summaries)
             if outcome.details is not None:
                 run.details = outcome.details
-            run.complete(self.clock.now(), sum(s.n for s in summaries))
-            self.uow.rollups.include(run, summaries)
+            run.complete(self.clock.now(), sum(s.n for s in summaries), outcome.invalid)
+            if run.invalid is None:  # windows count valid runs only
+                self.uow.rollups.include(run, summaries)
             self.uow.commit()
         self.cache.data_changed()
         self.telemetry.run_finished(RunStatus.COMPLETED, run.sample_count, time.perf_counter() - began)
