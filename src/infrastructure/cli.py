@@ -14,6 +14,7 @@ from src.adapters.tasks.inprocess import InProcessScheduler
 from src.application.domain import bounds
 from src.application.domain.errors import DomainError
 from src.application.domain.model import Role, RunStatus
+from src.application.services.measures import Slo
 from src.application.use_cases.accounts import AccountUseCases
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.catalogue import CatalogueUseCases
@@ -166,16 +167,24 @@ def list_endpoints() -> None:
 @click.option("--max-tokens", type=within(bounds.MAX_TOKENS), default=None, help="default: BENCHMARK_MAX_TOKENS")
 @click.option("--fresh-connections", is_flag=True,
               help="a new connection per request: its TTFT includes the set-up")  # fmt: skip
+@click.option("--slo-ttft-ms", type=within(bounds.SLO_MS), default=None, help="SLO: a good request's TTFT")
+@click.option("--slo-itl-ms", type=within(bounds.SLO_MS), default=None, help="SLO: its inter-token latency")
+@click.option("--slo-e2e-ms", type=within(bounds.SLO_MS), default=None, help="SLO: its e2e latency")
+@click.option("--slo-attainment", type=within(bounds.ATTAINMENT), default=0.95, show_default=True,
+              help="SLO: the share of requests that must be good")  # fmt: skip
 @click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers")
 @with_appcontext
 def benchmark(
     endpoint_name: str, requests: int, concurrency: int, rate: float | None, warmup: int | None,
-    max_tokens: int | None, fresh_connections: bool, enqueue: bool,
+    max_tokens: int | None, fresh_connections: bool, slo_ttft_ms: float | None, slo_itl_ms: float | None,
+    slo_e2e_ms: float | None, slo_attainment: float, enqueue: bool,
 ) -> None:  # fmt: skip
     """Measure an endpoint: TTFT, output speed, e2e latency and RPS of streamed chat completions."""
     benchmarks = _get(BenchmarkUseCases)
     try:
-        plan = benchmarks.plan(requests, concurrency, rate, warmup, max_tokens, not fresh_connections)
+        asked = (slo_ttft_ms, slo_itl_ms, slo_e2e_ms)
+        slo = Slo(*asked, attainment=slo_attainment) if any(v is not None for v in asked) else None
+        plan = benchmarks.plan(requests, concurrency, rate, warmup, max_tokens, not fresh_connections, slo)
         if enqueue:
             run = benchmarks.request(endpoint_name, plan)
             click.echo(f"measured run {run.id} queued")

@@ -134,6 +134,9 @@ def test_run_bodies_that_are_not_strict_json_integers_get_a_400_naming_the_probl
         ({"endpoint": "x", "concurrency": 1001}, "concurrency must be between 1 and 1000, got 1001"),
         ({"endpoint": "x", "reuse_connections": "false"}, 'reuse_connections must be true or false, got "false"'),
         ({"endpoint": "x", "reuse_connections": 0}, "reuse_connections must be true or false, got 0"),
+        ({"endpoint": "x", "slo": {"ttft_ms": 0}}, "ttft_ms must be a number above 0 and at most 3600000, got 0"),
+        ({"endpoint": "x", "slo": {"itl_ms": 50, "p95": 1}}, "unknown field 'slo.p95'"),
+        ({"endpoint": "x", "slo": {}}, "an SLO needs at least one of ttft_ms, itl_ms and e2e_ms"),
     ],
 )
 def test_benchmark_bodies_with_odd_values_get_a_400(client, api_headers, body, complaint):
@@ -198,3 +201,9 @@ def test_a_malformed_body_is_answered_with_a_valid_example(client, api_headers):
     example = response.json["error"]["message"].partition("such as ")[2]
     accepted = client.post("/runs", data=example, content_type="application/json", headers=api_headers)
     assert response.status_code == 400 and accepted.status_code == 202
+
+
+def test_an_unknown_field_inside_an_object_is_named_by_its_path_with_that_objects_fields(client, api_headers):
+    response = client.post("/benchmarks", json={"endpoint": "x", "slo": {"p95_ms": 1}}, headers=api_headers)
+    assert response.status_code == 400 and response.json["error"]["message"] == "unknown field 'slo.p95_ms'"
+    assert response.json["error"]["choices"] == ["attainment", "e2e_ms", "itl_ms", "ttft_ms"]

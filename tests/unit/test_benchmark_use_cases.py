@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,7 +26,14 @@ from src.application.ports.llm_client import (
 )
 from src.application.services import load, timelines
 from src.application.services.load import Driven, LoadShape, drive, on_own_loop
-from src.application.services.measures import DEFINITIONS_VERSION, ClientLimits, measurement_details, self_check
+from src.application.services.measures import (
+    DEFINITIONS_VERSION,
+    ClientLimits,
+    Slo,
+    measurement_details,
+    self_check,
+    slo_report,
+)
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkSettings, BenchmarkUseCases
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.rankings import RankingUseCases
@@ -571,3 +579,45 @@ def test_a_run_is_measured_even_from_a_thread_whose_event_loop_is_running():
         return use_cases.run_now("fake", use_cases.plan(2, warmup=0)).status
 
     assert asyncio.run(caller()) is RunStatus.COMPLETED
+
+
+def test_a_good_request_completed_and_met_every_threshold_of_the_slo():
+    outcomes = [
+        ok(0.5, 1.5, 11),  # ITL 100 ms
+        ok(0.2, 0.7, 11),  # TTFT 200 ms, ITL 50 ms
+        ok(1.2, 2.0, 11),  # TTFT 1,200 ms
+        ok(0.3, 0.3, 1),  # one token: no ITL to miss
+        ok(1.0, 1.6, 11),  # TTFT and ITL exactly at their thresholds
+        RequestOutcome(0.0, 0.1, error="http_5xx"),
+    ]
+    slo = Slo(ttft_ms=1000, itl_ms=60)
+    assert [slo.met_by(o) for o in outcomes] == [False, True, False, True, True, False]
+    assert slo_report(outcomes, wall=2.0, slo=slo) == {
+        "good_requests": 3, "attainment": 0.5, "goodput_rps": 1.5, "met": False,
+    }  # fmt: skip
+    assert slo_report(outcomes, wall=2.0, slo=Slo(ttft_ms=1000, itl_ms=60, attainment=0.5))["met"] is True
+    assert [Slo(e2e_ms=1500).met_by(o) for o in outcomes] == [True, True, False, True, False, False]
+
+
+@pytest.mark.parametrize(
+    "asked, message",
+    [
+        ({}, "an SLO needs at least one of ttft_ms, itl_ms and e2e_ms"),
+        ({"ttft_ms": 0}, "slo.ttft_ms must be above 0 and at most 3600000, got 0"),
+        ({"itl_ms": 50, "attainment": 1.5}, "slo.attainment must be above 0 and at most 1, got 1.5"),
+    ],
+)
+def test_an_slo_is_checked_and_its_faults_named(asked, message):
+    with pytest.raises(InvalidParameter, match=rf"^{re.escape(message)}$"):
+        Slo(**asked)
+
+
+def test_a_run_with_an_slo_reports_its_goodput_and_keeps_the_slo_in_its_plan():
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 0.7, 11), ok(1.2, 2.0, 11)))
+    queued = use_cases.queue("fake", use_cases.plan(4, warmup=0, slo=Slo(ttft_ms=1000)))
+    assert queued.details["plan"]["slo"] == {"ttft_ms": 1000, "itl_ms": None, "e2e_ms": None, "attainment": 0.95}
+    run = use_cases.execute(queued.id)
+    report = run.details["slo"]
+    assert (report["good_requests"], report["attainment"], report["met"]) == (2, 0.5, False)
+    assert report["goodput_rps"] == pytest.approx(2 / run.details["wall_seconds"])
+    assert "slo" not in use_cases.run_now("fake", use_cases.plan(1, warmup=0)).details

@@ -10,7 +10,7 @@ import json
 import math
 import re
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -41,6 +41,7 @@ from src.application.domain.ranking import (
     Statistic,
     Window,
 )
+from src.application.services.measures import Slo
 from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.use_cases.rankings import WINDOW_SPANS
 
@@ -193,14 +194,26 @@ def parsed(model: type[M], values: Any) -> M:
 
 def invalid(error: ValidationError, model: type[BaseModel]) -> InvalidParameter:
     problems = error.errors()
-    unknown = sorted(str(p["loc"][0]) for p in problems if p["type"] == "extra_forbidden")
+    unknown = sorted(p["loc"] for p in problems if p["type"] == "extra_forbidden")
     if unknown:
-        return InvalidParameter(f"unknown field {shown(', '.join(unknown))}", choices=sorted(model.model_fields))
+        names = ", ".join(".".join(map(str, path)) for path in unknown)
+        return InvalidParameter(f"unknown field {shown(names)}", choices=_fields_at(model, unknown[0][:-1]))
     problem = problems[0]
     name = str(problem["loc"][0]) if problem["loc"] else None
     context = problem.get("ctx") or {}
     message = context.get("message") or (f"{name} is required" if problem["type"] == "missing" else problem["msg"])
     return InvalidParameter(message, choices=context.get("choices"), parameter=name)
+
+
+def _fields_at(model: type[BaseModel], path: tuple[int | str, ...]) -> list[str]:
+    """The fields of the model nested at `path` (a body's object within an object)."""
+    for name in path:
+        annotation = model.model_fields[str(name)].annotation
+        inner = [a for a in (get_args(annotation) or (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            return []
+        model = inner[0]
+    return sorted(model.model_fields)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,6 +318,19 @@ class RunRequest(Body):
     )
 
 
+class SloIn(Body):
+    example = '{"ttft_ms": 1000, "itl_ms": 50}'
+    ttft_ms: json_number(bounds.SLO_MS) = Field(None, description="A good request's TTFT is at most this")  # type: ignore[valid-type]
+    itl_ms: json_number(bounds.SLO_MS) = Field(None, description="Its inter-token latency is at most this")  # type: ignore[valid-type]
+    e2e_ms: json_number(bounds.SLO_MS) = Field(None, description="Its e2e latency is at most this")  # type: ignore[valid-type]
+    attainment: json_number(bounds.ATTAINMENT) = Field(  # type: ignore[valid-type]
+        0.95, description="The share of requests sent that must be good (0.95: the thresholds are p95s)"
+    )
+
+    def to_domain(self) -> Slo:
+        return Slo(self.ttft_ms, self.itl_ms, self.e2e_ms, self.attainment)
+
+
 class BenchmarkRequest(Body):
     example = '{"endpoint": "gpt-4o", "requests": 50}'
     endpoint: text() = Field("", description="The endpoint's name (see /endpoints)")  # type: ignore[valid-type]
@@ -318,6 +344,7 @@ class BenchmarkRequest(Body):
         description="Keep connections alive across requests; false: a fresh connection per request, whose "
         "TTFT includes its set-up (each request's timeline holds that part)",
     )
+    slo: SloIn | None = Field(None, description="A service-level objective: the run reports its goodput and attainment")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ STREAMS = Bound(1, 1000)  # a measured run's requests in flight: one worker's ev
 RATE = Bound(0, 1000, open_below=True)  # requests per second
 WARMUP = Bound(0, 100)
 MAX_TOKENS = Bound(1, 8192)
+SLO_MS = Bound(0, 3_600_000, open_below=True)  # a service-level objective's latency threshold
+ATTAINMENT = Bound(0, 1, open_below=True)  # the share of requests an SLO asks to meet it
 
 # Reading.
 RUN_ID = Bound(1, 2**31 - 1)  # PostgreSQL's INTEGER

@@ -15,6 +15,15 @@ sending it (any connection set-up it needs comes after that, inside its times).
 - Output throughput: the output tokens of the run's completed requests over its duration.
 - RPS (request throughput): completed requests over the run's duration, one value per run.
 - Duration: wall seconds from the first measured request's start to the last one's end.
+- SLO (a plan's service-level objective): thresholds on a request's TTFT, ITL and e2e latency,
+  and the share of requests that must meet all of them (default 95%: "TTFT p95 <= 1 s" is a
+  TTFT threshold of 1 s met by 95%). A good request completed and met every threshold given (a
+  request of one token has no ITL to miss). Attainment: good requests over requests sent (an
+  error is never good); goodput: good requests per second of the run's duration. The run meets
+  its SLO when its attainment reaches the share asked.
+- Self-check: the client's event-loop lag (how late a timer due every 10 ms fires), the CPU time
+  of the loop's thread over the duration, and how late Poisson arrivals left; a run past
+  ClientLimits was limited by its client (client-bound).
 """
 
 from __future__ import annotations
@@ -26,9 +35,51 @@ from typing import Any
 
 import numpy as np
 
+from src.application.domain import bounds
+from src.application.domain.errors import InvalidParameter
 from src.application.ports.llm_client import RequestOutcome
 
 DEFINITIONS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Slo:
+    """Per-request thresholds (None: not asked) and the share of requests that must meet them."""
+
+    ttft_ms: float | None = None
+    itl_ms: float | None = None
+    e2e_ms: float | None = None
+    attainment: float = 0.95
+
+    def __post_init__(self) -> None:
+        for name in ("ttft_ms", "itl_ms", "e2e_ms"):
+            if (value := getattr(self, name)) is not None:
+                bounds.SLO_MS.check(f"slo.{name}", value)
+        if self.ttft_ms is self.itl_ms is self.e2e_ms is None:
+            raise InvalidParameter("an SLO needs at least one of ttft_ms, itl_ms and e2e_ms")
+        bounds.ATTAINMENT.check("slo.attainment", self.attainment)
+
+    def met_by(self, outcome: RequestOutcome) -> bool:
+        if outcome.error is not None:
+            return False
+        times = {"ttft_ms": outcome.ttft_s, "e2e_ms": outcome.e2e_s}
+        if timed_speed(outcome):
+            times["itl_ms"] = itl_s(outcome)
+        return all(limit is None or times.get(name, 0.0) * 1000 <= limit for name, limit in self._limits())
+
+    def _limits(self) -> list[tuple[str, float | None]]:
+        return [("ttft_ms", self.ttft_ms), ("itl_ms", self.itl_ms), ("e2e_ms", self.e2e_ms)]
+
+
+def slo_report(outcomes: Sequence[RequestOutcome], wall: float, slo: Slo) -> dict[str, Any]:
+    good = sum(slo.met_by(o) for o in outcomes)
+    attainment = good / len(outcomes) if outcomes else 0.0
+    return {
+        "good_requests": good,
+        "attainment": attainment,
+        "goodput_rps": good / wall if wall else 0.0,
+        "met": attainment >= slo.attainment,
+    }
 
 
 def timed_speed(outcome: RequestOutcome) -> bool:

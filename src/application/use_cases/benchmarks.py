@@ -11,7 +11,7 @@ import asyncio
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from injector import inject
@@ -36,7 +36,7 @@ from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import measures, timelines
 from src.application.services.load import Driven, LoadShape, drive, on_own_loop
-from src.application.services.measures import ClientLimits, measurement_details, self_check
+from src.application.services.measures import ClientLimits, Slo, measurement_details, self_check, slo_report
 from src.application.use_cases.quotas import Quotas, benchmark_work
 from src.application.use_cases.run_lifecycle import Completed, Failed, RunLifecycle, store_pair
 
@@ -69,6 +69,14 @@ class BenchmarkPlan:
     # Kept-alive connections (as SDKs and serving clients keep them), or a fresh one per request,
     # whose TTFT then includes its TCP and TLS set-up (each request's timeline holds that part).
     reuse_connections: bool = True
+    slo: Slo | None = None
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> BenchmarkPlan:
+        """The plan as a run's details hold it."""
+        given = {name: value for name, value in stored.items() if name != "load"}
+        slo = given.pop("slo", None)
+        return cls(**given, slo=Slo(**slo) if slo else None)
 
     def __post_init__(self) -> None:
         bounds.REQUESTS.check("requests", self.requests)
@@ -159,6 +167,7 @@ class BenchmarkUseCases:
         warmup: int | None = None,
         max_tokens: int | None = None,
         reuse_connections: bool = True,
+        slo: Slo | None = None,
     ) -> BenchmarkPlan:
         """A checked plan; warm-up and output length default to the settings. A plan whose
         arrivals alone would last longer than the duration cap is refused."""
@@ -169,6 +178,7 @@ class BenchmarkUseCases:
             warmup=self.settings.warmup if warmup is None else warmup,
             max_tokens=max_tokens or self.settings.max_tokens,
             reuse_connections=reuse_connections,
+            slo=slo,
         )
         cap = self.settings.max_duration_s
         if rate is not None and requests / rate > cap:
@@ -210,7 +220,7 @@ class BenchmarkUseCases:
             created_at=self.clock.now(),
             source=RunSource.MEASURED,
             endpoint_id=endpoint.id,
-            details={"plan": vars(plan) | {"load": plan.shape.describe()}},
+            details={"plan": asdict(plan) | {"load": plan.shape.describe()}},
             requested_by=caller.identity,
         )
         return self.lifecycle.add(run, caller, benchmark_work(plan.requests, plan.warmup, plan.max_tokens))
@@ -230,7 +240,7 @@ class BenchmarkUseCases:
         with self.uow:
             endpoint = self.uow.endpoints.get(run.endpoint_id)
         assert endpoint is not None
-        plan = BenchmarkPlan(**{k: v for k, v in (run.details or {})["plan"].items() if k != "load"})
+        plan = BenchmarkPlan.of((run.details or {})["plan"])
         request = self._chat_request(endpoint, plan)
         if isinstance(request, str):
             return Failed(request)
@@ -242,6 +252,8 @@ class BenchmarkUseCases:
             "not_sent_duration_cap": plan.requests - len(outcomes),
             "self_check": checked,
         }
+        if plan.slo is not None:
+            details["slo"] = slo_report(outcomes, wall, plan.slo)
         succeeded = [o for o in outcomes if o.error is None]
         if not succeeded:
             errors = ", ".join(f"{kind}: {count}" for kind, count in details["errors"].items())
