@@ -86,6 +86,9 @@ def environ(make_database, redis_client) -> dict[str, str]:
         "RATE_LIMIT": "100/second",  # the rate limit tests set their own
         "QUOTA_QUEUED_RUNS": "100",  # and so do the quota tests
         "QUOTA_SAMPLES_PER_DAY": str(10**10),
+        # The suite's measured runs share 2 cores with their local servers and everything else:
+        # a client-bound run is the self-check tests' business, not a noisy moment's.
+        "BENCHMARK_MAX_LOOP_LAG_MS": "200",
     }
 
 

@@ -163,6 +163,8 @@ def list_endpoints() -> None:
 @click.option("--concurrency", type=within(bounds.STREAMS), default=1, show_default=True)
 @click.option("--rate", type=within(bounds.RATE), default=None,
               help="Poisson arrivals per second instead of back-to-back requests")  # fmt: skip
+@click.option("--burstiness", type=within(bounds.BURSTINESS), default=1.0, show_default=True,
+              help="with --rate: gamma-distributed gaps of this shape (1: Poisson; below 1: bursts)")  # fmt: skip
 @click.option("--warmup", type=within(bounds.WARMUP), default=None, help="default: BENCHMARK_WARMUP_REQUESTS")
 @click.option("--max-tokens", type=within(bounds.MAX_TOKENS), default=None, help="default: BENCHMARK_MAX_TOKENS")
 @click.option("--fresh-connections", is_flag=True,
@@ -175,7 +177,7 @@ def list_endpoints() -> None:
 @click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers")
 @with_appcontext
 def benchmark(
-    endpoint_name: str, requests: int, concurrency: int, rate: float | None, warmup: int | None,
+    endpoint_name: str, requests: int, concurrency: int, rate: float | None, burstiness: float, warmup: int | None,
     max_tokens: int | None, fresh_connections: bool, slo_ttft_ms: float | None, slo_itl_ms: float | None,
     slo_e2e_ms: float | None, slo_attainment: float, enqueue: bool,
 ) -> None:  # fmt: skip
@@ -184,7 +186,7 @@ def benchmark(
     try:
         asked = (slo_ttft_ms, slo_itl_ms, slo_e2e_ms)
         slo = Slo(*asked, attainment=slo_attainment) if any(v is not None for v in asked) else None
-        plan = benchmarks.plan(requests, concurrency, rate, warmup, max_tokens, not fresh_connections, slo)
+        plan = benchmarks.plan(requests, concurrency, rate, warmup, max_tokens, not fresh_connections, slo, burstiness)
         if enqueue:
             run = benchmarks.request(endpoint_name, plan)
             click.echo(f"measured run {run.id} queued")

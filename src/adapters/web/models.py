@@ -337,6 +337,9 @@ class BenchmarkRequest(Body):
     requests: json_whole(bounds.REQUESTS) = 50  # type: ignore[valid-type]
     concurrency: json_whole(bounds.STREAMS) = Field(1, description="Requests in flight at once")  # type: ignore[valid-type]
     rate: json_number(bounds.RATE) = Field(None, description="Poisson arrivals per second instead")  # type: ignore[valid-type]
+    burstiness: json_number(bounds.BURSTINESS) = Field(  # type: ignore[valid-type]
+        1.0, description="With a rate: gamma-distributed gaps of this shape (1: Poisson; below 1: bursts)"
+    )
     warmup: json_whole(bounds.WARMUP) = Field(None, description="default: BENCHMARK_WARMUP_REQUESTS")  # type: ignore[valid-type]
     max_tokens: json_whole(bounds.MAX_TOKENS) = Field(None, description="default: BENCHMARK_MAX_TOKENS")  # type: ignore[valid-type]
     reuse_connections: json_bool() = Field(  # type: ignore[valid-type]

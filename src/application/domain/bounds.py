@@ -51,6 +51,7 @@ REQUESTS = Bound(1, 10_000)
 CONCURRENCY = Bound(1, 256)  # a simulated run's load (the load model's calibrated range)
 STREAMS = Bound(1, 1000)  # a measured run's requests in flight: one worker's event loop holds them
 RATE = Bound(0, 1000, open_below=True)  # requests per second
+BURSTINESS = Bound(0, 100, open_below=True)  # the gamma shape of the gaps between arrivals
 WARMUP = Bound(0, 100)
 MAX_TOKENS = Bound(1, 8192)
 SLO_MS = Bound(0, 3_600_000, open_below=True)  # a service-level objective's latency threshold

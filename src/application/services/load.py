@@ -1,5 +1,6 @@
 """Load shapes for measured runs, on one event loop: a fixed number of requests in flight, or
-Poisson arrivals (at most a set number in flight)."""
+arrivals at a rate (at most a set number in flight): Poisson, or gamma-distributed gaps whose
+burstiness sets how they bunch (1: Poisson; below 1, bursts and lulls; above 1, evener)."""
 
 from __future__ import annotations
 
@@ -28,18 +29,29 @@ def on_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
 @dataclass(frozen=True)
 class LoadShape:
     concurrency: int  # requests in flight at once (for Poisson arrivals: the most at once)
-    rate: float | None = None  # Poisson arrivals per second; None: each slot sends back to back
+    rate: float | None = None  # arrivals per second; None: each slot sends back to back
+    burstiness: float = 1.0  # the gamma shape of the gaps between arrivals (mean gap 1 / rate)
 
     def describe(self) -> dict[str, object]:
         if self.rate is None:
             return {"shape": "fixed_concurrency", "concurrency": self.concurrency}
-        return {"shape": "poisson", "rate_per_second": self.rate, "max_concurrency": self.concurrency}
+        if self.burstiness == 1.0:
+            return {"shape": "poisson", "rate_per_second": self.rate, "max_concurrency": self.concurrency}
+        return {"shape": "gamma", "rate_per_second": self.rate, "burstiness": self.burstiness,
+                "max_concurrency": self.concurrency}  # fmt: skip
+
+    def gap(self, arrivals: random.Random) -> float:
+        """Seconds to the next arrival: exponential (Poisson) at burstiness 1, gamma otherwise."""
+        assert self.rate is not None
+        if self.burstiness == 1.0:
+            return arrivals.expovariate(self.rate)  # as before gamma arrivals: seeds keep their schedules
+        return arrivals.gammavariate(self.burstiness, 1 / (self.rate * self.burstiness))
 
 
 class Driven(NamedTuple):
     outcomes: list[RequestOutcome]  # in finishing order
     wall: float  # seconds from the first request's start to the last one's end
-    lateness: list[float] = []  # Poisson: how late each request left after its arrival time (seconds)
+    lateness: list[float] = []  # arrivals at a rate: how late each request left after its time (seconds)
 
 
 async def drive(
@@ -73,7 +85,7 @@ async def drive(
     async with asyncio.TaskGroup() as requests:
         for _ in range(total):
             if shape.rate is not None:
-                next_at += arrivals.expovariate(shape.rate)
+                next_at += shape.gap(arrivals)
                 if next_at > deadline:
                     break
                 await asyncio.sleep(max(0.0, next_at - time.perf_counter()))

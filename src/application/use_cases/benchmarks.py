@@ -64,6 +64,7 @@ class BenchmarkPlan:
     requests: int
     concurrency: int = 1
     rate: float | None = None
+    burstiness: float = 1.0  # with a rate: the gamma shape of the gaps (1: Poisson; below 1: bursts)
     warmup: int = 2
     max_tokens: int = 256
     # Kept-alive connections (as SDKs and serving clients keep them), or a fresh one per request,
@@ -85,10 +86,13 @@ class BenchmarkPlan:
         bounds.MAX_TOKENS.check("max_tokens", self.max_tokens)
         if self.rate is not None:
             bounds.RATE.check("rate", self.rate)
+        bounds.BURSTINESS.check("burstiness", self.burstiness)
+        if self.burstiness != 1.0 and self.rate is None:
+            raise InvalidParameter("burstiness shapes arrivals at a rate: give a rate too", parameter="burstiness")
 
     @property
     def shape(self) -> LoadShape:
-        return LoadShape(self.concurrency, self.rate)
+        return LoadShape(self.concurrency, self.rate, self.burstiness)
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,7 @@ class BenchmarkUseCases:
         max_tokens: int | None = None,
         reuse_connections: bool = True,
         slo: Slo | None = None,
+        burstiness: float = 1.0,
     ) -> BenchmarkPlan:
         """A checked plan; warm-up and output length default to the settings. A plan whose
         arrivals alone would last longer than the duration cap is refused."""
@@ -175,6 +180,7 @@ class BenchmarkUseCases:
             requests=requests,
             concurrency=concurrency,
             rate=rate,
+            burstiness=burstiness,
             warmup=self.settings.warmup if warmup is None else warmup,
             max_tokens=max_tokens or self.settings.max_tokens,
             reuse_connections=reuse_connections,
