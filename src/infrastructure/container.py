@@ -7,13 +7,14 @@ from injector import Binder, Injector, Module, provider, singleton
 from sqlalchemy.orm import Session, sessionmaker
 
 from src.adapters.measurement.openai_client import EnvironmentSecrets, OpenAIStreamingClient
+from src.adapters.measurement.tokenizer import TiktokenTokenizer
 from src.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from src.adapters.tasks.celery_tasks import CeleryTaskQueue
 from src.adapters.tasks.inprocess import InProcessTaskQueue
 from src.adapters.telemetry.prometheus import PrometheusTelemetry
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock, SystemClock
-from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets
+from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets, AbstractTokenizer
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
@@ -42,6 +43,7 @@ class JounceModule(Module):
         binder.bind(AbstractTelemetry, to=PrometheusTelemetry())
         binder.bind(AbstractLLMClient, to=OpenAIStreamingClient())
         binder.bind(AbstractSecrets, to=EnvironmentSecrets())
+        binder.bind(AbstractTokenizer, to=TiktokenTokenizer())
         binder.bind(BenchmarkSettings, to=self.settings.benchmark)
         binder.bind(Quotas, to=self.settings.quotas)
         binder.bind(AccountSettings, to=AccountSettings(bootstrap_api_key=self.settings.bootstrap_api_key))

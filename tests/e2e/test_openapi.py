@@ -88,8 +88,8 @@ def test_the_document_states_the_domains_bounds_and_every_error_answer(document)
 
 BODIES = [
     ("/runs", "RunRequest", {}, {"samples_per_pair", "seed", "concurrency"}),
-    ("/benchmarks", "BenchmarkRequest", {"endpoint": "nowhere"},
-     {"requests", "concurrency", "rate", "warmup", "max_tokens"}),
+    ("/benchmarks", "BenchmarkRequest", {"endpoint": "nowhere", "rate": 1000},  # burstiness shapes a rate
+     {"requests", "concurrency", "rate", "burstiness", "warmup", "max_tokens"}),
 ]  # fmt: skip
 
 

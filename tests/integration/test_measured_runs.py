@@ -69,12 +69,25 @@ def test_errors_are_counted_exactly_and_never_become_samples(benchmarks, clean_a
     assert samples(clean_app, run, "TTFT").size == 18
 
 
-def test_without_a_usage_report_tokens_are_counted_from_the_stream(benchmarks):
-    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.002, tokens=12, send_usage=False)) as server:
+def test_without_a_usage_report_tokens_are_counted_by_the_tokenizer_not_by_chunks(benchmarks):
+    """12 one-token words streamed a character a chunk: 72 chunks, 12 tokens."""
+    behaviour = Behaviour(first_token_delay=0.01, token_delay=0.002, tokens=12, send_usage=False,
+                          one_character_chunks=True)  # fmt: skip
+    with FakeOpenAI(behaviour) as server:
         benchmarks.add_endpoint("plain", "Llama 3.1 8B", server.base_url, "llama", None)
         run = benchmarks.run_now("plain", benchmarks.plan(3, warmup=0))
-    assert run.details["tokens_counted_by"] == "stream chunks"
-    assert run.details["output_tokens"]["mean"] == 12 and run.details["input_tokens"] is None
+    details = run.details
+    assert details["tokens_counted_by"] == "tokenizer" and details["tokenizer"] == "cl100k_base"
+    assert details["output_tokens"]["mean"] == 12 and details["input_tokens"] is None
+    assert details["usage_minus_tokenizer_tokens"] is None  # no usage report to compare with
+
+
+def test_the_usage_report_and_the_tokenizer_are_both_kept_and_their_difference_reported(benchmarks):
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.002, tokens=12)) as server:
+        benchmarks.add_endpoint("usage", "GPT-4o", server.base_url, "gpt-4o", None)
+        run = benchmarks.run_now("usage", benchmarks.plan(3, warmup=0))
+    assert run.details["tokens_counted_by"] == "usage"
+    assert run.details["usage_minus_tokenizer_tokens"] == {"mean": 0.0, "p50": 0.0, "p99": 0.0}
 
 
 def test_poisson_arrivals_are_a_load_shape(benchmarks):
@@ -151,7 +164,8 @@ def test_each_request_of_a_run_is_exported_as_a_json_line_with_its_timeline(benc
     assert [r.error for r in failed] == ["http_5xx"] and failed[0].chunks == []  # the 4th sent, warm-up counted
     for r in (r for r in records if not r.error):
         assert r.first_reasoning_s < r.first_token_s == pytest.approx(0.05 + 2 * 0.005, abs=0.03)
-        assert len(r.chunks) == 10 and r.finish_reason == "stop" and r.output_tokens == 8
+        assert len(r.chunks) == 10 and r.finish_reason == "stop" and r.output_tokens == r.tokenizer_tokens == 8
+        assert [tokens for _, *tokens in r.chunks] == [[0, 1]] * 2 + [[1, 0]] * 8  # reasoning, then content
         assert r.headers_s <= r.first_chunk_s == r.first_reasoning_s and r.end_s >= r.chunks[-1][0]
     assert client.get(f"/runs/{simulated}/requests", headers=api_headers).status_code == 404
     missing = client.get("/runs/999999/requests", headers=api_headers)

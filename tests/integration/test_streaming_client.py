@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from src.adapters.measurement.openai_client import OpenAIStreamingClient
+from src.adapters.measurement.tokenizer import TiktokenTokenizer
 from src.application.ports.llm_client import ChatRequest, RequestOutcome
 from src.application.services.load import on_own_loop
 from tests.support.fake_openai import Behaviour, FakeOpenAI
@@ -37,7 +38,7 @@ def test_a_timeline_holds_each_chunk_in_order_at_the_servers_pace():
     assert outcome.error is None and outcome.finish_reason == "stop"
     assert outcome.started <= outcome.headers_at <= outcome.first_chunk_at == outcome.first_token_at
     assert outcome.ttft_s == pytest.approx(FIRST, abs=0.03)
-    assert len(outcome.chunks) == 20 and all(c.content_chars == len(f"tok{i} ") for i, c in enumerate(outcome.chunks))
+    assert [c.content for c in outcome.chunks] == [" hello"] * 20
     gaps = np.diff([c.at for c in outcome.chunks])
     assert np.median(gaps) == pytest.approx(GAP, abs=0.003) and outcome.finished >= outcome.chunks[-1].at
     assert outcome.usage == {"prompt_tokens": 9, "completion_tokens": 20} and outcome.tokens_from_usage
@@ -50,7 +51,7 @@ def test_reasoning_tokens_are_timed_apart_from_the_first_content_token():
         (outcome,) = send(server.base_url)
     assert outcome.first_reasoning_at == outcome.first_chunk_at < outcome.first_token_at
     assert outcome.first_token_at - outcome.first_reasoning_at == pytest.approx(10 * GAP, abs=0.02)
-    assert [bool(c.reasoning_chars) for c in outcome.chunks] == [True] * 10 + [False] * 5
+    assert [bool(c.reasoning) for c in outcome.chunks] == [True] * 10 + [False] * 5
     assert outcome.ttft_s == pytest.approx(0.05 + 10 * GAP, abs=0.03)  # TTFT: the first content token
 
 
@@ -85,3 +86,10 @@ def test_errors_are_told_apart_by_kind():
         port = unused.getsockname()[1]
     refused = send(f"http://127.0.0.1:{port}/v1")[0]
     assert refused.error == "connection" and refused.headers_at is None
+
+
+def test_the_tokenizer_counts_cl100k_base_tokens_from_its_packaged_encoding(monkeypatch):
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "/nonexistent")  # no cache to fall back on, and no network
+    tokenizer = TiktokenTokenizer()
+    assert tokenizer.name == "cl100k_base"
+    assert tokenizer.counts(["Hello world, how are you?", " hello", "", "h"]) == [7, 1, 0, 1]

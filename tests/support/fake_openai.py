@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 
+WORD = " hello"  # one token in cl100k_base, the tokenizer measured runs count with
+
 
 @dataclass
 class Behaviour:
@@ -24,6 +26,7 @@ class Behaviour:
     prompt_tokens: int = 25
     reasoning_tokens: int = 0  # streamed as reasoning_content before the content, as vLLM streams them
     break_after: int = 0  # the connection drops after this many tokens (0: never)
+    one_character_chunks: bool = False  # each token's characters streamed as chunks of their own
     fail_every: int = 0  # every n-th request answers 500 (0: never)
     throttle_every: int = 0  # every n-th request answers 429 (0: never)
     send_usage: bool = True
@@ -99,7 +102,8 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
                     if index == b.reasoning_tokens + tokens - 1
                     else {}
                 )
-                self._send(_event({"choices": [{"index": 0, "delta": {kind: f"tok{index} "}, **last}]}))
+                for text in WORD if b.one_character_chunks else [WORD]:
+                    self._send(_event({"choices": [{"index": 0, "delta": {kind: text}, **last}]}))
             if b.send_usage:
                 self._send(_event({"choices": [], "usage": {"prompt_tokens": b.prompt_tokens,
                                                              "completion_tokens": b.tokens}}))  # fmt: skip

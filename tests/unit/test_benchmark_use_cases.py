@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from itertools import cycle
@@ -20,6 +20,7 @@ from src.application.ports.llm_client import (
     AbstractChatStreams,
     AbstractLLMClient,
     AbstractSecrets,
+    AbstractTokenizer,
     ChatRequest,
     Chunk,
     RequestOutcome,
@@ -30,6 +31,7 @@ from src.application.services.measures import (
     DEFINITIONS_VERSION,
     ClientLimits,
     Slo,
+    count_tokens,
     measurement_details,
     self_check,
     slo_report,
@@ -65,6 +67,13 @@ class ScriptedClient(AbstractLLMClient, AbstractChatStreams):
         return next(self.script)
 
 
+class WordTokenizer(AbstractTokenizer):
+    name = "words"
+
+    def counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(text.split()) for text in texts]
+
+
 class Secrets(AbstractSecrets):
     def __init__(self, **values: str):
         self.values = values
@@ -76,7 +85,8 @@ class Secrets(AbstractSecrets):
 def benchmarks(client: AbstractLLMClient, secrets: AbstractSecrets | None = None, **settings):
     uow, cache = seeded_uow(), FakeCache()
     use_cases = BenchmarkUseCases(
-        uow, client, secrets or Secrets(), FakeTaskQueue(), cache, FixedClock(), BenchmarkSettings(**settings),
+        uow, client, WordTokenizer(), secrets or Secrets(), FakeTaskQueue(), cache, FixedClock(),
+        BenchmarkSettings(**settings),
         RecordingTelemetry(), Quotas(),
     )  # fmt: skip
     use_cases.add_endpoint("fake", "GPT-4o", "http://127.0.0.1:9/v1/", "gpt-4o", None)
@@ -156,7 +166,8 @@ def test_an_unknown_endpoint_is_not_found_and_the_known_ones_are_named():
     with pytest.raises(NotFound, match=r"^no endpoint is named 'nope'; known: fake, other$"):
         use_cases.queue("nope", use_cases.plan(1))
     empty = BenchmarkUseCases(
-        seeded_uow(), ScriptedClient(), Secrets(), FakeTaskQueue(), FakeCache(), FixedClock(), BenchmarkSettings(),
+        seeded_uow(), ScriptedClient(), WordTokenizer(), Secrets(), FakeTaskQueue(), FakeCache(), FixedClock(),
+            BenchmarkSettings(),
         RecordingTelemetry(), Quotas(),
     )  # fmt: skip
     with pytest.raises(NotFound, match=r"^no endpoint is named 'x{100}'; known: none$"):
@@ -275,24 +286,25 @@ def test_a_failed_request_has_no_first_token_no_tokens_and_no_client_time():
 
 def test_requests_per_second_is_the_successes_over_the_wall_time():
     outcomes = [ok(0.1, 0.5, 3), ok(0.1, 0.5, 3), RequestOutcome(1.0, 1.1, error="timeout")]
-    details = measurement_details(outcomes, wall=4.0)
+    details = measurement_details(outcomes, wall=4.0, tokenizer="words")
     assert details["requests_per_second"] == 0.5 and details["wall_seconds"] == 4.0
     assert details["tokens_counted_by"] == "usage" and details["output_tokens"]["mean"] == 3
-    assert measurement_details([], wall=0.0)["requests_per_second"] == 0.0
+    assert measurement_details([], wall=0.0, tokenizer="words")["requests_per_second"] == 0.0
 
 
 def test_the_details_of_a_run_hold_known_values():
-    def outcome(finished, first, tokens, inputs, overhead):
-        return RequestOutcome(0.0, finished, first, tokens, inputs, tokens_from_usage=True, client_overhead_s=overhead)
+    def outcome(finished, first, tokens, inputs, overhead, counted):
+        return RequestOutcome(0.0, finished, first, tokens, inputs, tokens_from_usage=True, client_overhead_s=overhead,
+                              tokenizer_tokens=counted)  # fmt: skip
 
     outcomes = [
-        outcome(1.0, 0.2, 5, 20, 0.002),  # 4 gaps in 0.8 s: 200 ms each
-        outcome(2.0, 0.5, 4, 30, 0.004),  # 3 gaps in 1.5 s: 500 ms each
-        outcome(0.3, 0.3, 1, None, 0.003),  # one token: no gap to time
-        outcome(0.4, 0.4, 3, None, 0.003),  # every token at the end: no time to divide
+        outcome(1.0, 0.2, 5, 20, 0.002, 4),  # 4 gaps in 0.8 s: 200 ms each
+        outcome(2.0, 0.5, 4, 30, 0.004, 4),  # 3 gaps in 1.5 s: 500 ms each
+        outcome(0.3, 0.3, 1, None, 0.003, 3),  # one token: no gap to time
+        outcome(0.4, 0.4, 3, None, 0.003, 3),  # every token at the end: no time to divide
         RequestOutcome(0.0, 0.5, error="timeout", client_overhead_s=0.001),
     ]
-    assert measurement_details(outcomes, wall=4.0) == {
+    assert measurement_details(outcomes, wall=4.0, tokenizer="words") == {
         "definitions": DEFINITIONS_VERSION, "requests_sent": 5, "completed": 4, "errors": {"timeout": 1},
         "wall_seconds": 4.0, "requests_per_second": 1.0, "output_tokens_per_second": 13 / 4.0,
         "inter_chunk_latency_ms": None,
@@ -300,15 +312,27 @@ def test_the_details_of_a_run_hold_known_values():
                                    "p99": pytest.approx(497.0)},
         "output_tokens": {"mean": 3.25, "p50": 3.5, "p99": pytest.approx(4.97)},
         "input_tokens": {"mean": 25.0, "p50": 25.0, "p99": pytest.approx(29.9)},
-        "tokens_counted_by": "usage",
+        "tokens_counted_by": "usage", "tokenizer": "words",
+        "usage_minus_tokenizer_tokens": {"mean": -0.25, "p50": 0.0, "p99": pytest.approx(0.97)},
         "client_overhead_ms": {"mean": pytest.approx(2.6), "p50": pytest.approx(3.0), "p99": pytest.approx(3.96)},
     }  # fmt: skip
 
 
-def test_tokens_are_said_to_be_counted_from_chunks_unless_every_success_had_a_usage_report():
-    chunked = RequestOutcome(0.0, 1.0, 0.2, 5, tokens_from_usage=False)
-    assert measurement_details([ok(0.1, 0.5, 3), chunked], 1.0)["tokens_counted_by"] == "stream chunks"
-    assert measurement_details([RequestOutcome(0.0, 1.0, error="timeout")], 1.0)["tokens_counted_by"] == "stream chunks"
+def test_tokens_are_said_to_be_counted_by_the_tokenizer_unless_every_success_had_a_usage_report():
+    counted = RequestOutcome(0.0, 1.0, 0.2, 5, tokens_from_usage=False)
+    assert measurement_details([ok(0.1, 0.5, 3), counted], 1.0, "words")["tokens_counted_by"] == "tokenizer"
+    timed_out = RequestOutcome(0.0, 1.0, error="timeout")
+    assert measurement_details([timed_out], 1.0, "words")["tokens_counted_by"] == "tokenizer"
+
+
+def test_replies_are_counted_by_the_tokenizer_whole_and_chunk_by_chunk_after_the_run():
+    split = (Chunk(0.2, " hel"), Chunk(0.3, "lo there"), Chunk(0.4, "", "thinking aloud"))
+    without_usage = RequestOutcome(0.0, 1.0, 0.2, chunks=split)
+    with_usage = RequestOutcome(0.0, 1.0, 0.2, 9, tokens_from_usage=True, chunks=split)
+    failed = RequestOutcome(0.0, 1.0, error="broken_stream", chunks=split[:1])
+    counted = count_tokens([without_usage, with_usage, failed], WordTokenizer())
+    assert [(c.content_tokens, c.reasoning_tokens) for c in counted[0].chunks] == [(1, 0), (2, 0), (0, 2)]
+    assert [(o.output_tokens, o.tokenizer_tokens) for o in counted] == [(2, 2), (9, 2), (0, 1)]  # " hello there"
 
 
 def test_speed_is_stored_only_for_requests_with_time_between_tokens_and_rps_once_per_run():
@@ -455,19 +479,22 @@ def test_a_request_record_holds_its_timeline_from_when_it_was_sent():
     answered = RequestOutcome(
         started=10.5, finished=11.5, first_token_at=10.8, output_tokens=3, input_tokens=7, tokens_from_usage=True,
         client_overhead_s=0.0012345678, connect_s=0.002, headers_at=10.6, first_chunk_at=10.7,
-        first_reasoning_at=10.7, chunks=(Chunk(10.7, 0, 5), Chunk(10.8, 4, 0), Chunk(11.0, 6, 0)),
+        first_reasoning_at=10.7, tokenizer_tokens=3,
+        chunks=(Chunk(10.7, "", "think", 0, 1), Chunk(10.8, "one", "", 1, 0), Chunk(11.0, "two three", "", 2, 0)),
         finish_reason="stop", usage={"prompt_tokens": 7, "completion_tokens": 3},
     )  # fmt: skip
     timed_out = RequestOutcome(started=10.9, finished=11.2, error="timeout")
     assert timelines.records([timed_out, answered], origin=10.0) == [
         {"request": 0, "sent_s": 0.5, "connect_s": 0.002, "headers_s": 0.1, "first_chunk_s": 0.2,
          "first_reasoning_s": 0.2, "first_token_s": 0.3, "end_s": 1.0,
-         "chunks": [[0.2, 0, 5], [0.3, 4, 0], [0.5, 6, 0]], "output_tokens": 3, "input_tokens": 7,
+         "chunks": [[0.2, 0, 1], [0.3, 1, 0], [0.5, 2, 0]], "output_tokens": 3, "tokenizer_tokens": 3,
+         "input_tokens": 7,
          "tokens_from_usage": True,
          "usage": {"prompt_tokens": 7, "completion_tokens": 3}, "finish_reason": "stop", "error": None,
          "client_overhead_s": 0.001235},
         {"request": 1, "sent_s": 0.9, "connect_s": 0.0, "headers_s": None, "first_chunk_s": None,
          "first_reasoning_s": None, "first_token_s": None, "end_s": 0.3, "chunks": [], "output_tokens": None,
+         "tokenizer_tokens": None,
          "input_tokens": None, "tokens_from_usage": False, "usage": None, "finish_reason": None, "error": "timeout",
          "client_overhead_s": 0.0},
     ]  # fmt: skip
@@ -509,12 +536,12 @@ def test_requests_are_asked_of_measured_runs_and_go_with_the_raw_samples():
 
 def test_inter_chunk_latency_pools_every_gap_between_text_chunks_of_completed_requests():
     def streamed(*arrivals: float, error: str | None = None) -> RequestOutcome:
-        chunks = tuple(Chunk(at, 4) for at in arrivals)
+        chunks = tuple(Chunk(at, " word") for at in arrivals)
         return RequestOutcome(0.0, 1.0, arrivals[0], len(arrivals), chunks=chunks, error=error)
 
     # Gaps of 100, 200, 100 and 100, 300 ms; a failed request's are left out.
     outcomes = [streamed(0.1, 0.2, 0.4, 0.5), streamed(0.5, 0.6, 0.9), streamed(0.1, 0.9, error="broken_stream")]
-    details = measurement_details(outcomes, wall=2.0)
+    details = measurement_details(outcomes, wall=2.0, tokenizer="words")
     assert details["inter_chunk_latency_ms"] == {
         "mean": pytest.approx(160.0),
         "p50": pytest.approx(100.0),
@@ -579,7 +606,7 @@ def test_a_run_is_measured_even_from_a_thread_whose_event_loop_is_running():
     async def caller() -> RunStatus:
         return use_cases.run_now("fake", use_cases.plan(2, warmup=0)).status
 
-    assert asyncio.run(caller()) is RunStatus.COMPLETED
+    assert on_own_loop(caller()) is RunStatus.COMPLETED  # the caller's own loop runs while it waits
 
 
 def test_a_good_request_completed_and_met_every_threshold_of_the_slo():

@@ -17,7 +17,7 @@ OPERATOR = Caller("key:7", Role.OPERATOR)
 def benchmarks(quotas: Quotas, **settings) -> BenchmarkUseCases:
     uow = seeded_uow()
     use_cases = BenchmarkUseCases(
-        uow, None, None, FakeTaskQueue(), FakeCache(), FixedClock(), BenchmarkSettings(**settings),
+        uow, None, None, None, FakeTaskQueue(), FakeCache(), FixedClock(), BenchmarkSettings(**settings),
         RecordingTelemetry(), quotas,
     )  # fmt: skip
     use_cases.add_endpoint("paid", "GPT-4o", "https://api.example.com/v1", "gpt-4o", None)

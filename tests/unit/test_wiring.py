@@ -8,7 +8,7 @@ from injector import Binder, Injector
 
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
-from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets
+from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets, AbstractTokenizer
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry, NoTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
@@ -19,10 +19,10 @@ from src.application.use_cases.health import HealthUseCases
 from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FakeUnitOfWork, FixedClock
-from tests.unit.test_benchmark_use_cases import ScriptedClient, Secrets
+from tests.unit.test_benchmark_use_cases import ScriptedClient, Secrets, WordTokenizer
 
 UOW, CLOCK, QUEUE = FakeUnitOfWork(), FixedClock(), FakeTaskQueue()
-CLIENT, SECRETS = ScriptedClient(), Secrets()
+CLIENT, SECRETS, TOKENIZER = ScriptedClient(), Secrets(), WordTokenizer()
 
 
 def bind_fakes(binder: Binder) -> None:
@@ -33,6 +33,7 @@ def bind_fakes(binder: Binder) -> None:
     binder.bind(AbstractTelemetry, to=NoTelemetry())
     binder.bind(AbstractLLMClient, to=CLIENT)
     binder.bind(AbstractSecrets, to=SECRETS)
+    binder.bind(AbstractTokenizer, to=TOKENIZER)
     binder.bind(AccountSettings, to=AccountSettings(bootstrap_api_key="boot"))
 
 
@@ -40,7 +41,17 @@ def bind_fakes(binder: Binder) -> None:
     "use_cases, wired",
     [
         (AccountUseCases, {"uow": UOW, "clock": CLOCK}),
-        (BenchmarkUseCases, {"uow": UOW, "client": CLIENT, "secrets": SECRETS, "task_queue": QUEUE, "clock": CLOCK}),
+        (
+            BenchmarkUseCases,
+            {
+                "uow": UOW,
+                "client": CLIENT,
+                "tokenizer": TOKENIZER,
+                "secrets": SECRETS,
+                "task_queue": QUEUE,
+                "clock": CLOCK,
+            },
+        ),
         (CatalogueUseCases, {"uow": UOW}),
         (HealthUseCases, {"uow": UOW}),
         (RankingUseCases, {"uow": UOW, "clock": CLOCK}),

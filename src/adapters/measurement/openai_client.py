@@ -124,6 +124,7 @@ class _Stream:
                 payload = line[5:].strip()
                 if payload == b"[DONE]":
                     self.finished = arrived
+                    await content.read()  # the body's end: a connection is kept only once its answer is read
                     return
                 self.first_chunk_at = self.first_chunk_at or arrived
                 self._take(json.loads(payload), arrived)
@@ -139,11 +140,11 @@ class _Stream:
             # vLLM, SGLang and DeepSeek name it reasoning_content; some servers reasoning.
             reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
             if content or reasoning:
-                self.chunks.append(Chunk(arrived, len(content), len(reasoning)))
+                self.chunks.append(Chunk(arrived, content, reasoning))
             self.finish_reason = choice.get("finish_reason") or self.finish_reason
 
     def outcome(self) -> RequestOutcome:
-        first_token = next((c.at for c in self.chunks if c.content_chars), None)
+        first_token = next((c.at for c in self.chunks if c.content), None)
         if first_token is None:
             return self.failed("broken_stream")  # a stream with no content is no measurement
         usage = self.usage or {}
@@ -152,9 +153,7 @@ class _Stream:
             started=self.started,
             finished=self.finished or time.perf_counter(),
             first_token_at=first_token,
-            output_tokens=int(usage["completion_tokens"])
-            if from_usage
-            else sum(bool(c.content_chars) for c in self.chunks),
+            output_tokens=int(usage["completion_tokens"]) if from_usage else 0,
             input_tokens=int(usage["prompt_tokens"]) if "prompt_tokens" in usage else None,
             tokens_from_usage=from_usage,
             client_overhead_s=self.overhead,
@@ -172,7 +171,7 @@ class _Stream:
             "connect_s": self.connect_s,
             "headers_at": self.headers_at,
             "first_chunk_at": self.first_chunk_at,
-            "first_reasoning_at": next((c.at for c in self.chunks if c.reasoning_chars), None),
+            "first_reasoning_at": next((c.at for c in self.chunks if c.reasoning), None),
             "chunks": tuple(self.chunks),
             "finish_reason": self.finish_reason,
             "usage": self.usage,

@@ -410,10 +410,11 @@ class RequestRecord(Out):
     first_reasoning_s: float | None = Field(description="The first reasoning token, where the API streams them")
     first_token_s: float | None = Field(description="The first content token: this request's TTFT")
     end_s: float = Field(description="The end of the stream ([DONE]), or when it failed")
-    chunks: list[tuple[float, int, int]] = Field(
-        description="[arrival, content characters, reasoning characters] of each event that carried text"
+    chunks: list[tuple[float, int | None, int | None]] = Field(
+        description="[arrival, content tokens, reasoning tokens] of each event that carried text (by the tokenizer)"
     )
-    output_tokens: int | None = Field(description="From the usage report, else counted as content chunks")
+    output_tokens: int | None = Field(description="From the usage report, else counted by the tokenizer")
+    tokenizer_tokens: int | None = Field(description="The reply's content tokens by the tokenizer (cl100k_base)")
     input_tokens: int | None = Field(description="From the usage report")
     tokens_from_usage: bool
     usage: dict[str, Any] | None = Field(description="The API's usage report, as it sent it")

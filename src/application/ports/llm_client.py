@@ -4,6 +4,7 @@ on one event loop, each timed on the monotonic clock from the moment it is sent.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
@@ -20,11 +21,13 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One streamed event that carried text: when it arrived and how much of each kind."""
+    """One streamed event that carried text: when it arrived, and its text of each kind."""
 
     at: float
-    content_chars: int
-    reasoning_chars: int = 0
+    content: str
+    reasoning: str = ""
+    content_tokens: int | None = None  # counted by the tokenizer after the run
+    reasoning_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -37,9 +40,10 @@ class RequestOutcome:
     started: float  # when the request began: before any connection set-up it needed
     finished: float  # the end of the stream ([DONE]), or when it failed
     first_token_at: float | None = None  # the first content token: what TTFT times
-    output_tokens: int = 0
+    output_tokens: int = 0  # from the usage report, else counted by the tokenizer after the run
     input_tokens: int | None = None
-    tokens_from_usage: bool = False  # False: counted as content chunks of the stream
+    tokens_from_usage: bool = False
+    tokenizer_tokens: int | None = None  # the reply's content tokens by the tokenizer, after the run
     client_overhead_s: float = 0.0  # time the client spent in its own code, not waiting
     error: str | None = None
     connect_s: float = 0.0  # connection set-up (TCP, TLS) inside this request; 0 on a reused one
@@ -79,6 +83,15 @@ class AbstractLLMClient(abc.ABC):
         """Streams for one run: over kept-alive connections (each opened once, by the first request
         that needs it), or over a fresh connection per request (each request's timeline then holds
         its set-up); at most `max_streams` at once."""
+
+
+class AbstractTokenizer(abc.ABC):
+    """Counts tokens offline, after a run (never while its requests are timed)."""
+
+    name: str
+
+    @abc.abstractmethod
+    def counts(self, texts: Sequence[str]) -> list[int]: ...
 
 
 class AbstractSecrets(abc.ABC):

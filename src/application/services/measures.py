@@ -12,6 +12,9 @@ sending it (any connection set-up it needs comes after that, inside its times).
 - TPS (per-request output speed): its inverse, (output tokens - 1) / (e2e - TTFT).
 - Inter-chunk latency: every gap between consecutive streamed events that carried text, pooled
   over the run's requests. A chunk may carry several tokens: this is the pace a reader sees.
+- Output tokens: a reply's completion tokens from the API's usage report; without one, its
+  content counted by the tokenizer (cl100k_base, offline) after the run, never while it is timed.
+  Where both exist, their difference is reported (another model's tokenizer differs).
 - Output throughput: the output tokens of the run's completed requests over its duration.
 - RPS (request throughput): completed requests over the run's duration, one value per run.
 - Duration: wall seconds from the first measured request's start to the last one's end.
@@ -30,14 +33,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from src.application.domain import bounds
 from src.application.domain.errors import InvalidParameter
-from src.application.ports.llm_client import RequestOutcome
+from src.application.ports.llm_client import AbstractTokenizer, RequestOutcome
 
 DEFINITIONS_VERSION = 1
 
@@ -82,6 +85,23 @@ def slo_report(outcomes: Sequence[RequestOutcome], wall: float, slo: Slo) -> dic
     }
 
 
+def count_tokens(outcomes: Sequence[RequestOutcome], tokenizer: AbstractTokenizer) -> list[RequestOutcome]:
+    """The outcomes with their replies' tokens counted (each chunk's, and the whole reply's), and
+    output_tokens taken from that count where the API sent no usage report."""
+    texts = [text for o in outcomes for c in o.chunks for text in (c.content, c.reasoning)]
+    texts += ["".join(c.content for c in o.chunks) for o in outcomes]
+    counts = iter(tokenizer.counts(texts))
+    chunked = [
+        tuple(replace(c, content_tokens=next(counts), reasoning_tokens=next(counts)) for c in o.chunks)
+        for o in outcomes
+    ]
+    counted = []
+    for outcome, chunks, reply in zip(outcomes, chunked, counts, strict=True):
+        tokens = outcome.output_tokens if outcome.tokens_from_usage or outcome.error else reply
+        counted.append(replace(outcome, chunks=chunks, tokenizer_tokens=reply, output_tokens=tokens))
+    return counted
+
+
 def timed_speed(outcome: RequestOutcome) -> bool:
     """Whether a completed request has an ITL and a TPS: tokens after the first, and time between."""
     return outcome.output_tokens > 1 and outcome.decode_s > 0
@@ -101,12 +121,18 @@ def samples(succeeded: Sequence[RequestOutcome], wall: float) -> dict[str, np.nd
     }
 
 
-def measurement_details(outcomes: Sequence[RequestOutcome], wall: float) -> dict[str, Any]:
+def measurement_details(outcomes: Sequence[RequestOutcome], wall: float, tokenizer: str) -> dict[str, Any]:
     """What a measured run reports beside its samples: errors, throughput, latencies between
     tokens and chunks, tokens, and the client's own time."""
     succeeded = [o for o in outcomes if o.error is None]
     chunk_gaps = [np.diff([c.at for c in o.chunks]) for o in succeeded if len(o.chunks) > 1]
     output_tokens = sum(o.output_tokens for o in succeeded)
+    # What the endpoint's usage report says less what the tokenizer counts, per reply with both.
+    differences = [
+        float(o.output_tokens - o.tokenizer_tokens)
+        for o in succeeded
+        if o.tokens_from_usage and o.tokenizer_tokens is not None
+    ]
     return {
         "definitions": DEFINITIONS_VERSION,
         "requests_sent": len(outcomes),
@@ -119,7 +145,9 @@ def measurement_details(outcomes: Sequence[RequestOutcome], wall: float) -> dict
         "inter_chunk_latency_ms": _quantiles(list(np.concatenate(chunk_gaps) * 1000) if chunk_gaps else []),
         "output_tokens": _quantiles([float(o.output_tokens) for o in succeeded]),
         "input_tokens": _quantiles([float(o.input_tokens) for o in succeeded if o.input_tokens is not None]),
-        "tokens_counted_by": "usage" if succeeded and all(o.tokens_from_usage for o in succeeded) else "stream chunks",
+        "tokens_counted_by": "usage" if succeeded and all(o.tokens_from_usage for o in succeeded) else "tokenizer",
+        "tokenizer": tokenizer,
+        "usage_minus_tokenizer_tokens": _quantiles(differences),
         "client_overhead_ms": _quantiles([o.client_overhead_s * 1000 for o in outcomes]),
     }
 

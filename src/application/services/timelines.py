@@ -5,8 +5,8 @@ measured and not kept.
 Times are in seconds on the client's monotonic clock: `sent_s` from the start of the run's
 measured requests, every other time from the moment its own request began (so `first_token_s`
 is the request's TTFT, connection set-up included; `connect_s` is that set-up, 0 on a connection
-kept alive). A chunk is [arrival, content characters, reasoning characters] for every streamed
-event that carried text.
+kept alive). A chunk is [arrival, content tokens, reasoning tokens] for every streamed event that
+carried text, its tokens counted by the tokenizer after the run.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def record(index: int, outcome: RequestOutcome, origin: float) -> dict[str, Any]
         "first_reasoning_s": since_sent(outcome.first_reasoning_at),
         "first_token_s": since_sent(outcome.first_token_at),
         "end_s": since_sent(outcome.finished),
-        "chunks": [[since_sent(c.at), c.content_chars, c.reasoning_chars] for c in outcome.chunks],
+        "chunks": [[since_sent(c.at), c.content_tokens, c.reasoning_tokens] for c in outcome.chunks],
         "output_tokens": None if outcome.error else outcome.output_tokens,
+        "tokenizer_tokens": outcome.tokenizer_tokens,
         "input_tokens": outcome.input_tokens,
         "tokens_from_usage": outcome.tokens_from_usage,
         "usage": outcome.usage,

@@ -30,13 +30,26 @@ from src.application.domain.model import (
 )
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
-from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets, ChatRequest, RequestOutcome
+from src.application.ports.llm_client import (
+    AbstractLLMClient,
+    AbstractSecrets,
+    AbstractTokenizer,
+    ChatRequest,
+    RequestOutcome,
+)
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import measures, timelines
 from src.application.services.load import Driven, LoadShape, drive, on_own_loop
-from src.application.services.measures import ClientLimits, Slo, measurement_details, self_check, slo_report
+from src.application.services.measures import (
+    ClientLimits,
+    Slo,
+    count_tokens,
+    measurement_details,
+    self_check,
+    slo_report,
+)
 from src.application.use_cases.quotas import Quotas, benchmark_work
 from src.application.use_cases.run_lifecycle import Completed, Failed, RunLifecycle, store_pair
 
@@ -121,6 +134,7 @@ class BenchmarkUseCases:
         self,
         uow: AbstractUnitOfWork,
         client: AbstractLLMClient,
+        tokenizer: AbstractTokenizer,
         secrets: AbstractSecrets,
         task_queue: AbstractTaskQueue,
         cache: AbstractCache,
@@ -131,6 +145,7 @@ class BenchmarkUseCases:
     ):
         self.uow = uow
         self.client = client
+        self.tokenizer = tokenizer
         self.secrets = secrets
         self.task_queue = task_queue
         self.clock = clock
@@ -251,9 +266,9 @@ class BenchmarkUseCases:
         if isinstance(request, str):
             return Failed(request)
         sent = on_own_loop(self._send(request, plan, run.seed, progress))
-        outcomes, wall = sent.driven.outcomes, sent.driven.wall
+        outcomes, wall = count_tokens(sent.driven.outcomes, self.tokenizer), sent.driven.wall
         checked = self_check(sent.lags, sent.cpu_s, wall, sent.driven.lateness, self.settings.client_limits)
-        details = measurement_details(outcomes, wall) | {
+        details = measurement_details(outcomes, wall, self.tokenizer.name) | {
             "plan": (run.details or {})["plan"],
             "not_sent_duration_cap": plan.requests - len(outcomes),
             "self_check": checked,
