@@ -15,6 +15,7 @@ from src.application.domain import bounds
 from src.application.domain.errors import DomainError
 from src.application.domain.model import Role, RunStatus
 from src.application.services.measures import Slo
+from src.application.services.workloads import DISTRIBUTIONS, Workload
 from src.application.use_cases.accounts import AccountUseCases
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.catalogue import CatalogueUseCases
@@ -174,19 +175,39 @@ def list_endpoints() -> None:
 @click.option("--slo-e2e-ms", type=within(bounds.SLO_MS), default=None, help="SLO: its e2e latency")
 @click.option("--slo-attainment", type=within(bounds.ATTAINMENT), default=0.95, show_default=True,
               help="SLO: the share of requests that must be good")  # fmt: skip
-@click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers")
+@click.option(
+    "--input-tokens",
+    type=within(bounds.INPUT_TOKENS),
+    default=None,
+    help="prompts drawn to this length in tokens (or its mean); default: one fixed prompt",
+)
+@click.option("--input-distribution", type=click.Choice(DISTRIBUTIONS), default="fixed", show_default=True)
+@click.option("--input-spread", type=within(bounds.INPUT_SPREAD), default=0, help="normal: sd; uniform: +-")
+@click.option("--shared-prefix-tokens", type=within(bounds.INPUT_SPREAD), default=0)
+@click.option("--workload-seed", type=within(bounds.SEED), default=0, show_default=True)
+@click.option("--force-output", is_flag=True, help="ask for exactly --max-tokens (min_tokens, ignore_eos)")
+@click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers")  # fmt: skip
 @with_appcontext
 def benchmark(
     endpoint_name: str, requests: int, concurrency: int, rate: float | None, burstiness: float, warmup: int | None,
     max_tokens: int | None, fresh_connections: bool, slo_ttft_ms: float | None, slo_itl_ms: float | None,
-    slo_e2e_ms: float | None, slo_attainment: float, enqueue: bool,
+    slo_e2e_ms: float | None, slo_attainment: float, input_tokens: int | None, input_distribution: str,
+    input_spread: int, shared_prefix_tokens: int, workload_seed: int, force_output: bool, enqueue: bool,
 ) -> None:  # fmt: skip
     """Measure an endpoint: TTFT, output speed, e2e latency and RPS of streamed chat completions."""
     benchmarks = _get(BenchmarkUseCases)
     try:
         asked = (slo_ttft_ms, slo_itl_ms, slo_e2e_ms)
         slo = Slo(*asked, attainment=slo_attainment) if any(v is not None for v in asked) else None
-        plan = benchmarks.plan(requests, concurrency, rate, warmup, max_tokens, not fresh_connections, slo, burstiness)
+        workload = (
+            Workload(input_tokens, input_distribution, input_spread, shared_prefix_tokens, workload_seed)
+            if input_tokens
+            else None
+        )
+        plan = benchmarks.plan(
+            requests, concurrency, rate, warmup, max_tokens, not fresh_connections, slo, burstiness, workload,
+            force_output,
+        )  # fmt: skip
         if enqueue:
             run = benchmarks.request(endpoint_name, plan)
             click.echo(f"measured run {run.id} queued")

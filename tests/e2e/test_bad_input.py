@@ -137,6 +137,10 @@ def test_run_bodies_that_are_not_strict_json_integers_get_a_400_naming_the_probl
         ({"endpoint": "x", "slo": {"ttft_ms": 0}}, "ttft_ms must be a number above 0 and at most 3600000, got 0"),
         ({"endpoint": "x", "slo": {"itl_ms": 50, "p95": 1}}, "unknown field 'slo.p95'"),
         ({"endpoint": "x", "slo": {}}, "an SLO needs at least one of ttft_ms, itl_ms and e2e_ms"),
+        ({"endpoint": "x", "workload": {"input_tokens": 10, "distribution": "zipf"}}, "unknown distribution 'zipf'"),
+        ({"endpoint": "x", "workload": {}}, "workload.input_tokens is required"),
+        ({"endpoint": "x", "workload": {"input_tokens": 10, "shared_prefix_tokens": 11}}, "the shared prefix must fit"),
+        ({"endpoint": "x", "force_output": "yes"}, 'force_output must be true or false, got "yes"'),
     ],
 )
 def test_benchmark_bodies_with_odd_values_get_a_400(client, api_headers, body, complaint):

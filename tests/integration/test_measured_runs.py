@@ -9,9 +9,10 @@ from src.adapters.web.models import RequestRecord
 from src.application.domain.model import RunSource, RunStatus
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services.measures import DEFINITIONS_VERSION
+from src.application.services.workloads import Workload
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
-from tests.support.fake_openai import Behaviour, FakeOpenAI
+from tests.support.fake_openai import TEMPLATE_TOKENS, Behaviour, FakeOpenAI
 
 FIRST_TOKEN = 0.2  # seconds
 TOKEN_GAP = 0.01  # seconds: 100 tokens/s
@@ -88,6 +89,21 @@ def test_the_usage_report_and_the_tokenizer_are_both_kept_and_their_difference_r
         run = benchmarks.run_now("usage", benchmarks.plan(3, warmup=0))
     assert run.details["tokens_counted_by"] == "usage"
     assert run.details["usage_minus_tokenizer_tokens"] == {"mean": 0.0, "p50": 0.0, "p99": 0.0}
+
+
+def test_a_workloads_prompts_are_as_long_as_drawn_in_the_tokenizers_tokens(benchmarks):
+    """The server counts the prompt's words and adds a chat template's tokens: each word drawn is one
+    cl100k_base token, so the usage report exceeds the drawn length by the template alone."""
+    behaviour = Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=4, count_prompt=True)
+    with FakeOpenAI(behaviour) as server:
+        benchmarks.add_endpoint("drawn", "GPT-4o", server.base_url, "gpt-4o", None)
+        workload = Workload(input_tokens=300, distribution="normal", spread=40, shared_prefix_tokens=100)
+        run = benchmarks.run_now("drawn", benchmarks.plan(8, concurrency=2, warmup=1, workload=workload))
+    details = run.details
+    assert details["usage_minus_prompt_tokens"] == {"mean": TEMPLATE_TOKENS, "p50": TEMPLATE_TOKENS,
+                                                    "p99": TEMPLATE_TOKENS}  # fmt: skip
+    lengths = sorted(workload.lengths(8))
+    assert details["input_tokens"]["p50"] == pytest.approx(np.median(lengths) + TEMPLATE_TOKENS)
 
 
 def test_poisson_arrivals_are_a_load_shape(benchmarks):

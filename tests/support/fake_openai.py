@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 
+TEMPLATE_TOKENS = 7
 WORD = " hello"  # one token in cl100k_base, the tokenizer measured runs count with
 
 
@@ -23,7 +24,8 @@ class Behaviour:
     first_token_delay: float = 0.2  # seconds before the first content token
     token_delay: float = 0.01  # seconds between content tokens: 100 tokens/s
     tokens: int = 40
-    prompt_tokens: int = 25
+    prompt_tokens: int = 25  # the usage report's, unless counted:
+    count_prompt: bool = False  # the prompt's words plus a chat template's TEMPLATE_TOKENS
     reasoning_tokens: int = 0  # streamed as reasoning_content before the content, as vLLM streams them
     break_after: int = 0  # the connection drops after this many tokens (0: never)
     one_character_chunks: bool = False  # each token's characters streamed as chunks of their own
@@ -104,8 +106,11 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
                 )
                 for text in WORD if b.one_character_chunks else [WORD]:
                     self._send(_event({"choices": [{"index": 0, "delta": {kind: text}, **last}]}))
+            prompt = (
+                len(body["messages"][0]["content"].split()) + TEMPLATE_TOKENS if b.count_prompt else b.prompt_tokens
+            )
             if b.send_usage:
-                self._send(_event({"choices": [], "usage": {"prompt_tokens": b.prompt_tokens,
+                self._send(_event({"choices": [], "usage": {"prompt_tokens": prompt,
                                                              "completion_tokens": b.tokens}}))  # fmt: skip
             self._send(b"data: [DONE]\n\n")
             self._send(b"")  # the last chunk: the response ends, the connection stays

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -36,6 +37,7 @@ from src.application.services.measures import (
     self_check,
     slo_report,
 )
+from src.application.services.workloads import Workload
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkSettings, BenchmarkUseCases
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.rankings import RankingUseCases
@@ -68,10 +70,15 @@ class ScriptedClient(AbstractLLMClient, AbstractChatStreams):
 
 
 class WordTokenizer(AbstractTokenizer):
+    """A token a word."""
+
     name = "words"
 
     def counts(self, texts: Sequence[str]) -> list[int]:
         return [len(text.split()) for text in texts]
+
+    def text(self, tokens: int, draw: random.Random) -> str:
+        return "".join(draw.choice([" alpha", " beta", " gamma"]) for _ in range(tokens))
 
 
 class Secrets(AbstractSecrets):
@@ -295,7 +302,7 @@ def test_requests_per_second_is_the_successes_over_the_wall_time():
 def test_the_details_of_a_run_hold_known_values():
     def outcome(finished, first, tokens, inputs, overhead, counted):
         return RequestOutcome(0.0, finished, first, tokens, inputs, tokens_from_usage=True, client_overhead_s=overhead,
-                              tokenizer_tokens=counted)  # fmt: skip
+                              tokenizer_tokens=counted, prompt_tokens=12)  # fmt: skip
 
     outcomes = [
         outcome(1.0, 0.2, 5, 20, 0.002, 4),  # 4 gaps in 0.8 s: 200 ms each
@@ -314,6 +321,7 @@ def test_the_details_of_a_run_hold_known_values():
         "input_tokens": {"mean": 25.0, "p50": 25.0, "p99": pytest.approx(29.9)},
         "tokens_counted_by": "usage", "tokenizer": "words",
         "usage_minus_tokenizer_tokens": {"mean": -0.25, "p50": 0.0, "p99": pytest.approx(0.97)},
+        "usage_minus_prompt_tokens": {"mean": 13.0, "p50": 13.0, "p99": pytest.approx(17.9)},  # 20 and 30 of 12
         "client_overhead_ms": {"mean": pytest.approx(2.6), "p50": pytest.approx(3.0), "p99": pytest.approx(3.96)},
     }  # fmt: skip
 
@@ -669,3 +677,66 @@ def test_burstiness_shapes_arrivals_at_a_rate_only():
     with pytest.raises(InvalidParameter, match=r"^burstiness must be above 0 and at most 100, got 0$"):
         BenchmarkPlan(10, rate=2.0, burstiness=0)
     assert BenchmarkPlan(10, rate=2.0, burstiness=0.5).shape == LoadShape(1, 2.0, 0.5)
+
+
+def test_a_workload_draws_the_same_prompts_for_the_same_seed_and_others_for_warm_ups():
+    fixed = Workload(input_tokens=40, seed=7)
+    prompts = fixed.prompts(5, WordTokenizer())
+    assert [len(p.split()) for p in prompts] == [40] * 5 and len(set(prompts)) == 5
+    assert fixed.prompts(5, WordTokenizer()) == prompts
+    assert Workload(input_tokens=40, seed=8).prompts(5, WordTokenizer()) != prompts
+    assert not set(fixed.prompts(5, WordTokenizer(), "warm-up")) & set(prompts)
+
+
+@pytest.mark.parametrize(
+    "workload, mean, spread",
+    [
+        (Workload(512, "normal", spread=64), 512, 64),
+        (Workload(512, "uniform", spread=100), 512, 200 / np.sqrt(12)),  # the uniform's sd: width / sqrt(12)
+    ],
+)
+def test_input_lengths_follow_their_distribution(workload, mean, spread):
+    lengths = np.array(workload.lengths(4000))
+    assert lengths.mean() == pytest.approx(mean, rel=0.01) and lengths.std() == pytest.approx(spread, rel=0.05)
+    if workload.distribution == "uniform":
+        assert (lengths.min(), lengths.max()) == (412, 612)
+
+
+def test_a_shared_prefix_starts_every_prompt_and_counts_in_its_length():
+    prompts = Workload(30, "uniform", spread=10, shared_prefix_tokens=15).prompts(20, WordTokenizer())
+    prefixes = {" ".join(p.split()[:15]) for p in prompts}
+    assert len(prefixes) == 1 and all(20 <= len(p.split()) <= 40 for p in prompts)
+    assert len({" ".join(p.split()[15:]) for p in prompts}) == 20  # the rest is each prompt's own
+
+
+@pytest.mark.parametrize(
+    "asked, message",
+    [
+        ({"input_tokens": 10, "distribution": "zipf"}, "unknown distribution 'zipf'"),
+        ({"input_tokens": 0}, "workload.input_tokens must be between 1 and 131072, got 0"),
+        ({"input_tokens": 10, "distribution": "uniform", "spread": 10},
+         "a uniform spread must be below input_tokens: every prompt needs a token"),
+        ({"input_tokens": 10, "shared_prefix_tokens": 11}, "the shared prefix must fit in the shortest prompt drawn"),
+    ],
+)  # fmt: skip
+def test_a_workload_is_checked_and_its_faults_named(asked, message):
+    with pytest.raises(InvalidParameter, match=rf"^{re.escape(message)}$"):
+        Workload(**asked)
+
+
+def test_a_run_sends_its_workloads_prompts_and_counts_replies_of_another_length_than_forced():
+    client = ScriptedClient(ok(0.2, 1.2, 11))
+    use_cases, _, _ = benchmarks(client)
+    workload = Workload(input_tokens=20, distribution="uniform", spread=5, seed=3)
+    run = use_cases.run_now("fake", use_cases.plan(6, warmup=2, max_tokens=12, workload=workload, force_output=True))
+    warm_ups, measured = client.requests[:2], client.requests[2:]
+    assert [r.prompt for r in measured] == workload.prompts(6, WordTokenizer())
+    assert [r.prompt_tokens for r in measured] == workload.lengths(6)
+    assert all(r.force_output and r.max_tokens == 12 for r in client.requests)
+    assert not {r.prompt for r in warm_ups} & {r.prompt for r in measured}
+    assert run.details["plan"]["workload"] == {"input_tokens": 20, "distribution": "uniform", "spread": 5,
+                                               "shared_prefix_tokens": 0, "seed": 3}  # fmt: skip
+    assert run.details["output_length_mismatches"] == 6  # 11 tokens each, 12 asked
+    plain = use_cases.run_now("fake", use_cases.plan(2, warmup=0))
+    assert "output_length_mismatches" not in plain.details
+    assert {r.prompt for r in client.requests[-2:]} == {BenchmarkSettings().prompt}

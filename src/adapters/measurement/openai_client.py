@@ -62,7 +62,7 @@ class _Streams(AbstractChatStreams):
         self.session = session
 
     async def stream(self, request: ChatRequest) -> RequestOutcome:
-        stream = _Stream(time.perf_counter())
+        stream = _Stream(time.perf_counter(), request.prompt_tokens)
         try:
             async with self.session.post(
                 request.base_url.rstrip("/") + "/chat/completions",
@@ -96,6 +96,8 @@ def _body_and_headers(request: ChatRequest) -> dict[str, Any]:
         "stream": True,
         "stream_options": {"include_usage": True},  # exact token counts where the API offers them
     }
+    if request.force_output:  # vLLM's and SGLang's extensions; other APIs may refuse them (a 400)
+        body |= {"min_tokens": request.max_tokens, "ignore_eos": True}
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
     if request.api_key:
         headers["Authorization"] = f"Bearer {request.api_key}"
@@ -105,8 +107,9 @@ def _body_and_headers(request: ChatRequest) -> dict[str, Any]:
 class _Stream:
     """What one response's event stream has shown so far."""
 
-    def __init__(self, started: float):
+    def __init__(self, started: float, prompt_tokens: int | None):
         self.started = started
+        self.prompt_tokens = prompt_tokens
         self.connect_started = started
         self.connect_s = 0.0
         self.headers_at: float | None = None
@@ -175,6 +178,7 @@ class _Stream:
             "chunks": tuple(self.chunks),
             "finish_reason": self.finish_reason,
             "usage": self.usage,
+            "prompt_tokens": self.prompt_tokens,
         }
 
 

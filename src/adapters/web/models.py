@@ -43,6 +43,7 @@ from src.application.domain.ranking import (
 )
 from src.application.services.measures import Slo
 from src.application.services.ranking import METHODS, WIN_RATE
+from src.application.services.workloads import DISTRIBUTIONS, Workload
 from src.application.use_cases.rankings import WINDOW_SPANS
 
 # ---------------------------------------------------------------------------------------------
@@ -199,7 +200,7 @@ def invalid(error: ValidationError, model: type[BaseModel]) -> InvalidParameter:
         names = ", ".join(".".join(map(str, path)) for path in unknown)
         return InvalidParameter(f"unknown field {shown(names)}", choices=_fields_at(model, unknown[0][:-1]))
     problem = problems[0]
-    name = str(problem["loc"][0]) if problem["loc"] else None
+    name = ".".join(map(str, problem["loc"])) if problem["loc"] else None  # workload.input_tokens
     context = problem.get("ctx") or {}
     message = context.get("message") or (f"{name} is required" if problem["type"] == "missing" else problem["msg"])
     return InvalidParameter(message, choices=context.get("choices"), parameter=name)
@@ -331,6 +332,20 @@ class SloIn(Body):
         return Slo(self.ttft_ms, self.itl_ms, self.e2e_ms, self.attainment)
 
 
+class WorkloadIn(Body):
+    example = '{"input_tokens": 512, "distribution": "normal", "spread": 64}'
+    input_tokens: json_whole(bounds.INPUT_TOKENS) = Field(  # type: ignore[valid-type]
+        description="Each prompt's length in tokens (cl100k_base), or the mean of the lengths drawn"
+    )
+    distribution: one_of(list(DISTRIBUTIONS)) = Field("fixed", description="How prompt lengths are drawn")  # type: ignore[valid-type]
+    spread: json_whole(bounds.INPUT_SPREAD) = Field(0, description="normal: the standard deviation; uniform: +-")  # type: ignore[valid-type]
+    shared_prefix_tokens: json_whole(bounds.INPUT_SPREAD) = Field(0, description="A prefix every prompt starts with")  # type: ignore[valid-type]
+    seed: json_whole(bounds.SEED) = Field(0, description="The prompts' seed: the same workload, the same prompts")  # type: ignore[valid-type]
+
+    def to_domain(self) -> Workload:
+        return Workload(self.input_tokens, self.distribution, self.spread, self.shared_prefix_tokens, self.seed)
+
+
 class BenchmarkRequest(Body):
     example = '{"endpoint": "gpt-4o", "requests": 50}'
     endpoint: text() = Field("", description="The endpoint's name (see /endpoints)")  # type: ignore[valid-type]
@@ -348,6 +363,13 @@ class BenchmarkRequest(Body):
         "TTFT includes its set-up (each request's timeline holds that part)",
     )
     slo: SloIn | None = Field(None, description="A service-level objective: the run reports its goodput and attainment")
+    workload: WorkloadIn | None = Field(
+        None, description="Prompts drawn to lengths in tokens; default: one fixed prompt"
+    )
+    force_output: json_bool() = Field(  # type: ignore[valid-type]
+        False,
+        description="Ask for exactly max_tokens (min_tokens, ignore_eos: vLLM and SGLang); mismatches are counted",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

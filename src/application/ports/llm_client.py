@@ -4,6 +4,7 @@ on one event loop, each timed on the monotonic clock from the moment it is sent.
 from __future__ import annotations
 
 import abc
+import random
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ class ChatRequest:
     prompt: str
     max_tokens: int
     timeout_s: float
+    prompt_tokens: int | None = None  # the prompt's length by the tokenizer, where a workload drew it
+    force_output: bool = False  # ask for exactly max_tokens: min_tokens and ignore_eos, where accepted
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class RequestOutcome:
     input_tokens: int | None = None
     tokens_from_usage: bool = False
     tokenizer_tokens: int | None = None  # the reply's content tokens by the tokenizer, after the run
+    prompt_tokens: int | None = None  # the request's prompt_tokens, as sent
     client_overhead_s: float = 0.0  # time the client spent in its own code, not waiting
     error: str | None = None
     connect_s: float = 0.0  # connection set-up (TCP, TLS) inside this request; 0 on a reused one
@@ -92,6 +96,10 @@ class AbstractTokenizer(abc.ABC):
 
     @abc.abstractmethod
     def counts(self, texts: Sequence[str]) -> list[int]: ...
+
+    @abc.abstractmethod
+    def text(self, tokens: int, draw: random.Random) -> str:
+        """Text of exactly `tokens` tokens, its words drawn with `draw`."""
 
 
 class AbstractSecrets(abc.ABC):

@@ -14,7 +14,9 @@ sending it (any connection set-up it needs comes after that, inside its times).
   over the run's requests. A chunk may carry several tokens: this is the pace a reader sees.
 - Output tokens: a reply's completion tokens from the API's usage report; without one, its
   content counted by the tokenizer (cl100k_base, offline) after the run, never while it is timed.
-  Where both exist, their difference is reported (another model's tokenizer differs).
+  Where both exist, their difference is reported (another model's tokenizer differs), and so is
+  the difference between the prompt tokens the usage report counts and a workload's prompt length
+  (the endpoint's chat template and tokenizer add to it).
 - Output throughput: the output tokens of the run's completed requests over its duration.
 - RPS (request throughput): completed requests over the run's duration, one value per run.
 - Duration: wall seconds from the first measured request's start to the last one's end.
@@ -148,6 +150,10 @@ def measurement_details(outcomes: Sequence[RequestOutcome], wall: float, tokeniz
         "tokens_counted_by": "usage" if succeeded and all(o.tokens_from_usage for o in succeeded) else "tokenizer",
         "tokenizer": tokenizer,
         "usage_minus_tokenizer_tokens": _quantiles(differences),
+        # The prompt tokens the usage report counts less the prompt's own (a chat template adds some).
+        "usage_minus_prompt_tokens": _quantiles(
+            [float(o.input_tokens - o.prompt_tokens) for o in succeeded if o.input_tokens and o.prompt_tokens]
+        ),
         "client_overhead_ms": _quantiles([o.client_overhead_s * 1000 for o in outcomes]),
     }
 

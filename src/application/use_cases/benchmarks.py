@@ -8,10 +8,11 @@ and never become samples; every measured request's record is kept with the run.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from injector import inject
@@ -50,6 +51,7 @@ from src.application.services.measures import (
     self_check,
     slo_report,
 )
+from src.application.services.workloads import Workload
 from src.application.use_cases.quotas import Quotas, benchmark_work
 from src.application.use_cases.run_lifecycle import Completed, Failed, RunLifecycle, store_pair
 
@@ -84,13 +86,15 @@ class BenchmarkPlan:
     # whose TTFT then includes its TCP and TLS set-up (each request's timeline holds that part).
     reuse_connections: bool = True
     slo: Slo | None = None
+    workload: Workload | None = None  # None: the settings' one prompt for every request
+    force_output: bool = False  # ask for exactly max_tokens (min_tokens, ignore_eos); mismatches are counted
 
     @classmethod
     def of(cls, stored: dict[str, Any]) -> BenchmarkPlan:
         """The plan as a run's details hold it."""
         given = {name: value for name, value in stored.items() if name != "load"}
-        slo = given.pop("slo", None)
-        return cls(**given, slo=Slo(**slo) if slo else None)
+        slo, workload = given.pop("slo", None), given.pop("workload", None)
+        return cls(**given, slo=Slo(**slo) if slo else None, workload=Workload(**workload) if workload else None)
 
     def __post_init__(self) -> None:
         bounds.REQUESTS.check("requests", self.requests)
@@ -188,6 +192,8 @@ class BenchmarkUseCases:
         reuse_connections: bool = True,
         slo: Slo | None = None,
         burstiness: float = 1.0,
+        workload: Workload | None = None,
+        force_output: bool = False,
     ) -> BenchmarkPlan:
         """A checked plan; warm-up and output length default to the settings. A plan whose
         arrivals alone would last longer than the duration cap is refused."""
@@ -200,6 +206,8 @@ class BenchmarkUseCases:
             max_tokens=max_tokens or self.settings.max_tokens,
             reuse_connections=reuse_connections,
             slo=slo,
+            workload=workload,
+            force_output=force_output,
         )
         cap = self.settings.max_duration_s
         if rate is not None and requests / rate > cap:
@@ -276,6 +284,8 @@ class BenchmarkUseCases:
         if plan.slo is not None:
             details["slo"] = slo_report(outcomes, wall, plan.slo)
         succeeded = [o for o in outcomes if o.error is None]
+        if plan.force_output:  # replies of another length than asked: the endpoint ignored the request
+            details["output_length_mismatches"] = sum(o.output_tokens != plan.max_tokens for o in succeeded)
         if not succeeded:
             errors = ", ".join(f"{kind}: {count}" for kind, count in details["errors"].items())
             return Failed(f"no request succeeded ({errors})", details)
@@ -294,10 +304,12 @@ class BenchmarkUseCases:
             if progress:
                 progress(done, plan.requests)
 
+        warmups = self._requests(request, plan, "warm-up", plan.warmup)
+        measured = self._requests(request, plan, "measured", plan.requests)
         async with self.client.connect(plan.reuse_connections, plan.concurrency) as streams:
-            send = lambda: streams.stream(request)  # noqa: E731
             # Warm-ups open the connections and warm the server's caches, all at once: never measured.
-            await drive(send, plan.warmup, LoadShape(plan.concurrency))
+            await drive(lambda: streams.stream(next(warmups)), plan.warmup, LoadShape(plan.concurrency))
+            send = lambda: streams.stream(next(measured))  # noqa: E731
             lags: list[float] = []
             probe = asyncio.create_task(_probe_loop(lags))
             origin, cpu = time.perf_counter(), time.thread_time()  # the event loop's thread: this one
@@ -320,8 +332,17 @@ class BenchmarkUseCases:
             if not api_key:
                 return f"the environment variable {endpoint.api_key_env} (the endpoint's key) is not set"
         return ChatRequest(
-            endpoint.base_url, endpoint.model, api_key, self.settings.prompt, plan.max_tokens, self.settings.timeout_s
-        )
+            endpoint.base_url, endpoint.model, api_key, self.settings.prompt, plan.max_tokens, self.settings.timeout_s,
+            force_output=plan.force_output,
+        )  # fmt: skip
+
+    def _requests(self, base: ChatRequest, plan: BenchmarkPlan, purpose: str, count: int) -> Iterator[ChatRequest]:
+        """The requests to send, in order: the workload's prompts, drawn before any is sent."""
+        if plan.workload is None:
+            return itertools.repeat(base, count)
+        prompts = plan.workload.prompts(count, self.tokenizer, purpose)
+        lengths = plan.workload.lengths(count, purpose)
+        return iter([replace(base, prompt=p, prompt_tokens=n) for p, n in zip(prompts, lengths, strict=True)])
 
     def _store(
         self, run: Run, llm_id: int, outcomes: list[RequestOutcome], origin: float, wall: float
