@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+from collections.abc import Iterable
+from typing import TextIO, TypeVar
 
 import click
 from flask import Flask, current_app
@@ -186,13 +187,20 @@ def list_endpoints() -> None:
 @click.option("--shared-prefix-tokens", type=within(bounds.INPUT_SPREAD), default=0)
 @click.option("--workload-seed", type=within(bounds.SEED), default=0, show_default=True)
 @click.option("--force-output", is_flag=True, help="ask for exactly --max-tokens (min_tokens, ignore_eos)")
+@click.option(
+    "--prompts-file",
+    type=click.File(encoding="utf-8"),
+    default=None,
+    help='JSON Lines, {"prompt": "..."} a line: sent in turn (not with --input-tokens)',
+)
 @click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers")  # fmt: skip
 @with_appcontext
 def benchmark(
     endpoint_name: str, requests: int, concurrency: int, rate: float | None, burstiness: float, warmup: int | None,
     max_tokens: int | None, fresh_connections: bool, slo_ttft_ms: float | None, slo_itl_ms: float | None,
     slo_e2e_ms: float | None, slo_attainment: float, input_tokens: int | None, input_distribution: str,
-    input_spread: int, shared_prefix_tokens: int, workload_seed: int, force_output: bool, enqueue: bool,
+    input_spread: int, shared_prefix_tokens: int, workload_seed: int, force_output: bool,
+    prompts_file: TextIO | None, enqueue: bool,
 ) -> None:  # fmt: skip
     """Measure an endpoint: TTFT, output speed, e2e latency and RPS of streamed chat completions."""
     benchmarks = _get(BenchmarkUseCases)
@@ -204,9 +212,10 @@ def benchmark(
             if input_tokens
             else None
         )
+        prompts = read_prompts(prompts_file) if prompts_file else ()
         plan = benchmarks.plan(
             requests, concurrency, rate, warmup, max_tokens, not fresh_connections, slo, burstiness, workload,
-            force_output,
+            force_output, prompts,
         )  # fmt: skip
         if enqueue:
             run = benchmarks.request(endpoint_name, plan)
@@ -222,6 +231,23 @@ def benchmark(
         raise click.ClickException(f"run {run.id} failed: {run.error}")
     click.echo(json.dumps({"run": run.id, "status": str(run.status), **details}, indent=2, default=str))
     _print_summary(_get(SimulationUseCases), run.id or 0)
+
+
+def read_prompts(lines: Iterable[str]) -> tuple[str, ...]:
+    """A JSONL prompt file's prompts, blank lines skipped; a faulty line is named by its number."""
+    prompts = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            prompt = json.loads(line)["prompt"]
+        except (ValueError, KeyError, TypeError):
+            fault = f'line {number} is not a JSON object with a "prompt"'
+            raise click.BadParameter(fault, param_hint="--prompts-file") from None
+        if not isinstance(prompt, str) or not prompt:
+            raise click.BadParameter(f"line {number}: the prompt must be text", param_hint="--prompts-file")
+        prompts.append(prompt)
+    return tuple(prompts)
 
 
 @click.command("purge-samples")

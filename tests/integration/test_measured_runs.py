@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -202,3 +204,23 @@ def test_a_measurement_that_breaks_midway_marks_its_run_failed_at_once(benchmark
     with uow:
         stored = uow.runs.get(run.id)
     assert stored.status is RunStatus.FAILED and "disk full" in stored.error
+
+
+def test_a_jsonl_prompt_file_is_sent_in_turn_from_the_command_line(benchmarks, clean_app, tmp_path):
+    prompts = ["one two three", "four five", "six"]
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts) + "\n")
+    runner = clean_app.test_cli_runner()
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=3, count_prompt=True)) as server:
+        benchmarks.add_endpoint("filed", "GPT-4o", server.base_url, "gpt-4o", None)
+        result = runner.invoke(args=["benchmark", "--endpoint", "filed", "--requests", "4", "--warmup", "1",
+                                     "--prompts-file", str(path)])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        printed = result.output[result.output.index("{\n") : result.output.rindex("}") + 1]  # after the progress bar
+        run = json.loads(printed)
+    assert run["plan"]["prompts"] == prompts and run["plan"]["warmup"] == 1
+    records = benchmarks.requests(run["run"])
+    assert [r["input_tokens"] - TEMPLATE_TOKENS for r in records] == [3, 2, 1, 3]  # in turn, the first again
+    path.write_text('{"prompt": "fine"}\nnot json\n')
+    refused = runner.invoke(args=["benchmark", "--endpoint", "filed", "--prompts-file", str(path)])
+    assert refused.exit_code == 2 and 'line 2 is not a JSON object with a "prompt"' in refused.output

@@ -740,3 +740,16 @@ def test_a_run_sends_its_workloads_prompts_and_counts_replies_of_another_length_
     plain = use_cases.run_now("fake", use_cases.plan(2, warmup=0))
     assert "output_length_mismatches" not in plain.details
     assert {r.prompt for r in client.requests[-2:]} == {BenchmarkSettings().prompt}
+
+
+def test_given_prompts_are_sent_in_turn_and_bounded_and_never_with_a_workload():
+    client = ScriptedClient(ok(0.2, 1.2, 11))
+    use_cases, _, _ = benchmarks(client)
+    use_cases.run_now("fake", use_cases.plan(5, warmup=1, prompts=("a b", "c")))
+    assert [(r.prompt, r.prompt_tokens) for r in client.requests] == [
+        (BenchmarkSettings().prompt, None), ("a b", 2), ("c", 1), ("a b", 2), ("c", 1), ("a b", 2),
+    ]  # fmt: skip
+    with pytest.raises(InvalidParameter, match=r"^give prompts or a workload, not both$"):
+        BenchmarkPlan(5, prompts=("a",), workload=Workload(10))
+    with pytest.raises(InvalidParameter, match=r"^prompts must be between 1 and 10000, got 10001$"):
+        BenchmarkPlan(5, prompts=("a",) * 10_001)

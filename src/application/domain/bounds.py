@@ -55,6 +55,8 @@ BURSTINESS = Bound(0, 100, open_below=True)  # the gamma shape of the gaps betwe
 WARMUP = Bound(0, 100)
 MAX_TOKENS = Bound(1, 8192)
 INPUT_TOKENS = Bound(1, 131_072)  # a measured prompt's length in tokens
+PROMPTS = Bound(1, 10_000)  # prompts a plan may carry (a JSONL prompt file's lines)
+PROMPT_CHARS = Bound(1, 5_000_000)  # their characters together: they are stored with the run
 INPUT_SPREAD = Bound(0, INPUT_TOKENS.high - 1)  # its spread, and its shared prefix
 SLO_MS = Bound(0, 3_600_000, open_below=True)  # a service-level objective's latency threshold
 ATTAINMENT = Bound(0, 1, open_below=True)  # the share of requests an SLO asks to meet it

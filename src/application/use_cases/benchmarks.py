@@ -87,6 +87,7 @@ class BenchmarkPlan:
     reuse_connections: bool = True
     slo: Slo | None = None
     workload: Workload | None = None  # None: the settings' one prompt for every request
+    prompts: tuple[str, ...] = ()  # given prompts (a JSONL file's), sent in turn; not with a workload
     force_output: bool = False  # ask for exactly max_tokens (min_tokens, ignore_eos); mismatches are counted
 
     @classmethod
@@ -94,7 +95,9 @@ class BenchmarkPlan:
         """The plan as a run's details hold it."""
         given = {name: value for name, value in stored.items() if name != "load"}
         slo, workload = given.pop("slo", None), given.pop("workload", None)
-        return cls(**given, slo=Slo(**slo) if slo else None, workload=Workload(**workload) if workload else None)
+        prompts = tuple(given.pop("prompts", ()))
+        return cls(**given, slo=Slo(**slo) if slo else None, workload=Workload(**workload) if workload else None,
+                   prompts=prompts)  # fmt: skip
 
     def __post_init__(self) -> None:
         bounds.REQUESTS.check("requests", self.requests)
@@ -104,6 +107,11 @@ class BenchmarkPlan:
         if self.rate is not None:
             bounds.RATE.check("rate", self.rate)
         bounds.BURSTINESS.check("burstiness", self.burstiness)
+        if self.prompts:
+            bounds.PROMPTS.check("prompts", len(self.prompts))
+            bounds.PROMPT_CHARS.check("the prompts' characters", sum(map(len, self.prompts)))
+            if self.workload is not None:
+                raise InvalidParameter("give prompts or a workload, not both", parameter="prompts")
         if self.burstiness != 1.0 and self.rate is None:
             raise InvalidParameter("burstiness shapes arrivals at a rate: give a rate too", parameter="burstiness")
 
@@ -194,6 +202,7 @@ class BenchmarkUseCases:
         burstiness: float = 1.0,
         workload: Workload | None = None,
         force_output: bool = False,
+        prompts: tuple[str, ...] = (),
     ) -> BenchmarkPlan:
         """A checked plan; warm-up and output length default to the settings. A plan whose
         arrivals alone would last longer than the duration cap is refused."""
@@ -208,6 +217,7 @@ class BenchmarkUseCases:
             slo=slo,
             workload=workload,
             force_output=force_output,
+            prompts=prompts,
         )
         cap = self.settings.max_duration_s
         if rate is not None and requests / rate > cap:
@@ -338,7 +348,12 @@ class BenchmarkUseCases:
 
     def _requests(self, base: ChatRequest, plan: BenchmarkPlan, purpose: str, count: int) -> Iterator[ChatRequest]:
         """The requests to send, in order: the workload's prompts, drawn before any is sent."""
-        if plan.workload is None:
+        if plan.prompts and purpose == "measured":  # in turn from the first; warm-ups send the default
+            given = plan.prompts
+            lengths = self.tokenizer.counts(given)
+            turns = itertools.islice(itertools.cycle(zip(given, lengths, strict=True)), count)
+            return iter([replace(base, prompt=p, prompt_tokens=n) for p, n in turns])
+        if plan.workload is None:  # and warm-ups of given prompts: they must not warm a cache for them
             return itertools.repeat(base, count)
         prompts = plan.workload.prompts(count, self.tokenizer, purpose)
         lengths = plan.workload.lengths(count, purpose)
