@@ -214,8 +214,9 @@ def benchmark(
         )
         prompts = read_prompts(prompts_file) if prompts_file else ()
         plan = benchmarks.plan(
-            requests, concurrency, rate, warmup, max_tokens, not fresh_connections, slo, burstiness, workload,
-            force_output, prompts,
+            requests, concurrency=concurrency, rate=rate, burstiness=burstiness, warmup=warmup, max_tokens=max_tokens,
+            reuse_connections=not fresh_connections, slo=slo, workload=workload, force_output=force_output,
+            prompts=prompts,
         )  # fmt: skip
         if enqueue:
             run = benchmarks.request(endpoint_name, plan)

@@ -37,7 +37,7 @@ def samples(clean_app, run, metric: str) -> np.ndarray:
 def test_measured_ttft_and_speed_are_within_5_percent_of_the_servers(benchmarks, clean_app, concurrency, requests):
     with FakeOpenAI(Behaviour(first_token_delay=FIRST_TOKEN, token_delay=TOKEN_GAP, tokens=40)) as server:
         benchmarks.add_endpoint("fake", "GPT-4o", server.base_url, "gpt-4o", None)
-        run = benchmarks.run_now("fake", benchmarks.plan(requests, concurrency, warmup=2))
+        run = benchmarks.run_now("fake", benchmarks.plan(requests, concurrency=concurrency, warmup=2))
     assert run.status is RunStatus.COMPLETED and run.source is RunSource.MEASURED
     ttft, tps, e2e = (samples(clean_app, run, m) for m in ("TTFT", "TPS", "e2e_latency"))
     assert ttft.size == tps.size == e2e.size == requests

@@ -6,9 +6,11 @@ import pytest
 
 from src.application.domain.errors import Forbidden, InvalidParameter, QuotaExceeded
 from src.application.domain.model import COMMAND_LINE, Caller, Role, RunStatus
+from src.application.services.workloads import Workload
 from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases
 from src.application.use_cases.quotas import Quotas
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
+from tests.unit.test_benchmark_use_cases import WordTokenizer
 from tests.unit.test_simulation_use_cases import RecordingTelemetry, simulations
 
 OPERATOR = Caller("key:7", Role.OPERATOR)
@@ -17,7 +19,8 @@ OPERATOR = Caller("key:7", Role.OPERATOR)
 def benchmarks(quotas: Quotas, **settings) -> BenchmarkUseCases:
     uow = seeded_uow()
     use_cases = BenchmarkUseCases(
-        uow, None, None, None, FakeTaskQueue(), FakeCache(), FixedClock(), BenchmarkSettings(**settings),
+        uow, None, WordTokenizer(), None, FakeTaskQueue(), FakeCache(), FixedClock(),
+        BenchmarkSettings(**{"prompt": "Hi", **settings}),  # a prompt of one token (a word, to this tokenizer)
         RecordingTelemetry(), quotas,
     )  # fmt: skip
     use_cases.add_endpoint("paid", "GPT-4o", "https://api.example.com/v1", "gpt-4o", None)
@@ -63,7 +66,7 @@ def test_the_schedule_and_the_command_line_count_against_no_quota():
 
 def test_benchmark_requests_and_tokens_per_day_are_counted_with_warm_up():
     use_cases = benchmarks(Quotas(queued_runs=100, benchmark_requests_per_day=100, benchmark_tokens_per_day=10_000))
-    use_cases.request("paid", use_cases.plan(48, warmup=2, max_tokens=100), OPERATOR)  # 50 requests, 5,000 tokens
+    use_cases.request("paid", use_cases.plan(48, warmup=2, max_tokens=99), OPERATOR)  # 50 requests, 5,000 tokens
     with pytest.raises(QuotaExceeded) as refused:
         use_cases.request("paid", use_cases.plan(49, warmup=2, max_tokens=10), OPERATOR)
     assert refused.value.quota == "benchmark_requests_per_day" and refused.value.asked == 51
@@ -99,8 +102,19 @@ def test_a_plan_that_takes_exactly_the_rest_of_the_day_is_accepted_even_after_si
     use_cases = benchmarks(Quotas(queued_runs=100, benchmark_requests_per_day=100, benchmark_tokens_per_day=10_000))
     simulated, _, _ = simulations(quotas=Quotas(queued_runs=100), uow=use_cases.uow)
     simulated.request(samples_per_pair=10, caller=OPERATOR)  # costs samples, no requests or tokens
-    use_cases.request("paid", use_cases.plan(60, warmup=0, max_tokens=100), OPERATOR)
-    use_cases.request("paid", use_cases.plan(38, warmup=2, max_tokens=100), OPERATOR)  # 100 requests, 10,000 tokens
+    use_cases.request("paid", use_cases.plan(60, warmup=0, max_tokens=99), OPERATOR)
+    use_cases.request("paid", use_cases.plan(38, warmup=2, max_tokens=99), OPERATOR)  # 100 requests, 10,000 tokens
     with pytest.raises(QuotaExceeded) as refused:
         use_cases.request("paid", use_cases.plan(1, warmup=0, max_tokens=1), OPERATOR)
     assert (refused.value.quota, refused.value.used, refused.value.asked) == ("benchmark_requests_per_day", 100, 1)
+
+
+def test_the_tokens_quota_counts_every_prompts_tokens_beside_the_output_asked():
+    use_cases = benchmarks(Quotas(queued_runs=100, benchmark_tokens_per_day=10_000))
+    drawn = Workload(input_tokens=90, seed=1)  # 90 tokens a prompt, warm-ups' too
+    run = use_cases.request("paid", use_cases.plan(40, warmup=2, max_tokens=10, workload=drawn), OPERATOR)
+    assert run.details["plan"]["prompt_tokens"] == 42 * 90  # with 42 x 10 output: 4,200 tokens
+    use_cases.request("paid", use_cases.plan(1, warmup=0, max_tokens=1, prompts=("one two three",)), OPERATOR)
+    with pytest.raises(QuotaExceeded) as refused:
+        use_cases.request("paid", use_cases.plan(59, warmup=0, max_tokens=9, workload=drawn), OPERATOR)
+    assert (refused.value.used, refused.value.asked) == (4_204, 59 * 99)  # 4,200 + 1 x (1 + 3)

@@ -34,8 +34,9 @@ def request_benchmark(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
     slo = body.slo.to_domain() if body.slo else None
     workload = body.workload.to_domain() if body.workload else None
     plan = benchmarks.plan(
-        body.requests, body.concurrency, body.rate, body.warmup, body.max_tokens, body.reuse_connections, slo,
-        body.burstiness, workload, body.force_output,
+        body.requests, concurrency=body.concurrency, rate=body.rate, burstiness=body.burstiness, warmup=body.warmup,
+        max_tokens=body.max_tokens, reuse_connections=body.reuse_connections, slo=slo, workload=workload,
+        force_output=body.force_output,
     )  # fmt: skip
     run = benchmarks.request(body.endpoint, plan, caller())
     return RunEnvelope.of(run), 202, {"Location": url_for("runs.get_run", run_id=run.id)}

@@ -93,7 +93,7 @@ class BenchmarkPlan:
     @classmethod
     def of(cls, stored: dict[str, Any]) -> BenchmarkPlan:
         """The plan as a run's details hold it."""
-        given = {name: value for name, value in stored.items() if name != "load"}
+        given = {name: value for name, value in stored.items() if name not in ("load", "prompt_tokens")}
         slo, workload = given.pop("slo", None), given.pop("workload", None)
         prompts = tuple(given.pop("prompts", ()))
         return cls(**given, slo=Slo(**slo) if slo else None, workload=Workload(**workload) if workload else None,
@@ -193,6 +193,7 @@ class BenchmarkUseCases:
     def plan(
         self,
         requests: int,
+        *,
         concurrency: int = 1,
         rate: float | None = None,
         warmup: int | None = None,
@@ -248,6 +249,7 @@ class BenchmarkUseCases:
 
     def queue(self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE) -> Run:
         caller.require(Role.OPERATOR, "starting a measured run")
+        prompt_tokens = self._prompt_tokens(plan)
         with self.uow:
             endpoint = self.uow.endpoints.get_by_name(endpoint_name)
             if endpoint is None:
@@ -259,10 +261,12 @@ class BenchmarkUseCases:
             created_at=self.clock.now(),
             source=RunSource.MEASURED,
             endpoint_id=endpoint.id,
-            details={"plan": asdict(plan) | {"load": plan.shape.describe()}},
+            details={"plan": asdict(plan) | {"load": plan.shape.describe(), "prompt_tokens": prompt_tokens}},
             requested_by=caller.identity,
         )
-        return self.lifecycle.add(run, caller, benchmark_work(plan.requests, plan.warmup, plan.max_tokens))
+        return self.lifecycle.add(
+            run, caller, benchmark_work(plan.requests, plan.warmup, plan.max_tokens, prompt_tokens)
+        )
 
     def request(self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE) -> Run:
         """Queue a measured run for the workers; a run that cannot be handed over is failed."""
@@ -345,6 +349,17 @@ class BenchmarkUseCases:
             endpoint.base_url, endpoint.model, api_key, self.settings.prompt, plan.max_tokens, self.settings.timeout_s,
             force_output=plan.force_output,
         )  # fmt: skip
+
+    def _prompt_tokens(self, plan: BenchmarkPlan) -> int:
+        """The tokens of every prompt the plan sends, warm-ups' too: they cost as replies do, so
+        the tokens quota counts them."""
+        default = self.tokenizer.counts([self.settings.prompt])[0]
+        if plan.workload is not None:
+            return sum(plan.workload.lengths(plan.warmup, "warm-up")) + sum(plan.workload.lengths(plan.requests))
+        if plan.prompts:
+            given = self.tokenizer.counts(plan.prompts)
+            return plan.warmup * default + sum(itertools.islice(itertools.cycle(given), plan.requests))
+        return (plan.warmup + plan.requests) * default
 
     def _requests(self, base: ChatRequest, plan: BenchmarkPlan, purpose: str, count: int) -> Iterator[ChatRequest]:
         """The requests to send, in order: the workload's prompts, drawn before any is sent."""

@@ -44,15 +44,17 @@ def simulation_work(samples_per_pair: int) -> Work:
     return Work(samples=samples_per_pair * len(catalogue.profiles) * len(catalogue.metrics))
 
 
-def benchmark_work(requests: int, warmup: int, max_tokens: int) -> Work:
-    return Work(requests=requests + warmup, tokens=(requests + warmup) * max_tokens)
+def benchmark_work(requests: int, warmup: int, max_tokens: int, prompt_tokens: int) -> Work:
+    """Requests sent, warm-ups included, and tokens: the output asked of each and every prompt's."""
+    return Work(requests=requests + warmup, tokens=(requests + warmup) * max_tokens + prompt_tokens)
 
 
 def work_of(run: Run) -> Work:
     if run.source is RunSource.SIMULATED:
         return simulation_work(run.samples_per_pair)
     plan = (run.details or {}).get("plan", {})
-    return benchmark_work(plan.get("requests", run.samples_per_pair), plan.get("warmup", 0), plan.get("max_tokens", 0))
+    requests, warmup = plan.get("requests", run.samples_per_pair), plan.get("warmup", 0)
+    return benchmark_work(requests, warmup, plan.get("max_tokens", 0), plan.get("prompt_tokens", 0))
 
 
 def enforce_quotas(uow: AbstractUnitOfWork, caller: Caller, quotas: Quotas, now: datetime, asked: Work) -> None:
