@@ -746,8 +746,9 @@ def test_given_prompts_are_sent_in_turn_and_bounded_and_never_with_a_workload():
     client = ScriptedClient(ok(0.2, 1.2, 11))
     use_cases, _, _ = benchmarks(client)
     use_cases.run_now("fake", use_cases.plan(5, warmup=1, prompts=("a b", "c")))
+    # The warm-up sends the default prompt (19 words to this tokenizer).
     assert [(r.prompt, r.prompt_tokens) for r in client.requests] == [
-        (BenchmarkSettings().prompt, None), ("a b", 2), ("c", 1), ("a b", 2), ("c", 1), ("a b", 2),
+        (BenchmarkSettings().prompt, 19), ("a b", 2), ("c", 1), ("a b", 2), ("c", 1), ("a b", 2),
     ]  # fmt: skip
     with pytest.raises(InvalidParameter, match=r"^give prompts or a workload, not both$"):
         BenchmarkPlan(5, prompts=("a",), workload=Workload(10))

@@ -90,15 +90,17 @@ def slo_report(outcomes: Sequence[RequestOutcome], wall: float, slo: Slo) -> dic
 def count_tokens(outcomes: Sequence[RequestOutcome], tokenizer: AbstractTokenizer) -> list[RequestOutcome]:
     """The outcomes with their replies' tokens counted (each chunk's, and the whole reply's), and
     output_tokens taken from that count where the API sent no usage report."""
-    texts = [text for o in outcomes for c in o.chunks for text in (c.content, c.reasoning)]
-    texts += ["".join(c.content for c in o.chunks) for o in outcomes]
-    counts = iter(tokenizer.counts(texts))
-    chunked = [
-        tuple(replace(c, content_tokens=next(counts), reasoning_tokens=next(counts)) for c in o.chunks)
+    # One batch for the tokenizer (its threads), read back in the order it was made.
+    texts = [
+        text
         for o in outcomes
+        for text in [*(t for c in o.chunks for t in (c.content, c.reasoning)), "".join(c.content for c in o.chunks)]
     ]
+    counts = iter(tokenizer.counts(texts))
     counted = []
-    for outcome, chunks, reply in zip(outcomes, chunked, counts, strict=True):
+    for outcome in outcomes:
+        chunks = tuple(replace(c, content_tokens=next(counts), reasoning_tokens=next(counts)) for c in outcome.chunks)
+        reply = next(counts)
         tokens = outcome.output_tokens if outcome.tokens_from_usage or outcome.error else reply
         counted.append(replace(outcome, chunks=chunks, tokenizer_tokens=reply, output_tokens=tokens))
     return counted
@@ -113,13 +115,17 @@ def itl_s(outcome: RequestOutcome) -> float:
     return outcome.decode_s / (outcome.output_tokens - 1)
 
 
+def requests_per_second(succeeded: Sequence[RequestOutcome], wall: float) -> float:
+    return len(succeeded) / wall if wall else 0.0
+
+
 def samples(succeeded: Sequence[RequestOutcome], wall: float) -> dict[str, np.ndarray]:
     """The ranked metrics' samples: one a completed request, and RPS one a run."""
     return {
         "TTFT": np.array([o.ttft_s for o in succeeded]),
         "e2e_latency": np.array([o.e2e_s for o in succeeded]),
         "TPS": np.array([1 / itl_s(o) for o in succeeded if timed_speed(o)]),
-        "RPS": np.array([len(succeeded) / wall]),
+        "RPS": np.array([requests_per_second(succeeded, wall)]),
     }
 
 
@@ -141,7 +147,7 @@ def measurement_details(outcomes: Sequence[RequestOutcome], wall: float, tokeniz
         "completed": len(succeeded),
         "errors": dict(Counter(o.error for o in outcomes if o.error)),
         "wall_seconds": wall,
-        "requests_per_second": len(succeeded) / wall if wall else 0.0,
+        "requests_per_second": requests_per_second(succeeded, wall),
         "output_tokens_per_second": output_tokens / wall if wall else 0.0,
         "inter_token_latency_ms": _quantiles([itl_s(o) * 1000 for o in succeeded if timed_speed(o)]),
         "inter_chunk_latency_ms": _quantiles(list(np.concatenate(chunk_gaps) * 1000) if chunk_gaps else []),

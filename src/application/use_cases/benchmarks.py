@@ -353,26 +353,27 @@ class BenchmarkUseCases:
     def _prompt_tokens(self, plan: BenchmarkPlan) -> int:
         """The tokens of every prompt the plan sends, warm-ups' too: they cost as replies do, so
         the tokens quota counts them."""
-        default = self.tokenizer.counts([self.settings.prompt])[0]
-        if plan.workload is not None:
-            return sum(plan.workload.lengths(plan.warmup, "warm-up")) + sum(plan.workload.lengths(plan.requests))
-        if plan.prompts:
-            given = self.tokenizer.counts(plan.prompts)
-            return plan.warmup * default + sum(itertools.islice(itertools.cycle(given), plan.requests))
-        return (plan.warmup + plan.requests) * default
+        return sum(self._prompts(plan, "warm-up", plan.warmup, texts=False)[1]) + sum(
+            self._prompts(plan, "measured", plan.requests, texts=False)[1]
+        )
 
     def _requests(self, base: ChatRequest, plan: BenchmarkPlan, purpose: str, count: int) -> Iterator[ChatRequest]:
-        """The requests to send, in order: the workload's prompts, drawn before any is sent."""
-        if plan.prompts and purpose == "measured":  # in turn from the first; warm-ups send the default
-            given = plan.prompts
-            lengths = self.tokenizer.counts(given)
-            turns = itertools.islice(itertools.cycle(zip(given, lengths, strict=True)), count)
-            return iter([replace(base, prompt=p, prompt_tokens=n) for p, n in turns])
-        if plan.workload is None:  # and warm-ups of given prompts: they must not warm a cache for them
-            return itertools.repeat(base, count)
-        prompts = plan.workload.prompts(count, self.tokenizer, purpose)
-        lengths = plan.workload.lengths(count, purpose)
+        """The requests to send, in order, their prompts drawn before any is sent."""
+        prompts, lengths = self._prompts(plan, purpose, count)
         return iter([replace(base, prompt=p, prompt_tokens=n) for p, n in zip(prompts, lengths, strict=True)])
+
+    def _prompts(
+        self, plan: BenchmarkPlan, purpose: str, count: int, texts: bool = True
+    ) -> tuple[list[str], list[int]]:
+        """The prompts sent for `purpose`, in order, and their lengths in tokens: the workload's
+        drawn ones, a file's in turn from the first (warm-ups then send the default prompt, so they
+        warm no cache for them), or the default. `texts=False` leaves a workload's undrawn."""
+        if plan.workload is not None:
+            drawn = plan.workload.prompts(count, self.tokenizer, purpose) if texts else []
+            return drawn, plan.workload.lengths(count, purpose)
+        given = plan.prompts if plan.prompts and purpose == "measured" else (self.settings.prompt,)
+        turns = list(itertools.islice(itertools.cycle(zip(given, self.tokenizer.counts(given), strict=True)), count))
+        return [p for p, _ in turns], [n for _, n in turns]
 
     def _store(
         self, run: Run, llm_id: int, outcomes: list[RequestOutcome], origin: float, wall: float
