@@ -76,16 +76,12 @@ class _Streams(AbstractChatStreams):
                 await stream.read(response.content)
         except TimeoutError:  # asyncio's too
             return stream.failed("timeout")
-        except (aiohttp.ClientConnectionError, OSError) as error:
-            # A stream cut midway is no connection failure: the server answered, then broke off.
-            return stream.failed("broken_stream" if stream.headers_at and _cut(error) else "connection")
+        except (aiohttp.ClientConnectionError, OSError):
+            # Once the server has answered, a lost connection is a stream cut midway.
+            return stream.failed("broken_stream" if stream.headers_at else "connection")
         except (aiohttp.ClientPayloadError, ValueError, KeyError, IndexError, TypeError, AttributeError):
             return stream.failed("broken_stream")
         return stream.outcome()
-
-
-def _cut(error: Exception) -> bool:
-    return isinstance(error, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | ConnectionResetError)
 
 
 def _body_and_headers(request: ChatRequest) -> dict[str, Any]:
