@@ -221,6 +221,7 @@ def test_a_jsonl_prompt_file_is_sent_in_turn_from_the_command_line(benchmarks, c
     assert run["plan"]["prompts"] == prompts and run["plan"]["warmup"] == 1
     records = benchmarks.requests(run["run"])
     assert [r["input_tokens"] - TEMPLATE_TOKENS for r in records] == [3, 2, 1, 3]  # in turn, the first again
+    assert [r["prompt_tokens"] for r in records] == [3, 2, 1, 3]  # each prompt's length is kept
     path.write_text('{"prompt": "fine"}\nnot json\n')
     refused = runner.invoke(args=["benchmark", "--endpoint", "filed", "--prompts-file", str(path)])
     assert refused.exit_code == 2 and 'line 2 is not a JSON object with a "prompt"' in refused.output

@@ -487,7 +487,7 @@ def test_a_request_record_holds_its_timeline_from_when_it_was_sent():
     answered = RequestOutcome(
         started=10.5, finished=11.5, first_token_at=10.8, output_tokens=3, input_tokens=7, tokens_from_usage=True,
         client_overhead_s=0.0012345678, connect_s=0.002, headers_at=10.6, first_chunk_at=10.7,
-        first_reasoning_at=10.7, tokenizer_tokens=3,
+        first_reasoning_at=10.7, tokenizer_tokens=3, prompt_tokens=5,
         chunks=(Chunk(10.7, "", "think", 0, 1), Chunk(10.8, "one", "", 1, 0), Chunk(11.0, "two three", "", 2, 0)),
         finish_reason="stop", usage={"prompt_tokens": 7, "completion_tokens": 3},
     )  # fmt: skip
@@ -496,13 +496,13 @@ def test_a_request_record_holds_its_timeline_from_when_it_was_sent():
         {"request": 0, "sent_s": 0.5, "connect_s": 0.002, "headers_s": 0.1, "first_chunk_s": 0.2,
          "first_reasoning_s": 0.2, "first_token_s": 0.3, "end_s": 1.0,
          "chunks": [[0.2, 0, 1], [0.3, 1, 0], [0.5, 2, 0]], "output_tokens": 3, "tokenizer_tokens": 3,
-         "input_tokens": 7,
+         "prompt_tokens": 5, "input_tokens": 7,
          "tokens_from_usage": True,
          "usage": {"prompt_tokens": 7, "completion_tokens": 3}, "finish_reason": "stop", "error": None,
          "client_overhead_s": 0.001235},
         {"request": 1, "sent_s": 0.9, "connect_s": 0.0, "headers_s": None, "first_chunk_s": None,
          "first_reasoning_s": None, "first_token_s": None, "end_s": 0.3, "chunks": [], "output_tokens": None,
-         "tokenizer_tokens": None,
+         "tokenizer_tokens": None, "prompt_tokens": None,
          "input_tokens": None, "tokens_from_usage": False, "usage": None, "finish_reason": None, "error": "timeout",
          "client_overhead_s": 0.0},
     ]  # fmt: skip

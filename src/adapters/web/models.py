@@ -437,6 +437,7 @@ class RequestRecord(Out):
     )
     output_tokens: int | None = Field(description="From the usage report, else counted by the tokenizer")
     tokenizer_tokens: int | None = Field(description="The reply's content tokens by the tokenizer (cl100k_base)")
+    prompt_tokens: int | None = Field(description="The prompt's length by the tokenizer, as the client sent it")
     input_tokens: int | None = Field(description="From the usage report")
     tokens_from_usage: bool
     usage: dict[str, Any] | None = Field(description="The API's usage report, as it sent it")

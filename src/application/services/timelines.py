@@ -39,6 +39,7 @@ def record(index: int, outcome: RequestOutcome, origin: float) -> dict[str, Any]
         "chunks": [[since_sent(c.at), c.content_tokens, c.reasoning_tokens] for c in outcome.chunks],
         "output_tokens": None if outcome.error else outcome.output_tokens,
         "tokenizer_tokens": outcome.tokenizer_tokens,
+        "prompt_tokens": outcome.prompt_tokens,
         "input_tokens": outcome.input_tokens,
         "tokens_from_usage": outcome.tokens_from_usage,
         "usage": outcome.usage,
