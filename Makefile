@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: run test lint typecheck pytest lock benchmark-api benchmark-client benchmark-simulator benchmark-statistics mutation clean
+.PHONY: run test lint typecheck pytest lock benchmark-api benchmark-measurement benchmark-simulator benchmark-statistics mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,9 +55,9 @@ benchmark-api: $(VENV)/.dev-installed
 benchmark-simulator: $(VENV)/.dev-installed
 	$(BIN)/python -m scripts.benchmark_simulator
 
-## benchmark-client: streams one worker process holds, and how true its timings stay (local server)
-benchmark-client: $(VENV)/.dev-installed
-	$(BIN)/python -m scripts.benchmark_client
+## benchmark-measurement: how true a measured run's TTFT and ITL are, against a server's record of what it sent
+benchmark-measurement: $(VENV)/.dev-installed
+	$(BIN)/python -m scripts.benchmark_measurement
 
 ## benchmark-statistics: interval coverage and tie-test error rates against the simulator's known truth
 benchmark-statistics: $(VENV)/.dev-installed

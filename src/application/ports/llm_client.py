@@ -4,6 +4,7 @@ on one event loop, each timed on the monotonic clock from the moment it is sent.
 from __future__ import annotations
 
 import abc
+import asyncio
 import random
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -87,6 +88,10 @@ class AbstractLLMClient(abc.ABC):
         """Streams for one run: over kept-alive connections (each opened once, by the first request
         that needs it), or over a fresh connection per request (each request's timeline then holds
         its set-up); at most `max_streams` at once."""
+
+    @abc.abstractmethod
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        """An event loop for a run's streams: the client knows which loop serves it best."""
 
 
 class AbstractTokenizer(abc.ABC):

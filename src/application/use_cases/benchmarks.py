@@ -7,10 +7,8 @@ and never become samples; every measured request's record is kept with the run.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import re
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -42,7 +40,7 @@ from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import measures, timelines
-from src.application.services.load import Driven, LoadShape, drive, on_own_loop
+from src.application.services.load import LoadShape, Watched, drive, drive_watched, on_own_loop
 from src.application.services.measures import (
     ClientLimits,
     Slo,
@@ -118,26 +116,6 @@ class BenchmarkPlan:
     @property
     def shape(self) -> LoadShape:
         return LoadShape(self.concurrency, self.rate, self.burstiness)
-
-
-@dataclass(frozen=True)
-class Sent:
-    """A run's measured requests as sent, with what the client saw of itself meanwhile."""
-
-    driven: Driven
-    origin: float  # when the first could be sent (monotonic)
-    cpu_s: float  # the event loop's CPU time over the run
-    lags: list[float]  # each lag probe's lateness, seconds
-
-
-PROBE_SECONDS = 0.01  # the event loop's lag is how late a timer due this often fires
-
-
-async def _probe_loop(lags: list[float]) -> None:
-    while True:
-        due = time.perf_counter() + PROBE_SECONDS
-        await asyncio.sleep(PROBE_SECONDS)
-        lags.append(time.perf_counter() - due)
 
 
 class BenchmarkUseCases:
@@ -287,7 +265,7 @@ class BenchmarkUseCases:
         request = self._chat_request(endpoint, plan)
         if isinstance(request, str):
             return Failed(request)
-        sent = on_own_loop(self._send(request, plan, run.seed, progress))
+        sent = on_own_loop(self._send(request, plan, run.seed, progress), self.client.new_event_loop)
         outcomes, wall = count_tokens(sent.driven.outcomes, self.tokenizer), sent.driven.wall
         checked = self_check(sent.lags, sent.cpu_s, wall, sent.driven.lateness, self.settings.client_limits)
         details = measurement_details(outcomes, wall, self.tokenizer.name) | {
@@ -309,7 +287,7 @@ class BenchmarkUseCases:
 
     async def _send(
         self, request: ChatRequest, plan: BenchmarkPlan, seed: int, progress: Callable[[int, int], None] | None
-    ) -> Sent:
+    ) -> Watched:
         done = 0
 
         def on_done(_: RequestOutcome) -> None:
@@ -324,12 +302,7 @@ class BenchmarkUseCases:
             # Warm-ups open the connections and warm the server's caches, all at once: never measured.
             await drive(lambda: streams.stream(next(warmups)), plan.warmup, LoadShape(plan.concurrency))
             send = lambda: streams.stream(next(measured))  # noqa: E731
-            lags: list[float] = []
-            probe = asyncio.create_task(_probe_loop(lags))
-            origin, cpu = time.perf_counter(), time.thread_time()  # the event loop's thread: this one
-            driven = await drive(send, plan.requests, plan.shape, seed, on_done, self.settings.max_duration_s)
-            probe.cancel()
-            return Sent(driven, origin, time.thread_time() - cpu, lags)
+            return await drive_watched(send, plan.requests, plan.shape, seed, on_done, self.settings.max_duration_s)
 
     def run_now(
         self, endpoint_name: str, plan: BenchmarkPlan, progress: Callable[[int, int], None] | None = None
