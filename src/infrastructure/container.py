@@ -22,6 +22,7 @@ from src.application.use_cases.accounts import AccountSettings
 from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
+from src.application.use_cases.sweeps import SweepUseCases
 from src.infrastructure.settings import Settings
 
 
@@ -58,4 +59,8 @@ class JounceModule(Module):
     def task_queue(self, injector: Injector) -> AbstractTaskQueue:
         if self.settings.uses_celery:
             return CeleryTaskQueue(self.celery)
-        return InProcessTaskQueue(lambda: injector.get(SimulationUseCases), lambda: injector.get(BenchmarkUseCases))
+        return InProcessTaskQueue(
+            lambda: injector.get(SimulationUseCases),
+            lambda: injector.get(BenchmarkUseCases),
+            lambda: injector.get(SweepUseCases),
+        )

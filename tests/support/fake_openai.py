@@ -7,6 +7,7 @@ and the client would measure that contention as the server's latency.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import threading
@@ -14,6 +15,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
+from typing import Any
 
 TEMPLATE_TOKENS = 7
 WORD = " hello"  # one token in cl100k_base, the tokenizer measured runs count with
@@ -32,6 +34,7 @@ class Behaviour:
     fail_every: int = 0  # every n-th request answers 500 (0: never)
     throttle_every: int = 0  # every n-th request answers 429 (0: never)
     send_usage: bool = True
+    capacity: int = 0  # requests streamed at once (0: any number); the rest wait their turn, as a saturated server's
 
 
 class FakeOpenAI:
@@ -66,6 +69,7 @@ def _serve(behaviour: Behaviour, report_port: Connection) -> None:
 def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
     requests = 0
     lock = threading.Lock()
+    slots = threading.BoundedSemaphore(behaviour.capacity) if behaviour.capacity else contextlib.nullcontext()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # connections kept alive: the stream is sent in chunks
@@ -90,6 +94,11 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            with slots:
+                self._stream(body)
+
+        def _stream(self, body: dict[str, Any]) -> None:
+            b = behaviour
             # Each token at its own time from the request's arrival, so late wake-ups never add up.
             arrived = time.monotonic()
             tokens = min(b.tokens, body.get("max_tokens", b.tokens))

@@ -21,6 +21,7 @@ from src.application.domain.model import (
     Run,
     RunSource,
     RunStatus,
+    Sweep,
     User,
 )
 from src.application.domain.ranking import Statistic
@@ -35,6 +36,7 @@ from src.application.ports.repositories import (
     AbstractRunRepository,
     AbstractSampleRepository,
     AbstractSummaryRepository,
+    AbstractSweepRepository,
     AbstractTimelineRepository,
     AbstractUserRepository,
 )
@@ -68,6 +70,7 @@ class Store:
     rollups: dict[tuple[RunSource, int, int], dict[datetime, Rollup]] = field(default_factory=dict)
     run_counts: list[tuple[RunSource, datetime]] = field(default_factory=list)  # a completion each
     timelines: dict[int, tuple[date, list[dict[str, Any]]]] = field(default_factory=dict)
+    sweeps: dict[int, Sweep] = field(default_factory=dict)
 
     def copy(self) -> Store:
         return Store(
@@ -82,6 +85,7 @@ class Store:
             rollups={pair: dict(rows) for pair, rows in self.rollups.items()},
             run_counts=list(self.run_counts),
             timelines=dict(self.timelines),
+            sweeps={k: replace(v) for k, v in self.sweeps.items()},
         )
 
 
@@ -123,6 +127,9 @@ class FakeRunRepository(AbstractRunRepository):
 
     def get_for_update(self, run_id: int) -> Run | None:
         return self.get(run_id)
+
+    def of_sweep(self, sweep_id: int) -> list[Run]:
+        return sorted((r for r in self.store.runs.values() if r.sweep_id == sweep_id), key=lambda r: r.id or 0)
 
     def lock_simulations(self) -> None:
         pass
@@ -345,6 +352,18 @@ class FakeApiKeyRepository(AbstractApiKeyRepository):
         return sorted(self.store.api_keys, key=lambda k: -(k.id or 0))
 
 
+class FakeSweepRepository(AbstractSweepRepository):
+    def __init__(self, store: Store, ids: itertools.count):
+        self.store, self.ids = store, ids
+
+    def add(self, sweep: Sweep) -> None:
+        sweep.id = new_id(sweep, self.ids)
+        self.store.sweeps[sweep.id] = sweep
+
+    def get(self, sweep_id: int) -> Sweep | None:
+        return self.store.sweeps.get(sweep_id)
+
+
 class FakeUnitOfWork(AbstractUnitOfWork):
     """Works on a copy of the store; commit() publishes it, anything else discards it."""
 
@@ -363,6 +382,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.catalogue = FakeCatalogueRepository(self.pending, self.ids)
         self.endpoints = FakeEndpointRepository(self.pending, self.ids)
         self.runs = FakeRunRepository(self.pending, self.ids)
+        self.sweeps = FakeSweepRepository(self.pending, self.ids)
         self.summaries = FakeSummaryRepository(self.pending)
         self.rollups = FakeRollupRepository(self.pending)
         self.samples = FakeSampleRepository(self.pending, self.fail_samples_after)
@@ -382,6 +402,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
             self.catalogue,
             self.endpoints,
             self.runs,
+            self.sweeps,
             self.summaries,
             self.rollups,
             self.samples,
@@ -422,6 +443,9 @@ class FakeTaskQueue(AbstractTaskQueue):
 
     def enqueue_benchmark(self, run_id: int) -> None:
         self.enqueue_simulation(run_id)
+
+    def enqueue_sweep(self, sweep_id: int) -> None:
+        self.enqueue_simulation(sweep_id)
 
 
 def seeded_uow(**kwargs: Any) -> FakeUnitOfWork:

@@ -318,6 +318,8 @@ def test_the_details_of_a_run_hold_known_values():
     assert measurement_details(outcomes, wall=4.0, tokenizer="words") == {
         "definitions": DEFINITIONS_VERSION, "requests_sent": 5, "completed": 4, "errors": {"timeout": 1},
         "wall_seconds": 4.0, "requests_per_second": 1.0, "output_tokens_per_second": 13 / 4.0,
+        "ttft_ms": {"mean": pytest.approx(350.0), "p50": pytest.approx(350.0), "p99": pytest.approx(497.0)},
+        "e2e_latency_ms": {"mean": pytest.approx(925.0), "p50": pytest.approx(700.0), "p99": pytest.approx(1970.0)},
         "inter_chunk_latency_ms": None,
         "inter_token_latency_ms": {"mean": pytest.approx(350.0), "p50": pytest.approx(350.0),
                                    "p99": pytest.approx(497.0)},

@@ -41,6 +41,8 @@ from src.application.domain.model import (
     Run,
     RunSource,
     RunStatus,
+    Sweep,
+    SweepLoad,
     User,
 )
 from src.application.domain.sketch import QuantileSketch
@@ -141,8 +143,26 @@ simulation_runs = Table(
     Column("details", JSON),
     Column("requested_by", String(40)),
     Column("invalid", Text),  # see Run.invalid
+    Column("sweep_id", Integer, ForeignKey("sweeps.id", ondelete="CASCADE"), index=True),
     Index("ix_simulation_runs_status_source_finished_at", "status", "source", "finished_at", "id"),
     Index("ix_simulation_runs_requested_by_created_at", "requested_by", "created_at"),
+)
+
+sweeps = Table(
+    "sweeps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint_id", Integer, ForeignKey("endpoints.id"), nullable=False),
+    Column("load", _values(SweepLoad), nullable=False),
+    Column("loads", JSON, nullable=False),
+    Column("plan", JSON, nullable=False),
+    Column("min_gain", Float, nullable=False),
+    Column("max_error_rate", Float, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("requested_by", String(40)),
+    Column("status", _values(RunStatus), nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("stop_reason", Text),
 )
 
 endpoints = Table(
@@ -293,6 +313,7 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(LLM, llms)
     mapper_registry.map_imperatively(Metric, metrics)
     mapper_registry.map_imperatively(Run, simulation_runs)
+    mapper_registry.map_imperatively(Sweep, sweeps)
     mapper_registry.map_imperatively(MetricSummary, metric_summaries)
     mapper_registry.map_imperatively(User, users)
     mapper_registry.map_imperatively(Endpoint, endpoints)

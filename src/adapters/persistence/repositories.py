@@ -19,6 +19,7 @@ from src.application.domain.model import (
     Run,
     RunSource,
     RunStatus,
+    Sweep,
     User,
 )
 from src.application.domain.ranking import Statistic
@@ -28,6 +29,7 @@ from src.application.ports.repositories import (
     AbstractEndpointRepository,
     AbstractRunRepository,
     AbstractSummaryRepository,
+    AbstractSweepRepository,
     AbstractUserRepository,
 )
 
@@ -69,6 +71,10 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
 
     def get_by_slot(self, slot: str) -> Run | None:
         return self.session.scalars(select(Run).where(orm.simulation_runs.c.slot == slot)).first()
+
+    def of_sweep(self, sweep_id: int) -> list[Run]:
+        runs = orm.simulation_runs.c
+        return list(self.session.scalars(select(Run).where(runs.sweep_id == sweep_id).order_by(runs.id)))
 
     def latest(self, status: RunStatus, source: RunSource | None = None) -> Run | None:
         return self.session.scalars(
@@ -164,6 +170,17 @@ class SqlAlchemySummaryRepository(AbstractSummaryRepository):
             table.c.run_id.in_(run_ids), table.c.metric_id == metric_id
         )
         return [(run_id, llm_id, value) for run_id, llm_id, value in self.session.execute(query)]
+
+
+class SqlAlchemySweepRepository(AbstractSweepRepository):
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, sweep: Sweep) -> None:
+        self.session.add(sweep)
+
+    def get(self, sweep_id: int) -> Sweep | None:
+        return self.session.get(Sweep, sweep_id)
 
 
 class SqlAlchemyEndpointRepository(AbstractEndpointRepository):

@@ -14,6 +14,7 @@ from src.adapters.persistence.repositories import (
     SqlAlchemyEndpointRepository,
     SqlAlchemyRunRepository,
     SqlAlchemySummaryRepository,
+    SqlAlchemySweepRepository,
     SqlAlchemyUserRepository,
 )
 from src.adapters.persistence.rollups import SqlAlchemyRollupRepository
@@ -32,6 +33,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.catalogue = SqlAlchemyCatalogueRepository(self.session)
         self.endpoints = SqlAlchemyEndpointRepository(self.session)
         self.runs = SqlAlchemyRunRepository(self.session)
+        self.sweeps = SqlAlchemySweepRepository(self.session)
         self.summaries = SqlAlchemySummaryRepository(self.session)
         self.rollups = SqlAlchemyRollupRepository(self.session)
         self.users = SqlAlchemyUserRepository(self.session)

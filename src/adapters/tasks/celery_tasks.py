@@ -16,6 +16,7 @@ from src.application.domain.model import SCHEDULE, Run
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
+from src.application.use_cases.sweeps import SweepUseCases
 
 T = TypeVar("T")
 
@@ -44,6 +45,13 @@ def simulate(run_id: int) -> dict[str, object]:
 @shared_task(name="jounce.benchmark", soft_time_limit=3600, time_limit=3660, **RUN_TASK)
 def benchmark(run_id: int) -> dict[str, object]:
     return _outcome(_get(BenchmarkUseCases).execute(run_id))
+
+
+# A sweep runs its stages one after another: at most SWEEP_STAGES runs of a run's time limit.
+@shared_task(name="jounce.sweep", soft_time_limit=12 * 3600, time_limit=12 * 3600 + 60, **RUN_TASK)
+def sweep(sweep_id: int) -> dict[str, object]:
+    report = _get(SweepUseCases).execute(sweep_id)
+    return {"sweep_id": sweep_id, "status": str(report.sweep.status), "stages": len(report.stages)}
 
 
 def _outcome(run: Run) -> dict[str, object]:
@@ -79,6 +87,9 @@ class CeleryTaskQueue(AbstractTaskQueue):
 
     def enqueue_benchmark(self, run_id: int) -> None:
         self._send(benchmark.name, run_id)
+
+    def enqueue_sweep(self, sweep_id: int) -> None:
+        self._send(sweep.name, sweep_id)
 
     def _send(self, task: str, run_id: int) -> None:
         # With the broker down, answer now (503) instead of blocking the request: one attempt to

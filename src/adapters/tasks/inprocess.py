@@ -13,6 +13,7 @@ from celery.schedules import BaseSchedule
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
+from src.application.use_cases.sweeps import SweepUseCases
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,15 @@ def schedule_slot(now: datetime) -> str:
 class InProcessTaskQueue(AbstractTaskQueue):
     """Runs simulations and measurements one at a time on a background thread of this process."""
 
-    def __init__(self, simulations: Callable[[], SimulationUseCases], benchmarks: Callable[[], BenchmarkUseCases]):
+    def __init__(
+        self,
+        simulations: Callable[[], SimulationUseCases],
+        benchmarks: Callable[[], BenchmarkUseCases],
+        sweeps: Callable[[], SweepUseCases],
+    ):
         self.simulations = simulations
         self.benchmarks = benchmarks
+        self.sweeps = sweeps
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulate")
         self.pending: list[Future[None]] = []
 
@@ -37,20 +44,23 @@ class InProcessTaskQueue(AbstractTaskQueue):
     def enqueue_benchmark(self, run_id: int) -> None:
         self._submit(lambda: self.benchmarks().execute(run_id), run_id)
 
-    def _submit(self, work: Callable[[], object], run_id: int) -> None:
+    def enqueue_sweep(self, sweep_id: int) -> None:
+        self._submit(lambda: self.sweeps().execute(sweep_id), sweep_id)
+
+    def _submit(self, work: Callable[[], object], work_id: int) -> None:
         self.pending = [f for f in self.pending if not f.done()]
-        self.pending.append(self.executor.submit(self._execute, work, run_id))
+        self.pending.append(self.executor.submit(self._execute, work, work_id))
 
     def wait_idle(self, timeout: float = 60.0) -> None:
         """Wait for the runs handed over so far (tests, and a clean shutdown)."""
         wait(self.pending, timeout=timeout)
 
     @staticmethod
-    def _execute(work: Callable[[], object], run_id: int) -> None:
+    def _execute(work: Callable[[], object], work_id: int) -> None:
         try:
             work()
         except Exception:
-            log.exception("run %s failed", run_id)
+            log.exception("run or sweep %s failed", work_id)
 
 
 class InProcessScheduler(threading.Thread):

@@ -1,4 +1,4 @@
-"""Measured runs over HTTP: the endpoint catalogue, and measurement runs through the workers."""
+"""Measured runs over HTTP: the endpoint catalogue, measured runs and sweeps through the workers."""
 
 from __future__ import annotations
 
@@ -7,9 +7,17 @@ from flask.typing import ResponseReturnValue
 
 from src.adapters.web.auth import caller
 from src.adapters.web.contract import MEASURED, READING, STARTING_WORK, answers, api
-from src.adapters.web.models import BenchmarkRequest, EndpointList, EndpointOut, RunEnvelope
-from src.application.domain.model import Role
-from src.application.use_cases.benchmarks import BenchmarkUseCases
+from src.adapters.web.models import (
+    BenchmarkRequest,
+    EndpointList,
+    EndpointOut,
+    RunEnvelope,
+    SweepEnvelope,
+    SweepRequest,
+)
+from src.application.domain.model import Role, SweepLoad
+from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
+from src.application.use_cases.sweeps import SweepUseCases
 
 blueprint = Blueprint("benchmarks", __name__)
 
@@ -31,12 +39,38 @@ def list_endpoints(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
 def request_benchmark(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
     """Queue a measured run of an endpoint for the workers"""
     body: BenchmarkRequest = request.context.json  # type: ignore[attr-defined]
+    run = benchmarks.request(body.endpoint, _plan(body, benchmarks), caller())
+    return RunEnvelope.of(run), 202, {"Location": url_for("runs.get_run", run_id=run.id)}
+
+
+def _plan(body: BenchmarkRequest, benchmarks: BenchmarkUseCases) -> BenchmarkPlan:
     slo = body.slo.to_domain() if body.slo else None
     workload = body.workload.to_domain() if body.workload else None
-    plan = benchmarks.plan(
+    return benchmarks.plan(
         body.requests, concurrency=body.concurrency, rate=body.rate, burstiness=body.burstiness, warmup=body.warmup,
         max_tokens=body.max_tokens, reuse_connections=body.reuse_connections, slo=slo, workload=workload,
         force_output=body.force_output,
     )  # fmt: skip
-    run = benchmarks.request(body.endpoint, plan, caller())
-    return RunEnvelope.of(run), 202, {"Location": url_for("runs.get_run", run_id=run.id)}
+
+
+@blueprint.post("/sweeps", strict_slashes=False)
+@api.validate(
+    json=SweepRequest,
+    resp=answers((202, SweepEnvelope, "Queued; follow the Location"), *STARTING_WORK, 404),
+    tags=[MEASURED],
+)
+def request_sweep(benchmarks: BenchmarkUseCases, sweeps: SweepUseCases) -> ResponseReturnValue:
+    """Queue a sweep: the plan measured at rising loads, a run a stage, until the endpoint saturates"""
+    body: SweepRequest = request.context.json  # type: ignore[attr-defined]
+    loads = body.stage_loads()
+    sweep = sweeps.request(body.endpoint, _plan(body, benchmarks), SweepLoad(body.load), loads, caller(),
+                           body.min_gain, body.max_error_rate)  # fmt: skip
+    assert sweep.id is not None
+    return SweepEnvelope.of(sweeps.get(sweep.id)), 202, {"Location": url_for("benchmarks.get_sweep", sweep_id=sweep.id)}
+
+
+@blueprint.get("/sweeps/<int:sweep_id>")
+@api.validate(resp=answers((200, SweepEnvelope, "The sweep and its stages so far"), *READING, 404), tags=[MEASURED])
+def get_sweep(sweep_id: int, sweeps: SweepUseCases) -> ResponseReturnValue:
+    """A sweep: its stages' throughput and latency, its knee, and the largest load meeting its SLO"""
+    return SweepEnvelope.of(sweeps.get(sweep_id))

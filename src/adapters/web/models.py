@@ -29,7 +29,7 @@ from pydantic_core import PydanticCustomError
 from src.application.domain import bounds
 from src.application.domain.bounds import Bound
 from src.application.domain.errors import InvalidParameter
-from src.application.domain.model import Direction, Endpoint, Metric, Run, RunSource, RunStatus
+from src.application.domain.model import Direction, Endpoint, Metric, Run, RunSource, RunStatus, SweepLoad
 from src.application.domain.ranking import (
     DataSelection,
     MetricHistory,
@@ -43,8 +43,10 @@ from src.application.domain.ranking import (
 )
 from src.application.services.measures import Slo
 from src.application.services.ranking import METHODS, WIN_RATE
+from src.application.services.sweeps import Stage, doubling
 from src.application.services.workloads import DISTRIBUTIONS, Workload
 from src.application.use_cases.rankings import WINDOW_SPANS
+from src.application.use_cases.sweeps import SweepReport
 
 # ---------------------------------------------------------------------------------------------
 # Field types: each check raises its own message; `parsed` turns it into an InvalidParameter.
@@ -372,6 +374,35 @@ class BenchmarkRequest(Body):
     )
 
 
+LOAD = bounds.Bound(0, max(bounds.STREAMS.high, bounds.RATE.high), open_below=True)  # either kind's; checked per kind
+
+
+class SweepRequest(BenchmarkRequest):
+    example = '{"endpoint": "gpt-4o", "requests": 200, "load": "concurrency", "up_to": 64}'
+    load: one_of([load.value for load in SweepLoad]) = Field(  # type: ignore[valid-type]
+        SweepLoad.CONCURRENCY.value, description="What the stages raise: requests in flight, or arrivals per second"
+    )
+    loads: list[json_number(LOAD)] | None = Field(  # type: ignore[valid-type]
+        None, description="The stages' loads, rising; or give up_to"
+    )
+    start: json_number(LOAD) = Field(1.0, description="With up_to: the first stage's load")  # type: ignore[valid-type]
+    up_to: json_number(LOAD) = Field(  # type: ignore[valid-type]
+        None, description="Doubling from start while at most this: 1, 2, 4, ... (instead of loads)"
+    )
+    min_gain: json_number(bounds.MIN_GAIN) = Field(  # type: ignore[valid-type]
+        0.05, description="Stop once a stage's output throughput rises less than this share over the best before"
+    )
+    max_error_rate: json_number(bounds.MAX_ERROR_RATE) = Field(  # type: ignore[valid-type]
+        0.05, description="Stop once more than this share of a stage's requests fail"
+    )
+
+    def stage_loads(self) -> list[float]:
+        if (self.loads is None) == (self.up_to is None):
+            raise InvalidParameter("give loads (a rising list) or up_to (doubling from start), one of them",
+                                   parameter="loads", choices=["loads", "up_to"])  # fmt: skip
+        return self.loads if self.loads is not None else doubling(self.start, self.up_to)
+
+
 # ---------------------------------------------------------------------------------------------
 # Responses.
 
@@ -406,6 +437,7 @@ class RunOut(Out):
         description="Simulated runs: the load (concurrency); measured runs: plan, load, errors, overhead, tokens"
     )
     requested_by: str | None = Field(description="key:<id>, bootstrap, schedule or cli")
+    sweep_id: int | None = Field(description="Measured runs: the sweep it is a stage of, if any")
     invalid: str | None = Field(
         description="Why its measurements cannot be trusted (a measured run whose client was the bottleneck): "
         "rankings of the latest run and of windows leave it out; rank it alone with run_id"
@@ -459,6 +491,66 @@ class RunList(Out):
     total: int
     limit: int
     offset: int
+
+
+class StageOut(Out):
+    """One stage of a sweep: its load and what its run measured (null: not measured)."""
+
+    load: float
+    run_id: int
+    status: RunStatus
+    invalid: str | None = Field(description="Why its figures are its client's, not the endpoint's")
+    error: str | None
+    requests_sent: int
+    failed_requests: int
+    output_tokens_per_second: float | None
+    requests_per_second: float | None
+    ttft_p50_ms: float | None
+    ttft_p99_ms: float | None
+    itl_p50_ms: float | None
+    e2e_p50_ms: float | None
+    slo_met: bool | None = Field(description="Whether its run met the plan's SLO (null: no SLO asked)")
+    power: float | None = Field(description="Output tokens/s per second of median e2e latency: highest at the knee")
+
+
+class SweepOut(Out):
+    id: int
+    endpoint: str
+    status: RunStatus
+    load: SweepLoad
+    loads: list[float] = Field(description="The loads it may run, in order; it stops early when saturated")
+    plan: dict[str, Any] = Field(description="Each stage's plan but its load")
+    min_gain: float
+    max_error_rate: float
+    created_at: Timestamp
+    finished_at: Timestamp | None
+    requested_by: str | None
+    stop_reason: str | None = Field(description="Why it ended: what it found, or why it failed")
+    stages: list[StageOut]
+    knee: StageOut | None = Field(description="The stage of the most throughput per second of median latency")
+    largest_load_meeting_slo: float | None = Field(description="The highest load of a trusted stage that met the SLO")
+
+
+class SweepEnvelope(Out):
+    sweep: SweepOut
+
+    @classmethod
+    def of(cls, report: SweepReport) -> SweepEnvelope:
+        sweep = report.sweep
+        return cls(
+            sweep=SweepOut(
+                id=sweep.id or 0, endpoint=report.endpoint, status=sweep.status, load=sweep.load, loads=sweep.loads,
+                plan=sweep.plan, min_gain=sweep.min_gain, max_error_rate=sweep.max_error_rate,
+                created_at=sweep.created_at, finished_at=sweep.finished_at, requested_by=sweep.requested_by,
+                stop_reason=sweep.stop_reason, stages=[_stage(s) for s in report.stages],
+                knee=_stage(report.knee) if report.knee else None,
+                largest_load_meeting_slo=report.largest_load_meeting_slo,
+            )
+        )  # fmt: skip
+
+
+def _stage(stage: Stage) -> StageOut:
+    return StageOut.model_validate(stage)
 
 
 class LLMOut(Out):

@@ -111,6 +111,7 @@ class Run:
     # A completed run whose measurements cannot be trusted (its client was the bottleneck): why.
     # It is kept and can be ranked by its id, but the latest run and windows leave it out.
     invalid: str | None = None
+    sweep_id: int | None = None  # measured runs: the sweep this run is a stage of
     id: int | None = None
 
     @property
@@ -135,6 +136,38 @@ class Run:
         self.finished_at = now
         self.sample_count = 0
         self.error = error[:500]
+
+
+class SweepLoad(enum.StrEnum):
+    """What a sweep's stages raise: the requests in flight, or the arrival rate."""
+
+    CONCURRENCY = "concurrency"
+    RATE = "rate"
+
+
+@dataclass(eq=False)
+class Sweep:
+    """Measured runs of one plan at rising loads, run one after another as its stages until
+    throughput stops rising, errors pass a threshold, or the loads run out (services/sweeps.py).
+    Its stages are the runs whose `sweep_id` is its id."""
+
+    endpoint_id: int
+    load: SweepLoad
+    loads: list[float]  # the stages' loads, in order
+    plan: dict[str, Any]  # each stage's plan but its load, as a run's details hold a plan
+    min_gain: float  # a stage whose throughput rose less than this share over the best before ends it
+    max_error_rate: float  # a stage with more of its requests failing ends it
+    created_at: datetime
+    requested_by: str | None = None
+    status: RunStatus = RunStatus.QUEUED
+    finished_at: datetime | None = None
+    stop_reason: str | None = None  # why it ended: what a completed sweep found, or why it failed
+    id: int | None = None
+
+    def finish(self, now: datetime, status: RunStatus, reason: str) -> None:
+        self.status = status
+        self.finished_at = now
+        self.stop_reason = reason[:500]
 
 
 @dataclass(eq=False)

@@ -18,6 +18,7 @@ from src.application.domain.model import (
     Run,
     RunSource,
     RunStatus,
+    Sweep,
     User,
 )
 from src.application.domain.ranking import Statistic
@@ -33,6 +34,14 @@ class AbstractCatalogueRepository(abc.ABC):
 
     @abc.abstractmethod
     def add(self, item: LLM | Metric) -> None: ...
+
+
+class AbstractSweepRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, sweep: Sweep) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, sweep_id: int) -> Sweep | None: ...
 
 
 class AbstractRunRepository(abc.ABC):
@@ -52,6 +61,10 @@ class AbstractRunRepository(abc.ABC):
 
     @abc.abstractmethod
     def get_by_slot(self, slot: str) -> Run | None: ...
+
+    @abc.abstractmethod
+    def of_sweep(self, sweep_id: int) -> list[Run]:
+        """A sweep's stages, in the order they ran."""
 
     @abc.abstractmethod
     def completed_span(

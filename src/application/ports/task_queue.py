@@ -13,3 +13,7 @@ class AbstractTaskQueue(abc.ABC):
     @abc.abstractmethod
     def enqueue_benchmark(self, run_id: int) -> None:
         """Ask a worker to measure the queued run's endpoint; raises ServiceUnavailable if it cannot."""
+
+    @abc.abstractmethod
+    def enqueue_sweep(self, sweep_id: int) -> None:
+        """Ask a worker to run the queued sweep's stages; raises ServiceUnavailable if it cannot."""

@@ -13,6 +13,7 @@ from src.application.ports.repositories import (
     AbstractRunRepository,
     AbstractSampleRepository,
     AbstractSummaryRepository,
+    AbstractSweepRepository,
     AbstractTimelineRepository,
     AbstractUserRepository,
 )
@@ -22,6 +23,7 @@ class AbstractUnitOfWork(abc.ABC):
     catalogue: AbstractCatalogueRepository
     endpoints: AbstractEndpointRepository
     runs: AbstractRunRepository
+    sweeps: AbstractSweepRepository
     summaries: AbstractSummaryRepository
     rollups: AbstractRollupRepository
     samples: AbstractSampleRepository

@@ -150,6 +150,8 @@ def measurement_details(outcomes: Sequence[RequestOutcome], wall: float, tokeniz
         "wall_seconds": wall,
         "requests_per_second": requests_per_second(succeeded, wall),
         "output_tokens_per_second": output_tokens / wall if wall else 0.0,
+        "ttft_ms": _quantiles([o.ttft_s * 1000 for o in succeeded]),
+        "e2e_latency_ms": _quantiles([o.e2e_s * 1000 for o in succeeded]),
         "inter_token_latency_ms": _quantiles([itl_s(o) * 1000 for o in succeeded if timed_speed(o)]),
         "inter_chunk_latency_ms": _quantiles(list(np.concatenate(chunk_gaps) * 1000) if chunk_gaps else []),
         "output_tokens": _quantiles([float(o.output_tokens) for o in succeeded]),

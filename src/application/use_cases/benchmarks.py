@@ -225,14 +225,20 @@ class BenchmarkUseCases:
         with self.uow:
             return self.uow.endpoints.list()
 
-    def queue(self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE) -> Run:
-        caller.require(Role.OPERATOR, "starting a measured run")
-        prompt_tokens = self._prompt_tokens(plan)
+    def endpoint(self, name: str) -> Endpoint:
         with self.uow:
-            endpoint = self.uow.endpoints.get_by_name(endpoint_name)
+            endpoint = self.uow.endpoints.get_by_name(name)
             if endpoint is None:
                 names = [e.name for e in self.uow.endpoints.list()]
-                raise NotFound(f"no endpoint is named {endpoint_name[:100]!r}; known: {', '.join(names) or 'none'}")
+                raise NotFound(f"no endpoint is named {name[:100]!r}; known: {', '.join(names) or 'none'}")
+        return endpoint
+
+    def queue(
+        self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE, sweep_id: int | None = None
+    ) -> Run:
+        caller.require(Role.OPERATOR, "starting a measured run")
+        prompt_tokens = self.prompt_tokens(plan)
+        endpoint = self.endpoint(endpoint_name)
         run = Run(
             seed=bounds.fresh_seed(),  # of its Poisson arrival times
             samples_per_pair=plan.requests,
@@ -241,6 +247,7 @@ class BenchmarkUseCases:
             endpoint_id=endpoint.id,
             details={"plan": asdict(plan) | {"load": plan.shape.describe(), "prompt_tokens": prompt_tokens}},
             requested_by=caller.identity,
+            sweep_id=sweep_id,
         )
         return self.lifecycle.add(
             run, caller, benchmark_work(plan.requests, plan.warmup, plan.max_tokens, prompt_tokens)
@@ -323,7 +330,7 @@ class BenchmarkUseCases:
             force_output=plan.force_output,
         )  # fmt: skip
 
-    def _prompt_tokens(self, plan: BenchmarkPlan) -> int:
+    def prompt_tokens(self, plan: BenchmarkPlan) -> int:
         """The tokens of every prompt the plan sends, warm-ups' too: they cost as replies do, so
         the tokens quota counts them."""
         return sum(self._prompts(plan, "warm-up", plan.warmup, texts=False)[1]) + sum(

@@ -1,0 +1,162 @@
+"""Sweeps: one plan measured at rising loads, a stage (a measured run) at a time, until the
+endpoint saturates (services/sweeps.py says when), and what the curve says."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from injector import inject
+
+from src.application.domain import bounds
+from src.application.domain.errors import InvalidParameter, NotFound
+from src.application.domain.model import Caller, Role, RunStatus, Sweep, SweepLoad
+from src.application.ports.clock import Clock
+from src.application.ports.task_queue import AbstractTaskQueue
+from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.services.sweeps import Stage, knee, largest_load_meeting_slo, stop_reason
+from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
+from src.application.use_cases.quotas import Quotas, Work, benchmark_work, enforce_quotas
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    sweep: Sweep
+    endpoint: str
+    stages: list[Stage]
+    knee: Stage | None
+    largest_load_meeting_slo: float | None
+
+
+class SweepUseCases:
+    @inject
+    def __init__(
+        self,
+        uow: AbstractUnitOfWork,
+        benchmarks: BenchmarkUseCases,
+        task_queue: AbstractTaskQueue,
+        clock: Clock,
+        quotas: Quotas,
+    ):
+        self.uow = uow
+        self.benchmarks = benchmarks
+        self.task_queue = task_queue
+        self.clock = clock
+        self.quotas = quotas
+
+    def request(
+        self,
+        endpoint_name: str,
+        plan: BenchmarkPlan,
+        load: SweepLoad,
+        loads: list[float],
+        caller: Caller,
+        min_gain: float = 0.05,
+        max_error_rate: float = 0.05,
+    ) -> Sweep:
+        """Queue a sweep for the workers, within the caller's quotas for every one of its stages."""
+        caller.require(Role.OPERATOR, "starting a sweep")
+        self._check(plan, load, loads, min_gain, max_error_rate)
+        if load is SweepLoad.RATE:  # the slowest stage's arrivals must fit in a run's time, as a plan's do
+            self.benchmarks.plan(plan.requests, concurrency=plan.concurrency, rate=loads[0])
+        endpoint = self.benchmarks.endpoint(endpoint_name)
+        assert endpoint.id is not None
+        prompt_tokens = self.benchmarks.prompt_tokens(plan)
+        stage_work = benchmark_work(plan.requests, plan.warmup, plan.max_tokens, prompt_tokens)
+        sweep = Sweep(
+            endpoint_id=endpoint.id,
+            load=load,
+            loads=loads,
+            plan=asdict(plan),
+            min_gain=min_gain,
+            max_error_rate=max_error_rate,
+            created_at=self.clock.now(),
+            requested_by=caller.identity,
+        )
+        with self.uow:
+            enforce_quotas(self.uow, caller, self.quotas, sweep.created_at, sum([stage_work] * len(loads), Work()))
+            self.uow.sweeps.add(sweep)
+            self.uow.commit()
+        assert sweep.id is not None
+        try:
+            self.task_queue.enqueue_sweep(sweep.id)
+        except Exception as error:
+            self._finish(sweep.id, RunStatus.FAILED, f"it could not be handed to a worker: {error}")
+            raise
+        return sweep
+
+    @staticmethod
+    def _check(
+        plan: BenchmarkPlan, load: SweepLoad, loads: list[float], min_gain: float, max_error_rate: float
+    ) -> None:
+        bounds.SWEEP_STAGES.check("the number of loads", len(loads))
+        for value in loads:
+            (bounds.STREAMS if load is SweepLoad.CONCURRENCY else bounds.RATE).check(str(load), value)
+            if load is SweepLoad.CONCURRENCY and value != int(value):
+                raise InvalidParameter(f"concurrency loads are whole numbers, got {value}", parameter="loads")
+        if sorted(set(loads)) != loads:
+            raise InvalidParameter("a sweep's loads must rise, each above the one before", parameter="loads")
+        if load is SweepLoad.CONCURRENCY and plan.requests < loads[-1]:
+            raise InvalidParameter(
+                f"each stage sends {plan.requests} requests: concurrency {loads[-1]:g} would never have them all "
+                "in flight; give at least as many requests as the largest load",
+                parameter="requests",
+            )
+        bounds.MIN_GAIN.check("min_gain", min_gain)
+        bounds.MAX_ERROR_RATE.check("max_error_rate", max_error_rate)
+
+    def execute(self, sweep_id: int) -> SweepReport:
+        """Run the sweep's stages in turn until one says stop; a finished sweep is reported as it is."""
+        with self.uow:
+            sweep = self.uow.sweeps.get(sweep_id)
+            if sweep is None:
+                raise NotFound(f"sweep {sweep_id} does not exist")
+            if sweep.status is RunStatus.QUEUED:
+                sweep.status = RunStatus.RUNNING
+                self.uow.commit()
+            endpoint = self.uow.endpoints.get(sweep.endpoint_id)
+            done = self.uow.runs.of_sweep(sweep_id)
+        if sweep.status is not RunStatus.RUNNING:
+            return self.get(sweep_id)
+        assert endpoint is not None
+        stages = [Stage.of(run, load) for run, load in zip(done, sweep.loads, strict=False)]
+        # Stages a message delivered again finds already run are not run twice.
+        reason = stop_reason(sweep, stages) if stages else None
+        while reason is None:
+            load = sweep.loads[len(stages)]
+            stage_caller = Caller(sweep.requested_by or "sweep", Role.OPERATOR, limited=False)  # paid when asked
+            try:
+                run = self.benchmarks.queue(endpoint.name, self._stage_plan(sweep, load), stage_caller, sweep_id)
+                assert run.id is not None
+                run = self.benchmarks.execute(run.id)
+            except Exception as error:
+                self._finish(sweep_id, RunStatus.FAILED, f"the stage at {sweep.load} {load:g} failed: {error}")
+                raise
+            stages.append(Stage.of(run, load))
+            reason = stop_reason(sweep, stages)
+        self._finish(sweep_id, RunStatus.COMPLETED, reason)
+        return self.get(sweep_id)
+
+    @staticmethod
+    def _stage_plan(sweep: Sweep, load: float) -> BenchmarkPlan:
+        plan = BenchmarkPlan.of(sweep.plan)
+        if sweep.load is SweepLoad.CONCURRENCY:
+            return replace(plan, concurrency=int(load))
+        return replace(plan, rate=load)
+
+    def _finish(self, sweep_id: int, status: RunStatus, reason: str) -> None:
+        with self.uow:
+            sweep = self.uow.sweeps.get(sweep_id)
+            assert sweep is not None
+            sweep.finish(self.clock.now(), status, reason)
+            self.uow.commit()
+
+    def get(self, sweep_id: int) -> SweepReport:
+        with self.uow:
+            sweep = self.uow.sweeps.get(sweep_id)
+            if sweep is None:
+                raise NotFound(f"sweep {sweep_id} does not exist")
+            endpoint = self.uow.endpoints.get(sweep.endpoint_id)
+            runs = self.uow.runs.of_sweep(sweep_id)
+        assert endpoint is not None
+        stages = [Stage.of(run, load) for run, load in zip(runs, sweep.loads, strict=False)]
+        return SweepReport(sweep, endpoint.name, stages, knee(stages), largest_load_meeting_slo(stages))

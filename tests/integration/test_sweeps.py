@@ -1,0 +1,78 @@
+"""Sweeps over HTTP against a local streaming server that serves two requests at once: the sweep
+finds where its throughput stops rising, and stops there by itself."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from src.application.use_cases.benchmarks import BenchmarkUseCases
+from tests.support.fake_openai import Behaviour, FakeOpenAI
+
+# 0.02 s to the first token and 9 more every 2 ms: 38 ms a request when it is served at once.
+SATURATES_AT_TWO = Behaviour(first_token_delay=0.02, token_delay=0.002, tokens=10, capacity=2)
+
+
+def wait_for_sweep(client, headers, sweep_id: int, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sweep = client.get(f"/sweeps/{sweep_id}", headers=headers).json["sweep"]
+        if sweep["status"] in ("completed", "failed"):
+            return sweep
+        time.sleep(0.1)
+    raise AssertionError(f"sweep {sweep_id} still {sweep['status']} after {timeout} s")
+
+
+@pytest.fixture
+def saturating(clean_app):
+    with FakeOpenAI(SATURATES_AT_TWO) as server:
+        clean_app.extensions["injector"].get(BenchmarkUseCases).add_endpoint(
+            "saturating", "GPT-4o", server.base_url, "gpt-4o", None
+        )
+        yield server
+
+
+def test_a_sweep_stops_where_throughput_stops_rising_and_reports_its_knee_and_slo_load(
+    saturating, client, api_headers
+):
+    body = {"endpoint": "saturating", "requests": 16, "warmup": 0, "load": "concurrency", "loads": [1, 2, 4, 8, 16],
+            "min_gain": 0.2, "slo": {"e2e_ms": 60}}  # fmt: skip
+    response = client.post("/sweeps", json=body, headers=api_headers)
+    assert response.status_code == 202, response.json
+    sweep_id = response.json["sweep"]["id"]
+    assert response.headers["Location"] == f"/sweeps/{sweep_id}"
+
+    sweep = wait_for_sweep(client, api_headers, sweep_id)
+    assert sweep["status"] == "completed" and sweep["endpoint"] == "saturating"
+    stages = sweep["stages"]
+    assert [stage["load"] for stage in stages] == [1, 2, 4]  # two at a time is all it serves
+    assert sweep["stop_reason"].startswith("saturated: throughput at concurrency 4")
+    assert stages[1]["output_tokens_per_second"] > 1.6 * stages[0]["output_tokens_per_second"]
+    assert sweep["knee"]["load"] == 2
+    # At 4 in flight half the requests wait for a slot: 76 ms, past the 60 ms asked of 95% of them.
+    assert [stage["slo_met"] for stage in stages] == [True, True, False]
+    assert sweep["largest_load_meeting_slo"] == 2
+    for stage in stages:
+        run = client.get(f"/runs/{stage['run_id']}", headers=api_headers).json["run"]
+        assert run["sweep_id"] == sweep_id and run["details"]["plan"]["concurrency"] == stage["load"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"loads": [1, 2], "up_to": 8}, "give loads (a rising list) or up_to (doubling from start), one of them"),
+        ({}, "give loads (a rising list) or up_to (doubling from start), one of them"),
+        ({"load": "pressure", "up_to": 8}, "unknown load 'pressure'"),
+        ({"up_to": 8, "min_gain": 2}, "min_gain must be a number between 0 and 1, got 2"),
+        ({"loads": [4, 2]}, "a sweep's loads must rise, each above the one before"),
+    ],
+)
+def test_a_sweep_it_cannot_run_is_refused_with_a_400_naming_the_problem(saturating, client, api_headers, body, message):
+    response = client.post("/sweeps", json={"endpoint": "saturating", "requests": 50} | body, headers=api_headers)
+    assert response.status_code == 400 and message in response.json["error"]["message"]
+
+
+def test_an_unknown_sweep_is_a_404(client, api_headers):
+    response = client.get("/sweeps/999999", headers=api_headers)
+    assert response.status_code == 404 and "sweep 999999 does not exist" in response.json["error"]["message"]

@@ -1,0 +1,155 @@
+"""Sweeps: when they stop, where the knee is, the largest load meeting an SLO, and the use case
+that runs the stages (with fakes)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from src.application.domain.errors import InvalidParameter, QuotaExceeded
+from src.application.domain.model import Caller, Role, RunStatus, Sweep, SweepLoad
+from src.application.ports.llm_client import ChatRequest, RequestOutcome
+from src.application.services.measures import Slo
+from src.application.services.sweeps import Stage, doubling, knee, largest_load_meeting_slo, stop_reason
+from src.application.use_cases.quotas import Quotas
+from src.application.use_cases.sweeps import SweepUseCases
+from tests.unit.fakes import FakeTaskQueue, FixedClock
+from tests.unit.test_benchmark_use_cases import ScriptedClient, benchmarks, ok
+
+OPERATOR = Caller("key:7", Role.OPERATOR)
+
+
+def sweep(loads: list[float], min_gain: float = 0.05, max_error_rate: float = 0.05) -> Sweep:
+    return Sweep(1, SweepLoad.CONCURRENCY, loads, {}, min_gain, max_error_rate, datetime(2026, 12, 4, tzinfo=UTC))
+
+
+def stage(load: float, tokens_per_second: float, e2e_ms: float = 1000.0, **given: object) -> Stage:
+    fields: dict[str, object] = {"requests_sent": 100, "output_tokens_per_second": tokens_per_second,
+                                 "e2e_p50_ms": e2e_ms, "status": RunStatus.COMPLETED} | given  # fmt: skip
+    return Stage(load, int(load), **fields)  # type: ignore[arg-type]
+
+
+def test_a_sweep_goes_on_while_throughput_rises_and_stops_once_it_rises_less_than_its_min_gain():
+    loads = [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert stop_reason(sweep(loads), [stage(1, 100), stage(2, 190)]) is None
+    assert stop_reason(sweep(loads), [stage(1, 100), stage(2, 190), stage(4, 199)]) == (
+        "saturated: throughput at concurrency 4 (199 tokens/s) rose +4.7% over concurrency 2's (less than 5%)"
+    )
+    # Measured against the best stage before, not the last: a dip does not reset the bar.
+    assert stop_reason(sweep(loads, min_gain=0.0), [stage(1, 100), stage(2, 190), stage(4, 150)]).startswith(
+        "saturated: throughput at concurrency 4 (150 tokens/s) rose -21.1%"
+    )
+
+
+def test_a_sweep_stops_at_errors_past_its_threshold_a_client_bound_stage_a_failed_one_or_its_last_load():
+    loads = [1.0, 2.0, 4.0]
+    erring = stage(2, 300, failed_requests=6)
+    assert stop_reason(sweep(loads), [stage(1, 100), erring]) == "6% of the requests failed at concurrency 2 (more than 5%)"
+    assert stop_reason(sweep(loads, max_error_rate=0.06), [stage(1, 100), erring]) is None
+    bound = stage(2, 300, invalid="client-bound: lag")
+    assert stop_reason(sweep(loads), [stage(1, 100), bound]).startswith("the client was the bottleneck at concurrency 2")
+    failed = stage(1, 0, status=RunStatus.FAILED, error="no request succeeded (connection: 5)")
+    assert stop_reason(sweep(loads), [failed]) == "the stage at concurrency 1 failed: no request succeeded (connection: 5)"
+    assert stop_reason(sweep(loads), [stage(1, 100), stage(2, 200), stage(4, 400)]) == "every load was measured"
+
+
+def test_the_knee_is_the_stage_of_most_throughput_per_second_of_median_latency():
+    stages = [stage(1, 100, 1000), stage(2, 190, 1050), stage(4, 300, 1500), stage(8, 320, 3000)]
+    # Powers: 100, 181, 200 and 107 tokens/s per second of latency.
+    assert knee(stages) == stages[2] and stages[2].power == pytest.approx(200.0)
+    untrusted = [stage(1, 100, 1000), stage(2, 400, 1000, invalid="client-bound: cpu")]
+    assert knee(untrusted) == untrusted[0]  # a client-bound stage measured its client
+    assert knee([]) is None
+
+
+def test_the_largest_load_meeting_the_slo_is_the_highest_trusted_stage_that_met_it():
+    stages = [stage(1, 100, slo_met=True), stage(2, 190, slo_met=True), stage(4, 300, slo_met=False),
+              stage(8, 320, slo_met=True, invalid="client-bound: lag")]  # fmt: skip
+    assert largest_load_meeting_slo(stages) == 2
+    assert largest_load_meeting_slo([stage(1, 100)]) is None  # no SLO asked
+
+
+def test_doubling_loads_run_from_the_start_to_the_last_within_the_limit():
+    assert doubling(1, 100) == [1, 2, 4, 8, 16, 32, 64]
+    assert doubling(5, 5) == [5]
+
+
+class SaturatingClient(ScriptedClient):
+    """An endpoint that serves 4 requests at once at full speed: beyond that, each waits its turn,
+    so throughput stops rising past concurrency 4."""
+
+    def __init__(self) -> None:
+        super().__init__(ok(0.01, 0.02, 10))
+        self.in_flight = 0
+
+    async def stream(self, request: ChatRequest) -> RequestOutcome:
+        self.in_flight += 1
+        started = time.perf_counter()
+        await asyncio.sleep(0.02 * max(1.0, self.in_flight / 4))
+        self.in_flight -= 1
+        finished = time.perf_counter()
+        return RequestOutcome(started, finished, started + 0.005, 10, 25, tokens_from_usage=True)
+
+
+def sweeps(client: ScriptedClient, quotas: Quotas | None = None) -> tuple[SweepUseCases, FakeTaskQueue]:
+    use_cases, uow, _ = benchmarks(client)
+    queue = FakeTaskQueue()
+    return SweepUseCases(uow, use_cases, queue, FixedClock(), quotas or Quotas()), queue
+
+
+def test_a_sweep_runs_a_stage_a_load_until_the_endpoint_saturates_and_reports_its_curve():
+    use_cases, queue = sweeps(SaturatingClient())
+    plan = use_cases.benchmarks.plan(32, warmup=0, slo=Slo(e2e_ms=30.0))
+    queued = use_cases.request("fake", plan, SweepLoad.CONCURRENCY, [1, 2, 4, 8, 16], OPERATOR, min_gain=0.2)
+    assert queue.enqueued == [queued.id] and queued.status is RunStatus.QUEUED
+
+    report = use_cases.execute(queued.id)
+    assert report.sweep.status is RunStatus.COMPLETED
+    assert [s.load for s in report.stages] == [1, 2, 4, 8]  # 8 is no faster than 4: it stops there
+    assert report.sweep.stop_reason.startswith("saturated: throughput at concurrency 8")
+    throughputs = [s.output_tokens_per_second for s in report.stages]
+    assert throughputs[1] > 1.6 * throughputs[0] and throughputs[2] > 1.6 * throughputs[1]
+    assert report.knee is not None and report.knee.load == 4  # full speed, and the most of it
+    assert report.largest_load_meeting_slo == 4  # at 8 a request waits 40 ms, past the 30 ms asked
+    with use_cases.uow:
+        runs = use_cases.uow.runs.of_sweep(queued.id)
+    assert [run.details["plan"]["concurrency"] for run in runs] == [1, 2, 4, 8]
+    assert {run.requested_by for run in runs} == {"key:7"}  # its stages count against its caller
+    assert use_cases.execute(queued.id).stages == report.stages  # a message again runs nothing again
+
+
+def test_a_sweep_is_refused_whole_when_its_stages_together_pass_a_quota():
+    use_cases, queue = sweeps(SaturatingClient(), Quotas(benchmark_requests_per_day=100))
+    plan = use_cases.benchmarks.plan(30, warmup=0)
+    with pytest.raises(QuotaExceeded):
+        use_cases.request("fake", plan, SweepLoad.CONCURRENCY, [1, 2, 4, 8], OPERATOR)  # 120 requests
+    assert queue.enqueued == []
+    use_cases.request("fake", plan, SweepLoad.CONCURRENCY, [1, 2, 4], OPERATOR)  # 90 requests
+
+
+@pytest.mark.parametrize(
+    ("load", "loads", "message"),
+    [
+        (SweepLoad.CONCURRENCY, [1], "the number of loads must be between 2 and 12, got 1"),
+        (SweepLoad.CONCURRENCY, [1, 2000], "concurrency must be between 1 and 1000, got 2000"),
+        (SweepLoad.CONCURRENCY, [1, 2.5], "concurrency loads are whole numbers, got 2.5"),
+        (SweepLoad.CONCURRENCY, [4, 2], "a sweep's loads must rise, each above the one before"),
+        (SweepLoad.RATE, [0, 2], "rate must be above 0 and at most 1000, got 0"),
+        (SweepLoad.CONCURRENCY, [1, 16], "concurrency 16 would never have them all in flight"),
+        (SweepLoad.RATE, [0.01, 2], "10 requests at 0.01 per second take about 1,000 s"),
+    ],
+)
+def test_a_sweep_with_loads_it_cannot_run_is_refused_naming_them(load, loads, message):
+    use_cases, queue = sweeps(SaturatingClient())
+    with pytest.raises(InvalidParameter, match=message.replace("(", r"\(").replace(")", r"\)")):
+        use_cases.request("fake", use_cases.benchmarks.plan(10), load, loads, OPERATOR)
+    assert queue.enqueued == []
+
+
+def test_only_operators_start_sweeps():
+    use_cases, _ = sweeps(SaturatingClient())
+    with pytest.raises(Exception, match="starting a sweep needs the role operator or admin"):
+        use_cases.request("fake", use_cases.benchmarks.plan(10), SweepLoad.RATE, [1, 2], Caller("key:8", Role.READER))
