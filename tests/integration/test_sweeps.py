@@ -33,9 +33,7 @@ def saturating(clean_app):
         yield server
 
 
-def test_a_sweep_stops_where_throughput_stops_rising_and_reports_its_knee_and_slo_load(
-    saturating, client, api_headers
-):
+def test_a_sweep_stops_where_throughput_stops_rising_and_reports_its_knee_and_slo_load(saturating, client, api_headers):
     body = {"endpoint": "saturating", "requests": 16, "warmup": 0, "load": "concurrency", "loads": [1, 2, 4, 8, 16],
             "min_gain": 0.2, "slo": {"e2e_ms": 60}}  # fmt: skip
     response = client.post("/sweeps", json=body, headers=api_headers)

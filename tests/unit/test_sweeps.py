@@ -47,12 +47,16 @@ def test_a_sweep_goes_on_while_throughput_rises_and_stops_once_it_rises_less_tha
 def test_a_sweep_stops_at_errors_past_its_threshold_a_client_bound_stage_a_failed_one_or_its_last_load():
     loads = [1.0, 2.0, 4.0]
     erring = stage(2, 300, failed_requests=6)
-    assert stop_reason(sweep(loads), [stage(1, 100), erring]) == "6% of the requests failed at concurrency 2 (more than 5%)"
+    erred = "6% of the requests failed at concurrency 2 (more than 5%)"
+    assert stop_reason(sweep(loads), [stage(1, 100), erring]) == erred
     assert stop_reason(sweep(loads, max_error_rate=0.06), [stage(1, 100), erring]) is None
     bound = stage(2, 300, invalid="client-bound: lag")
-    assert stop_reason(sweep(loads), [stage(1, 100), bound]).startswith("the client was the bottleneck at concurrency 2")
+    bottleneck = stop_reason(sweep(loads), [stage(1, 100), bound])
+    assert bottleneck.startswith("the client was the bottleneck at concurrency 2")
     failed = stage(1, 0, status=RunStatus.FAILED, error="no request succeeded (connection: 5)")
-    assert stop_reason(sweep(loads), [failed]) == "the stage at concurrency 1 failed: no request succeeded (connection: 5)"
+    assert stop_reason(sweep(loads), [failed]) == (
+        "the stage at concurrency 1 failed: no request succeeded (connection: 5)"
+    )
     assert stop_reason(sweep(loads), [stage(1, 100), stage(2, 200), stage(4, 400)]) == "every load was measured"
 
 
