@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -202,3 +203,47 @@ def test_the_heatmap_shows_the_best_darkest(visit, simulated):
         return sum(int(colour[i : i + 2], 16) for i in (1, 3, 5))
 
     assert lightness(scale[-1][1]) < lightness(scale[0][1]) / 3  # score 1 is dark, 0 is near white
+
+
+@pytest.fixture
+def swept(clean_app):
+    """A finished sweep of a local server that serves two requests at once."""
+    from src.application.domain.model import COMMAND_LINE, RunStatus, SweepLoad
+    from src.application.services.measures import Slo
+    from src.application.use_cases.benchmarks import BenchmarkUseCases
+    from src.application.use_cases.sweeps import SweepUseCases
+    from tests.integration.test_sweeps import SATURATES_AT_TWO
+    from tests.support.fake_openai import FakeOpenAI
+
+    injector = clean_app.extensions["injector"]
+    benchmarks, sweeps = injector.get(BenchmarkUseCases), injector.get(SweepUseCases)
+    with FakeOpenAI(SATURATES_AT_TWO) as server:
+        benchmarks.add_endpoint("two-at-once", "GPT-4o", server.base_url, "gpt-4o", None)
+        plan = benchmarks.plan(16, warmup=0, slo=Slo(e2e_ms=60.0))
+        sweep = sweeps.request("two-at-once", plan, SweepLoad.CONCURRENCY, [1, 2, 4, 8], COMMAND_LINE, min_gain=0.2)
+        assert sweep.id is not None
+        deadline = time.monotonic() + 60
+        while (report := sweeps.get(sweep.id)).sweep.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+            assert time.monotonic() < deadline, "the sweep did not finish in 60 s"
+            time.sleep(0.1)
+        return report
+
+
+def test_a_sweeps_page_draws_its_curve_with_the_knee_beside_its_numbers(visit, swept, live_server, screenshots):
+    import urllib.request
+
+    page = visit(f"/visualize/sweeps/{swept.sweep.id}").page
+    assert page.locator("#sweep-status").text_content() == "completed"
+    assert page.locator("#sweep-stop").text_content().startswith("saturated: throughput at concurrency 4")
+    assert page.locator("#sweep-knee").text_content().startswith("concurrency 2:")
+    assert page.locator("#sweep-slo").text_content() == "2"
+    assert count(page, "#chart-curve .scatterlayer .trace") == 3  # e2e p50, TTFT p99, the knee
+    assert count(page, "#chart-curve .scatterlayer .trace:first-child .point") == 3  # a point a stage
+    assert "knee (concurrency 2)" in page.locator("#chart-curve .legend").text_content()
+    rows = page.locator("#chart-curve tbody tr")
+    assert rows.count() == 3 and rows.first.locator("td").first.text_content() == "1"
+    href = page.locator("#chart-curve a.csv").get_attribute("href")
+    with urllib.request.urlopen(live_server + href, timeout=5) as response:
+        assert response.read().decode().splitlines()[0].startswith("concurrency,run,output tokens/s")
+    assert page.evaluate(LAYOUT) == []
+    page.screenshot(path=str(screenshots / "sweep.png"), full_page=True)

@@ -17,6 +17,7 @@ import plotly.io
 
 from src.application.domain.model import Direction, Metric
 from src.application.domain.ranking import MetricHistory, MetricRanking, OverallRanking
+from src.application.use_cases.sweeps import SweepReport
 
 BEST_FIRST = "best first"
 BLUE, PALE_BLUE, ORANGE = "#2b6cb0", "#8fb8de", "#d97706"
@@ -302,3 +303,52 @@ def latency_speed_scatter(ranking: OverallRanking) -> Chart:
         figure,
         table,
     )
+
+
+def sweep_curve(report: SweepReport) -> Chart:
+    """Latency against throughput, a point a stage, its load beside it; the knee in orange."""
+    load = str(report.sweep.load)
+    measured = [stage for stage in report.stages if stage.output_tokens_per_second is not None]
+
+    def line(name: str, values: list[float | None], dash: str) -> dict[str, Any]:
+        return {
+            "type": "scatter",
+            "mode": "lines+markers+text",
+            "name": name,
+            "x": [stage.output_tokens_per_second for stage in measured],
+            "y": values,
+            "text": [f"{stage.load:g}" for stage in measured],
+            "textposition": "top left",
+            "line": {"dash": dash},
+            "hovertemplate": f"{load} %{{text}}<br>%{{x:,.0f}} tokens/s<br>{name} %{{y:,.0f}} ms<extra></extra>",
+        }
+
+    data = [line("e2e p50", [s.e2e_p50_ms for s in measured], "solid"),
+            line("TTFT p99", [s.ttft_p99_ms for s in measured], "dot")]  # fmt: skip
+    if report.knee is not None:
+        data.append({"type": "scatter", "mode": "markers", "name": f"knee ({load} {report.knee.load:g})",
+                     "x": [report.knee.output_tokens_per_second], "y": [report.knee.e2e_p50_ms],
+                     "marker": {"size": 16, "color": ORANGE, "symbol": "diamond"}, "hoverinfo": "skip"})  # fmt: skip
+    figure = _figure(
+        data,
+        margin={"l": 70, "r": 20, "t": 20, "b": 60},
+        legend={"orientation": "h", "y": -0.2},
+        xaxis={"title": {"text": "output throughput (tokens/second) — higher is better"}, "rangemode": "tozero"},
+        yaxis={"title": {"text": "latency (ms) — lower is better"}, "rangemode": "tozero"},
+    )
+    columns = [load, "run", "output tokens/s", "requests/s", "TTFT p50 ms", "TTFT p99 ms", "ITL p50 ms",
+               "e2e p50 ms", "failed requests", "SLO met", "trusted"]  # fmt: skip
+    rows = [[s.load, s.run_id, s.output_tokens_per_second, s.requests_per_second, s.ttft_p50_ms, s.ttft_p99_ms,
+             s.itl_p50_ms, s.e2e_p50_ms, f"{s.error_rate:.1%}", _yes_no(s.slo_met), "yes" if s.trusted else "no"]
+            for s in report.stages]  # fmt: skip
+    return Chart(
+        "Latency against throughput",
+        f"A point a stage, labelled with its {load}. Throughput rises with load until the endpoint saturates, then "
+        "only latency does. In orange, the knee: the stage of the most throughput per second of median latency.",
+        figure,
+        Table(columns, rows),
+    )
+
+
+def _yes_no(value: bool | None) -> str | None:
+    return None if value is None else ("yes" if value else "no")

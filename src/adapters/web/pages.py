@@ -1,4 +1,5 @@
-"""The pages: home, /visualize (one metric) and /visualize/all (every metric), cached per run."""
+"""The pages: home, /visualize (one metric) and /visualize/all (every metric), cached per run, and
+a measured sweep's curve (/visualize/sweeps/<id>)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from src.application.domain.model import Metric, RunSource
 from src.application.domain.ranking import Statistic, Window
 from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.use_cases.rankings import RankingUseCases
+from src.application.use_cases.sweeps import SweepUseCases
 
 blueprint = Blueprint("pages", __name__)
 
@@ -83,6 +85,21 @@ def visualize_csv(chart: str, rankings: RankingUseCases) -> ResponseReturnValue:
 def visualize_all_csv(chart: str, rankings: RankingUseCases) -> ResponseReturnValue:
     """The numbers of one chart of /visualize/all (same parameters), as CSV."""
     return _chart_csv(_overall_page(rankings, chosen(request.args))["charts"], chart)
+
+
+@blueprint.get("/visualize/sweeps/<int:sweep_id>")
+def sweep(sweep_id: int, sweeps: SweepUseCases) -> ResponseReturnValue:
+    """A sweep's curve. Not cached: a running sweep's stages come in as they finish."""
+    report = sweeps.get(sweep_id)
+    charts_by_name = {"curve": charts.sweep_curve(report)} if report.stages else {}
+    return render_template("sweep.html", report=report, charts=charts_by_name, csv_endpoint="pages.sweep_csv",
+                           query={"sweep_id": sweep_id})  # fmt: skip
+
+
+@blueprint.get("/visualize/sweeps/<int:sweep_id>/<chart>.csv")
+def sweep_csv(sweep_id: int, chart: str, sweeps: SweepUseCases) -> ResponseReturnValue:
+    """The numbers of a sweep's chart, as CSV."""
+    return _chart_csv({"curve": charts.sweep_curve(sweeps.get(sweep_id))}, chart)
 
 
 def _metric_page(rankings: RankingUseCases, source: dict[str, str]) -> dict[str, Any]:

@@ -115,7 +115,8 @@ class SweepUseCases:
                 self.uow.commit()
             endpoint = self.uow.endpoints.get(sweep.endpoint_id)
             done = self.uow.runs.of_sweep(sweep_id)
-        if sweep.status is not RunStatus.RUNNING:
+        if sweep.status is not RunStatus.RUNNING or any(not run.is_finished for run in done):
+            # Finished, or a stage is under way: the worker running it carries the sweep on.
             return self.get(sweep_id)
         assert endpoint is not None
         stages = [Stage.of(run, load) for run, load in zip(done, sweep.loads, strict=False)]
