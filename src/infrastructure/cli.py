@@ -14,13 +14,15 @@ from werkzeug.serving import run_simple
 from src.adapters.tasks.inprocess import InProcessScheduler
 from src.application.domain import bounds
 from src.application.domain.errors import DomainError
-from src.application.domain.model import Role, RunStatus
+from src.application.domain.model import COMMAND_LINE, Role, RunStatus, SweepLoad
 from src.application.services.measures import Slo
+from src.application.services.sweeps import doubling
 from src.application.services.workloads import DISTRIBUTIONS, Workload
 from src.application.use_cases.accounts import AccountUseCases
-from src.application.use_cases.benchmarks import BenchmarkUseCases
+from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
 from src.application.use_cases.catalogue import CatalogueUseCases
 from src.application.use_cases.simulation import SimulationUseCases
+from src.application.use_cases.sweeps import SweepSpec, SweepUseCases
 from src.infrastructure.schedule import parse_schedule
 
 T = TypeVar("T")
@@ -31,9 +33,10 @@ def _get(cls: type[T]) -> T:
 
 
 def within(bound: bounds.Bound) -> click.ParamType:
-    """The option type of a domain bound: whole numbers unless the bound is open below."""
-    if bound.open_below:
-        return click.FloatRange(bound.low, bound.high, min_open=True)
+    """The option type of a domain bound: whole numbers unless the bound is open below or its ends
+    are real numbers."""
+    if bound.open_below or isinstance(bound.low, float) or isinstance(bound.high, float):
+        return click.FloatRange(bound.low, bound.high, min_open=bound.open_below)
     return click.IntRange(int(bound.low), int(bound.high))
 
 
@@ -193,16 +196,27 @@ def list_endpoints() -> None:
     default=None,
     help='JSON Lines, {"prompt": "..."} a line: sent in turn (not with --input-tokens)',
 )
-@click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers")  # fmt: skip
+@click.option("--sweep", "sweep_loads", default=None,
+              help="a sweep: these loads in turn (1,2,4,8), a run each, until throughput stops rising")  # fmt: skip
+@click.option("--sweep-up-to", type=float, default=None, help="a sweep doubling from 1 while at most this")
+@click.option("--sweep-load", type=click.Choice([load.value for load in SweepLoad]), default="concurrency",
+              show_default=True, help="what a sweep raises")  # fmt: skip
+@click.option("--min-gain", type=within(bounds.MIN_GAIN), default=0.05, show_default=True,
+              help="a sweep stops once throughput rises less than this over the best stage before")  # fmt: skip
+@click.option("--max-error-rate", type=within(bounds.MAX_ERROR_RATE), default=0.05, show_default=True,
+              help="a sweep stops once more of a stage's requests fail")  # fmt: skip
+@click.option("--enqueue", is_flag=True, help="hand the run (or sweep) to the Celery workers")  # fmt: skip
 @with_appcontext
 def benchmark(
     endpoint_name: str, requests: int, concurrency: int, rate: float | None, burstiness: float, warmup: int | None,
     max_tokens: int | None, fresh_connections: bool, slo_ttft_ms: float | None, slo_itl_ms: float | None,
     slo_e2e_ms: float | None, slo_attainment: float, input_tokens: int | None, input_distribution: str,
     input_spread: int, shared_prefix_tokens: int, workload_seed: int, force_output: bool,
-    prompts_file: TextIO | None, enqueue: bool,
+    prompts_file: TextIO | None, sweep_loads: str | None, sweep_up_to: float | None, sweep_load: str,
+    min_gain: float, max_error_rate: float, enqueue: bool,
 ) -> None:  # fmt: skip
-    """Measure an endpoint: TTFT, output speed, e2e latency and RPS of streamed chat completions."""
+    """Measure an endpoint: TTFT, output speed, e2e latency and RPS of streamed chat completions;
+    with --sweep or --sweep-up-to, at rising loads until it saturates."""
     benchmarks = _get(BenchmarkUseCases)
     try:
         asked = (slo_ttft_ms, slo_itl_ms, slo_e2e_ms)
@@ -218,6 +232,10 @@ def benchmark(
             reuse_connections=not fresh_connections, slo=slo, workload=workload, force_output=force_output,
             prompts=prompts,
         )  # fmt: skip
+        if sweep_loads or sweep_up_to:
+            loads = _loads(sweep_loads) if sweep_loads else doubling(1, sweep_up_to or 1)
+            spec = SweepSpec(SweepLoad(sweep_load), tuple(loads), min_gain, max_error_rate)
+            return _sweep(endpoint_name, plan, spec, enqueue)
         if enqueue:
             run = benchmarks.request(endpoint_name, plan)
             click.echo(f"measured run {run.id} queued")
@@ -232,6 +250,39 @@ def benchmark(
         raise click.ClickException(f"run {run.id} failed: {run.error}")
     click.echo(json.dumps({"run": run.id, "status": str(run.status), **details}, indent=2, default=str))
     _print_summary(_get(SimulationUseCases), run.id or 0)
+
+
+def _loads(listed: str) -> list[float]:
+    try:
+        return [float(load) for load in listed.split(",")]
+    except ValueError:
+        raise click.BadParameter(
+            f"loads are numbers separated by commas, got {listed[:50]!r}", param_hint="--sweep"
+        ) from None
+
+
+def _sweep(endpoint_name: str, plan: BenchmarkPlan, spec: SweepSpec, enqueue: bool) -> None:
+    sweeps = _get(SweepUseCases)
+    if enqueue:
+        click.echo(f"sweep {sweeps.request(endpoint_name, plan, spec, COMMAND_LINE).id} queued")
+        return
+    queued = sweeps.queue(endpoint_name, plan, spec, COMMAND_LINE)
+    click.echo(
+        f"sweep {queued.id}: {plan.requests} requests a stage at {spec.load} {', '.join(f'{v:g}' for v in spec.loads)}"
+    )
+    report = sweeps.execute(queued.id or 0)
+    click.echo(
+        f"{spec.load:>12} {'run':>5} {'tokens/s':>10} {'TTFT p50 ms':>12} {'e2e p50 ms':>11} {'failed':>7}  SLO met"
+    )
+    for stage in report.stages:
+        click.echo(f"{stage.load:>12g} {stage.run_id:>5} {stage.output_tokens_per_second or 0:>10,.0f} "
+                   f"{stage.ttft_p50_ms or 0:>12,.1f} {stage.e2e_p50_ms or 0:>11,.1f} {stage.error_rate:>7.1%}  "
+                   f"{'-' if stage.slo_met is None else 'yes' if stage.slo_met else 'no'}")  # fmt: skip
+    click.echo(f"{report.sweep.status}: {report.sweep.stop_reason}")
+    if report.knee:
+        click.echo(f"knee: {spec.load} {report.knee.load:g}")
+    if report.largest_load_meeting_slo is not None:
+        click.echo(f"largest {spec.load} meeting the SLO: {report.largest_load_meeting_slo:g}")
 
 
 def read_prompts(lines: Iterable[str]) -> tuple[str, ...]:

@@ -211,7 +211,7 @@ def swept(clean_app):
     from src.application.domain.model import COMMAND_LINE, RunStatus, SweepLoad
     from src.application.services.measures import Slo
     from src.application.use_cases.benchmarks import BenchmarkUseCases
-    from src.application.use_cases.sweeps import SweepUseCases
+    from src.application.use_cases.sweeps import SweepSpec, SweepUseCases
     from tests.integration.test_sweeps import SATURATES_AT_TWO
     from tests.support.fake_openai import FakeOpenAI
 
@@ -220,7 +220,8 @@ def swept(clean_app):
     with FakeOpenAI(SATURATES_AT_TWO) as server:
         benchmarks.add_endpoint("two-at-once", "GPT-4o", server.base_url, "gpt-4o", None)
         plan = benchmarks.plan(16, warmup=0, slo=Slo(e2e_ms=60.0))
-        sweep = sweeps.request("two-at-once", plan, SweepLoad.CONCURRENCY, [1, 2, 4, 8], COMMAND_LINE, min_gain=0.2)
+        spec = SweepSpec(SweepLoad.CONCURRENCY, (1, 2, 4, 8), min_gain=0.2)
+        sweep = sweeps.request("two-at-once", plan, spec, COMMAND_LINE)
         assert sweep.id is not None
         deadline = time.monotonic() + 60
         while (report := sweeps.get(sweep.id)).sweep.status in (RunStatus.QUEUED, RunStatus.RUNNING):

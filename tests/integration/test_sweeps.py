@@ -74,3 +74,17 @@ def test_a_sweep_it_cannot_run_is_refused_with_a_400_naming_the_problem(saturati
 def test_an_unknown_sweep_is_a_404(client, api_headers):
     response = client.get("/sweeps/999999", headers=api_headers)
     assert response.status_code == 404 and "sweep 999999 does not exist" in response.json["error"]["message"]
+
+
+def test_a_sweep_runs_from_the_command_line_printing_a_line_a_stage(saturating, clean_app):
+    runner = clean_app.test_cli_runner()
+    result = runner.invoke(args=["benchmark", "--endpoint", "saturating", "--requests", "16", "--warmup", "0",
+                                 "--sweep-up-to", "8", "--min-gain", "0.2", "--slo-e2e-ms", "60"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].endswith(": 16 requests a stage at concurrency 1, 2, 4, 8")
+    assert [line.split()[0] for line in lines[2:5]] == ["1", "2", "4"] and lines[4].endswith("no")
+    assert lines[5].startswith("completed: saturated: throughput at concurrency 4")
+    assert lines[6:] == ["knee: concurrency 2", "largest concurrency meeting the SLO: 2"]
+    bad = runner.invoke(args=["benchmark", "--endpoint", "saturating", "--sweep", "1,two"])
+    assert bad.exit_code == 2 and "loads are numbers separated by commas, got '1,two'" in bad.output

@@ -15,7 +15,7 @@ from src.application.ports.llm_client import ChatRequest, RequestOutcome
 from src.application.services.measures import Slo
 from src.application.services.sweeps import Stage, doubling, knee, largest_load_meeting_slo, stop_reason
 from src.application.use_cases.quotas import Quotas
-from src.application.use_cases.sweeps import SweepUseCases
+from src.application.use_cases.sweeps import SweepSpec, SweepUseCases
 from tests.unit.fakes import FakeTaskQueue, FixedClock
 from tests.unit.test_benchmark_use_cases import ScriptedClient, benchmarks, ok
 
@@ -107,7 +107,7 @@ def sweeps(client: ScriptedClient, quotas: Quotas | None = None) -> tuple[SweepU
 def test_a_sweep_runs_a_stage_a_load_until_the_endpoint_saturates_and_reports_its_curve():
     use_cases, queue = sweeps(SaturatingClient())
     plan = use_cases.benchmarks.plan(32, warmup=0, slo=Slo(e2e_ms=30.0))
-    queued = use_cases.request("fake", plan, SweepLoad.CONCURRENCY, [1, 2, 4, 8, 16], OPERATOR, min_gain=0.2)
+    queued = use_cases.request("fake", plan, SweepSpec(SweepLoad.CONCURRENCY, (1, 2, 4, 8, 16), min_gain=0.2), OPERATOR)
     assert queue.enqueued == [queued.id] and queued.status is RunStatus.QUEUED
 
     report = use_cases.execute(queued.id)
@@ -129,9 +129,9 @@ def test_a_sweep_is_refused_whole_when_its_stages_together_pass_a_quota():
     use_cases, queue = sweeps(SaturatingClient(), Quotas(benchmark_requests_per_day=100))
     plan = use_cases.benchmarks.plan(30, warmup=0)
     with pytest.raises(QuotaExceeded):
-        use_cases.request("fake", plan, SweepLoad.CONCURRENCY, [1, 2, 4, 8], OPERATOR)  # 120 requests
+        use_cases.request("fake", plan, SweepSpec(SweepLoad.CONCURRENCY, (1, 2, 4, 8)), OPERATOR)  # 120 requests
     assert queue.enqueued == []
-    use_cases.request("fake", plan, SweepLoad.CONCURRENCY, [1, 2, 4], OPERATOR)  # 90 requests
+    use_cases.request("fake", plan, SweepSpec(SweepLoad.CONCURRENCY, (1, 2, 4)), OPERATOR)  # 90 requests
 
 
 @pytest.mark.parametrize(
@@ -149,11 +149,12 @@ def test_a_sweep_is_refused_whole_when_its_stages_together_pass_a_quota():
 def test_a_sweep_with_loads_it_cannot_run_is_refused_naming_them(load, loads, message):
     use_cases, queue = sweeps(SaturatingClient())
     with pytest.raises(InvalidParameter, match=message.replace("(", r"\(").replace(")", r"\)")):
-        use_cases.request("fake", use_cases.benchmarks.plan(10), load, loads, OPERATOR)
+        use_cases.request("fake", use_cases.benchmarks.plan(10), SweepSpec(load, tuple(loads)), OPERATOR)
     assert queue.enqueued == []
 
 
 def test_only_operators_start_sweeps():
     use_cases, _ = sweeps(SaturatingClient())
     with pytest.raises(Exception, match="starting a sweep needs the role operator or admin"):
-        use_cases.request("fake", use_cases.benchmarks.plan(10), SweepLoad.RATE, [1, 2], Caller("key:8", Role.READER))
+        spec = SweepSpec(SweepLoad.RATE, (1, 2))
+        use_cases.request("fake", use_cases.benchmarks.plan(10), spec, Caller("key:8", Role.READER))

@@ -17,7 +17,7 @@ from src.adapters.web.models import (
 )
 from src.application.domain.model import Role, SweepLoad
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
-from src.application.use_cases.sweeps import SweepUseCases
+from src.application.use_cases.sweeps import SweepSpec, SweepUseCases
 
 blueprint = Blueprint("benchmarks", __name__)
 
@@ -62,9 +62,8 @@ def _plan(body: BenchmarkRequest, benchmarks: BenchmarkUseCases) -> BenchmarkPla
 def request_sweep(benchmarks: BenchmarkUseCases, sweeps: SweepUseCases) -> ResponseReturnValue:
     """Queue a sweep: the plan measured at rising loads, a run a stage, until the endpoint saturates"""
     body: SweepRequest = request.context.json  # type: ignore[attr-defined]
-    loads = body.stage_loads()
-    sweep = sweeps.request(body.endpoint, _plan(body, benchmarks), SweepLoad(body.load), loads, caller(),
-                           body.min_gain, body.max_error_rate)  # fmt: skip
+    spec = SweepSpec(SweepLoad(body.load), tuple(body.stage_loads()), body.min_gain, body.max_error_rate)
+    sweep = sweeps.request(body.endpoint, _plan(body, benchmarks), spec, caller())
     assert sweep.id is not None
     return SweepEnvelope.of(sweeps.get(sweep.id)), 202, {"Location": url_for("benchmarks.get_sweep", sweep_id=sweep.id)}
 

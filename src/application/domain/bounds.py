@@ -23,9 +23,10 @@ class Bound:
 
     @property
     def range(self) -> str:
+        low, high = _shown(self.low), _shown(self.high)
         if self.open_below:
-            return f"above {self.low} and at most {self.high}"
-        return f"between {self.low} and {self.high}"
+            return f"above {low} and at most {high}"
+        return f"between {low} and {high}"
 
     def explained(self, name: str) -> str:
         return f"{name} must be {self.range}"
@@ -33,6 +34,10 @@ class Bound:
     def check(self, name: str, value: int | float) -> None:
         if not self.admits(value):
             raise InvalidParameter(f"{self.explained(name)}, got {value}", parameter=name)
+
+
+def _shown(end: int | float) -> int | float:
+    return int(end) if isinstance(end, float) and end.is_integer() else end
 
 
 # Memory grows with samples per pair (one LLM is drawn at a time): this cap keeps a run under
@@ -61,8 +66,8 @@ INPUT_SPREAD = Bound(0, INPUT_TOKENS.high - 1)  # its spread, and its shared pre
 SLO_MS = Bound(0, 3_600_000, open_below=True)  # a service-level objective's latency threshold
 ATTAINMENT = Bound(0, 1, open_below=True)  # the share of requests an SLO asks to meet it
 SWEEP_STAGES = Bound(2, 12)  # a sweep's loads: enough to find a knee, few enough to bound its cost
-MIN_GAIN = Bound(0, 1)  # the throughput gain below which a sweep stops
-MAX_ERROR_RATE = Bound(0, 1)  # the share of failed requests above which a sweep stops
+MIN_GAIN = Bound(0.0, 1.0)  # the throughput gain below which a sweep stops
+MAX_ERROR_RATE = Bound(0.0, 1.0)  # the share of failed requests above which a sweep stops
 
 # Reading.
 RUN_ID = Bound(1, 2**31 - 1)  # PostgreSQL's INTEGER

@@ -19,6 +19,27 @@ from src.application.use_cases.quotas import Quotas, Work, benchmark_work, enfor
 
 
 @dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep raises, through which loads, and when it stops (services/sweeps.py)."""
+
+    load: SweepLoad
+    loads: tuple[float, ...]
+    min_gain: float = 0.05
+    max_error_rate: float = 0.05
+
+    def __post_init__(self) -> None:
+        bounds.SWEEP_STAGES.check("the number of loads", len(self.loads))
+        for value in self.loads:
+            (bounds.STREAMS if self.load is SweepLoad.CONCURRENCY else bounds.RATE).check(str(self.load), value)
+            if self.load is SweepLoad.CONCURRENCY and value != int(value):
+                raise InvalidParameter(f"concurrency loads are whole numbers, got {value}", parameter="loads")
+        if sorted(set(self.loads)) != list(self.loads):
+            raise InvalidParameter("a sweep's loads must rise, each above the one before", parameter="loads")
+        bounds.MIN_GAIN.check("min_gain", self.min_gain)
+        bounds.MAX_ERROR_RATE.check("max_error_rate", self.max_error_rate)
+
+
+@dataclass(frozen=True)
 class SweepReport:
     sweep: Sweep
     endpoint: str
@@ -43,39 +64,41 @@ class SweepUseCases:
         self.clock = clock
         self.quotas = quotas
 
-    def request(
-        self,
-        endpoint_name: str,
-        plan: BenchmarkPlan,
-        load: SweepLoad,
-        loads: list[float],
-        caller: Caller,
-        min_gain: float = 0.05,
-        max_error_rate: float = 0.05,
-    ) -> Sweep:
-        """Queue a sweep for the workers, within the caller's quotas for every one of its stages."""
+    def queue(self, endpoint_name: str, plan: BenchmarkPlan, spec: SweepSpec, caller: Caller) -> Sweep:
+        """Record a sweep, within the caller's quotas for every one of its stages."""
         caller.require(Role.OPERATOR, "starting a sweep")
-        self._check(plan, load, loads, min_gain, max_error_rate)
-        if load is SweepLoad.RATE:  # the slowest stage's arrivals must fit in a run's time, as a plan's do
-            self.benchmarks.plan(plan.requests, concurrency=plan.concurrency, rate=loads[0])
+        if spec.load is SweepLoad.CONCURRENCY and plan.requests < spec.loads[-1]:
+            raise InvalidParameter(
+                f"each stage sends {plan.requests} requests: concurrency {spec.loads[-1]:g} would never have them "
+                "all in flight; give at least as many requests as the largest load",
+                parameter="requests",
+            )
+        if spec.load is SweepLoad.RATE:  # the slowest stage's arrivals must fit in a run's time, as a plan's do
+            self.benchmarks.plan(plan.requests, concurrency=plan.concurrency, rate=spec.loads[0])
         endpoint = self.benchmarks.endpoint(endpoint_name)
         assert endpoint.id is not None
         prompt_tokens = self.benchmarks.prompt_tokens(plan)
         stage_work = benchmark_work(plan.requests, plan.warmup, plan.max_tokens, prompt_tokens)
         sweep = Sweep(
             endpoint_id=endpoint.id,
-            load=load,
-            loads=loads,
+            load=spec.load,
+            loads=list(spec.loads),
             plan=asdict(plan),
-            min_gain=min_gain,
-            max_error_rate=max_error_rate,
+            min_gain=spec.min_gain,
+            max_error_rate=spec.max_error_rate,
             created_at=self.clock.now(),
             requested_by=caller.identity,
         )
         with self.uow:
-            enforce_quotas(self.uow, caller, self.quotas, sweep.created_at, sum([stage_work] * len(loads), Work()))
+            all_stages = sum([stage_work] * len(spec.loads), Work())
+            enforce_quotas(self.uow, caller, self.quotas, sweep.created_at, all_stages)
             self.uow.sweeps.add(sweep)
             self.uow.commit()
+        return sweep
+
+    def request(self, endpoint_name: str, plan: BenchmarkPlan, spec: SweepSpec, caller: Caller) -> Sweep:
+        """Queue a sweep for the workers; a sweep that cannot be handed over is failed."""
+        sweep = self.queue(endpoint_name, plan, spec, caller)
         assert sweep.id is not None
         try:
             self.task_queue.enqueue_sweep(sweep.id)
@@ -83,26 +106,6 @@ class SweepUseCases:
             self._finish(sweep.id, RunStatus.FAILED, f"it could not be handed to a worker: {error}")
             raise
         return sweep
-
-    @staticmethod
-    def _check(
-        plan: BenchmarkPlan, load: SweepLoad, loads: list[float], min_gain: float, max_error_rate: float
-    ) -> None:
-        bounds.SWEEP_STAGES.check("the number of loads", len(loads))
-        for value in loads:
-            (bounds.STREAMS if load is SweepLoad.CONCURRENCY else bounds.RATE).check(str(load), value)
-            if load is SweepLoad.CONCURRENCY and value != int(value):
-                raise InvalidParameter(f"concurrency loads are whole numbers, got {value}", parameter="loads")
-        if sorted(set(loads)) != loads:
-            raise InvalidParameter("a sweep's loads must rise, each above the one before", parameter="loads")
-        if load is SweepLoad.CONCURRENCY and plan.requests < loads[-1]:
-            raise InvalidParameter(
-                f"each stage sends {plan.requests} requests: concurrency {loads[-1]:g} would never have them all "
-                "in flight; give at least as many requests as the largest load",
-                parameter="requests",
-            )
-        bounds.MIN_GAIN.check("min_gain", min_gain)
-        bounds.MAX_ERROR_RATE.check("max_error_rate", max_error_rate)
 
     def execute(self, sweep_id: int) -> SweepReport:
         """Run the sweep's stages in turn until one says stop; a finished sweep is reported as it is."""
