@@ -32,7 +32,10 @@ def create_celery(flask_app: Flask, settings: Settings) -> Celery:
         task_default_queue=settings.celery_queue,
         # Measured runs wait on remote endpoints for up to BENCHMARK_MAX_DURATION_SECONDS: they
         # have workers of their own, so a long one never holds up the schedule's simulations.
-        task_routes={"jounce.benchmark": {"queue": settings.celery_benchmark_queue}},
+        task_routes={
+            name: {"queue": settings.celery_benchmark_queue}
+            for name in ("jounce.benchmark", "jounce.benchmark_shard", "jounce.benchmark_merge", "jounce.sweep")
+        },
         # A message a worker took but never acknowledged (the worker died) goes back to the queue
         # after this long; keep it above the task time limit, or long runs are delivered twice.
         broker_transport_options={

@@ -80,7 +80,8 @@ class Settings:
             cache_redis_url=env.get("CACHE_REDIS_URL") or None,
             cache_key_prefix=env.get("CACHE_KEY_PREFIX", "jounce:"),
             celery_broker_url=env.get("CELERY_BROKER_URL") or None,
-            celery_result_backend=env.get("CELERY_RESULT_BACKEND") or None,
+            # Chords (a run split across workers) need one: by default the cache's Redis.
+            celery_result_backend=env.get("CELERY_RESULT_BACKEND") or env.get("CACHE_REDIS_URL") or None,
             celery_queue=env.get("CELERY_QUEUE", "jounce"),
             celery_benchmark_queue=env.get("CELERY_BENCHMARK_QUEUE", "jounce-benchmarks"),
             celery_visibility_timeout=_integer(env, "CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
@@ -123,6 +124,8 @@ class Settings:
                     loop_lag_ms=float(_integer(env, "BENCHMARK_MAX_LOOP_LAG_MS", 20, minimum=1)),
                     cpu_share=_integer(env, "BENCHMARK_MAX_CLIENT_CPU_PERCENT", 90, minimum=1) / 100,
                 ),
+                streams_per_worker=_integer(env, "BENCHMARK_STREAMS_PER_WORKER", 250, minimum=1),
+                shard_start_delay_s=float(_integer(env, "BENCHMARK_SHARD_START_DELAY_SECONDS", 5, minimum=0)),
             ),
             simulation=SimulationSettings(
                 samples_per_pair=_integer(env, "SIMULATION_SAMPLES_PER_PAIR", 1000, minimum=2),

@@ -135,3 +135,43 @@ def test_a_long_measured_run_never_holds_up_simulations(web, start_worker, api_h
         assert wait_for_status(web, api_headers, simulated, {"completed"}, timeout=6)["status"] == "completed"
         assert web.get(f"/runs/{measured}", headers=api_headers).json["run"]["status"] == "running"
         assert wait_for_status(web, api_headers, measured, {"completed", "failed"})["status"] == "completed"
+
+
+def test_a_run_past_one_workers_streams_is_split_across_two_workers_and_merged_into_one(
+    start_worker, api_headers, clean_app, broker_environ
+):
+    from src.application.use_cases.benchmarks import BenchmarkUseCases
+    from tests.support.fake_openai import Behaviour, FakeOpenAI
+
+    first_token, gap = 200.0, 10.0  # ms
+    with FakeOpenAI(Behaviour(first_token_delay=first_token / 1000, token_delay=gap / 1000, tokens=40)) as server:
+        clean_app.extensions["injector"].get(BenchmarkUseCases).add_endpoint(
+            "split", "GPT-4o", server.base_url, "gpt-4o", None
+        )
+        for _ in range(2):  # each holds 4 streams: a run of 8 needs both
+            start_worker("CELERY_BENCHMARK_QUEUE", BENCHMARK_STREAMS_PER_WORKER="4")
+        sharding = create_app({**broker_environ, "BENCHMARK_STREAMS_PER_WORKER": "4"}).test_client()
+        body = {"endpoint": "split", "requests": 32, "concurrency": 8, "warmup": 2}
+        split = sharding.post("/benchmarks", json=body, headers=api_headers).json["run"]["id"]
+        run = wait_for_status(sharding, api_headers, split, {"completed", "failed"}, timeout=90)
+        # The same load on one worker (250 streams a worker, the default), for comparison.
+        whole = create_app(broker_environ).test_client()
+        one_id = whole.post("/benchmarks", json=body, headers=api_headers).json["run"]["id"]
+        one = wait_for_status(whole, api_headers, one_id, {"completed", "failed"}, timeout=90)
+
+    assert run["status"] == "completed" and run["invalid"] is None, run
+    details = run["details"]
+    shards = details["shards"]
+    assert len(shards) == 2 and len({shard["worker"] for shard in shards}) == 2  # a worker each
+    assert [shard["requests_sent"] for shard in shards] == [16, 16]
+    assert details["requests_sent"] == details["completed"] == 32  # the sum of the shards'
+    assert abs(shards[0]["started_s"] - shards[1]["started_s"]) < 1.0  # together
+    lines = sharding.get(f"/runs/{split}/requests", headers=api_headers).data.decode().splitlines()
+    assert len(lines) == 32
+    # As accurate as one worker: TTFT and ITL within 5% of the server's, as the single-worker tests ask.
+    for measured in (details, one["details"]):
+        assert measured["ttft_ms"]["p50"] == pytest.approx(first_token, rel=0.05)
+        assert measured["inter_token_latency_ms"]["p50"] == pytest.approx(gap, rel=0.05)
+    assert "shards" not in one["details"]
+    ratio = details["output_tokens_per_second"] / one["details"]["output_tokens_per_second"]
+    assert ratio == pytest.approx(1.0, rel=0.15)  # the same load, whoever sends it

@@ -434,6 +434,7 @@ class FakeCache(AbstractCache):
 class FakeTaskQueue(AbstractTaskQueue):
     def __init__(self, fail: Exception | None = None) -> None:
         self.enqueued: list[int] = []
+        self.shards: list[tuple[int, int, float]] = []  # (run, shards, start) of runs split across workers
         self.fail = fail
 
     def enqueue_simulation(self, run_id: int) -> None:
@@ -443,6 +444,10 @@ class FakeTaskQueue(AbstractTaskQueue):
 
     def enqueue_benchmark(self, run_id: int) -> None:
         self.enqueue_simulation(run_id)
+
+    def enqueue_benchmark_shards(self, run_id: int, shards: int, start_at: float) -> None:
+        self.enqueue_simulation(run_id)
+        self.shards.append((run_id, shards, start_at))
 
     def enqueue_sweep(self, sweep_id: int) -> None:
         self.enqueue_simulation(sweep_id)

@@ -379,6 +379,9 @@ class VirtualTime:
     def thread_time(self) -> float:
         return 0.0  # no CPU time passes in virtual time
 
+    def time(self) -> float:
+        return 1_800_000_000.0 + self.now
+
     async def sleep(self, seconds: float) -> None:
         self.now += max(0.0, seconds)
         self.arrivals.append(self.now)

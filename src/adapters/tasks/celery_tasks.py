@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from celery import Celery, shared_task
+from celery import Celery, Task, chord, group, shared_task
 from flask import current_app
+from kombu import Producer
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import DBAPIError
 
@@ -14,6 +17,7 @@ from src.adapters.tasks.inprocess import schedule_slot
 from src.application.domain.errors import ServiceUnavailable
 from src.application.domain.model import SCHEDULE, Run
 from src.application.ports.task_queue import AbstractTaskQueue
+from src.application.services.shards import Shard, ShardResult
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 from src.application.use_cases.sweeps import SweepUseCases
@@ -45,6 +49,19 @@ def simulate(run_id: int) -> dict[str, object]:
 @shared_task(name="jounce.benchmark", soft_time_limit=3600, time_limit=3660, **RUN_TASK)
 def benchmark(run_id: int) -> dict[str, object]:
     return _outcome(_get(BenchmarkUseCases).execute(run_id))
+
+
+# A run split across workers: its shards as one group, each measuring its share on a worker of its
+# own, and a chord callback merging what they measured into the run.
+@shared_task(name="jounce.benchmark_shard", bind=True, soft_time_limit=3600, time_limit=3660, **RUN_TASK)
+def benchmark_shard(task: Task, run_id: int, index: int, count: int, start_at: float) -> dict[str, Any]:
+    worker = task.request.hostname or "worker"
+    return _get(BenchmarkUseCases).measure_shard(run_id, Shard(index, count, start_at), worker).as_message()
+
+
+@shared_task(name="jounce.benchmark_merge", soft_time_limit=600, time_limit=660, **RUN_TASK)
+def benchmark_merge(results: list[dict[str, Any]], run_id: int) -> dict[str, object]:
+    return _outcome(_get(BenchmarkUseCases).merge_shards(run_id, [ShardResult.of_message(r) for r in results]))
 
 
 # A sweep runs its stages one after another: at most SWEEP_STAGES runs of a run's time limit.
@@ -91,12 +108,22 @@ class CeleryTaskQueue(AbstractTaskQueue):
     def enqueue_sweep(self, sweep_id: int) -> None:
         self._send(sweep.name, sweep_id)
 
+    def enqueue_benchmark_shards(self, run_id: int, shards: int, start_at: float) -> None:
+        with self._producer() as producer:
+            parts = group(benchmark_shard.s(run_id, index, shards, start_at) for index in range(shards))
+            chord(parts)(benchmark_merge.s(run_id), producer=producer)
+
     def _send(self, task: str, run_id: int) -> None:
+        with self._producer() as producer:
+            self.celery.send_task(task, args=(run_id,), producer=producer, retry=False)
+
+    @contextmanager
+    def _producer(self) -> Iterator[Producer]:
         # With the broker down, answer now (503) instead of blocking the request: one attempt to
         # connect (kombu would retry for twice the connect timeout), and no retry to publish.
         try:
             with self.celery.producer_pool.acquire(block=True) as producer:
                 producer.connection.ensure_connection(max_retries=0)
-                self.celery.send_task(task, args=(run_id,), producer=producer, retry=False)
+                yield producer
         except BrokerError as error:
             raise ServiceUnavailable("the task broker cannot be reached") from error

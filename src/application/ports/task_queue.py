@@ -15,5 +15,11 @@ class AbstractTaskQueue(abc.ABC):
         """Ask a worker to measure the queued run's endpoint; raises ServiceUnavailable if it cannot."""
 
     @abc.abstractmethod
+    def enqueue_benchmark_shards(self, run_id: int, shards: int, start_at: float) -> None:
+        """Ask that many workers to measure a share of the queued run each, starting together at
+        `start_at` (Unix time), and one to merge their results into the run; raises
+        ServiceUnavailable if it cannot."""
+
+    @abc.abstractmethod
     def enqueue_sweep(self, sweep_id: int) -> None:
         """Ask a worker to run the queued sweep's stages; raises ServiceUnavailable if it cannot."""

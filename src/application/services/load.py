@@ -108,6 +108,7 @@ class Watched(NamedTuple):
 
     driven: Driven
     origin: float  # when the first could be sent (monotonic)
+    origin_wall: float  # the same moment on the wall clock (Unix time): shards of a run line up by it
     cpu_s: float  # CPU time of the event loop's thread over the run
     lags: list[float]  # each lag probe's lateness, seconds
 
@@ -128,7 +129,7 @@ async def drive_watched(
     requests and time, so what it leaves for the collector is bounded too."""
     lags: list[float] = []
     probe = asyncio.create_task(_probe_lag(lags))
-    origin, cpu = time.perf_counter(), time.thread_time()  # the event loop's thread: this one
+    origin, origin_wall, cpu = time.perf_counter(), time.time(), time.thread_time()  # the loop's thread: this one
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -137,7 +138,7 @@ async def drive_watched(
         if collecting:
             gc.enable()
         probe.cancel()
-    return Watched(driven, origin, time.thread_time() - cpu, lags)
+    return Watched(driven, origin, origin_wall, time.thread_time() - cpu, lags)
 
 
 async def _probe_lag(lags: list[float]) -> None:

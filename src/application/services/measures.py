@@ -210,6 +210,23 @@ def self_check(lags_s: Sequence[float], cpu_s: float, wall: float, lateness_s: S
     return {"loop_lag_ms": lag, "arrival_lateness_ms": late, "client_cpu": cpu_share, "reasons": reasons}
 
 
+def worst_check(checks: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
+    """One self-check of a run sent by several clients (its shards): each figure the worst of
+    theirs, and every reason, named by the client that met it."""
+
+    def worst(key: str, quantile: str) -> dict[str, float] | None:
+        return max((c[key] for c in checks if c[key]), key=lambda q: q[quantile], default=None)
+
+    return {
+        "loop_lag_ms": worst("loop_lag_ms", "p99"),
+        "arrival_lateness_ms": worst("arrival_lateness_ms", "p95"),
+        "client_cpu": max(c["client_cpu"] for c in checks),
+        "reasons": [
+            f"{name}: {reason}" for name, check in zip(names, checks, strict=True) for reason in check["reasons"]
+        ],
+    }
+
+
 def _lag_quantiles(seconds: Sequence[float], weights: Sequence[float] | None = None) -> dict[str, float] | None:
     if not seconds:
         return None

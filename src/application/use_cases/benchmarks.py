@@ -7,8 +7,11 @@ and never become samples; every measured request's record is kept with the run.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import math
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -48,7 +51,9 @@ from src.application.services.measures import (
     measurement_details,
     self_check,
     slo_report,
+    worst_check,
 )
+from src.application.services.shards import START_SPREAD_S, WHOLE, Shard, ShardResult, merge
 from src.application.services.workloads import Workload
 from src.application.use_cases.quotas import Quotas, benchmark_work
 from src.application.use_cases.run_lifecycle import Completed, Failed, RunLifecycle, store_pair
@@ -68,6 +73,10 @@ class BenchmarkSettings:
     warmup: int = 2
     max_duration_s: float = 600.0  # a run sends nothing new after this long
     client_limits: ClientLimits = field(default_factory=ClientLimits)
+    # A run with more requests in flight is split across workers (make benchmark-measurement
+    # gives a worker's ceiling), its shards starting together this long after it is handed over.
+    streams_per_worker: int = 250
+    shard_start_delay_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,17 @@ class BenchmarkPlan:
     @property
     def shape(self) -> LoadShape:
         return LoadShape(self.concurrency, self.rate, self.burstiness)
+
+    def part(self, shard: Shard) -> BenchmarkPlan:
+        """What one shard of the run sends: its share of the requests, streams and warm-ups, and of
+        the arrival rate."""
+        return replace(
+            self,
+            requests=shard.share(self.requests),
+            concurrency=max(1, shard.share(self.concurrency)),
+            warmup=shard.share(self.warmup),
+            rate=None if self.rate is None else self.rate / shard.count,
+        )
 
 
 class BenchmarkUseCases:
@@ -256,29 +276,91 @@ class BenchmarkUseCases:
     def request(self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE) -> Run:
         """Queue a measured run for the workers; a run that cannot be handed over is failed."""
         run = self.queue(endpoint_name, plan, caller)
-        self.lifecycle.hand_over(run, self.task_queue.enqueue_benchmark)
+        shards = self.shards(plan)
+        if shards == 1:
+            self.lifecycle.hand_over(run, self.task_queue.enqueue_benchmark)
+            return run
+        start_at = self.clock.now().timestamp() + self.settings.shard_start_delay_s
+        self.lifecycle.hand_over(run, lambda run_id: self.task_queue.enqueue_benchmark_shards(run_id, shards, start_at))
         return run
+
+    def shards(self, plan: BenchmarkPlan) -> int:
+        """How many workers the plan's streams need (each shard sends one request at least)."""
+        return min(plan.requests, math.ceil(plan.concurrency / self.settings.streams_per_worker))
 
     def execute(self, run_id: int, progress: Callable[[int, int], None] | None = None) -> Run:
         """Measure the run's endpoint and store the results; a finished run is returned as it is."""
         return self.lifecycle.execute(run_id, RunSource.MEASURED, lambda run: self._measure(run, progress))
 
     def _measure(self, run: Run, progress: Callable[[int, int], None] | None) -> Completed | Failed:
-        assert run.endpoint_id is not None  # a measured run's
-        with self.uow:
-            endpoint = self.uow.endpoints.get(run.endpoint_id)
-        assert endpoint is not None
-        plan = BenchmarkPlan.of((run.details or {})["plan"])
+        endpoint, plan = self._target(run)
         request = self._chat_request(endpoint, plan)
         if isinstance(request, str):
             return Failed(request)
         sent = on_own_loop(self._send(request, plan, run.seed, progress), self.client.new_event_loop)
-        outcomes, wall = count_tokens(sent.driven.outcomes, self.tokenizer), sent.driven.wall
+        wall = sent.driven.wall
         checked = self_check(sent.lags, sent.cpu_s, wall, sent.driven.lateness, self.settings.client_limits)
+        return self._result(run, endpoint, plan, sent.driven.outcomes, wall, sent.origin, checked)
+
+    def measure_shard(self, run_id: int, shard: Shard, worker: str) -> ShardResult:
+        """Send one shard's share of the run (services/shards.py) and hand back what it measured;
+        the merge stores the run. A shard that cannot measure says why in its result."""
+        run = self.lifecycle.start(run_id, RunSource.MEASURED)
+        nothing = ShardResult(shard.index, worker, [], 0.0, 0.0, 0.0, [], [], 0.0)
+        if run.is_finished:
+            return replace(nothing, error=f"run {run_id} had already finished")
+        endpoint, plan = self._target(run)
+        request = self._chat_request(endpoint, plan)
+        if isinstance(request, str):
+            return replace(nothing, error=request)
+        try:
+            sent = on_own_loop(self._send(request, plan, run.seed, None, shard), self.client.new_event_loop)
+        except Exception as error:  # the merge fails the run with the reason
+            return replace(nothing, error=f"{type(error).__name__}: {error}"[:300])
+        return ShardResult(shard.index, worker, sent.driven.outcomes, sent.origin, sent.origin_wall, sent.driven.wall,
+                           sent.lags, sent.driven.lateness, sent.cpu_s)  # fmt: skip
+
+    def merge_shards(self, run_id: int, results: list[ShardResult]) -> Run:
+        """One run of its shards' requests: stored, summarized and ranked as if one worker sent them."""
+        return self.lifecycle.execute(run_id, RunSource.MEASURED, lambda run: self._merged(run, results))
+
+    def _merged(self, run: Run, results: list[ShardResult]) -> Completed | Failed:
+        if failed := [r for r in results if r.error]:
+            return Failed("; ".join(f"shard {r.index} ({r.worker}): {r.error}" for r in failed))
+        endpoint, plan = self._target(run)
+        merged = merge(results)
+        limits = self.settings.client_limits
+        results = sorted(results, key=lambda r: r.index)
+        checks = [self_check(r.lags, r.cpu_s, r.wall, r.lateness, limits) for r in results]
+        checked = worst_check(checks, [f"shard {r.index} ({r.worker})" for r in results])
+        if (spread := max(merged.starts) - min(merged.starts)) > START_SPREAD_S:
+            checked["reasons"].append(f"its shards started {spread:.1f} s apart (more than {START_SPREAD_S:g} s)")
+        shards = [
+            {"index": r.index, "worker": r.worker, "requests_sent": len(r.outcomes), "started_s": start,
+             "self_check": check}
+            for r, start, check in zip(results, merged.starts, checks, strict=True)
+        ]  # fmt: skip
+        return self._result(run, endpoint, plan, merged.outcomes, merged.wall, 0.0, checked, {"shards": shards})
+
+    def _target(self, run: Run) -> tuple[Endpoint, BenchmarkPlan]:
+        assert run.endpoint_id is not None  # a measured run's
+        with self.uow:
+            endpoint = self.uow.endpoints.get(run.endpoint_id)
+        assert endpoint is not None
+        return endpoint, BenchmarkPlan.of((run.details or {})["plan"])
+
+    def _result(
+        self, run: Run, endpoint: Endpoint, plan: BenchmarkPlan, sent: list[RequestOutcome], wall: float,
+        origin: float, checked: dict[str, Any], more: dict[str, Any] | None = None,
+    ) -> Completed | Failed:  # fmt: skip
+        """The run's results from the requests it sent: completed (its samples stored when the
+        lifecycle completes it), or failed when no request succeeded."""
+        outcomes = count_tokens(sent, self.tokenizer)
         details = measurement_details(outcomes, wall, self.tokenizer.name) | {
             "plan": (run.details or {})["plan"],
             "not_sent_duration_cap": plan.requests - len(outcomes),
             "self_check": checked,
+            **(more or {}),
         }
         if plan.slo is not None:
             details["slo"] = slo_report(outcomes, wall, plan.slo)
@@ -289,27 +371,36 @@ class BenchmarkUseCases:
             errors = ", ".join(f"{kind}: {count}" for kind, count in details["errors"].items())
             return Failed(f"no request succeeded ({errors})", details)
         invalid = f"client-bound: {'; '.join(checked['reasons'])}" if checked["reasons"] else None
-        store = lambda locked: self._store(locked, endpoint.llm_id, outcomes, sent.origin, wall)  # noqa: E731
+        store = lambda locked: self._store(locked, endpoint.llm_id, outcomes, origin, wall)  # noqa: E731
         return Completed(store, details, invalid)
 
     async def _send(
-        self, request: ChatRequest, plan: BenchmarkPlan, seed: int, progress: Callable[[int, int], None] | None
+        self,
+        request: ChatRequest,
+        plan: BenchmarkPlan,
+        seed: int,
+        progress: Callable[[int, int], None] | None,
+        shard: Shard = WHOLE,
     ) -> Watched:
         done = 0
+        part = plan.part(shard)
 
         def on_done(_: RequestOutcome) -> None:
             nonlocal done
             done += 1
             if progress:
-                progress(done, plan.requests)
+                progress(done, part.requests)
 
-        warmups = self._requests(request, plan, "warm-up", plan.warmup)
-        measured = self._requests(request, plan, "measured", plan.requests)
-        async with self.client.connect(plan.reuse_connections, plan.concurrency) as streams:
+        warmups = self._requests(request, plan, "warm-up", plan.warmup, shard)
+        measured = self._requests(request, plan, "measured", plan.requests, shard)
+        async with self.client.connect(plan.reuse_connections, part.concurrency) as streams:
             # Warm-ups open the connections and warm the server's caches, all at once: never measured.
-            await drive(lambda: streams.stream(next(warmups)), plan.warmup, LoadShape(plan.concurrency))
+            await drive(lambda: streams.stream(next(warmups)), part.warmup, LoadShape(part.concurrency))
+            if shard.start_at is not None:  # the run's other shards start at the same moment
+                await asyncio.sleep(max(0.0, shard.start_at - time.time()))
             send = lambda: streams.stream(next(measured))  # noqa: E731
-            return await drive_watched(send, plan.requests, plan.shape, seed, on_done, self.settings.max_duration_s)
+            max_s = self.settings.max_duration_s
+            return await drive_watched(send, part.requests, part.shape, seed + shard.index, on_done, max_s)
 
     def run_now(
         self, endpoint_name: str, plan: BenchmarkPlan, progress: Callable[[int, int], None] | None = None
@@ -337,10 +428,13 @@ class BenchmarkUseCases:
             self._prompts(plan, "measured", plan.requests, texts=False)[1]
         )
 
-    def _requests(self, base: ChatRequest, plan: BenchmarkPlan, purpose: str, count: int) -> Iterator[ChatRequest]:
-        """The requests to send, in order, their prompts drawn before any is sent."""
+    def _requests(
+        self, base: ChatRequest, plan: BenchmarkPlan, purpose: str, count: int, shard: Shard
+    ) -> Iterator[ChatRequest]:
+        """The shard's requests to send, in order, their prompts drawn before any is sent."""
         prompts, lengths = self._prompts(plan, purpose, count)
-        return iter([replace(base, prompt=p, prompt_tokens=n) for p, n in zip(prompts, lengths, strict=True)])
+        requests = [replace(base, prompt=p, prompt_tokens=n) for p, n in zip(prompts, lengths, strict=True)]
+        return iter(shard.picks(requests))
 
     def _prompts(
         self, plan: BenchmarkPlan, purpose: str, count: int, texts: bool = True

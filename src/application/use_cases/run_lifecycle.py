@@ -87,7 +87,7 @@ class RunLifecycle:
         """Starts the run, does its `work`, then completes or fails it; a finished run is returned
         as it is. `serial`: completions of this kind wait for one another (simulations: one
         writes at a time)."""
-        run = self._start(run_id, source)
+        run = self.start(run_id, source)
         if run.is_finished:
             return run
         began = time.perf_counter()
@@ -100,12 +100,13 @@ class RunLifecycle:
             self._fail(run_id, Failed(_described(error)), began)
             raise
 
-    def _start(self, run_id: int, source: RunSource) -> Run:
+    def start(self, run_id: int, source: RunSource) -> Run:
+        """Marks a queued run running (a run already running, by another shard of it, stays as it is)."""
         with self.uow:
             run = self.uow.runs.get(run_id)
             if run is None or run.source is not source:
                 raise NotFound(f"{'measured ' if source is RunSource.MEASURED else ''}run {run_id} does not exist")
-            if not run.is_finished:  # completed, or failed for good (by the stale-run reaper, say)
+            if run.status is RunStatus.QUEUED:
                 run.start(self.clock.now())
                 self.uow.commit()
             return run

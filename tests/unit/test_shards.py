@@ -1,0 +1,104 @@
+"""Runs split across workers: the shares, the merge onto one timeline, and the run they make (fakes)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+
+from src.application.domain.model import RunStatus
+from src.application.ports.llm_client import ChatRequest, Chunk, RequestOutcome
+from src.application.services.shards import Shard, ShardResult, merge, shifted
+from src.application.services.workloads import Workload
+from tests.unit.test_benchmark_use_cases import ScriptedClient, benchmarks, ok, stored
+
+
+@pytest.mark.parametrize(("total", "count"), [(10, 2), (7, 3), (3, 3), (1000, 4)])
+def test_shards_share_a_total_as_evenly_as_whole_numbers_allow_and_pick_every_kth_item(total, count):
+    shards = [Shard(index, count) for index in range(count)]
+    shares = [shard.share(total) for shard in shards]
+    assert sum(shares) == total and max(shares) - min(shares) <= 1
+    picked = [item for shard in shards for item in shard.picks(range(total))]
+    assert sorted(picked) == list(range(total)) and shards[-1].picks(range(total))[0] == count - 1
+
+
+def test_a_shards_part_of_a_plan_is_its_share_of_requests_streams_warmups_and_rate():
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))
+    plan = use_cases.plan(101, concurrency=10, rate=9.0, warmup=3)
+    parts = [plan.part(Shard(index, 3)) for index in range(3)]
+    assert [p.requests for p in parts] == [34, 34, 33] and [p.concurrency for p in parts] == [4, 3, 3]
+    assert [p.warmup for p in parts] == [1, 1, 1] and {p.rate for p in parts} == {3.0}
+
+
+def test_a_run_with_more_streams_than_a_worker_holds_is_handed_over_as_shards_starting_together():
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)), streams_per_worker=4, shard_start_delay_s=5.0)
+    assert use_cases.shards(use_cases.plan(40, concurrency=4)) == 1
+    assert use_cases.shards(use_cases.plan(40, concurrency=9)) == 3
+    assert use_cases.shards(use_cases.plan(2, concurrency=9)) == 2  # each shard sends one request at least
+    run = use_cases.request("fake", use_cases.plan(40, concurrency=9))
+    assert use_cases.task_queue.shards == [(run.id, 3, (use_cases.clock.now() + timedelta(seconds=5)).timestamp())]
+
+
+def result(index: int, origin: float, origin_wall: float, started: tuple[float, ...], **given) -> ShardResult:
+    chunk = (Chunk(0.2, "hi"),)
+    one = RequestOutcome(0.0, 1.0, 0.2, 5, 25, tokens_from_usage=True, chunks=chunk)
+    outcomes = [shifted(one, origin + s) for s in started]
+    fields = {"worker": f"w{index}", "outcomes": outcomes, "origin": origin, "origin_wall": origin_wall,
+              "wall": 2.0, "lags": [0.001] * 10, "lateness": [], "cpu_s": 0.1} | given  # fmt: skip
+    return ShardResult(index, **fields)
+
+
+def test_the_merge_puts_every_shards_requests_on_one_timeline_by_the_wall_clock_at_their_starts():
+    # Two hosts: their monotonic clocks read 100 and 7 when the wall clock read 1000.0 and 1000.5.
+    merged = merge([result(1, 7.0, 1000.5, (0.0, 1.0)), result(0, 100.0, 1000.0, (0.0, 0.5))])
+    assert [o.started for o in merged.outcomes] == [0.0, 0.5, 0.5, 1.5]
+    assert [o.ttft_s for o in merged.outcomes] == pytest.approx([0.2] * 4)  # durations unchanged
+    assert merged.outcomes[2].chunks[0].at == pytest.approx(0.7)
+    assert merged.starts == [0.0, 0.5] and merged.wall == 2.5
+
+
+def test_a_shards_result_survives_the_task_queue_as_json():
+    sent = result(0, 100.0, 1000.0, (0.0, 0.5))
+    assert ShardResult.of_message(json.loads(json.dumps(sent.as_message()))) == sent
+
+
+class PacedClient(ScriptedClient):
+    async def stream(self, request: ChatRequest) -> RequestOutcome:
+        await asyncio.sleep(0.02)  # waiting on the endpoint, as a real stream does
+        return await super().stream(request)
+
+
+def test_shards_measured_by_two_workers_make_one_run_whose_counts_are_the_sum_of_theirs():
+    client = PacedClient(ok(0.2, 1.2, 11), ok(0.4, 2.4, 21))
+    use_cases, uow, _ = benchmarks(client, streams_per_worker=2)
+    workload = Workload(input_tokens=8, distribution="uniform", spread=4, seed=3)
+    run = use_cases.request("fake", use_cases.plan(10, concurrency=4, warmup=0, workload=workload))
+    _, count, _ = use_cases.task_queue.shards[0]
+    messages = [use_cases.measure_shard(run.id, Shard(index, count, None), f"w{index}").as_message()
+                for index in range(count)]  # fmt: skip
+    merged = use_cases.merge_shards(run.id, [ShardResult.of_message(m) for m in reversed(messages)])
+
+    assert merged.status is RunStatus.COMPLETED and merged.invalid is None
+    shards = merged.details["shards"]
+    assert [s["requests_sent"] for s in shards] == [5, 5] and [s["worker"] for s in shards] == ["w0", "w1"]
+    assert merged.details["requests_sent"] == merged.details["completed"] == 10
+    assert stored(uow, merged, "TTFT").size == 10 and len(use_cases.requests(run.id)) == 10
+    # The shards sent the prompts one worker would have, each once.
+    one = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))[0]
+    one.run_now("fake", one.plan(10, concurrency=4, warmup=0, workload=workload))
+    assert sorted(r.prompt for r in client.requests) == sorted(r.prompt for r in one.client.requests)
+
+
+def test_shards_that_started_apart_or_failed_are_said_so_in_the_run():
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)), streams_per_worker=1)
+    run = use_cases.request("fake", use_cases.plan(4, concurrency=2, warmup=0))
+    late = use_cases.merge_shards(run.id, [result(0, 10.0, 1000.0, (0.0, 0.5)), result(1, 10.0, 1003.0, (0.0, 0.5))])
+    assert late.status is RunStatus.COMPLETED
+    assert late.invalid == "client-bound: its shards started 3.0 s apart (more than 1 s)"
+
+    run = use_cases.request("fake", use_cases.plan(4, concurrency=2, warmup=0))
+    broken = result(1, 0.0, 0.0, (), error="ConnectionError: gone")
+    failed = use_cases.merge_shards(run.id, [result(0, 10.0, 1000.0, (0.0,)), broken])
+    assert failed.status is RunStatus.FAILED and failed.error == "shard 1 (w1): ConnectionError: gone"
