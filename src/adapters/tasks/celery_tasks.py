@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -55,7 +56,7 @@ def benchmark(run_id: int) -> dict[str, object]:
 # own, and a chord callback merging what they measured into the run.
 @shared_task(name="jounce.benchmark_shard", bind=True, soft_time_limit=3600, time_limit=3660, **RUN_TASK)
 def benchmark_shard(task: Task, run_id: int, index: int, count: int, start_at: float) -> dict[str, Any]:
-    worker = task.request.hostname or "worker"
+    worker = f"{task.request.hostname or 'worker'}/{os.getpid()}"  # a worker's processes each take shards
     return _get(BenchmarkUseCases).measure_shard(run_id, Shard(index, count, start_at), worker).as_message()
 
 
