@@ -60,7 +60,7 @@ def create_celery(flask_app: Flask, settings: Settings) -> Celery:
         celery.conf.beat_schedule["benchmarks"] = {
             "task": "jounce.scheduled_benchmarks",
             "schedule": parse_schedule(settings.benchmark_schedule),
-            "args": (list(settings.benchmark_endpoints), settings.benchmark_requests),
+            "args": (list(settings.benchmark_endpoints), settings.benchmark_plan),
         }
     celery.set_default()
     _serve_worker_metrics(settings.worker_metrics_port)

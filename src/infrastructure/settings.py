@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from limits import RateLimitItem, parse_many
 
 from src.adapters.web.limits import RateLimits
+from src.application.domain.errors import InvalidParameter
 from src.application.services.measures import ClientLimits
-from src.application.use_cases.benchmarks import BenchmarkSettings
+from src.application.use_cases.benchmarks import BenchmarkSettings, plan_from
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings
 from src.infrastructure.database import DatabaseTimeouts
@@ -43,7 +46,7 @@ class Settings:
     simulation_schedule: str
     benchmark_schedule: str | None
     benchmark_endpoints: tuple[str, ...]
-    benchmark_requests: int
+    benchmark_plan: dict[str, Any]  # the scheduled runs' plan, as POST /benchmarks takes it
     run_scheduler_in_process: bool
     cache_timeout: int
     rate_limits: RateLimits
@@ -89,7 +92,8 @@ class Settings:
             simulation_schedule=env.get("SIMULATION_SCHEDULE", "*/5 * * * *"),
             benchmark_schedule=env.get("BENCHMARK_SCHEDULE") or None,
             benchmark_endpoints=tuple(n.strip() for n in env.get("BENCHMARK_ENDPOINTS", "").split(",") if n.strip()),
-            benchmark_requests=_integer(env, "BENCHMARK_REQUESTS", 20, minimum=1),
+            benchmark_plan={"requests": _integer(env, "BENCHMARK_REQUESTS", 20, minimum=1)}
+            | _json_object(env, "BENCHMARK_PLAN"),
             run_scheduler_in_process=_flag(env.get("RUN_SCHEDULER_IN_PROCESS", "false")),
             cache_timeout=_integer(env, "CACHE_TIMEOUT", 300, minimum=1),
             rate_limits=RateLimits(
@@ -137,6 +141,10 @@ class Settings:
             ),
         )
         settings._refuse_unsafe_production(env)
+        try:
+            plan_from(settings.benchmark_plan, settings.benchmark)
+        except InvalidParameter as error:
+            raise ConfigurationError(f"BENCHMARK_PLAN: {error}") from None
         return settings
 
     def _refuse_unsafe_production(self, env: Mapping[str, str]) -> None:
@@ -169,6 +177,17 @@ def _rate(env: Mapping[str, str], name: str, default: str) -> tuple[RateLimitIte
         return tuple(parse_many(value))
     except ValueError:
         raise ConfigurationError(f"{name} must be a rate such as 600/minute, got {value!r}") from None
+
+
+def _json_object(env: Mapping[str, str], name: str) -> dict[str, Any]:
+    raw = env.get(name, "").strip()
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a JSON object, got {raw[:50]!r}") from None
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{name} must be a JSON object, got {raw[:50]!r}")
+    return value
 
 
 def _flag(value: str) -> bool:

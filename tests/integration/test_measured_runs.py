@@ -225,3 +225,20 @@ def test_a_jsonl_prompt_file_is_sent_in_turn_from_the_command_line(benchmarks, c
     path.write_text('{"prompt": "fine"}\nnot json\n')
     refused = runner.invoke(args=["benchmark", "--endpoint", "filed", "--prompts-file", str(path)])
     assert refused.exit_code == 2 and 'line 2 is not a JSON object with a "prompt"' in refused.output
+
+
+def test_the_schedule_measures_its_endpoints_with_every_field_of_its_plan(benchmarks, clean_app):
+    from src.adapters.tasks.celery_tasks import scheduled_benchmarks
+    from src.application.ports.task_queue import AbstractTaskQueue
+
+    plan = {"requests": 6, "concurrency": 3, "warmup": 0, "max_tokens": 4, "slo": {"e2e_ms": 5000}}
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=4)) as server:
+        benchmarks.add_endpoint("timed", "GPT-4o", server.base_url, "gpt-4o", None)
+        with clean_app.app_context():
+            scheduled_benchmarks.run(["timed"], plan)
+        clean_app.extensions["injector"].get(AbstractTaskQueue).wait_idle()
+    uow = clean_app.extensions["injector"].get(AbstractUnitOfWork)
+    with uow:
+        run = uow.runs.latest(RunStatus.COMPLETED, RunSource.MEASURED)
+    assert run.requested_by == "schedule" and run.details["requests_sent"] == 6
+    assert run.details["plan"]["concurrency"] == 3 and run.details["slo"]["met"] is True

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from src.infrastructure.schedule import parse_schedule
@@ -62,13 +64,29 @@ def test_measured_runs_can_be_scheduled_for_named_endpoints():
 
     environ = {"BENCHMARK_SCHEDULE": "0 * * * *", "BENCHMARK_ENDPOINTS": "gpt-4o, haiku", "BENCHMARK_REQUESTS": "30"}
     settings = Settings.from_env(environ)
-    assert settings.benchmark_endpoints == ("gpt-4o", "haiku") and settings.benchmark_requests == 30
+    assert settings.benchmark_endpoints == ("gpt-4o", "haiku") and settings.benchmark_plan == {"requests": 30}
     from flask import Flask
 
     beat = create_celery(Flask(__name__), settings).conf.beat_schedule
     assert beat["benchmarks"]["task"] == "jounce.scheduled_benchmarks"
-    assert beat["benchmarks"]["args"] == (["gpt-4o", "haiku"], 30)
+    assert beat["benchmarks"]["args"] == (["gpt-4o", "haiku"], {"requests": 30})
     assert "benchmarks" not in create_celery(Flask(__name__), Settings.from_env({})).conf.beat_schedule
+
+
+def test_the_scheduled_plan_takes_every_field_a_posted_one_does_and_a_bad_one_stops_the_start():
+    plan = '{"requests": 40, "concurrency": 4, "slo": {"ttft_ms": 1000}, "workload": {"input_tokens": 256}}'
+    settings = Settings.from_env({"BENCHMARK_PLAN": plan})
+    assert settings.benchmark_plan == {"requests": 40, "concurrency": 4, "slo": {"ttft_ms": 1000},
+                                       "workload": {"input_tokens": 256}}  # fmt: skip
+    for bad, message in (
+        ("[1]", "BENCHMARK_PLAN must be a JSON object"),
+        ('{"concurrency": 5000}', "BENCHMARK_PLAN: concurrency must be between 1 and 1000, got 5000"),
+        ('{"speed": 2}', "BENCHMARK_PLAN: unknown plan field 'speed'"),
+        ('{"slo": {"ttft": 1}}', "BENCHMARK_PLAN: the plan does not fit"),
+        ('{"requests": 10, "rate": 0.001}', "take about 10,000 s"),
+    ):
+        with pytest.raises(ConfigurationError, match=re.escape(message)):
+            Settings.from_env({"BENCHMARK_PLAN": bad})
 
 
 def test_the_client_limits_of_measured_runs_come_from_the_environment():

@@ -19,7 +19,7 @@ from src.application.domain.errors import ServiceUnavailable
 from src.application.domain.model import SCHEDULE, Run
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.services.shards import Shard, ShardResult
-from src.application.use_cases.benchmarks import BenchmarkUseCases
+from src.application.use_cases.benchmarks import BenchmarkUseCases, plan_from
 from src.application.use_cases.simulation import SimulationUseCases
 from src.application.use_cases.sweeps import SweepUseCases
 
@@ -77,11 +77,12 @@ def _outcome(run: Run) -> dict[str, object]:
 
 
 @shared_task(name="jounce.scheduled_benchmarks", ignore_result=True)
-def scheduled_benchmarks(endpoint_names: list[str], requests: int) -> None:
-    """BENCHMARK_SCHEDULE: one measured run per endpoint of BENCHMARK_ENDPOINTS."""
+def scheduled_benchmarks(endpoint_names: list[str], plan: dict[str, Any] | int) -> None:
+    """BENCHMARK_SCHEDULE: one measured run per endpoint of BENCHMARK_ENDPOINTS, of BENCHMARK_PLAN."""
     benchmarks = _get(BenchmarkUseCases)
+    fields = {"requests": plan} if isinstance(plan, int) else plan  # a message sent before plans were given
     for name in endpoint_names:
-        benchmarks.request(name, benchmarks.plan(requests), SCHEDULE)
+        benchmarks.request(name, plan_from(fields, benchmarks.settings), SCHEDULE)
 
 
 @shared_task(name="jounce.scheduled_simulation", ignore_result=True)

@@ -138,6 +138,63 @@ class BenchmarkPlan:
         )
 
 
+def checked_plan(
+    settings: BenchmarkSettings,
+    requests: int,
+    *,
+    concurrency: int = 1,
+    rate: float | None = None,
+    warmup: int | None = None,
+    max_tokens: int | None = None,
+    reuse_connections: bool = True,
+    slo: Slo | None = None,
+    burstiness: float = 1.0,
+    workload: Workload | None = None,
+    force_output: bool = False,
+    prompts: tuple[str, ...] = (),
+) -> BenchmarkPlan:
+    """A checked plan; warm-up and output length default to the settings. A plan whose arrivals
+    alone would last longer than the duration cap is refused."""
+    plan = BenchmarkPlan(
+        requests=requests,
+        concurrency=concurrency,
+        rate=rate,
+        burstiness=burstiness,
+        warmup=settings.warmup if warmup is None else warmup,
+        max_tokens=max_tokens or settings.max_tokens,
+        reuse_connections=reuse_connections,
+        slo=slo,
+        workload=workload,
+        force_output=force_output,
+        prompts=prompts,
+    )
+    cap = settings.max_duration_s
+    if rate is not None and requests / rate > cap:
+        raise InvalidParameter(
+            f"{requests} requests at {rate} per second take about {requests / rate:,.0f} s; "
+            f"a run may last at most {cap:,.0f} s (BENCHMARK_MAX_DURATION_SECONDS)"
+        )
+    return plan
+
+
+PLAN_FIELDS = ("requests", "concurrency", "rate", "burstiness", "warmup", "max_tokens", "reuse_connections", "slo",
+               "workload", "force_output")  # fmt: skip
+
+
+def plan_from(fields: dict[str, Any], settings: BenchmarkSettings) -> BenchmarkPlan:
+    """A checked plan from plain values, as POST /benchmarks takes them (a schedule's plan)."""
+    given = dict(fields)
+    if unknown := sorted(set(given) - set(PLAN_FIELDS)):
+        raise InvalidParameter(f"unknown plan field {unknown[0]!r}", choices=list(PLAN_FIELDS))
+    try:
+        slo = Slo(**given.pop("slo")) if given.get("slo") else None
+        workload = Workload(**given.pop("workload")) if given.get("workload") else None
+        given.pop("slo", None), given.pop("workload", None)
+        return checked_plan(settings, slo=slo, workload=workload, **given)
+    except TypeError as error:  # a field missing, unknown inside slo or workload, or of the wrong type
+        raise InvalidParameter(f"the plan does not fit: {error}", choices=list(PLAN_FIELDS)) from None
+
+
 class BenchmarkUseCases:
     @inject
     def __init__(
@@ -188,43 +245,9 @@ class BenchmarkUseCases:
                 raise Conflict(f"an endpoint is already named {name!r}") from None
         return endpoint
 
-    def plan(
-        self,
-        requests: int,
-        *,
-        concurrency: int = 1,
-        rate: float | None = None,
-        warmup: int | None = None,
-        max_tokens: int | None = None,
-        reuse_connections: bool = True,
-        slo: Slo | None = None,
-        burstiness: float = 1.0,
-        workload: Workload | None = None,
-        force_output: bool = False,
-        prompts: tuple[str, ...] = (),
-    ) -> BenchmarkPlan:
-        """A checked plan; warm-up and output length default to the settings. A plan whose
-        arrivals alone would last longer than the duration cap is refused."""
-        plan = BenchmarkPlan(
-            requests=requests,
-            concurrency=concurrency,
-            rate=rate,
-            burstiness=burstiness,
-            warmup=self.settings.warmup if warmup is None else warmup,
-            max_tokens=max_tokens or self.settings.max_tokens,
-            reuse_connections=reuse_connections,
-            slo=slo,
-            workload=workload,
-            force_output=force_output,
-            prompts=prompts,
-        )
-        cap = self.settings.max_duration_s
-        if rate is not None and requests / rate > cap:
-            raise InvalidParameter(
-                f"{requests} requests at {rate} per second take about {requests / rate:,.0f} s; "
-                f"a run may last at most {cap:,.0f} s (BENCHMARK_MAX_DURATION_SECONDS)"
-            )
-        return plan
+    def plan(self, requests: int, **choices: Any) -> BenchmarkPlan:
+        """A checked plan (see `checked_plan`)."""
+        return checked_plan(self.settings, requests, **choices)
 
     def requests(self, run_id: int) -> list[dict[str, Any]]:
         """A measured run's requests as they happened (services/timelines.py), in the order sent."""
