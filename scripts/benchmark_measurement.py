@@ -27,7 +27,7 @@ import numpy as np
 from scripts.scheduled_server import Schedule, ServerProcess
 from src.adapters.measurement.openai_client import OpenAIStreamingClient
 from src.application.ports.llm_client import ChatRequest
-from src.application.services.load import LoadShape, Watched, drive, drive_watched, on_own_loop
+from src.application.services.load import LoadShape, Watched, drive, on_own_loop, watched
 from src.application.services.measures import ClientLimits, itl_s, self_check, timed_speed
 
 TARGETS = {50: 0.01, 99: 0.03}  # the relative error allowed at each percentile
@@ -39,7 +39,7 @@ async def measure(client: OpenAIStreamingClient, base_url: str, streams: int, to
     request = ChatRequest(base_url, "bench", None, "Say something.", tokens, 120.0)
     async with client.connect(True, streams) as chats:
         await drive(lambda: chats.stream(request), streams, LoadShape(streams))
-        return await drive_watched(lambda: chats.stream(request), total, LoadShape(streams))
+        return await watched(drive(lambda: chats.stream(request), total, LoadShape(streams)))
 
 
 def row(streams: int, gap_ms: float, args: argparse.Namespace) -> str:

@@ -1,20 +1,13 @@
 """Simulation runs over HTTP: trigger, follow, list, and the errors scripts rely on."""
 
-import time
-
 import pytest
 
 from src.application.ports.task_queue import AbstractTaskQueue
+from tests.support.polling import wait_until_finished
 
 
 def wait_for_run(client, headers, run_id, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = client.get(f"/runs/{run_id}", headers=headers).json["run"]
-        if run["status"] in ("completed", "failed"):
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} still {run['status']} after {timeout} s")
+    return wait_until_finished(client, headers, f"/runs/{run_id}", timeout)
 
 
 def test_posting_a_run_answers_202_with_its_location_and_the_run_completes(client, api_headers):

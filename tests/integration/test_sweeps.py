@@ -3,25 +3,14 @@ finds where its throughput stops rising, and stops there by itself."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from tests.support.fake_openai import Behaviour, FakeOpenAI
+from tests.support.polling import wait_until_finished
 
 # 0.02 s to the first token and 9 more every 2 ms: 38 ms a request when it is served at once.
 SATURATES_AT_TWO = Behaviour(first_token_delay=0.02, token_delay=0.002, tokens=10, capacity=2)
-
-
-def wait_for_sweep(client, headers, sweep_id: int, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        sweep = client.get(f"/sweeps/{sweep_id}", headers=headers).json["sweep"]
-        if sweep["status"] in ("completed", "failed"):
-            return sweep
-        time.sleep(0.1)
-    raise AssertionError(f"sweep {sweep_id} still {sweep['status']} after {timeout} s")
 
 
 @pytest.fixture
@@ -41,7 +30,7 @@ def test_a_sweep_stops_where_throughput_stops_rising_and_reports_its_knee_and_sl
     sweep_id = response.json["sweep"]["id"]
     assert response.headers["Location"] == f"/sweeps/{sweep_id}"
 
-    sweep = wait_for_sweep(client, api_headers, sweep_id)
+    sweep = wait_until_finished(client, api_headers, f"/sweeps/{sweep_id}", timeout=60)
     assert sweep["status"] == "completed" and sweep["endpoint"] == "saturating"
     stages = sweep["stages"]
     assert [stage["load"] for stage in stages] == [1, 2, 4]  # two at a time is all it serves

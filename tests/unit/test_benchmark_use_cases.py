@@ -28,7 +28,7 @@ from src.application.ports.llm_client import (
     RequestOutcome,
 )
 from src.application.services import load, timelines
-from src.application.services.load import Driven, LoadShape, drive, drive_watched, on_own_loop
+from src.application.services.load import Driven, LoadShape, drive, on_own_loop, watched
 from src.application.services.measures import (
     DEFINITIONS_VERSION,
     ClientLimits,
@@ -422,9 +422,9 @@ def test_the_garbage_collector_waits_while_requests_are_timed_and_resumes_after(
         await asyncio.sleep(0.01)
         return ok(0.1, 0.2, 3)
 
-    watched = on_own_loop(drive_watched(send, 4, LoadShape(concurrency=2)))
-    assert collecting == [False] * 4 and gc.isenabled() and len(watched.driven.outcomes) == 4
-    assert watched.lags and watched.cpu_s >= 0
+    run = on_own_loop(watched(drive(send, 4, LoadShape(concurrency=2))))
+    assert collecting == [False] * 4 and gc.isenabled() and len(run.driven.outcomes) == 4
+    assert run.lags and run.cpu_s >= 0
 
 
 def test_a_load_shape_describes_itself_in_the_words_of_the_run_details():

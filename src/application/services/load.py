@@ -113,15 +113,9 @@ class Watched(NamedTuple):
     lags: list[float]  # each lag probe's lateness, seconds
 
 
-async def drive_watched(
-    send: Callable[[], Awaitable[RequestOutcome]],
-    total: int,
-    shape: LoadShape,
-    seed: int = 0,
-    on_done: Callable[[RequestOutcome], None] | None = None,
-    max_seconds: float = math.inf,
-) -> Watched:
-    """`drive`, with the event loop's lag probed and its thread's CPU time counted.
+async def watched(driving: Awaitable[Driven]) -> Watched:
+    """Drives the requests (a `drive(...)` not yet awaited) with the event loop's lag probed and
+    its thread's CPU time counted.
 
     Python's cyclic garbage collector is paused meanwhile: a full collection walks every object
     the run has kept (its timelines grow by a chunk a token) and stalled the loop for 100-200 ms
@@ -133,7 +127,7 @@ async def drive_watched(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        driven = await drive(send, total, shape, seed, on_done, max_seconds)
+        driven = await driving
     finally:
         if collecting:
             gc.enable()

@@ -43,7 +43,7 @@ from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import measures, timelines
-from src.application.services.load import LoadShape, Watched, drive, drive_watched, on_own_loop
+from src.application.services.load import LoadShape, Watched, drive, on_own_loop, watched
 from src.application.services.measures import (
     ClientLimits,
     Slo,
@@ -423,7 +423,7 @@ class BenchmarkUseCases:
                 await asyncio.sleep(max(0.0, shard.start_at - time.time()))
             send = lambda: streams.stream(next(measured))  # noqa: E731
             max_s = self.settings.max_duration_s
-            return await drive_watched(send, part.requests, part.shape, seed + shard.index, on_done, max_s)
+            return await watched(drive(send, part.requests, part.shape, seed + shard.index, on_done, max_s))
 
     def run_now(
         self, endpoint_name: str, plan: BenchmarkPlan, progress: Callable[[int, int], None] | None = None

@@ -1,0 +1,19 @@
+"""Waiting, over HTTP, for work handed to the workers to finish."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def wait_until_finished(client: Any, headers: dict[str, str], path: str, timeout: float = 30.0) -> dict[str, Any]:
+    """GET `path` until what it answers (a run or a sweep: the body's one member) is completed or
+    failed, and return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (found,) = client.get(path, headers=headers).json.values()
+        if found["status"] in ("completed", "failed"):
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} still {found['status']} after {timeout} s")
+        time.sleep(0.05)
