@@ -6,6 +6,7 @@ from celery import Celery
 from injector import Binder, Injector, Module, provider, singleton
 from sqlalchemy.orm import Session, sessionmaker
 
+from src.adapters.measurement.addresses import SystemResolver
 from src.adapters.measurement.openai_client import EnvironmentSecrets, OpenAIStreamingClient
 from src.adapters.measurement.tokenizer import TiktokenTokenizer
 from src.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
@@ -14,7 +15,7 @@ from src.adapters.tasks.inprocess import InProcessTaskQueue
 from src.adapters.telemetry.prometheus import PrometheusTelemetry
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock, SystemClock
-from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets, AbstractTokenizer
+from src.application.ports.llm_client import AbstractLLMClient, AbstractResolver, AbstractSecrets, AbstractTokenizer
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
@@ -44,6 +45,7 @@ class JounceModule(Module):
         binder.bind(AbstractTelemetry, to=PrometheusTelemetry())
         binder.bind(AbstractLLMClient, to=OpenAIStreamingClient())
         binder.bind(AbstractSecrets, to=EnvironmentSecrets())
+        binder.bind(AbstractResolver, to=SystemResolver())
         binder.bind(AbstractTokenizer, to=TiktokenTokenizer())
         binder.bind(BenchmarkSettings, to=self.settings.benchmark)
         binder.bind(Quotas, to=self.settings.quotas)

@@ -14,6 +14,7 @@ from limits import RateLimitItem, parse_many
 
 from src.adapters.web.limits import RateLimits
 from src.application.domain.errors import InvalidParameter
+from src.application.services.addresses import Network, networks
 from src.application.services.measures import ClientLimits
 from src.application.use_cases.benchmarks import BenchmarkSettings, plan_from
 from src.application.use_cases.quotas import Quotas
@@ -129,6 +130,8 @@ class Settings:
                     cpu_share=_integer(env, "BENCHMARK_MAX_CLIENT_CPU_PERCENT", 90, minimum=1) / 100,
                 ),
                 streams_per_worker=_integer(env, "BENCHMARK_STREAMS_PER_WORKER", 250, minimum=1),
+                allowed_networks=_networks(env),
+                key_variables=_names(env.get("ENDPOINT_KEY_VARIABLES")),
                 shard_start_delay_s=float(_integer(env, "BENCHMARK_SHARD_START_DELAY_SECONDS", 5, minimum=0)),
             ),
             simulation=SimulationSettings(
@@ -177,6 +180,20 @@ def _rate(env: Mapping[str, str], name: str, default: str) -> tuple[RateLimitIte
         return tuple(parse_many(value))
     except ValueError:
         raise ConfigurationError(f"{name} must be a rate such as 600/minute, got {value!r}") from None
+
+
+def _networks(env: Mapping[str, str]) -> tuple[Network, ...]:
+    """ENDPOINT_ALLOWED_NETWORKS; unset, loopback (a local server) except in production."""
+    default = "" if env.get("JOUNCE_ENV") == PRODUCTION else "127.0.0.0/8,::1/128"
+    raw = env.get("ENDPOINT_ALLOWED_NETWORKS", default)
+    try:
+        return networks(raw.split(","))
+    except ValueError as error:
+        raise ConfigurationError(f"ENDPOINT_ALLOWED_NETWORKS must be networks such as 10.0.0.0/8: {error}") from None
+
+
+def _names(raw: str | None) -> tuple[str, ...] | None:
+    return None if raw is None else tuple(name.strip() for name in raw.split(",") if name.strip())
 
 
 def _json_object(env: Mapping[str, str], name: str) -> dict[str, Any]:

@@ -310,6 +310,12 @@ class FakeEndpointRepository(AbstractEndpointRepository):
     def list(self) -> list[Endpoint]:
         return sorted(self.store.endpoints, key=lambda e: e.name)
 
+    def remove(self, endpoint: Endpoint) -> None:
+        referring = [r for r in self.store.runs.values() if r.endpoint_id == endpoint.id]
+        if referring or any(s.endpoint_id == endpoint.id for s in self.store.sweeps.values()):
+            raise Conflict(f"runs refer to endpoint {endpoint.id}")  # as the database's foreign keys
+        self.store.endpoints.remove(endpoint)
+
 
 class FakeUserRepository(AbstractUserRepository):
     def __init__(self, store: Store, ids: itertools.count):

@@ -21,6 +21,7 @@ from src.application.domain.ranking import Scope, Window
 from src.application.ports.llm_client import (
     AbstractChatStreams,
     AbstractLLMClient,
+    AbstractResolver,
     AbstractSecrets,
     AbstractTokenizer,
     ChatRequest,
@@ -28,6 +29,7 @@ from src.application.ports.llm_client import (
     RequestOutcome,
 )
 from src.application.services import load, timelines
+from src.application.services.addresses import networks
 from src.application.services.load import Driven, LoadShape, drive, on_own_loop, watched
 from src.application.services.measures import (
     DEFINITIONS_VERSION,
@@ -93,11 +95,27 @@ class Secrets(AbstractSecrets):
         return self.values.get(name)
 
 
-def benchmarks(client: AbstractLLMClient, secrets: AbstractSecrets | None = None, **settings):
+class Resolver(AbstractResolver):
+    """Names as a test's DNS would resolve them; an IP address stands for itself."""
+
+    def __init__(self, **names: list[str]):
+        self.names = names
+
+    def addresses(self, host: str) -> list[str]:
+        if host in self.names:
+            return self.names[host]
+        if host.replace(".", "").isdigit() or ":" in host:
+            return [host]
+        raise InvalidParameter(f"base_url's host {host} cannot be resolved", parameter="base_url")
+
+
+def benchmarks(
+    client: AbstractLLMClient, secrets: AbstractSecrets | None = None, resolver: Resolver | None = None, **settings
+):
     uow, cache = seeded_uow(), FakeCache()
     use_cases = BenchmarkUseCases(
-        uow, client, WordTokenizer(), secrets or Secrets(), FakeTaskQueue(), cache, FixedClock(),
-        BenchmarkSettings(**settings),
+        uow, client, WordTokenizer(), secrets or Secrets(), resolver or Resolver(), FakeTaskQueue(), cache,
+        FixedClock(), BenchmarkSettings(**settings),
         RecordingTelemetry(), Quotas(),
     )  # fmt: skip
     use_cases.add_endpoint("fake", "GPT-4o", "http://127.0.0.1:9/v1/", "gpt-4o", None)
@@ -161,12 +179,12 @@ def test_a_run_where_nothing_succeeds_fails_naming_the_errors():
 
 def test_an_endpoint_whose_key_variable_is_unset_fails_without_sending_anything():
     client = ScriptedClient(ok(0.2, 1.2, 11))
-    use_cases, _, _ = benchmarks(client, Secrets(OTHER="x"))
-    use_cases.add_endpoint("keyed", "GPT-4o", "https://api.example.com/v1", "gpt-4o", "PAID_KEY")
+    use_cases, _, _ = benchmarks(client, Secrets(OTHER="x"), Resolver(**{"api.example.com": ["93.184.216.34"]}))
+    use_cases.add_endpoint("keyed", "GPT-4o", "https://api.example.com/v1", "gpt-4o", "PAID_API_KEY")
     run = use_cases.run_now("keyed", use_cases.plan(3, warmup=0))
     assert run.status is RunStatus.FAILED and client.requests == []
-    assert run.error == "the environment variable PAID_KEY (the endpoint's key) is not set"
-    use_cases.secrets = Secrets(PAID_KEY="sk-test")
+    assert run.error == "the environment variable PAID_API_KEY (the endpoint's key) is not set"
+    use_cases.secrets = Secrets(PAID_API_KEY="sk-test")
     use_cases.run_now("keyed", use_cases.plan(1, warmup=0))
     assert client.requests[-1].api_key == "sk-test" and client.requests[-1].base_url == "https://api.example.com/v1"
 
@@ -177,8 +195,8 @@ def test_an_unknown_endpoint_is_not_found_and_the_known_ones_are_named():
     with pytest.raises(NotFound, match=r"^no endpoint is named 'nope'; known: fake, other$"):
         use_cases.queue("nope", use_cases.plan(1))
     empty = BenchmarkUseCases(
-        seeded_uow(), ScriptedClient(), WordTokenizer(), Secrets(), FakeTaskQueue(), FakeCache(), FixedClock(),
-            BenchmarkSettings(),
+        seeded_uow(), ScriptedClient(), WordTokenizer(), Secrets(), Resolver(), FakeTaskQueue(), FakeCache(),
+        FixedClock(), BenchmarkSettings(),
         RecordingTelemetry(), Quotas(),
     )  # fmt: skip
     with pytest.raises(NotFound, match=r"^no endpoint is named 'x{100}'; known: none$"):
@@ -195,25 +213,108 @@ def test_only_operators_start_measured_runs():
 
 
 def test_endpoints_are_checked_and_stored_without_trailing_slashes_or_spaces():
-    use_cases, _, _ = benchmarks(ScriptedClient())
-    added = use_cases.add_endpoint(" local ", "GPT-4o", "http://127.0.0.1:8000/v1//", " gpt-4o ", "LOCAL_KEY")
+    use_cases, _, _ = benchmarks(ScriptedClient(), resolver=Resolver(h=["93.184.216.34"]))
+    added = use_cases.add_endpoint(" local ", "GPT-4o", "http://127.0.0.1:8000/v1//", " gpt-4o ", "LOCAL_API_KEY")
     assert (added.name, added.base_url, added.model, added.api_key_env) == (
-        "local", "http://127.0.0.1:8000/v1", "gpt-4o", "LOCAL_KEY",
+        "local", "http://127.0.0.1:8000/v1", "gpt-4o", "LOCAL_API_KEY",
     )  # fmt: skip
     assert added.llm_id == next(e for e in use_cases.endpoints() if e.name == "fake").llm_id  # GPT-4o's
-    with pytest.raises(InvalidParameter, match=r"^base_url must be an http\(s\) URL, got 'ftp://x'$"):
+    with pytest.raises(InvalidParameter, match=r"^base_url must be an http\(s\) URL with a host, got 'ftp://x'$"):
         use_cases.add_endpoint("a", "GPT-4o", "ftp://x", "m", None)
-    with pytest.raises(InvalidParameter, match=r"^base_url must be an http\(s\) URL, got 'y{100}'$"):
-        use_cases.add_endpoint("a", "GPT-4o", "y" * 300, "m", None)
-    with pytest.raises(
-        InvalidParameter, match=r"^api_key_env must name an environment variable, such as OPENAI_API_KEY$"
-    ):
-        use_cases.add_endpoint("a", "GPT-4o", "http://h/v1", "m", "lower-case")
+    with pytest.raises(InvalidParameter, match=r"^base_url must be at most 500 characters$"):
+        use_cases.add_endpoint("a", "GPT-4o", "http://" + "y" * 600, "m", None)
     with pytest.raises(InvalidParameter, match=r"^unknown LLM 'GPT-5'$") as unknown:
         use_cases.add_endpoint("b", "GPT-5", "http://h/v1", "m", None)
     assert "GPT-4o" in unknown.value.choices and unknown.value.choices == sorted(unknown.value.choices)
     with pytest.raises(Conflict, match=r"^an endpoint is already named 'fake'$"):
         use_cases.add_endpoint("fake", "GPT-4o", "http://h/v1", "m", None)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "words"),
+    [
+        ("http://user:secret@h/v1", "must not carry credentials (user:password@)"),
+        ("http://169.254.169.254/latest/meta-data", "link-local address 169.254.169.254, where cloud metadata"),
+        ("http://[::ffff:169.254.169.254]/v1", "link-local address 169.254.169.254"),
+        ("http://[fe80::1]/v1", "link-local address fe80::1"),
+        ("http://metadata.google.internal/v1", "names a cloud metadata service"),
+        ("http://10.0.0.5:8000/v1", "private address 10.0.0.5; allow its network in ENDPOINT_ALLOWED_NETWORKS"),
+        ("http://rebound/v1", "private address 192.168.1.9"),  # a public name pointing inside
+        ("http://h/v1?key=sk", "must have no query or fragment"),
+        ("http://h:port/v1", "base_url is not a URL"),
+        ("http://nowhere.invalid/v1", "cannot be resolved"),
+    ],
+)
+def test_an_endpoint_cannot_point_at_metadata_services_private_networks_or_carry_credentials(base_url, words):
+    resolver = Resolver(h=["93.184.216.34"], rebound=["93.184.216.34", "192.168.1.9"])
+    use_cases, _, _ = benchmarks(ScriptedClient(), resolver=resolver)
+    with pytest.raises(InvalidParameter, match=re.escape(words)) as refused:
+        use_cases.add_endpoint("a", "GPT-4o", base_url, "m", None)
+    assert refused.value.parameter == "base_url" and [e.name for e in use_cases.endpoints()] == ["fake"]
+
+
+def test_private_networks_are_allowed_only_where_the_settings_say_and_link_local_never():
+    allowed = networks(["127.0.0.0/8", "10.0.0.0/8", "169.254.0.0/16"])
+    use_cases, _, _ = benchmarks(ScriptedClient(), allowed_networks=allowed)
+    assert use_cases.add_endpoint("vpc", "GPT-4o", "http://10.1.2.3:8000/v1", "m", None).base_url.startswith(
+        "http://10."
+    )
+    for refused in ("http://192.168.0.7:8000/v1", "http://169.254.169.254/v1"):
+        with pytest.raises(InvalidParameter):
+            use_cases.add_endpoint("x", "GPT-4o", refused, "m", None)
+
+
+def test_an_endpoint_whose_name_comes_to_point_inside_fails_its_next_run_without_sending():
+    client, resolver = ScriptedClient(ok(0.2, 1.2, 11)), Resolver(api=["93.184.216.34"])
+    use_cases, _, _ = benchmarks(client, resolver=resolver)
+    use_cases.add_endpoint("api", "GPT-4o", "https://api/v1", "gpt-4o", None)
+    resolver.names["api"] = ["169.254.169.254"]  # DNS changed after the check
+    run = use_cases.run_now("api", use_cases.plan(2, warmup=0))
+    assert run.status is RunStatus.FAILED and "link-local" in run.error and client.requests == []
+
+
+@pytest.mark.parametrize(
+    ("allowed", "name", "words"),
+    [
+        (None, "SECRET_KEY", "api_key_env must name a variable such as OPENAI_API_KEY"),
+        (None, "DATABASE_URL", "api_key_env must name a variable such as OPENAI_API_KEY"),
+        (None, "API_KEY", "not the service's own API_KEY"),
+        (None, "lower_api_key", "api_key_env must name a variable"),
+        (
+            ("OPENAI_API_KEY",),
+            "ANTHROPIC_API_KEY",
+            "api_key_env 'ANTHROPIC_API_KEY' is not one of ENDPOINT_KEY_VARIABLES",
+        ),
+    ],
+)
+def test_an_endpoints_key_comes_only_from_a_variable_the_settings_allow(allowed, name, words):
+    use_cases, _, _ = benchmarks(ScriptedClient(), key_variables=allowed)
+    with pytest.raises(InvalidParameter, match=re.escape(words)):
+        use_cases.add_endpoint("k", "GPT-4o", "http://127.0.0.1/v1", "m", name)
+    if allowed:
+        assert use_cases.add_endpoint("k", "GPT-4o", "http://127.0.0.1/v1", "m", allowed[0]).api_key_env == allowed[0]
+
+
+def test_admins_change_and_remove_endpoints_but_one_with_runs_is_kept():
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))
+    operator = Caller("key:3", Role.OPERATOR)
+    with pytest.raises(Forbidden, match="changing an endpoint needs the role admin"):
+        use_cases.change_endpoint("fake", {"model": "gpt-4o-mini"}, operator)
+    changed = use_cases.change_endpoint("fake", {"model": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"})
+    assert (changed.model, changed.api_key_env) == ("gpt-4o-mini", "OPENAI_API_KEY")
+    with pytest.raises(InvalidParameter, match="link-local"):
+        use_cases.change_endpoint("fake", {"base_url": "http://169.254.169.254/v1"})
+    with pytest.raises(InvalidParameter, match="an endpoint's llm_id cannot be changed"):
+        use_cases.change_endpoint("fake", {"llm_id": 3})
+    use_cases.add_endpoint("spare", "GPT-4o", "http://127.0.0.1:9/v1", "m", None)
+    use_cases.remove_endpoint("spare")
+    assert [e.name for e in use_cases.endpoints()] == ["fake"]
+    use_cases.secrets = Secrets(OPENAI_API_KEY="sk")
+    use_cases.run_now("fake", use_cases.plan(1, warmup=0))
+    with pytest.raises(Conflict, match="endpoint 'fake' has measured runs or sweeps, which keep it"):
+        use_cases.remove_endpoint("fake")
+    with pytest.raises(NotFound, match="no endpoint is named 'spare'; known: fake"):
+        use_cases.remove_endpoint("spare")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from src.application.services.workloads import Workload
 from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases
 from src.application.use_cases.quotas import Quotas
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
-from tests.unit.test_benchmark_use_cases import WordTokenizer
+from tests.unit.test_benchmark_use_cases import Resolver, WordTokenizer
 from tests.unit.test_simulation_use_cases import RecordingTelemetry, simulations
 
 OPERATOR = Caller("key:7", Role.OPERATOR)
@@ -19,7 +19,8 @@ OPERATOR = Caller("key:7", Role.OPERATOR)
 def benchmarks(quotas: Quotas, **settings) -> BenchmarkUseCases:
     uow = seeded_uow()
     use_cases = BenchmarkUseCases(
-        uow, None, WordTokenizer(), None, FakeTaskQueue(), FakeCache(), FixedClock(),
+        uow, None, WordTokenizer(), None, Resolver(**{"api.example.com": ["93.184.216.34"]}), FakeTaskQueue(),
+        FakeCache(), FixedClock(),
         BenchmarkSettings(**{"prompt": "Hi", **settings}),  # a prompt of one token (a word, to this tokenizer)
         RecordingTelemetry(), quotas,
     )  # fmt: skip

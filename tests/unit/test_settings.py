@@ -97,3 +97,18 @@ def test_the_client_limits_of_measured_runs_come_from_the_environment():
     assert Settings.from_env(given).benchmark.client_limits == ClientLimits(loop_lag_ms=50.0, cpu_share=0.75)
     with pytest.raises(ConfigurationError, match="BENCHMARK_MAX_LOOP_LAG_MS must be at least 1, got 0"):
         Settings.from_env({"BENCHMARK_MAX_LOOP_LAG_MS": "0"})
+
+
+def test_endpoints_may_be_on_loopback_locally_only_on_networks_production_allows_and_take_keys_from_listed_names():
+    from src.application.services.addresses import networks
+
+    assert Settings.from_env({}).benchmark.allowed_networks == networks(["127.0.0.0/8", "::1/128"])
+    production = {"JOUNCE_ENV": "production", "SECRET_KEY": "s" * 40, "DATABASE_URL": "postgresql://db/x"}
+    assert Settings.from_env(production).benchmark.allowed_networks == ()
+    given = Settings.from_env({"ENDPOINT_ALLOWED_NETWORKS": "10.0.0.0/8, fd00::/8"}).benchmark.allowed_networks
+    assert given == networks(["10.0.0.0/8", "fd00::/8"])
+    with pytest.raises(ConfigurationError, match="ENDPOINT_ALLOWED_NETWORKS must be networks"):
+        Settings.from_env({"ENDPOINT_ALLOWED_NETWORKS": "10.0.0.0/33"})
+    assert Settings.from_env({}).benchmark.key_variables is None  # any NAME_API_KEY but API_KEY
+    listed = Settings.from_env({"ENDPOINT_KEY_VARIABLES": "OPENAI_API_KEY, VLLM_TOKEN"}).benchmark.key_variables
+    assert listed == ("OPENAI_API_KEY", "VLLM_TOKEN")

@@ -8,7 +8,7 @@ from injector import Binder, Injector
 
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
-from src.application.ports.llm_client import AbstractLLMClient, AbstractSecrets, AbstractTokenizer
+from src.application.ports.llm_client import AbstractLLMClient, AbstractResolver, AbstractSecrets, AbstractTokenizer
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry, NoTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
@@ -19,7 +19,7 @@ from src.application.use_cases.health import HealthUseCases
 from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FakeUnitOfWork, FixedClock
-from tests.unit.test_benchmark_use_cases import ScriptedClient, Secrets, WordTokenizer
+from tests.unit.test_benchmark_use_cases import Resolver, ScriptedClient, Secrets, WordTokenizer
 
 UOW, CLOCK, QUEUE = FakeUnitOfWork(), FixedClock(), FakeTaskQueue()
 CLIENT, SECRETS, TOKENIZER = ScriptedClient(), Secrets(), WordTokenizer()
@@ -33,6 +33,7 @@ def bind_fakes(binder: Binder) -> None:
     binder.bind(AbstractTelemetry, to=NoTelemetry())
     binder.bind(AbstractLLMClient, to=CLIENT)
     binder.bind(AbstractSecrets, to=SECRETS)
+    binder.bind(AbstractResolver, to=Resolver())
     binder.bind(AbstractTokenizer, to=TOKENIZER)
     binder.bind(AccountSettings, to=AccountSettings(bootstrap_api_key="boot"))
 

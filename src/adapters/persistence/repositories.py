@@ -199,6 +199,9 @@ class SqlAlchemyEndpointRepository(AbstractEndpointRepository):
     def list(self) -> list[Endpoint]:
         return list(self.session.scalars(select(Endpoint).order_by(orm.endpoints.c.name)))
 
+    def remove(self, endpoint: Endpoint) -> None:
+        self.session.delete(endpoint)
+
 
 class SqlAlchemyUserRepository(AbstractUserRepository):
     def __init__(self, session: Session):

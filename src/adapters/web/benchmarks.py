@@ -9,6 +9,9 @@ from src.adapters.web.auth import caller
 from src.adapters.web.contract import MEASURED, READING, STARTING_WORK, answers, api
 from src.adapters.web.models import (
     BenchmarkRequest,
+    EndpointChange,
+    EndpointEnvelope,
+    EndpointIn,
     EndpointList,
     EndpointOut,
     RunEnvelope,
@@ -28,6 +31,35 @@ def list_endpoints(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
     """The OpenAI-compatible endpoints that measured runs benchmark"""
     admin = caller().role is Role.ADMIN
     return EndpointList(endpoints=[EndpointOut.of(e, with_address=admin) for e in benchmarks.endpoints()])
+
+
+@blueprint.post("/endpoints", strict_slashes=False)
+@api.validate(json=EndpointIn, resp=answers((201, EndpointEnvelope, "Added"), *STARTING_WORK, 409), tags=[MEASURED])
+def add_endpoint(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
+    """Add an endpoint (admins): its base URL is checked, its key stays in the variable it names"""
+    body: EndpointIn = request.context.json  # type: ignore[attr-defined]
+    endpoint = benchmarks.add_endpoint(body.name, body.llm, body.base_url, body.model, body.api_key_env, caller())
+    location = url_for("benchmarks.change_endpoint", name=endpoint.name)
+    return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, with_address=True)), 201, {"Location": location}
+
+
+@blueprint.patch("/endpoints/<name>")
+@api.validate(
+    json=EndpointChange, resp=answers((200, EndpointEnvelope, "Changed"), *STARTING_WORK, 404), tags=[MEASURED]
+)
+def change_endpoint(name: str, benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
+    """Change an endpoint's base URL, model or key variable (admins); its runs keep what they measured"""
+    body: EndpointChange = request.context.json  # type: ignore[attr-defined]
+    endpoint = benchmarks.change_endpoint(name, body.changes(), caller())
+    return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, with_address=True))
+
+
+@blueprint.delete("/endpoints/<name>")
+@api.validate(resp=answers((204, None, "Removed"), *STARTING_WORK, 404, 409), tags=[MEASURED])
+def remove_endpoint(name: str, benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
+    """Remove an endpoint (admins) that has no measured runs or sweeps"""
+    benchmarks.remove_endpoint(name, caller())
+    return "", 204
 
 
 @blueprint.post("/benchmarks", strict_slashes=False)

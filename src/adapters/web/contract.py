@@ -72,9 +72,9 @@ HEALTH = Tag(name="Health", description="Liveness and readiness, without a key")
 ERRORS = {
     400: "A parameter is missing or malformed; `choices` lists the valid values",
     401: "The API key is missing, unknown or revoked",
-    403: "The key's role may not do this (operator or admin may)",
-    404: "Unknown run or endpoint",
-    409: "The run is not completed",
+    403: "The key's role may not do this (the message names the roles that may)",
+    404: "Unknown run, sweep or endpoint",
+    409: "A conflict: the run is not completed, the name is taken, or the endpoint has runs",
     429: "Past the key's rate limit (see Retry-After) or, starting work, one of its quotas",
     503: "The database (or the task broker) is unavailable; retry later",
 }
@@ -84,10 +84,11 @@ LINES_OF = {"RequestRecord"}  # models answered as JSON Lines, one a line
 STARTING_WORK = (*READING, 403)
 
 
-def answers(ok: tuple[int, type[BaseModel], str], *errors: int) -> Responses:
-    """The documented answers of an operation: its success, and these errors in the envelope."""
+def answers(ok: tuple[int, type[BaseModel] | None, str], *errors: int) -> Responses:
+    """The documented answers of an operation: its success (None: no body), and these errors in
+    the envelope."""
     status, model, description = ok
-    documented: dict[str, Any] = {f"HTTP_{status}": (model, description)}
+    documented: dict[str, Any] = {f"HTTP_{status}": (model, description) if model else None}
     documented.update({f"HTTP_{code}": (Error, ERRORS[code]) for code in errors})
     return Responses(**documented)
 

@@ -377,6 +377,31 @@ class BenchmarkRequest(Body):
 LOAD = bounds.Bound(0, max(bounds.STREAMS.high, bounds.RATE.high), open_below=True)  # either kind's; checked per kind
 
 
+class EndpointIn(Body):
+    example = ('{"name": "openai-gpt-4o", "llm": "GPT-4o", "base_url": "https://api.openai.com/v1", '
+               '"model": "gpt-4o", "api_key_env": "OPENAI_API_KEY"}')  # fmt: skip
+    name: text() = Field(description="Its name in plans, rankings and pages")  # type: ignore[valid-type]
+    llm: text() = Field(description="The catalogue LLM it serves (see /llms)")  # type: ignore[valid-type]
+    base_url: text(500) = Field(  # type: ignore[valid-type]
+        description="http(s), no credentials; public, or in ENDPOINT_ALLOWED_NETWORKS; never link-local"
+    )
+    model: text(200) = Field(description="The model id the API expects")  # type: ignore[valid-type]
+    api_key_env: text() | None = Field(  # type: ignore[valid-type]
+        None, description="The environment variable holding its key (NAME_API_KEY, or one of ENDPOINT_KEY_VARIABLES)"
+    )
+
+
+class EndpointChange(Body):
+    example = '{"model": "gpt-4o-2024-08-06"}'
+    base_url: text(500) = None  # type: ignore[valid-type]
+    model: text(200) = None  # type: ignore[valid-type]
+    api_key_env: text() | None = Field(None, description="null: no key")  # type: ignore[valid-type]
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given (an api_key_env of null included: the endpoint then sends no key)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
 class SweepRequest(BenchmarkRequest):
     example = '{"endpoint": "gpt-4o", "requests": 200, "load": "concurrency", "up_to": 64}'
     load: one_of([load.value for load in SweepLoad]) = Field(  # type: ignore[valid-type]
@@ -605,6 +630,10 @@ class EndpointOut(Out):
 
 class EndpointList(Out):
     endpoints: list[EndpointOut]
+
+
+class EndpointEnvelope(Out):
+    endpoint: EndpointOut
 
 
 class Health(Out):

@@ -112,3 +112,11 @@ class AbstractSecrets(abc.ABC):
 
     @abc.abstractmethod
     def get(self, name: str) -> str | None: ...
+
+
+class AbstractResolver(abc.ABC):
+    """The network addresses a host name stands for, as a client connecting to it would find them."""
+
+    @abc.abstractmethod
+    def addresses(self, host: str) -> list[str]:
+        """Its IP addresses; InvalidParameter when it has none."""

@@ -194,6 +194,10 @@ class AbstractEndpointRepository(abc.ABC):
     @abc.abstractmethod
     def list(self) -> list[Endpoint]: ...
 
+    @abc.abstractmethod
+    def remove(self, endpoint: Endpoint) -> None:
+        """Removed when the unit of work commits; Conflict then if runs or sweeps refer to it."""
+
 
 class AbstractUserRepository(abc.ABC):
     @abc.abstractmethod

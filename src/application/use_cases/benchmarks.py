@@ -34,6 +34,7 @@ from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.llm_client import (
     AbstractLLMClient,
+    AbstractResolver,
     AbstractSecrets,
     AbstractTokenizer,
     ChatRequest,
@@ -43,6 +44,7 @@ from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import measures, timelines
+from src.application.services.addresses import Network, check_addresses, networks, url_host
 from src.application.services.load import LoadShape, Watched, drive, on_own_loop, watched
 from src.application.services.measures import (
     ClientLimits,
@@ -62,7 +64,7 @@ DEFAULT_PROMPT = (
     "Explain, in about three hundred words, how a hash table resolves collisions, "
     "and compare separate chaining with open addressing."
 )
-ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
+KEY_VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]{0,91}_API_KEY$")
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,11 @@ class BenchmarkSettings:
     # gives a worker's ceiling), its shards starting together this long after it is handed over.
     streams_per_worker: int = 250
     shard_start_delay_s: float = 5.0
+    # Where endpoints may be (services/addresses.py): loopback by default, for a local server.
+    allowed_networks: tuple[Network, ...] = networks(["127.0.0.0/8", "::1/128"])
+    # The environment variables an endpoint may take its key from; None: any NAME_API_KEY but the
+    # service's own API_KEY (never SECRET_KEY, DATABASE_URL, ...).
+    key_variables: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +210,7 @@ class BenchmarkUseCases:
         client: AbstractLLMClient,
         tokenizer: AbstractTokenizer,
         secrets: AbstractSecrets,
+        resolver: AbstractResolver,
         task_queue: AbstractTaskQueue,
         cache: AbstractCache,
         clock: Clock,
@@ -214,16 +222,26 @@ class BenchmarkUseCases:
         self.client = client
         self.tokenizer = tokenizer
         self.secrets = secrets
+        self.resolver = resolver
         self.task_queue = task_queue
         self.clock = clock
         self.settings = settings
         self.lifecycle = RunLifecycle(uow, cache, clock, telemetry, quotas)
 
-    def add_endpoint(self, name: str, llm_name: str, base_url: str, model: str, api_key_env: str | None) -> Endpoint:
-        if not re.match(r"^https?://[^\s]+$", base_url):
-            raise InvalidParameter(f"base_url must be an http(s) URL, got {base_url[:100]!r}")
-        if api_key_env is not None and not ENV_NAME.match(api_key_env):
-            raise InvalidParameter("api_key_env must name an environment variable, such as OPENAI_API_KEY")
+    def add_endpoint(
+        self,
+        name: str,
+        llm_name: str,
+        base_url: str,
+        model: str,
+        api_key_env: str | None,
+        caller: Caller = COMMAND_LINE,
+    ) -> Endpoint:
+        caller.require(Role.ADMIN, "adding an endpoint")
+        self._check_address(base_url)
+        self._check_key_variable(api_key_env)
+        if not 1 <= len(name.strip()) <= 100 or not 1 <= len(model.strip()) <= 200:
+            raise InvalidParameter("an endpoint needs a name (at most 100 characters) and a model (at most 200)")
         with self.uow:
             llms = {llm.name: llm for llm in self.uow.catalogue.llms()}
             if llm_name not in llms:
@@ -244,6 +262,59 @@ class BenchmarkUseCases:
             except Conflict:
                 raise Conflict(f"an endpoint is already named {name!r}") from None
         return endpoint
+
+    def change_endpoint(self, name: str, changes: dict[str, Any], caller: Caller = COMMAND_LINE) -> Endpoint:
+        """Change an endpoint's base_url, model or api_key_env (None: no key); its runs keep theirs."""
+        caller.require(Role.ADMIN, "changing an endpoint")
+        if unknown := sorted(set(changes) - {"base_url", "model", "api_key_env"}):
+            raise InvalidParameter(f"an endpoint's {unknown[0]} cannot be changed",
+                                   choices=["base_url", "model", "api_key_env"])  # fmt: skip
+        if "base_url" in changes:
+            self._check_address(changes["base_url"])
+            changes = changes | {"base_url": changes["base_url"].rstrip("/")}
+        if "api_key_env" in changes:
+            self._check_key_variable(changes["api_key_env"])
+        with self.uow:
+            endpoint = self._named(name)
+            for field_name, value in changes.items():
+                setattr(endpoint, field_name, value)
+            self.uow.commit()
+        return endpoint
+
+    def remove_endpoint(self, name: str, caller: Caller = COMMAND_LINE) -> None:
+        caller.require(Role.ADMIN, "removing an endpoint")
+        with self.uow:
+            endpoint = self._named(name)
+            try:
+                self.uow.endpoints.remove(endpoint)
+                self.uow.commit()
+            except Conflict:
+                raise Conflict(f"endpoint {name!r} has measured runs or sweeps, which keep it") from None
+
+    def _named(self, name: str) -> Endpoint:
+        """The endpoint of that name, in the unit of work open now."""
+        endpoint = self.uow.endpoints.get_by_name(name)
+        if endpoint is None:
+            names = [e.name for e in self.uow.endpoints.list()]
+            raise NotFound(f"no endpoint is named {name[:100]!r}; known: {', '.join(names) or 'none'}")
+        return endpoint
+
+    def _check_address(self, base_url: str) -> None:
+        host = url_host(base_url)
+        check_addresses(host, self.resolver.addresses(host), self.settings.allowed_networks)
+
+    def _check_key_variable(self, name: str | None) -> None:
+        if name is None:
+            return
+        allowed = self.settings.key_variables
+        if allowed is None:
+            if not KEY_VARIABLE.match(name) or name == "API_KEY":
+                message = ("api_key_env must name a variable such as OPENAI_API_KEY (NAME_API_KEY, not the "
+                           f"service's own API_KEY), got {name[:100]!r}")  # fmt: skip
+                raise InvalidParameter(message, parameter="api_key_env")
+        elif name not in allowed:
+            raise InvalidParameter(f"api_key_env {name[:100]!r} is not one of ENDPOINT_KEY_VARIABLES",
+                                   choices=list(allowed), parameter="api_key_env")  # fmt: skip
 
     def plan(self, requests: int, **choices: Any) -> BenchmarkPlan:
         """A checked plan (see `checked_plan`)."""
@@ -270,11 +341,7 @@ class BenchmarkUseCases:
 
     def endpoint(self, name: str) -> Endpoint:
         with self.uow:
-            endpoint = self.uow.endpoints.get_by_name(name)
-            if endpoint is None:
-                names = [e.name for e in self.uow.endpoints.list()]
-                raise NotFound(f"no endpoint is named {name[:100]!r}; known: {', '.join(names) or 'none'}")
-        return endpoint
+            return self._named(name)
 
     def queue(
         self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE, sweep_id: int | None = None
@@ -434,6 +501,10 @@ class BenchmarkUseCases:
 
     def _chat_request(self, endpoint: Endpoint, plan: BenchmarkPlan) -> ChatRequest | str:
         """The request to send, or why it cannot be sent."""
+        try:  # its host may have come to point somewhere it may not
+            self._check_address(endpoint.base_url)
+        except InvalidParameter as error:
+            return str(error)
         api_key = None
         if endpoint.api_key_env:
             api_key = self.secrets.get(endpoint.api_key_env)

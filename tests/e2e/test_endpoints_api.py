@@ -1,0 +1,71 @@
+"""Endpoints managed over HTTP by admins: checked addresses, keys by reference, never echoed to readers."""
+
+from __future__ import annotations
+
+import pytest
+
+GPT = {"name": "gpt", "llm": "GPT-4o", "base_url": "http://127.0.0.1:9/v1", "model": "gpt-4o",
+       "api_key_env": "OPENAI_API_KEY"}  # fmt: skip
+
+
+def key(clean_app, role: str) -> dict[str, str]:
+    issued = clean_app.test_cli_runner().invoke(args=["create-api-key", "--name", role, "--role", role])
+    return {"api-key": issued.output.strip()}
+
+
+def test_an_admin_adds_changes_and_removes_an_endpoint_and_readers_see_names_and_models_only(
+    client, clean_app, api_headers
+):
+    added = client.post("/endpoints", json=GPT, headers=api_headers)
+    assert added.status_code == 201 and added.headers["Location"] == "/endpoints/gpt"
+    assert added.json["endpoint"]["base_url"] == GPT["base_url"]
+    assert added.json["endpoint"]["api_key_env"] == "OPENAI_API_KEY"  # the variable's name, never a key
+
+    listed = client.get("/endpoints", headers=key(clean_app, "reader")).json["endpoints"]
+    assert [(e["name"], e["model"], e["base_url"], e["api_key_env"]) for e in listed] == [("gpt", "gpt-4o", None, None)]
+
+    changed = client.patch("/endpoints/gpt", json={"model": "gpt-4o-mini", "api_key_env": None}, headers=api_headers)
+    assert changed.status_code == 200
+    assert (changed.json["endpoint"]["model"], changed.json["endpoint"]["api_key_env"]) == ("gpt-4o-mini", None)
+    assert client.delete("/endpoints/gpt", headers=api_headers).status_code == 204
+    gone = client.delete("/endpoints/gpt", headers=api_headers)
+    assert gone.status_code == 404 and "no endpoint is named 'gpt'" in gone.json["error"]["message"]
+
+
+def test_only_admins_manage_endpoints(client, clean_app, api_headers):
+    operator = key(clean_app, "operator")
+    refused = client.post("/endpoints", json=GPT, headers=operator)
+    assert refused.status_code == 403 and "adding an endpoint needs the role admin" in refused.json["error"]["message"]
+    client.post("/endpoints", json=GPT, headers=api_headers)
+    assert client.patch("/endpoints/gpt", json={"model": "x"}, headers=operator).status_code == 403
+    assert client.delete("/endpoints/gpt", headers=operator).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"base_url": "http://169.254.169.254/latest/meta-data/"}, "link-local address 169.254.169.254"),
+        ({"base_url": "http://user:pw@127.0.0.1/v1"}, "must not carry credentials"),
+        ({"base_url": "http://10.0.0.8/v1"}, "private address 10.0.0.8; allow its network in ENDPOINT_ALLOWED_NETWORKS"),
+        ({"base_url": "file:///etc/passwd"}, "base_url must be an http(s) URL with a host"),
+        ({"api_key_env": "SECRET_KEY"}, "api_key_env must name a variable such as OPENAI_API_KEY"),
+        ({"api_key_env": "API_KEY"}, "not the service's own API_KEY"),
+        ({"llm": "GPT-5"}, "unknown LLM 'GPT-5'"),
+        ({"colour": "red"}, "unknown field 'colour'"),
+    ],
+)
+def test_an_endpoint_that_could_reach_inside_or_leak_a_secret_is_refused_with_a_400(client, api_headers, change, words):
+    refused = client.post("/endpoints", json=GPT | change, headers=api_headers)
+    assert refused.status_code == 400 and words in refused.json["error"]["message"], refused.json
+    assert client.get("/endpoints", headers=api_headers).json["endpoints"] == []
+
+
+def test_an_endpoint_with_runs_is_kept_and_a_taken_name_is_a_conflict(client, clean_app, api_headers):
+    from src.application.use_cases.benchmarks import BenchmarkUseCases
+
+    client.post("/endpoints", json=GPT | {"api_key_env": None}, headers=api_headers)
+    assert client.post("/endpoints", json=GPT, headers=api_headers).status_code == 409
+    benchmarks = clean_app.extensions["injector"].get(BenchmarkUseCases)
+    benchmarks.run_now("gpt", benchmarks.plan(1, warmup=0))  # nothing listens there: a failed run, still a run
+    kept = client.delete("/endpoints/gpt", headers=api_headers)
+    assert kept.status_code == 409 and "has measured runs or sweeps, which keep it" in kept.json["error"]["message"]
