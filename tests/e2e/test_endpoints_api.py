@@ -46,7 +46,7 @@ def test_only_admins_manage_endpoints(client, clean_app, api_headers):
     [
         ({"base_url": "http://169.254.169.254/latest/meta-data/"}, "link-local address 169.254.169.254"),
         ({"base_url": "http://user:pw@127.0.0.1/v1"}, "must not carry credentials"),
-        ({"base_url": "http://10.0.0.8/v1"}, "private address 10.0.0.8; allow its network in ENDPOINT_ALLOWED_NETWORKS"),
+        ({"base_url": "http://10.0.0.8/v1"}, "private address 10.0.0.8; allow its network in ENDPOINT_ALLOWED"),
         ({"base_url": "file:///etc/passwd"}, "base_url must be an http(s) URL with a host"),
         ({"api_key_env": "SECRET_KEY"}, "api_key_env must name a variable such as OPENAI_API_KEY"),
         ({"api_key_env": "API_KEY"}, "not the service's own API_KEY"),
