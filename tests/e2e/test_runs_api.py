@@ -130,10 +130,11 @@ def test_readers_see_endpoint_names_and_models_but_not_their_addresses(clean_app
     from src.application.use_cases.accounts import AccountUseCases
     from src.application.use_cases.benchmarks import BenchmarkUseCases
 
-    url = "https://proxy.example.com/v1"
-    clean_app.extensions["injector"].get(BenchmarkUseCases).add_endpoint("paid", "GPT-4o", url, "gpt-4o", "PAID_KEY")
+    url = "http://127.0.0.1:9/v1"
+    benchmarks = clean_app.extensions["injector"].get(BenchmarkUseCases)
+    benchmarks.add_endpoint("paid", "GPT-4o", url, "gpt-4o", "PAID_API_KEY")
     reader = clean_app.extensions["injector"].get(AccountUseCases).issue_api_key("reader").secret
     seen = client.get("/endpoints", headers={"api-key": reader}).json["endpoints"][0]
     assert (seen["name"], seen["model"], seen["base_url"], seen["api_key_env"]) == ("paid", "gpt-4o", None, None)
     admin = client.get("/endpoints", headers=api_headers).json["endpoints"][0]  # the bootstrap key is an admin
-    assert (admin["base_url"], admin["api_key_env"]) == (url, "PAID_KEY")
+    assert (admin["base_url"], admin["api_key_env"]) == (url, "PAID_API_KEY")

@@ -127,9 +127,9 @@ def test_an_unreachable_endpoint_fails_the_run_cleanly(benchmarks, clean_app):
 
 
 def test_a_missing_key_fails_the_run_with_the_variable_named(benchmarks):
-    benchmarks.add_endpoint("keyed", "GPT-4o", "http://127.0.0.1:1/v1", "gpt-4o", "JOUNCE_TEST_NO_SUCH_KEY")
+    benchmarks.add_endpoint("keyed", "GPT-4o", "http://127.0.0.1:1/v1", "gpt-4o", "JOUNCE_TEST_NO_SUCH_API_KEY")
     run = benchmarks.run_now("keyed", benchmarks.plan(1))
-    assert run.status is RunStatus.FAILED and "JOUNCE_TEST_NO_SUCH_KEY" in run.error
+    assert run.status is RunStatus.FAILED and "JOUNCE_TEST_NO_SUCH_API_KEY" in run.error
 
 
 def test_measured_runs_rank_beside_simulated_ones_by_source(benchmarks, client, api_headers):

@@ -233,7 +233,7 @@ def test_endpoints_are_checked_and_stored_without_trailing_slashes_or_spaces():
 @pytest.mark.parametrize(
     ("base_url", "words"),
     [
-        ("http://user:secret@h/v1", "must not carry credentials (user:password@)"),
+        ("http://user:pw@h/v1", "must not carry credentials (user:password@)"),
         ("http://169.254.169.254/latest/meta-data", "link-local address 169.254.169.254, where cloud metadata"),
         ("http://[::ffff:169.254.169.254]/v1", "link-local address 169.254.169.254"),
         ("http://[fe80::1]/v1", "link-local address fe80::1"),
