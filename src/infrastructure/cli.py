@@ -41,7 +41,7 @@ def within(bound: bounds.Bound) -> click.ParamType:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (seed, simulate, create_api_key, users, purge_samples, serve, endpoints, benchmark):
+    for command in (seed, simulate, create_api_key, users, purge_samples, serve, llms, endpoints, benchmark):
         app.cli.add_command(command)
 
 
@@ -132,6 +132,32 @@ def set_role(email: str, role: str) -> None:
     except DomainError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"{user.email} is now {user.role}")
+
+
+@click.group()
+def llms() -> None:
+    """The LLM catalogue: the twelve of catalogue.json, and those added."""
+
+
+@llms.command("add")
+@click.option("--name", required=True)
+@click.option("--vendor", required=True)
+@click.option("--family", default=None, help="e.g. 'Qwen 2.5'")
+@click.option("--size", default=None, help="e.g. 72B")
+@with_appcontext
+def add_llm(name: str, vendor: str, family: str | None, size: str | None) -> None:
+    try:
+        llm = _get(CatalogueUseCases).add_llm(name, vendor, family, size)
+    except DomainError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"LLM {llm.name} ({llm.vendor}) added")
+
+
+@llms.command("list")
+@with_appcontext
+def list_llms() -> None:
+    for llm in _get(CatalogueUseCases).llms():
+        click.echo(" ".join(filter(None, [llm.name, f"({llm.vendor})", llm.family, llm.size])))
 
 
 @click.group()

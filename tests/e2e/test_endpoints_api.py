@@ -69,3 +69,31 @@ def test_an_endpoint_with_runs_is_kept_and_a_taken_name_is_a_conflict(client, cl
     benchmarks.run_now("gpt", benchmarks.plan(1, warmup=0))  # nothing listens there: a failed run, still a run
     kept = client.delete("/endpoints/gpt", headers=api_headers)
     assert kept.status_code == 409 and "has measured runs or sweeps, which keep it" in kept.json["error"]["message"]
+
+
+def test_an_admin_adds_an_llm_an_endpoint_serves_it_and_its_measured_run_ranks_it(client, clean_app, api_headers):
+    from src.application.use_cases.benchmarks import BenchmarkUseCases
+    from tests.support.fake_openai import Behaviour, FakeOpenAI
+
+    qwen = {"name": "Qwen 2.5 72B", "vendor": "Alibaba", "family": "Qwen 2.5", "size": "72B"}
+    assert client.post("/llms", json=qwen, headers=key(clean_app, "operator")).status_code == 403
+    added = client.post("/llms", json=qwen, headers=api_headers)
+    assert added.status_code == 201 and added.json["llm"] == qwen
+    assert qwen in client.get("/llms", headers=api_headers).json["llms"]  # no stale cached catalogue
+    assert client.post("/llms", json=qwen, headers=api_headers).status_code == 409
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=5)) as server:
+        endpoint = GPT | {"name": "qwen", "llm": "Qwen 2.5 72B", "base_url": server.base_url, "api_key_env": None}
+        assert client.post("/endpoints", json=endpoint, headers=api_headers).status_code == 201
+        benchmarks = clean_app.extensions["injector"].get(BenchmarkUseCases)
+        run = benchmarks.run_now("qwen", benchmarks.plan(5, warmup=0))
+    ranked = client.get(f"/metrics/?metric_name=TTFT&run_id={run.id}", headers=api_headers).json
+    assert [result["llm"] for result in ranked["results"]] == ["Qwen 2.5 72B"]
+
+
+def test_llms_are_added_and_listed_on_the_command_line(clean_app):
+    runner = clean_app.test_cli_runner()
+    added = runner.invoke(args=["llms", "add", "--name", "Mistral Small 3", "--vendor", "Mistral", "--size", "24B"])
+    assert added.exit_code == 0 and added.output == "LLM Mistral Small 3 (Mistral) added\n", added.output
+    assert "Mistral Small 3 (Mistral) 24B" in runner.invoke(args=["llms", "list"]).output.splitlines()
+    again = runner.invoke(args=["llms", "add", "--name", "Mistral Small 3", "--vendor", "Mistral"])
+    assert again.exit_code == 1 and "already has an LLM named 'Mistral Small 3'" in again.output

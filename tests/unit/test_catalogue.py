@@ -1,31 +1,34 @@
-from src.application.domain.catalogue import load_catalogue
-from src.application.domain.model import Direction
+"""The open catalogue: LLMs added by admins beside the twelve seeded ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from src.application.domain.errors import Conflict, Forbidden, InvalidParameter
+from src.application.domain.model import Caller, Role
 from src.application.use_cases.catalogue import CatalogueUseCases
-from tests.unit.fakes import FakeUnitOfWork
-
-EXPECTED_LLMS = {
-    "GPT-4o", "Llama 3.1 405B", "Mistral Large 2", "Claude 3.5 Sonnet", "Gemini 1.5 Pro", "GPT-4o mini",
-    "Llama 3.1 70B", "Jamba 1.5 Large", "Mixtral 8x22B", "Gemini 1.5 Flash", "Claude 3 Haiku", "Llama 3.1 8B",
-}  # fmt: skip
+from src.application.use_cases.rankings import RankingUseCases
+from tests.unit.fakes import FixedClock, seeded_uow
 
 
-def test_the_catalogue_has_the_twelve_llms_and_four_metrics_with_their_directions():
-    catalogue = load_catalogue()
-    assert {llm.name for llm in catalogue.llms} == EXPECTED_LLMS
-    directions = {m.name: m.direction for m in catalogue.metrics}
-    assert directions == {
-        "TTFT": Direction.LOWER_IS_BETTER,
-        "TPS": Direction.HIGHER_IS_BETTER,
-        "e2e_latency": Direction.LOWER_IS_BETTER,
-        "RPS": Direction.HIGHER_IS_BETTER,
-    }
-    assert [p.llm_name for p in catalogue.profiles] == [llm.name for llm in catalogue.llms]
+def test_an_admin_adds_an_llm_with_its_family_and_size_and_the_data_version_moves():
+    uow = seeded_uow()
+    catalogue, rankings = CatalogueUseCases(uow), RankingUseCases(uow, FixedClock())
+    before = rankings.data_version()
+    llm = catalogue.add_llm(" Qwen 2.5 72B ", "Alibaba", "Qwen 2.5", "72B")
+    assert (llm.name, llm.vendor, llm.family, llm.size) == ("Qwen 2.5 72B", "Alibaba", "Qwen 2.5", "72B")
+    assert len(catalogue.llms()) == 13 and rankings.data_version() != before  # cached answers see it
+    assert catalogue.add_llm("Tiny", "Lab", family=" ", size=None).family is None
 
 
-def test_seeding_adds_the_catalogue_once():
-    uow = FakeUnitOfWork()
-    use_cases = CatalogueUseCases(uow)
-    assert use_cases.seed() == 16
-    assert use_cases.seed() == 0
-    assert {llm.name for llm in use_cases.llms()} == EXPECTED_LLMS
-    assert len(use_cases.metrics()) == 4
+def test_a_taken_name_an_empty_or_overlong_field_or_a_non_admin_is_refused():
+    catalogue = CatalogueUseCases(seeded_uow())
+    with pytest.raises(Conflict, match="the catalogue already has an LLM named 'GPT-4o'"):
+        catalogue.add_llm("GPT-4o", "OpenAI")
+    with pytest.raises(InvalidParameter, match="an LLM's vendor must be 1 to 100 printable characters"):
+        catalogue.add_llm("X", " ")
+    with pytest.raises(InvalidParameter, match="an LLM's size must be 1 to 40 printable characters"):
+        catalogue.add_llm("X", "Lab", size="9" * 41)
+    with pytest.raises(Forbidden, match="adding an LLM needs the role admin"):
+        catalogue.add_llm("X", "Lab", caller=Caller("key:4", Role.OPERATOR))
+    assert len(catalogue.llms()) == 12

@@ -110,6 +110,8 @@ llms = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("vendor", String(100), nullable=False),
+    Column("family", String(100)),
+    Column("size", String(40)),
 )
 
 metrics = Table(

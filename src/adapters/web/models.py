@@ -581,6 +581,20 @@ def _stage(stage: Stage) -> StageOut:
 class LLMOut(Out):
     name: str
     vendor: str
+    family: str | None = None
+    size: str | None = None
+
+
+class LLMIn(Body):
+    example = '{"name": "Qwen 2.5 72B", "vendor": "Alibaba", "family": "Qwen 2.5", "size": "72B"}'
+    name: text() = Field(description="Its name in the catalogue, rankings and pages")  # type: ignore[valid-type]
+    vendor: text()  # type: ignore[valid-type]
+    family: text() | None = None  # type: ignore[valid-type]
+    size: text(40) | None = Field(None, description="e.g. 72B")  # type: ignore[valid-type]
+
+
+class LLMEnvelope(Out):
+    llm: LLMOut
 
 
 class LLMList(Out):

@@ -5,11 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
-from src.adapters.web.contract import CATALOGUE, RANKINGS, READING, answers, api
+from src.adapters.web.auth import caller
+from src.adapters.web.contract import CATALOGUE, RANKINGS, READING, STARTING_WORK, answers, api
 from src.adapters.web.models import (
     HistoryOut,
     HistoryQuery,
+    LLMEnvelope,
+    LLMIn,
     LLMList,
+    LLMOut,
     MetricList,
     MetricRankingOut,
     MetricRankingQuery,
@@ -72,6 +76,15 @@ def history(rankings: RankingUseCases) -> ResponseReturnValue:
 def llms(catalogue: CatalogueUseCases) -> ResponseReturnValue:
     """The LLM catalogue"""
     return LLMList.model_validate({"llms": catalogue.llms()})
+
+
+@blueprint.post("/llms", strict_slashes=False)
+@api.validate(json=LLMIn, resp=answers((201, LLMEnvelope, "Added"), *STARTING_WORK, 409), tags=[CATALOGUE])
+def add_llm(catalogue: CatalogueUseCases) -> ResponseReturnValue:
+    """Add an LLM to the catalogue (admins): endpoints may then serve it"""
+    body: LLMIn = request.context.json  # type: ignore[attr-defined]
+    llm = catalogue.add_llm(body.name, body.vendor, body.family, body.size, caller())
+    return LLMEnvelope(llm=LLMOut.model_validate(llm)), 201
 
 
 @blueprint.get("/metric-definitions", strict_slashes=False)

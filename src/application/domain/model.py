@@ -65,6 +65,8 @@ COMMAND_LINE = Caller("cli", Role.ADMIN, limited=False)
 class LLM:
     name: str
     vendor: str
+    family: str | None = None  # e.g. "Llama 3.1"
+    size: str | None = None  # e.g. "70B"
     id: int | None = None
 
 

@@ -128,9 +128,9 @@ class RankingUseCases:
             return self.uow.catalogue.metrics()
 
     def data_version(self) -> str:
-        """What cached answers are kept under: it changes when a run finishes."""
+        """What cached answers are kept under: it changes when a run finishes or an LLM is added."""
         with self.uow:
-            return self.uow.runs.data_version()
+            return f"{self.uow.runs.data_version()}.{len(self.uow.catalogue.llms())}"
 
     def recent_runs(self, limit: int, source: RunSource = RunSource.SIMULATED) -> list[Run]:
         """The newest completed runs of a source, for choosing one to rank."""
