@@ -159,7 +159,8 @@ class FakeRunRepository(AbstractRunRepository):
 
     def data_version(self) -> str:
         finished = [r for r in self.store.runs.values() if r.is_finished]
-        return f"{len(finished)}.{max((r.finished_at for r in finished if r.finished_at), default=None)}"
+        last = max((r.finished_at for r in finished if r.finished_at), default=None)
+        return f"{len(finished)}.{last}.{len(self.store.llms)}"
 
     def _completed(self, since: datetime | None, source: RunSource | None = None) -> list[Run]:
         runs = [

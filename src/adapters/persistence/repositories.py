@@ -101,10 +101,12 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
     def data_version(self) -> str:
         # How many runs have finished and when the last did: a database emptied and filled again
         # (a restore, the tests) does not repeat a version.
+        # The catalogue's size too: an LLM added shows at once. One round trip for all three.
         runs = orm.simulation_runs.c
         finished = func.count().filter(runs.status.in_([RunStatus.COMPLETED, RunStatus.FAILED]))
-        count, last = self.session.execute(select(finished, func.max(runs.finished_at))).one()
-        return f"{count}.{last}"
+        llms = select(func.count()).select_from(orm.llms).scalar_subquery()
+        count, last, catalogue = self.session.execute(select(finished, func.max(runs.finished_at), llms)).one()
+        return f"{count}.{last}.{catalogue}"
 
     def completed_span(
         self, since: datetime | None, source: RunSource | None = None

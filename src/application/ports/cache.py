@@ -1,9 +1,9 @@
 """The cache port: what the core asks of the cache, best effort by contract.
 
-Cached answers are kept under the data version, which the store derives from its runs (see
-AbstractRunRepository.data_version): a completed run changes it, so an answer computed before
-is never served again, without deleting anything. Web processes read the version at most once a
-second; `data_changed` lets this process read it again at once.
+Cached answers are kept under the data version, which the store derives from its runs and its
+catalogue (see AbstractRunRepository.data_version): a completed run or an LLM added changes it,
+so an answer computed before is never served again, without deleting anything. Web processes
+read the version at most once a second; `data_changed` lets this process read it again at once.
 """
 
 from __future__ import annotations

@@ -101,7 +101,8 @@ class AbstractRunRepository(abc.ABC):
 
     @abc.abstractmethod
     def data_version(self) -> str:
-        """Changes whenever a run finishes (completed or failed): cached answers are kept under it."""
+        """Changes whenever a run finishes (completed or failed) or an LLM is added: cached answers
+        are kept under it."""
 
 
 class AbstractSummaryRepository(abc.ABC):

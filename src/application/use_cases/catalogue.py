@@ -9,13 +9,15 @@ from injector import inject
 from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import Conflict, InvalidParameter
 from src.application.domain.model import COMMAND_LINE, LLM, Caller, Metric, Role
+from src.application.ports.cache import AbstractCache
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 
 
 class CatalogueUseCases:
     @inject
-    def __init__(self, uow: AbstractUnitOfWork):
+    def __init__(self, uow: AbstractUnitOfWork, cache: AbstractCache):
         self.uow = uow
+        self.cache = cache
 
     def seed(self) -> int:
         """Add the LLMs and metrics the store lacks; running it again adds nothing."""
@@ -48,6 +50,7 @@ class CatalogueUseCases:
                 raise Conflict(f"the catalogue already has an LLM named {llm.name!r}")
             self.uow.catalogue.add(llm)
             self.uow.commit()
+        self.cache.data_changed()  # this process's cached answers go at once, others' within a second
         return llm
 
     def llms(self) -> list[LLM]:

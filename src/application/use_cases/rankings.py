@@ -130,7 +130,7 @@ class RankingUseCases:
     def data_version(self) -> str:
         """What cached answers are kept under: it changes when a run finishes or an LLM is added."""
         with self.uow:
-            return f"{self.uow.runs.data_version()}.{len(self.uow.catalogue.llms())}"
+            return self.uow.runs.data_version()
 
     def recent_runs(self, limit: int, source: RunSource = RunSource.SIMULATED) -> list[Run]:
         """The newest completed runs of a source, for choosing one to rank."""
