@@ -43,7 +43,7 @@ class JounceModule(Module):
         binder.bind(AbstractCache, to=self.cache)
         binder.bind(Clock, to=self.clock)
         binder.bind(AbstractTelemetry, to=PrometheusTelemetry())
-        binder.bind(AbstractLLMClient, to=OpenAIStreamingClient())
+        binder.bind(AbstractLLMClient, to=OpenAIStreamingClient(self.settings.benchmark.allowed_networks))
         binder.bind(AbstractSecrets, to=EnvironmentSecrets())
         binder.bind(AbstractResolver, to=SystemResolver())
         binder.bind(AbstractTokenizer, to=TiktokenTokenizer())

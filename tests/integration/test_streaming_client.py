@@ -12,6 +12,7 @@ import pytest
 from src.adapters.measurement.openai_client import OpenAIStreamingClient
 from src.adapters.measurement.tokenizer import TiktokenTokenizer
 from src.application.ports.llm_client import ChatRequest, RequestOutcome
+from src.application.services.addresses import networks
 from src.application.services.load import on_own_loop
 from tests.support.fake_openai import Behaviour, FakeOpenAI
 
@@ -93,3 +94,17 @@ def test_the_tokenizer_counts_cl100k_base_tokens_from_its_packaged_encoding(monk
     tokenizer = TiktokenTokenizer()
     assert tokenizer.name == "cl100k_base"
     assert tokenizer.counts(["Hello world, how are you?", " hello", "", "h"]) == [7, 1, 0, 1]
+
+
+def test_a_name_that_resolves_where_endpoints_may_not_be_is_refused_when_connecting():
+    """The last line against DNS rebinding: the client checks the addresses it is about to use."""
+
+    async def to(base_url: str, allowed: tuple) -> RequestOutcome:
+        async with OpenAIStreamingClient(allowed).connect(True, max_streams=1) as streams:
+            return await streams.stream(request(base_url))
+
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=3)) as server:
+        by_name = server.base_url.replace("127.0.0.1", "localhost")
+        assert on_own_loop(to(by_name, networks(["127.0.0.0/8", "::1/128"]))).error is None
+        refused = on_own_loop(to(by_name, ()))  # loopback not allowed: as a public name come to point home
+    assert refused.error == "connection" and refused.headers_at is None

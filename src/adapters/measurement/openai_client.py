@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +24,10 @@ from typing import Any
 
 import aiohttp
 import uvloop
+from aiohttp.abc import ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
+from src.application.domain.errors import InvalidParameter
 from src.application.ports.llm_client import (
     AbstractChatStreams,
     AbstractLLMClient,
@@ -32,6 +36,7 @@ from src.application.ports.llm_client import (
     Chunk,
     RequestOutcome,
 )
+from src.application.services.addresses import Network, check_addresses, networks
 
 
 class EnvironmentSecrets(AbstractSecrets):
@@ -40,6 +45,9 @@ class EnvironmentSecrets(AbstractSecrets):
 
 
 class OpenAIStreamingClient(AbstractLLMClient):
+    def __init__(self, allowed_networks: tuple[Network, ...] = networks(["127.0.0.0/8", "::1/128"])):
+        self.allowed_networks = allowed_networks  # private networks endpoints may be in (link-local never)
+
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
         # uvloop (libuv): a third less CPU a streamed event than asyncio's loop, measured by
         # `make benchmark-measurement` (44-67% of a core against 78-89% at 256 streams).
@@ -51,7 +59,12 @@ class OpenAIStreamingClient(AbstractLLMClient):
         tracing.on_connection_create_start.append(_connecting)
         tracing.on_connection_create_end.append(_connected)
         tracing.on_request_headers_sent.append(_sending)
-        connector = aiohttp.TCPConnector(limit=max_streams, limit_per_host=0, force_close=not reuse_connections)
+        connector = aiohttp.TCPConnector(
+            limit=max_streams,
+            limit_per_host=0,
+            force_close=not reuse_connections,
+            resolver=_CheckedResolver(self.allowed_networks),
+        )
         async with aiohttp.ClientSession(
             connector=connector, trace_configs=[tracing], auto_decompress=False
         ) as session:
@@ -60,6 +73,25 @@ class OpenAIStreamingClient(AbstractLLMClient):
 
 # A request starts when the client opens its connection, or, on a kept-alive one, when it sends
 # its headers: the time the client spends building a request is its own, not the endpoint's.
+class _CheckedResolver(ThreadedResolver):
+    """aiohttp's resolver, refusing addresses an endpoint may not be at when it connects: its name
+    was checked when stored and before the run, but may point elsewhere by now (DNS rebinding)."""
+
+    def __init__(self, allowed: tuple[Network, ...]):
+        super().__init__()
+        self.allowed = allowed
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await super().resolve(host, port, family)
+        try:
+            check_addresses(host, [result["host"] for result in found], self.allowed)
+        except InvalidParameter as refused:
+            raise OSError(str(refused)) from None  # aiohttp's connection error: the request fails as one
+        return found
+
+
 async def _connecting(_: aiohttp.ClientSession, context: SimpleNamespace, __: Any) -> None:
     stream = context.trace_request_ctx
     stream.started = stream.connect_started = time.perf_counter()
