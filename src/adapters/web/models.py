@@ -9,6 +9,7 @@ import io
 import json
 import math
 import re
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, get_args
 
@@ -43,7 +44,7 @@ from src.application.domain.ranking import (
 )
 from src.application.services.measures import Slo
 from src.application.services.ranking import METHODS, WIN_RATE
-from src.application.services.sweeps import Stage, doubling
+from src.application.services.sweeps import doubling
 from src.application.services.workloads import DISTRIBUTIONS, Workload
 from src.application.use_cases.rankings import WINDOW_SPANS
 from src.application.use_cases.sweeps import SweepReport
@@ -561,21 +562,9 @@ class SweepEnvelope(Out):
 
     @classmethod
     def of(cls, report: SweepReport) -> SweepEnvelope:
-        sweep = report.sweep
-        return cls(
-            sweep=SweepOut(
-                id=sweep.id or 0, endpoint=report.endpoint, status=sweep.status, load=sweep.load, loads=sweep.loads,
-                plan=sweep.plan, min_gain=sweep.min_gain, max_error_rate=sweep.max_error_rate,
-                created_at=sweep.created_at, finished_at=sweep.finished_at, requested_by=sweep.requested_by,
-                stop_reason=sweep.stop_reason, stages=[_stage(s) for s in report.stages],
-                knee=_stage(report.knee) if report.knee else None,
-                largest_load_meeting_slo=report.largest_load_meeting_slo,
-            )
-        )  # fmt: skip
-
-
-def _stage(stage: Stage) -> StageOut:
-    return StageOut.model_validate(stage)
+        fields = asdict(report.sweep) | {"endpoint": report.endpoint, "stages": report.stages, "knee": report.knee,
+                                         "largest_load_meeting_slo": report.largest_load_meeting_slo}  # fmt: skip
+        return cls(sweep=SweepOut.model_validate(fields))
 
 
 class LLMOut(Out):

@@ -108,10 +108,7 @@ class BenchmarkPlan:
     def of(cls, stored: dict[str, Any]) -> BenchmarkPlan:
         """The plan as a run's details hold it."""
         given = {name: value for name, value in stored.items() if name not in ("load", "prompt_tokens")}
-        slo, workload = given.pop("slo", None), given.pop("workload", None)
-        prompts = tuple(given.pop("prompts", ()))
-        return cls(**given, slo=Slo(**slo) if slo else None, workload=Workload(**workload) if workload else None,
-                   prompts=prompts)  # fmt: skip
+        return cls(**_with_values(given) | {"prompts": tuple(given.get("prompts", ()))})
 
     def __post_init__(self) -> None:
         bounds.REQUESTS.check("requests", self.requests)
@@ -184,6 +181,12 @@ def checked_plan(
     return plan
 
 
+def _with_values(fields: dict[str, Any]) -> dict[str, Any]:
+    """Plain fields of a plan with its SLO and workload made values (a stored plan's, a schedule's)."""
+    slo, workload = fields.get("slo"), fields.get("workload")
+    return fields | {"slo": Slo(**slo) if slo else None, "workload": Workload(**workload) if workload else None}
+
+
 PLAN_FIELDS = ("requests", "concurrency", "rate", "burstiness", "warmup", "max_tokens", "reuse_connections", "slo",
                "workload", "force_output")  # fmt: skip
 
@@ -194,10 +197,7 @@ def plan_from(fields: dict[str, Any], settings: BenchmarkSettings) -> BenchmarkP
     if unknown := sorted(set(given) - set(PLAN_FIELDS)):
         raise InvalidParameter(f"unknown plan field {unknown[0]!r}", choices=list(PLAN_FIELDS))
     try:
-        slo = Slo(**given.pop("slo")) if given.get("slo") else None
-        workload = Workload(**given.pop("workload")) if given.get("workload") else None
-        given.pop("slo", None), given.pop("workload", None)
-        return checked_plan(settings, slo=slo, workload=workload, **given)
+        return checked_plan(settings, **_with_values(given))
     except TypeError as error:  # a field missing, unknown inside slo or workload, or of the wrong type
         raise InvalidParameter(f"the plan does not fit: {error}", choices=list(PLAN_FIELDS)) from None
 
@@ -308,7 +308,7 @@ class BenchmarkUseCases:
             return
         allowed = self.settings.key_variables
         if allowed is None:
-            if not KEY_VARIABLE.match(name) or name == "API_KEY":
+            if not KEY_VARIABLE.match(name):  # API_KEY, the service's own, is not NAME_API_KEY
                 message = ("api_key_env must name a variable such as OPENAI_API_KEY (NAME_API_KEY, not the "
                            f"service's own API_KEY), got {name[:100]!r}")  # fmt: skip
                 raise InvalidParameter(message, parameter="api_key_env")
@@ -418,9 +418,9 @@ class BenchmarkUseCases:
         if failed := [r for r in results if r.error]:
             return Failed("; ".join(f"shard {r.index} ({r.worker}): {r.error}" for r in failed))
         endpoint, plan = self._target(run)
+        results = sorted(results, key=lambda r: r.index)
         merged = merge(results)
         limits = self.settings.client_limits
-        results = sorted(results, key=lambda r: r.index)
         checks = [self_check(r.lags, r.cpu_s, r.wall, r.lateness, limits) for r in results]
         checked = worst_check(checks, [f"shard {r.index} ({r.worker})" for r in results])
         if (spread := max(merged.starts) - min(merged.starts)) > START_SPREAD_S:

@@ -103,41 +103,33 @@ class SweepUseCases:
         try:
             self.task_queue.enqueue_sweep(sweep.id)
         except Exception as error:
-            self._finish(sweep.id, RunStatus.FAILED, f"it could not be handed to a worker: {error}")
+            self._mark(sweep.id, RunStatus.FAILED, f"it could not be handed to a worker: {error}")
             raise
         return sweep
 
     def execute(self, sweep_id: int) -> SweepReport:
         """Run the sweep's stages in turn until one says stop; a finished sweep is reported as it is."""
-        with self.uow:
-            sweep = self.uow.sweeps.get(sweep_id)
-            if sweep is None:
-                raise NotFound(f"sweep {sweep_id} does not exist")
-            if sweep.status is RunStatus.QUEUED:
-                sweep.status = RunStatus.RUNNING
-                self.uow.commit()
-            endpoint = self.uow.endpoints.get(sweep.endpoint_id)
-            done = self.uow.runs.of_sweep(sweep_id)
-        if sweep.status is not RunStatus.RUNNING or any(not run.is_finished for run in done):
-            # Finished, or a stage is under way: the worker running it carries the sweep on.
-            return self.get(sweep_id)
-        assert endpoint is not None
-        stages = [Stage.of(run, load) for run, load in zip(done, sweep.loads, strict=False)]
-        # Stages a message delivered again finds already run are not run twice.
+        report = self.get(sweep_id)
+        sweep, stages = report.sweep, list(report.stages)
+        under_way = any(stage.status in (RunStatus.QUEUED, RunStatus.RUNNING) for stage in stages)
+        if sweep.status in (RunStatus.COMPLETED, RunStatus.FAILED) or under_way:
+            return report  # finished, or the worker running a stage carries the sweep on
+        self._mark(sweep_id, RunStatus.RUNNING)
+        # The stages a message delivered again finds already run are not run again.
         reason = stop_reason(sweep, stages) if stages else None
+        stage_caller = Caller(sweep.requested_by or "sweep", Role.OPERATOR, limited=False)  # paid when asked
         while reason is None:
             load = sweep.loads[len(stages)]
-            stage_caller = Caller(sweep.requested_by or "sweep", Role.OPERATOR, limited=False)  # paid when asked
             try:
-                run = self.benchmarks.queue(endpoint.name, self._stage_plan(sweep, load), stage_caller, sweep_id)
+                run = self.benchmarks.queue(report.endpoint, self._stage_plan(sweep, load), stage_caller, sweep_id)
                 assert run.id is not None
                 run = self.benchmarks.execute(run.id)
             except Exception as error:
-                self._finish(sweep_id, RunStatus.FAILED, f"the stage at {sweep.load} {load:g} failed: {error}")
+                self._mark(sweep_id, RunStatus.FAILED, f"the stage at {sweep.load} {load:g} failed: {error}")
                 raise
             stages.append(Stage.of(run, load))
             reason = stop_reason(sweep, stages)
-        self._finish(sweep_id, RunStatus.COMPLETED, reason)
+        self._mark(sweep_id, RunStatus.COMPLETED, reason)
         return self.get(sweep_id)
 
     @staticmethod
@@ -147,11 +139,15 @@ class SweepUseCases:
             return replace(plan, concurrency=int(load))
         return replace(plan, rate=load)
 
-    def _finish(self, sweep_id: int, status: RunStatus, reason: str) -> None:
+    def _mark(self, sweep_id: int, status: RunStatus, reason: str | None = None) -> None:
+        """Running, or finished (completed or failed) for this reason."""
         with self.uow:
             sweep = self.uow.sweeps.get(sweep_id)
             assert sweep is not None
-            sweep.finish(self.clock.now(), status, reason)
+            if reason is None:
+                sweep.status = status
+            else:
+                sweep.finish(self.clock.now(), status, reason)
             self.uow.commit()
 
     def get(self, sweep_id: int) -> SweepReport:
