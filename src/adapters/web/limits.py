@@ -50,6 +50,7 @@ class RateLimiter:
                                   socket_timeout=0.5, socket_connect_timeout=0.5) if redis_url else None  # fmt: skip
         self.leases: dict[str, tuple[int, float]] = {}  # key: (requests left, end of their window)
         self.lock = threading.Lock()
+        self.taking: dict[str, threading.Lock] = {}  # a bucket's: held while a lease of it is taken
         self.outage = Outage("rate-limit storage")
 
     def hit(self, rates: Sequence[RateLimitItem], *bucket: str, count: bool = True) -> None:
@@ -73,14 +74,29 @@ class RateLimiter:
         return self.memory.get_window_stats(rate, *bucket).reset_time - time.time()
 
     def _leased(self, redis: RedisStorage, rate: RateLimitItem, key: str, count: bool) -> float | None:
+        if (spent := self._from_lease(key, count)) is not False:
+            return spent
+        if not count:
+            return None if redis.get(key) < rate.amount else redis.get_expiry(key) - time.time()
+        with self.lock:
+            taking = self.taking.setdefault(key, threading.Lock())
+        with taking:  # one lease at a time a bucket: threads that waited spend the one just taken
+            if (spent := self._from_lease(key, count)) is not False:
+                return spent
+            return self._take_lease(redis, rate, key)
+
+    def _from_lease(self, key: str, count: bool) -> float | bool | None:
+        """None if the lease this process holds admits the request, the seconds to wait if its
+        window is spent, False if it holds none."""
         with self.lock:
             left, until = self.leases.get(key, (0, 0.0))
             if time.time() < until and left != 0:
                 if left > 0 and count:
                     self.leases[key] = (left - 1, until)
                 return None if left > 0 else until - time.time()
-        if not count:
-            return None if redis.get(key) < rate.amount else redis.get_expiry(key) - time.time()
+        return False
+
+    def _take_lease(self, redis: RedisStorage, rate: RateLimitItem, key: str) -> float | None:
         size = max(1, rate.amount // LEASE_SHARE)
         granted = size - max(0, redis.incr(key, rate.get_expiry(), amount=size) - rate.amount)
         if granted == 1:
@@ -88,10 +104,9 @@ class RateLimiter:
         # Redis gives the time left in whole seconds, none in the last half second: a lease is
         # spent for up to a second more, or every request would take another.
         until = max(redis.get_expiry(key), time.time() + 1.0) if granted > 0 else redis.get_expiry(key)
-        with self.lock:  # several threads may take leases at once: what they hold adds up
+        with self.lock:
             if len(self.leases) >= MAX_BUCKETS:
                 self.leases.clear()
-            held, held_until = self.leases.get(key, (0, 0.0))
-            kept = max(0, held) if time.time() < held_until else 0
-            self.leases[key] = (kept + granted - 1, until) if granted > 0 else (kept or FULL, until)
+                self.taking.clear()
+            self.leases[key] = (granted - 1, until) if granted > 0 else (FULL, until)
         return None if granted > 0 else until - time.time()
