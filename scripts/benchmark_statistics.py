@@ -26,7 +26,7 @@ import numpy as np
 
 from src.application.domain.catalogue import LatencyProfile, load_catalogue
 from src.application.domain.model import LLM, Direction, Interval, Metric, RunSource
-from src.application.domain.ranking import MetricRanking, RankingEntry, Statistic
+from src.application.domain.ranking import MetricRanking, RankingEntry, Statistic, Subject
 from src.application.services import ranking
 from src.application.services.intervals import Z_95
 from src.application.services.scores import mean_win_rates
@@ -111,14 +111,14 @@ def ranked(seed: int, n: int, metric: Metric, statistic: Statistic, positions: l
         profile = CATALOGUE.profiles[position]
         values = draw(profile, seed, position, n)
         summary = summarize(1, 1, metric, values.by_metric[metric.name])
-        table[str(position)] = (LLM(str(position), ""), ranking.combine(metric, [summary]))
-    return {int(entry.llm.name): entry for entry in ranking.rank(metric, table, statistic)}
+        table[str(position)] = (Subject(str(position), LLM(str(position), "")), ranking.combine(metric, [summary]))
+    return {int(entry.subject.name): entry for entry in ranking.rank(metric, table, statistic)}
 
 
 def rank_two(one: RankingEntry, two: RankingEntry, metric: Metric, statistic: Statistic) -> tuple[str, ...]:
     """Whom the first is tied with when the two runs are ranked side by side."""
     table = {"one": (LLM("one", ""), one.statistics), "two": (LLM("two", ""), two.statistics)}
-    return next(e.tied_with for e in ranking.rank(metric, table, statistic) if e.llm.name == "one")
+    return next(e.tied_with for e in ranking.rank(metric, table, statistic) if e.subject.name == "one")
 
 
 def tie_test(profiles: list[tuple[int, LatencyProfile]], n: int, seeds: int) -> None:
@@ -250,7 +250,7 @@ def overall_test(n: int, seeds: int) -> None:
                 for m in metrics
             ]
             for entry in ranking.overall(rankings, weights):
-                p = int(entry.llm.name)
+                p = int(entry.subject.name)
                 scores_covered += entry.score_interval[0] <= true_score[p] <= entry.score_interval[1]
                 ranks_covered += entry.rank_interval[0] <= true_rank[p] <= entry.rank_interval[1]
         total = len(everyone) * seeds

@@ -34,7 +34,13 @@ def create_celery(flask_app: Flask, settings: Settings) -> Celery:
         # have workers of their own, so a long one never holds up the schedule's simulations.
         task_routes={
             name: {"queue": settings.celery_benchmark_queue}
-            for name in ("jounce.benchmark", "jounce.benchmark_shard", "jounce.benchmark_merge", "jounce.sweep")
+            for name in (
+                "jounce.benchmark",
+                "jounce.benchmark_shard",
+                "jounce.benchmark_merge",
+                "jounce.sweep",
+                "jounce.campaign",
+            )
         },
         # A message a worker took but never acknowledged (the worker died) goes back to the queue
         # after this long; keep it above the task time limit, or long runs are delivered twice.

@@ -21,6 +21,7 @@ from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.use_cases.accounts import AccountSettings
 from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases
+from src.application.use_cases.campaigns import CampaignUseCases
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from src.application.use_cases.sweeps import SweepUseCases
@@ -65,4 +66,5 @@ class JounceModule(Module):
             lambda: injector.get(SimulationUseCases),
             lambda: injector.get(BenchmarkUseCases),
             lambda: injector.get(SweepUseCases),
+            lambda: injector.get(CampaignUseCases),
         )

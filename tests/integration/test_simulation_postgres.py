@@ -56,7 +56,7 @@ def test_a_completed_run_has_every_sample_and_summaries_that_match_them(injector
     with uow:
         assert uow.samples.count(run.id) == run.sample_count
         metrics = {m.id: m for m in uow.catalogue.metrics()}
-        for summary in uow.summaries.for_run(run.id):
+        for summary in uow.summaries.for_runs([run.id]):
             values = uow.samples.values(run.id, summary.llm_id, summary.metric_id)
             if metrics[summary.metric_id].name == "RPS":  # one value a run: nothing bounds it alone
                 assert summary.n == values.size == 1 and summary.mean == values[0]

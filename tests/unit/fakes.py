@@ -15,6 +15,7 @@ from src.application.domain.errors import Conflict
 from src.application.domain.model import (
     LLM,
     ApiKey,
+    Campaign,
     Endpoint,
     Metric,
     MetricSummary,
@@ -30,6 +31,7 @@ from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.repositories import (
     AbstractApiKeyRepository,
+    AbstractCampaignRepository,
     AbstractCatalogueRepository,
     AbstractEndpointRepository,
     AbstractRollupRepository,
@@ -71,6 +73,7 @@ class Store:
     run_counts: list[tuple[RunSource, datetime]] = field(default_factory=list)  # a completion each
     timelines: dict[int, tuple[date, list[dict[str, Any]]]] = field(default_factory=dict)
     sweeps: dict[int, Sweep] = field(default_factory=dict)
+    campaigns: dict[int, Campaign] = field(default_factory=dict)
 
     def copy(self) -> Store:
         return Store(
@@ -86,6 +89,7 @@ class Store:
             run_counts=list(self.run_counts),
             timelines=dict(self.timelines),
             sweeps={k: replace(v) for k, v in self.sweeps.items()},
+            campaigns=dict(self.campaigns),
         )
 
 
@@ -130,6 +134,9 @@ class FakeRunRepository(AbstractRunRepository):
 
     def of_sweep(self, sweep_id: int) -> list[Run]:
         return sorted((r for r in self.store.runs.values() if r.sweep_id == sweep_id), key=lambda r: r.id or 0)
+
+    def of_campaign(self, campaign_id: int) -> list[Run]:
+        return sorted((r for r in self.store.runs.values() if r.campaign_id == campaign_id), key=lambda r: r.id or 0)
 
     def lock_simulations(self) -> None:
         pass
@@ -197,9 +204,9 @@ class FakeSummaryRepository(AbstractSummaryRepository):
     def add_all(self, summaries: Sequence[MetricSummary]) -> None:
         self.store.summaries.extend(summaries)
 
-    def for_run(self, run_id: int, metric_ids: Collection[int] | None = None) -> list[MetricSummary]:
+    def for_runs(self, run_ids: Collection[int], metric_ids: Collection[int] | None = None) -> list[MetricSummary]:
         return [
-            s for s in self.store.summaries if s.run_id == run_id and (metric_ids is None or s.metric_id in metric_ids)
+            s for s in self.store.summaries if s.run_id in run_ids and (metric_ids is None or s.metric_id in metric_ids)
         ]
 
     def statistic_by_run(
@@ -371,6 +378,18 @@ class FakeSweepRepository(AbstractSweepRepository):
         return self.store.sweeps.get(sweep_id)
 
 
+class FakeCampaignRepository(AbstractCampaignRepository):
+    def __init__(self, store: Store, ids: itertools.count):
+        self.store, self.ids = store, ids
+
+    def add(self, campaign: Campaign) -> None:
+        campaign.id = new_id(campaign, self.ids)
+        self.store.campaigns[campaign.id] = campaign
+
+    def get(self, campaign_id: int) -> Campaign | None:
+        return self.store.campaigns.get(campaign_id)
+
+
 class FakeUnitOfWork(AbstractUnitOfWork):
     """Works on a copy of the store; commit() publishes it, anything else discards it."""
 
@@ -390,6 +409,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.endpoints = FakeEndpointRepository(self.pending, self.ids)
         self.runs = FakeRunRepository(self.pending, self.ids)
         self.sweeps = FakeSweepRepository(self.pending, self.ids)
+        self.campaigns = FakeCampaignRepository(self.pending, self.ids)
         self.summaries = FakeSummaryRepository(self.pending)
         self.rollups = FakeRollupRepository(self.pending)
         self.samples = FakeSampleRepository(self.pending, self.fail_samples_after)
@@ -410,6 +430,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
             self.endpoints,
             self.runs,
             self.sweeps,
+            self.campaigns,
             self.summaries,
             self.rollups,
             self.samples,
@@ -458,6 +479,9 @@ class FakeTaskQueue(AbstractTaskQueue):
 
     def enqueue_sweep(self, sweep_id: int) -> None:
         self.enqueue_simulation(sweep_id)
+
+    def enqueue_campaign(self, campaign_id: int) -> None:
+        self.enqueue_simulation(campaign_id)
 
 
 def seeded_uow(**kwargs: Any) -> FakeUnitOfWork:

@@ -723,7 +723,7 @@ def test_a_run_whose_client_was_the_bottleneck_is_kept_but_ranked_only_when_aske
     assert rankings.rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED)).entries == ()
     assert rankings.rank_metric("TTFT", scope=Scope(window=Window.DAY, source=RunSource.MEASURED)).entries == ()
     alone = rankings.rank_metric("TTFT", scope=Scope(run_id=run.id))
-    assert [entry.llm.name for entry in alone.entries] == ["GPT-4o"]
+    assert [entry.subject.name for entry in alone.entries] == ["GPT-4o"]
 
 
 def test_a_run_whose_client_kept_up_says_so_and_is_ranked():
@@ -739,7 +739,7 @@ def test_a_run_whose_client_kept_up_says_so_and_is_ranked():
     assert run.invalid is None and check["reasons"] == [] and check["client_cpu"] < 0.9
     assert check["arrival_lateness_ms"]["p50"] < 20 and check["loop_lag_ms"]["p50"] < 20
     ranked = RankingUseCases(uow, use_cases.clock).rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED))
-    assert [entry.llm.name for entry in ranked.entries] == ["GPT-4o"]
+    assert [entry.subject.name for entry in ranked.entries] == ["GPT-4o"]
 
 
 def test_a_run_is_measured_even_from_a_thread_whose_event_loop_is_running():

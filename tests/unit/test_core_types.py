@@ -14,7 +14,17 @@ from pathlib import Path
 import pytest
 
 CORE = Path(__file__).resolve().parents[2] / "src" / "application"
-ENTITIES = {"LLM", "Metric", "Run", "Sweep", "Endpoint", "MetricSummary", "User", "ApiKey"}  # what the store maps
+ENTITIES = {
+    "LLM",
+    "Metric",
+    "Run",
+    "Sweep",
+    "Campaign",
+    "Endpoint",
+    "MetricSummary",
+    "User",
+    "ApiKey",
+}  # what the store maps
 
 
 def core_classes(folder: str = "") -> list[type]:

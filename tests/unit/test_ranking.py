@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import t as t_dist
 
 from src.application.domain.model import LLM, Direction, Interval, Metric, RunSource
-from src.application.domain.ranking import MetricRanking, PairStatistics, Statistic
+from src.application.domain.ranking import MetricRanking, PairStatistics, Statistic, Subject
 from src.application.domain.rollup import Rollup
 from src.application.domain.sketch import QuantileSketch
 from src.application.services import ranking
@@ -25,24 +25,27 @@ def normal(mean, sd=0.05, n=1000, seed=0):
 
 
 def ranked(metric, means, statistic=Statistic.MEAN, sd=0.05):
-    table = {name: (LLM(name, "v"), stats(normal(m, sd, seed=i), metric)) for i, (name, m) in enumerate(means.items())}
+    table = {
+        name: (Subject(name, LLM(name, "v")), stats(normal(m, sd, seed=i), metric))
+        for i, (name, m) in enumerate(means.items())
+    }
     return ranking.rank(metric, table, statistic)
 
 
 def test_lower_is_better_puts_the_fastest_first_where_the_original_put_it_last():
     entries = ranked(TTFT, {"slow": 2.0, "fast": 0.5, "mid": 1.0})
-    assert [e.llm.name for e in entries] == ["fast", "mid", "slow"]
+    assert [e.subject.name for e in entries] == ["fast", "mid", "slow"]
     assert [e.rank for e in entries] == [1, 2, 3]
 
 
 def test_higher_is_better_puts_the_highest_first():
     entries = ranked(TPS, {"a": 50.0, "b": 150.0, "c": 100.0}, sd=5)
-    assert [e.llm.name for e in entries] == ["b", "c", "a"]
+    assert [e.subject.name for e in entries] == ["b", "c", "a"]
 
 
 def test_overlapping_intervals_mark_llms_as_statistically_tied():
     entries = ranked(TTFT, {"a": 1.000, "b": 1.002, "c": 2.0}, sd=0.2)
-    by_name = {e.llm.name: e for e in entries}
+    by_name = {e.subject.name: e for e in entries}
     assert by_name["a"].tied_with == ("b",) and by_name["b"].tied_with == ("a",)
     assert by_name["c"].tied_with == ()
 
@@ -50,7 +53,7 @@ def test_overlapping_intervals_mark_llms_as_statistically_tied():
 def test_a_single_run_is_ranked_on_the_statistics_and_intervals_computed_when_it_was_stored():
     values = normal(1.0, 0.1)
     summary = summarize(1, 1, TTFT, values)
-    entry = ranking.rank(TTFT, {"a": (LLM("a", "v"), ranking.combine(TTFT, [summary]))}, Statistic.P95)[0]
+    entry = ranking.rank(TTFT, {"a": (Subject("a", LLM("a", "v")), ranking.combine(TTFT, [summary]))}, Statistic.P95)[0]
     assert entry.value == summary.p95 and entry.interval == summary.intervals["p95"]
 
 
@@ -95,10 +98,10 @@ def test_the_overall_score_is_the_weighted_mean_win_rate():
         metric_ranking(TTFT, {"quick": 0.5, "fluent": 1.5}),
         metric_ranking(TPS, {"quick": 50.0, "fluent": 150.0}),
     ]
-    even = {e.llm.name: e.score for e in ranking.overall(rankings, {"TTFT": 1, "TPS": 1})}
+    even = {e.subject.name: e.score for e in ranking.overall(rankings, {"TTFT": 1, "TPS": 1})}
     assert even == {"quick": 0.5, "fluent": 0.5}
     entries = ranking.overall(rankings, {"TTFT": 3, "TPS": 1})
-    assert [(e.llm.name, e.score, e.rank) for e in entries] == [("quick", 0.75, 1), ("fluent", 0.25, 2)]
+    assert [(e.subject.name, e.score, e.rank) for e in entries] == [("quick", 0.75, 1), ("fluent", 0.25, 2)]
     assert entries[0].by_metric["TTFT"].rank == 1 and entries[0].by_metric["TPS"].rank == 2
     assert entries[0].by_metric["TTFT"].score == 1.0 and entries[0].by_metric["TPS"].score == 0.0
     assert entries[0].rank_interval == (1, 1) and entries[0].score_interval == (0.75, 0.75)  # sd 0.01: sure
@@ -133,10 +136,16 @@ def test_a_mean_is_compared_with_its_standard_error_not_its_interval():
         return PairStatistics(n, mean, std, mean, mean, mean, mean, mean, mean, sketch, wide)
 
     for n in (2, 1000):
-        table = {"a": (LLM("a", "v"), made(1.0, 0.01, n)), "b": (LLM("b", "v"), made(2.0, 0.01, n))}
+        table = {
+            "a": (Subject("a", LLM("a", "v")), made(1.0, 0.01, n)),
+            "b": (Subject("b", LLM("b", "v")), made(2.0, 0.01, n)),
+        }
         assert all(e.tied_with == () for e in ranking.rank(TTFT, table, Statistic.MEAN)), n
         assert all(e.tied_with for e in ranking.rank(TTFT, table, Statistic.MEDIAN)), n  # a quantile: its interval
-    lone = {"a": (LLM("a", "v"), made(1.0, 0.0, 1)), "b": (LLM("b", "v"), made(2.0, 0.0, 1))}
+    lone = {
+        "a": (Subject("a", LLM("a", "v")), made(1.0, 0.0, 1)),
+        "b": (Subject("b", LLM("b", "v")), made(2.0, 0.0, 1)),
+    }
     assert all(e.tied_with for e in ranking.rank(TTFT, lone, Statistic.MEAN))  # one sample each: no error known
 
 
@@ -181,11 +190,13 @@ def test_the_mean_of_two_samples_cannot_be_bounded():
 
 
 def test_an_llm_with_an_open_interval_is_tied_with_those_its_open_side_reaches():
-    short = {"few": (LLM("few", "v"), stats([0.2, 0.3, 0.25, 0.22, 0.28, 0.31, 0.27, 0.24, 0.26, 0.29]))}
+    short = {
+        "few": (Subject("few", LLM("few", "v")), stats([0.2, 0.3, 0.25, 0.22, 0.28, 0.31, 0.27, 0.24, 0.26, 0.29]))
+    }
     many = {
-        name: (LLM(name, "v"), stats(normal(m, 0.01, seed=i)))
+        name: (Subject(name, LLM(name, "v")), stats(normal(m, 0.01, seed=i)))
         for i, (name, m) in enumerate({"a": 0.1, "z": 5.0}.items())
     }
-    entries = {e.llm.name: e for e in ranking.rank(TTFT, {**short, **many}, Statistic.P99)}
+    entries = {e.subject.name: e for e in ranking.rank(TTFT, {**short, **many}, Statistic.P99)}
     assert not entries["few"].interval.sufficient
     assert entries["few"].tied_with == ("z",)  # its open top reaches 5 s; a (0.1 s) lies below its bottom

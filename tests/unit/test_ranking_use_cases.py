@@ -87,7 +87,7 @@ def test_a_zero_weight_leaves_a_metric_out_of_the_overall_score(world):
     simulations.run_now(seed=1)
     only_ttft = metrics.rank_overall(weights={"TPS": 0, "e2e_latency": 0, "RPS": 0})
     ttft = metrics.rank_metric("TTFT")
-    assert only_ttft.entries[0].llm.name == ttft.entries[0].llm.name
+    assert only_ttft.entries[0].subject.name == ttft.entries[0].subject.name
     assert set(only_ttft.entries[0].by_metric) == {"TTFT"}
 
 
@@ -172,10 +172,10 @@ def test_a_windows_statistics_are_its_runs_pooled_as_clusters_read_from_two_roll
     runs = three_runs_five_minutes_apart(simulations, clock)
     clock.advance(timedelta(hours=3))
     ttft = next(m for m in metrics.metrics() if m.name == "TTFT")
-    window = {e.llm.name: e.statistics for e in metrics.rank_metric("TTFT", scope=Scope(window=Window.DAY)).entries}
+    window = {e.subject.name: e.statistics for e in metrics.rank_metric("TTFT", scope=Scope(window=Window.DAY)).entries}
     with metrics.uow:
         llms = {llm.id: llm.name for llm in metrics.uow.catalogue.llms()}
-        summaries = [s for run in runs for s in metrics.uow.summaries.for_run(run.id, [ttft.id])]
+        summaries = [s for run in runs for s in metrics.uow.summaries.for_runs([run.id], [ttft.id])]
     for llm_id, name in llms.items():
         direct = ranking.combine(ttft, [s for s in summaries if s.llm_id == llm_id])
         assert (window[name].n, window[name].p95) == (direct.n, direct.p95)
@@ -192,8 +192,8 @@ def test_a_window_of_one_run_keeps_that_runs_exact_statistics(world):
     clock.advance(timedelta(days=2))
     latest = simulations.run_now(seed=2)
     day = metrics.rank_metric("TTFT", scope=Scope(window=Window.DAY)).entries
-    one = {e.llm.name: e.statistics for e in metrics.rank_metric("TTFT", scope=Scope(run_id=latest.id)).entries}
-    assert all(e.statistics == one[e.llm.name] and not e.statistics.sketched for e in day)
+    one = {e.subject.name: e.statistics for e in metrics.rank_metric("TTFT", scope=Scope(run_id=latest.id)).entries}
+    assert all(e.statistics == one[e.subject.name] and not e.statistics.sketched for e in day)
 
 
 def test_pruning_old_rollups_changes_no_window(world):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from src.application.domain.model import LLM, Direction, Interval, Metric, RunSource
-from src.application.domain.ranking import MetricRanking, PairStatistics, RankingEntry, Statistic
+from src.application.domain.ranking import MetricRanking, PairStatistics, RankingEntry, Statistic, Subject
 from src.application.domain.sketch import QuantileSketch
 from src.application.services import scores
 from src.application.services.scores import mean_win_rates, win_rates
@@ -16,7 +16,7 @@ NO_STATISTICS = PairStatistics(1, 0, 0, 0, 0, 0, 0, 0, 0, QuantileSketch.of(np.o
 
 def metric_ranking(metric, values, half=0.0, open_high=()):
     entries = tuple(
-        RankingEntry(1, LLM(name, "v"), value,
+        RankingEntry(1, Subject(name, LLM(name, "v")), value,
                      Interval(value - half, None if name in open_high else value + half), NO_STATISTICS, (), (1, 1))
         for name, value in values.items()
     )  # fmt: skip
@@ -67,8 +67,8 @@ def test_an_open_side_is_redrawn_with_the_spread_of_the_metric_and_resamples_rep
 
 
 def test_the_redraws_are_normal_on_each_side_with_the_error_its_interval_implies():
-    skewed = RankingEntry(1, LLM("a", "v"), 1.0, Interval(0.8, 1.4), NO_STATISTICS, (), (1, 1))
-    open_top = RankingEntry(1, LLM("b", "v"), 4.0, Interval(3.9, None), NO_STATISTICS, (), (1, 1))
+    skewed = RankingEntry(1, Subject("a", LLM("a", "v")), 1.0, Interval(0.8, 1.4), NO_STATISTICS, (), (1, 1))
+    open_top = RankingEntry(1, Subject("b", LLM("b", "v")), 4.0, Interval(3.9, None), NO_STATISTICS, (), (1, 1))
     draws = scores._redrawn([skewed, open_top], np.random.default_rng(0))
     z = np.random.default_rng(0).standard_normal((scores.RESAMPLES, 2))
     below, above = np.array([0.2, 0.1]) / 1.959963984540054, np.array([0.4, 3.0]) / 1.959963984540054

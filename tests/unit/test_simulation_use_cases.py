@@ -63,7 +63,7 @@ def test_a_run_stores_every_sample_and_a_summary_per_pair_then_invalidates_the_c
     assert uow.store.runs[run.id].status is RunStatus.COMPLETED
     with uow:
         assert uow.samples.count(run.id) == run.sample_count == 3612
-        assert len(uow.summaries.for_run(run.id)) == 48
+        assert len(uow.summaries.for_runs([run.id])) == 48
     assert cache.changes == 1
 
 
@@ -74,7 +74,7 @@ def test_samples_and_summaries_are_identical_whatever_the_chunk_size():
         run = use_cases.run_now(seed=99)
         with uow:
             values = uow.samples.values(run.id, uow.store.llms[0].id, uow.store.metrics[0].id)
-            summaries = [(s.mean, s.p99) for s in uow.summaries.for_run(run.id)]
+            summaries = [(s.mean, s.p99) for s in uow.summaries.for_runs([run.id])]
         stored.append((values.tobytes(), summaries))
     assert stored[0] == stored[1] == stored[2]
     assert len(np.frombuffer(stored[0][0])) == 250
@@ -158,7 +158,7 @@ def test_retention_removes_old_days_of_samples_and_keeps_summaries():
     with uow:
         assert uow.samples.count(old.id) == 0
         assert uow.samples.count(new.id) == 372
-        assert len(uow.summaries.for_run(old.id)) == 48
+        assert len(uow.summaries.for_runs([old.id])) == 48
 
 
 def test_a_run_on_an_unseeded_store_fails_saying_to_seed_the_catalogue():
@@ -176,7 +176,7 @@ def test_a_run_failed_by_the_reaper_stays_failed_when_its_message_arrives_late()
     run = use_cases.execute(late.id)
     assert run.status is RunStatus.FAILED and run.error.startswith("abandoned")
     with uow:
-        assert uow.summaries.for_run(late.id) == [] and uow.samples.count(late.id) == 0
+        assert uow.summaries.for_runs([late.id]) == [] and uow.samples.count(late.id) == 0
     assert cache.changes == 0
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.types import TypeEngine
 from src.application.domain.model import (
     LLM,
     ApiKey,
+    Campaign,
     Direction,
     Endpoint,
     Interval,
@@ -146,8 +147,17 @@ simulation_runs = Table(
     Column("requested_by", String(40)),
     Column("invalid", Text),  # see Run.invalid
     Column("sweep_id", Integer, ForeignKey("sweeps.id", ondelete="CASCADE"), index=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), index=True),
     Index("ix_simulation_runs_status_source_finished_at", "status", "source", "finished_at", "id"),
     Index("ix_simulation_runs_requested_by_created_at", "requested_by", "created_at"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("requested_by", String(40)),
 )
 
 sweeps = Table(
@@ -316,6 +326,7 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(Metric, metrics)
     mapper_registry.map_imperatively(Run, simulation_runs)
     mapper_registry.map_imperatively(Sweep, sweeps)
+    mapper_registry.map_imperatively(Campaign, campaigns)
     mapper_registry.map_imperatively(MetricSummary, metric_summaries)
     mapper_registry.map_imperatively(User, users)
     mapper_registry.map_imperatively(Endpoint, endpoints)

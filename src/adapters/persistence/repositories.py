@@ -13,6 +13,7 @@ from src.adapters.persistence import orm
 from src.application.domain.model import (
     LLM,
     ApiKey,
+    Campaign,
     Endpoint,
     Metric,
     MetricSummary,
@@ -25,6 +26,7 @@ from src.application.domain.model import (
 from src.application.domain.ranking import Statistic
 from src.application.ports.repositories import (
     AbstractApiKeyRepository,
+    AbstractCampaignRepository,
     AbstractCatalogueRepository,
     AbstractEndpointRepository,
     AbstractRunRepository,
@@ -75,6 +77,10 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
     def of_sweep(self, sweep_id: int) -> list[Run]:
         runs = orm.simulation_runs.c
         return list(self.session.scalars(select(Run).where(runs.sweep_id == sweep_id).order_by(runs.id)))
+
+    def of_campaign(self, campaign_id: int) -> list[Run]:
+        runs = orm.simulation_runs.c
+        return list(self.session.scalars(select(Run).where(runs.campaign_id == campaign_id).order_by(runs.id)))
 
     def latest(self, status: RunStatus, source: RunSource | None = None) -> Run | None:
         return self.session.scalars(
@@ -158,8 +164,8 @@ class SqlAlchemySummaryRepository(AbstractSummaryRepository):
     def add_all(self, summaries: Sequence[MetricSummary]) -> None:
         self.session.add_all(summaries)
 
-    def for_run(self, run_id: int, metric_ids: Collection[int] | None = None) -> list[MetricSummary]:
-        query = select(MetricSummary).where(orm.metric_summaries.c.run_id == run_id)
+    def for_runs(self, run_ids: Collection[int], metric_ids: Collection[int] | None = None) -> list[MetricSummary]:
+        query = select(MetricSummary).where(orm.metric_summaries.c.run_id.in_(run_ids))
         if metric_ids is not None:
             query = query.where(orm.metric_summaries.c.metric_id.in_(metric_ids))
         return list(self.session.scalars(query))
@@ -183,6 +189,18 @@ class SqlAlchemySweepRepository(AbstractSweepRepository):
 
     def get(self, sweep_id: int) -> Sweep | None:
         return self.session.get(Sweep, sweep_id)
+
+
+class SqlAlchemyCampaignRepository(AbstractCampaignRepository):
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, campaign: Campaign) -> None:
+        self.session.add(campaign)
+        self.session.flush()  # its id, for its runs
+
+    def get(self, campaign_id: int) -> Campaign | None:
+        return self.session.get(Campaign, campaign_id)
 
 
 class SqlAlchemyEndpointRepository(AbstractEndpointRepository):

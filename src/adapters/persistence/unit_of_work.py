@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from src.adapters.persistence.repositories import (
     SqlAlchemyApiKeyRepository,
+    SqlAlchemyCampaignRepository,
     SqlAlchemyCatalogueRepository,
     SqlAlchemyEndpointRepository,
     SqlAlchemyRunRepository,
@@ -34,6 +35,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.endpoints = SqlAlchemyEndpointRepository(self.session)
         self.runs = SqlAlchemyRunRepository(self.session)
         self.sweeps = SqlAlchemySweepRepository(self.session)
+        self.campaigns = SqlAlchemyCampaignRepository(self.session)
         self.summaries = SqlAlchemySummaryRepository(self.session)
         self.rollups = SqlAlchemyRollupRepository(self.session)
         self.users = SqlAlchemyUserRepository(self.session)

@@ -20,6 +20,7 @@ from src.application.domain.model import SCHEDULE, Run
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.services.shards import Shard, ShardResult
 from src.application.use_cases.benchmarks import BenchmarkUseCases, plan_from
+from src.application.use_cases.campaigns import CampaignUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 from src.application.use_cases.sweeps import SweepUseCases
 
@@ -72,6 +73,13 @@ def sweep(sweep_id: int) -> dict[str, object]:
     return {"sweep_id": sweep_id, "status": str(report.sweep.status), "stages": len(report.stages)}
 
 
+# A campaign's endpoints are measured side by side: as long as one run.
+@shared_task(name="jounce.campaign", soft_time_limit=3600, time_limit=3660, **RUN_TASK)
+def campaign(campaign_id: int) -> dict[str, object]:
+    report = _get(CampaignUseCases).execute(campaign_id)
+    return {"campaign_id": campaign_id, "status": str(report.status), "runs": [run.id for run in report.runs]}
+
+
 def _outcome(run: Run) -> dict[str, object]:
     return {"run_id": run.id, "status": str(run.status), "sample_count": run.sample_count}
 
@@ -109,6 +117,9 @@ class CeleryTaskQueue(AbstractTaskQueue):
 
     def enqueue_sweep(self, sweep_id: int) -> None:
         self._send(sweep.name, sweep_id)
+
+    def enqueue_campaign(self, campaign_id: int) -> None:
+        self._send(campaign.name, campaign_id)
 
     def enqueue_benchmark_shards(self, run_id: int, shards: int, start_at: float) -> None:
         with self._producer() as producer:

@@ -12,6 +12,7 @@ from celery.schedules import BaseSchedule
 
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.use_cases.benchmarks import BenchmarkUseCases
+from src.application.use_cases.campaigns import CampaignUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 from src.application.use_cases.sweeps import SweepUseCases
 
@@ -31,10 +32,12 @@ class InProcessTaskQueue(AbstractTaskQueue):
         simulations: Callable[[], SimulationUseCases],
         benchmarks: Callable[[], BenchmarkUseCases],
         sweeps: Callable[[], SweepUseCases],
+        campaigns: Callable[[], CampaignUseCases],
     ):
         self.simulations = simulations
         self.benchmarks = benchmarks
         self.sweeps = sweeps
+        self.campaigns = campaigns
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulate")
         self.pending: list[Future[None]] = []
 
@@ -51,6 +54,9 @@ class InProcessTaskQueue(AbstractTaskQueue):
     def enqueue_sweep(self, sweep_id: int) -> None:
         self._submit(lambda: self.sweeps().execute(sweep_id), sweep_id)
 
+    def enqueue_campaign(self, campaign_id: int) -> None:
+        self._submit(lambda: self.campaigns().execute(campaign_id), campaign_id)
+
     def _submit(self, work: Callable[[], object], work_id: int) -> None:
         self.pending = [f for f in self.pending if not f.done()]
         self.pending.append(self.executor.submit(self._execute, work, work_id))
@@ -64,7 +70,7 @@ class InProcessTaskQueue(AbstractTaskQueue):
         try:
             work()
         except Exception:
-            log.exception("run or sweep %s failed", work_id)
+            log.exception("run, sweep or campaign %s failed", work_id)
 
 
 class InProcessScheduler(threading.Thread):

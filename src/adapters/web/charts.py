@@ -78,7 +78,7 @@ def ranking_bars(ranking: MetricRanking) -> Chart:
     entries = ranking.entries
     bars = {
         "type": "bar",
-        "x": [e.llm.name for e in entries],
+        "x": [e.subject.name for e in entries],
         "y": [e.value for e in entries],
         "error_y": {  # an open side (too few samples) has no bar: the hatching says so
             "type": "data",
@@ -108,7 +108,7 @@ def ranking_bars(ranking: MetricRanking) -> Chart:
     table = Table(
         ["rank", "95% rank interval", "LLM", f"{ranking.statistic} ({ranking.metric.unit})", "95% CI low",
          "95% CI high", "tied with"],
-        [[e.rank, "{}-{}".format(*e.rank_interval), e.llm.name, e.value,
+        [[e.rank, "{}-{}".format(*e.rank_interval), e.subject.name, e.value,
           OPEN if e.interval.low is None else e.interval.low, OPEN if e.interval.high is None else e.interval.high,
           ", ".join(e.tied_with)] for e in entries],
     )  # fmt: skip
@@ -127,7 +127,7 @@ def distribution_boxes(ranking: MetricRanking) -> Chart:
     """Boxes from the raw values' quantiles (whatever the metric's direction, unlike its tail
     statistics): box p25-p75, line at the median, whiskers at p1 and p99."""
     quantiles = {
-        e.llm.name: [*(e.statistics.sketch.quantile(q) for q in (0.01, 0.25)), e.statistics.p50,
+        e.subject.name: [*(e.statistics.sketch.quantile(q) for q in (0.01, 0.25)), e.statistics.p50,
                      *(e.statistics.sketch.quantile(q) for q in (0.75, 0.99)), e.statistics.mean]
         for e in ranking.entries
     }  # fmt: skip
@@ -187,7 +187,7 @@ def score_bars(ranking: OverallRanking) -> Chart:
     entries = ranking.entries
     bars = {
         "type": "bar",
-        "x": [e.llm.name for e in entries],
+        "x": [e.subject.name for e in entries],
         "y": [e.score for e in entries],
         "error_y": {
             "type": "data",
@@ -203,7 +203,7 @@ def score_bars(ranking: OverallRanking) -> Chart:
     figure = _figure([bars], yaxis={"title": {"text": "score (0-1) — higher is better"}, "range": [0, 1.05]})
     table = Table(
         ["rank", "95% rank interval", "LLM", "score", "95% low", "95% high"],
-        [[e.rank, "{}-{}".format(*e.rank_interval), e.llm.name, e.score, *e.score_interval] for e in entries],
+        [[e.rank, "{}-{}".format(*e.rank_interval), e.subject.name, e.score, *e.score_interval] for e in entries],
     )
     return Chart(
         f"Overall score (mean win rate), {BEST_FIRST}",
@@ -221,7 +221,7 @@ def score_heatmap(ranking: OverallRanking, metrics: list[Metric]) -> Chart:
     heatmap = {
         "type": "heatmap",
         "x": names,
-        "y": [e.llm.name for e in entries],
+        "y": [e.subject.name for e in entries],
         "z": [[e.by_metric[n].score for n in names] for e in entries],
         "text": [[f"{e.by_metric[n].value:.3g} {units[n]}" for n in names] for e in entries],
         "texttemplate": "%{text}",
@@ -239,7 +239,8 @@ def score_heatmap(ranking: OverallRanking, metrics: list[Metric]) -> Chart:
     )
     columns = ["LLM"] + [f"{n} ({units[n]})" for n in names] + [f"{n} score" for n in names]
     rows = [
-        [e.llm.name, *(e.by_metric[n].value for n in names), *(e.by_metric[n].score for n in names)] for e in entries
+        [e.subject.name, *(e.by_metric[n].value for n in names), *(e.by_metric[n].score for n in names)]
+        for e in entries
     ]
     return Chart("Per-metric win rate of every LLM", "Darker is better: 1 beats every rival on its metric.", figure,
                  Table(columns, rows))  # fmt: skip
@@ -259,7 +260,7 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
 
 def latency_speed_scatter(ranking: OverallRanking) -> Chart:
     points = {
-        e.llm.name: (e.by_metric["TTFT"].value, e.by_metric["TPS"].value)
+        e.subject.name: (e.by_metric["TTFT"].value, e.by_metric["TPS"].value)
         for e in ranking.entries
         if "TTFT" in e.by_metric and "TPS" in e.by_metric
     }

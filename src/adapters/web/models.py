@@ -33,6 +33,7 @@ from src.application.domain.errors import InvalidParameter
 from src.application.domain.model import Direction, Endpoint, Metric, Run, RunSource, RunStatus, SweepLoad
 from src.application.domain.ranking import (
     DataSelection,
+    GroupBy,
     MetricHistory,
     MetricRanking,
     OverallEntry,
@@ -255,18 +256,30 @@ class ScopeQuery(Query):
     run_id: query_whole(bounds.RUN_ID) = Field(None, description="One completed run instead of a window")  # type: ignore[valid-type]
     source: one_of(SOURCES) = Field(  # type: ignore[valid-type]
         RunSource.SIMULATED.value,
-        description="Simulated runs, or measured runs of real endpoints (each covers one LLM: use a window)",
+        description="Simulated runs, or measured runs of real endpoints (latest: each subject's newest run)",
     )
+    group_by: one_of([g.value for g in GroupBy]) = Field(  # type: ignore[valid-type]
+        GroupBy.LLM.value,
+        description="Measured runs: rank LLMs (an LLM's endpoints pooled) or endpoints (provider x model)",
+    )
+    plan: text(20) = Field(  # type: ignore[valid-type]
+        None,
+        description="Measured runs: the plan key to rank under (runs of different plans are never pooled); "
+        "needed only where the runs have several, and the error then lists them",
+    )
+    campaign_id: query_whole(bounds.RUN_ID) = Field(None, description="Measured runs: one campaign's runs")  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def one_scope(self) -> Self:
-        if self.run_id is not None and self.window is not None:
-            raise refuse("give run_id or window, not both")
+        if sum(given is not None for given in (self.run_id, self.window, self.campaign_id)) > 1:
+            raise refuse("give one of run_id, window and campaign_id")
         return self
 
     @property
     def scope(self) -> Scope:
-        return Scope(self.run_id, Window(self.window or Window.LATEST), RunSource(self.source))
+        source = RunSource.MEASURED if self.campaign_id is not None else RunSource(self.source)
+        return Scope(self.run_id, Window(self.window or Window.LATEST), source, GroupBy(self.group_by), self.plan,
+                     self.campaign_id)  # fmt: skip
 
 
 class Formatted(Query):
@@ -670,19 +683,30 @@ class Error(Out):
 NO_DATA = "no completed run in this window yet: results will appear after the next simulation run"
 
 
+class PlanOut(Out):
+    key: str = Field(description="Pass it as plan= to rank under this plan")
+    description: str
+    runs: int = Field(description="Runs of this plan covered")
+
+
 class Selection(Out):
-    name: str = Field(description="The window, or `run` for one run asked for by id")
+    name: str = Field(description="The window, `run` for one run asked for by id, or `campaign`")
     runs: int
     first_finished_at: Timestamp | None
     last_finished_at: Timestamp | None
+    plan: PlanOut | None = Field(None, description="Measured rankings: the one plan of every run covered")
+    campaign_id: int | None = Field(None, description="Measured rankings of one campaign's runs")
 
     @classmethod
     def of(cls, selection: DataSelection) -> Selection:
+        name = "campaign" if selection.campaign_id else str(selection.window) if selection.window else "run"
         return cls(
-            name=str(selection.window) if selection.window else "run",
+            name=name,
             runs=selection.runs,
             first_finished_at=selection.first_finished_at,
             last_finished_at=selection.last_finished_at,
+            plan=PlanOut.model_validate(selection.plan) if selection.plan else None,
+            campaign_id=selection.campaign_id,
         )
 
 
@@ -716,10 +740,16 @@ class RankInterval(Out):
     high: int = Field(description="The worst rank the data allow at 95%")
 
 
+Endpoint_ = Annotated[
+    str | None, Field(description="Ranked by endpoint: the endpoint (llm is its LLM)", exclude_if=lambda v: v is None)
+]
+
+
 class RankingResult(Out):
     rank: int
     rank95: RankInterval = Field(description="From pairwise tests of every pair, Holm-corrected at 5%")
     llm: str
+    endpoint: Endpoint_ = None
     vendor: str
     value: float
     ci95: Interval
@@ -727,8 +757,8 @@ class RankingResult(Out):
         description="Relative accuracy of value and ci95 apart from sampling: 0 when computed from raw values, "
         "0.01 when read from merged sketches (windows)"
     )
-    statistically_tied: bool = Field(description="Not told apart from another LLM at 5% (Holm over every pair)")
-    tied_with: list[str]
+    statistically_tied: bool = Field(description="Not told apart from another subject at 5% (Holm over every pair)")
+    tied_with: list[str] = Field(description="The LLMs (or endpoints) it is not told apart from")
     mean_value: float
     median: float
     p90: float
@@ -743,8 +773,8 @@ class RankingResult(Out):
     def of(cls, entry: RankingEntry, statistic: Statistic) -> RankingResult:
         s = entry.statistics
         low, high = entry.rank_interval
-        return cls(rank=entry.rank, rank95=RankInterval(low=low, high=high), llm=entry.llm.name,
-                   vendor=entry.llm.vendor, value=entry.value,
+        return cls(rank=entry.rank, rank95=RankInterval(low=low, high=high), llm=entry.subject.llm.name,
+                   endpoint=entry.subject.endpoint, vendor=entry.subject.llm.vendor, value=entry.value,
                    ci95=Interval(low=entry.interval.low, high=entry.interval.high,
                                  sufficient=entry.interval.sufficient),
                    resolution=s.resolution(statistic), statistically_tied=bool(entry.tied_with),
@@ -774,10 +804,10 @@ class MetricRankingOut(Out):
     def csv(self) -> str:
         header = ["rank", "rank95_low", "rank95_high", "llm", "vendor", "value", "ci95_low", "ci95_high",
                   "ci95_sufficient", "resolution", "tied_with", "mean_value", "median", "p90", "p95", "p99", "std",
-                  "min", "max", "n"]  # fmt: skip
+                  "min", "max", "n", "endpoint"]  # fmt: skip
         rows = [[r.rank, r.rank95.low, r.rank95.high, r.llm, r.vendor, r.value, r.ci95.low, r.ci95.high,
                  r.ci95.sufficient, r.resolution, ";".join(r.tied_with), r.mean_value, r.median, r.p90, r.p95,
-                 r.p99, r.std, r.min, r.max, r.n] for r in self.results]  # fmt: skip
+                 r.p99, r.std, r.min, r.max, r.n, r.endpoint or ""] for r in self.results]  # fmt: skip
         return csv_text(header, rows)
 
 
@@ -796,6 +826,7 @@ class OverallResult(Out):
     rank: int
     rank95: RankInterval = Field(description="The 95% interval of its rank, from the bootstrap of the scores")
     llm: str
+    endpoint: Endpoint_ = None
     vendor: str
     score: float = Field(ge=0, le=1, description="The weighted mean of its win rates")
     score95: ScoreInterval = Field(description="Parametric bootstrap from each value's 95% interval")
@@ -807,8 +838,9 @@ class OverallResult(Out):
         return cls(
             rank=entry.rank,
             rank95=RankInterval(low=entry.rank_interval[0], high=entry.rank_interval[1]),
-            llm=entry.llm.name,
-            vendor=entry.llm.vendor,
+            llm=entry.subject.llm.name,
+            endpoint=entry.subject.endpoint,
+            vendor=entry.subject.llm.vendor,
             score=entry.score,
             score95=ScoreInterval(low=entry.score_interval[0], high=entry.score_interval[1]),
             mean_value=entry.score,
@@ -842,6 +874,7 @@ class OverallRankingOut(Out):
         header = ["rank", "rank95_low", "rank95_high", "llm", "vendor", "score", "score95_low", "score95_high"]
         for name in metrics:
             header += [f"{name}_value", f"{name}_rank", f"{name}_score"]
+        header.append("endpoint")
         rows = []
         for result in self.results:
             row: list[Any] = [result.rank, result.rank95.low, result.rank95.high, result.llm, result.vendor,
@@ -849,7 +882,7 @@ class OverallRankingOut(Out):
             for name in metrics:
                 standing = result.metrics[name]
                 row += [standing.value, standing.rank, standing.score]
-            rows.append(row)
+            rows.append([*row, result.endpoint or ""])
         return csv_text(header, rows)
 
 

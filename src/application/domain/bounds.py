@@ -65,6 +65,7 @@ PROMPT_CHARS = Bound(1, 5_000_000)  # their characters together: they are stored
 INPUT_SPREAD = Bound(0, INPUT_TOKENS.high - 1)  # its spread, and its shared prefix
 SLO_MS = Bound(0, 3_600_000, open_below=True)  # a service-level objective's latency threshold
 ATTAINMENT = Bound(0, 1, open_below=True)  # the share of requests an SLO asks to meet it
+CAMPAIGN_ENDPOINTS = Bound(2, 16)  # endpoints measured together: one worker sends to them all
 SWEEP_STAGES = Bound(2, 12)  # a sweep's loads: enough to find a knee, few enough to bound its cost
 MIN_GAIN = Bound(0.0, 1.0)  # the throughput gain below which a sweep stops
 MAX_ERROR_RATE = Bound(0.0, 1.0)  # the share of failed requests above which a sweep stops
@@ -72,5 +73,6 @@ MAX_ERROR_RATE = Bound(0.0, 1.0)  # the share of failed requests above which a s
 # Reading.
 RUN_ID = Bound(1, 2**31 - 1)  # PostgreSQL's INTEGER
 HISTORY_RUNS = Bound(1, 1000)
+WINDOW_RUNS = Bound(1, 1000)  # the newest measured runs a measured ranking's window reads at most
 PAGE_SIZE = Bound(1, 100)
 OFFSET = Bound(0, 10**9)

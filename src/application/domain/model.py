@@ -114,6 +114,7 @@ class Run:
     # It is kept and can be ranked by its id, but the latest run and windows leave it out.
     invalid: str | None = None
     sweep_id: int | None = None  # measured runs: the sweep this run is a stage of
+    campaign_id: int | None = None  # measured runs: the campaign this run is one endpoint's part of
     id: int | None = None
 
     @property
@@ -170,6 +171,18 @@ class Sweep:
         self.status = status
         self.finished_at = now
         self.stop_reason = reason[:500]
+
+
+@dataclass(eq=False)
+class Campaign:
+    """Endpoints measured together: one plan, one seeded workload, one arrival schedule, their
+    requests sent side by side in the same time window, so that what the hour does to the network
+    and the providers' load falls on all of them alike. Each endpoint's part is a measured run whose
+    `campaign_id` is its id; the campaign's state is theirs (use_cases/campaigns.py)."""
+
+    created_at: datetime
+    requested_by: str | None = None
+    id: int | None = None
 
 
 @dataclass(eq=False)

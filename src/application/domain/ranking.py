@@ -66,14 +66,44 @@ class PairStatistics:
         return RELATIVE_ACCURACY if self.sketched and statistic is not Statistic.MEAN else 0.0
 
 
+class GroupBy(enum.StrEnum):
+    """What measured rankings rank: LLMs (an LLM's endpoints pooled), or endpoints (provider x model)."""
+
+    LLM = "llm"
+    ENDPOINT = "endpoint"
+
+
 @dataclass(frozen=True)
 class Scope:
     """The data a ranking is asked for: one run by id, or the latest run or a window of runs of
-    one source (simulated by default; measured runs each cover one endpoint's LLM)."""
+    one source (simulated by default). Measured rankings cover the runs of one plan (`plan`, a
+    plan key: services/plans.py) and rank them by LLM or by endpoint; their latest data is each
+    subject's newest run, or one campaign's runs."""
 
     run_id: int | None = None
     window: Window = Window.LATEST
     source: RunSource = RunSource.SIMULATED
+    group_by: GroupBy = GroupBy.LLM
+    plan: str | None = None
+    campaign_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a ranking entry ranks: an LLM, or one endpoint serving an LLM (then named as the endpoint)."""
+
+    name: str
+    llm: LLM
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    """The plan measured rankings compare runs under: its key, what it sends, how many runs had it."""
+
+    key: str
+    description: str
+    runs: int
 
 
 @dataclass(frozen=True)
@@ -85,12 +115,14 @@ class DataSelection:
     first_finished_at: datetime | None
     last_finished_at: datetime | None
     run: Run | None = None  # set when exactly one run was asked for or is the latest
+    plan: PlanChoice | None = None  # measured rankings: the plan of every run covered
+    campaign_id: int | None = None  # measured rankings of one campaign's runs
 
 
 @dataclass(frozen=True)
 class RankingEntry:
     rank: int
-    llm: LLM
+    subject: Subject
     value: float
     interval: Interval
     statistics: PairStatistics
@@ -117,7 +149,7 @@ class MetricStanding:
 @dataclass(frozen=True)
 class OverallEntry:
     rank: int
-    llm: LLM
+    subject: Subject
     score: float  # the weighted mean of its win rates
     by_metric: dict[str, MetricStanding]
     score_interval: tuple[float, float]  # 95%

@@ -12,6 +12,7 @@ import numpy as np
 from src.application.domain.model import (
     LLM,
     ApiKey,
+    Campaign,
     Endpoint,
     Metric,
     MetricSummary,
@@ -44,6 +45,15 @@ class AbstractSweepRepository(abc.ABC):
     def get(self, sweep_id: int) -> Sweep | None: ...
 
 
+class AbstractCampaignRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, campaign: Campaign) -> None:
+        """Add it and give it its id at once, for its runs."""
+
+    @abc.abstractmethod
+    def get(self, campaign_id: int) -> Campaign | None: ...
+
+
 class AbstractRunRepository(abc.ABC):
     @abc.abstractmethod
     def add(self, run: Run) -> None: ...
@@ -65,6 +75,10 @@ class AbstractRunRepository(abc.ABC):
     @abc.abstractmethod
     def of_sweep(self, sweep_id: int) -> list[Run]:
         """A sweep's stages, in the order they ran."""
+
+    @abc.abstractmethod
+    def of_campaign(self, campaign_id: int) -> list[Run]:
+        """A campaign's runs, in the order they were queued."""
 
     @abc.abstractmethod
     def completed_span(
@@ -110,8 +124,8 @@ class AbstractSummaryRepository(abc.ABC):
     def add_all(self, summaries: Sequence[MetricSummary]) -> None: ...
 
     @abc.abstractmethod
-    def for_run(self, run_id: int, metric_ids: Collection[int] | None = None) -> list[MetricSummary]:
-        """A run's summaries, of these metrics only (of every metric when None)."""
+    def for_runs(self, run_ids: Collection[int], metric_ids: Collection[int] | None = None) -> list[MetricSummary]:
+        """These runs' summaries, of these metrics only (of every metric when None)."""
 
     @abc.abstractmethod
     def statistic_by_run(

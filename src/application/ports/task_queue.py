@@ -21,5 +21,10 @@ class AbstractTaskQueue(abc.ABC):
         ServiceUnavailable if it cannot."""
 
     @abc.abstractmethod
+    def enqueue_campaign(self, campaign_id: int) -> None:
+        """Ask one worker to measure the queued campaign's endpoints together; raises
+        ServiceUnavailable if it cannot."""
+
+    @abc.abstractmethod
     def enqueue_sweep(self, sweep_id: int) -> None:
         """Ask a worker to run the queued sweep's stages; raises ServiceUnavailable if it cannot."""

@@ -7,6 +7,7 @@ from typing import Self
 
 from src.application.ports.repositories import (
     AbstractApiKeyRepository,
+    AbstractCampaignRepository,
     AbstractCatalogueRepository,
     AbstractEndpointRepository,
     AbstractRollupRepository,
@@ -24,6 +25,7 @@ class AbstractUnitOfWork(abc.ABC):
     endpoints: AbstractEndpointRepository
     runs: AbstractRunRepository
     sweeps: AbstractSweepRepository
+    campaigns: AbstractCampaignRepository
     summaries: AbstractSummaryRepository
     rollups: AbstractRollupRepository
     samples: AbstractSampleRepository

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from src.application.ports.llm_client import RequestOutcome
 from src.application.services.measures import LAG_PROBE_S
@@ -102,19 +102,20 @@ async def drive(
     return Driven(outcomes, time.perf_counter() - started, lateness)
 
 
-class Watched(NamedTuple):
-    """Requests driven, with what the client saw of itself meanwhile (services/measures.py's
-    self-check reads it)."""
+@dataclass(frozen=True)
+class Watched(Generic[T]):
+    """Requests driven (one drive, or several side by side), with what the client saw of itself
+    meanwhile (services/measures.py's self-check reads it)."""
 
-    driven: Driven
+    driven: T
     origin: float  # when the first could be sent (monotonic)
     origin_wall: float  # the same moment on the wall clock (Unix time): shards of a run line up by it
     cpu_s: float  # CPU time of the event loop's thread over the run
     lags: list[float]  # each lag probe's lateness, seconds
 
 
-async def watched(driving: Awaitable[Driven]) -> Watched:
-    """Drives the requests (a `drive(...)` not yet awaited) with the event loop's lag probed and
+async def watched(driving: Awaitable[T]) -> Watched[T]:
+    """Drives the requests (a `drive(...)` not yet awaited, or several gathered) with the event loop's lag probed and
     its thread's CPU time counted.
 
     Python's cyclic garbage collector is paused meanwhile: a full collection walks every object

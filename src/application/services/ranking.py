@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from src.application.domain.model import LLM, Direction, Interval, Metric, MetricSummary
+from src.application.domain.model import Direction, Interval, Metric, MetricSummary
 from src.application.domain.ranking import (
     MetricRanking,
     MetricStanding,
@@ -15,6 +15,7 @@ from src.application.domain.ranking import (
     PairStatistics,
     RankingEntry,
     Statistic,
+    Subject,
 )
 from src.application.domain.rollup import Moments, Rollup
 from src.application.domain.sketch import QuantileSketch
@@ -92,7 +93,7 @@ def _sketch_interval(sketch: QuantileSketch, q: float) -> Interval:
 
 
 def rank(
-    metric: Metric, statistics: dict[str, tuple[LLM, PairStatistics]], statistic: Statistic
+    metric: Metric, statistics: dict[str, tuple[Subject, PairStatistics]], statistic: Statistic
 ) -> tuple[RankingEntry, ...]:
     """Best first for the metric's direction, with ties and rank intervals from pairwise tests."""
     values = {name: stats.value(statistic) for name, (_, stats) in statistics.items()}
@@ -103,7 +104,7 @@ def rank(
     return tuple(
         RankingEntry(
             rank=1 + sum(metric.is_better(values[other], values[name]) for other in values),
-            llm=statistics[name][0],
+            subject=statistics[name][0],
             value=values[name],
             interval=estimates[name].interval,
             statistics=statistics[name][1],
@@ -123,19 +124,20 @@ def overall(rankings: Sequence[MetricRanking], weights: dict[str, float]) -> tup
     """Best score first: the weighted mean win rate (services/scores.py)."""
     scores = mean_win_rates(rankings, weights)
     standings: dict[str, dict[str, MetricStanding]] = {}
-    llms: dict[str, LLM] = {}
+    subjects: dict[str, Subject] = {}
     for ranking in rankings:
         for entry in ranking.entries:
-            llms[entry.llm.name] = entry.llm
-            standings.setdefault(entry.llm.name, {})[ranking.metric.name] = MetricStanding(
-                value=entry.value, rank=entry.rank, score=scores.win_rates[entry.llm.name][ranking.metric.name]
+            name = entry.subject.name
+            subjects[name] = entry.subject
+            standings.setdefault(name, {})[ranking.metric.name] = MetricStanding(
+                value=entry.value, rank=entry.rank, score=scores.win_rates[name][ranking.metric.name]
             )
     score = scores.score
     order = sorted(score, key=lambda name: (-score[name], name))
     return tuple(
         OverallEntry(
             rank=1 + sum(score[other] > score[name] for other in score),
-            llm=llms[name],
+            subject=subjects[name],
             score=score[name],
             by_metric=standings[name],
             score_interval=scores.score_interval[name],

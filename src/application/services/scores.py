@@ -50,7 +50,7 @@ class Scores:
 
 
 def mean_win_rates(rankings: Sequence[MetricRanking], weights: dict[str, float]) -> Scores:
-    names = sorted({entry.llm.name for ranking in rankings for entry in ranking.entries})
+    names = sorted({entry.subject.name for ranking in rankings for entry in ranking.entries})
     total_weight = sum(weights[r.metric.name] for r in rankings)
     point = np.zeros(len(names))
     resampled = np.zeros((RESAMPLES, len(names)))
@@ -58,7 +58,7 @@ def mean_win_rates(rankings: Sequence[MetricRanking], weights: dict[str, float])
     rng = _seeded_by(rankings)
     for ranking in rankings:
         entries = ranking.entries
-        columns = [names.index(entry.llm.name) for entry in entries]
+        columns = [names.index(entry.subject.name) for entry in entries]
         lower = ranking.metric.direction is Direction.LOWER_IS_BETTER
         values = np.array([entry.value for entry in entries])
         share = weights[ranking.metric.name] / total_weight
@@ -66,7 +66,7 @@ def mean_win_rates(rankings: Sequence[MetricRanking], weights: dict[str, float])
         point[columns] += share * rate
         resampled[:, columns] += share * win_rates(_redrawn(entries, rng), lower)
         for entry, entry_rate in zip(entries, rate, strict=True):
-            rates[entry.llm.name][ranking.metric.name] = float(entry_rate)
+            rates[entry.subject.name][ranking.metric.name] = float(entry_rate)
     # Rounded: equal scores summed in another order are not told apart by float noise.
     point, resampled = point.round(12), resampled.round(12)
     ranks = 1 + (resampled[:, None, :] > resampled[:, :, None]).sum(axis=-1)  # (resample, LLM)
@@ -97,5 +97,5 @@ def _redrawn(entries: Sequence[RankingEntry], rng: np.random.Generator) -> np.nd
 
 def _seeded_by(rankings: Sequence[MetricRanking]) -> np.random.Generator:
     """Resamples drawn from the values: the same data always gives the same intervals."""
-    text = repr([(e.llm.name, e.value, e.interval) for r in rankings for e in r.entries]).encode()
+    text = repr([(e.subject.name, e.value, e.interval) for r in rankings for e in r.entries]).encode()
     return np.random.default_rng(int.from_bytes(hashlib.blake2b(text, digest_size=8).digest()))

@@ -8,11 +8,12 @@ and never become samples; every measured request's record is kept with the run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -33,6 +34,7 @@ from src.application.domain.model import (
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.llm_client import (
+    AbstractChatStreams,
     AbstractLLMClient,
     AbstractResolver,
     AbstractSecrets,
@@ -45,7 +47,7 @@ from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import measures, timelines
 from src.application.services.addresses import Network, check_addresses, networks, url_host
-from src.application.services.load import LoadShape, Watched, drive, on_own_loop, watched
+from src.application.services.load import Driven, LoadShape, Watched, drive, on_own_loop, watched
 from src.application.services.measures import (
     ClientLimits,
     Slo,
@@ -348,9 +350,18 @@ class BenchmarkUseCases:
     ) -> Run:
         caller.require(Role.OPERATOR, "starting a measured run")
         prompt_tokens = self.prompt_tokens(plan)
-        endpoint = self.endpoint(endpoint_name)
-        run = Run(
-            seed=bounds.fresh_seed(),  # of its Poisson arrival times
+        run = self.new_run(self.endpoint(endpoint_name), plan, caller, prompt_tokens, sweep_id=sweep_id)
+        return self.lifecycle.add(
+            run, caller, benchmark_work(plan.requests, plan.warmup, plan.max_tokens, prompt_tokens)
+        )
+
+    def new_run(
+        self, endpoint: Endpoint, plan: BenchmarkPlan, caller: Caller, prompt_tokens: int, seed: int | None = None,
+        sweep_id: int | None = None, campaign_id: int | None = None,
+    ) -> Run:  # fmt: skip
+        """A measured run of the plan, not yet added; its seed times its arrivals (fresh when None)."""
+        return Run(
+            seed=bounds.fresh_seed() if seed is None else seed,
             samples_per_pair=plan.requests,
             created_at=self.clock.now(),
             source=RunSource.MEASURED,
@@ -358,9 +369,7 @@ class BenchmarkUseCases:
             details={"plan": asdict(plan) | {"load": plan.shape.describe(), "prompt_tokens": prompt_tokens}},
             requested_by=caller.identity,
             sweep_id=sweep_id,
-        )
-        return self.lifecycle.add(
-            run, caller, benchmark_work(plan.requests, plan.warmup, plan.max_tokens, prompt_tokens)
+            campaign_id=campaign_id,
         )
 
     def request(self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE) -> Run:
@@ -387,10 +396,10 @@ class BenchmarkUseCases:
         request = self._chat_request(endpoint, plan)
         if isinstance(request, str):
             return Failed(request)
-        sent = on_own_loop(self._send(request, plan, run.seed, progress), self.client.new_event_loop)
-        wall = sent.driven.wall
-        checked = self_check(sent.lags, sent.cpu_s, wall, sent.driven.lateness, self.settings.client_limits)
-        return self._result(run, endpoint, plan, sent.driven.outcomes, wall, sent.origin, checked)
+        sent = on_own_loop(self._send([request], plan, run.seed, progress), self.client.new_event_loop)
+        (driven,) = sent.driven
+        checked = self_check(sent.lags, sent.cpu_s, driven.wall, driven.lateness, self.settings.client_limits)
+        return self._result(run, endpoint, plan, driven.outcomes, driven.wall, sent.origin, checked)
 
     def measure_shard(self, run_id: int, shard: Shard, worker: str) -> ShardResult:
         """Send one shard's share of the run (services/shards.py) and hand back what it measured;
@@ -404,11 +413,12 @@ class BenchmarkUseCases:
         if isinstance(request, str):
             return replace(nothing, error=request)
         try:
-            sent = on_own_loop(self._send(request, plan, run.seed, None, shard), self.client.new_event_loop)
+            sent = on_own_loop(self._send([request], plan, run.seed, None, shard), self.client.new_event_loop)
         except Exception as error:  # the merge fails the run with the reason
             return replace(nothing, error=f"{type(error).__name__}: {error}"[:300])
-        return ShardResult(shard.index, worker, sent.driven.outcomes, sent.origin, sent.origin_wall, sent.driven.wall,
-                           sent.lags, sent.driven.lateness, sent.cpu_s)  # fmt: skip
+        (driven,) = sent.driven
+        return ShardResult(shard.index, worker, driven.outcomes, sent.origin, sent.origin_wall, driven.wall,
+                           sent.lags, driven.lateness, sent.cpu_s)  # fmt: skip
 
     def merge_shards(self, run_id: int, results: list[ShardResult]) -> Run:
         """One run of its shards' requests: stored, summarized and ranked as if one worker sent them."""
@@ -431,6 +441,44 @@ class BenchmarkUseCases:
             for r, start, check in zip(results, merged.starts, checks, strict=True)
         ]  # fmt: skip
         return self._result(run, endpoint, plan, merged.outcomes, merged.wall, 0.0, checked, {"shards": shards})
+
+    def measure_together(self, run_ids: list[int]) -> list[Run]:
+        """Measure runs of one plan and seed (a campaign's) side by side in one time window, from
+        one event loop (`_send`). The client's self-check is theirs together: it served them all.
+        A run whose endpoint cannot be sent to fails alone; a fault of the client fails them all."""
+        targets: list[tuple[Run, Endpoint, BenchmarkPlan, ChatRequest]] = []
+        for run_id in run_ids:
+            run = self.lifecycle.start(run_id, RunSource.MEASURED)
+            if run.is_finished:
+                continue
+            endpoint, plan = self._target(run)
+            request = self._chat_request(endpoint, plan)
+            if isinstance(request, str):
+                self.lifecycle.execute(run_id, RunSource.MEASURED, _outcome(Failed(request)))
+            else:
+                targets.append((run, endpoint, plan, request))
+        if targets:
+            self._measure_targets(targets)
+        with self.uow:
+            return [found for run_id in run_ids if (found := self.uow.runs.get(run_id)) is not None]
+
+    def _measure_targets(self, targets: list[tuple[Run, Endpoint, BenchmarkPlan, ChatRequest]]) -> None:
+        first, _, plan, _ = targets[0]
+        try:
+            sending = self._send([request for *_, request in targets], plan, first.seed, None)
+            sent = on_own_loop(sending, self.client.new_event_loop)
+        except Exception as error:
+            for run, *_ in targets:
+                assert run.id is not None
+                self.lifecycle.execute(run.id, RunSource.MEASURED, _outcome(Failed(f"{type(error).__name__}: {error}")))
+            raise
+        wall = max(driven.wall for driven in sent.driven)
+        lateness = [late for driven in sent.driven for late in driven.lateness]
+        checked = self_check(sent.lags, sent.cpu_s, wall, lateness, self.settings.client_limits)
+        for (run, endpoint, plan, _), driven in zip(targets, sent.driven, strict=True):
+            assert run.id is not None
+            result = self._result(run, endpoint, plan, driven.outcomes, driven.wall, sent.origin, checked)
+            self.lifecycle.execute(run.id, RunSource.MEASURED, _outcome(result))
 
     def _target(self, run: Run) -> tuple[Endpoint, BenchmarkPlan]:
         assert run.endpoint_id is not None  # a measured run's
@@ -466,31 +514,45 @@ class BenchmarkUseCases:
 
     async def _send(
         self,
-        request: ChatRequest,
+        targets: list[ChatRequest],
         plan: BenchmarkPlan,
         seed: int,
         progress: Callable[[int, int], None] | None,
         shard: Shard = WHOLE,
-    ) -> Watched:
+    ) -> Watched[list[Driven]]:
+        """Send the plan (a shard's part of it) to each target side by side, from one event loop:
+        the same prompts in the same order on the same arrival schedule, each target its own
+        connections and its own requests in flight."""
         done = 0
         part = plan.part(shard)
+        total = part.requests * len(targets)
 
         def on_done(_: RequestOutcome) -> None:
             nonlocal done
             done += 1
             if progress:
-                progress(done, part.requests)
+                progress(done, total)
 
-        warmups = self._requests(request, plan, "warm-up", plan.warmup, shard)
-        measured = self._requests(request, plan, "measured", plan.requests, shard)
-        async with self.client.connect(plan.reuse_connections, part.concurrency) as streams:
+        warmups = self._requests(targets, plan, "warm-up", plan.warmup, shard)
+        measured = self._requests(targets, plan, "measured", plan.requests, shard)
+        async with contextlib.AsyncExitStack() as stack:
+            pools = [
+                await stack.enter_async_context(self.client.connect(plan.reuse_connections, part.concurrency))
+                for _ in targets
+            ]
             # Warm-ups open the connections and warm the server's caches, all at once: never measured.
-            await drive(lambda: streams.stream(next(warmups)), part.warmup, LoadShape(part.concurrency))
+            warming = LoadShape(part.concurrency)
+            await asyncio.gather(
+                *(drive(_sender(p, w), part.warmup, warming) for p, w in zip(pools, warmups, strict=True))
+            )
             if shard.start_at is not None:  # the run's other shards start at the same moment
                 await asyncio.sleep(max(0.0, shard.start_at - time.time()))
-            send = lambda: streams.stream(next(measured))  # noqa: E731
             max_s = self.settings.max_duration_s
-            return await watched(drive(send, part.requests, part.shape, seed + shard.index, on_done, max_s))
+            drives = [
+                drive(_sender(p, m), part.requests, part.shape, seed + shard.index, on_done, max_s)
+                for p, m in zip(pools, measured, strict=True)
+            ]
+            return await watched(asyncio.gather(*drives))
 
     def run_now(
         self, endpoint_name: str, plan: BenchmarkPlan, progress: Callable[[int, int], None] | None = None
@@ -523,12 +585,13 @@ class BenchmarkUseCases:
         )
 
     def _requests(
-        self, base: ChatRequest, plan: BenchmarkPlan, purpose: str, count: int, shard: Shard
-    ) -> Iterator[ChatRequest]:
-        """The shard's requests to send, in order, their prompts drawn before any is sent."""
+        self, targets: list[ChatRequest], plan: BenchmarkPlan, purpose: str, count: int, shard: Shard
+    ) -> list[Iterator[ChatRequest]]:
+        """Each target's requests of the shard to send, in order: the same prompts for each,
+        drawn once before any is sent."""
         prompts, lengths = self._prompts(plan, purpose, count)
-        requests = [replace(base, prompt=p, prompt_tokens=n) for p, n in zip(prompts, lengths, strict=True)]
-        return iter(shard.picks(requests))
+        picked = shard.picks(list(zip(prompts, lengths, strict=True)))
+        return [iter([replace(base, prompt=p, prompt_tokens=n) for p, n in picked]) for base in targets]
 
     def _prompts(
         self, plan: BenchmarkPlan, purpose: str, count: int, texts: bool = True
@@ -556,3 +619,13 @@ class BenchmarkUseCases:
             for name, array in values.items()
             if array.size
         ]
+
+
+def _sender(streams: AbstractChatStreams, requests: Iterator[ChatRequest]) -> Callable[[], Awaitable[RequestOutcome]]:
+    """What sends the next of these requests on these connections."""
+    return lambda: streams.stream(next(requests))
+
+
+def _outcome(outcome: Completed | Failed) -> Callable[[Run], Completed | Failed]:
+    """Work whose outcome is already known (measured beforehand), for the run lifecycle."""
+    return lambda _: outcome

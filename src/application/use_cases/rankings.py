@@ -9,29 +9,35 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from injector import inject
 
+from src.application.domain import bounds
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
-from src.application.domain.model import LLM, Metric, MetricSummary, Run, RunSource, RunStatus
+from src.application.domain.model import LLM, Endpoint, Metric, MetricSummary, Run, RunSource, RunStatus
 from src.application.domain.ranking import (
     DataSelection,
+    GroupBy,
     HistoryPoint,
     MetricHistory,
     MetricRanking,
     OverallRanking,
     PairStatistics,
+    PlanChoice,
     RankingEntry,
     Scope,
     Statistic,
+    Subject,
     Window,
 )
 from src.application.domain.rollup import Rollup, hour_of
 from src.application.ports.clock import Clock
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import ranking
+from src.application.services.plans import describe, plan_key
 
 LATEST_SIMULATED = Scope()
 
@@ -45,7 +51,16 @@ class WindowRuns:
     runs: Rollup
 
 
-Piece = MetricSummary | WindowRuns  # a pair's data: one run's summary, or a window's runs
+@dataclass(frozen=True)
+class SubjectRuns:
+    """A measured subject's runs of one plan on one metric, oldest first."""
+
+    subject: Subject
+    metric_id: int
+    summaries: tuple[MetricSummary, ...]
+
+
+Piece = MetricSummary | WindowRuns | SubjectRuns  # a pair's data: one run's summary, or a window's runs
 
 WINDOW_SPANS: dict[Window, timedelta | None] = {
     Window.DAY: timedelta(hours=24),
@@ -138,26 +153,83 @@ class RankingUseCases:
             return self.uow.runs.completed_recent(None, limit, source)
 
     def _select(self, scope: Scope, metric_ids: list[int]) -> tuple[DataSelection | None, list[Piece]]:
-        """The completed runs a ranking covers, and each pair's data (of these metrics at least):
-        a run's summary, or the rollup of a window's runs."""
-        if scope.run_id is not None:
-            run = self.uow.runs.get(scope.run_id)
-            if run is None:
-                raise NotFound(f"run {scope.run_id} does not exist")
-            if run.status is not RunStatus.COMPLETED:
-                raise Conflict(f"run {scope.run_id} is {run.status}: rankings use completed runs only")
-            return _one_run(run, None), list(self.uow.summaries.for_run(scope.run_id, metric_ids))
+        """The completed runs a ranking covers, and each subject's data (of these metrics at least):
+        a run's summary, the rollup of a window's runs, or a measured subject's runs."""
+        run = self._asked_run(scope.run_id)
+        if RunSource.MEASURED in (scope.source, run and run.source) or scope.campaign_id is not None:
+            return self._measured(scope, metric_ids, run)
+        if scope.group_by is GroupBy.ENDPOINT:
+            raise InvalidParameter("simulated runs have no endpoints: group_by=endpoint ranks measured runs "
+                                   "(source=measured)", choices=[GroupBy.LLM.value], parameter="group_by")  # fmt: skip
+        if run is not None:
+            assert run.id is not None
+            return _one_run(run, None), list(self.uow.summaries.for_runs([run.id], metric_ids))
         if scope.window is Window.LATEST:
             latest = self.uow.runs.latest(RunStatus.COMPLETED, scope.source)
             if latest is None or latest.id is None:
                 return None, []
-            return _one_run(latest, Window.LATEST), list(self.uow.summaries.for_run(latest.id, metric_ids))
+            return _one_run(latest, Window.LATEST), list(self.uow.summaries.for_runs([latest.id], metric_ids))
         since = self._since(scope.window)
         count = self.uow.rollups.runs(scope.source, since)
         if count == 0:
             return None, []
         first, last = self.uow.runs.completed_span(since, scope.source)
         return DataSelection(scope.window, count, first, last), self._window(scope.source, metric_ids, since)
+
+    def _asked_run(self, run_id: int | None) -> Run | None:
+        if run_id is None:
+            return None
+        run = self.uow.runs.get(run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} does not exist")
+        if run.status is not RunStatus.COMPLETED:
+            raise Conflict(f"run {run_id} is {run.status}: rankings use completed runs only")
+        return run
+
+    def _measured(
+        self, scope: Scope, metric_ids: list[int], run: Run | None
+    ) -> tuple[DataSelection | None, list[Piece]]:
+        """Measured runs of one plan, each subject's pooled: the run asked for, a campaign's runs,
+        each subject's newest run (latest), or a window's runs."""
+        runs = self._measured_runs(scope, run)
+        if not runs:
+            return None, []
+        plan = _plan(scope.plan, runs)
+        runs = [r for r in runs if plan_key(_plan_of(r)) == plan.key]
+        endpoints = {e.id: e for e in self.uow.endpoints.list()}
+        llms = self._llms()
+        subjects = {r.id: _subject(endpoints[r.endpoint_id], llms, scope.group_by) for r in runs}
+        if scope.window is Window.LATEST and run is None and scope.campaign_id is None:
+            newest = {subjects[r.id].name: r for r in reversed(runs)}  # runs come newest first
+            runs = sorted(newest.values(), key=lambda r: (r.finished_at or datetime.min, r.id or 0), reverse=True)
+        run_ids = [r.id for r in runs if r.id is not None]
+        by_pair: dict[tuple[str, int], list[MetricSummary]] = defaultdict(list)
+        order = {run_id: position for position, run_id in enumerate(reversed(run_ids))}  # oldest first
+        for summary in sorted(self.uow.summaries.for_runs(run_ids, metric_ids), key=lambda s: order[s.run_id]):
+            by_pair[(subjects[summary.run_id].name, summary.metric_id)].append(summary)
+        pieces: list[Piece] = [
+            SubjectRuns(subjects[summaries[0].run_id], metric_id, tuple(summaries))
+            for (_, metric_id), summaries in by_pair.items()
+        ]
+        finished = [r.finished_at for r in runs]
+        selection = DataSelection(
+            None if scope.run_id else scope.window, len(runs), min(finished), max(finished),  # type: ignore[type-var]
+            runs[0] if len(runs) == 1 else None, replace(plan, runs=len(runs)), scope.campaign_id,
+        )  # fmt: skip
+        return selection, pieces
+
+    def _measured_runs(self, scope: Scope, run: Run | None) -> list[Run]:
+        """The candidates, newest first (valid completed runs only, but for one asked for by id)."""
+        if run is not None:
+            return [run]
+        if scope.campaign_id is not None:
+            if self.uow.campaigns.get(scope.campaign_id) is None:
+                raise NotFound(f"campaign {scope.campaign_id} does not exist")
+            runs = self.uow.runs.of_campaign(scope.campaign_id)
+            done = [r for r in runs if r.status is RunStatus.COMPLETED and r.invalid is None]
+            return sorted(done, key=lambda r: (r.finished_at or datetime.min, r.id or 0), reverse=True)
+        since = None if scope.window is Window.LATEST else self._since(scope.window)
+        return self.uow.runs.completed_recent(since, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED)
 
     def _window(self, source: RunSource, metric_ids: list[int], since: datetime | None) -> list[Piece]:
         """Each pair's runs since `since`: the newest totals less those before it (two rows per
@@ -171,7 +243,7 @@ class RankingUseCases:
             elif runs.runs == 1:
                 singles[runs.last_run_id].add(pair)
         for run_id, pairs in singles.items():
-            summaries = self.uow.summaries.for_run(run_id, {metric_id for _, metric_id in pairs})
+            summaries = self.uow.summaries.for_runs([run_id], {metric_id for _, metric_id in pairs})
             pieces += [s for s in summaries if (s.llm_id, s.metric_id) in pairs]
         return pieces
 
@@ -214,6 +286,8 @@ def metric_weights(given: dict[str, float], names: list[str]) -> dict[str, float
 
 
 def _source(scope: Scope, selection: DataSelection | None) -> RunSource:
+    if selection and selection.plan:  # a plan is chosen for measured runs only
+        return RunSource.MEASURED
     return selection.run.source if selection and selection.run else scope.source
 
 
@@ -221,14 +295,49 @@ def _one_run(run: Run, window: Window | None) -> DataSelection:
     return DataSelection(window, 1, run.finished_at, run.finished_at, run)
 
 
+def _plan_of(run: Run) -> dict[str, Any]:
+    plan: dict[str, Any] = (run.details or {})["plan"]
+    return plan
+
+
+def _plan(asked: str | None, runs: list[Run]) -> PlanChoice:
+    """The plan to rank under: the one asked for, or the only one the runs have; runs of several
+    plans measure different things, so they are never pooled."""
+    choices: dict[str, PlanChoice] = {}
+    for run in runs:
+        key = plan_key(_plan_of(run))
+        known = choices.get(key)
+        choices[key] = replace(known, runs=known.runs + 1) if known else PlanChoice(key, describe(_plan_of(run)), 1)
+    listed = [f"{c.key} ({c.description}; {c.runs} runs)" for c in choices.values()]
+    if asked is None and len(choices) > 1:
+        raise InvalidParameter(f"these runs have {len(choices)} plans, which are never pooled: choose one with plan",
+                               choices=listed, parameter="plan")  # fmt: skip
+    key = asked or next(iter(choices))
+    if key not in choices:
+        raise InvalidParameter(f"no run here has plan {key[:20]!r}", choices=listed, parameter="plan")
+    return choices[key]
+
+
+def _subject(endpoint: Endpoint, llms: dict[int | None, LLM], group_by: GroupBy) -> Subject:
+    llm = llms[endpoint.llm_id]
+    return Subject(endpoint.name, llm, endpoint.name) if group_by is GroupBy.ENDPOINT else Subject(llm.name, llm)
+
+
 def _rank(
     metric: Metric, llms: dict[int | None, LLM], pieces: Sequence[Piece], statistic: Statistic
 ) -> tuple[RankingEntry, ...]:
-    statistics: dict[str, tuple[LLM, PairStatistics]] = {
-        llms[piece.llm_id].name: (llms[piece.llm_id], _statistics(metric, piece)) for piece in pieces
-    }
+    statistics: dict[str, tuple[Subject, PairStatistics]] = {}
+    for piece in pieces:
+        subject = (
+            piece.subject if isinstance(piece, SubjectRuns) else Subject(llms[piece.llm_id].name, llms[piece.llm_id])
+        )
+        statistics[subject.name] = (subject, _statistics(metric, piece))
     return ranking.rank(metric, statistics, statistic) if statistics else ()
 
 
 def _statistics(metric: Metric, piece: Piece) -> PairStatistics:
-    return ranking.exact(piece) if isinstance(piece, MetricSummary) else ranking.pooled(metric, piece.runs)
+    if isinstance(piece, MetricSummary):
+        return ranking.exact(piece)
+    if isinstance(piece, SubjectRuns):
+        return ranking.combine(metric, piece.summaries)
+    return ranking.pooled(metric, piece.runs)

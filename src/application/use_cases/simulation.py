@@ -165,7 +165,7 @@ class SimulationUseCases:
             llm_names = {llm.id: llm.name for llm in self.uow.catalogue.llms()}
             metric_names = {metric.id: metric.name for metric in self.uow.catalogue.metrics()}
             table: dict[str, dict[str, MetricSummary]] = {name: {} for name in llm_names.values()}
-            for summary in self.uow.summaries.for_run(run_id):
+            for summary in self.uow.summaries.for_runs([run_id]):
                 table[llm_names[summary.llm_id]][metric_names[summary.metric_id]] = summary
             return table
 

@@ -1,0 +1,43 @@
+"""Which measured runs may be compared: runs of the same plan.
+
+A plan's key is a hash of what it sends and how: the load shape, the number of requests and
+warm-ups, the output length and whether it is forced, connection reuse, the SLO, the workload's
+distribution and the given prompts. Only the workload's seed is left out: two runs that draw
+their prompts from one distribution with different seeds measure the same thing (monitoring sends
+fresh prompts each time, so that no cache answers them), and their runs are samples of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+DERIVED = ("load", "prompt_tokens")  # follow from the rest, and prompt_tokens from the seed too
+
+
+def plan_key(plan: dict[str, Any]) -> str:
+    """12 hex digits naming the plan as a run's details hold it, the workload's seed aside."""
+    fields = {name: value for name, value in plan.items() if name not in DERIVED}
+    if fields.get("workload"):
+        fields["workload"] = {name: value for name, value in fields["workload"].items() if name != "seed"}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def describe(plan: dict[str, Any]) -> str:
+    """A plan in a line, for people choosing one: "20 requests, concurrency 4, 256 tokens out, ..."."""
+    load = plan.get("load") or {}
+    parts = [f"{plan['requests']} requests"]
+    if load.get("shape") == "fixed_concurrency":
+        parts.append(f"concurrency {load['concurrency']}")
+    elif load:
+        parts.append(f"{load['shape']} arrivals at {load['rate_per_second']:g}/s")
+    parts.append(f"{'exactly ' if plan.get('force_output') else 'up to '}{plan['max_tokens']} tokens out")
+    if workload := plan.get("workload"):
+        parts.append(f"{workload['distribution']} inputs of {workload['input_tokens']} tokens")
+    elif plan.get("prompts"):
+        parts.append(f"{len(plan['prompts'])} given prompts")
+    if not plan.get("reuse_connections", True):
+        parts.append("a fresh connection each")
+    return ", ".join(parts)

@@ -1,0 +1,212 @@
+"""Campaigns and measured rankings with fakes: endpoints measured together, ranked by endpoint or
+by LLM, only over runs of one plan."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from src.application.domain.errors import Forbidden, InvalidParameter, NotFound, QuotaExceeded
+from src.application.domain.model import Caller, Role, RunSource, RunStatus
+from src.application.domain.ranking import GroupBy, Scope, Window
+from src.application.ports.llm_client import AbstractChatStreams, AbstractLLMClient, ChatRequest, RequestOutcome
+from src.application.services.measures import ClientLimits
+from src.application.services.plans import describe, plan_key
+from src.application.services.workloads import Workload
+from src.application.use_cases.campaigns import CampaignUseCases
+from src.application.use_cases.quotas import Quotas
+from src.application.use_cases.rankings import RankingUseCases
+from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
+from tests.unit.fakes import FakeTaskQueue
+from tests.unit.test_benchmark_use_cases import benchmarks
+
+OPERATOR = Caller("key:1", Role.OPERATOR)
+
+
+class ByEndpoint(AbstractLLMClient):
+    """Answers each endpoint (by its base URL) with first tokens around its own mean, in seconds;
+    every request is logged with its endpoint, in the order sent."""
+
+    def __init__(self, ttft: dict[str, float], seed: int = 1):
+        self.ttft = ttft
+        self.draw = random.Random(seed)
+        self.sent: list[tuple[str, str]] = []  # (base URL, prompt)
+
+    @asynccontextmanager
+    async def connect(self, reuse_connections: bool, max_streams: int) -> AsyncIterator[AbstractChatStreams]:
+        yield Streams(self)
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.new_event_loop()
+
+
+class Streams(AbstractChatStreams):
+    def __init__(self, client: ByEndpoint):
+        self.client = client
+
+    async def stream(self, request: ChatRequest) -> RequestOutcome:
+        self.client.sent.append((request.base_url, request.prompt))
+        ttft = self.client.ttft[request.base_url] * self.client.draw.uniform(0.9, 1.1)
+        await asyncio.sleep(0.002)  # waiting on the endpoint: the others' requests go out meanwhile
+        return RequestOutcome(started=10.0, finished=10.0 + ttft + 1.0, first_token_at=10.0 + ttft, output_tokens=11,
+                              input_tokens=25, tokens_from_usage=True, client_overhead_s=0.001)  # fmt: skip
+
+
+SPEEDS = {"fast": 0.1, "middle": 0.2, "slow": 0.4}  # their mean TTFT, seconds
+
+
+def campaign_world(**settings):
+    client = ByEndpoint({f"http://127.0.0.1:{9000 + i}/v1": ttft for i, ttft in enumerate(SPEEDS.values())})
+    # Limits well above a busy host's noise: a client that only waits never reaches them.
+    use_cases, uow, _ = benchmarks(client, client_limits=ClientLimits(loop_lag_ms=200.0), **settings)
+    llms = {"fast": "GPT-4o", "middle": "GPT-4o", "slow": "Claude 3.5 Sonnet"}  # two providers of one LLM
+    for i, name in enumerate(SPEEDS):
+        use_cases.add_endpoint(name, llms[name], f"http://127.0.0.1:{9000 + i}/v1", "m", None)
+    campaigns = CampaignUseCases(uow, use_cases, FakeTaskQueue(), use_cases.clock, Quotas())
+    return campaigns, RankingUseCases(uow, use_cases.clock), client
+
+
+def test_a_campaign_sends_every_endpoint_the_same_prompts_side_by_side_and_ranks_them_by_endpoint():
+    campaigns, rankings, client = campaign_world()
+    workload = Workload(input_tokens=8, distribution="uniform", spread=4, seed=7)
+    plan = campaigns.benchmarks.plan(30, warmup=0, workload=workload)
+    report = campaigns.queue(list(SPEEDS), plan, OPERATOR)
+    assert report.status is RunStatus.QUEUED and len({run.seed for run in report.runs}) == 1
+    assert campaigns.execute(report.campaign.id).status is RunStatus.COMPLETED
+
+    by_endpoint = {url: [p for u, p in client.sent if u == url] for url, _ in client.sent}
+    assert len(set(map(tuple, by_endpoint.values()))) == 1  # the same prompts in the same order
+    order = [url for url, _ in client.sent]
+    assert all(len(set(order[i : i + 3])) == 3 for i in range(0, 90, 3))  # alternated, not one after another
+
+    ranked = rankings.rank_metric("TTFT", scope=Scope(group_by=GroupBy.ENDPOINT, campaign_id=report.campaign.id))
+    assert [(e.subject.name, e.subject.endpoint, e.subject.llm.name) for e in ranked.entries] == [
+        ("fast", "fast", "GPT-4o"), ("middle", "middle", "GPT-4o"), ("slow", "slow", "Claude 3.5 Sonnet")
+    ]  # fmt: skip
+    assert all(not e.tied_with and e.rank_interval == (e.rank, e.rank) for e in ranked.entries)
+    assert ranked.selection.campaign_id == report.campaign.id and ranked.selection.runs == 3
+    assert ranked.source is RunSource.MEASURED
+    assert ranked.selection.plan.key == plan_key(report.runs[0].details["plan"])
+
+
+def test_ranked_by_llm_an_llms_endpoints_are_pooled_and_by_endpoint_kept_apart():
+    campaigns, rankings, _ = campaign_world()
+    report = campaigns.execute(campaigns.queue(list(SPEEDS), campaigns.benchmarks.plan(20, warmup=0), OPERATOR)
+                               .campaign.id)  # fmt: skip
+    by_llm = rankings.rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED, campaign_id=report.campaign.id))
+    assert [(e.subject.name, e.subject.endpoint, e.statistics.n) for e in by_llm.entries] == [
+        ("GPT-4o", None, 40), ("Claude 3.5 Sonnet", None, 20)
+    ]  # fmt: skip
+    latest = rankings.rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT))
+    assert [e.subject.name for e in latest.entries] == ["fast", "middle", "slow"]
+
+
+def test_runs_of_different_plans_are_never_pooled_and_the_choices_are_named():
+    campaigns, rankings, _ = campaign_world()
+    small, large = campaigns.benchmarks.plan(10, warmup=0), campaigns.benchmarks.plan(20, warmup=0, concurrency=2)
+    for plan in (small, large):
+        campaigns.execute(campaigns.queue(["fast", "slow"], plan, OPERATOR).campaign.id)
+    day = Scope(window=Window.DAY, source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT)
+    with pytest.raises(InvalidParameter, match="2 plans, which are never pooled") as refused:
+        rankings.rank_metric("TTFT", scope=day)
+    keys = {plan_key(rankings_plan(campaigns, plan)) for plan in (small, large)}
+    assert {choice.split(" ")[0] for choice in refused.value.choices} == keys
+
+    chosen = plan_key(rankings_plan(campaigns, large))
+    ranked = rankings.rank_metric("TTFT", scope=replace(day, plan=chosen))
+    assert ranked.selection.plan.key == chosen and ranked.selection.runs == 2
+    assert ranked.selection.plan.description == "20 requests, concurrency 2, up to 256 tokens out"
+    assert [e.statistics.n for e in ranked.entries] == [20, 20]  # the small plan's runs left out
+    with pytest.raises(InvalidParameter, match="no run here has plan"):
+        rankings.rank_metric("TTFT", scope=replace(day, plan="0" * 12))
+
+
+def rankings_plan(campaigns: CampaignUseCases, plan) -> dict:
+    """The plan as a run's details hold it."""
+    runs = [r for r in campaigns.uow.store.runs.values() if r.details["plan"]["requests"] == plan.requests]
+    return runs[0].details["plan"]
+
+
+def test_a_window_pools_each_endpoints_runs_of_the_plan_and_latest_reads_each_ones_newest():
+    campaigns, rankings, _ = campaign_world()
+    plan = campaigns.benchmarks.plan(10, warmup=0)
+    for _ in range(3):
+        campaigns.execute(campaigns.queue(["fast", "slow"], plan, OPERATOR).campaign.id)
+        campaigns.benchmarks.clock.advance(timedelta(hours=1))
+    scope = Scope(window=Window.DAY, source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT)
+    day = rankings.rank_metric("TTFT", scope=scope)
+    assert day.selection.runs == 6 and [e.statistics.n for e in day.entries] == [30, 30]
+    assert all(e.statistics.sketched for e in day.entries)  # several runs: each a cluster
+    latest = rankings.rank_metric("TTFT", scope=replace(scope, window=Window.LATEST))
+    assert latest.selection.runs == 2 and [e.statistics.n for e in latest.entries] == [10, 10]
+
+
+def test_only_measured_runs_have_endpoints_to_group_by():
+    campaigns, rankings, _ = campaign_world()
+    simulations = SimulationUseCases(campaigns.uow, FakeTaskQueue(), campaigns.benchmarks.lifecycle.cache,
+                                     campaigns.benchmarks.clock, SimulationSettings(samples_per_pair=50),
+                                     campaigns.benchmarks.lifecycle.telemetry, Quotas())  # fmt: skip
+    simulations.run_now(seed=1)
+    with pytest.raises(InvalidParameter, match="simulated runs have no endpoints"):
+        rankings.rank_metric("TTFT", scope=Scope(group_by=GroupBy.ENDPOINT))
+    with pytest.raises(NotFound, match="campaign 99 does not exist"):
+        rankings.rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED, campaign_id=99))
+
+
+@pytest.mark.parametrize(
+    ("names", "concurrency", "message"),
+    [
+        (["fast"], 1, "the number of endpoints"),
+        (["fast", "fast"], 1, "each endpoint once"),
+        (["fast", "slow"], 200, "2 endpoints x concurrency 200 = 400 streams"),
+        (["fast", "nowhere"], 1, "no endpoint is named 'nowhere'"),
+    ],
+)
+def test_a_campaign_is_checked_before_anything_is_queued(names, concurrency, message):
+    campaigns, _, _ = campaign_world()
+    with pytest.raises((InvalidParameter, NotFound), match=message):
+        campaigns.queue(names, campaigns.benchmarks.plan(200, concurrency=concurrency), OPERATOR)
+    assert campaigns.uow.store.runs == {} and campaigns.uow.store.campaigns == {}
+
+
+def test_readers_cannot_start_campaigns():
+    campaigns, _, _ = campaign_world()
+    with pytest.raises(Forbidden, match="starting a campaign needs the role operator or admin"):
+        campaigns.queue(["fast", "slow"], campaigns.benchmarks.plan(5), Caller("key:2", Role.READER))
+
+
+def test_an_endpoint_that_cannot_be_sent_to_fails_alone_and_the_others_are_measured():
+    campaigns, _, client = campaign_world()
+    campaigns.benchmarks.change_endpoint("slow", {"api_key_env": "SLOW_API_KEY"})  # not set
+    report = campaigns.execute(campaigns.queue(["fast", "slow"], campaigns.benchmarks.plan(5, warmup=0), OPERATOR)
+                               .campaign.id)  # fmt: skip
+    assert [run.status for run in report.runs] == [RunStatus.COMPLETED, RunStatus.FAILED]
+    assert "SLOW_API_KEY" in report.runs[1].error and report.status is RunStatus.COMPLETED
+    assert {url for url, _ in client.sent} == {"http://127.0.0.1:9000/v1"}
+
+
+def test_a_campaign_counts_once_against_waiting_runs_and_in_full_against_daily_requests():
+    campaigns, _, _ = campaign_world()
+    campaigns.quotas = Quotas(queued_runs=1, benchmark_requests_per_day=50)
+    with pytest.raises(QuotaExceeded, match="benchmark_requests_per_day"):  # 3 x 20 requests, though each fits
+        campaigns.queue(list(SPEEDS), campaigns.benchmarks.plan(20, warmup=0), OPERATOR)
+    campaigns.queue(list(SPEEDS), campaigns.benchmarks.plan(10, warmup=0), OPERATOR)  # 3 runs waiting: one campaign
+    with pytest.raises(QuotaExceeded, match="queued_runs"):
+        campaigns.queue(["fast", "slow"], campaigns.benchmarks.plan(1, warmup=0), OPERATOR)
+
+
+def test_a_plans_key_leaves_out_the_workloads_seed_and_nothing_else():
+    base = {"requests": 10, "concurrency": 1, "rate": None, "max_tokens": 256, "load": {"shape": "fixed_concurrency",
+            "concurrency": 1}, "workload": {"input_tokens": 8, "distribution": "fixed", "spread": 0, "seed": 1}}  # fmt: skip
+    reseeded = base | {"workload": base["workload"] | {"seed": 2}}
+    assert plan_key(base) == plan_key(reseeded) and len(plan_key(base)) == 12
+    for changed in ({"requests": 11}, {"concurrency": 2}, {"max_tokens": 128},
+                    {"workload": base["workload"] | {"distribution": "normal"}}):  # fmt: skip
+        assert plan_key(base | changed) != plan_key(base)
+    assert describe(base) == "10 requests, concurrency 1, up to 256 tokens out, fixed inputs of 8 tokens"
