@@ -212,7 +212,7 @@ def test_with_redis_down_rankings_are_served_uncached(clean_app, environ, api_he
         ("/metrics/?metric_name=TTFT&statistic=mode", 400, "unknown statistic"),
         ("/metrics/?metric_name=TTFT&window=1y", 400, "unknown window"),
         ("/metrics/?metric_name=TTFT&run_id=abc", 400, "run_id"),
-        ("/metrics/?metric_name=TTFT&run_id=5&window=24h", 400, "not both"),
+        ("/metrics/?metric_name=TTFT&run_id=5&window=24h", 400, "give one of run_id, window and campaign_id"),
         ("/metrics/?metric_name=TTFT&run_id=999", 404, "does not exist"),
         ("/metrics/?metric_name=TTFT&format=xml", 400, "unknown format"),
         ("/metrics/all?method=mean", 400, "unknown method"),

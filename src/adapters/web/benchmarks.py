@@ -1,4 +1,4 @@
-"""Measured runs over HTTP: the endpoint catalogue, measured runs and sweeps through the workers."""
+"""Measured runs over HTTP: the endpoint catalogue, measured runs, sweeps and campaigns through the workers."""
 
 from __future__ import annotations
 
@@ -9,17 +9,23 @@ from src.adapters.web.auth import caller
 from src.adapters.web.contract import MEASURED, READING, STARTING_WORK, answers, api
 from src.adapters.web.models import (
     BenchmarkRequest,
+    CampaignEnvelope,
+    CampaignRequest,
     EndpointChange,
     EndpointEnvelope,
     EndpointIn,
     EndpointList,
     EndpointOut,
+    PlanIn,
     RunEnvelope,
     SweepEnvelope,
     SweepRequest,
 )
-from src.application.domain.model import Role, SweepLoad
+from src.application.domain.model import Role, RunSource, RunStatus, SweepLoad
+from src.application.domain.ranking import GroupBy, OverallRanking, Scope, Statistic
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
+from src.application.use_cases.campaigns import CampaignReport, CampaignUseCases
+from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.sweeps import SweepSpec, SweepUseCases
 
 blueprint = Blueprint("benchmarks", __name__)
@@ -75,7 +81,7 @@ def request_benchmark(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
     return RunEnvelope.of(run), 202, {"Location": url_for("runs.get_run", run_id=run.id)}
 
 
-def _plan(body: BenchmarkRequest, benchmarks: BenchmarkUseCases) -> BenchmarkPlan:
+def _plan(body: PlanIn, benchmarks: BenchmarkUseCases) -> BenchmarkPlan:
     slo = body.slo.to_domain() if body.slo else None
     workload = body.workload.to_domain() if body.workload else None
     return benchmarks.plan(
@@ -105,3 +111,36 @@ def request_sweep(benchmarks: BenchmarkUseCases, sweeps: SweepUseCases) -> Respo
 def get_sweep(sweep_id: int, sweeps: SweepUseCases) -> ResponseReturnValue:
     """A sweep: its stages' throughput and latency, its knee, and the largest load meeting its SLO"""
     return SweepEnvelope.of(sweeps.get(sweep_id))
+
+
+@blueprint.post("/campaigns", strict_slashes=False)
+@api.validate(
+    json=CampaignRequest,
+    resp=answers((202, CampaignEnvelope, "Queued; follow the Location"), *STARTING_WORK, 404),
+    tags=[MEASURED],
+)
+def request_campaign(benchmarks: BenchmarkUseCases, campaigns: CampaignUseCases) -> ResponseReturnValue:
+    """Queue a campaign: several endpoints sent the same plan and prompts side by side, then ranked"""
+    body: CampaignRequest = request.context.json  # type: ignore[attr-defined]
+    report = campaigns.request(body.endpoints, _plan(body, benchmarks), caller())
+    location = url_for("benchmarks.get_campaign", campaign_id=report.campaign.id)
+    return CampaignEnvelope.of(report, None), 202, {"Location": location}
+
+
+@blueprint.get("/campaigns/<int:campaign_id>")
+@api.validate(
+    resp=answers((200, CampaignEnvelope, "The campaign, its runs, and once finished its ranking"), *READING, 404),
+    tags=[MEASURED],
+)
+def get_campaign(campaign_id: int, campaigns: CampaignUseCases, rankings: RankingUseCases) -> ResponseReturnValue:
+    """A campaign: its endpoints' runs and, once they finish, their ranking by endpoint"""
+    report = campaigns.get(campaign_id)
+    return CampaignEnvelope.of(report, campaign_ranking(report, rankings))
+
+
+def campaign_ranking(report: CampaignReport, rankings: RankingUseCases) -> OverallRanking | None:
+    """A finished campaign's endpoints ranked on every metric's median; None while it runs."""
+    if report.status is not RunStatus.COMPLETED:
+        return None
+    scope = Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT, campaign_id=report.campaign.id)
+    return rankings.rank_overall(statistic=Statistic.MEDIAN, scope=scope)

@@ -10,13 +10,14 @@ would pay six times over.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import plotly.io
 
 from src.application.domain.model import Direction, Metric
-from src.application.domain.ranking import MetricHistory, MetricRanking, OverallRanking
+from src.application.domain.ranking import MetricHistory, MetricRanking, OverallEntry, OverallRanking, RankingEntry
 from src.application.use_cases.sweeps import SweepReport
 
 BEST_FIRST = "best first"
@@ -74,8 +75,14 @@ def bound(value: float | None) -> str:
     return OPEN if value is None else f"{value:.4g}"
 
 
+def kind(entries: Sequence[RankingEntry | OverallEntry]) -> str:
+    """What the entries rank, for labels: endpoints, or LLMs."""
+    return "endpoint" if any(e.subject.endpoint for e in entries) else "LLM"
+
+
 def ranking_bars(ranking: MetricRanking) -> Chart:
     entries = ranking.entries
+    ranked = kind(entries)
     bars = {
         "type": "bar",
         "x": [e.subject.name for e in entries],
@@ -106,7 +113,7 @@ def ranking_bars(ranking: MetricRanking) -> Chart:
     }
     figure = _figure([bars], yaxis={"title": {"text": axis_title(ranking.metric, str(ranking.statistic))}})
     table = Table(
-        ["rank", "95% rank interval", "LLM", f"{ranking.statistic} ({ranking.metric.unit})", "95% CI low",
+        ["rank", "95% rank interval", ranked, f"{ranking.statistic} ({ranking.metric.unit})", "95% CI low",
          "95% CI high", "tied with"],
         [[e.rank, "{}-{}".format(*e.rank_interval), e.subject.name, e.value,
           OPEN if e.interval.low is None else e.interval.low, OPEN if e.interval.high is None else e.interval.high,
@@ -114,8 +121,8 @@ def ranking_bars(ranking: MetricRanking) -> Chart:
     )  # fmt: skip
     return Chart(
         f"{ranking.metric.description}: {ranking.statistic}, {BEST_FIRST}",
-        "Error bars: 95% confidence interval. Pale bars: not told apart from another LLM at 5% (pairwise "
-        "tests, Holm-corrected), so their order may not hold; the table gives each LLM's 95% rank interval. "
+        f"Error bars: 95% confidence interval. Pale bars: not told apart from another {ranked} at 5% (pairwise "
+        f"tests, Holm-corrected), so their order may not hold; the table gives each {ranked}'s 95% rank interval. "
         "Hatched bars: too few samples to bound the interval on one side (open), so their rank is not a "
         "confident order.",
         figure,
@@ -265,6 +272,7 @@ def latency_speed_scatter(ranking: OverallRanking) -> Chart:
         if "TTFT" in e.by_metric and "TPS" in e.by_metric
     }
     front = pareto_front(points)
+    ranked = kind(ranking.entries)
 
     def markers(names: list[str], label: str, colour: str) -> dict[str, Any]:
         return {
@@ -290,17 +298,18 @@ def latency_speed_scatter(ranking: OverallRanking) -> Chart:
     }
     others = [name for name in points if name not in front]
     figure = _figure(
-        [markers(others, "LLM", BLUE), markers(front, "on the Pareto front", ORANGE), frontier],
+        [markers(others, ranked, BLUE), markers(front, "on the Pareto front", ORANGE), frontier],
         margin={"l": 70, "r": 20, "t": 20, "b": 60},
         legend={"orientation": "h", "y": -0.2},
         xaxis={"title": {"text": "TTFT (seconds) — lower is better"}},
         yaxis={"title": {"text": "TPS (tokens/second) — higher is better"}},
     )
     rows = [[name, ttft, tps, "yes" if name in front else "no"] for name, (ttft, tps) in points.items()]
-    table = Table(["LLM", "TTFT (seconds)", "TPS (tokens/second)", "on the Pareto front"], rows)
+    table = Table([ranked, "TTFT (seconds)", "TPS (tokens/second)", "on the Pareto front"], rows)
     return Chart(
         "Latency against speed",
-        "Up and to the left is better. In orange, the Pareto front: no other LLM is both faster to start and faster.",
+        f"Up and to the left is better. In orange, the Pareto front: no other {ranked} is both faster to start "
+        "and faster.",
         figure,
         table,
     )

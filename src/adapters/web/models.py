@@ -47,6 +47,7 @@ from src.application.services.measures import Slo
 from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.services.sweeps import doubling
 from src.application.services.workloads import DISTRIBUTIONS, Workload
+from src.application.use_cases.campaigns import CampaignReport
 from src.application.use_cases.rankings import WINDOW_SPANS
 from src.application.use_cases.sweeps import SweepReport
 
@@ -362,9 +363,9 @@ class WorkloadIn(Body):
         return Workload(self.input_tokens, self.distribution, self.spread, self.shared_prefix_tokens, self.seed)
 
 
-class BenchmarkRequest(Body):
-    example = '{"endpoint": "gpt-4o", "requests": 50}'
-    endpoint: text() = Field("", description="The endpoint's name (see /endpoints)")  # type: ignore[valid-type]
+class PlanIn(Body):
+    """What a measured run sends: its plan."""
+
     requests: json_whole(bounds.REQUESTS) = 50  # type: ignore[valid-type]
     concurrency: json_whole(bounds.STREAMS) = Field(1, description="Requests in flight at once")  # type: ignore[valid-type]
     rate: json_number(bounds.RATE) = Field(None, description="Poisson arrivals per second instead")  # type: ignore[valid-type]
@@ -385,6 +386,19 @@ class BenchmarkRequest(Body):
     force_output: json_bool() = Field(  # type: ignore[valid-type]
         False,
         description="Ask for exactly max_tokens (min_tokens, ignore_eos: vLLM and SGLang); mismatches are counted",
+    )
+
+
+class BenchmarkRequest(PlanIn):
+    example = '{"endpoint": "gpt-4o", "requests": 50}'
+    endpoint: text() = Field("", description="The endpoint's name (see /endpoints)")  # type: ignore[valid-type]
+
+
+class CampaignRequest(PlanIn):
+    example = '{"endpoints": ["openai-gpt-4o", "azure-gpt-4o"], "requests": 20}'
+    endpoints: list[text()] = Field(  # type: ignore[valid-type]
+        description=f"The endpoints' names ({bounds.CAMPAIGN_ENDPOINTS.range}), each sent the same prompts alongside "
+        "the others'; concurrency is each one's"
     )
 
 
@@ -926,3 +940,34 @@ def csv_text(header: list[str], rows: list[list[Any]]) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+class CampaignRunOut(Out):
+    endpoint: str
+    run: RunOut
+
+
+class CampaignOut(Out):
+    id: int
+    status: RunStatus = Field(description="Its runs': finished when every one is, completed if any completed")
+    created_at: Timestamp
+    requested_by: str | None
+    runs: list[CampaignRunOut] = Field(description="One measured run per endpoint, in the order asked")
+    ranking: OverallRankingOut | None = Field(
+        description="Once finished: its endpoints ranked on every metric's median (ranked by one metric: "
+        "/metrics/?campaign_id=...&group_by=endpoint)"
+    )
+
+
+class CampaignEnvelope(Out):
+    campaign: CampaignOut
+
+    @classmethod
+    def of(cls, report: CampaignReport, ranking: OverallRanking | None) -> CampaignEnvelope:
+        runs = [CampaignRunOut(endpoint=name, run=RunOut.model_validate(run))
+                for name, run in zip(report.endpoints, report.runs, strict=True)]  # fmt: skip
+        return cls(campaign=CampaignOut(
+            id=report.campaign.id or 0, status=report.status, created_at=report.campaign.created_at,
+            requested_by=report.campaign.requested_by, runs=runs,
+            ranking=OverallRankingOut.of(ranking) if ranking else None,
+        ))  # fmt: skip

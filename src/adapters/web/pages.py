@@ -1,5 +1,5 @@
-"""The pages: home, /visualize (one metric) and /visualize/all (every metric), cached per run, and
-a measured sweep's curve (/visualize/sweeps/<id>)."""
+"""The pages: home, /visualize (one metric) and /visualize/all (every metric), cached per run, a
+measured sweep's curve (/visualize/sweeps/<id>) and a campaign's comparison (/visualize/campaigns/<id>)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
 from src.adapters.web import charts
+from src.adapters.web.benchmarks import campaign_ranking
 from src.adapters.web.errors import STATUS_BY_ERROR
 from src.adapters.web.models import MetricQuery, OverallQuery, csv_text, parsed
 from src.adapters.web.response_cache import cached_by
 from src.application.domain.errors import DomainError, NotFound
 from src.application.domain.model import Metric, RunSource
-from src.application.domain.ranking import Statistic, Window
+from src.application.domain.ranking import GroupBy, Scope, Statistic, Window
 from src.application.services.ranking import METHODS, WIN_RATE
+from src.application.use_cases.campaigns import CampaignReport, CampaignUseCases
 from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.sweeps import SweepUseCases
 
@@ -100,6 +102,33 @@ def sweep(sweep_id: int, sweeps: SweepUseCases) -> ResponseReturnValue:
 def sweep_csv(sweep_id: int, chart: str, sweeps: SweepUseCases) -> ResponseReturnValue:
     """The numbers of a sweep's chart, as CSV."""
     return _chart_csv({"curve": charts.sweep_curve(sweeps.get(sweep_id))}, chart)
+
+
+@blueprint.get("/visualize/campaigns/<int:campaign_id>")
+def campaign(campaign_id: int, campaigns: CampaignUseCases, rankings: RankingUseCases) -> ResponseReturnValue:
+    """A campaign's endpoints compared. Not cached: a running campaign's runs finish while it is read."""
+    report = campaigns.get(campaign_id)
+    return render_template("campaign.html", report=report, charts=_campaign_charts(report, rankings),
+                           csv_endpoint="pages.campaign_csv", query={"campaign_id": campaign_id})  # fmt: skip
+
+
+@blueprint.get("/visualize/campaigns/<int:campaign_id>/<chart>.csv")
+def campaign_csv(
+    campaign_id: int, chart: str, campaigns: CampaignUseCases, rankings: RankingUseCases
+) -> ResponseReturnValue:
+    """The numbers of a campaign's chart, as CSV."""
+    return _chart_csv(_campaign_charts(campaigns.get(campaign_id), rankings), chart)
+
+
+def _campaign_charts(report: CampaignReport, rankings: RankingUseCases) -> dict[str, charts.Chart]:
+    """Once it finished: TTFT and TPS by endpoint with their intervals, and latency against speed."""
+    overall = campaign_ranking(report, rankings)
+    if overall is None or not overall.entries:
+        return {}
+    scope = Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT, campaign_id=report.campaign.id)
+    by_metric = {name: rankings.rank_metric(name, Statistic.MEDIAN, scope) for name in ("TTFT", "TPS")}
+    return {"ttft": charts.ranking_bars(by_metric["TTFT"]), "tps": charts.ranking_bars(by_metric["TPS"]),
+            "scatter": charts.latency_speed_scatter(overall)}  # fmt: skip
 
 
 def _metric_page(rankings: RankingUseCases, source: dict[str, str]) -> dict[str, Any]:

@@ -1,0 +1,119 @@
+"""Campaigns over HTTP against three local streaming servers of known speeds: measured side by side,
+ranked by endpoint in their true order with intervals, and runs of other plans never pooled."""
+
+from __future__ import annotations
+
+import pytest
+
+from src.application.use_cases.benchmarks import BenchmarkUseCases
+from tests.support.fake_openai import Behaviour, FakeOpenAI
+from tests.support.polling import wait_until_finished
+
+# First tokens after 20, 50 and 100 ms; then a token every 2, 4 and 8 ms (500, 250 and 125 tokens/s).
+SPEEDS = {
+    "fast": Behaviour(first_token_delay=0.02, token_delay=0.002, tokens=10),
+    "middle": Behaviour(first_token_delay=0.05, token_delay=0.004, tokens=10),
+    "slow": Behaviour(first_token_delay=0.10, token_delay=0.008, tokens=10),
+}
+
+
+@pytest.fixture
+def three_servers(clean_app):
+    servers = {name: FakeOpenAI(behaviour) for name, behaviour in SPEEDS.items()}
+    for server in servers.values():
+        server.__enter__()
+    try:
+        benchmarks = clean_app.extensions["injector"].get(BenchmarkUseCases)
+        llms = {"fast": "GPT-4o", "middle": "GPT-4o", "slow": "Llama 3.1 70B"}  # two providers of one LLM
+        for name, server in servers.items():
+            benchmarks.add_endpoint(name, llms[name], server.base_url, "m", None)
+        yield servers
+    finally:
+        for server in servers.values():
+            server.__exit__(None, None, None)
+
+
+def campaign(client, headers, **plan):
+    body = {"endpoints": list(SPEEDS), "requests": 20, "warmup": 0, "concurrency": 2} | plan
+    response = client.post("/campaigns", json=body, headers=headers)
+    assert response.status_code == 202, response.json
+    return response
+
+
+def test_a_campaign_ranks_three_endpoints_in_their_true_order_with_intervals(three_servers, client, api_headers):
+    response = campaign(client, api_headers)
+    campaign_id = response.json["campaign"]["id"]
+    assert response.headers["Location"] == f"/campaigns/{campaign_id}"
+    assert response.json["campaign"]["ranking"] is None  # not yet run
+
+    found = wait_until_finished(client, api_headers, f"/campaigns/{campaign_id}", timeout=60)
+    assert found["status"] == "completed"
+    assert [(r["endpoint"], r["run"]["status"], r["run"]["invalid"]) for r in found["runs"]] == [
+        ("fast", "completed", None), ("middle", "completed", None), ("slow", "completed", None)
+    ]  # fmt: skip
+    seeds = {r["run"]["seed"] for r in found["runs"]}
+    assert len(seeds) == 1  # one arrival schedule for all
+    overall = found["ranking"]
+    assert [(r["endpoint"], r["llm"], r["rank"]) for r in overall["results"]] == [
+        ("fast", "GPT-4o", 1), ("middle", "GPT-4o", 2), ("slow", "Llama 3.1 70B", 3)
+    ]  # fmt: skip
+    assert overall["window"]["name"] == "campaign" and overall["window"]["campaign_id"] == campaign_id
+
+    for metric, order in (("TTFT", ["fast", "middle", "slow"]), ("TPS", ["fast", "middle", "slow"])):
+        ranked = client.get(f"/metrics/?metric_name={metric}&statistic=median&campaign_id={campaign_id}"
+                            "&group_by=endpoint", headers=api_headers).json  # fmt: skip
+        assert [r["endpoint"] for r in ranked["results"]] == order and ranked["source"] == "measured"
+        assert all(r["ci95"]["sufficient"] and not r["tied_with"] for r in ranked["results"])
+        assert [(r["rank95"]["low"], r["rank95"]["high"]) for r in ranked["results"]] == [(1, 1), (2, 2), (3, 3)]
+        assert ranked["window"]["plan"]["runs"] == 3 and len(ranked["window"]["plan"]["key"]) == 12
+    ttft = {r["endpoint"]: r["value"] for r in client.get(
+        f"/metrics/?metric_name=TTFT&statistic=median&campaign_id={campaign_id}&group_by=endpoint",
+        headers=api_headers).json["results"]}  # fmt: skip
+    assert ttft["fast"] == pytest.approx(0.02, abs=0.01) and ttft["slow"] == pytest.approx(0.10, abs=0.015)
+
+    by_llm = client.get(f"/metrics/?metric_name=TTFT&campaign_id={campaign_id}", headers=api_headers).json
+    assert [(r["llm"], r["n"]) for r in by_llm["results"]] == [("GPT-4o", 40), ("Llama 3.1 70B", 20)]
+    assert "endpoint" not in by_llm["results"][0]
+
+    page = client.get(f"/visualize/campaigns/{campaign_id}", headers=api_headers)
+    assert page.status_code == 200
+    for part in ('id="chart-ttft"', 'id="chart-tps"', 'id="chart-scatter"', "fast", "middle", "slow"):
+        assert part in page.text
+    csv = client.get(f"/visualize/campaigns/{campaign_id}/ttft.csv", headers=api_headers).text.splitlines()
+    assert csv[0].startswith("rank,95% rank interval,endpoint,") and [row.split(",")[2] for row in csv[1:]] == [
+        "fast", "middle", "slow"
+    ]  # fmt: skip
+
+
+def test_runs_of_two_plans_are_never_pooled_and_the_error_names_both(three_servers, client, api_headers):
+    for requests in (8, 12):
+        found = campaign(client, api_headers, requests=requests).json["campaign"]
+        wait_until_finished(client, api_headers, f"/campaigns/{found['id']}", timeout=60)
+    day = "/metrics/?metric_name=TTFT&source=measured&window=24h&group_by=endpoint"
+    refused = client.get(day, headers=api_headers)
+    assert refused.status_code == 400
+    error = refused.json["error"]
+    assert "2 plans, which are never pooled: choose one with plan" in error["message"]
+    assert len(error["choices"]) == 2 and any("12 requests, concurrency 2" in c for c in error["choices"])
+    key = next(c.split(" ")[0] for c in error["choices"] if "12 requests" in c)
+    chosen = client.get(f"{day}&plan={key}", headers=api_headers).json
+    assert chosen["window"]["plan"]["key"] == key and [r["n"] for r in chosen["results"]] == [12, 12, 12]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"endpoints": ["fast"]}, 400, "the number of endpoints must be between 2 and 16, got 1"),
+        ({"endpoints": ["fast", "nowhere"]}, 404, "no endpoint is named 'nowhere'"),
+        ({"endpoints": ["fast", "slow"], "concurrency": 200}, 400, "= 400 streams, more than one holds"),
+    ],
+)
+def test_a_campaign_it_cannot_run_is_refused_naming_the_problem(three_servers, client, api_headers, body, status,
+                                                                message):  # fmt: skip
+    response = client.post("/campaigns", json={"requests": 200} | body, headers=api_headers)
+    assert response.status_code == status and message in response.json["error"]["message"], response.json
+
+
+def test_an_unknown_campaign_is_a_404_on_the_api_and_the_page(client, api_headers):
+    assert client.get("/campaigns/999", headers=api_headers).status_code == 404
+    assert client.get("/visualize/campaigns/999", headers=api_headers).status_code == 404
