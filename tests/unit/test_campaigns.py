@@ -202,8 +202,9 @@ def test_a_campaign_counts_once_against_waiting_runs_and_in_full_against_daily_r
 
 
 def test_a_plans_key_leaves_out_the_workloads_seed_and_nothing_else():
-    base = {"requests": 10, "concurrency": 1, "rate": None, "max_tokens": 256, "load": {"shape": "fixed_concurrency",
-            "concurrency": 1}, "workload": {"input_tokens": 8, "distribution": "fixed", "spread": 0, "seed": 1}}  # fmt: skip
+    workload = {"input_tokens": 8, "distribution": "fixed", "spread": 0, "seed": 1}
+    load = {"shape": "fixed_concurrency", "concurrency": 1}
+    base = {"requests": 10, "concurrency": 1, "rate": None, "max_tokens": 256, "load": load, "workload": workload}
     reseeded = base | {"workload": base["workload"] | {"seed": 2}}
     assert plan_key(base) == plan_key(reseeded) and len(plan_key(base)) == 12
     for changed in ({"requests": 11}, {"concurrency": 2}, {"max_tokens": 128},
