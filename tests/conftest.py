@@ -25,8 +25,10 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # server can tell them apart.
 DATABASE_PREFIX = os.environ.get("TEST_DATABASE_PREFIX", "jounce_test_")
 API_KEY = "test-bootstrap-api-key"
-TABLES = ("api_keys, users, samples, rollups, run_counts, metric_summaries, simulation_runs, campaigns, endpoints, "
-          "metrics, llms")
+TABLES = (
+    "api_keys, users, samples, rollups, run_counts, metric_summaries, simulation_runs, campaigns, endpoints, "
+    "metrics, llms"
+)
 
 
 def psycopg2_url(url: str) -> str:
