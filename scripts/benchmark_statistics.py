@@ -32,6 +32,7 @@ from src.application.services.intervals import Z_95
 from src.application.services.scores import mean_win_rates
 from src.application.services.simulator import LLMSamples, draw_llm_samples
 from src.application.services.statistics import TAILS, summarize
+from src.application.use_cases.monitoring import latency_status
 from src.application.use_cases.rankings import metric_weights
 from src.application.use_cases.simulation import SimulationSettings
 
@@ -209,6 +210,39 @@ def window_test(profiles: list[tuple[int, LatencyProfile]], seeds: int) -> None:
                   f"requests as independent: cover {independent[field] / total:.1%}")  # fmt: skip
 
 
+BASELINE_RUNS, LATEST_RUNS, RUN_REQUESTS = 12, 4, 20  # 72 h and 24 h of runs every 6 h, of the default 20 requests
+
+
+def change_test(profiles: list[tuple[int, LatencyProfile]], seeds: int) -> None:
+    """The change detector (use_cases/monitoring.py) on windows of runs that differ from each other:
+    how often it flags an endpoint that did not change (target at most 1%), and how often one
+    whose TTFT rose by a factor in the latest window."""
+    ttft, tps = METRICS[0], next(m for m in METRICS if m.name == "TPS")
+    print(f"\nChange detector: {BASELINE_RUNS} baseline runs against {LATEST_RUNS} latest, {RUN_REQUESTS} requests "
+          f"each, runs differing by a lognormal factor (sigma {RUN_SPREAD}); {len(profiles)} profiles x {seeds} "
+          "seeds; flagged when TTFT or ITL (median or p90) changed")  # fmt: skip
+    for slower in (1.0, 1.2, 1.5, 2.0):
+        flagged = 0
+        for position, profile in profiles:
+            for seed in range(seeds):
+                factors = run_factors(seed + 10_000, BASELINE_RUNS + LATEST_RUNS)
+                by_metric: dict[str, list] = {"TTFT": [], "TPS": []}
+                for run, factor in enumerate(factors):
+                    drawn = draw(profile, seed * 1000 + run + 500_000, position, RUN_REQUESTS).by_metric
+                    late = slower if run >= BASELINE_RUNS else 1.0
+                    by_metric["TTFT"].append(summarize(run + 1, 1, ttft, drawn["TTFT"] * factor * late))
+                    by_metric["TPS"].append(summarize(run + 1, 1, tps, drawn["TPS"] / factor))
+                statuses = [
+                    latency_status(name, metric, ranking.combine(metric, by_metric[metric.name][BASELINE_RUNS:]),
+                                   ranking.combine(metric, by_metric[metric.name][:BASELINE_RUNS]))
+                    for name, metric in (("TTFT", ttft), ("ITL", tps))
+                ]  # fmt: skip
+                flagged += any(change.changed for status in statuses for change in status.changes.values())
+        total = len(profiles) * seeds
+        label = "no change (false alarms)" if slower == 1.0 else f"TTFT x{slower:g} (detected)"
+        print(f"  {label:26} flagged {flagged / total:6.1%}")
+
+
 def rps_test(profiles: list[tuple[int, LatencyProfile]], seeds: int) -> None:
     """RPS, one value per run, ranked across runs: the window's mean interval (its runs as clusters)
     against the true throughput, concurrency / true mean e2e latency."""
@@ -272,6 +306,7 @@ def main() -> None:
     if args.sizes:  # --sizes '' prints the tests alone
         coverage(profiles, [int(size) for size in args.sizes.split(",")], args.seeds)
     window_test(profiles, args.seeds)
+    change_test(profiles, args.seeds)
     rps_test(profiles, args.seeds)
     tie_test(profiles, 1000, args.seeds)
     overall_test(1000, args.seeds)

@@ -22,6 +22,7 @@ from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.use_cases.accounts import AccountSettings
 from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases
 from src.application.use_cases.campaigns import CampaignUseCases
+from src.application.use_cases.monitoring import MonitorSettings
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from src.application.use_cases.sweeps import SweepUseCases
@@ -49,6 +50,7 @@ class JounceModule(Module):
         binder.bind(AbstractResolver, to=SystemResolver())
         binder.bind(AbstractTokenizer, to=TiktokenTokenizer())
         binder.bind(BenchmarkSettings, to=self.settings.benchmark)
+        binder.bind(MonitorSettings, to=self.settings.monitoring)
         binder.bind(Quotas, to=self.settings.quotas)
         binder.bind(AccountSettings, to=AccountSettings(bootstrap_api_key=self.settings.bootstrap_api_key))
 

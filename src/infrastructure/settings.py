@@ -17,6 +17,7 @@ from src.application.domain.errors import InvalidParameter
 from src.application.services.addresses import Network, networks
 from src.application.services.measures import ClientLimits
 from src.application.use_cases.benchmarks import BenchmarkSettings, plan_from
+from src.application.use_cases.monitoring import MonitorSettings
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings
 from src.infrastructure.database import DatabaseTimeouts
@@ -60,6 +61,7 @@ class Settings:
     quotas: Quotas
     simulation: SimulationSettings
     benchmark: BenchmarkSettings
+    monitoring: MonitorSettings
 
     @property
     def is_production(self) -> bool:
@@ -141,6 +143,10 @@ class Settings:
                 fixed_seed=_optional_integer(env, "SIMULATION_SEED", minimum=0),
                 retention_days=_integer(env, "SAMPLE_RETENTION_DAYS", 7, minimum=1),
                 stale_after=timedelta(minutes=_integer(env, "RUN_STALE_AFTER_MINUTES", 60, minimum=1)),
+            ),
+            monitoring=MonitorSettings(
+                window=timedelta(hours=_integer(env, "MONITOR_WINDOW_HOURS", 24, minimum=1)),
+                baseline=timedelta(hours=_integer(env, "MONITOR_BASELINE_HOURS", 72, minimum=1)),
             ),
         )
         settings._refuse_unsafe_production(env)

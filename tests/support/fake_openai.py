@@ -35,6 +35,8 @@ class Behaviour:
     throttle_every: int = 0  # every n-th request answers 429 (0: never)
     send_usage: bool = True
     capacity: int = 0  # requests streamed at once (0: any number); the rest wait their turn, as a saturated server's
+    slower_after: int = 0  # after this many requests (0: never) every delay is `slower_by` times longer
+    slower_by: float = 1.0
 
 
 class FakeOpenAI:
@@ -97,16 +99,18 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            slower = b.slower_by if b.slower_after and number > b.slower_after else 1.0
             with slots:
-                self._stream(body)
+                self._stream(body, slower)
 
-        def _stream(self, body: dict[str, Any]) -> None:
+        def _stream(self, body: dict[str, Any], slower: float) -> None:
             b = behaviour
             # Each token at its own time from the request's arrival, so late wake-ups never add up.
             arrived = time.monotonic()
             tokens = min(b.tokens, body.get("max_tokens", b.tokens))
             for index in range(b.reasoning_tokens + tokens):
-                time.sleep(max(0.0, arrived + b.first_token_delay + index * b.token_delay - time.monotonic()))
+                due = arrived + (b.first_token_delay + index * b.token_delay) * slower
+                time.sleep(max(0.0, due - time.monotonic()))
                 if b.break_after and index == b.break_after:
                     self.close_connection = True
                     return

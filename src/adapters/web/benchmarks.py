@@ -16,6 +16,8 @@ from src.adapters.web.models import (
     EndpointIn,
     EndpointList,
     EndpointOut,
+    EndpointStatusList,
+    EndpointStatusOut,
     PlanIn,
     RunEnvelope,
     SweepEnvelope,
@@ -25,6 +27,7 @@ from src.application.domain.model import Role, RunSource, RunStatus, SweepLoad
 from src.application.domain.ranking import GroupBy, OverallRanking, Scope, Statistic
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
 from src.application.use_cases.campaigns import CampaignReport, CampaignUseCases
+from src.application.use_cases.monitoring import MonitoringUseCases
 from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.sweeps import SweepSpec, SweepUseCases
 
@@ -37,6 +40,18 @@ def list_endpoints(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
     """The OpenAI-compatible endpoints that measured runs benchmark"""
     admin = caller().role is Role.ADMIN
     return EndpointList(endpoints=[EndpointOut.of(e, with_address=admin) for e in benchmarks.endpoints()])
+
+
+@blueprint.get("/endpoints/status")
+@api.validate(resp=answers((200, EndpointStatusList, "Each watched endpoint"), *READING), tags=[MEASURED])
+def endpoint_statuses(monitoring: MonitoringUseCases) -> ResponseReturnValue:
+    """Each endpoint's latest window: TTFT and ITL quantiles with intervals, throughput, errors, SLO
+    attainment, and whether it changed against its baseline"""
+    settings = monitoring.settings
+    return EndpointStatusList(
+        window_hours=settings.window.total_seconds() / 3600, baseline_hours=settings.baseline.total_seconds() / 3600,
+        endpoints=[EndpointStatusOut.of(status) for status in monitoring.statuses()],
+    )  # fmt: skip
 
 
 @blueprint.post("/endpoints", strict_slashes=False)

@@ -43,11 +43,13 @@ from src.application.domain.ranking import (
     Statistic,
     Window,
 )
+from src.application.services.changes import Estimated
 from src.application.services.measures import Slo
 from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.services.sweeps import doubling
 from src.application.services.workloads import DISTRIBUTIONS, Workload
 from src.application.use_cases.campaigns import CampaignReport
+from src.application.use_cases.monitoring import EndpointStatus, LatencyStatus
 from src.application.use_cases.rankings import WINDOW_SPANS
 from src.application.use_cases.sweeps import SweepReport
 
@@ -971,3 +973,77 @@ class CampaignEnvelope(Out):
             requested_by=report.campaign.requested_by, runs=runs,
             ranking=OverallRankingOut.of(ranking) if ranking else None,
         ))  # fmt: skip
+
+
+class EstimateOut(Out):
+    value: float
+    ci95: Interval
+
+    @classmethod
+    def of(cls, estimated: Estimated) -> EstimateOut:
+        low, high = estimated.interval.low, estimated.interval.high
+        return cls(value=estimated.value, ci95=Interval(low=low, high=high, sufficient=estimated.interval.sufficient))
+
+
+class ChangeOut(Out):
+    changed: bool = Field(description="Beyond both windows' uncertainty (Bonferroni at 1%) and by 10% at least")
+    worse: bool = Field(description="It moved the wrong way")
+    relative: float = Field(description="(latest - baseline) / baseline")
+    p_value: float
+    baseline: EstimateOut
+
+
+class LatencyOut(Out):
+    quantiles: dict[str, EstimateOut] = Field(description="median, p90, p95, p99 over the latest window (seconds)")
+    changes: dict[str, ChangeOut] = Field(description="Against the baseline, of the median and p90; empty without one")
+
+
+class SloOut(Out):
+    attainment: float = Field(description="Requests that met the SLO over those sent, in the latest window")
+    ci95: Interval = Field(description="Runs as clusters; open with fewer than 2 runs")
+    target: float
+    requests: int
+
+
+class EndpointStatusOut(Out):
+    endpoint: str
+    llm: str
+    plan: PlanOut = Field(description="The plan of its newest run: only its runs of that plan are read")
+    runs: int = Field(description="Valid runs in the latest window")
+    baseline_runs: int = Field(description="Valid runs in the baseline before it")
+    last_finished_at: Timestamp
+    changed: bool = Field(description="Any watched statistic changed")
+    ttft: LatencyOut
+    itl: LatencyOut = Field(description="Inter-token latency per request, (e2e - TTFT) / (n - 1)")
+    output_tokens_per_second: float = Field(description="The mean of its runs' output throughput")
+    requests: int
+    error_rates: dict[str, float] = Field(description="Failed requests by kind, over those sent")
+    slo: SloOut | None = Field(description="When its plan has an SLO")
+
+    @classmethod
+    def of(cls, status: EndpointStatus) -> EndpointStatusOut:
+        ttft, itl = (cls._latency(latency) for latency in status.latencies)
+        slo = status.slo
+        return cls(
+            endpoint=status.endpoint.name, llm=status.llm.name, plan=PlanOut.model_validate(status.plan),
+            runs=status.runs, baseline_runs=status.baseline_runs, last_finished_at=status.last_finished_at,
+            changed=status.changed, ttft=ttft, itl=itl, output_tokens_per_second=status.output_tokens_per_second,
+            requests=status.requests, error_rates=status.error_rates,
+            slo=SloOut(attainment=slo.attainment, target=slo.target, requests=slo.requests,
+                       ci95=Interval(low=slo.interval.low, high=slo.interval.high, sufficient=slo.interval.sufficient))
+            if slo else None,
+        )  # fmt: skip
+
+    @staticmethod
+    def _latency(latency: LatencyStatus) -> LatencyOut:
+        return LatencyOut(
+            quantiles={str(s): EstimateOut.of(e) for s, e in latency.quantiles.items()},
+            changes={str(s): ChangeOut(changed=c.changed, worse=c.worse, relative=c.relative, p_value=c.p_value,
+                                       baseline=EstimateOut.of(c.baseline)) for s, c in latency.changes.items()},
+        )  # fmt: skip
+
+
+class EndpointStatusList(Out):
+    window_hours: float
+    baseline_hours: float
+    endpoints: list[EndpointStatusOut]

@@ -13,7 +13,9 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.typing import ResponseReturnValue
 
 from src.adapters.telemetry.prometheus import HTTP_LATENCY, HTTP_REQUESTS, exposition
+from src.adapters.telemetry.results import results_exposition
 from src.adapters.web.errors import error_response
+from src.application.use_cases.monitoring import MonitoringUseCases
 
 REQUEST_ID_HEADER = "X-Request-ID"
 LOOPBACK = {"127.0.0.1", "::1"}
@@ -25,8 +27,9 @@ blueprint = Blueprint("observability", __name__)
 
 
 @blueprint.get("/-/metrics")
-def metrics() -> ResponseReturnValue:
-    """For Prometheus only: with METRICS_TOKEN set, to requests bearing it; without, to this host."""
+def metrics(monitoring: MonitoringUseCases) -> ResponseReturnValue:
+    """For Prometheus only: with METRICS_TOKEN set, to requests bearing it; without, to this host.
+    The service's own series, then the endpoints' measured results."""
     token = current_app.extensions["settings"].metrics_token
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if token:
@@ -35,7 +38,7 @@ def metrics() -> ResponseReturnValue:
     elif request.remote_addr not in LOOPBACK:
         return error_response(403, "without METRICS_TOKEN the metrics answer only this host")
     body, content_type = exposition()
-    return Response(body, content_type=content_type)
+    return Response(body + results_exposition(monitoring), content_type=content_type)
 
 
 def install(app: Flask) -> None:

@@ -1,0 +1,197 @@
+"""Watching endpoints: each one's latest window of runs, its SLO attainment, and whether it changed.
+
+An endpoint's status reads its valid runs of one plan (its newest run's; runs of other plans
+measure other things): those that finished in the latest `window` (24 h by default), and as its
+baseline those of the `baseline` period before it (72 h). Its statistics treat each run as a cluster
+(run-level intervals); the change detector (services/changes.py) compares the latest window with
+the baseline on TTFT's and ITL's median and p90. ITL is the per-request inter-token latency
+((e2e - TTFT) / (n - 1) = 1 / TPS, services/measures.py), so its quantiles are the reciprocals of
+TPS's slow-tail ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from injector import inject
+
+from src.application.domain import bounds
+from src.application.domain.model import LLM, Direction, Endpoint, Interval, Metric, MetricSummary, Run, RunSource
+from src.application.domain.ranking import PairStatistics, PlanChoice, Statistic
+from src.application.ports.clock import Clock
+from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.services import ranking
+from src.application.services.changes import Change, Estimated, compare_windows
+from src.application.services.intervals import Z_95
+from src.application.services.plans import describe, plan_key
+
+REPORTED = (Statistic.MEDIAN, Statistic.P90, Statistic.P95, Statistic.P99)
+WATCHED = (Statistic.MEDIAN, Statistic.P90)  # per metric, by the change detector
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    window: timedelta = timedelta(hours=24)
+    baseline: timedelta = timedelta(hours=72)
+
+
+@dataclass(frozen=True)
+class LatencyStatus:
+    """TTFT or ITL (seconds) over the latest window: its quantiles and their changes."""
+
+    name: str
+    quantiles: dict[Statistic, Estimated]
+    changes: dict[Statistic, Change]  # the watched ones, where there is a baseline to compare with
+
+
+@dataclass(frozen=True)
+class SloAttainment:
+    """The share of the window's requests that met their plan's SLO, runs as clusters."""
+
+    attainment: float
+    interval: Interval
+    target: float  # the share the SLO asks for
+    requests: int
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    endpoint: Endpoint
+    llm: LLM
+    plan: PlanChoice
+    runs: int  # in the latest window
+    baseline_runs: int
+    last_finished_at: datetime
+    latencies: tuple[LatencyStatus, ...]  # TTFT, ITL
+    output_tokens_per_second: float  # the mean of its runs' output throughput
+    requests: int
+    error_rates: dict[str, float]  # failed requests by kind, over those sent
+    slo: SloAttainment | None
+
+    @property
+    def changed(self) -> bool:
+        return any(change.changed for latency in self.latencies for change in latency.changes.values())
+
+
+class MonitoringUseCases:
+    @inject
+    def __init__(self, uow: AbstractUnitOfWork, clock: Clock, settings: MonitorSettings):
+        self.uow = uow
+        self.clock = clock
+        self.settings = settings
+
+    def statuses(self) -> list[EndpointStatus]:
+        """Every endpoint with a valid run in the latest window, by name."""
+        now = self.clock.now()
+        since, split = now - self.settings.window - self.settings.baseline, now - self.settings.window
+        with self.uow:
+            runs = self.uow.runs.completed_recent(since, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED)
+            endpoints = {e.id: e for e in self.uow.endpoints.list()}
+            llms = {llm.id: llm for llm in self.uow.catalogue.llms()}
+            metrics = {m.name: m for m in self.uow.catalogue.metrics()}
+            by_endpoint: dict[int, list[Run]] = defaultdict(list)
+            for run in runs:  # newest first: an endpoint's first run names its plan
+                assert run.endpoint_id is not None
+                by_endpoint[run.endpoint_id].append(run)
+            watched = [by_endpoint[i] for i in by_endpoint if by_endpoint[i][0].finished_at >= split]  # type: ignore[operator]
+            chosen = {id(run): run for runs_ in watched for run in _of_newest_plan(runs_)}
+            ids = [run.id for run in chosen.values() if run.id is not None]
+            metric_ids = [i for name in ("TTFT", "TPS") if (i := metrics[name].id) is not None]
+            summaries = self.uow.summaries.for_runs(ids, metric_ids) if ids else []
+        by_run: dict[int, list[MetricSummary]] = defaultdict(list)
+        for summary in summaries:
+            by_run[summary.run_id].append(summary)
+        found = []
+        for runs_ in watched:
+            endpoint = endpoints[runs_[0].endpoint_id]
+            found.append(self._status(endpoint, llms[endpoint.llm_id], _of_newest_plan(runs_), split, by_run, metrics))
+        return sorted(found, key=lambda status: status.endpoint.name)
+
+    def _status(
+        self, endpoint: Endpoint, llm: LLM, runs: list[Run], split: datetime, by_run: dict[int, list[MetricSummary]],
+        metrics: dict[str, Metric],
+    ) -> EndpointStatus:  # fmt: skip
+        latest = [r for r in runs if r.finished_at and r.finished_at >= split]
+        baseline = [r for r in runs if r.finished_at and r.finished_at < split]
+        details = [r.details or {} for r in latest]
+        requests = sum(d.get("requests_sent", 0) for d in details)
+        errors: Counter[str] = Counter()
+        for d in details:
+            errors.update(d.get("errors", {}))
+        plan = (runs[0].details or {})["plan"]
+        latencies = tuple(
+            latency_status(name, metrics[source], _pooled(metrics[source], latest, by_run),
+                     _pooled(metrics[source], baseline, by_run) if baseline else None)
+            for name, source in (("TTFT", "TTFT"), ("ITL", "TPS"))
+        )  # fmt: skip
+        return EndpointStatus(
+            endpoint=endpoint,
+            llm=llm,
+            plan=PlanChoice(plan_key(plan), describe(plan), len(runs)),
+            runs=len(latest),
+            baseline_runs=len(baseline),
+            last_finished_at=max(r.finished_at for r in latest if r.finished_at),
+            latencies=latencies,
+            output_tokens_per_second=sum(d.get("output_tokens_per_second", 0.0) for d in details) / len(details),
+            requests=requests,
+            error_rates={kind: count / requests for kind, count in sorted(errors.items())} if requests else {},
+            slo=_attainment(plan, details),
+        )
+
+
+def _of_newest_plan(runs: list[Run]) -> list[Run]:
+    """An endpoint's runs (newest first) of the plan of its newest."""
+    key = plan_key((runs[0].details or {})["plan"])
+    return [run for run in runs if plan_key((run.details or {})["plan"]) == key]
+
+
+def _pooled(metric: Metric, runs: list[Run], by_run: dict[int, list[MetricSummary]]) -> PairStatistics:
+    """The runs' statistics of the metric, oldest first, each run a cluster."""
+    summaries = [s for run in reversed(runs) for s in by_run.get(run.id or 0, []) if s.metric_id == metric.id]
+    return ranking.combine(metric, summaries)
+
+
+def latency_status(name: str, metric: Metric, latest: PairStatistics, baseline: PairStatistics | None) -> LatencyStatus:
+    """TTFT as it is; ITL from TPS, whose slow tail is ITL's upper one: 1 / TPS's statistic."""
+    inverted = metric.direction is Direction.HIGHER_IS_BETTER
+
+    def estimated(stats: PairStatistics, statistic: Statistic) -> Estimated:
+        value, interval = stats.value(statistic), stats.confidence_interval(statistic)
+        if not inverted:
+            return Estimated(value, interval)
+        return Estimated(1 / value, Interval(_reciprocal(interval.high), _reciprocal(interval.low)))
+
+    quantiles = {statistic: estimated(latest, statistic) for statistic in REPORTED}
+    changes = {}
+    if baseline is not None:
+        tests = len(WATCHED) * 2  # both metrics' watched statistics
+        changes = {s: compare_windows(quantiles[s], estimated(baseline, s), Direction.LOWER_IS_BETTER, tests)
+                   for s in WATCHED}  # fmt: skip
+    return LatencyStatus(name, quantiles, changes)
+
+
+def _reciprocal(value: float | None) -> float | None:
+    return None if value is None or value <= 0 else 1 / value
+
+
+def _attainment(plan: dict[str, object], details: list[dict[str, object]]) -> SloAttainment | None:
+    """Pooled over the window's runs (good requests over those sent), with a cluster-robust 95%
+    interval of that ratio (runs as clusters, normal approximation; open with fewer than 2 runs)."""
+    slo = plan.get("slo")
+    reports = [(d["slo"], d.get("requests_sent", 0)) for d in details if isinstance(d.get("slo"), dict)]
+    if not isinstance(slo, dict) or not reports:
+        return None
+    good = [float(report["good_requests"]) for report, _ in reports]  # type: ignore[index]
+    sent = [float(count) for _, count in reports]  # type: ignore[arg-type]
+    total = sum(sent)
+    share = sum(good) / total if total else 0.0
+    k = len(reports)
+    if k < 2 or not total:
+        return SloAttainment(share, Interval(None, None), float(slo.get("attainment", 0.95)), int(total))
+    spread = sum((g - share * n) ** 2 for g, n in zip(good, sent, strict=True)) * k / (k - 1)
+    half = Z_95 * math.sqrt(spread) / total
+    return SloAttainment(share, Interval(max(0.0, share - half), min(1.0, share + half)),
+                         float(slo.get("attainment", 0.95)), int(total))  # fmt: skip

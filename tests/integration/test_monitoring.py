@@ -1,0 +1,90 @@
+"""Watching endpoints against three local streaming servers, one of which slows down: the change is
+flagged within one window, in the API and as Prometheus series; the others are not flagged."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from src.application.use_cases.benchmarks import BenchmarkUseCases
+from src.application.use_cases.monitoring import MonitorSettings
+from tests.support.fake_openai import Behaviour, FakeOpenAI
+from tests.support.polling import wait_until_finished
+
+REQUESTS = 12  # a campaign's, per endpoint
+BEFORE, AFTER = 4, 3  # campaigns before the slow-down, and after it (a window's)
+SERVERS = {
+    "fast": Behaviour(first_token_delay=0.02, token_delay=0.002, tokens=10),
+    # Three times slower from the first request after BEFORE campaigns.
+    "middle": Behaviour(
+        first_token_delay=0.05, token_delay=0.004, tokens=10, slower_after=BEFORE * REQUESTS, slower_by=3.0
+    ),
+    "slow": Behaviour(first_token_delay=0.10, token_delay=0.008, tokens=10),
+}
+
+
+@pytest.fixture
+def watched(clean_app):
+    servers = {name: FakeOpenAI(behaviour) for name, behaviour in SERVERS.items()}
+    for server in servers.values():
+        server.__enter__()
+    injector = clean_app.extensions["injector"]
+    try:
+        for name, server in servers.items():
+            injector.get(BenchmarkUseCases).add_endpoint(name, "GPT-4o", server.base_url, "m", None)
+        yield injector
+    finally:
+        injector.binder.bind(MonitorSettings, to=clean_app.extensions["settings"].monitoring)
+        for server in servers.values():
+            server.__exit__(None, None, None)
+
+
+def campaign(client, headers) -> datetime:
+    """Run one campaign of the three; when it finished."""
+    body = {"endpoints": list(SERVERS), "requests": REQUESTS, "warmup": 0, "concurrency": 2}
+    found = client.post("/campaigns", json=body, headers=headers).json["campaign"]
+    done = wait_until_finished(client, headers, f"/campaigns/{found['id']}", timeout=60)
+    assert done["status"] == "completed" and all(r["run"]["invalid"] is None for r in done["runs"]), done
+    return datetime.now(UTC)
+
+
+def test_an_endpoint_that_slows_down_is_flagged_within_one_window(watched, client, api_headers):
+    started = datetime.now(UTC)
+    for _ in range(BEFORE):
+        last_before = campaign(client, api_headers)
+    time.sleep(0.05)
+    split = datetime.now(UTC)  # the slow-down: the latest window starts here
+    for _ in range(AFTER):
+        campaign(client, api_headers)
+    now = datetime.now(UTC)
+    assert last_before < split
+    watched.binder.bind(MonitorSettings, to=MonitorSettings(window=now - split, baseline=split - started))
+
+    found = client.get("/endpoints/status", headers=api_headers).json
+    statuses = {s["endpoint"]: s for s in found["endpoints"]}
+    assert [(name, s["runs"], s["baseline_runs"]) for name, s in statuses.items()] == [
+        ("fast", AFTER, BEFORE), ("middle", AFTER, BEFORE), ("slow", AFTER, BEFORE)
+    ]  # fmt: skip
+    assert {name: s["changed"] for name, s in statuses.items()} == {"fast": False, "middle": True, "slow": False}
+    median = statuses["middle"]["ttft"]["changes"]["median"]
+    assert median["changed"] and median["worse"] and median["relative"] == pytest.approx(2.0, abs=0.4)
+    assert statuses["middle"]["ttft"]["quantiles"]["median"]["value"] == pytest.approx(0.15, abs=0.03)
+    assert statuses["middle"]["itl"]["changes"]["median"]["changed"]  # its tokens slowed too
+    assert statuses["fast"]["requests"] == AFTER * REQUESTS and statuses["fast"]["error_rates"] == {}
+
+    scrape = client.get("/-/metrics").text
+    changed = {
+        (endpoint, metric, quantile): float(value)
+        for endpoint, metric, quantile, value in re.findall(
+            r'jounce_endpoint_changed\{endpoint="(\w+)",llm="GPT-4o",metric="(\w+)",quantile="([\d.]+)"\} (\S+)', scrape
+        )
+    }
+    assert changed[("middle", "ttft", "0.5")] == 1.0 and changed[("fast", "ttft", "0.5")] == 0.0
+    assert sum(changed.values()) >= 2 and all(endpoint == "middle" for (endpoint, _, _), v in changed.items() if v)
+    assert "jounce_endpoint_results_up 1.0" in scrape
+    ttft = re.search(r'jounce_endpoint_latency_seconds\{endpoint="fast",llm="GPT-4o",metric="ttft",quantile="0.5"\} '
+                     r"(\S+)", scrape)  # fmt: skip
+    assert ttft and float(ttft.group(1)) == pytest.approx(0.02, abs=0.01)

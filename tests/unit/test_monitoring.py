@@ -1,0 +1,81 @@
+"""Watching endpoints with fakes: windows of runs, SLO attainment, errors, and the change detector."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from src.application.domain.model import Direction, Interval
+from src.application.domain.ranking import Statistic
+from src.application.services.changes import CHANGE_LEVEL, Estimated, compare_windows
+from src.application.services.measures import Slo
+from src.application.use_cases.monitoring import MonitoringUseCases, MonitorSettings
+from tests.unit.test_campaigns import OPERATOR, SPEEDS, campaign_world
+
+
+def watched_world(hours_between_runs: int = 6, baseline_runs: int = 12, latest_runs: int = 4, slow_down: float = 1.0,
+                  **plan):  # fmt: skip
+    """Campaigns of the three endpoints every few hours: the baseline's, then the latest window's,
+    in which "middle" is `slow_down` times slower."""
+    campaigns, _, client = campaign_world()
+    clock = campaigns.benchmarks.clock
+    chosen = campaigns.benchmarks.plan(20, warmup=0, **plan)
+    for index in range(baseline_runs + latest_runs):
+        if index == baseline_runs:
+            client.ttft["http://127.0.0.1:9001/v1"] *= slow_down
+        campaigns.execute(campaigns.queue(list(SPEEDS), chosen, OPERATOR).campaign.id)
+        clock.advance(timedelta(hours=hours_between_runs))
+    clock.advance(timedelta(hours=-hours_between_runs + 1))  # an hour after the last
+    settings = MonitorSettings(window=timedelta(hours=hours_between_runs * latest_runs),
+                               baseline=timedelta(hours=hours_between_runs * baseline_runs))  # fmt: skip
+    return MonitoringUseCases(campaigns.uow, clock, settings)
+
+
+def test_an_endpoint_that_slowed_down_is_flagged_and_the_others_are_not():
+    statuses = {s.endpoint.name: s for s in watched_world(slow_down=2.0).statuses()}
+    assert [name for name, status in statuses.items() if status.changed] == ["middle"]
+    ttft = statuses["middle"].latencies[0]
+    assert ttft.name == "TTFT" and ttft.changes[Statistic.MEDIAN].changed and ttft.changes[Statistic.MEDIAN].worse
+    assert ttft.changes[Statistic.MEDIAN].relative == pytest.approx(1.0, abs=0.1)
+    assert ttft.quantiles[Statistic.MEDIAN].value == pytest.approx(0.4, rel=0.1)
+    assert all(not change.changed for change in statuses["middle"].latencies[1].changes.values())  # ITL held
+
+
+def test_a_steady_endpoint_is_never_flagged_and_its_window_holds_only_its_latest_runs():
+    statuses = watched_world().statuses()
+    assert [s.endpoint.name for s in statuses] == ["fast", "middle", "slow"] and not any(s.changed for s in statuses)
+    fast = statuses[0]
+    assert (fast.runs, fast.baseline_runs, fast.requests) == (4, 12, 80)
+    ttft, itl = fast.latencies
+    assert ttft.quantiles[Statistic.MEDIAN].value == pytest.approx(0.1, rel=0.1)
+    low, high = ttft.quantiles[Statistic.MEDIAN].interval.low, ttft.quantiles[Statistic.MEDIAN].interval.high
+    assert low < ttft.quantiles[Statistic.MEDIAN].value < high
+    # A reply of 11 tokens whose last came 1 s after its first: (e2e - TTFT) / (n - 1) = 0.1 s.
+    assert itl.name == "ITL" and itl.quantiles[Statistic.MEDIAN].value == pytest.approx(
+        0.1, rel=0.011
+    )  # the sketch's 1%
+    assert fast.error_rates == {} and fast.slo is None and fast.plan.runs == 16
+
+
+def test_without_a_baseline_nothing_is_compared():
+    statuses = watched_world(baseline_runs=0).statuses()
+    assert all(latency.changes == {} for s in statuses for latency in s.latencies)
+
+
+def test_slo_attainment_is_pooled_over_the_windows_runs_with_an_interval():
+    # A first token within 150 ms: "fast" always (90-110 ms), "middle" never (180-220 ms).
+    statuses = {s.endpoint.name: s for s in watched_world(slo=Slo(ttft_ms=150)).statuses()}
+    assert statuses["fast"].slo.attainment == 1.0 and statuses["middle"].slo.attainment == 0.0
+    assert statuses["fast"].slo.requests == 80 and statuses["fast"].slo.target == 0.95
+
+
+def test_a_change_is_flagged_only_when_sure_at_the_level_and_large_enough():
+    baseline = Estimated(1.0, Interval(0.95, 1.05))
+    assert compare_windows(Estimated(1.3, Interval(1.25, 1.35)), baseline, Direction.LOWER_IS_BETTER, 4).changed
+    small = compare_windows(Estimated(1.08, Interval(1.07, 1.09)), baseline, Direction.LOWER_IS_BETTER, 4)
+    assert small.p_value < CHANGE_LEVEL / 4 and not small.changed  # sure, but under 10%
+    unsure = compare_windows(Estimated(1.3, Interval(0.7, 1.9)), baseline, Direction.LOWER_IS_BETTER, 4)
+    assert unsure.p_value > CHANGE_LEVEL / 4 and not unsure.changed
+    faster = compare_windows(Estimated(0.7, Interval(0.68, 0.72)), baseline, Direction.HIGHER_IS_BETTER, 4)
+    assert faster.changed and faster.worse  # lower throughput is worse
