@@ -62,11 +62,11 @@ def create_celery(flask_app: Flask, settings: Settings) -> Celery:
             "maintenance": {"task": "jounce.maintenance", "schedule": 3600.0},
         },
     )
-    if settings.benchmark_schedule and settings.benchmark_endpoints:
-        celery.conf.beat_schedule["benchmarks"] = {
-            "task": "jounce.scheduled_benchmarks",
-            "schedule": parse_schedule(settings.benchmark_schedule),
-            "args": (list(settings.benchmark_endpoints), settings.benchmark_plan),
+    for scheduled in settings.measurement_schedules:
+        celery.conf.beat_schedule[f"measure:{scheduled.name}"] = {
+            "task": "jounce.scheduled_measurement",
+            "schedule": parse_schedule(scheduled.schedule),
+            "args": (scheduled.name,),
         }
     celery.set_default()
     _serve_worker_metrics(settings.worker_metrics_port)

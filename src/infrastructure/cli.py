@@ -21,6 +21,7 @@ from src.application.services.workloads import DISTRIBUTIONS, Workload
 from src.application.use_cases.accounts import AccountUseCases
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
 from src.application.use_cases.catalogue import CatalogueUseCases
+from src.application.use_cases.schedules import ScheduledMeasurements
 from src.application.use_cases.simulation import SimulationUseCases
 from src.application.use_cases.sweeps import SweepSpec, SweepUseCases
 from src.infrastructure.schedule import parse_schedule
@@ -351,7 +352,9 @@ def serve(host: str, port: int | None) -> None:
         click.echo(f"first start: simulated run {run.id} ({run.sample_count:,} samples)")
     # The scheduler's thread has no app context: it takes the injector itself, not current_app.
     injector = current_app.extensions["injector"]
-    InProcessScheduler(parse_schedule(settings.simulation_schedule), lambda: injector.get(SimulationUseCases)).start()
+    measurements = [(m, parse_schedule(m.schedule)) for m in settings.measurement_schedules]
+    InProcessScheduler(parse_schedule(settings.simulation_schedule), lambda: injector.get(SimulationUseCases),
+                       measurements, lambda: injector.get(ScheduledMeasurements)).start()  # fmt: skip
     port = port or settings.port
     click.echo(f"\nJounce serves http://{host}:{port}  (simulations on schedule {settings.simulation_schedule!r})")
     if settings.bootstrap_api_key:

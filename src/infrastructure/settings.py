@@ -19,16 +19,15 @@ from src.application.services.measures import ClientLimits
 from src.application.use_cases.benchmarks import BenchmarkSettings, plan_from
 from src.application.use_cases.monitoring import MonitorSettings
 from src.application.use_cases.quotas import Quotas
+from src.application.use_cases.schedules import MeasurementSchedule
 from src.application.use_cases.simulation import SimulationSettings
 from src.infrastructure.database import DatabaseTimeouts
+from src.infrastructure.errors import ConfigurationError
+from src.infrastructure.schedule import parse_schedule
 
 # The value production refuses to start with.
 DEV_SECRET_KEY = "dev-insecure-secret-key"  # noqa: S105  # nosec B105
 PRODUCTION = "production"
-
-
-class ConfigurationError(RuntimeError):
-    """The environment asks for something the service must refuse to start with."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +45,7 @@ class Settings:
     celery_visibility_timeout: int
     bootstrap_api_key: str | None
     simulation_schedule: str
-    benchmark_schedule: str | None
-    benchmark_endpoints: tuple[str, ...]
-    benchmark_plan: dict[str, Any]  # the scheduled runs' plan, as POST /benchmarks takes it
+    measurement_schedules: tuple[MeasurementSchedule, ...]
     run_scheduler_in_process: bool
     cache_timeout: int
     rate_limits: RateLimits
@@ -93,10 +90,7 @@ class Settings:
             celery_visibility_timeout=_integer(env, "CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
             bootstrap_api_key=env.get("API_KEY") or None,
             simulation_schedule=env.get("SIMULATION_SCHEDULE", "*/5 * * * *"),
-            benchmark_schedule=env.get("BENCHMARK_SCHEDULE") or None,
-            benchmark_endpoints=tuple(n.strip() for n in env.get("BENCHMARK_ENDPOINTS", "").split(",") if n.strip()),
-            benchmark_plan={"requests": _integer(env, "BENCHMARK_REQUESTS", 20, minimum=1)}
-            | _json_object(env, "BENCHMARK_PLAN"),
+            measurement_schedules=_measurement_schedules(env),
             run_scheduler_in_process=_flag(env.get("RUN_SCHEDULER_IN_PROCESS", "false")),
             cache_timeout=_integer(env, "CACHE_TIMEOUT", 300, minimum=1),
             rate_limits=RateLimits(
@@ -150,10 +144,12 @@ class Settings:
             ),
         )
         settings._refuse_unsafe_production(env)
-        try:
-            plan_from(settings.benchmark_plan, settings.benchmark)
-        except InvalidParameter as error:
-            raise ConfigurationError(f"BENCHMARK_PLAN: {error}") from None
+        for scheduled in settings.measurement_schedules:
+            parse_schedule(scheduled.schedule, f"schedule {scheduled.name!r}")
+            try:
+                plan_from(scheduled.plan, settings.benchmark)
+            except InvalidParameter as error:
+                raise ConfigurationError(f"schedule {scheduled.name!r}, its plan: {error}") from None
         return settings
 
     def _refuse_unsafe_production(self, env: Mapping[str, str]) -> None:
@@ -215,6 +211,44 @@ def _json_object(env: Mapping[str, str], name: str) -> dict[str, Any]:
 
 def _flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+SCHEDULE_FIELDS = ("name", "endpoints", "schedule", "plan", "jitter_seconds", "together")
+
+
+def _measurement_schedules(env: Mapping[str, str]) -> tuple[MeasurementSchedule, ...]:
+    """MEASUREMENT_SCHEDULES, a JSON list of {name, endpoints, schedule, plan, jitter_seconds,
+    together}; and BENCHMARK_SCHEDULE with BENCHMARK_ENDPOINTS and BENCHMARK_PLAN, a run of each
+    endpoint, as the schedule named "benchmarks"."""
+    raw = env.get("MEASUREMENT_SCHEDULES", "").strip()
+    try:
+        listed = json.loads(raw) if raw else []
+    except ValueError:
+        listed = None
+    if not isinstance(listed, list) or not all(isinstance(item, dict) for item in listed):
+        raise ConfigurationError("MEASUREMENT_SCHEDULES must be a JSON list of objects")
+    schedules = []
+    for item in listed:
+        if unknown := sorted(set(item) - set(SCHEDULE_FIELDS)):
+            raise ConfigurationError(f"MEASUREMENT_SCHEDULES: unknown field {unknown[0]!r}; fields: "
+                                     f"{', '.join(SCHEDULE_FIELDS)}")  # fmt: skip
+        try:
+            schedules.append(MeasurementSchedule(
+                name=str(item.get("name", "")), endpoints=tuple(item.get("endpoints") or ()),
+                schedule=str(item.get("schedule", "")), plan=dict(item.get("plan") or {"requests": 20}),
+                jitter_s=float(item.get("jitter_seconds", 0)), together=bool(item.get("together", True)),
+            ))  # fmt: skip
+        except (InvalidParameter, TypeError, ValueError) as error:
+            raise ConfigurationError(f"MEASUREMENT_SCHEDULES: {error}") from None
+    endpoints = tuple(n.strip() for n in env.get("BENCHMARK_ENDPOINTS", "").split(",") if n.strip())
+    if env.get("BENCHMARK_SCHEDULE") and endpoints:
+        plan = {"requests": _integer(env, "BENCHMARK_REQUESTS", 20, minimum=1)} | _json_object(env, "BENCHMARK_PLAN")
+        schedules.append(MeasurementSchedule("benchmarks", endpoints, env["BENCHMARK_SCHEDULE"], plan, together=False))
+    else:
+        _json_object(env, "BENCHMARK_PLAN")  # checked even when unused: a typo should not wait for the schedule
+    if len({s.name for s in schedules}) < len(schedules):
+        raise ConfigurationError("MEASUREMENT_SCHEDULES: two schedules have one name")
+    return tuple(schedules)
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:

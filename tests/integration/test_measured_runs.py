@@ -227,18 +227,23 @@ def test_a_jsonl_prompt_file_is_sent_in_turn_from_the_command_line(benchmarks, c
     assert refused.exit_code == 2 and 'line 2 is not a JSON object with a "prompt"' in refused.output
 
 
-def test_the_schedule_measures_its_endpoints_with_every_field_of_its_plan(benchmarks, clean_app):
-    from src.adapters.tasks.celery_tasks import scheduled_benchmarks
+def test_a_schedule_measures_its_endpoints_each_alone_or_together_with_every_field_of_its_plan(benchmarks, clean_app):
     from src.application.ports.task_queue import AbstractTaskQueue
+    from src.application.use_cases.schedules import MeasurementSchedule, ScheduledMeasurements
 
     plan = {"requests": 6, "concurrency": 3, "warmup": 0, "max_tokens": 4, "slo": {"e2e_ms": 5000}}
+    measurements = clean_app.extensions["injector"].get(ScheduledMeasurements)
     with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=4)) as server:
-        benchmarks.add_endpoint("timed", "GPT-4o", server.base_url, "gpt-4o", None)
-        with clean_app.app_context():
-            scheduled_benchmarks.run(["timed"], plan)
+        for name in ("one", "two"):
+            benchmarks.add_endpoint(name, "GPT-4o", server.base_url, "gpt-4o", None)
+        alone = measurements.fire(MeasurementSchedule("alone", ("one", "gone", "two"), "60", plan, together=False))
+        together = measurements.fire(MeasurementSchedule("together", ("one", "two"), "60", plan))
         clean_app.extensions["injector"].get(AbstractTaskQueue).wait_idle()
     uow = clean_app.extensions["injector"].get(AbstractUnitOfWork)
     with uow:
-        run = uow.runs.latest(RunStatus.COMPLETED, RunSource.MEASURED)
-    assert run.requested_by == "schedule" and run.details["requests_sent"] == 6
-    assert run.details["plan"]["concurrency"] == 3 and run.details["slo"]["met"] is True
+        runs = {run_id: uow.runs.get(run_id) for run_id in alone + together}
+    assert len(alone) == 2 and len(together) == 2  # the endpoint that is gone is left out, the others measured
+    assert all(run.status is RunStatus.COMPLETED and run.requested_by == "schedule" for run in runs.values())
+    assert all(run.details["requests_sent"] == 6 and run.details["slo"]["met"] for run in runs.values())
+    assert [runs[i].campaign_id for i in alone] == [None, None]
+    assert runs[together[0]].campaign_id == runs[together[1]].campaign_id is not None

@@ -88,3 +88,16 @@ def test_an_endpoint_that_slows_down_is_flagged_within_one_window(watched, clien
     ttft = re.search(r'jounce_endpoint_latency_seconds\{endpoint="fast",llm="GPT-4o",metric="ttft",quantile="0.5"\} '
                      r"(\S+)", scrape)  # fmt: skip
     assert ttft and float(ttft.group(1)) == pytest.approx(0.02, abs=0.01)
+
+    listing = client.get("/visualize/endpoints").text
+    rows = re.findall(r'<a href="/visualize/endpoints/(\w+)">.*?<td class="(changed)?">(yes|no)', listing, re.S)
+    assert rows == [("fast", "", "no"), ("middle", "changed", "yes"), ("slow", "", "no")]
+    page = client.get("/visualize/endpoints/middle")
+    assert page.status_code == 200
+    assert re.search(r'id="endpoint-changed">yes: TTFT median \+\d+%', page.text)
+    for chart in ("ttft", "itl", "front", "campaign-ttft", "campaign-tps", "campaign-scatter"):
+        assert f'id="chart-{chart}"' in page.text
+    trend = client.get("/visualize/endpoints/middle/ttft.csv").text.splitlines()
+    medians = [float(row.split(",")[3]) for row in trend[1:]]
+    assert len(medians) == BEFORE + AFTER and max(medians[:BEFORE]) < 70 < 130 < min(medians[BEFORE:])
+    assert client.get("/visualize/endpoints/nowhere").status_code == 404

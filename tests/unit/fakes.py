@@ -377,6 +377,10 @@ class FakeSweepRepository(AbstractSweepRepository):
     def get(self, sweep_id: int) -> Sweep | None:
         return self.store.sweeps.get(sweep_id)
 
+    def of_endpoint(self, endpoint_id: int, limit: int) -> list[Sweep]:
+        mine = [s for s in self.store.sweeps.values() if s.endpoint_id == endpoint_id]
+        return sorted(mine, key=lambda s: -(s.id or 0))[:limit]
+
 
 class FakeCampaignRepository(AbstractCampaignRepository):
     def __init__(self, store: Store, ids: itertools.count):

@@ -1,7 +1,9 @@
+import json
 import re
 
 import pytest
 
+from src.application.use_cases.schedules import MeasurementSchedule
 from src.infrastructure.schedule import parse_schedule
 from src.infrastructure.settings import DEV_SECRET_KEY, ConfigurationError, Settings
 
@@ -59,34 +61,71 @@ def test_schedules_are_cron_expressions_or_intervals():
             parse_schedule(bad)
 
 
-def test_measured_runs_can_be_scheduled_for_named_endpoints():
-    from src.infrastructure.celery_app import create_celery
-
-    environ = {"BENCHMARK_SCHEDULE": "0 * * * *", "BENCHMARK_ENDPOINTS": "gpt-4o, haiku", "BENCHMARK_REQUESTS": "30"}
-    settings = Settings.from_env(environ)
-    assert settings.benchmark_endpoints == ("gpt-4o", "haiku") and settings.benchmark_plan == {"requests": 30}
+def test_measurement_schedules_come_from_the_environment_each_a_beat_entry():
     from flask import Flask
 
-    beat = create_celery(Flask(__name__), settings).conf.beat_schedule
-    assert beat["benchmarks"]["task"] == "jounce.scheduled_benchmarks"
-    assert beat["benchmarks"]["args"] == (["gpt-4o", "haiku"], {"requests": 30})
-    assert "benchmarks" not in create_celery(Flask(__name__), Settings.from_env({})).conf.beat_schedule
+    from src.infrastructure.celery_app import create_celery
+
+    listed = [{"name": "providers", "endpoints": ["openai", "azure"], "schedule": "0 */4 * * *",
+               "jitter_seconds": 600, "plan": {"requests": 30, "concurrency": 2}},
+              {"name": "vllm", "endpoints": ["vllm"], "schedule": "3600"}]  # fmt: skip
+    environ = {"MEASUREMENT_SCHEDULES": json.dumps(listed), "BENCHMARK_SCHEDULE": "0 * * * *",
+               "BENCHMARK_ENDPOINTS": "gpt-4o, haiku", "BENCHMARK_REQUESTS": "30"}  # fmt: skip
+    providers, vllm, legacy = Settings.from_env(environ).measurement_schedules
+    assert providers == MeasurementSchedule("providers", ("openai", "azure"), "0 */4 * * *",
+                                            {"requests": 30, "concurrency": 2}, 600.0, together=True)  # fmt: skip
+    assert vllm.plan == {"requests": 20} and vllm.jitter_s == 0.0
+    assert legacy == MeasurementSchedule("benchmarks", ("gpt-4o", "haiku"), "0 * * * *", {"requests": 30},
+                                         together=False)  # fmt: skip
+    beat = create_celery(Flask(__name__), Settings.from_env(environ)).conf.beat_schedule
+    assert {name: entry["args"] for name, entry in beat.items() if name.startswith("measure:")} == {
+        "measure:providers": ("providers",), "measure:vllm": ("vllm",), "measure:benchmarks": ("benchmarks",)
+    }  # fmt: skip
+    assert all(entry["task"] == "jounce.scheduled_measurement" for name, entry in beat.items() if ":" in name)
+    assert not any(":" in name for name in create_celery(Flask(__name__), Settings.from_env({})).conf.beat_schedule)
+
+
+@pytest.mark.parametrize(
+    ("listed", "message"),
+    [
+        ('{"name": "a"}', "MEASUREMENT_SCHEDULES must be a JSON list of objects"),
+        ('[{"name": "a", "endpoints": ["x"], "schedule": "60", "every": 2}]', "unknown field 'every'"),
+        ('[{"name": "a", "endpoints": [], "schedule": "60"}]', "the number of endpoints must be between 1 and 100"),
+        (
+            '[{"name": "a", "endpoints": ["x"], "schedule": "60", "jitter_seconds": 7200}]',
+            "jitter_seconds must be between 0 and 3600",
+        ),
+        ('[{"name": "a", "endpoints": ["x"], "schedule": "soon"}]', "schedule 'a' must be seconds or a five-field"),
+        (
+            '[{"name": "a", "endpoints": ["x"], "schedule": "60", "plan": {"requests": 0}}]',
+            "schedule 'a', its plan: requests must be between 1 and 10000",
+        ),
+        (
+            '[{"name": "a", "endpoints": ["x"], "schedule": "60"}, {"name": "a", "endpoints": ["y"], '
+            '"schedule": "60"}]',
+            "two schedules have one name",
+        ),
+    ],
+)
+def test_a_bad_measurement_schedule_stops_the_start_naming_the_problem(listed, message):
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        Settings.from_env({"MEASUREMENT_SCHEDULES": listed})
 
 
 def test_the_scheduled_plan_takes_every_field_a_posted_one_does_and_a_bad_one_stops_the_start():
     plan = '{"requests": 40, "concurrency": 4, "slo": {"ttft_ms": 1000}, "workload": {"input_tokens": 256}}'
-    settings = Settings.from_env({"BENCHMARK_PLAN": plan})
-    assert settings.benchmark_plan == {"requests": 40, "concurrency": 4, "slo": {"ttft_ms": 1000},
-                                       "workload": {"input_tokens": 256}}  # fmt: skip
+    settings = Settings.from_env({"BENCHMARK_PLAN": plan, "BENCHMARK_SCHEDULE": "60", "BENCHMARK_ENDPOINTS": "x"})
+    assert settings.measurement_schedules[0].plan == {"requests": 40, "concurrency": 4, "slo": {"ttft_ms": 1000},
+                                                      "workload": {"input_tokens": 256}}  # fmt: skip
     for bad, message in (
         ("[1]", "BENCHMARK_PLAN must be a JSON object"),
-        ('{"concurrency": 5000}', "BENCHMARK_PLAN: concurrency must be between 1 and 1000, got 5000"),
-        ('{"speed": 2}', "BENCHMARK_PLAN: unknown plan field 'speed'"),
-        ('{"slo": {"ttft": 1}}', "BENCHMARK_PLAN: the plan does not fit"),
+        ('{"concurrency": 5000}', "schedule 'benchmarks', its plan: concurrency must be between 1 and 1000, got 5000"),
+        ('{"speed": 2}', "schedule 'benchmarks', its plan: unknown plan field 'speed'"),
+        ('{"slo": {"ttft": 1}}', "schedule 'benchmarks', its plan: the plan does not fit"),
         ('{"requests": 10, "rate": 0.001}', "take about 10,000 s"),
     ):
         with pytest.raises(ConfigurationError, match=re.escape(message)):
-            Settings.from_env({"BENCHMARK_PLAN": bad})
+            Settings.from_env({"BENCHMARK_PLAN": bad, "BENCHMARK_SCHEDULE": "60", "BENCHMARK_ENDPOINTS": "x"})
 
 
 def test_the_client_limits_of_measured_runs_come_from_the_environment():

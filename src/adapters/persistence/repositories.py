@@ -190,6 +190,11 @@ class SqlAlchemySweepRepository(AbstractSweepRepository):
     def get(self, sweep_id: int) -> Sweep | None:
         return self.session.get(Sweep, sweep_id)
 
+    def of_endpoint(self, endpoint_id: int, limit: int) -> list[Sweep]:
+        sweeps = orm.sweeps.c
+        query = select(Sweep).where(sweeps.endpoint_id == endpoint_id).order_by(sweeps.id.desc()).limit(limit)
+        return list(self.session.scalars(query))
+
 
 class SqlAlchemyCampaignRepository(AbstractCampaignRepository):
     def __init__(self, session: Session):

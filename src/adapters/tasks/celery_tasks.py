@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,11 +17,12 @@ from sqlalchemy.exc import DBAPIError
 
 from src.adapters.tasks.inprocess import schedule_slot
 from src.application.domain.errors import ServiceUnavailable
-from src.application.domain.model import SCHEDULE, Run
+from src.application.domain.model import Run
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.services.shards import Shard, ShardResult
-from src.application.use_cases.benchmarks import BenchmarkUseCases, plan_from
+from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.campaigns import CampaignUseCases
+from src.application.use_cases.schedules import MeasurementSchedule, ScheduledMeasurements
 from src.application.use_cases.simulation import SimulationUseCases
 from src.application.use_cases.sweeps import SweepUseCases
 
@@ -84,13 +86,27 @@ def _outcome(run: Run) -> dict[str, object]:
     return {"run_id": run.id, "status": str(run.status), "sample_count": run.sample_count}
 
 
-@shared_task(name="jounce.scheduled_benchmarks", ignore_result=True)
-def scheduled_benchmarks(endpoint_names: list[str], plan: dict[str, Any] | int) -> None:
-    """BENCHMARK_SCHEDULE: one measured run per endpoint of BENCHMARK_ENDPOINTS, of BENCHMARK_PLAN."""
-    benchmarks = _get(BenchmarkUseCases)
-    fields = {"requests": plan} if isinstance(plan, int) else plan  # a message sent before plans were given
-    for name in endpoint_names:
-        benchmarks.request(name, plan_from(fields, benchmarks.settings), SCHEDULE)
+@shared_task(name="jounce.scheduled_measurement", ignore_result=True)
+def scheduled_measurement(name: str) -> None:
+    """Beat's: a measurement schedule fires; its measurement is queued after the schedule's jitter
+    (a countdown: the broker holds it, no worker waits)."""
+    schedule = _measurement_schedule(name)
+    delay = schedule.delay(random.Random())  # nosec B311: a delay, not a secret
+    if delay:
+        measure_on_schedule.apply_async((name,), countdown=delay)
+    else:
+        measure_on_schedule.run(name)
+
+
+@shared_task(name="jounce.measure_on_schedule", ignore_result=True)
+def measure_on_schedule(name: str) -> None:
+    _get(ScheduledMeasurements).fire(_measurement_schedule(name))
+
+
+def _measurement_schedule(name: str) -> MeasurementSchedule:
+    """The schedule of that name, as this process's settings hold it (MEASUREMENT_SCHEDULES)."""
+    schedules = {s.name: s for s in current_app.extensions["settings"].measurement_schedules}
+    return schedules[name]
 
 
 @shared_task(name="jounce.scheduled_simulation", ignore_result=True)

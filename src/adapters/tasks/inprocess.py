@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from celery.schedules import BaseSchedule
@@ -13,6 +16,7 @@ from celery.schedules import BaseSchedule
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.campaigns import CampaignUseCases
+from src.application.use_cases.schedules import MeasurementSchedule, ScheduledMeasurements
 from src.application.use_cases.simulation import SimulationUseCases
 from src.application.use_cases.sweeps import SweepUseCases
 
@@ -73,25 +77,46 @@ class InProcessTaskQueue(AbstractTaskQueue):
             log.exception("run, sweep or campaign %s failed", work_id)
 
 
-class InProcessScheduler(threading.Thread):
-    """Fires the simulation schedule inside the web process, like Celery beat would."""
+@dataclass
+class Job:
+    """What the in-process scheduler fires, and when it last did."""
 
-    def __init__(self, schedule: BaseSchedule, simulations: Callable[[], SimulationUseCases]):
+    name: str
+    schedule: BaseSchedule
+    fire: Callable[[datetime], None]
+    last_run_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class InProcessScheduler(threading.Thread):
+    """Fires the schedules inside the web process, like Celery beat would: the simulations', and
+    each measurement schedule's (after its jitter, on a timer of its own)."""
+
+    def __init__(
+        self,
+        schedule: BaseSchedule,
+        simulations: Callable[[], SimulationUseCases],
+        measurements: Sequence[tuple[MeasurementSchedule, BaseSchedule]] = (),
+        scheduled: Callable[[], ScheduledMeasurements] | None = None,
+    ):
         super().__init__(name="scheduler", daemon=True)
-        self.schedule = schedule
         self.simulations = simulations
+        self.scheduled = scheduled
+        self.jobs = [Job("simulation", schedule, self._simulate)]
+        self.jobs += [Job(m.name, due, functools.partial(self._measure, m)) for m, due in measurements]
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        last_run_at = datetime.now(UTC)
         while not self.stopped.is_set():
-            due, next_in = self.schedule.is_due(last_run_at)
-            if due:
-                last_run_at = datetime.now(UTC)
-                self._tick(last_run_at)
-            self.stopped.wait(max(1.0, min(next_in, 60.0)))
+            waits = []
+            for job in self.jobs:
+                due, next_in = job.schedule.is_due(job.last_run_at)
+                if due:
+                    job.last_run_at = datetime.now(UTC)
+                    job.fire(job.last_run_at)
+                waits.append(next_in)
+            self.stopped.wait(max(1.0, min(*waits, 60.0)))
 
-    def _tick(self, now: datetime) -> None:
+    def _simulate(self, now: datetime) -> None:
         try:
             use_cases = self.simulations()
             use_cases.tick(schedule_slot(now))
@@ -99,3 +124,15 @@ class InProcessScheduler(threading.Thread):
             use_cases.fail_stale_runs()
         except Exception:
             log.exception("scheduled simulation failed")
+
+    def _measure(self, schedule: MeasurementSchedule, _: datetime) -> None:
+        def fire() -> None:
+            try:
+                assert self.scheduled is not None  # given with the measurement schedules
+                self.scheduled().fire(schedule)
+            except Exception:
+                log.exception("scheduled measurement %s failed", schedule.name)
+
+        timer = threading.Timer(schedule.delay(random.Random()), fire)  # nosec B311: a delay, not a secret
+        timer.daemon = True
+        timer.start()

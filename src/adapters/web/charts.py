@@ -17,7 +17,16 @@ from typing import Any
 import plotly.io
 
 from src.application.domain.model import Direction, Metric
-from src.application.domain.ranking import MetricHistory, MetricRanking, OverallEntry, OverallRanking, RankingEntry
+from src.application.domain.ranking import (
+    MetricHistory,
+    MetricRanking,
+    OverallEntry,
+    OverallRanking,
+    RankingEntry,
+    Statistic,
+)
+from src.application.services.changes import Estimated
+from src.application.use_cases.monitoring import EndpointStatus, TrendPoint
 from src.application.use_cases.sweeps import SweepReport
 
 BEST_FIRST = "best first"
@@ -357,6 +366,92 @@ def sweep_curve(report: SweepReport) -> Chart:
         "only latency does. In orange, the knee: the stage of the most throughput per second of median latency.",
         figure,
         Table(columns, rows),
+    )
+
+
+def endpoint_trend(points: Sequence[TrendPoint], latency: str) -> Chart:
+    """One endpoint's TTFT or ITL median, a point a run, with its 95% interval; a colour a plan."""
+    plans = list(dict.fromkeys(p.plan for p in points))
+
+    def estimate(point: TrendPoint) -> Estimated:
+        return point.ttft if latency == "TTFT" else point.itl
+
+    lines = []
+    for plan in plans:
+        mine = [p for p in points if p.plan == plan]
+        lines.append({
+            "type": "scatter", "mode": "lines+markers", "name": f"plan {plan}",
+            "x": [p.run.finished_at.isoformat() for p in mine if p.run.finished_at],
+            "y": [estimate(p).value * 1000 for p in mine],
+            "error_y": {"type": "data", "color": "#444", "array": [_above(estimate(p)) for p in mine],
+                        "arrayminus": [_below(estimate(p)) for p in mine]},
+            "customdata": [[p.run.id] for p in mine],
+            "hovertemplate": "run %{customdata[0]}<br>%{x}<br>%{y:.1f} ms<extra></extra>",
+        })  # fmt: skip
+    axis = {"title": {"text": f"median {latency} (ms) — lower is better"}, "rangemode": "tozero"}
+    figure = _figure(lines, margin={"l": 70, "r": 20, "t": 20, "b": 60}, legend={"orientation": "h", "y": -0.2},
+                     xaxis={"title": {"text": "run finished at (UTC)"}}, yaxis=axis)  # fmt: skip
+    rows = [[p.run.id, p.run.finished_at.strftime("%Y-%m-%d %H:%M:%S") if p.run.finished_at else None, p.plan,
+             estimate(p).value * 1000, _ms(estimate(p).interval.low), _ms(estimate(p).interval.high),
+             p.slo_attainment] for p in points]  # fmt: skip
+    what = "time to first token" if latency == "TTFT" else "inter-token latency, (e2e - TTFT) / (n - 1)"
+    return Chart(
+        f"Median {what}, run by run",
+        "A point a valid run, with its 95% interval; a colour a plan (runs of different plans measure different "
+        "things).",
+        figure,
+        Table(
+            ["run", "finished at (UTC)", "plan", f"median {latency} ms", "95% CI low", "95% CI high", "SLO attainment"],
+            rows,
+        ),
+    )
+
+
+def _above(estimated: Estimated) -> float:
+    high = estimated.interval.high
+    return 0.0 if high is None else (high - estimated.value) * 1000
+
+
+def _below(estimated: Estimated) -> float:
+    low = estimated.interval.low
+    return 0.0 if low is None else (estimated.value - low) * 1000
+
+
+def _ms(seconds: float | None) -> float | str:
+    return OPEN if seconds is None else seconds * 1000
+
+
+def endpoints_front(statuses: Sequence[EndpointStatus], shown: str) -> Chart:
+    """Every watched endpoint's median TTFT against its output speed per request (1 / median ITL)
+    over its latest window; the Pareto front in orange, the endpoint of the page ringed."""
+    points = {
+        s.endpoint.name: (s.latencies[0].quantiles[Statistic.MEDIAN].value,
+                          1 / s.latencies[1].quantiles[Statistic.MEDIAN].value)
+        for s in statuses
+    }  # fmt: skip
+    front = pareto_front(points)
+    names = list(points)
+    figure = _figure(
+        [{"type": "scatter", "mode": "markers+text", "name": "endpoint", "x": [points[n][0] for n in names],
+          "y": [points[n][1] for n in names], "text": names, "textposition": "top center",
+          "marker": {"size": [18 if n == shown else 11 for n in names],
+                     "color": [ORANGE if n in front else BLUE for n in names],
+                     "line": {"width": [3 if n == shown else 0 for n in names], "color": "#111"}},
+          "hovertemplate": "%{text}<br>TTFT %{x:.3f} s<br>%{y:.1f} tokens/s<extra></extra>"},
+         {"type": "scatter", "mode": "lines", "name": "Pareto front", "x": [points[n][0] for n in front],
+          "y": [points[n][1] for n in front], "line": {"color": ORANGE, "dash": "dash"}, "hoverinfo": "skip"}],
+        margin={"l": 70, "r": 20, "t": 20, "b": 60}, legend={"orientation": "h", "y": -0.2},
+        xaxis={"title": {"text": "median TTFT (seconds) — lower is better"}},
+        yaxis={"title": {"text": "output speed per request (tokens/second) — higher is better"}},
+    )  # fmt: skip
+    rows = [[n, points[n][0], points[n][1], statuses[i].plan.description, "yes" if n in front else "no"]
+            for i, n in enumerate(names)]  # fmt: skip
+    return Chart(
+        "Latency against speed, every watched endpoint",
+        "Each endpoint over its latest window, under its own plan. Up and to the left is better; in orange, the "
+        "Pareto front: no other endpoint is both faster to start and faster to stream. Ringed: this page's.",
+        figure,
+        Table(["endpoint", "median TTFT (s)", "tokens/s per request", "plan", "on the Pareto front"], rows),
     )
 
 

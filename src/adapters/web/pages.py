@@ -20,6 +20,7 @@ from src.application.domain.model import Metric, RunSource
 from src.application.domain.ranking import GroupBy, Scope, Statistic, Window
 from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.use_cases.campaigns import CampaignReport, CampaignUseCases
+from src.application.use_cases.monitoring import MonitoringUseCases
 from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.sweeps import SweepUseCases
 
@@ -129,6 +130,58 @@ def _campaign_charts(report: CampaignReport, rankings: RankingUseCases) -> dict[
     by_metric = {name: rankings.rank_metric(name, Statistic.MEDIAN, scope) for name in ("TTFT", "TPS")}
     return {"ttft": charts.ranking_bars(by_metric["TTFT"]), "tps": charts.ranking_bars(by_metric["TPS"]),
             "scatter": charts.latency_speed_scatter(overall)}  # fmt: skip
+
+
+@blueprint.get("/visualize/endpoints", strict_slashes=False)
+def endpoints(monitoring: MonitoringUseCases) -> ResponseReturnValue:
+    """Every watched endpoint over its latest window, changes flagged. Not cached: runs come in."""
+    statuses = monitoring.statuses()
+    chart = {"front": charts.endpoints_front(statuses, "")} if statuses else {}
+    return render_template("endpoints.html", statuses=statuses, settings=monitoring.settings, charts=chart,
+                           csv_endpoint="pages.endpoints_csv", query={})  # fmt: skip
+
+
+@blueprint.get("/visualize/endpoints/<chart>.csv")
+def endpoints_csv(chart: str, monitoring: MonitoringUseCases) -> ResponseReturnValue:
+    statuses = monitoring.statuses()
+    return _chart_csv({"front": charts.endpoints_front(statuses, "")} if statuses else {}, chart)
+
+
+@blueprint.get("/visualize/endpoints/<name>")
+def endpoint(name: str, monitoring: MonitoringUseCases, campaigns: CampaignUseCases, sweeps: SweepUseCases,
+             rankings: RankingUseCases) -> ResponseReturnValue:  # fmt: skip
+    """One endpoint: its trend, SLO attainment, last campaign, sweeps, and where it stands."""
+    context = _endpoint_page(name, monitoring, campaigns, sweeps, rankings)
+    return render_template("endpoint.html", name=name, settings=monitoring.settings, **context,
+                           csv_endpoint="pages.endpoint_csv", query={"name": name})  # fmt: skip
+
+
+@blueprint.get("/visualize/endpoints/<name>/<chart>.csv")
+def endpoint_csv(name: str, chart: str, monitoring: MonitoringUseCases, campaigns: CampaignUseCases,
+                 sweeps: SweepUseCases, rankings: RankingUseCases) -> ResponseReturnValue:  # fmt: skip
+    return _chart_csv(_endpoint_page(name, monitoring, campaigns, sweeps, rankings)["charts"], chart)
+
+
+def _endpoint_page(name: str, monitoring: MonitoringUseCases, campaigns: CampaignUseCases, sweeps: SweepUseCases,
+                   rankings: RankingUseCases) -> dict[str, Any]:  # fmt: skip
+    trend = monitoring.trend(name)
+    statuses = monitoring.statuses()
+    status = next((s for s in statuses if s.endpoint.name == name), None)
+    page: dict[str, Any] = {"status": status, "trend": trend, "campaign": None, "sweep": None, "charts": {}}
+    if trend:
+        page["charts"] |= {"ttft": charts.endpoint_trend(trend, "TTFT"), "itl": charts.endpoint_trend(trend, "ITL")}
+    if status is not None:
+        page["charts"]["front"] = charts.endpoints_front(statuses, name)
+    if campaign_ids := [p.run.campaign_id for p in trend if p.run.campaign_id]:
+        page["campaign"] = campaigns.get(campaign_ids[-1])
+        page["charts"] |= {
+            f"campaign-{key}": chart for key, chart in _campaign_charts(page["campaign"], rankings).items()
+        }
+    if newest := sweeps.of_endpoint(name, 1):
+        page["sweep"] = newest[0]
+        if newest[0].stages:
+            page["charts"]["sweep"] = charts.sweep_curve(newest[0])
+    return page
 
 
 def _metric_page(rankings: RankingUseCases, source: dict[str, str]) -> dict[str, Any]:

@@ -66,6 +66,8 @@ INPUT_SPREAD = Bound(0, INPUT_TOKENS.high - 1)  # its spread, and its shared pre
 SLO_MS = Bound(0, 3_600_000, open_below=True)  # a service-level objective's latency threshold
 ATTAINMENT = Bound(0, 1, open_below=True)  # the share of requests an SLO asks to meet it
 CAMPAIGN_ENDPOINTS = Bound(2, 16)  # endpoints measured together: one worker sends to them all
+SCHEDULED_ENDPOINTS = Bound(1, 100)  # a schedule's endpoints (at most CAMPAIGN_ENDPOINTS together)
+JITTER_S = Bound(0, 3600)  # a firing's delay: below the broker's visibility timeout, which redelivers later ones
 SWEEP_STAGES = Bound(2, 12)  # a sweep's loads: enough to find a knee, few enough to bound its cost
 MIN_GAIN = Bound(0.0, 1.0)  # the throughput gain below which a sweep stops
 MAX_ERROR_RATE = Bound(0.0, 1.0)  # the share of failed requests above which a sweep stops

@@ -44,6 +44,10 @@ class AbstractSweepRepository(abc.ABC):
     @abc.abstractmethod
     def get(self, sweep_id: int) -> Sweep | None: ...
 
+    @abc.abstractmethod
+    def of_endpoint(self, endpoint_id: int, limit: int) -> list[Sweep]:
+        """The endpoint's newest sweeps, newest first."""
+
 
 class AbstractCampaignRepository(abc.ABC):
     @abc.abstractmethod

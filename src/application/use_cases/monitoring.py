@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from injector import inject
 
 from src.application.domain import bounds
+from src.application.domain.errors import NotFound
 from src.application.domain.model import LLM, Direction, Endpoint, Interval, Metric, MetricSummary, Run, RunSource
 from src.application.domain.ranking import PairStatistics, PlanChoice, Statistic
 from src.application.ports.clock import Clock
@@ -76,6 +77,17 @@ class EndpointStatus:
         return any(change.changed for latency in self.latencies for change in latency.changes.values())
 
 
+@dataclass(frozen=True)
+class TrendPoint:
+    """One valid run of an endpoint: its TTFT and ITL medians with their 95% intervals."""
+
+    run: Run
+    plan: str  # its plan's key
+    ttft: Estimated
+    itl: Estimated
+    slo_attainment: float | None
+
+
 class MonitoringUseCases:
     @inject
     def __init__(self, uow: AbstractUnitOfWork, clock: Clock, settings: MonitorSettings):
@@ -109,6 +121,32 @@ class MonitoringUseCases:
             endpoint = endpoints[runs_[0].endpoint_id]
             found.append(self._status(endpoint, llms[endpoint.llm_id], _of_newest_plan(runs_), split, by_run, metrics))
         return sorted(found, key=lambda status: status.endpoint.name)
+
+    def trend(self, endpoint_name: str, days: int = 7) -> list[TrendPoint]:
+        """The endpoint's valid runs of the last `days`, oldest first, whatever their plan."""
+        since = self.clock.now() - timedelta(days=days)
+        with self.uow:
+            endpoint = self.uow.endpoints.get_by_name(endpoint_name)
+            if endpoint is None:
+                raise NotFound(f"no endpoint is named {endpoint_name[:100]!r}")
+            runs = [r for r in self.uow.runs.completed_recent(since, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED)
+                    if r.endpoint_id == endpoint.id]  # fmt: skip
+            metrics = {m.name: m for m in self.uow.catalogue.metrics()}
+            ids = [run.id for run in runs if run.id is not None]
+            summaries = self.uow.summaries.for_runs(ids, [m.id for m in metrics.values() if m.id]) if ids else []
+        by_run: dict[tuple[int, int], MetricSummary] = {(s.run_id, s.metric_id): s for s in summaries}
+        points = []
+        for run in reversed(runs):
+            ttft, tps = (by_run.get((run.id or 0, metrics[name].id or 0)) for name in ("TTFT", "TPS"))
+            if ttft is None or tps is None:
+                continue
+            median = Statistic.MEDIAN
+            statuses = [latency_status(name, metrics[source], ranking.exact(summary), None)
+                        for name, source, summary in (("TTFT", "TTFT", ttft), ("ITL", "TPS", tps))]  # fmt: skip
+            slo = (run.details or {}).get("slo")
+            points.append(TrendPoint(run, plan_key((run.details or {})["plan"]), statuses[0].quantiles[median],
+                                     statuses[1].quantiles[median], slo["attainment"] if slo else None))  # fmt: skip
+        return points
 
     def _status(
         self, endpoint: Endpoint, llm: LLM, runs: list[Run], split: datetime, by_run: dict[int, list[MetricSummary]],

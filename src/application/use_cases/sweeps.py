@@ -150,6 +150,14 @@ class SweepUseCases:
                 sweep.finish(self.clock.now(), status, reason)
             self.uow.commit()
 
+    def of_endpoint(self, endpoint_name: str, limit: int = 3) -> list[SweepReport]:
+        """The endpoint's newest sweeps, newest first."""
+        endpoint = self.benchmarks.endpoint(endpoint_name)
+        assert endpoint.id is not None
+        with self.uow:
+            sweeps = self.uow.sweeps.of_endpoint(endpoint.id, limit)
+        return [self.get(sweep.id) for sweep in sweeps if sweep.id is not None]
+
     def get(self, sweep_id: int) -> SweepReport:
         with self.uow:
             sweep = self.uow.sweeps.get(sweep_id)
