@@ -248,3 +248,42 @@ def test_a_sweeps_page_draws_its_curve_with_the_knee_beside_its_numbers(visit, s
         assert response.read().decode().splitlines()[0].startswith("concurrency,run,output tokens/s")
     assert page.evaluate(LAYOUT) == []
     page.screenshot(path=str(screenshots / "sweep.png"), full_page=True)
+
+
+@pytest.fixture
+def compared(clean_app):
+    """Two finished campaigns of three local servers of known speeds."""
+    from src.application.domain.model import COMMAND_LINE
+    from src.application.use_cases.benchmarks import BenchmarkUseCases
+    from src.application.use_cases.campaigns import CampaignUseCases
+    from tests.integration.test_campaigns import SPEEDS
+    from tests.support.fake_openai import FakeOpenAI
+
+    injector = clean_app.extensions["injector"]
+    benchmarks, campaigns = injector.get(BenchmarkUseCases), injector.get(CampaignUseCases)
+    servers = [FakeOpenAI(behaviour).__enter__() for behaviour in SPEEDS.values()]
+    try:
+        for name, server in zip(SPEEDS, servers, strict=True):
+            benchmarks.add_endpoint(name, "GPT-4o", server.base_url, "m", None)
+        plan = benchmarks.plan(12, warmup=0, concurrency=2)
+        return [campaigns.execute(campaigns.queue(list(SPEEDS), plan, COMMAND_LINE).campaign.id) for _ in range(2)]
+    finally:
+        for server in servers:
+            server.__exit__(None, None, None)
+
+
+def test_an_endpoints_page_draws_its_trend_its_campaign_and_where_it_stands(visit, compared, screenshots):
+    page = visit("/visualize/endpoints/middle").page
+    assert count(page, "#chart-ttft .scatterlayer .point") == 2  # a run a point
+    assert count(page, "#chart-ttft .yerror") == 2  # each with its 95% interval
+    assert count(page, "#chart-itl .scatterlayer .point") == 2
+    assert count(page, "#chart-front .scatterlayer .trace:first-child .point") == 3  # every watched endpoint
+    assert count(page, "#chart-campaign-ttft .barlayer .point") == 3
+    assert "no baseline yet" in page.locator("#endpoint-changed").text_content()
+    assert page.evaluate(LAYOUT) == []
+    page.screenshot(path=str(screenshots / "endpoint.png"), full_page=True)
+    listing = visit("/visualize/endpoints").page
+    assert listing.locator("#endpoint-statuses tbody tr").count() == 3
+    campaign = visit(f"/visualize/campaigns/{compared[-1].campaign.id}").page
+    assert campaign.locator("#campaign-status").text_content() == "completed"
+    assert count(campaign, "#chart-scatter .scatterlayer .point") >= 3 and campaign.evaluate(LAYOUT) == []

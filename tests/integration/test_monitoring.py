@@ -63,7 +63,7 @@ def test_an_endpoint_that_slows_down_is_flagged_within_one_window(watched, clien
     assert last_before < split
     watched.binder.bind(MonitorSettings, to=MonitorSettings(window=now - split, baseline=split - started))
 
-    found = client.get("/endpoints/status", headers=api_headers).json
+    found = client.get("/monitoring/endpoints", headers=api_headers).json
     statuses = {s["endpoint"]: s for s in found["endpoints"]}
     assert [(name, s["runs"], s["baseline_runs"]) for name, s in statuses.items()] == [
         ("fast", AFTER, BEFORE), ("middle", AFTER, BEFORE), ("slow", AFTER, BEFORE)

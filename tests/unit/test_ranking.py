@@ -169,7 +169,7 @@ def test_each_statistic_reads_its_summary_field_and_tail():
     assert [s.field for s in Statistic] == ["mean", "p50", "p90", "p95", "p99"]
     assert [s.tail for s in Statistic] == [None, 0.5, 0.9, 0.95, 0.99]
     assert [s.value for s in Statistic] == ["mean", "median", "p90", "p95", "p99"]
-    assert [w.value for w in Window] == ["latest", "24h", "7d", "30d", "all"]
+    assert [w.value for w in Window] == ["latest", "24h", "72h", "7d", "30d", "all"]
     assert (TTFT.raw_quantile(0.99), TPS.raw_quantile(0.99)) == (0.99, pytest.approx(0.01))
 
 

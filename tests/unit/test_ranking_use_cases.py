@@ -148,7 +148,7 @@ def test_an_unknown_method_and_a_history_without_a_period_are_refused_with_the_c
     assert refused.value.choices == ["winrate"]
     with pytest.raises(InvalidParameter, match=r"^history needs a period$") as refused:
         metrics.history("TTFT", window=Window.LATEST)
-    assert refused.value.choices == ["24h", "7d", "30d", "all"]
+    assert refused.value.choices == ["24h", "72h", "7d", "30d", "all"]
 
 
 def test_the_data_version_changes_when_a_run_finishes_and_not_otherwise(world):

@@ -42,7 +42,7 @@ def list_endpoints(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
     return EndpointList(endpoints=[EndpointOut.of(e, with_address=admin) for e in benchmarks.endpoints()])
 
 
-@blueprint.get("/endpoints/status")
+@blueprint.get("/monitoring/endpoints")
 @api.validate(resp=answers((200, EndpointStatusList, "Each watched endpoint"), *READING), tags=[MEASURED])
 def endpoint_statuses(monitoring: MonitoringUseCases) -> ResponseReturnValue:
     """Each endpoint's latest window: TTFT and ITL quantiles with intervals, throughput, errors, SLO

@@ -31,6 +31,7 @@ class Statistic(enum.StrEnum):
 class Window(enum.StrEnum):
     LATEST = "latest"
     DAY = "24h"
+    THREE_DAYS = "72h"
     WEEK = "7d"
     MONTH = "30d"
     ALL = "all"

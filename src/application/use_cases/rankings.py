@@ -64,6 +64,7 @@ Piece = MetricSummary | WindowRuns | SubjectRuns  # a pair's data: one run's sum
 
 WINDOW_SPANS: dict[Window, timedelta | None] = {
     Window.DAY: timedelta(hours=24),
+    Window.THREE_DAYS: timedelta(hours=72),
     Window.WEEK: timedelta(days=7),
     Window.MONTH: timedelta(days=30),
     Window.ALL: None,
