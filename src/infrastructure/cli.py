@@ -14,13 +14,16 @@ from werkzeug.serving import run_simple
 from src.adapters.tasks.inprocess import InProcessScheduler
 from src.application.domain import bounds
 from src.application.domain.errors import DomainError
-from src.application.domain.model import COMMAND_LINE, Role, RunStatus, SweepLoad
+from src.application.domain.model import COMMAND_LINE, Role, RunSource, RunStatus, SweepLoad
+from src.application.domain.ranking import GroupBy, Scope, Statistic
 from src.application.services.measures import Slo
 from src.application.services.sweeps import doubling
 from src.application.services.workloads import DISTRIBUTIONS, Workload
 from src.application.use_cases.accounts import AccountUseCases
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
+from src.application.use_cases.campaigns import CampaignUseCases
 from src.application.use_cases.catalogue import CatalogueUseCases
+from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.schedules import ScheduledMeasurements
 from src.application.use_cases.simulation import SimulationUseCases
 from src.application.use_cases.sweeps import SweepSpec, SweepUseCases
@@ -190,7 +193,8 @@ def list_endpoints() -> None:
 
 
 @click.command()
-@click.option("--endpoint", "endpoint_name", required=True)
+@click.option("--endpoint", "endpoint_name", required=True,
+              help="an endpoint's name; several, comma-separated: a campaign, measured side by side")  # fmt: skip
 @click.option("--requests", type=within(bounds.REQUESTS), default=50, show_default=True)
 @click.option("--concurrency", type=within(bounds.STREAMS), default=1, show_default=True)
 @click.option("--rate", type=within(bounds.RATE), default=None,
@@ -243,7 +247,8 @@ def benchmark(
     min_gain: float, max_error_rate: float, enqueue: bool,
 ) -> None:  # fmt: skip
     """Measure an endpoint: TTFT, output speed, e2e latency and RPS of streamed chat completions;
-    with --sweep or --sweep-up-to, at rising loads until it saturates."""
+    with --sweep or --sweep-up-to, at rising loads until it saturates; several endpoints together,
+    then ranked (a campaign)."""
     benchmarks = _get(BenchmarkUseCases)
     try:
         asked = (slo_ttft_ms, slo_itl_ms, slo_e2e_ms)
@@ -259,6 +264,9 @@ def benchmark(
             reuse_connections=not fresh_connections, slo=slo, workload=workload, force_output=force_output,
             prompts=prompts,
         )  # fmt: skip
+        names = [name.strip() for name in endpoint_name.split(",") if name.strip()]
+        if len(names) > 1:
+            return _campaign(names, plan, enqueue)
         if sweep_loads or sweep_up_to:
             loads = _loads(sweep_loads) if sweep_loads else doubling(1, sweep_up_to or 1)
             spec = SweepSpec(SweepLoad(sweep_load), tuple(loads), min_gain, max_error_rate)
@@ -310,6 +318,30 @@ def _sweep(endpoint_name: str, plan: BenchmarkPlan, spec: SweepSpec, enqueue: bo
         click.echo(f"knee: {spec.load} {report.knee.load:g}")
     if report.largest_load_meeting_slo is not None:
         click.echo(f"largest {spec.load} meeting the SLO: {report.largest_load_meeting_slo:g}")
+
+
+def _campaign(names: list[str], plan: BenchmarkPlan, enqueue: bool) -> None:
+    campaigns = _get(CampaignUseCases)
+    if enqueue:
+        click.echo(f"campaign {campaigns.request(names, plan, COMMAND_LINE).campaign.id} queued")
+        return
+    queued = campaigns.queue(names, plan, COMMAND_LINE)
+    click.echo(f"campaign {queued.campaign.id}: {plan.requests} requests to each of {', '.join(names)}, side by side")
+    report = campaigns.execute(queued.campaign.id or 0)
+    for name, run in zip(report.endpoints, report.runs, strict=True):
+        why = run.error or run.invalid
+        click.echo(f"  {name}: run {run.id} {run.status}{f' ({why})' if why else ''}")
+    scope = Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT, campaign_id=queued.campaign.id)
+    for metric in ("TTFT", "TPS"):
+        ranked = _get(RankingUseCases).rank_metric(metric, Statistic.MEDIAN, scope)
+        click.echo(f"{metric} median, best first: " + ", ".join(
+            f"{e.rank}. {e.subject.name} {e.value:.4g} [{_bound(e.interval.low)}, {_bound(e.interval.high)}]"
+            + (f" (tied with {', '.join(e.tied_with)})" if e.tied_with else "") for e in ranked.entries
+        ))  # fmt: skip
+
+
+def _bound(value: float | None) -> str:
+    return "open" if value is None else f"{value:.4g}"
 
 
 def read_prompts(lines: Iterable[str]) -> tuple[str, ...]:

@@ -257,19 +257,15 @@ def compared(clean_app):
     from src.application.use_cases.benchmarks import BenchmarkUseCases
     from src.application.use_cases.campaigns import CampaignUseCases
     from tests.integration.test_campaigns import SPEEDS
-    from tests.support.fake_openai import FakeOpenAI
+    from tests.support.fake_openai import fake_servers
 
     injector = clean_app.extensions["injector"]
     benchmarks, campaigns = injector.get(BenchmarkUseCases), injector.get(CampaignUseCases)
-    servers = [FakeOpenAI(behaviour).__enter__() for behaviour in SPEEDS.values()]
-    try:
-        for name, server in zip(SPEEDS, servers, strict=True):
+    with fake_servers(SPEEDS) as servers:
+        for name, server in servers.items():
             benchmarks.add_endpoint(name, "GPT-4o", server.base_url, "m", None)
         plan = benchmarks.plan(12, warmup=0, concurrency=2)
         return [campaigns.execute(campaigns.queue(list(SPEEDS), plan, COMMAND_LINE).campaign.id) for _ in range(2)]
-    finally:
-        for server in servers:
-            server.__exit__(None, None, None)
 
 
 def test_an_endpoints_page_draws_its_trend_its_campaign_and_where_it_stands(visit, compared, screenshots):

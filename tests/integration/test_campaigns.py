@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from src.application.use_cases.benchmarks import BenchmarkUseCases
-from tests.support.fake_openai import Behaviour, FakeOpenAI
+from tests.support.fake_openai import Behaviour, fake_servers
 from tests.support.polling import wait_until_finished
 
 # First tokens after 20, 50 and 100 ms; then a token every 2, 4 and 8 ms (500, 250 and 125 tokens/s).
@@ -19,18 +19,12 @@ SPEEDS = {
 
 @pytest.fixture
 def three_servers(clean_app):
-    servers = {name: FakeOpenAI(behaviour) for name, behaviour in SPEEDS.items()}
-    for server in servers.values():
-        server.__enter__()
-    try:
+    with fake_servers(SPEEDS) as servers:
         benchmarks = clean_app.extensions["injector"].get(BenchmarkUseCases)
         llms = {"fast": "GPT-4o", "middle": "GPT-4o", "slow": "Llama 3.1 70B"}  # two providers of one LLM
         for name, server in servers.items():
             benchmarks.add_endpoint(name, llms[name], server.base_url, "m", None)
         yield servers
-    finally:
-        for server in servers.values():
-            server.__exit__(None, None, None)
 
 
 def campaign(client, headers, **plan):
@@ -79,6 +73,9 @@ def test_a_campaign_ranks_three_endpoints_in_their_true_order_with_intervals(thr
     assert page.status_code == 200
     for part in ('id="chart-ttft"', 'id="chart-tps"', 'id="chart-scatter"', "fast", "middle", "slow"):
         assert part in page.text
+    by_endpoint = client.get(f"/visualize?metric_name=TTFT&source=measured&group_by=endpoint&campaign_id={campaign_id}")
+    assert by_endpoint.status_code == 200 and '<option value="endpoint" selected>endpoints</option>' in by_endpoint.text
+    assert by_endpoint.text.index("<td>fast</td>") < by_endpoint.text.index("<td>slow</td>")
     csv = client.get(f"/visualize/campaigns/{campaign_id}/ttft.csv", headers=api_headers).text.splitlines()
     assert csv[0].startswith("rank,95% rank interval,endpoint,") and [row.split(",")[2] for row in csv[1:]] == [
         "fast", "middle", "slow"
@@ -117,3 +114,17 @@ def test_a_campaign_it_cannot_run_is_refused_naming_the_problem(three_servers, c
 def test_an_unknown_campaign_is_a_404_on_the_api_and_the_page(client, api_headers):
     assert client.get("/campaigns/999", headers=api_headers).status_code == 404
     assert client.get("/visualize/campaigns/999", headers=api_headers).status_code == 404
+
+
+def test_a_campaign_runs_from_the_command_line_and_prints_its_ranking(three_servers, clean_app):
+    runner = clean_app.test_cli_runner()
+    result = runner.invoke(args=["benchmark", "--endpoint", "slow, fast,middle", "--requests", "12", "--warmup", "0"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].endswith(": 12 requests to each of slow, fast, middle, side by side")
+    assert [line.split(":")[0].strip() for line in lines[1:4]] == ["slow", "fast", "middle"]
+    assert all("completed" in line for line in lines[1:4])
+    assert lines[4].startswith("TTFT median, best first: 1. fast ") and ", 3. slow " in lines[4]
+    assert lines[5].startswith("TPS median, best first: 1. fast ")
+    refused = runner.invoke(args=["benchmark", "--endpoint", "fast,nowhere"])
+    assert refused.exit_code == 1 and "no endpoint is named 'nowhere'" in refused.output

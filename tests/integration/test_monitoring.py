@@ -11,7 +11,7 @@ import pytest
 
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.monitoring import MonitorSettings
-from tests.support.fake_openai import Behaviour, FakeOpenAI
+from tests.support.fake_openai import Behaviour, fake_servers
 from tests.support.polling import wait_until_finished
 
 REQUESTS = 12  # a campaign's, per endpoint
@@ -28,18 +28,14 @@ SERVERS = {
 
 @pytest.fixture
 def watched(clean_app):
-    servers = {name: FakeOpenAI(behaviour) for name, behaviour in SERVERS.items()}
-    for server in servers.values():
-        server.__enter__()
     injector = clean_app.extensions["injector"]
-    try:
+    with fake_servers(SERVERS) as servers:
         for name, server in servers.items():
             injector.get(BenchmarkUseCases).add_endpoint(name, "GPT-4o", server.base_url, "m", None)
-        yield injector
-    finally:
-        injector.binder.bind(MonitorSettings, to=clean_app.extensions["settings"].monitoring)
-        for server in servers.values():
-            server.__exit__(None, None, None)
+        try:
+            yield injector
+        finally:
+            injector.binder.bind(MonitorSettings, to=clean_app.extensions["settings"].monitoring)
 
 
 def campaign(client, headers) -> datetime:

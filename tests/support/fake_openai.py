@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
@@ -60,6 +61,13 @@ class FakeOpenAI:
     def __exit__(self, *args: object) -> None:
         self._process.terminate()
         self._process.join(10)
+
+
+@contextlib.contextmanager
+def fake_servers(behaviours: dict[str, Behaviour]) -> Iterator[dict[str, FakeOpenAI]]:
+    """Several servers at once, by name, each in its own process; all stopped on the way out."""
+    with contextlib.ExitStack() as stack:
+        yield {name: stack.enter_context(FakeOpenAI(behaviour)) for name, behaviour in behaviours.items()}
 
 
 def _serve(behaviour: Behaviour, report_port: Connection) -> None:

@@ -248,7 +248,9 @@ def _selector_context(source: Mapping[str, str], catalogue_metrics: list[Metric]
         "statistics": [s.value for s in Statistic],
         "windows": [w.value for w in Window],
         "sources": [s.value for s in RunSource],
-        "selected": {key: source.get(key, "") for key in ("statistic", "window", "run_id", "source")},
+        "selected": {
+            key: source.get(key, "") for key in ("statistic", "window", "run_id", "source", "group_by", "plan")
+        },
     }
 
 
