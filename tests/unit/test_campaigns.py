@@ -105,6 +105,10 @@ def test_ranked_by_llm_an_llms_endpoints_are_pooled_and_by_endpoint_kept_apart()
     ]  # fmt: skip
     latest = rankings.rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT))
     assert [e.subject.name for e in latest.entries] == ["fast", "middle", "slow"]
+    campaigns.execute(campaigns.queue(["fast", "slow"], campaigns.benchmarks.plan(20, warmup=0), OPERATOR)
+                      .campaign.id)  # fmt: skip
+    newest = rankings.rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED))  # each endpoint's newest run
+    assert newest.selection.runs == 3 and [e.statistics.n for e in newest.entries] == [40, 20]
 
 
 def test_runs_of_different_plans_are_never_pooled_and_the_choices_are_named():

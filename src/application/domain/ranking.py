@@ -79,7 +79,7 @@ class Scope:
     """The data a ranking is asked for: one run by id, or the latest run or a window of runs of
     one source (simulated by default). Measured rankings cover the runs of one plan (`plan`, a
     plan key: services/plans.py) and rank them by LLM or by endpoint; their latest data is each
-    subject's newest run, or one campaign's runs."""
+    endpoint's newest run (an LLM's endpoints pooled), or one campaign's runs."""
 
     run_id: int | None = None
     window: Window = Window.LATEST

@@ -31,6 +31,7 @@ from src.application.services.plans import describe, plan_key
 
 REPORTED = (Statistic.MEDIAN, Statistic.P90, Statistic.P95, Statistic.P99)
 WATCHED = (Statistic.MEDIAN, Statistic.P90)  # per metric, by the change detector
+LATENCIES = {"TTFT": "TTFT", "ITL": "TPS"}  # each latency reported, and the metric it is read from
 
 
 @dataclass(frozen=True)
@@ -97,29 +98,22 @@ class MonitoringUseCases:
 
     def statuses(self) -> list[EndpointStatus]:
         """Every endpoint with a valid run in the latest window, by name."""
-        now = self.clock.now()
-        since, split = now - self.settings.window - self.settings.baseline, now - self.settings.window
+        split = self.clock.now() - self.settings.window
         with self.uow:
-            runs = self.uow.runs.completed_recent(since, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED)
+            since = split - self.settings.baseline
+            watched = _watched(self.uow.runs.completed_recent(since, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED),
+                               split)  # fmt: skip
             endpoints = {e.id: e for e in self.uow.endpoints.list()}
             llms = {llm.id: llm for llm in self.uow.catalogue.llms()}
             metrics = {m.name: m for m in self.uow.catalogue.metrics()}
-            by_endpoint: dict[int, list[Run]] = defaultdict(list)
-            for run in runs:  # newest first: an endpoint's first run names its plan
-                assert run.endpoint_id is not None
-                by_endpoint[run.endpoint_id].append(run)
-            watched = [by_endpoint[i] for i in by_endpoint if by_endpoint[i][0].finished_at >= split]  # type: ignore[operator]
-            chosen = {id(run): run for runs_ in watched for run in _of_newest_plan(runs_)}
-            ids = [run.id for run in chosen.values() if run.id is not None]
-            metric_ids = [i for name in ("TTFT", "TPS") if (i := metrics[name].id) is not None]
+            ids = [run.id for runs in watched.values() for run in runs if run.id is not None]
+            metric_ids = [i for source in LATENCIES.values() if (i := metrics[source].id) is not None]
             summaries = self.uow.summaries.for_runs(ids, metric_ids) if ids else []
         by_run: dict[int, list[MetricSummary]] = defaultdict(list)
         for summary in summaries:
             by_run[summary.run_id].append(summary)
-        found = []
-        for runs_ in watched:
-            endpoint = endpoints[runs_[0].endpoint_id]
-            found.append(self._status(endpoint, llms[endpoint.llm_id], _of_newest_plan(runs_), split, by_run, metrics))
+        found = [self._status(endpoints[i], llms[endpoints[i].llm_id], runs, split, by_run, metrics)
+                 for i, runs in watched.items()]  # fmt: skip
         return sorted(found, key=lambda status: status.endpoint.name)
 
     def trend(self, endpoint_name: str, days: int = 7) -> list[TrendPoint]:
@@ -137,12 +131,12 @@ class MonitoringUseCases:
         by_run: dict[tuple[int, int], MetricSummary] = {(s.run_id, s.metric_id): s for s in summaries}
         points = []
         for run in reversed(runs):
-            ttft, tps = (by_run.get((run.id or 0, metrics[name].id or 0)) for name in ("TTFT", "TPS"))
+            ttft, tps = (by_run.get((run.id or 0, metrics[source].id or 0)) for source in LATENCIES.values())
             if ttft is None or tps is None:
                 continue
             median = Statistic.MEDIAN
             statuses = [latency_status(name, metrics[source], ranking.exact(summary), None)
-                        for name, source, summary in (("TTFT", "TTFT", ttft), ("ITL", "TPS", tps))]  # fmt: skip
+                        for (name, source), summary in zip(LATENCIES.items(), (ttft, tps), strict=True)]  # fmt: skip
             slo = (run.details or {}).get("slo")
             points.append(TrendPoint(run, plan_key((run.details or {})["plan"]), statuses[0].quantiles[median],
                                      statuses[1].quantiles[median], slo["attainment"] if slo else None))  # fmt: skip
@@ -162,8 +156,8 @@ class MonitoringUseCases:
         plan = (runs[0].details or {})["plan"]
         latencies = tuple(
             latency_status(name, metrics[source], _pooled(metrics[source], latest, by_run),
-                     _pooled(metrics[source], baseline, by_run) if baseline else None)
-            for name, source in (("TTFT", "TTFT"), ("ITL", "TPS"))
+                           _pooled(metrics[source], baseline, by_run) if baseline else None)
+            for name, source in LATENCIES.items()
         )  # fmt: skip
         return EndpointStatus(
             endpoint=endpoint,
@@ -178,6 +172,16 @@ class MonitoringUseCases:
             error_rates={kind: count / requests for kind, count in sorted(errors.items())} if requests else {},
             slo=_attainment(plan, details),
         )
+
+
+def _watched(runs: list[Run], split: datetime) -> dict[int | None, list[Run]]:
+    """By endpoint, for each whose newest run finished at `split` or later: its runs (newest first)
+    of that run's plan."""
+    by_endpoint: dict[int | None, list[Run]] = defaultdict(list)
+    for run in runs:  # newest first
+        by_endpoint[run.endpoint_id].append(run)
+    return {endpoint_id: _of_newest_plan(mine) for endpoint_id, mine in by_endpoint.items()
+            if mine[0].finished_at is not None and mine[0].finished_at >= split}  # fmt: skip
 
 
 def _of_newest_plan(runs: list[Run]) -> list[Run]:
@@ -205,7 +209,7 @@ def latency_status(name: str, metric: Metric, latest: PairStatistics, baseline: 
     quantiles = {statistic: estimated(latest, statistic) for statistic in REPORTED}
     changes = {}
     if baseline is not None:
-        tests = len(WATCHED) * 2  # both metrics' watched statistics
+        tests = len(WATCHED) * len(LATENCIES)  # every latency's watched statistics
         changes = {s: compare_windows(quantiles[s], estimated(baseline, s), Direction.LOWER_IS_BETTER, tests)
                    for s in WATCHED}  # fmt: skip
     return LatencyStatus(name, quantiles, changes)

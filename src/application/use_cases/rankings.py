@@ -201,23 +201,17 @@ class RankingUseCases:
         llms = self._llms()
         subjects = {r.id: _subject(endpoints[r.endpoint_id], llms, scope.group_by) for r in runs}
         if scope.window is Window.LATEST and run is None and scope.campaign_id is None:
-            newest = {subjects[r.id].name: r for r in reversed(runs)}  # runs come newest first
-            runs = sorted(newest.values(), key=lambda r: (r.finished_at or datetime.min, r.id or 0), reverse=True)
+            # Each endpoint's newest run (an LLM's endpoints then pooled); runs come newest first.
+            newest = {r.endpoint_id: r for r in reversed(runs)}
+            runs = [r for r in runs if newest[r.endpoint_id] is r]
         run_ids = [r.id for r in runs if r.id is not None]
-        by_pair: dict[tuple[str, int], list[MetricSummary]] = defaultdict(list)
-        order = {run_id: position for position, run_id in enumerate(reversed(run_ids))}  # oldest first
-        for summary in sorted(self.uow.summaries.for_runs(run_ids, metric_ids), key=lambda s: order[s.run_id]):
-            by_pair[(subjects[summary.run_id].name, summary.metric_id)].append(summary)
-        pieces: list[Piece] = [
-            SubjectRuns(subjects[summaries[0].run_id], metric_id, tuple(summaries))
-            for (_, metric_id), summaries in by_pair.items()
-        ]
-        finished = [r.finished_at for r in runs]
+        summaries = self.uow.summaries.for_runs(run_ids, metric_ids)
+        finished = [r.finished_at for r in runs if r.finished_at is not None]
         selection = DataSelection(
-            None if scope.run_id else scope.window, len(runs), min(finished), max(finished),  # type: ignore[type-var]
+            None if scope.run_id else scope.window, len(runs), min(finished), max(finished),
             runs[0] if len(runs) == 1 else None, replace(plan, runs=len(runs)), scope.campaign_id,
         )  # fmt: skip
-        return selection, pieces
+        return selection, _subject_runs(summaries, subjects, run_ids)
 
     def _measured_runs(self, scope: Scope, run: Run | None) -> list[Run]:
         """The candidates, newest first (valid completed runs only, but for one asked for by id)."""
@@ -227,8 +221,7 @@ class RankingUseCases:
             if self.uow.campaigns.get(scope.campaign_id) is None:
                 raise NotFound(f"campaign {scope.campaign_id} does not exist")
             runs = self.uow.runs.of_campaign(scope.campaign_id)
-            done = [r for r in runs if r.status is RunStatus.COMPLETED and r.invalid is None]
-            return sorted(done, key=lambda r: (r.finished_at or datetime.min, r.id or 0), reverse=True)
+            return [r for r in reversed(runs) if r.status is RunStatus.COMPLETED and r.invalid is None]
         since = None if scope.window is Window.LATEST else self._since(scope.window)
         return self.uow.runs.completed_recent(since, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED)
 
@@ -317,6 +310,19 @@ def _plan(asked: str | None, runs: list[Run]) -> PlanChoice:
     if key not in choices:
         raise InvalidParameter(f"no run here has plan {key[:20]!r}", choices=listed, parameter="plan")
     return choices[key]
+
+
+def _subject_runs(
+    summaries: list[MetricSummary], subjects: dict[int | None, Subject], run_ids: list[int]
+) -> list[Piece]:
+    """Each subject's summaries of each metric, in the order their runs finished (run_ids: newest first)."""
+    order = {run_id: position for position, run_id in enumerate(reversed(run_ids))}
+    by_pair: dict[tuple[str, int], list[MetricSummary]] = defaultdict(list)
+    for summary in sorted(summaries, key=lambda s: order[s.run_id]):
+        by_pair[(subjects[summary.run_id].name, summary.metric_id)].append(summary)
+    return [
+        SubjectRuns(subjects[found[0].run_id], metric_id, tuple(found)) for (_, metric_id), found in by_pair.items()
+    ]
 
 
 def _subject(endpoint: Endpoint, llms: dict[int | None, LLM], group_by: GroupBy) -> Subject:
