@@ -233,8 +233,8 @@ def change_test(profiles: list[tuple[int, LatencyProfile]], seeds: int) -> None:
                     by_metric["TTFT"].append(summarize(run + 1, 1, ttft, drawn["TTFT"] * factor * late))
                     by_metric["TPS"].append(summarize(run + 1, 1, tps, drawn["TPS"] / factor))
                 statuses = [
-                    latency_status(name, metric, ranking.combine(metric, by_metric[metric.name][BASELINE_RUNS:]),
-                                   ranking.combine(metric, by_metric[metric.name][:BASELINE_RUNS]))
+                    latency_status(name, metric, by_metric[metric.name][BASELINE_RUNS:],
+                                   by_metric[metric.name][:BASELINE_RUNS])
                     for name, metric in (("TTFT", ttft), ("ITL", tps))
                 ]  # fmt: skip
                 flagged += any(change.changed for status in statuses for change in status.changes.values())

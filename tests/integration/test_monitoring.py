@@ -14,8 +14,10 @@ from src.application.use_cases.monitoring import MonitorSettings
 from tests.support.fake_openai import Behaviour, fake_servers
 from tests.support.polling import wait_until_finished
 
-REQUESTS = 12  # a campaign's, per endpoint
-BEFORE, AFTER = 4, 3  # campaigns before the slow-down, and after it (a window's)
+REQUESTS = 8  # a campaign's, per endpoint
+# Campaigns before the slow-down, and after it (a window's): the fewest whose permutation test can
+# reach the level (1 / C(12, 4) = 0.2%, under 1% over 4 statistics).
+BEFORE, AFTER = 8, 4
 SERVERS = {
     "fast": Behaviour(first_token_delay=0.02, token_delay=0.002, tokens=10),
     # Three times slower from the first request after BEFORE campaigns.

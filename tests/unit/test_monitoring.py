@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import pytest
 
-from src.application.domain.model import Direction, Interval
+from src.application.domain.model import Interval
 from src.application.domain.ranking import Statistic
-from src.application.services.changes import CHANGE_LEVEL, Estimated, compare_windows
+from src.application.services.changes import CHANGE_LEVEL, MAX_SPLITS, Estimated, compare_runs
 from src.application.services.measures import Slo
 from src.application.use_cases.monitoring import MonitoringUseCases, MonitorSettings
 from tests.unit.test_campaigns import OPERATOR, SPEEDS, campaign_world
@@ -70,12 +71,29 @@ def test_slo_attainment_is_pooled_over_the_windows_runs_with_an_interval():
     assert statuses["fast"].slo.requests == 80 and statuses["fast"].slo.target == 0.95
 
 
+SHOWN = Estimated(1.0, Interval(0.95, 1.05))
+
+
 def test_a_change_is_flagged_only_when_sure_at_the_level_and_large_enough():
-    baseline = Estimated(1.0, Interval(0.95, 1.05))
-    assert compare_windows(Estimated(1.3, Interval(1.25, 1.35)), baseline, Direction.LOWER_IS_BETTER, 4).changed
-    small = compare_windows(Estimated(1.08, Interval(1.07, 1.09)), baseline, Direction.LOWER_IS_BETTER, 4)
+    baseline = [1.0, 1.1, 0.9, 1.05, 0.95, 1.0, 1.02, 0.98, 1.1, 0.9, 1.0, 1.0]
+    slower = compare_runs([1.5, 1.6, 1.4, 1.55], baseline, SHOWN, 4)
+    assert slower.changed and slower.worse and slower.relative == pytest.approx(0.5, abs=0.03)
+    assert slower.p_value == pytest.approx(1 / math.comb(16, 4))  # no other split is as far apart
+    faster = compare_runs([0.6, 0.62, 0.58, 0.6], baseline, SHOWN, 4)
+    assert faster.changed and not faster.worse
+    small = compare_runs([1.08, 1.09, 1.07, 1.08], [1.0] * 12, SHOWN, 4)
     assert small.p_value < CHANGE_LEVEL / 4 and not small.changed  # sure, but under 10%
-    unsure = compare_windows(Estimated(1.3, Interval(0.7, 1.9)), baseline, Direction.LOWER_IS_BETTER, 4)
-    assert unsure.p_value > CHANGE_LEVEL / 4 and not unsure.changed
-    faster = compare_windows(Estimated(0.7, Interval(0.68, 0.72)), baseline, Direction.HIGHER_IS_BETTER, 4)
-    assert faster.changed and faster.worse  # lower throughput is worse
+    mixed = compare_runs([1.5, 0.9, 1.6, 1.0], baseline, SHOWN, 4)
+    assert mixed.p_value > CHANGE_LEVEL / 4 and not mixed.changed  # two runs as the baseline's: not sure
+
+
+def test_too_few_runs_can_never_reach_the_level():
+    few = compare_runs([5.0, 5.0, 5.0], [1.0, 1.0, 1.0, 1.0], SHOWN, 4)
+    assert few.p_value == pytest.approx(1 / math.comb(7, 3)) and not few.changed  # 1/35 > 0.25%
+
+
+def test_past_twenty_thousand_splits_they_are_drawn_and_the_answer_repeats():
+    latest, baseline = [2.0, 2.1, 1.9, 2.0, 2.05, 1.95, 2.0, 2.0], [1.0 + 0.01 * i for i in range(24)]
+    assert math.comb(32, 8) > MAX_SPLITS
+    first, again = compare_runs(latest, baseline, SHOWN, 4), compare_runs(latest, baseline, SHOWN, 4)
+    assert first.p_value == again.p_value == pytest.approx(1 / 10_000) and first.changed

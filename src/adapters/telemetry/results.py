@@ -42,15 +42,13 @@ def families(statuses: list[EndpointStatus]) -> Iterator[GaugeMetricFamily]:
     def family(name: str, text: str, extra: list[str] | None = None) -> GaugeMetricFamily:
         return GaugeMetricFamily(name, text, labels=LABELS + (extra or []))
 
-    latency = family("jounce_endpoint_latency_seconds", "TTFT or ITL quantile over the latest window",
-                     ["metric", "quantile"])  # fmt: skip
-    low = family("jounce_endpoint_latency_ci95_low_seconds", "Lower bound of its 95% interval", ["metric", "quantile"])
-    high = family(
-        "jounce_endpoint_latency_ci95_high_seconds", "Upper bound of its 95% interval", ["metric", "quantile"]
+    latency = family("jounce_endpoint_latency_seconds", "TTFT or ITL quantile over the latest window", QUANTILE)
+    low = family("jounce_endpoint_latency_ci95_low_seconds", "Lower bound of its 95% interval", QUANTILE)
+    high = family("jounce_endpoint_latency_ci95_high_seconds", "Upper bound of its 95% interval", QUANTILE)
+    changed = family("jounce_endpoint_changed", "1: changed against the baseline beyond its runs' spread", QUANTILE)
+    relative = family(
+        "jounce_endpoint_change_ratio", "Latest runs' geometric mean over the baseline's, less 1", QUANTILE
     )
-    changed = family("jounce_endpoint_changed", "1 when the quantile changed against the baseline beyond their "
-                     "uncertainty", ["metric", "quantile"])  # fmt: skip
-    relative = family("jounce_endpoint_change_ratio", "(latest - baseline) / baseline", ["metric", "quantile"])
     throughput = family("jounce_endpoint_output_tokens_per_second", "Mean output throughput of the window's runs")
     errors = family("jounce_endpoint_error_ratio", "Failed requests of a kind over those sent", ["kind"])
     requests = family("jounce_endpoint_requests", "Requests sent in the latest window")

@@ -986,9 +986,11 @@ class EstimateOut(Out):
 
 
 class ChangeOut(Out):
-    changed: bool = Field(description="Beyond both windows' uncertainty (Bonferroni at 1%) and by 10% at least")
+    changed: bool = Field(
+        description="The runs' permutation test rejects at 1% (Bonferroni over the 4 watched) and it moved 10% at least"
+    )
     worse: bool = Field(description="It moved the wrong way")
-    relative: float = Field(description="(latest - baseline) / baseline")
+    relative: float = Field(description="The latest runs' geometric mean of the statistic over the baseline's, less 1")
     p_value: float
     baseline: EstimateOut
 

@@ -25,7 +25,7 @@ from src.application.domain.ranking import PairStatistics, PlanChoice, Statistic
 from src.application.ports.clock import Clock
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import ranking
-from src.application.services.changes import Change, Estimated, compare_windows
+from src.application.services.changes import Change, Estimated, compare_runs
 from src.application.services.intervals import Z_95
 from src.application.services.plans import describe, plan_key
 
@@ -135,7 +135,7 @@ class MonitoringUseCases:
             if ttft is None or tps is None:
                 continue
             median = Statistic.MEDIAN
-            statuses = [latency_status(name, metrics[source], ranking.exact(summary), None)
+            statuses = [latency_status(name, metrics[source], [summary], [])
                         for (name, source), summary in zip(LATENCIES.items(), (ttft, tps), strict=True)]  # fmt: skip
             slo = (run.details or {}).get("slo")
             points.append(TrendPoint(run, plan_key((run.details or {})["plan"]), statuses[0].quantiles[median],
@@ -155,8 +155,8 @@ class MonitoringUseCases:
             errors.update(d.get("errors", {}))
         plan = (runs[0].details or {})["plan"]
         latencies = tuple(
-            latency_status(name, metrics[source], _pooled(metrics[source], latest, by_run),
-                           _pooled(metrics[source], baseline, by_run) if baseline else None)
+            latency_status(name, metrics[source], _summaries(metrics[source], latest, by_run),
+                           _summaries(metrics[source], baseline, by_run))
             for name, source in LATENCIES.items()
         )  # fmt: skip
         return EndpointStatus(
@@ -190,14 +190,17 @@ def _of_newest_plan(runs: list[Run]) -> list[Run]:
     return [run for run in runs if plan_key((run.details or {})["plan"]) == key]
 
 
-def _pooled(metric: Metric, runs: list[Run], by_run: dict[int, list[MetricSummary]]) -> PairStatistics:
-    """The runs' statistics of the metric, oldest first, each run a cluster."""
-    summaries = [s for run in reversed(runs) for s in by_run.get(run.id or 0, []) if s.metric_id == metric.id]
-    return ranking.combine(metric, summaries)
+def _summaries(metric: Metric, runs: list[Run], by_run: dict[int, list[MetricSummary]]) -> list[MetricSummary]:
+    """The runs' summaries of the metric, oldest first."""
+    return [s for run in reversed(runs) for s in by_run.get(run.id or 0, []) if s.metric_id == metric.id]
 
 
-def latency_status(name: str, metric: Metric, latest: PairStatistics, baseline: PairStatistics | None) -> LatencyStatus:
-    """TTFT as it is; ITL from TPS, whose slow tail is ITL's upper one: 1 / TPS's statistic."""
+def latency_status(
+    name: str, metric: Metric, latest: list[MetricSummary], baseline: list[MetricSummary]
+) -> LatencyStatus:
+    """The latest runs' quantiles (pooled, each run a cluster) and, with a baseline, the watched
+    ones' changes (services/changes.py). TTFT as it is; ITL from TPS, whose slow tail is ITL's
+    upper one: 1 / TPS's statistic, per run and pooled."""
     inverted = metric.direction is Direction.HIGHER_IS_BETTER
 
     def estimated(stats: PairStatistics, statistic: Statistic) -> Estimated:
@@ -206,11 +209,17 @@ def latency_status(name: str, metric: Metric, latest: PairStatistics, baseline: 
             return Estimated(value, interval)
         return Estimated(1 / value, Interval(_reciprocal(interval.high), _reciprocal(interval.low)))
 
-    quantiles = {statistic: estimated(latest, statistic) for statistic in REPORTED}
+    def per_run(summaries: list[MetricSummary], statistic: Statistic) -> list[float]:
+        values = [float(getattr(summary, statistic.field)) for summary in summaries]
+        return [1 / value for value in values] if inverted else values
+
+    pooled = ranking.combine(metric, latest)
+    quantiles = {statistic: estimated(pooled, statistic) for statistic in REPORTED}
     changes = {}
-    if baseline is not None:
+    if baseline:
+        before = ranking.combine(metric, baseline)
         tests = len(WATCHED) * len(LATENCIES)  # every latency's watched statistics
-        changes = {s: compare_windows(quantiles[s], estimated(baseline, s), Direction.LOWER_IS_BETTER, tests)
+        changes = {s: compare_runs(per_run(latest, s), per_run(baseline, s), estimated(before, s), tests)
                    for s in WATCHED}  # fmt: skip
     return LatencyStatus(name, quantiles, changes)
 
