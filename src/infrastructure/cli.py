@@ -14,8 +14,7 @@ from werkzeug.serving import run_simple
 from src.adapters.tasks.inprocess import InProcessScheduler
 from src.application.domain import bounds
 from src.application.domain.errors import DomainError
-from src.application.domain.model import COMMAND_LINE, Role, RunSource, RunStatus, SweepLoad
-from src.application.domain.ranking import GroupBy, Scope, Statistic
+from src.application.domain.model import COMMAND_LINE, Role, RunStatus, SweepLoad
 from src.application.services.measures import Slo
 from src.application.services.sweeps import doubling
 from src.application.services.workloads import DISTRIBUTIONS, Workload
@@ -23,7 +22,6 @@ from src.application.use_cases.accounts import AccountUseCases
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
 from src.application.use_cases.campaigns import CampaignUseCases
 from src.application.use_cases.catalogue import CatalogueUseCases
-from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.schedules import ScheduledMeasurements
 from src.application.use_cases.simulation import SimulationUseCases
 from src.application.use_cases.sweeps import SweepSpec, SweepUseCases
@@ -331,9 +329,8 @@ def _campaign(names: list[str], plan: BenchmarkPlan, enqueue: bool) -> None:
     for name, run in zip(report.endpoints, report.runs, strict=True):
         why = run.error or run.invalid
         click.echo(f"  {name}: run {run.id} {run.status}{f' ({why})' if why else ''}")
-    scope = Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT, campaign_id=queued.campaign.id)
     for metric in ("TTFT", "TPS"):
-        ranked = _get(RankingUseCases).rank_metric(metric, Statistic.MEDIAN, scope)
+        ranked = campaigns.ranked_on(report, metric)
         click.echo(f"{metric} median, best first: " + ", ".join(
             f"{e.rank}. {e.subject.name} {e.value:.4g} [{_bound(e.interval.low)}, {_bound(e.interval.high)}]"
             + (f" (tied with {', '.join(e.tied_with)})" if e.tied_with else "") for e in ranked.entries

@@ -186,8 +186,11 @@ class FakeRunRepository(AbstractRunRepository):
         runs = self._completed(since, source)
         return runs[-1].finished_at if runs else None, runs[0].finished_at if runs else None
 
-    def completed_recent(self, since: datetime | None, limit: int, source: RunSource | None = None) -> list[Run]:
-        return self._completed(since, source)[:limit]
+    def completed_recent(
+        self, since: datetime | None, limit: int, source: RunSource | None = None, endpoint_id: int | None = None
+    ) -> list[Run]:
+        runs = self._completed(since, source)
+        return [r for r in runs if endpoint_id is None or r.endpoint_id == endpoint_id][:limit]
 
     def unfinished_before(self, deadline: datetime) -> list[Run]:
         return [

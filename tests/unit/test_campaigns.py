@@ -68,7 +68,9 @@ def campaign_world(**settings):
     llms = {"fast": "GPT-4o", "middle": "GPT-4o", "slow": "Claude 3.5 Sonnet"}  # two providers of one LLM
     for i, name in enumerate(SPEEDS):
         use_cases.add_endpoint(name, llms[name], f"http://127.0.0.1:{9000 + i}/v1", "m", None)
-    campaigns = CampaignUseCases(uow, use_cases, FakeTaskQueue(), use_cases.clock, Quotas())
+    campaigns = CampaignUseCases(
+        uow, use_cases, RankingUseCases(uow, use_cases.clock), FakeTaskQueue(), use_cases.clock, Quotas()
+    )
     return campaigns, RankingUseCases(uow, use_cases.clock), client
 
 

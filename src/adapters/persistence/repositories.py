@@ -124,10 +124,14 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         first, last = self.session.execute(query).one()  # min/max keep the column's UTC type
         return first, last
 
-    def completed_recent(self, since: datetime | None, limit: int, source: RunSource | None = None) -> list[Run]:
+    def completed_recent(
+        self, since: datetime | None, limit: int, source: RunSource | None = None, endpoint_id: int | None = None
+    ) -> list[Run]:
         query = _completed(select(Run), source)
         if since is not None:
             query = query.where(orm.simulation_runs.c.finished_at >= since)
+        if endpoint_id is not None:
+            query = query.where(orm.simulation_runs.c.endpoint_id == endpoint_id)
         query = query.order_by(orm.simulation_runs.c.finished_at.desc(), orm.simulation_runs.c.id.desc())
         return list(self.session.scalars(query.limit(limit)))
 

@@ -23,12 +23,10 @@ from src.adapters.web.models import (
     SweepEnvelope,
     SweepRequest,
 )
-from src.application.domain.model import Role, RunSource, RunStatus, SweepLoad
-from src.application.domain.ranking import GroupBy, OverallRanking, Scope, Statistic
+from src.application.domain.model import Role, SweepLoad
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
-from src.application.use_cases.campaigns import CampaignReport, CampaignUseCases
+from src.application.use_cases.campaigns import CampaignUseCases
 from src.application.use_cases.monitoring import MonitoringUseCases
-from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.sweeps import SweepSpec, SweepUseCases
 
 blueprint = Blueprint("benchmarks", __name__)
@@ -147,15 +145,7 @@ def request_campaign(benchmarks: BenchmarkUseCases, campaigns: CampaignUseCases)
     resp=answers((200, CampaignEnvelope, "The campaign, its runs, and once finished its ranking"), *READING, 404),
     tags=[MEASURED],
 )
-def get_campaign(campaign_id: int, campaigns: CampaignUseCases, rankings: RankingUseCases) -> ResponseReturnValue:
+def get_campaign(campaign_id: int, campaigns: CampaignUseCases) -> ResponseReturnValue:
     """A campaign: its endpoints' runs and, once they finish, their ranking by endpoint"""
     report = campaigns.get(campaign_id)
-    return CampaignEnvelope.of(report, campaign_ranking(report, rankings))
-
-
-def campaign_ranking(report: CampaignReport, rankings: RankingUseCases) -> OverallRanking | None:
-    """A finished campaign's endpoints ranked on every metric's median; None while it runs."""
-    if report.status is not RunStatus.COMPLETED:
-        return None
-    scope = Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT, campaign_id=report.campaign.id)
-    return rankings.rank_overall(statistic=Statistic.MEDIAN, scope=scope)
+    return CampaignEnvelope.of(report, campaigns.ranking(report))

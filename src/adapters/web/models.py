@@ -280,9 +280,8 @@ class ScopeQuery(Query):
 
     @property
     def scope(self) -> Scope:
-        source = RunSource.MEASURED if self.campaign_id is not None else RunSource(self.source)
-        return Scope(self.run_id, Window(self.window or Window.LATEST), source, GroupBy(self.group_by), self.plan,
-                     self.campaign_id)  # fmt: skip
+        return Scope(self.run_id, Window(self.window or Window.LATEST), RunSource(self.source), GroupBy(self.group_by),
+                     self.plan, self.campaign_id)  # fmt: skip
 
 
 class Formatted(Query):

@@ -11,13 +11,12 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
 from src.adapters.web import charts
-from src.adapters.web.benchmarks import campaign_ranking
 from src.adapters.web.errors import STATUS_BY_ERROR
 from src.adapters.web.models import MetricQuery, OverallQuery, csv_text, parsed
 from src.adapters.web.response_cache import cached_by
 from src.application.domain.errors import DomainError, NotFound
 from src.application.domain.model import Metric, RunSource
-from src.application.domain.ranking import GroupBy, Scope, Statistic, Window
+from src.application.domain.ranking import Statistic, Window
 from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.use_cases.campaigns import CampaignReport, CampaignUseCases
 from src.application.use_cases.monitoring import MonitoringUseCases
@@ -106,29 +105,26 @@ def sweep_csv(sweep_id: int, chart: str, sweeps: SweepUseCases) -> ResponseRetur
 
 
 @blueprint.get("/visualize/campaigns/<int:campaign_id>")
-def campaign(campaign_id: int, campaigns: CampaignUseCases, rankings: RankingUseCases) -> ResponseReturnValue:
+def campaign(campaign_id: int, campaigns: CampaignUseCases) -> ResponseReturnValue:
     """A campaign's endpoints compared. Not cached: a running campaign's runs finish while it is read."""
     report = campaigns.get(campaign_id)
-    return render_template("campaign.html", report=report, charts=_campaign_charts(report, rankings),
+    return render_template("campaign.html", report=report, charts=_campaign_charts(report, campaigns),
                            csv_endpoint="pages.campaign_csv", query={"campaign_id": campaign_id})  # fmt: skip
 
 
 @blueprint.get("/visualize/campaigns/<int:campaign_id>/<chart>.csv")
-def campaign_csv(
-    campaign_id: int, chart: str, campaigns: CampaignUseCases, rankings: RankingUseCases
-) -> ResponseReturnValue:
+def campaign_csv(campaign_id: int, chart: str, campaigns: CampaignUseCases) -> ResponseReturnValue:
     """The numbers of a campaign's chart, as CSV."""
-    return _chart_csv(_campaign_charts(campaigns.get(campaign_id), rankings), chart)
+    return _chart_csv(_campaign_charts(campaigns.get(campaign_id), campaigns), chart)
 
 
-def _campaign_charts(report: CampaignReport, rankings: RankingUseCases) -> dict[str, charts.Chart]:
+def _campaign_charts(report: CampaignReport, campaigns: CampaignUseCases) -> dict[str, charts.Chart]:
     """Once it finished: TTFT and TPS by endpoint with their intervals, and latency against speed."""
-    overall = campaign_ranking(report, rankings)
+    overall = campaigns.ranking(report)
     if overall is None or not overall.entries:
         return {}
-    scope = Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT, campaign_id=report.campaign.id)
-    by_metric = {name: rankings.rank_metric(name, Statistic.MEDIAN, scope) for name in ("TTFT", "TPS")}
-    return {"ttft": charts.ranking_bars(by_metric["TTFT"]), "tps": charts.ranking_bars(by_metric["TPS"]),
+    return {"ttft": charts.ranking_bars(campaigns.ranked_on(report, "TTFT")),
+            "tps": charts.ranking_bars(campaigns.ranked_on(report, "TPS")),
             "scatter": charts.latency_speed_scatter(overall)}  # fmt: skip
 
 
@@ -148,22 +144,23 @@ def endpoints_csv(chart: str, monitoring: MonitoringUseCases) -> ResponseReturnV
 
 
 @blueprint.get("/visualize/endpoints/<name>")
-def endpoint(name: str, monitoring: MonitoringUseCases, campaigns: CampaignUseCases, sweeps: SweepUseCases,
-             rankings: RankingUseCases) -> ResponseReturnValue:  # fmt: skip
+def endpoint(name: str, monitoring: MonitoringUseCases, campaigns: CampaignUseCases,
+             sweeps: SweepUseCases) -> ResponseReturnValue:  # fmt: skip
     """One endpoint: its trend, SLO attainment, last campaign, sweeps, and where it stands."""
-    context = _endpoint_page(name, monitoring, campaigns, sweeps, rankings)
+    context = _endpoint_page(name, monitoring, campaigns, sweeps)
     return render_template("endpoint.html", name=name, settings=monitoring.settings, **context,
                            csv_endpoint="pages.endpoint_csv", query={"name": name})  # fmt: skip
 
 
 @blueprint.get("/visualize/endpoints/<name>/<chart>.csv")
 def endpoint_csv(name: str, chart: str, monitoring: MonitoringUseCases, campaigns: CampaignUseCases,
-                 sweeps: SweepUseCases, rankings: RankingUseCases) -> ResponseReturnValue:  # fmt: skip
-    return _chart_csv(_endpoint_page(name, monitoring, campaigns, sweeps, rankings)["charts"], chart)
+                 sweeps: SweepUseCases) -> ResponseReturnValue:  # fmt: skip
+    return _chart_csv(_endpoint_page(name, monitoring, campaigns, sweeps)["charts"], chart)
 
 
-def _endpoint_page(name: str, monitoring: MonitoringUseCases, campaigns: CampaignUseCases, sweeps: SweepUseCases,
-                   rankings: RankingUseCases) -> dict[str, Any]:  # fmt: skip
+def _endpoint_page(
+    name: str, monitoring: MonitoringUseCases, campaigns: CampaignUseCases, sweeps: SweepUseCases
+) -> dict[str, Any]:
     trend = monitoring.trend(name)
     statuses = monitoring.statuses()
     status = next((s for s in statuses if s.endpoint.name == name), None)
@@ -175,7 +172,7 @@ def _endpoint_page(name: str, monitoring: MonitoringUseCases, campaigns: Campaig
     if campaign_ids := [p.run.campaign_id for p in trend if p.run.campaign_id]:
         page["campaign"] = campaigns.get(campaign_ids[-1])
         page["charts"] |= {
-            f"campaign-{key}": chart for key, chart in _campaign_charts(page["campaign"], rankings).items()
+            f"campaign-{key}": chart for key, chart in _campaign_charts(page["campaign"], campaigns).items()
         }
     if newest := sweeps.of_endpoint(name, 1):
         page["sweep"] = newest[0]

@@ -118,6 +118,12 @@ class Run:
     id: int | None = None
 
     @property
+    def plan(self) -> dict[str, Any]:
+        """A measured run's plan, as its details keep it."""
+        plan: dict[str, Any] = (self.details or {})["plan"]
+        return plan
+
+    @property
     def is_finished(self) -> bool:
         """Completed or failed: either is final, so a late or repeated message changes nothing."""
         return self.status in (RunStatus.COMPLETED, RunStatus.FAILED)

@@ -92,8 +92,10 @@ class AbstractRunRepository(abc.ABC):
         and below, runs marked invalid are left out."""
 
     @abc.abstractmethod
-    def completed_recent(self, since: datetime | None, limit: int, source: RunSource | None = None) -> list[Run]:
-        """The newest `limit` runs completed since `since`, newest first."""
+    def completed_recent(
+        self, since: datetime | None, limit: int, source: RunSource | None = None, endpoint_id: int | None = None
+    ) -> list[Run]:
+        """The newest `limit` runs completed since `since` (of that endpoint, when given), newest first."""
 
     @abc.abstractmethod
     def unfinished_before(self, deadline: datetime) -> list[Run]:

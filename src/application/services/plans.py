@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
+
+from src.application.domain.model import Run
+from src.application.domain.ranking import PlanChoice
 
 DERIVED = ("load", "prompt_tokens")  # follow from the rest, and prompt_tokens from the seed too
 
@@ -41,3 +45,16 @@ def describe(plan: dict[str, Any]) -> str:
     if not plan.get("reuse_connections", True):
         parts.append("a fresh connection each")
     return ", ".join(parts)
+
+
+def by_plan(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """Measured runs by their plan's key, each list in the runs' order."""
+    grouped: dict[str, list[Run]] = {}
+    for run in runs:
+        grouped.setdefault(plan_key(run.plan), []).append(run)
+    return grouped
+
+
+def choice(runs: Sequence[Run]) -> PlanChoice:
+    """Runs of one plan, as the plan a ranking or a status reads."""
+    return PlanChoice(plan_key(runs[0].plan), describe(runs[0].plan), len(runs))

@@ -204,6 +204,9 @@ def plan_from(fields: dict[str, Any], settings: BenchmarkSettings) -> BenchmarkP
         raise InvalidParameter(f"the plan does not fit: {error}", choices=list(PLAN_FIELDS)) from None
 
 
+Target = tuple[Run, Endpoint, BenchmarkPlan, ChatRequest]  # a run to measure, where, what and how to send
+
+
 class BenchmarkUseCases:
     @inject
     def __init__(
@@ -389,17 +392,7 @@ class BenchmarkUseCases:
 
     def execute(self, run_id: int, progress: Callable[[int, int], None] | None = None) -> Run:
         """Measure the run's endpoint and store the results; a finished run is returned as it is."""
-        return self.lifecycle.execute(run_id, RunSource.MEASURED, lambda run: self._measure(run, progress))
-
-    def _measure(self, run: Run, progress: Callable[[int, int], None] | None) -> Completed | Failed:
-        endpoint, plan = self._target(run)
-        request = self._chat_request(endpoint, plan)
-        if isinstance(request, str):
-            return Failed(request)
-        sent = on_own_loop(self._send([request], plan, run.seed, progress), self.client.new_event_loop)
-        (driven,) = sent.driven
-        checked = self_check(sent.lags, sent.cpu_s, driven.wall, driven.lateness, self.settings.client_limits)
-        return self._result(run, endpoint, plan, driven.outcomes, driven.wall, sent.origin, checked)
+        return self.measure_together([run_id], progress)[0]
 
     def measure_shard(self, run_id: int, shard: Shard, worker: str) -> ShardResult:
         """Send one shard's share of the run (services/shards.py) and hand back what it measured;
@@ -442,11 +435,12 @@ class BenchmarkUseCases:
         ]  # fmt: skip
         return self._result(run, endpoint, plan, merged.outcomes, merged.wall, 0.0, checked, {"shards": shards})
 
-    def measure_together(self, run_ids: list[int]) -> list[Run]:
-        """Measure runs of one plan and seed (a campaign's) side by side in one time window, from
-        one event loop (`_send`). The client's self-check is theirs together: it served them all.
-        A run whose endpoint cannot be sent to fails alone; a fault of the client fails them all."""
-        targets: list[tuple[Run, Endpoint, BenchmarkPlan, ChatRequest]] = []
+    def measure_together(self, run_ids: list[int], progress: Callable[[int, int], None] | None = None) -> list[Run]:
+        """Measure runs of one plan and seed (one run, or a campaign's) side by side in one time
+        window, from one event loop (`_send`). The client's self-check is theirs together: it
+        served them all. A run whose endpoint cannot be sent to fails alone; a fault of the client
+        fails them all. Runs already finished are returned as they are."""
+        targets: list[Target] = []
         for run_id in run_ids:
             run = self.lifecycle.start(run_id, RunSource.MEASURED)
             if run.is_finished:
@@ -454,38 +448,52 @@ class BenchmarkUseCases:
             endpoint, plan = self._target(run)
             request = self._chat_request(endpoint, plan)
             if isinstance(request, str):
-                self.lifecycle.execute(run_id, RunSource.MEASURED, _outcome(Failed(request)))
+                self.fail([run_id], request)
             else:
                 targets.append((run, endpoint, plan, request))
         if targets:
-            self._measure_targets(targets)
+            self._measure_targets(targets, progress)
         with self.uow:
             return [found for run_id in run_ids if (found := self.uow.runs.get(run_id)) is not None]
 
-    def _measure_targets(self, targets: list[tuple[Run, Endpoint, BenchmarkPlan, ChatRequest]]) -> None:
+    def _measure_targets(
+        self,
+        targets: list[tuple[Run, Endpoint, BenchmarkPlan, ChatRequest]],
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
         first, _, plan, _ = targets[0]
         try:
-            sending = self._send([request for *_, request in targets], plan, first.seed, None)
+            sending = self._send([request for *_, request in targets], plan, first.seed, progress)
             sent = on_own_loop(sending, self.client.new_event_loop)
         except Exception as error:
-            for run, *_ in targets:
-                assert run.id is not None
-                self.lifecycle.execute(run.id, RunSource.MEASURED, _outcome(Failed(f"{type(error).__name__}: {error}")))
+            self.fail([run.id for run, *_ in targets if run.id], f"{type(error).__name__}: {error}")
             raise
         wall = max(driven.wall for driven in sent.driven)
         lateness = [late for driven in sent.driven for late in driven.lateness]
         checked = self_check(sent.lags, sent.cpu_s, wall, lateness, self.settings.client_limits)
         for (run, endpoint, plan, _), driven in zip(targets, sent.driven, strict=True):
             assert run.id is not None
-            result = self._result(run, endpoint, plan, driven.outcomes, driven.wall, sent.origin, checked)
-            self.lifecycle.execute(run.id, RunSource.MEASURED, _outcome(result))
+            self.lifecycle.execute(
+                run.id, RunSource.MEASURED, self._storing(endpoint, plan, driven, sent.origin, checked)
+            )
+
+    def _storing(
+        self, endpoint: Endpoint, plan: BenchmarkPlan, driven: Driven, origin: float, checked: dict[str, Any]
+    ) -> Callable[[Run], Completed | Failed]:
+        """The lifecycle's work for a run whose requests were sent: its result from them."""
+        return lambda run: self._result(run, endpoint, plan, driven.outcomes, driven.wall, origin, checked)
+
+    def fail(self, run_ids: list[int], reason: str) -> None:
+        """Fail these runs for this reason (runs already finished are left as they are)."""
+        for run_id in run_ids:
+            self.lifecycle.execute(run_id, RunSource.MEASURED, lambda _: Failed(reason))
 
     def _target(self, run: Run) -> tuple[Endpoint, BenchmarkPlan]:
         assert run.endpoint_id is not None  # a measured run's
         with self.uow:
             endpoint = self.uow.endpoints.get(run.endpoint_id)
         assert endpoint is not None
-        return endpoint, BenchmarkPlan.of((run.details or {})["plan"])
+        return endpoint, BenchmarkPlan.of(run.plan)
 
     def _result(
         self, run: Run, endpoint: Endpoint, plan: BenchmarkPlan, sent: list[RequestOutcome], wall: float,
@@ -495,7 +503,7 @@ class BenchmarkUseCases:
         lifecycle completes it), or failed when no request succeeded."""
         outcomes = count_tokens(sent, self.tokenizer)
         details = measurement_details(outcomes, wall, self.tokenizer.name) | {
-            "plan": (run.details or {})["plan"],
+            "plan": run.plan,
             "not_sent_duration_cap": plan.requests - len(outcomes),
             "self_check": checked,
             **(more or {}),
@@ -624,8 +632,3 @@ class BenchmarkUseCases:
 def _sender(streams: AbstractChatStreams, requests: Iterator[ChatRequest]) -> Callable[[], Awaitable[RequestOutcome]]:
     """What sends the next of these requests on these connections."""
     return lambda: streams.stream(next(requests))
-
-
-def _outcome(outcome: Completed | Failed) -> Callable[[Run], Completed | Failed]:
-    """Work whose outcome is already known (measured beforehand), for the run lifecycle."""
-    return lambda _: outcome

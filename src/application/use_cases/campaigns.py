@@ -17,12 +17,14 @@ from injector import inject
 from src.application.domain import bounds
 from src.application.domain.errors import InvalidParameter, NotFound
 from src.application.domain.model import Caller, Campaign, Role, Run, RunSource, RunStatus
+from src.application.domain.ranking import GroupBy, MetricRanking, OverallRanking, PlanChoice, Scope, Statistic
 from src.application.ports.clock import Clock
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.services.plans import choice
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
 from src.application.use_cases.quotas import Quotas, Work, benchmark_work, enforce_quotas
-from src.application.use_cases.run_lifecycle import Failed
+from src.application.use_cases.rankings import RankingUseCases
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,15 @@ class CampaignReport:
             return RunStatus.COMPLETED if RunStatus.COMPLETED in states else RunStatus.FAILED
         return RunStatus.QUEUED if states == {RunStatus.QUEUED} else RunStatus.RUNNING
 
+    @property
+    def plan(self) -> PlanChoice:
+        return choice(self.runs)
+
+    @property
+    def scope(self) -> Scope:
+        """Its runs, ranked by endpoint."""
+        return Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT, campaign_id=self.campaign.id)
+
 
 class CampaignUseCases:
     @inject
@@ -46,12 +57,14 @@ class CampaignUseCases:
         self,
         uow: AbstractUnitOfWork,
         benchmarks: BenchmarkUseCases,
+        rankings: RankingUseCases,
         task_queue: AbstractTaskQueue,
         clock: Clock,
         quotas: Quotas,
     ):
         self.uow = uow
         self.benchmarks = benchmarks
+        self.rankings = rankings
         self.task_queue = task_queue
         self.clock = clock
         self.quotas = quotas
@@ -93,10 +106,9 @@ class CampaignUseCases:
         try:
             self.task_queue.enqueue_campaign(report.campaign.id)
         except Exception as error:
-            why = Failed(f"it could not be handed to a worker: {error}")
-            for run in report.runs:
-                assert run.id is not None
-                self.benchmarks.lifecycle.execute(run.id, RunSource.MEASURED, lambda _: why)
+            self.benchmarks.fail(
+                [run.id for run in report.runs if run.id], f"it could not be handed to a worker: {error}"
+            )
             raise
         return report
 
@@ -107,6 +119,16 @@ class CampaignUseCases:
         if waiting:
             self.benchmarks.measure_together(waiting)
         return self.get(campaign_id)
+
+    def ranking(self, report: CampaignReport) -> OverallRanking | None:
+        """A finished campaign's endpoints ranked on every metric's median; None while it runs."""
+        if report.status is not RunStatus.COMPLETED:
+            return None
+        return self.rankings.rank_overall(statistic=Statistic.MEDIAN, scope=report.scope)
+
+    def ranked_on(self, report: CampaignReport, metric_name: str) -> MetricRanking:
+        """Its endpoints ranked on one metric's median."""
+        return self.rankings.rank_metric(metric_name, Statistic.MEDIAN, report.scope)
 
     def get(self, campaign_id: int) -> CampaignReport:
         with self.uow:

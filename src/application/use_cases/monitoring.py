@@ -27,7 +27,7 @@ from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import ranking
 from src.application.services.changes import Change, Estimated, compare_runs
 from src.application.services.intervals import Z_95
-from src.application.services.plans import describe, plan_key
+from src.application.services.plans import by_plan, choice, plan_key
 
 REPORTED = (Statistic.MEDIAN, Statistic.P90, Statistic.P95, Statistic.P99)
 WATCHED = (Statistic.MEDIAN, Statistic.P90)  # per metric, by the change detector
@@ -123,8 +123,7 @@ class MonitoringUseCases:
             endpoint = self.uow.endpoints.get_by_name(endpoint_name)
             if endpoint is None:
                 raise NotFound(f"no endpoint is named {endpoint_name[:100]!r}")
-            runs = [r for r in self.uow.runs.completed_recent(since, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED)
-                    if r.endpoint_id == endpoint.id]  # fmt: skip
+            runs = self.uow.runs.completed_recent(since, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED, endpoint.id)
             metrics = {m.name: m for m in self.uow.catalogue.metrics()}
             ids = [run.id for run in runs if run.id is not None]
             summaries = self.uow.summaries.for_runs(ids, [m.id for m in metrics.values() if m.id]) if ids else []
@@ -138,7 +137,7 @@ class MonitoringUseCases:
             statuses = [latency_status(name, metrics[source], [summary], [])
                         for (name, source), summary in zip(LATENCIES.items(), (ttft, tps), strict=True)]  # fmt: skip
             slo = (run.details or {}).get("slo")
-            points.append(TrendPoint(run, plan_key((run.details or {})["plan"]), statuses[0].quantiles[median],
+            points.append(TrendPoint(run, plan_key(run.plan), statuses[0].quantiles[median],
                                      statuses[1].quantiles[median], slo["attainment"] if slo else None))  # fmt: skip
         return points
 
@@ -153,7 +152,6 @@ class MonitoringUseCases:
         errors: Counter[str] = Counter()
         for d in details:
             errors.update(d.get("errors", {}))
-        plan = (runs[0].details or {})["plan"]
         latencies = tuple(
             latency_status(name, metrics[source], _summaries(metrics[source], latest, by_run),
                            _summaries(metrics[source], baseline, by_run))
@@ -162,7 +160,7 @@ class MonitoringUseCases:
         return EndpointStatus(
             endpoint=endpoint,
             llm=llm,
-            plan=PlanChoice(plan_key(plan), describe(plan), len(runs)),
+            plan=choice(runs),
             runs=len(latest),
             baseline_runs=len(baseline),
             last_finished_at=max(r.finished_at for r in latest if r.finished_at),
@@ -170,7 +168,7 @@ class MonitoringUseCases:
             output_tokens_per_second=sum(d.get("output_tokens_per_second", 0.0) for d in details) / len(details),
             requests=requests,
             error_rates={kind: count / requests for kind, count in sorted(errors.items())} if requests else {},
-            slo=_attainment(plan, details),
+            slo=_attainment(runs[0].plan, details),
         )
 
 
@@ -186,8 +184,7 @@ def _watched(runs: list[Run], split: datetime) -> dict[int | None, list[Run]]:
 
 def _of_newest_plan(runs: list[Run]) -> list[Run]:
     """An endpoint's runs (newest first) of the plan of its newest."""
-    key = plan_key((runs[0].details or {})["plan"])
-    return [run for run in runs if plan_key((run.details or {})["plan"]) == key]
+    return by_plan(runs)[plan_key(runs[0].plan)]
 
 
 def _summaries(metric: Metric, runs: list[Run], by_run: dict[int, list[MetricSummary]]) -> list[MetricSummary]:

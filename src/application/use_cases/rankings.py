@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from injector import inject
 
@@ -26,7 +25,6 @@ from src.application.domain.ranking import (
     MetricRanking,
     OverallRanking,
     PairStatistics,
-    PlanChoice,
     RankingEntry,
     Scope,
     Statistic,
@@ -37,7 +35,7 @@ from src.application.domain.rollup import Rollup, hour_of
 from src.application.ports.clock import Clock
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import ranking
-from src.application.services.plans import describe, plan_key
+from src.application.services.plans import by_plan, choice
 
 LATEST_SIMULATED = Scope()
 
@@ -195,8 +193,7 @@ class RankingUseCases:
         runs = self._measured_runs(scope, run)
         if not runs:
             return None, []
-        plan = _plan(scope.plan, runs)
-        runs = [r for r in runs if plan_key(_plan_of(r)) == plan.key]
+        runs = _of_plan(scope.plan, runs)
         endpoints = {e.id: e for e in self.uow.endpoints.list()}
         llms = self._llms()
         subjects = {r.id: _subject(endpoints[r.endpoint_id], llms, scope.group_by) for r in runs}
@@ -209,7 +206,7 @@ class RankingUseCases:
         finished = [r.finished_at for r in runs if r.finished_at is not None]
         selection = DataSelection(
             None if scope.run_id else scope.window, len(runs), min(finished), max(finished),
-            runs[0] if len(runs) == 1 else None, replace(plan, runs=len(runs)), scope.campaign_id,
+            runs[0] if len(runs) == 1 else None, choice(runs), scope.campaign_id,
         )  # fmt: skip
         return selection, _subject_runs(summaries, subjects, run_ids)
 
@@ -289,27 +286,18 @@ def _one_run(run: Run, window: Window | None) -> DataSelection:
     return DataSelection(window, 1, run.finished_at, run.finished_at, run)
 
 
-def _plan_of(run: Run) -> dict[str, Any]:
-    plan: dict[str, Any] = (run.details or {})["plan"]
-    return plan
-
-
-def _plan(asked: str | None, runs: list[Run]) -> PlanChoice:
-    """The plan to rank under: the one asked for, or the only one the runs have; runs of several
-    plans measure different things, so they are never pooled."""
-    choices: dict[str, PlanChoice] = {}
-    for run in runs:
-        key = plan_key(_plan_of(run))
-        known = choices.get(key)
-        choices[key] = replace(known, runs=known.runs + 1) if known else PlanChoice(key, describe(_plan_of(run)), 1)
-    listed = [f"{c.key} ({c.description}; {c.runs} runs)" for c in choices.values()]
-    if asked is None and len(choices) > 1:
-        raise InvalidParameter(f"these runs have {len(choices)} plans, which are never pooled: choose one with plan",
+def _of_plan(asked: str | None, runs: list[Run]) -> list[Run]:
+    """The runs of the plan to rank under: the one asked for, or the only one the runs have; runs
+    of several plans measure different things, so they are never pooled."""
+    grouped = by_plan(runs)
+    listed = [f"{c.key} ({c.description}; {c.runs} runs)" for c in map(choice, grouped.values())]
+    if asked is None and len(grouped) > 1:
+        raise InvalidParameter(f"these runs have {len(grouped)} plans, which are never pooled: choose one with plan",
                                choices=listed, parameter="plan")  # fmt: skip
-    key = asked or next(iter(choices))
-    if key not in choices:
+    key = asked or next(iter(grouped))
+    if key not in grouped:
         raise InvalidParameter(f"no run here has plan {key[:20]!r}", choices=listed, parameter="plan")
-    return choices[key]
+    return grouped[key]
 
 
 def _subject_runs(
