@@ -175,7 +175,7 @@ def window_test(profiles: list[tuple[int, LatencyProfile]], seeds: int) -> None:
     print(f"\nWindows of k runs of {WINDOW_RUN_SIZE} requests whose TTFT differs from run to run by a lognormal "
           f"factor (sigma {RUN_SPREAD}); {len(profiles)} profiles x {seeds} seeds; target 93-97%")  # fmt: skip
     ttft = METRICS[0]
-    for k in (5, 20):
+    for k in (5, 10, 20):
         clusters = dict.fromkeys(FIELDS, 0)
         resolved = dict.fromkeys(FIELDS, 0)  # within the interval widened by the reported resolution
         independent = dict.fromkeys(FIELDS, 0)

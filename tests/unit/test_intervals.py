@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from scipy.stats import binom
+from scipy.stats import beta, binom
 from scipy.stats import t as t_dist
 
 from src.application.domain.model import Interval, MetricSummary
@@ -156,23 +156,32 @@ def test_a_windows_mean_interval_is_cluster_robust_with_t_on_k_minus_1_degrees_o
     assert two == Interval(pytest.approx(3 - 12.706204736), pytest.approx(3 + 12.706204736))  # error 1, t(1)
 
 
-def test_woodruff_reads_the_pooled_distribution_at_the_quantile_plus_and_minus_t_cluster_errors():
+def korn_graubard_levels(q, samples, merged):
+    """The levels of Korn and Graubard's interval of the share below the pooled q-quantile:
+    Clopper-Pearson at the effective size q(1-q)/error^2, times (t(n-1) / t(k-1))^2."""
+    k, total = len(samples), sum(values.size for values in samples)
+    bucket_top = merged.quantile(q) * (1 + 1.01 / 0.99) / 2  # the sketch gives (g^(i-1), g^i] 2 g^i / (1 + g)
+    shares = np.array([(values <= bucket_top * (1 - 1e-12)).sum() - q * values.size for values in samples])
+    error = np.sqrt(k / (k - 1) * ((shares - shares.mean()) ** 2).sum()) / total
+    effective = min(total, q * (1 - q) / error**2) * (t_dist.ppf(0.975, total - 1) / t_dist.ppf(0.975, k - 1)) ** 2
+    below = q * effective
+    return beta.ppf(0.025, below, effective - below + 1), beta.ppf(0.975, below + 1, effective - below)
+
+
+def test_woodruff_reads_the_pooled_distribution_at_korn_graubards_levels_of_the_share():
     rng = np.random.default_rng(9)
     sizes = (500, 300, 700, 500)
     samples = [rng.lognormal(np.log(m), 0.4, n) for m, n in zip((1.0, 1.1, 0.95, 1.05), sizes, strict=True)]
-    runs = [QuantileSketch.of(values) for values in samples]
-    merged = QuantileSketch.merge(runs)
+    merged = QuantileSketch.merge(QuantileSketch.of(values) for values in samples)
     expected = []
-    for q in (0.5, 0.9):
-        pooled = merged.quantile(q)
-        gamma = 1.01 / 0.99
-        bucket_top = pooled * (1 + gamma) / 2  # the sketch gives a bucket (g^(i-1), g^i] the value 2 g^i / (1 + g)
-        shares = np.array([(values <= bucket_top * (1 - 1e-12)).sum() - q * values.size for values in samples])
-        error = np.sqrt(4 / 3 * ((shares - shares.mean()) ** 2).sum()) / 2000
-        width = t_dist.ppf(0.975, 3) * error
-        assert width > 0.01 and q + width < 1  # bounded on both sides
-        expected.append(Interval(merged.quantile(q - width), merged.quantile(q + width)))
-    assert woodruff_intervals(runs_of(samples), [0.5, 0.9]) == expected
+    for q in (0.5, 0.9, 0.99):
+        low, high = korn_graubard_levels(q, samples, merged)
+        assert 1 / 2000 < low < q < high < 1 - 1 / 2000  # a value seen beyond each
+        expected.append(Interval(*merged.interpolated_at_levels([low, high])))
+        if q == 0.99:  # skewed as the share is near 1, unlike q -/+ t * error
+            assert q - low > 1.2 * (high - q)
+    found = woodruff_intervals(runs_of(samples), [0.5, 0.9, 0.99])
+    assert found == [Interval(pytest.approx(e.low, rel=1e-9), pytest.approx(e.high, rel=1e-9)) for e in expected]
 
 
 def test_runs_that_disagree_leave_a_windows_quantile_unbounded():
@@ -180,16 +189,14 @@ def test_runs_that_disagree_leave_a_windows_quantile_unbounded():
     assert woodruff_intervals(disagreeing, [0.5]) == [Interval(None, None)]
 
 
-def test_a_windows_quantile_whose_upper_level_passes_1_is_open_above():
+def test_a_windows_quantile_with_no_value_seen_beyond_its_upper_level_is_open_above():
     rng = np.random.default_rng(3)
-    samples = [rng.lognormal(np.log(m), 0.3, n) for m, n in ((1.0, 300), (1.5, 100), (1.0, 500))]
+    samples = [rng.lognormal(np.log(m), 0.3, n) for m, n in ((1.0, 100), (1.5, 60), (1.0, 140))]
     merged = QuantileSketch.merge(QuantileSketch.of(values) for values in samples)
-    bucket_top = merged.quantile(0.9) * (1 + 1.01 / 0.99) / 2
-    shares = np.array([(values <= bucket_top * (1 - 1e-12)).sum() - 0.9 * values.size for values in samples])
-    upper = 0.9 + t_dist.ppf(0.975, 2) * np.sqrt(1.5 * ((shares - shares.mean()) ** 2).sum()) / 900
-    assert 1 < upper < 2
-    interval = woodruff_intervals(runs_of(samples), [0.9])[0]
-    assert interval.high is None and interval.low is not None
+    low, high = korn_graubard_levels(0.99, samples, merged)
+    assert (1 - high) * 300 < 1 <= low * 300
+    interval = woodruff_intervals(runs_of(samples), [0.99])[0]
+    assert interval.high is None and interval.low == pytest.approx(merged.interpolated_at_levels([low])[0])
 
 
 def test_above_10000_samples_the_mean_interval_is_the_normal_one():

@@ -21,6 +21,24 @@ def test_a_quantile_is_the_sample_at_rank_q_times_n_minus_1_rounded_down(q, rank
     assert QuantileSketch.of(values).quantile(q) == pytest.approx(values[rank], rel=RELATIVE_ACCURACY)
 
 
+def test_interpolated_levels_spread_a_buckets_values_evenly_across_it_in_log_space():
+    gamma = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+    sketch = QuantileSketch.of(np.full(4, gamma**10 * 0.999))  # four values in bucket 10: (g^9, g^10]
+    # Level q reads rank 3q + 0.5 of 4: the bucket's (3q + 0.5) / 4 of the way up, in log space.
+    assert sketch.interpolated_at_levels([0.0, 0.5, 1.0]) == pytest.approx(
+        [gamma ** (9 + f) for f in (1 / 8, 1 / 2, 7 / 8)]
+    )
+
+
+def test_interpolated_levels_read_nearer_the_samples_quantiles_than_the_buckets_middles(values):
+    levels = [0.01, 0.25, 0.5, 0.9, 0.95, 0.99]
+    exact = np.quantile(values, levels)
+    sketch = QuantileSketch.of(values)
+    interpolated, middles = np.array(sketch.interpolated_at_levels(levels)), np.array(sketch.quantiles(levels))
+    assert np.all(np.abs(interpolated / exact - 1) < RELATIVE_ACCURACY / 3)
+    assert np.abs(interpolated / exact - 1).mean() < np.abs(middles / exact - 1).mean() / 3
+
+
 def test_merged_sketches_equal_the_sketch_of_all_values(values):
     parts = np.array_split(values, 7)
     merged = QuantileSketch.merge(QuantileSketch.of(part) for part in parts)

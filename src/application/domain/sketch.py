@@ -70,6 +70,16 @@ class QuantileSketch:
         values: list[float] = (2 * _GAMMA**indices / (_GAMMA + 1)).tolist()
         return values
 
+    def interpolated_at_levels(self, levels: Sequence[float]) -> list[float]:
+        """The value at each level's rank with the bucket's values taken as spread evenly (in log
+        space) across it: nearer the samples' own quantile than the bucket's middle."""
+        ranks = np.asarray([q * (self.count - 1) for q in levels]) + 0.5
+        positions = np.minimum(np.searchsorted(self.at_most, ranks), self.counts.size - 1)
+        below = np.where(positions > 0, self.at_most[positions - 1], 0)
+        within = np.clip((ranks - below) / self.counts[positions], 0.0, 1.0)
+        values: list[float] = (_GAMMA ** (self.offset + positions - 1 + within)).tolist()
+        return values
+
     def quantile(self, q: float) -> float:
         return self.value_at_rank(q * (self.count - 1))
 

@@ -14,14 +14,16 @@ Windows of several runs treat each run as a cluster: runs of one endpoint differ
 (hour to hour, deployment to deployment) more than their requests alone say, so the window's
 variance comes from how the runs' own statistics spread (the cluster-robust variance of survey
 sampling), with Student's t on k - 1 degrees of freedom for k runs. A quantile's interval is
-Woodruff's: the cluster-robust interval of the share of values below the pooled quantile, read back
-through the pooled (merged) distribution.
+Woodruff's: an interval of the share of values below the pooled quantile, read back through the
+pooled (merged) distribution. The share's interval is Korn and Graubard's (Clopper-Pearson at the
+clusters' effective sample size), not the share -/+ t errors: a tail's share lies near 0 or 1 and
+its errors are skewed, which left the symmetric one covering p95 and p99 in 89-92% of windows.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import bdtr, stdtrit  # scipy.special, not scipy.stats: 30 MB less in every process
+from scipy.special import bdtr, betaincinv, stdtrit  # scipy.special, not scipy.stats: 30 MB less in every process
 
 from src.application.domain.model import Interval
 from src.application.domain.rollup import Rollup
@@ -116,7 +118,7 @@ def cluster_mean_interval(runs: Rollup) -> Interval:
 def woodruff_intervals(runs: Rollup, quantiles: list[float]) -> list[Interval]:
     """The intervals of the q-quantiles of k >= 2 runs pooled, the runs taken as clusters: from
     d_i = A_i - q * n_i, the count of run i at or below the pooled quantile's bucket less its share."""
-    k, total, spread, merged = runs.runs, runs.n, _t_95(runs.runs), runs.sketch
+    k, total, merged = runs.runs, runs.n, runs.sketch
     levels = []
     for q, pooled in zip(quantiles, merged.quantiles(quantiles), strict=True):
         at_most, squares, crosses = runs.at_bucket(bucket_of(pooled))
@@ -124,12 +126,25 @@ def woodruff_intervals(runs: Rollup, quantiles: list[float]) -> list[Interval]:
         sum_of_squares = squares - 2 * q * crosses + q * q * runs.size_squares
         deviations = sum_of_squares - (at_most - q * total) ** 2 / k
         error = float(np.sqrt(k / (k - 1) * max(deviations, 0.0)) / total)
-        levels += [q - spread * error, q + spread * error]
-    # Levels outside [0, 1] leave their side open; the rest are read from the sketch at once.
-    inside = [level for level in levels if 0 <= level <= 1]
-    bounds = iter(merged.quantiles(inside))
-    read = [next(bounds) if 0 <= level <= 1 else None for level in levels]
+        levels += _share_interval(q, error, total, k)
+    # A level with no value beyond it would bound the quantile by a value never seen: that side
+    # is open. The rest are read from the sketch at once.
+    seen = [level * total >= 1 and (1 - level) * total >= 1 for level in levels]
+    bounds = iter(merged.interpolated_at_levels([level for level, ok in zip(levels, seen, strict=True) if ok]))
+    read = [next(bounds) if ok else None for ok in seen]
     return [Interval(low, high) for low, high in zip(read[::2], read[1::2], strict=True)]
+
+
+def _share_interval(q: float, error: float, total: int, k: int) -> list[float]:
+    """Korn and Graubard's interval of a share q estimated from k clusters with standard error
+    `error`: Clopper-Pearson's at the effective sample size, shrunk for the k - 1 degrees of freedom.
+    Unlike q -/+ t * error it follows the skew of a share near 0 or 1, as a tail quantile's is."""
+    effective = total if error == 0 else min(total, q * (1 - q) / error**2)
+    effective *= (stdtrit(total - 1, 1 - ALPHA / 2) / stdtrit(k - 1, 1 - ALPHA / 2)) ** 2
+    below = q * effective
+    low = float(betaincinv(below, effective - below + 1, ALPHA / 2)) if below > 0 else 0.0
+    high = float(betaincinv(below + 1, effective - below, 1 - ALPHA / 2)) if below < effective else 1.0
+    return [low, high]
 
 
 def _t_95(k: int) -> float:
