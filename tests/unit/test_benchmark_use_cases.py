@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from itertools import cycle
+from itertools import cycle, pairwise
 
 import numpy as np
 import pytest
@@ -562,6 +562,30 @@ def test_fixed_concurrency_never_has_more_requests_in_flight_than_asked():
     outcomes, wall, _ = on_own_loop(load_of_four())
     assert len(outcomes) == 40 and most == 4 and sorted(map(id, heard)) == sorted(map(id, outcomes))
     assert 0 < wall < 5
+
+
+def test_requests_begin_one_a_turn_of_the_event_loop_so_reads_are_stamped_between_starts():
+    """When many requests end together their successors do not start in one burst: a read
+    that arrived meanwhile waits for at most one start, not for all of them."""
+    events: list[str] = []
+
+    async def send() -> RequestOutcome:
+        events.append("start")
+        return ok(0.1, 0.2, 3)
+
+    async def stream_reading_every_turn() -> None:
+        while True:
+            events.append("read")
+            await asyncio.sleep(0)
+
+    async def fifty_at_once() -> None:
+        reading = asyncio.create_task(stream_reading_every_turn())
+        await drive(send, 50, LoadShape(concurrency=50))
+        reading.cancel()
+
+    on_own_loop(fifty_at_once())
+    assert events.count("start") == 50
+    assert ("start", "start") not in set(pairwise(events))
 
 
 def test_a_thousand_requests_are_in_flight_at_once_on_one_event_loop():
