@@ -8,7 +8,9 @@ measured run sends them), each answered with its first token after --first-token
 token every GAP_MS, --tokens in all. A point sends max(--min-requests, 3 x streams) requests
 after one warm-up request per stream (which opens the connections). It prints, in ms, TTFT and
 ITL (the service's definitions, services/measures.py) at p50 and p99 as the client measured them
-and as the server's record has them, the relative error (targets: 1% at p50, 3% at p99), the
+and as the server's record has them, the relative error (targets: 1% at p50, 3% at p99), how
+late the client stamped first tokens after the server sent them (p99: its own part of the TTFT
+error; the rest is the requests' way in, their wait before the server stamped them included), the
 output tokens per second the client sustained, its event loop's CPU and lag (p99 of the run's
 time), and the self-check's
 verdict: a run past the client's limits is marked client-bound (invalid) and never published.
@@ -51,6 +53,11 @@ def row(streams: int, gap_ms: float, args: argparse.Namespace) -> str:
         sent = server.records()[streams:]  # in order of arrival: the warm-ups' first
     outcomes = watched.driven.outcomes
     ok = [o for o in outcomes if o.error is None]
+    # The client's own part of its TTFT error: each first token stamped after the server sent it
+    # (the request's first token names its record). The rest is the request's way in, the time
+    # before the server stamped its arrival included.
+    sent_at = {s.number: s.tokens[0] for s in sent}
+    stamped_late = [o.first_token_at - sent_at[int(o.chunks[0].content)] for o in ok if o.first_token_at]
     wall = watched.driven.wall
     cells = [f"{streams:>7} {gap_ms:>6g} {len(outcomes) - len(ok):>6}"]
     for measured, record in (
@@ -63,6 +70,7 @@ def row(streams: int, gap_ms: float, args: argparse.Namespace) -> str:
             cells.append(f"{got:>8.2f} {truth:>8.2f} {error:>+7.2%}{' ' if abs(error) <= allowed else '!'}")
     checked = self_check(watched.lags, watched.cpu_s, wall, [], ClientLimits())
     tokens_per_second = sum(o.output_tokens for o in ok) / wall
+    cells.append(f"{np.percentile(stamped_late, 99) * 1000:>10.2f}")
     cells.append(f"{tokens_per_second:>9,.0f} {checked['client_cpu']:>5.0%} {checked['loop_lag_ms']['p99']:>7.1f}")
     cells.append("client-bound" if checked["reasons"] else "valid")
     return " ".join(cells)
@@ -71,7 +79,7 @@ def row(streams: int, gap_ms: float, args: argparse.Namespace) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--points", default="1@10,64@10,256@10,1000@50,400@10,512@10,2000@50", help="STREAMS@GAP_MS,..."
+        "--points", default="1@10,64@10,256@10,1000@50,512@10,640@10,800@10,2000@50", help="STREAMS@GAP_MS,..."
     )
     parser.add_argument("--first-token-ms", type=float, default=100.0)
     parser.add_argument("--tokens", type=int, default=64)
@@ -81,7 +89,7 @@ def main() -> None:
     print(f"first token after {args.first_token_ms:g} ms, {args.tokens} tokens; times in ms, measured, the "
           f"server's record, the error ('!': past {TARGETS[50]:.0%} at p50, {TARGETS[99]:.0%} at p99)")  # fmt: skip
     print(f"{'streams':>7} {'gap':>6} {'errors':>6} {'TTFT p50':>26} {'TTFT p99':>26} {'ITL p50':>26} "
-          f"{'ITL p99':>26} {'tokens/s':>9} {'CPU':>5} {'lag p99':>7} verdict")  # fmt: skip
+          f"{'ITL p99':>26} {'stamp p99':>10} {'tokens/s':>9} {'CPU':>5} {'lag p99':>7} verdict")  # fmt: skip
     for point in args.points.split(","):
         streams, gap_ms = point.split("@")
         print(row(int(streams), float(gap_ms), args), flush=True)

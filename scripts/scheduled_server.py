@@ -2,7 +2,9 @@
 truth `make benchmark-measurement` holds the client's measurements against.
 
 Each request is answered with its first token FIRST_TOKEN seconds after the request arrived, then
-a token every GAP seconds, TOKENS in all, and the usage report with the last. Every send is
+a token every GAP seconds, TOKENS in all, and the usage report with the last. The first token's
+text is the request's number (in order of arrival), so a client's timings can be matched with the
+record of the same request. Every send is
 stamped on the host's monotonic clock (`time.perf_counter`, CLOCK_MONOTONIC on Linux: the same
 clock in every process), so a late timer in the server moves the record, not the error.
 
@@ -37,6 +39,7 @@ class Schedule:
 class Sent:
     """The server's record of one reply: when its request arrived and when each token left."""
 
+    number: int  # of arrival, from 0
     arrived: float
     tokens: list[float] = field(default_factory=list)
 
@@ -53,7 +56,11 @@ def _chunk(payload: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(payload), payload)
 
 
-TOKEN = _chunk(b'data: {"choices":[{"index":0,"delta":{"content":" hello"}}]}\n\n')
+def _token(text: bytes) -> bytes:
+    return _chunk(b'data: {"choices":[{"index":0,"delta":{"content":"%s"}}]}\n\n' % text)
+
+
+TOKEN = _token(b" hello")
 
 
 class _Connection(asyncio.Protocol):
@@ -85,10 +92,12 @@ class ScheduledServer:
     def __init__(self, schedule: Schedule):
         self.schedule = schedule
         self.records: list[Sent] = []
+        self.answered = 0
         self.loop = asyncio.get_running_loop()
 
     def answer(self, transport: asyncio.Transport) -> None:
-        sent = Sent(time.perf_counter())
+        sent = Sent(self.answered, time.perf_counter())
+        self.answered += 1
         self.records.append(sent)
         transport.write(HEADERS)
         self.loop.call_at(self._due(sent, 0), self._send, transport, sent)
@@ -102,7 +111,7 @@ class ScheduledServer:
             return
         sent.tokens.append(time.perf_counter())
         if len(sent.tokens) < self.schedule.tokens:
-            transport.write(TOKEN)
+            transport.write(TOKEN if len(sent.tokens) > 1 else _token(b"%d" % sent.number))
             self.loop.call_at(self._due(sent, len(sent.tokens)), self._send, transport, sent)
             return
         usage = {"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": self.schedule.tokens}}
@@ -117,7 +126,7 @@ def _serve(schedule: Schedule, control: Connection) -> None:
         # Each message asks for the records since the last one.
         while await server.loop.run_in_executor(None, control.recv):
             records, server.records = server.records, []
-            control.send([(r.arrived, r.tokens) for r in records])
+            control.send([(r.number, r.arrived, r.tokens) for r in records])
 
     asyncio.run(main())
 
@@ -137,7 +146,7 @@ class ServerProcess:
 
     def records(self) -> list[Sent]:
         self.control.send(True)
-        return [Sent(arrived, tokens) for arrived, tokens in self.control.recv()]
+        return [Sent(number, arrived, tokens) for number, arrived, tokens in self.control.recv()]
 
     def __exit__(self, *args: object) -> None:
         self.process.terminate()

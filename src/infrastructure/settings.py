@@ -125,7 +125,7 @@ class Settings:
                     loop_lag_ms=float(_integer(env, "BENCHMARK_MAX_LOOP_LAG_MS", 20, minimum=1)),
                     cpu_share=_integer(env, "BENCHMARK_MAX_CLIENT_CPU_PERCENT", 90, minimum=1) / 100,
                 ),
-                streams_per_worker=_integer(env, "BENCHMARK_STREAMS_PER_WORKER", 250, minimum=1),
+                streams_per_worker=_integer(env, "BENCHMARK_STREAMS_PER_WORKER", 400, minimum=1),
                 allowed_networks=_networks(env),
                 key_variables=_names(env.get("ENDPOINT_KEY_VARIABLES")),
                 shard_start_delay_s=float(_integer(env, "BENCHMARK_SHARD_START_DELAY_SECONDS", 5, minimum=0)),

@@ -79,7 +79,7 @@ class BenchmarkSettings:
     client_limits: ClientLimits = field(default_factory=ClientLimits)
     # A run with more requests in flight is split across workers (make benchmark-measurement
     # gives a worker's ceiling), its shards starting together this long after it is handed over.
-    streams_per_worker: int = 250
+    streams_per_worker: int = 400
     shard_start_delay_s: float = 5.0
     # Where endpoints may be (services/addresses.py): loopback by default, for a local server.
     allowed_networks: tuple[Network, ...] = networks(["127.0.0.0/8", "::1/128"])
