@@ -154,7 +154,7 @@ def test_a_run_past_one_workers_streams_is_split_across_two_workers_and_merged_i
         body = {"endpoint": "split", "requests": 32, "concurrency": 8, "warmup": 2}
         split = sharding.post("/benchmarks", json=body, headers=api_headers).json["run"]["id"]
         run = wait_for_status(sharding, api_headers, split, {"completed", "failed"}, timeout=90)
-        # The same load on one worker (250 streams a worker, the default), for comparison.
+        # The same load on one worker (400 streams a worker, the default), for comparison.
         whole = create_app(broker_environ).test_client()
         one_id = whole.post("/benchmarks", json=body, headers=api_headers).json["run"]["id"]
         one = wait_for_status(whole, api_headers, one_id, {"completed", "failed"}, timeout=90)
