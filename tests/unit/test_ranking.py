@@ -163,6 +163,19 @@ def test_a_window_takes_its_runs_as_clusters_and_reports_the_sketch_resolution()
     assert stats(np.arange(1.0, 10.0)).resolution(Statistic.P99) == 0.0  # one run: from its raw values
 
 
+def test_a_windows_interval_holds_its_own_point_when_both_fall_in_one_bucket_of_the_sketch():
+    rng = np.random.default_rng(5)
+    runs = [summarize(i + 1, 1, TTFT, rng.lognormal(0, 0.3, 20_000)) for i in range(10)]
+    window = ranking.combine(TTFT, runs)
+    read_within_buckets = dict(zip(("p50", "p90"), woodruff_intervals(Rollup.merge(runs), [0.5, 0.9]), strict=True))
+    outside = [s for s, i in read_within_buckets.items() if not i.low <= getattr(window, s) <= i.high]
+    assert outside  # 200,000 values: the bounds part from the bucket's middle
+    for statistic in (Statistic.MEDIAN, Statistic.P90, Statistic.P95, Statistic.P99):
+        interval, point = window.confidence_interval(statistic), window.value(statistic)
+        assert interval.low <= point <= interval.high
+        assert interval.high - interval.low <= 0.02 * point  # widened to the point, not beyond
+
+
 def test_each_statistic_reads_its_summary_field_and_tail():
     from src.application.domain.ranking import Window
 

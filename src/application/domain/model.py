@@ -217,6 +217,12 @@ class Interval:
     def sufficient(self) -> bool:
         return self.low is not None and self.high is not None
 
+    def holding(self, value: float) -> Interval:
+        """This interval, each bounded side widened as far as `value` where it falls outside."""
+        return Interval(
+            None if self.low is None else min(self.low, value), None if self.high is None else max(self.high, value)
+        )
+
     def overlaps(self, other: Interval) -> bool:
         below = self.high is None or other.low is None or other.low <= self.high
         above = self.low is None or other.high is None or self.low <= other.high

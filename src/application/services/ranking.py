@@ -71,6 +71,12 @@ def _read_from_sketch(
 ) -> PairStatistics:
     """n, mean and std exactly (pooled); tail statistics from the (merged) sketch."""
     total = values.weight
+    points = dict(zip(quantiles, sketch.quantiles(list(quantiles.values())), strict=True))
+    # A point is read at its bucket's middle, a window's bounds within their buckets: in one
+    # bucket the two can part by up to the sketch's resolution, so an interval holds its point.
+    held = {
+        field: interval.holding(points[field]) if field in points else interval for field, interval in intervals.items()
+    }
     return PairStatistics(
         n=int(total),
         mean=values.mean,
@@ -78,9 +84,9 @@ def _read_from_sketch(
         minimum=extremes[0],
         maximum=extremes[1],
         sketch=sketch,
-        intervals=intervals,
+        intervals=held,
         sketched=True,
-        **dict(zip(quantiles, sketch.quantiles(list(quantiles.values())), strict=True)),
+        **points,
     )
 
 
