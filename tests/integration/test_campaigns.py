@@ -102,7 +102,7 @@ def test_runs_of_two_plans_are_never_pooled_and_the_error_names_both(three_serve
     [
         ({"endpoints": ["fast"]}, 400, "the number of endpoints must be between 2 and 16, got 1"),
         ({"endpoints": ["fast", "nowhere"]}, 404, "no endpoint is named 'nowhere'"),
-        ({"endpoints": ["fast", "slow"], "concurrency": 200}, 400, "= 400 streams, more than one holds"),
+        ({"endpoints": ["fast", "slow"], "concurrency": 201}, 400, "= 402 streams, more than one holds (400"),
     ],
 )
 def test_a_campaign_it_cannot_run_is_refused_naming_the_problem(three_servers, client, api_headers, body, status,
