@@ -102,7 +102,7 @@ async def drive(
             if shape.rate is None:
                 # One request begins a turn of the event loop, and reads that arrived meanwhile are
                 # stamped between them: when 512 streams ended together, starting all their
-                # successors at once held every other stream's stamps 30-40 ms.
+                # successors at once held every other stream's stamps 30-65 ms.
                 await asyncio.sleep(0)
     return Driven(outcomes, time.perf_counter() - started, lateness)
 
