@@ -184,6 +184,20 @@ def test_woodruff_reads_the_pooled_distribution_at_korn_graubards_levels_of_the_
     assert found == [Interval(pytest.approx(e.low, rel=1e-9), pytest.approx(e.high, rel=1e-9)) for e in expected]
 
 
+def test_runs_that_agree_exactly_bound_a_windows_quantile_at_clopper_pearsons_levels_for_all_their_values():
+    same = [np.arange(1.0, 201.0)] * 5
+    merged = QuantileSketch.merge(QuantileSketch.of(values) for values in same)
+    effective = 1000 * (t_dist.ppf(0.975, 999) / t_dist.ppf(0.975, 4)) ** 2  # no spread between runs
+    low, high = (
+        beta.ppf(0.025, 0.9 * effective, 0.1 * effective + 1),
+        beta.ppf(0.975, 0.9 * effective + 1, 0.1 * effective),
+    )
+    expected = Interval(*merged.interpolated_at_levels([low, high]))
+    assert woodruff_intervals(runs_of(same), [0.9]) == [
+        Interval(pytest.approx(expected.low, rel=1e-9), pytest.approx(expected.high, rel=1e-9))
+    ]
+
+
 def test_runs_that_disagree_leave_a_windows_quantile_unbounded():
     disagreeing = runs_of([np.arange(1.0, 101.0), np.arange(101.0, 201.0)])
     assert woodruff_intervals(disagreeing, [0.5]) == [Interval(None, None)]

@@ -141,9 +141,9 @@ def _share_interval(q: float, error: float, total: int, k: int) -> list[float]:
     Unlike q -/+ t * error it follows the skew of a share near 0 or 1, as a tail quantile's is."""
     effective = total if error == 0 else min(total, q * (1 - q) / error**2)
     effective *= (_t_95(total) / _t_95(k)) ** 2
-    below = q * effective
-    low = float(betaincinv(below, effective - below + 1, ALPHA / 2)) if below > 0 else 0.0
-    high = float(betaincinv(below + 1, effective - below, 1 - ALPHA / 2)) if below < effective else 1.0
+    below = q * effective  # 0 < below < effective: q lies strictly between 0 and 1
+    low = float(betaincinv(below, effective - below + 1, ALPHA / 2))
+    high = float(betaincinv(below + 1, effective - below, 1 - ALPHA / 2))
     return [low, high]
 
 
