@@ -57,7 +57,7 @@ def row(streams: int, gap_ms: float, args: argparse.Namespace) -> str:
     # (the request's first token names its record). The rest is the request's way in, the time
     # before the server stamped its arrival included.
     sent_at = {s.number: s.tokens[0] for s in sent}
-    stamped_late = [o.first_token_at - sent_at[int(o.chunks[0].content)] for o in ok if o.first_token_at]
+    stamped_late = [o.first_token_at - sent_at[int(o.chunks[0].content)] for o in ok]  # ok: first_token_at is set
     wall = watched.driven.wall
     cells = [f"{streams:>7} {gap_ms:>6g} {len(outcomes) - len(ok):>6}"]
     for measured, record in (
