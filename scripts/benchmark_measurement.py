@@ -73,6 +73,8 @@ def row(streams: int, gap_ms: float, args: argparse.Namespace) -> str:
     cells.append(f"{np.percentile(stamped_late, 99) * 1000:>10.2f}")
     cells.append(f"{tokens_per_second:>9,.0f} {checked['client_cpu']:>5.0%} {checked['loop_lag_ms']['p99']:>7.1f}")
     cells.append("client-bound" if checked["reasons"] else "valid")
+    if unstamped := sum(not s.from_kernel for s in sent):  # the kernel gave no receive time
+        cells.append(f"\n{'':>21} {unstamped} arrivals stamped by the server, not the kernel: late by its delay")
     return " ".join(cells)
 
 
