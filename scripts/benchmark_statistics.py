@@ -314,7 +314,10 @@ def main() -> None:
         "ties": lambda: tie_test(profiles, 1000, args.seeds),
         "overall": lambda: overall_test(1000, args.seeds),
     }
-    for block in args.blocks.split(",") if args.blocks else []:
+    asked = args.blocks.split(",") if args.blocks else []
+    if unknown := [block for block in asked if block not in blocks]:
+        parser.error(f"unknown blocks {', '.join(unknown)}; choose from {', '.join(blocks)}")
+    for block in asked:
         blocks[block]()
     print(f"\n{time.perf_counter() - began:.0f} s")
 
