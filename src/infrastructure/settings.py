@@ -116,28 +116,8 @@ class Settings:
                     env, "QUOTA_BENCHMARK_TOKENS_PER_DAY", Quotas.benchmark_tokens_per_day, minimum=0
                 ),
             ),
-            benchmark=BenchmarkSettings(
-                max_tokens=_integer(env, "BENCHMARK_MAX_TOKENS", 256, minimum=1),
-                timeout_s=float(_integer(env, "BENCHMARK_TIMEOUT_SECONDS", 60, minimum=1)),
-                warmup=_integer(env, "BENCHMARK_WARMUP_REQUESTS", 2, minimum=0),
-                max_duration_s=float(_integer(env, "BENCHMARK_MAX_DURATION_SECONDS", 600, minimum=1)),
-                client_limits=ClientLimits(
-                    loop_lag_ms=float(_integer(env, "BENCHMARK_MAX_LOOP_LAG_MS", 20, minimum=1)),
-                    cpu_share=_integer(env, "BENCHMARK_MAX_CLIENT_CPU_PERCENT", 90, minimum=1) / 100,
-                ),
-                streams_per_worker=_integer(env, "BENCHMARK_STREAMS_PER_WORKER", 400, minimum=1),
-                allowed_networks=_networks(env),
-                key_variables=_names(env.get("ENDPOINT_KEY_VARIABLES")),
-                shard_start_delay_s=float(_integer(env, "BENCHMARK_SHARD_START_DELAY_SECONDS", 5, minimum=0)),
-            ),
-            simulation=SimulationSettings(
-                samples_per_pair=_integer(env, "SIMULATION_SAMPLES_PER_PAIR", 1000, minimum=2),
-                concurrency=_integer(env, "SIMULATION_CONCURRENCY", 16, minimum=1),
-                chunk_size=_integer(env, "SIMULATION_CHUNK_SIZE", 100_000, minimum=1),
-                fixed_seed=_optional_integer(env, "SIMULATION_SEED", minimum=0),
-                retention_days=_integer(env, "SAMPLE_RETENTION_DAYS", 7, minimum=1),
-                stale_after=timedelta(minutes=_integer(env, "RUN_STALE_AFTER_MINUTES", 60, minimum=1)),
-            ),
+            benchmark=_benchmark_settings(env),
+            simulation=_simulation_settings(env),
             monitoring=MonitorSettings(
                 window=timedelta(hours=_integer(env, "MONITOR_WINDOW_HOURS", 24, minimum=1)),
                 baseline=timedelta(hours=_integer(env, "MONITOR_BASELINE_HOURS", 72, minimum=1)),
@@ -267,3 +247,37 @@ def _optional_integer(env: Mapping[str, str], name: str, minimum: int) -> int | 
     if value < minimum:
         raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _benchmark_settings(env: Mapping[str, str]) -> BenchmarkSettings:
+    default, limits = BenchmarkSettings, ClientLimits  # their defaults are the variables' defaults
+    return BenchmarkSettings(
+        max_tokens=_integer(env, "BENCHMARK_MAX_TOKENS", default.max_tokens, minimum=1),
+        timeout_s=float(_integer(env, "BENCHMARK_TIMEOUT_SECONDS", int(default.timeout_s), minimum=1)),
+        warmup=_integer(env, "BENCHMARK_WARMUP_REQUESTS", default.warmup, minimum=0),
+        max_duration_s=float(_integer(env, "BENCHMARK_MAX_DURATION_SECONDS", int(default.max_duration_s), minimum=1)),
+        client_limits=ClientLimits(
+            loop_lag_ms=float(_integer(env, "BENCHMARK_MAX_LOOP_LAG_MS", int(limits.loop_lag_ms), minimum=1)),
+            cpu_share=_integer(env, "BENCHMARK_MAX_CLIENT_CPU_PERCENT", round(limits.cpu_share * 100), minimum=1) / 100,
+        ),
+        streams_per_worker=_integer(env, "BENCHMARK_STREAMS_PER_WORKER", default.streams_per_worker, minimum=1),
+        allowed_networks=_networks(env),
+        key_variables=_names(env.get("ENDPOINT_KEY_VARIABLES")),
+        shard_start_delay_s=float(
+            _integer(env, "BENCHMARK_SHARD_START_DELAY_SECONDS", int(default.shard_start_delay_s), minimum=0)
+        ),
+    )
+
+
+def _simulation_settings(env: Mapping[str, str]) -> SimulationSettings:
+    default = SimulationSettings
+    return SimulationSettings(
+        samples_per_pair=_integer(env, "SIMULATION_SAMPLES_PER_PAIR", default.samples_per_pair, minimum=2),
+        concurrency=_integer(env, "SIMULATION_CONCURRENCY", default.concurrency, minimum=1),
+        chunk_size=_integer(env, "SIMULATION_CHUNK_SIZE", default.chunk_size, minimum=1),
+        fixed_seed=_optional_integer(env, "SIMULATION_SEED", minimum=0),
+        retention_days=_integer(env, "SAMPLE_RETENTION_DAYS", default.retention_days, minimum=1),
+        stale_after=timedelta(
+            minutes=_integer(env, "RUN_STALE_AFTER_MINUTES", default.stale_after // timedelta(minutes=1), minimum=1)
+        ),
+    )
