@@ -158,12 +158,21 @@ def test_a_windows_mean_interval_is_cluster_robust_with_t_on_k_minus_1_degrees_o
 
 def korn_graubard_levels(q, samples, merged):
     """The levels of Korn and Graubard's interval of the share below the pooled q-quantile:
-    Clopper-Pearson at the effective size q(1-q)/error^2, times (t(n-1) / t(k-1))^2."""
-    k, total = len(samples), sum(values.size for values in samples)
-    bucket_top = merged.quantile(q) * (1 + 1.01 / 0.99) / 2  # the sketch gives (g^(i-1), g^i] 2 g^i / (1 + g)
-    shares = np.array([(values <= bucket_top * (1 - 1e-12)).sum() - q * values.size for values in samples])
-    error = np.sqrt(k / (k - 1) * ((shares - shares.mean()) ** 2).sum()) / total
-    effective = min(total, q * (1 - q) / error**2) * (t_dist.ppf(0.975, total - 1) / t_dist.ppf(0.975, k - 1)) ** 2
+    Clopper-Pearson at the effective size total / design effect, times (t(n-1) / t(k-1))^2. The
+    design effect (the runs' cluster variance of the share over the binomial's) is taken at the two
+    edges of the quantile's sketch bucket and interpolated at q."""
+    k, sizes = len(samples), np.array([values.size for values in samples])
+    total, gamma = sizes.sum(), 1.01 / 0.99
+    top = merged.quantile(q) * (1 + gamma) / 2  # the sketch gives (g^(i-1), g^i] 2 g^i / (1 + g)
+    shares, effects = [], []
+    for edge in (top / gamma, top):
+        counts = np.array([(values <= edge * (1 - 1e-12)).sum() for values in samples])
+        share = counts.sum() / total
+        variance = k / (k - 1) * ((counts - share * sizes) ** 2).sum() / total**2
+        shares.append(share)
+        effects.append(variance / (share * (1 - share) / total))
+    effect = np.interp(q, shares, effects)
+    effective = total / max(effect, 1) * (t_dist.ppf(0.975, total - 1) / t_dist.ppf(0.975, k - 1)) ** 2
     below = q * effective
     return beta.ppf(0.025, below, effective - below + 1), beta.ppf(0.975, below + 1, effective - below)
 
