@@ -135,8 +135,8 @@ def _design_effect(runs: Rollup, q: float, bucket: int) -> float:
     """How many times its binomial variance the share of values at or below the q-quantile has, the
     runs taken as clusters. The rollup counts each run's values at bucket edges only: the effect is
     estimated at the two edges of the quantile's bucket and interpolated at q. (The variance at the
-    upper edge alone is that of a share nearer 0 or 1 than q, and smaller: with it the intervals of
-    p90, p95 and p99 came out 0.5-3% too narrow at their upper end, and covered 1-2 points less.)"""
+    upper edge alone is that of a share nearer 0 or 1 than q, and smaller: with it the upper bounds
+    of p90, p95 and p99 came out 0.7-3% too low, and they covered 0.5-1.4 points less.)"""
     (low_share, low), (high_share, high) = (_edge_effect(runs, edge) for edge in (bucket - 1, bucket))
     if low is None or high is None:
         return low or high or 1.0  # a share of 0 or 1 at an edge: all values on one side of it
