@@ -168,10 +168,11 @@ def korn_graubard_levels(q, samples, merged):
     for edge in (top / gamma, top):
         counts = np.array([(values <= edge * (1 - 1e-12)).sum() for values in samples])
         share = counts.sum() / total
-        variance = k / (k - 1) * ((counts - share * sizes) ** 2).sum() / total**2
-        shares.append(share)
-        effects.append(variance / (share * (1 - share) / total))
-    effect = np.interp(q, shares, effects)
+        if 0 < share < 1:  # else every value lies on one side of the edge: it tells nothing of the spread
+            variance = k / (k - 1) * ((counts - share * sizes) ** 2).sum() / total**2
+            shares.append(share)
+            effects.append(variance / (share * (1 - share) / total))
+    effect = np.interp(q, shares, effects) if effects else 1.0
     effective = total / max(effect, 1) * (t_dist.ppf(0.975, total - 1) / t_dist.ppf(0.975, k - 1)) ** 2
     below = q * effective
     return beta.ppf(0.025, below, effective - below + 1), beta.ppf(0.975, below + 1, effective - below)
@@ -193,6 +194,27 @@ def test_woodruff_reads_the_pooled_distribution_at_korn_graubards_levels_of_the_
     assert found == [Interval(pytest.approx(e.low, rel=1e-9), pytest.approx(e.high, rel=1e-9)) for e in expected]
 
 
+@pytest.mark.parametrize(
+    "q, where",
+    [(0.1, "the lowest bucket: no value below it"), (0.95, "the highest bucket: no value above it"),
+     (0.5, "the only bucket")],
+)  # fmt: skip
+def test_a_quantile_in_an_end_bucket_takes_the_design_effect_of_its_bucket_edge_inside_the_values(q, where):
+    rng = np.random.default_rng(5)
+    if where == "the only bucket":  # every value within 1% of the others: one bucket of the sketch
+        samples = [rng.uniform(1.000, 1.005, n) * m for n, m in ((300, 1.0), (500, 1.002), (400, 1.004))]
+    else:  # a third of each run at its minimum, about a tenth at its maximum
+        parts = ((300, 10), (500, 8), (400, 12))  # run sizes, and 1 / the share at the maximum
+        samples = [
+            np.concatenate([np.full(n // 3, 1.0), rng.uniform(1.2, 3.0, n - n // 3 - n // top), np.full(n // top, 4.0)])
+            for n, top in parts
+        ]
+    merged = QuantileSketch.merge(QuantileSketch.of(values) for values in samples)
+    expected = Interval(*merged.interpolated_at_levels(korn_graubard_levels(q, samples, merged)))
+    [found] = woodruff_intervals(runs_of(samples), [q])
+    assert found == Interval(pytest.approx(expected.low, rel=1e-9), pytest.approx(expected.high, rel=1e-9))
+
+
 def test_runs_that_agree_exactly_bound_a_windows_quantile_at_clopper_pearsons_levels_for_all_their_values():
     same = [np.arange(1.0, 201.0)] * 5
     merged = QuantileSketch.merge(QuantileSketch.of(values) for values in same)
@@ -204,6 +226,24 @@ def test_runs_that_agree_exactly_bound_a_windows_quantile_at_clopper_pearsons_le
     expected = Interval(*merged.interpolated_at_levels([low, high]))
     assert woodruff_intervals(runs_of(same), [0.9]) == [
         Interval(pytest.approx(expected.low, rel=1e-9), pytest.approx(expected.high, rel=1e-9))
+    ]
+
+
+@pytest.mark.parametrize("q, values_beyond", [(0.002, 0), (0.006, 1), (0.994, 1), (0.998, 0)])
+def test_a_windows_bound_is_read_while_one_value_lies_beyond_its_level_and_open_past_it(q, values_beyond):
+    same = [np.arange(1.0, 201.0)] * 5  # 1,000 values, no spread between runs
+    effective = 1000 * (t_dist.ppf(0.975, 999) / t_dist.ppf(0.975, 4)) ** 2
+    levels = [
+        beta.ppf(0.025, q * effective, (1 - q) * effective + 1),
+        beta.ppf(0.975, q * effective + 1, (1 - q) * effective),
+    ]
+    beyond = [levels[0] * 1000, (1 - levels[1]) * 1000]  # values seen beyond each level
+    assert int(min(beyond)) == values_beyond  # the case asked for: one value beyond a level, or none
+    merged = QuantileSketch.merge(QuantileSketch.of(values) for values in same)
+    read = merged.interpolated_at_levels(levels)
+    [found] = woodruff_intervals(runs_of(same), [q])
+    assert [found.low, found.high] == [
+        pytest.approx(value, rel=1e-9) if count >= 1 else None for value, count in zip(read, beyond, strict=True)
     ]
 
 
