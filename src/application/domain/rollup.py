@@ -3,10 +3,10 @@
 A window's statistics treat each run as a cluster (services/intervals.py). Everything they need of
 the runs is a sum over runs: the values' moments, the run means' moments weighted by size squared,
 the merged sketch, and per sketch bucket b the sums of A_i(b)^2 and n_i * A_i(b), where A_i(b) is how
-many of run i's n_i values fall in bucket b or below (Woodruff's interval reads them at the edges of
-the pooled quantile's bucket). Sums subtract as well as add, so the runs of a window are the totals at its end
-minus the totals before its start: two rows, whatever the history. Counts are integers and subtract
-exactly; moments subtract by the inverse of Chan's formula.
+many of run i's n_i values fall in bucket b or below (Woodruff's interval reads them at the edges
+of the pooled quantile's bucket). Sums subtract as well as add, so the runs of a window are the
+totals at its end minus the totals before its start: two rows, whatever the history. Counts are
+integers and subtract exactly; moments subtract by the inverse of Chan's formula.
 """
 
 from __future__ import annotations
