@@ -59,7 +59,7 @@ from src.application.services.measures import (
 )
 from src.application.services.shards import START_SPREAD_S, WHOLE, Shard, ShardResult, merge
 from src.application.services.workloads import Workload
-from src.application.use_cases.quotas import Quotas, benchmark_work
+from src.application.use_cases.quotas import Quotas, Work, benchmark_work
 from src.application.use_cases.run_lifecycle import Completed, Failed, RunLifecycle, store_pair
 
 DEFAULT_PROMPT = (
@@ -131,6 +131,10 @@ class BenchmarkPlan:
     @property
     def shape(self) -> LoadShape:
         return LoadShape(self.concurrency, self.rate, self.burstiness)
+
+    def work(self, prompt_tokens: int) -> Work:
+        """What a run of this plan costs its caller's quotas, its prompts holding `prompt_tokens`."""
+        return benchmark_work(self.requests, self.warmup, self.max_tokens, prompt_tokens)
 
     def part(self, shard: Shard) -> BenchmarkPlan:
         """What one shard of the run sends: its share of the requests, streams and warm-ups, and of
@@ -354,9 +358,7 @@ class BenchmarkUseCases:
         caller.require(Role.OPERATOR, "starting a measured run")
         prompt_tokens = self.prompt_tokens(plan)
         run = self.new_run(self.endpoint(endpoint_name), plan, caller, prompt_tokens, sweep_id=sweep_id)
-        return self.lifecycle.add(
-            run, caller, benchmark_work(plan.requests, plan.warmup, plan.max_tokens, prompt_tokens)
-        )
+        return self.lifecycle.add(run, caller, plan.work(prompt_tokens))
 
     def new_run(
         self, endpoint: Endpoint, plan: BenchmarkPlan, caller: Caller, prompt_tokens: int, seed: int | None = None,

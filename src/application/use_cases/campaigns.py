@@ -23,7 +23,7 @@ from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services.plans import choice
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
-from src.application.use_cases.quotas import Quotas, Work, benchmark_work, enforce_quotas
+from src.application.use_cases.quotas import Quotas, Work, enforce_quotas
 from src.application.use_cases.rankings import RankingUseCases
 
 
@@ -86,7 +86,7 @@ class CampaignUseCases:
             )
         endpoints = [self.benchmarks.endpoint(name) for name in endpoint_names]
         prompt_tokens = self.benchmarks.prompt_tokens(plan)
-        each = benchmark_work(plan.requests, plan.warmup, plan.max_tokens, prompt_tokens)
+        each = plan.work(prompt_tokens)
         campaign = Campaign(created_at=self.clock.now(), requested_by=caller.identity)
         seed = bounds.fresh_seed()  # one arrival schedule for all
         with self.uow:

@@ -15,7 +15,7 @@ from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services.sweeps import Stage, knee, largest_load_meeting_slo, stop_reason
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
-from src.application.use_cases.quotas import Quotas, Work, benchmark_work, enforce_quotas
+from src.application.use_cases.quotas import Quotas, Work, enforce_quotas
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class SweepUseCases:
         endpoint = self.benchmarks.endpoint(endpoint_name)
         assert endpoint.id is not None
         prompt_tokens = self.benchmarks.prompt_tokens(plan)
-        stage_work = benchmark_work(plan.requests, plan.warmup, plan.max_tokens, prompt_tokens)
+        stage_work = plan.work(prompt_tokens)
         sweep = Sweep(
             endpoint_id=endpoint.id,
             load=spec.load,
