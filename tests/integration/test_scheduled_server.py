@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from urllib.parse import urlsplit
 
 from scripts.scheduled_server import Schedule, ServerProcess
 
@@ -13,8 +14,7 @@ REQUEST = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r
 
 def test_a_request_is_answered_on_schedule_and_its_arrival_is_the_kernels():
     with ServerProcess(Schedule(first_token=0.05, gap=0.01, tokens=5)) as server:
-        port = int(server.base_url.split(":")[2].split("/")[0])
-        with socket.create_connection(("127.0.0.1", port)) as client:
+        with socket.create_connection(("127.0.0.1", urlsplit(server.base_url).port)) as client:
             sending = time.perf_counter()
             client.sendall(REQUEST)
             reply = b""

@@ -173,7 +173,12 @@ def korn_graubard_levels(q, samples, merged):
             shares.append(share)
             effects.append(variance / (share * (1 - share) / total))
     effect = np.interp(q, shares, effects) if effects else 1.0
-    effective = total / max(effect, 1) * (t_dist.ppf(0.975, total - 1) / t_dist.ppf(0.975, k - 1)) ** 2
+    return clopper_pearson_levels(q, total / max(effect, 1), total, k)
+
+
+def clopper_pearson_levels(q, effective, total, k):
+    """Clopper-Pearson's 95% levels of a share q at an effective size, shrunk by (t(n-1) / t(k-1))^2."""
+    effective *= (t_dist.ppf(0.975, total - 1) / t_dist.ppf(0.975, k - 1)) ** 2
     below = q * effective
     return beta.ppf(0.025, below, effective - below + 1), beta.ppf(0.975, below + 1, effective - below)
 
@@ -218,12 +223,8 @@ def test_a_quantile_in_an_end_bucket_takes_the_design_effect_of_its_bucket_edge_
 def test_runs_that_agree_exactly_bound_a_windows_quantile_at_clopper_pearsons_levels_for_all_their_values():
     same = [np.arange(1.0, 201.0)] * 5
     merged = QuantileSketch.merge(QuantileSketch.of(values) for values in same)
-    effective = 1000 * (t_dist.ppf(0.975, 999) / t_dist.ppf(0.975, 4)) ** 2  # no spread between runs
-    low, high = (
-        beta.ppf(0.025, 0.9 * effective, 0.1 * effective + 1),
-        beta.ppf(0.975, 0.9 * effective + 1, 0.1 * effective),
-    )
-    expected = Interval(*merged.interpolated_at_levels([low, high]))
+    levels = clopper_pearson_levels(0.9, 1000, 1000, 5)  # no spread between runs: every value counts
+    expected = Interval(*merged.interpolated_at_levels(levels))
     assert woodruff_intervals(runs_of(same), [0.9]) == [
         Interval(pytest.approx(expected.low, rel=1e-9), pytest.approx(expected.high, rel=1e-9))
     ]
@@ -232,11 +233,7 @@ def test_runs_that_agree_exactly_bound_a_windows_quantile_at_clopper_pearsons_le
 @pytest.mark.parametrize("q, values_beyond", [(0.002, 0), (0.006, 1), (0.994, 1), (0.998, 0)])
 def test_a_windows_bound_is_read_while_one_value_lies_beyond_its_level_and_open_past_it(q, values_beyond):
     same = [np.arange(1.0, 201.0)] * 5  # 1,000 values, no spread between runs
-    effective = 1000 * (t_dist.ppf(0.975, 999) / t_dist.ppf(0.975, 4)) ** 2
-    levels = [
-        beta.ppf(0.025, q * effective, (1 - q) * effective + 1),
-        beta.ppf(0.975, q * effective + 1, (1 - q) * effective),
-    ]
+    levels = clopper_pearson_levels(q, 1000, 1000, 5)
     beyond = [levels[0] * 1000, (1 - levels[1]) * 1000]  # values seen beyond each level
     assert int(min(beyond)) == values_beyond  # the case asked for: one value beyond a level, or none
     merged = QuantileSketch.merge(QuantileSketch.of(values) for values in same)
