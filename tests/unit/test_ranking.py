@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import t as t_dist
 
 from src.application.domain.model import LLM, Direction, Interval, Metric, RunSource
-from src.application.domain.ranking import MetricRanking, PairStatistics, Statistic, Subject
+from src.application.domain.ranking import IntervalsWhenRead, MetricRanking, PairStatistics, Statistic, Subject
 from src.application.domain.rollup import Rollup
 from src.application.domain.sketch import QuantileSketch
 from src.application.services import ranking
@@ -213,3 +213,19 @@ def test_an_llm_with_an_open_interval_is_tied_with_those_its_open_side_reaches()
     entries = {e.subject.name: e for e in ranking.rank(TTFT, {**short, **many}, Statistic.P99)}
     assert not entries["few"].interval.sufficient
     assert entries["few"].tied_with == ("z",)  # its open top reaches 5 s; a (0.1 s) lies below its bottom
+
+
+def test_a_windows_interval_is_computed_the_first_time_it_is_read_and_kept():
+    asked: list[str] = []
+
+    def compute(field: str) -> Interval:
+        asked.append(field)
+        return Interval(1.0, 2.0)
+
+    intervals = IntervalsWhenRead(("p50", "mean"), compute)
+    assert (list(intervals), len(intervals), asked) == (["p50", "mean"], 2, [])
+    assert intervals["p50"] == intervals["p50"] == Interval(1.0, 2.0)
+    assert asked == ["p50"]  # once: a ranking reads one statistic's interval, and pays for that one
+    with pytest.raises(KeyError):
+        intervals["p99"]
+    assert dict(intervals) == {"p50": Interval(1.0, 2.0), "mean": Interval(1.0, 2.0)} and asked == ["p50", "mean"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +38,28 @@ class Window(enum.StrEnum):
     ALL = "all"
 
 
+class IntervalsWhenRead(Mapping[str, Interval]):
+    """Intervals by statistic field, each computed the first time it is read. A ranking reads one
+    statistic's of five, and a window's percentile interval is the costly part of pooling its runs."""
+
+    def __init__(self, fields: tuple[str, ...], compute: Callable[[str], Interval]):
+        self._fields, self._compute = fields, compute
+        self._computed: dict[str, Interval] = {}
+
+    def __getitem__(self, field: str) -> Interval:
+        if field not in self._fields:
+            raise KeyError(field)
+        if field not in self._computed:
+            self._computed[field] = self._compute(field)
+        return self._computed[field]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+
 @dataclass(frozen=True)
 class PairStatistics:
     """One LLM on one metric over the chosen data: exact moments, tail statistics (read at the
@@ -52,7 +75,7 @@ class PairStatistics:
     p95: float
     p99: float
     sketch: QuantileSketch
-    intervals: dict[str, Interval]  # by statistic field
+    intervals: Mapping[str, Interval]  # by statistic field
     sketched: bool = False  # the tail statistics and their intervals were read from the sketch
 
     def value(self, statistic: Statistic) -> float:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from src.application.domain.model import Direction, Interval, Metric, MetricSummary
 from src.application.domain.ranking import (
+    IntervalsWhenRead,
     MetricRanking,
     MetricStanding,
     OverallEntry,
@@ -40,43 +41,48 @@ def exact(s: MetricSummary) -> PairStatistics:
 
 
 def pooled(metric: Metric, runs: Rollup) -> PairStatistics:
-    """Several runs (k >= 2) from their rollup: their intervals take each run as a cluster; the
-    minimum and maximum are read from the merged sketch, as rollups cannot subtract extremes."""
+    """Several runs (k >= 2) from their rollup: their intervals take each run as a cluster, each
+    computed when read; the minimum and maximum are read from the merged sketch, as rollups
+    cannot subtract extremes."""
     quantiles = {field: metric.raw_quantile(tail) for field, tail in TAILS.items()}
-    found = woodruff_intervals(runs, list(quantiles.values()))
-    intervals = dict(zip(quantiles, found, strict=True))
-    intervals["mean"] = cluster_mean_interval(runs)
     sketch = runs.sketch
+    points = dict(zip(quantiles, sketch.quantiles(list(quantiles.values())), strict=True))
+
+    def interval(field: str) -> Interval:
+        if field == "mean":
+            return cluster_mean_interval(runs)
+        [found] = woodruff_intervals(runs, [quantiles[field]])
+        return found.holding(points[field])
+
     lowest, highest = sketch.values_at_ranks([0, sketch.count - 1])
-    return _read_from_sketch(runs.values, (lowest, highest), sketch, quantiles, intervals)
+    intervals = IntervalsWhenRead((*quantiles, "mean"), interval)
+    return _read_from_sketch(runs.values, (lowest, highest), sketch, points, intervals)
 
 
 def from_sketch(metric: Metric, summary: MetricSummary) -> PairStatistics:
     """One summary's tail statistics and intervals read from its sketch alone, as for summaries
     written before intervals were kept (migration 0004): order statistics, a normal mean interval."""
     quantiles = {field: metric.raw_quantile(tail) for field, tail in TAILS.items()}
-    intervals = {field: _sketch_interval(summary.sketch, q) for field, q in quantiles.items()}
+    sketch = summary.sketch
+    points = dict(zip(quantiles, sketch.quantiles(list(quantiles.values())), strict=True))
+    intervals = {field: _sketch_interval(sketch, q).holding(points[field]) for field, q in quantiles.items()}
     half = Z_95 * summary.std / np.sqrt(summary.n)
     intervals["mean"] = Interval(summary.mean - half, summary.mean + half) if summary.n > 1 else Interval(None, None)
     values = Rollup.of(summary).values
-    return _read_from_sketch(values, (summary.minimum, summary.maximum), summary.sketch, quantiles, intervals)
+    return _read_from_sketch(values, (summary.minimum, summary.maximum), sketch, points, intervals)
 
 
 def _read_from_sketch(
     values: Moments,
     extremes: tuple[float, float],
     sketch: QuantileSketch,
-    quantiles: dict[str, float],
-    intervals: dict[str, Interval],
+    points: dict[str, float],
+    intervals: Mapping[str, Interval],
 ) -> PairStatistics:
-    """n, mean and std exactly (pooled); tail statistics from the (merged) sketch."""
+    """n, mean and std exactly (pooled); tail statistics read from the (merged) sketch at their
+    bucket's middle. (Interval bounds are read within their buckets: in one bucket the two can
+    part by up to the sketch's resolution, so each interval is widened to hold its point.)"""
     total = values.weight
-    points = dict(zip(quantiles, sketch.quantiles(list(quantiles.values())), strict=True))
-    # A point is read at its bucket's middle, a window's bounds within their buckets: in one
-    # bucket the two can part by up to the sketch's resolution, so an interval holds its point.
-    held = {
-        field: interval.holding(points[field]) if field in points else interval for field, interval in intervals.items()
-    }
     return PairStatistics(
         n=int(total),
         mean=values.mean,
@@ -84,7 +90,7 @@ def _read_from_sketch(
         minimum=extremes[0],
         maximum=extremes[1],
         sketch=sketch,
-        intervals=held,
+        intervals=intervals,
         sketched=True,
         **points,
     )
