@@ -29,6 +29,11 @@ def test_win_rates_count_wins_and_half_an_exact_tie_in_the_metric_direction():
     assert win_rates(np.array([1.0, 1.0, 3.0]), lower_is_better=True).tolist() == [0.75, 0.75, 0.0]
     assert win_rates(np.array([[1.0, 2.0], [2.0, 1.0]]), lower_is_better=True).tolist() == [[1, 0], [0, 1]]
     assert win_rates(np.array([5.0]), lower_is_better=True).tolist() == [1.0]
+    # A tie in one resample is half a win there, and leaves the other resamples' counts alone.
+    assert win_rates(np.array([[1.0, 1.0, 3.0], [3.0, 2.0, 1.0]]), lower_is_better=True).tolist() == [
+        [0.75, 0.75, 0.0],
+        [0.0, 0.5, 1.0],
+    ]
 
 
 def test_scores_depend_on_the_order_of_values_not_on_how_far_an_outlier_lies():
