@@ -107,9 +107,11 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         wanted = {hour for both in hours.values() for hour in both if hour is not None}
         if not wanted:
             return {}
-        # By hour alone (its own index): a list of (LLM, metric, hour) keys costs more to send than
-        # the few other pairs' rows of those hours.
+        # By hour (its own index) and metric: a list of (LLM, metric, hour) keys costs more to send
+        # than the few other LLMs' rows of those hours.
         query = select(table).where(table.c.source == source, table.c.hour.in_(wanted))
+        if metric_ids is not None:  # the other metrics' rows of those hours would be sent for nothing
+            query = query.where(table.c.metric_id.in_(metric_ids))
         rows = {(row.llm_id, row.metric_id, row.hour): row for row in self.session.execute(query)}
         return {
             pair: (from_row(rows[(*pair, last)]), from_row(rows[(*pair, first)]) if first is not None else None)
