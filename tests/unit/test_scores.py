@@ -29,6 +29,9 @@ def test_win_rates_count_wins_and_half_an_exact_tie_in_the_metric_direction():
     assert win_rates(np.array([1.0, 1.0, 3.0]), lower_is_better=True).tolist() == [0.75, 0.75, 0.0]
     assert win_rates(np.array([[1.0, 2.0], [2.0, 1.0]]), lower_is_better=True).tolist() == [[1, 0], [0, 1]]
     assert win_rates(np.array([5.0]), lower_is_better=True).tolist() == [1.0]
+    assert win_rates(np.array([3.0, 1.0, 3.0]), lower_is_better=True).tolist() == [0.25, 1.0, 0.25]
+    assert win_rates(np.array([1.0, 1.0, 1.5]), lower_is_better=False).tolist() == [0.25, 0.25, 1.0]
+    assert win_rates(np.array([2.0, 2.0, 2.0, 2.0]), lower_is_better=True).tolist() == [0.5] * 4
     # A tie in one resample is half a win there, and leaves the other resamples' counts alone.
     assert win_rates(np.array([[1.0, 1.0, 3.0], [3.0, 2.0, 1.0]]), lower_is_better=True).tolist() == [
         [0.75, 0.75, 0.0],

@@ -33,7 +33,7 @@ def win_rates(values: np.ndarray, lower_is_better: bool) -> np.ndarray:
     if k < 2:
         return np.ones_like(values)
     ordered = np.sort(values, axis=-1)
-    if not (ordered[..., 1:] == ordered[..., :-1]).any() and not np.isnan(ordered).any():
+    if not (ordered[..., 1:] == ordered[..., :-1]).any():
         # No two values equal (as redrawn values almost never are): an LLM beats those it
         # outranks, counted by sorting rather than by comparing every pair (a fifth of the time).
         above = np.argsort(np.argsort(values, axis=-1), axis=-1)  # how many values lie below each
