@@ -35,7 +35,7 @@ def win_rates(values: np.ndarray, lower_is_better: bool) -> np.ndarray:
     ordered = np.sort(values, axis=-1)
     if not (ordered[..., 1:] == ordered[..., :-1]).any():
         # No two values equal (as redrawn values almost never are): an LLM beats those it
-        # outranks, counted by sorting rather than by comparing every pair (a fifth of the time).
+        # outranks, counted by sorting rather than by comparing every pair (a third of the time).
         above = np.argsort(np.argsort(values, axis=-1), axis=-1)  # how many values lie below each
         return (k - 1 - above if lower_is_better else above) / (k - 1)  # type: ignore[no-any-return]
     difference = values[..., :, None] - values[..., None, :]
