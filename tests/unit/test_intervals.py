@@ -14,7 +14,7 @@ from src.application.services.intervals import (
     mean_interval,
     order_statistic_ranks,
     quantile_interval,
-    woodruff_intervals,
+    woodruff_interval,
 )
 
 
@@ -195,7 +195,7 @@ def test_woodruff_reads_the_pooled_distribution_at_korn_graubards_levels_of_the_
         expected.append(Interval(*merged.interpolated_at_levels([low, high])))
         if q == 0.99:  # skewed as the share is near 1, unlike q -/+ t * error
             assert q - low > 1.2 * (high - q)
-    found = woodruff_intervals(runs_of(samples), [0.5, 0.9, 0.99])
+    found = [woodruff_interval(runs_of(samples), q) for q in (0.5, 0.9, 0.99)]
     assert found == [Interval(pytest.approx(e.low, rel=1e-9), pytest.approx(e.high, rel=1e-9)) for e in expected]
 
 
@@ -216,7 +216,7 @@ def test_a_quantile_in_an_end_bucket_takes_the_design_effect_of_its_bucket_edge_
         ]
     merged = QuantileSketch.merge(QuantileSketch.of(values) for values in samples)
     expected = Interval(*merged.interpolated_at_levels(korn_graubard_levels(q, samples, merged)))
-    [found] = woodruff_intervals(runs_of(samples), [q])
+    found = woodruff_interval(runs_of(samples), q)
     assert found == Interval(pytest.approx(expected.low, rel=1e-9), pytest.approx(expected.high, rel=1e-9))
 
 
@@ -225,7 +225,7 @@ def test_runs_that_agree_exactly_bound_a_windows_quantile_at_clopper_pearsons_le
     merged = QuantileSketch.merge(QuantileSketch.of(values) for values in same)
     levels = clopper_pearson_levels(0.9, 1000, 1000, 5)  # no spread between runs: every value counts
     expected = Interval(*merged.interpolated_at_levels(levels))
-    assert woodruff_intervals(runs_of(same), [0.9]) == [
+    assert [woodruff_interval(runs_of(same), 0.9)] == [
         Interval(pytest.approx(expected.low, rel=1e-9), pytest.approx(expected.high, rel=1e-9))
     ]
 
@@ -238,7 +238,7 @@ def test_a_windows_bound_is_read_while_one_value_lies_beyond_its_level_and_open_
     assert int(min(beyond)) == values_beyond  # the case asked for: one value beyond a level, or none
     merged = QuantileSketch.merge(QuantileSketch.of(values) for values in same)
     read = merged.interpolated_at_levels(levels)
-    [found] = woodruff_intervals(runs_of(same), [q])
+    found = woodruff_interval(runs_of(same), q)
     assert [found.low, found.high] == [
         pytest.approx(value, rel=1e-9) if count >= 1 else None for value, count in zip(read, beyond, strict=True)
     ]
@@ -246,7 +246,7 @@ def test_a_windows_bound_is_read_while_one_value_lies_beyond_its_level_and_open_
 
 def test_runs_that_disagree_leave_a_windows_quantile_unbounded():
     disagreeing = runs_of([np.arange(1.0, 101.0), np.arange(101.0, 201.0)])
-    assert woodruff_intervals(disagreeing, [0.5]) == [Interval(None, None)]
+    assert woodruff_interval(disagreeing, 0.5) == Interval(None, None)
 
 
 def test_a_windows_quantile_with_no_value_seen_beyond_its_upper_level_is_open_above():
@@ -255,7 +255,7 @@ def test_a_windows_quantile_with_no_value_seen_beyond_its_upper_level_is_open_ab
     merged = QuantileSketch.merge(QuantileSketch.of(values) for values in samples)
     low, high = korn_graubard_levels(0.99, samples, merged)
     assert (1 - high) * 300 < 1 <= low * 300
-    interval = woodruff_intervals(runs_of(samples), [0.99])[0]
+    interval = woodruff_interval(runs_of(samples), 0.99)
     assert interval.high is None and interval.low == pytest.approx(merged.interpolated_at_levels([low])[0])
 
 

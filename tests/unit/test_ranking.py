@@ -9,7 +9,7 @@ from src.application.domain.ranking import IntervalsWhenRead, MetricRanking, Pai
 from src.application.domain.rollup import Rollup
 from src.application.domain.sketch import QuantileSketch
 from src.application.services import ranking
-from src.application.services.intervals import quantile_interval, woodruff_intervals
+from src.application.services.intervals import quantile_interval, woodruff_interval
 from src.application.services.statistics import summarize
 
 TTFT = Metric("TTFT", "Time to First Token", "seconds", Direction.LOWER_IS_BETTER, 0.01, 60, id=1)
@@ -158,7 +158,7 @@ def test_a_window_takes_its_runs_as_clusters_and_reports_the_sketch_resolution()
         interval = ranking.combine(TTFT, runs[:k]).confidence_interval(Statistic.MEAN)
         assert interval == Interval(pytest.approx(means.mean() - half), pytest.approx(means.mean() + half))
     window = ranking.combine(TTFT, runs)
-    assert [window.confidence_interval(Statistic.P95)] == woodruff_intervals(Rollup.merge(runs), [0.95])
+    assert window.confidence_interval(Statistic.P95) == woodruff_interval(Rollup.merge(runs), 0.95)
     assert window.resolution(Statistic.P95) == 0.01 and window.resolution(Statistic.MEAN) == 0.0
     assert stats(np.arange(1.0, 10.0)).resolution(Statistic.P99) == 0.0  # one run: from its raw values
 
@@ -167,7 +167,7 @@ def test_a_windows_interval_holds_its_own_point_when_both_fall_in_one_bucket_of_
     rng = np.random.default_rng(5)
     runs = [summarize(i + 1, 1, TTFT, rng.lognormal(0, 0.3, 20_000)) for i in range(10)]
     window = ranking.combine(TTFT, runs)
-    read_within_buckets = dict(zip(("p50", "p90"), woodruff_intervals(Rollup.merge(runs), [0.5, 0.9]), strict=True))
+    read_within_buckets = {field: woodruff_interval(Rollup.merge(runs), q) for field, q in (("p50", 0.5), ("p90", 0.9))}
     outside = [s for s, i in read_within_buckets.items() if not i.low <= getattr(window, s) <= i.high]
     assert outside  # 200,000 values: the bounds part from the bucket's middle
     for statistic in (Statistic.MEDIAN, Statistic.P90, Statistic.P95, Statistic.P99):

@@ -115,20 +115,17 @@ def cluster_mean_interval(runs: Rollup) -> Interval:
     return Interval(pooled - half, pooled + half)
 
 
-def woodruff_intervals(runs: Rollup, quantiles: list[float]) -> list[Interval]:
-    """The intervals of the q-quantiles of k >= 2 runs pooled, the runs taken as clusters: from how
+def woodruff_interval(runs: Rollup, q: float) -> Interval:
+    """The interval of the q-quantile of k >= 2 runs pooled, the runs taken as clusters: from how
     the runs' counts at or below the pooled quantile spread (its share's design effect)."""
-    k, total, merged = runs.runs, runs.n, runs.sketch
-    levels = []
-    for q, pooled in zip(quantiles, merged.quantiles(quantiles), strict=True):
-        effective = total / max(_design_effect(runs, q, bucket_of(pooled)), 1.0)  # never above the total
-        levels += _share_interval(q, effective, total, k)
-    # A level with no value beyond it would bound the quantile by a value never seen: that side
-    # is open. The rest are read from the sketch at once.
+    total, merged = runs.n, runs.sketch
+    effective = total / max(_design_effect(runs, q, bucket_of(merged.quantile(q))), 1.0)  # never above the total
+    levels = _share_interval(q, effective, total, runs.runs)
+    # A level with no value beyond it would bound the quantile by a value never seen: that side is open.
     seen = [level * total >= 1 and (1 - level) * total >= 1 for level in levels]
     bounds = iter(merged.interpolated_at_levels([level for level, ok in zip(levels, seen, strict=True) if ok]))
-    read = [next(bounds) if ok else None for ok in seen]
-    return [Interval(low, high) for low, high in zip(read[::2], read[1::2], strict=True)]
+    low, high = (next(bounds) if ok else None for ok in seen)
+    return Interval(low, high)
 
 
 def _design_effect(runs: Rollup, q: float, bucket: int) -> float:

@@ -21,7 +21,7 @@ from src.application.domain.ranking import (
 from src.application.domain.rollup import Moments, Rollup
 from src.application.domain.sketch import QuantileSketch
 from src.application.services.comparisons import Estimate, compare
-from src.application.services.intervals import Z_95, cluster_mean_interval, order_statistic_ranks, woodruff_intervals
+from src.application.services.intervals import Z_95, cluster_mean_interval, order_statistic_ranks, woodruff_interval
 from src.application.services.scores import mean_win_rates
 from src.application.services.statistics import TAILS
 
@@ -51,8 +51,7 @@ def pooled(metric: Metric, runs: Rollup) -> PairStatistics:
     def interval(field: str) -> Interval:
         if field == "mean":
             return cluster_mean_interval(runs)
-        [found] = woodruff_intervals(runs, [quantiles[field]])
-        return found.holding(points[field])
+        return woodruff_interval(runs, quantiles[field]).holding(points[field])
 
     lowest, highest = sketch.values_at_ranks([0, sketch.count - 1])
     intervals = IntervalsWhenRead((*quantiles, "mean"), interval)
