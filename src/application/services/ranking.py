@@ -46,7 +46,7 @@ def pooled(metric: Metric, runs: Rollup) -> PairStatistics:
     cannot subtract extremes."""
     quantiles = {field: metric.raw_quantile(tail) for field, tail in TAILS.items()}
     sketch = runs.sketch
-    points = dict(zip(quantiles, sketch.quantiles(list(quantiles.values())), strict=True))
+    points = _points(sketch, quantiles)
 
     def interval(field: str) -> Interval:
         if field == "mean":
@@ -55,7 +55,7 @@ def pooled(metric: Metric, runs: Rollup) -> PairStatistics:
 
     lowest, highest = sketch.values_at_ranks([0, sketch.count - 1])
     intervals = IntervalsWhenRead((*quantiles, "mean"), interval)
-    return _read_from_sketch(runs.values, (lowest, highest), sketch, points, intervals)
+    return _sketched(runs.values, (lowest, highest), sketch, points, intervals)
 
 
 def from_sketch(metric: Metric, summary: MetricSummary) -> PairStatistics:
@@ -63,24 +63,29 @@ def from_sketch(metric: Metric, summary: MetricSummary) -> PairStatistics:
     written before intervals were kept (migration 0004): order statistics, a normal mean interval."""
     quantiles = {field: metric.raw_quantile(tail) for field, tail in TAILS.items()}
     sketch = summary.sketch
-    points = dict(zip(quantiles, sketch.quantiles(list(quantiles.values())), strict=True))
+    points = _points(sketch, quantiles)
     intervals = {field: _sketch_interval(sketch, q).holding(points[field]) for field, q in quantiles.items()}
     half = Z_95 * summary.std / np.sqrt(summary.n)
     intervals["mean"] = Interval(summary.mean - half, summary.mean + half) if summary.n > 1 else Interval(None, None)
     values = Rollup.of(summary).values
-    return _read_from_sketch(values, (summary.minimum, summary.maximum), sketch, points, intervals)
+    return _sketched(values, (summary.minimum, summary.maximum), sketch, points, intervals)
 
 
-def _read_from_sketch(
+def _points(sketch: QuantileSketch, quantiles: dict[str, float]) -> dict[str, float]:
+    """The tail statistics read from a sketch, each at its bucket's middle. Interval bounds are
+    read within their buckets, so in one bucket the two can part by up to the sketch's resolution:
+    callers widen each interval to hold its point (`Interval.holding`)."""
+    return dict(zip(quantiles, sketch.quantiles(list(quantiles.values())), strict=True))
+
+
+def _sketched(
     values: Moments,
     extremes: tuple[float, float],
     sketch: QuantileSketch,
     points: dict[str, float],
     intervals: Mapping[str, Interval],
 ) -> PairStatistics:
-    """n, mean and std exactly (pooled); tail statistics read from the (merged) sketch at their
-    bucket's middle. (Interval bounds are read within their buckets: in one bucket the two can
-    part by up to the sketch's resolution, so each interval is widened to hold its point.)"""
+    """The statistics of values whose tails were read from their sketch; n, mean and std exact."""
     total = values.weight
     return PairStatistics(
         n=int(total),
