@@ -32,12 +32,14 @@ def win_rates(values: np.ndarray, lower_is_better: bool) -> np.ndarray:
     k = values.shape[-1]
     if k < 2:
         return np.ones_like(values)
-    ordered = np.sort(values, axis=-1)
+    order = np.argsort(values, axis=-1)
+    ordered = np.take_along_axis(values, order, axis=-1)
     if not (ordered[..., 1:] == ordered[..., :-1]).any():
         # No two values equal (as redrawn values almost never are): an LLM beats those it
         # outranks, counted by sorting rather than by comparing every pair (a third of the time).
-        above = np.argsort(np.argsort(values, axis=-1), axis=-1)  # how many values lie below each
-        return (k - 1 - above if lower_is_better else above) / (k - 1)  # type: ignore[no-any-return]
+        below = np.argsort(order, axis=-1)  # how many values lie below each
+        ranked: np.ndarray = (k - 1 - below if lower_is_better else below) / (k - 1)
+        return ranked
     difference = values[..., :, None] - values[..., None, :]
     wins = (difference < 0 if lower_is_better else difference > 0).sum(axis=-1)
     ties = (difference == 0).sum(axis=-1) - 1  # itself left out
