@@ -108,7 +108,7 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         if not wanted:
             return {}
         # By hour (its own index) and metric: a list of (LLM, metric, hour) keys costs more to send
-        # than the few other LLMs' rows of those hours.
+        # than the few rows of those hours that no pair asks for.
         query = select(table).where(table.c.source == source, table.c.hour.in_(wanted))
         if metric_ids is not None:  # the other metrics' rows of those hours would be sent for nothing
             query = query.where(table.c.metric_id.in_(metric_ids))
