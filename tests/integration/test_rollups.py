@@ -22,10 +22,10 @@ def uow(clean_app):
     return clean_app.extensions["injector"].get(AbstractUnitOfWork)
 
 
-def complete(uow, finished_at, mean, source=RunSource.SIMULATED):
-    """A completed run of one pair (the first LLM on TTFT), counted in the rollups."""
+def complete(uow, finished_at, mean, source=RunSource.SIMULATED, llm_index=0):
+    """A completed run of one pair (an LLM, the first by default, on TTFT), counted in the rollups."""
     with uow:
-        llm, ttft = uow.catalogue.llms()[0], uow.catalogue.metrics()[0]
+        llm, ttft = uow.catalogue.llms()[llm_index], uow.catalogue.metrics()[0]
         run = Run(seed=1, samples_per_pair=200, created_at=finished_at, source=source)
         uow.runs.add(run)
         uow.session.flush()
@@ -78,6 +78,27 @@ def test_rebuilding_gives_the_rows_the_runs_wrote_as_they_completed(uow, clean_a
     assert counted == [3, 1, 1, 0]
     for source in RunSource:
         assert all(same(mine, theirs) for mine, theirs in zip(rebuilt[source], written[source], strict=True))
+
+
+def test_a_pair_left_out_of_later_runs_keeps_its_totals_in_every_window_that_holds_its_runs(uow, clean_app):
+    pair, first = complete(uow, NOON + timedelta(minutes=10), 1.0)
+    other, second = complete(uow, NOON + timedelta(hours=2), 1.3, llm_index=1)  # the first LLM left out
+    late_pair, late = complete(uow, NOON + timedelta(minutes=40), 1.1, llm_index=2)  # a first run, counted late
+    since = NOON + timedelta(hours=1)
+
+    def windows():
+        with uow:
+            return [uow.rollups.totals(RunSource.SIMULATED, since=at) for at in (since, NOON + timedelta(hours=3))]
+
+    written = windows()
+    with clean_app.app_context(), db.engine.begin() as connection:
+        assert rebuild(connection) == 5  # at 12:00 the first and the late LLM; at 14:00 all three
+    for from_one, from_three in (written, windows()):
+        assert set(from_one) == {pair, other, late_pair}
+        assert same(from_one[pair][0], Rollup.of(first)) and same(from_one[pair][1], Rollup.of(first))
+        assert same(from_one[late_pair][0], Rollup.of(late)) and same(from_one[late_pair][1], Rollup.of(late))
+        assert same(from_one[other][0], Rollup.of(second)) and from_one[other][1] is None
+        assert all(same(total, before) for total, before in from_three.values())  # no run since 15:00
 
 
 def test_pruning_keeps_each_pairs_last_row_before_the_cutoff_and_every_row_after_it(uow):

@@ -229,12 +229,13 @@ class FakeRollupRepository(AbstractRollupRepository):
     def include(self, run: Run, summaries: Sequence[MetricSummary]) -> None:
         assert run.finished_at is not None
         hour = hour_of(run.finished_at)
+        later = sorted({hour_of(at) for of, at in self.store.run_counts if of is run.source and hour_of(at) > hour})
         before = {pair: earlier for pair, (_, earlier) in self.totals(run.source, since=hour).items()}
-        for summary in summaries:
-            pair = (summary.llm_id, summary.metric_id)
+        counted = {(summary.llm_id, summary.metric_id): Rollup.of(summary) for summary in summaries}
+        for pair in counted.keys() | before.keys():
             rows = self.store.rollups.setdefault((run.source, *pair), {})
             since = {at: row for at, row in rows.items() if at >= hour}
-            rows.update(counting(Rollup.of(summary), hour, before.get(pair), since))
+            rows.update(counting(counted.get(pair), [hour, *later], before.get(pair), since))
         self.store.run_counts.append((run.source, run.finished_at))
 
     def runs(self, source: RunSource, since: datetime | None = None) -> int:

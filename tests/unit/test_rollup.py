@@ -94,15 +94,30 @@ def test_moments_of_one_value_and_of_nothing_add_and_subtract_exactly():
     assert ((one + two) - one).m2 == pytest.approx(0.02)  # a spread below 1 survives the subtraction
 
 
+NOON, ONE_OCLOCK, TWO_OCLOCK = (datetime(2026, 12, 4, hour, tzinfo=UTC) for hour in (12, 13, 14))
+
+
 def test_a_run_counted_out_of_order_goes_into_its_hour_and_every_later_one():
-    noon, one_oclock = datetime(2026, 12, 4, 12, tzinfo=UTC), datetime(2026, 12, 4, 13, tzinfo=UTC)
     first, late, later = (summary(i, np.array([v, v * 2])) for i, v in ((1, 1.0), (2, 3.0), (3, 5.0)))
-    rows = {one_oclock: Rollup.of(first) + Rollup.of(later)}  # runs 1 and 3 were counted at 13:00
-    written = counting(Rollup.of(late), noon, Rollup.of(first), rows)  # run 2 finished at 12:xx
-    assert set(written) == {noon, one_oclock}
-    assert (written[noon].runs, written[noon].last_run_id, written[noon].n) == (2, 2, 4)
-    assert (written[one_oclock].runs, written[one_oclock].last_run_id, written[one_oclock].n) == (3, 3, 6)
-    assert counting(Rollup.of(later), one_oclock, None, {})[one_oclock].runs == 1  # a pair's first run
+    rows = {ONE_OCLOCK: Rollup.of(first) + Rollup.of(later)}  # runs 1 and 3 were counted at 13:00
+    written = counting(Rollup.of(late), [NOON, ONE_OCLOCK], Rollup.of(first), rows)  # run 2 finished at 12:xx
+    assert set(written) == {NOON, ONE_OCLOCK}
+    assert (written[NOON].runs, written[NOON].last_run_id, written[NOON].n) == (2, 2, 4)
+    assert (written[ONE_OCLOCK].runs, written[ONE_OCLOCK].last_run_id, written[ONE_OCLOCK].n) == (3, 3, 6)
+    assert counting(Rollup.of(later), [ONE_OCLOCK], None, {})[ONE_OCLOCK].runs == 1  # a pair's first run
+
+
+def test_a_pair_has_a_row_at_every_run_hour_from_its_first_run_on():
+    first, late = summary(1, np.array([1.0, 2.0])), summary(2, np.array([3.0, 4.0]))
+    # Left out of a run at 13:00: its 12:00 totals are carried to 13:00, and only where missing.
+    assert counting(None, [ONE_OCLOCK], Rollup.of(first), {})[ONE_OCLOCK].runs == 1
+    assert counting(None, [ONE_OCLOCK, TWO_OCLOCK], Rollup.of(first), {TWO_OCLOCK: Rollup.of(first)}).keys() == {
+        ONE_OCLOCK
+    }
+    assert counting(None, [ONE_OCLOCK], None, {}) == {}  # no runs yet: nothing to carry
+    # A pair's first run, counted late at 12:xx when a run of other pairs finished at 14:00.
+    written = counting(Rollup.of(late), [NOON, TWO_OCLOCK], None, {})
+    assert [(at, row.runs, row.last_run_id) for at, row in written.items()] == [(NOON, 1, 2), (TWO_OCLOCK, 1, 2)]
 
 
 def test_bucket_totals_at_the_first_and_just_past_the_last_bucket():

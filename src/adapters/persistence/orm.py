@@ -209,8 +209,9 @@ metric_summaries = Table(
 )
 
 
-# Each pair's running totals at the end of each hour it ran (domain/rollup.py): a window is a
-# pair's newest row less its last row before the window. The key's order serves that lookup.
+# Each pair's running totals at the end of every hour a run of its source finished in, from the
+# pair's first run on (domain/rollup.py): a window is the rows at the source's newest run hour less
+# those at its last run hour before the window, read by (source, hour). The key serves writes.
 rollups = Table(
     "rollups",
     metadata,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Select, and_, delete, func, insert, null, select, text, true, update
+from sqlalchemy import ColumnElement, Connection, Select, and_, delete, insert, null, select, text, update
 from sqlalchemy.orm import Session
 
 from src.adapters.persistence import orm
@@ -31,15 +31,17 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         assert run.finished_at is not None  # completed
         if self.session.get_bind().dialect.name == "postgresql":  # SQLite serialises writers itself
             self.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ROLLUP_LOCK_ID})
-        hour, table = hour_of(run.finished_at), orm.rollups
+        hour, table, counts = hour_of(run.finished_at), orm.rollups, orm.run_counts
+        later = select(counts.c.hour).where(counts.c.source == run.source, counts.c.hour > hour)
+        hours = [hour, *self.session.scalars(later.order_by(counts.c.hour))]
         since: dict[Pair, dict[datetime, Rollup]] = {}
         for row in self.session.execute(select(table).where(table.c.source == run.source, table.c.hour >= hour)):
             since.setdefault((row.llm_id, row.metric_id), {})[row.hour] = from_row(row)
         before = {pair: earlier for pair, (_, earlier) in self.totals(run.source, since=hour).items()}
-        for summary in summaries:
-            pair = (summary.llm_id, summary.metric_id)
+        counted = {(summary.llm_id, summary.metric_id): Rollup.of(summary) for summary in summaries}
+        for pair in sorted(counted.keys() | before.keys()):  # the pairs left out carry their totals on
             known = since.get(pair, {})
-            for at, rollup in counting(Rollup.of(summary), hour, before.get(pair), known).items():
+            for at, rollup in counting(counted.get(pair), hours, before.get(pair), known).items():
                 self._write(dict(zip(_KEY, (run.source, *pair, at), strict=True)), rollup, exists=at in known)
         self._count(run.source, hour)
 
@@ -56,12 +58,12 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         of_source = counts.c.source == source
         self.session.execute(update(counts).where(of_source, counts.c.hour >= hour).values(runs=counts.c.runs + 1))
         if self.session.scalar(select(counts.c.runs).where(of_source, counts.c.hour == hour)) is None:
-            before = self.session.scalar(self._runs_before(source, hour)) or 0
+            before = self.session.scalar(_last_count(counts.c.runs, source, hour)) or 0
             self.session.execute(insert(counts).values(source=source, hour=hour, runs=before + 1))
 
     def runs(self, source: RunSource, since: datetime | None = None) -> int:
-        ever = self._runs_before(source, None)
-        before = self._runs_before(source, since) if since is not None else select(null())
+        ever = _last_count(orm.run_counts.c.runs, source, None)
+        before = _last_count(orm.run_counts.c.runs, source, since) if since is not None else select(null())
         total, earlier = self.session.execute(select(ever.scalar_subquery(), before.scalar_subquery())).one()
         return (total or 0) - (earlier or 0)
 
@@ -78,46 +80,38 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
             pruned += self.session.execute(delete(table).where(table.c.hour < hour, superseded)).rowcount
         return pruned
 
-    def _runs_before(self, source: RunSource, hour: datetime | None) -> Select[tuple[int]]:
-        """The query of how many runs of the source completed before `hour` (ever, when None)."""
-        counts = orm.run_counts
-        query = select(counts.c.runs).where(counts.c.source == source)
-        if hour is not None:
-            query = query.where(counts.c.hour < hour)
-        return query.order_by(counts.c.hour.desc()).limit(1)
-
     def totals(
         self, source: RunSource, metric_ids: Collection[int] | None = None, since: datetime | None = None
     ) -> dict[Pair, tuple[Rollup, Rollup | None]]:
-        # Two steps, each reading only the rows it needs however long the history: the newest
-        # hours of each catalogue pair (an index lookup each), then the rows of those hours.
-        table, llm, metric = orm.rollups, orm.llms.c.id, orm.metrics.c.id
-        newest = select(func.max(table.c.hour)).where(
-            table.c.source == source, table.c.llm_id == llm, table.c.metric_id == metric
-        )
-        before = newest.where(table.c.hour < since) if since is not None else select(null())
-        pairs = select(llm, metric, newest.scalar_subquery(), before.scalar_subquery()).select_from(
-            orm.llms.join(orm.metrics, true())
+        # A pair has a row at every hour a run of its source finished in, from its first run on
+        # (`counting`), so its newest totals lie at the source's last run hour and its totals before
+        # `since` at the source's last run hour before it: one query, however long the history.
+        table, hour = orm.rollups, orm.run_counts.c.hour
+        newest = _last_count(hour, source, None).scalar_subquery()
+        start = _last_count(hour, source, since).scalar_subquery() if since is not None else null()
+        query = select(table, newest.label("newest"), start.label("start")).where(
+            table.c.source == source, table.c.hour.in_([newest, start])
         )
         if metric_ids is not None:
-            pairs = pairs.where(metric.in_(metric_ids))
-        hours = {
-            (llm_id, pair_metric): (last, first) for llm_id, pair_metric, last, first in self.session.execute(pairs)
-        }
-        wanted = {hour for both in hours.values() for hour in both if hour is not None}
-        if not wanted:
-            return {}
-        # By hour (its own index) and metric: a list of (LLM, metric, hour) keys costs more to send
-        # than the few rows of those hours that no pair asks for.
-        query = select(table).where(table.c.source == source, table.c.hour.in_(wanted))
-        if metric_ids is not None:  # the other metrics' rows of those hours would be sent for nothing
             query = query.where(table.c.metric_id.in_(metric_ids))
-        rows = {(row.llm_id, row.metric_id, row.hour): row for row in self.session.execute(query)}
-        return {
-            pair: (from_row(rows[(*pair, last)]), from_row(rows[(*pair, first)]) if first is not None else None)
-            for pair, (last, first) in hours.items()
-            if last is not None
-        }
+        last: dict[Pair, Rollup] = {}
+        first: dict[Pair, Rollup] = {}
+        for row in self.session.execute(query):
+            rollup, pair = from_row(row), (row.llm_id, row.metric_id)
+            if row.hour == row.newest:
+                last[pair] = rollup
+            if row.hour == row.start:  # the same row when no run finished since
+                first[pair] = rollup
+        return {pair: (total, first.get(pair)) for pair, total in last.items()}
+
+
+def _last_count(column: ColumnElement[Any], source: RunSource, before: datetime | None) -> Select[Any]:
+    """The query of a run_counts column at the source's last hour before `before` (ever, when None)."""
+    counts = orm.run_counts
+    query = select(column).where(counts.c.source == source)
+    if before is not None:
+        query = query.where(counts.c.hour < before)
+    return query.order_by(counts.c.hour.desc()).limit(1)
 
 
 def to_row(rollup: Rollup) -> dict[str, Any]:
@@ -163,31 +157,33 @@ def rebuild(connection: Connection) -> int:
         .order_by(runs.c.finished_at, runs.c.id)
         .execution_options(yield_per=10_000)  # streamed: a long history need not fit in memory
     )
-    current: dict[tuple[RunSource, int, int], tuple[datetime, Rollup]] = {}
+    totals: dict[RunSource, dict[Pair, Rollup]] = {}
+    hours: dict[RunSource, datetime] = {}
+    rows: list[dict[str, Any]] = []
     written = 0
 
-    def write(pairs: list[tuple[tuple[RunSource, int, int], tuple[datetime, Rollup]]]) -> None:
+    def close(source: RunSource) -> None:
+        """Every pair of the source with runs so far gets a row at its hour (as `counting` does)."""
         nonlocal written
-        if pairs:
-            rows = [dict(zip(_KEY, (*key, hour), strict=True), **to_row(rollup)) for key, (hour, rollup) in pairs]
+        rows.extend(dict(zip(_KEY, (source, *pair, hours[source]), strict=True), **to_row(total))
+                    for pair, total in totals[source].items())  # fmt: skip
+        written += len(totals[source])
+        if len(rows) >= 1000:
             connection.execute(insert(orm.rollups), rows)
-            written += len(rows)
+            rows.clear()
 
-    done = []
     for row in connection.execute(query):
         summary = MetricSummary(**{c.name: row._mapping[c.name] for c in columns}, intervals={})
-        key, hour = (RunSource(row.source), row.llm_id, row.metric_id), hour_of(row.finished_at)
-        if key not in current:
-            current[key] = (hour, Rollup.of(summary))
-            continue
-        last_hour, total = current[key]
-        if last_hour != hour:  # that hour's totals are final
-            done.append((key, current[key]))
-        current[key] = (hour, total + Rollup.of(summary))
-        if len(done) >= 1000:
-            write(done)
-            done = []
-    write(done + list(current.items()))
+        source, pair, hour = RunSource(row.source), (row.llm_id, row.metric_id), hour_of(row.finished_at)
+        if hours.get(source, hour) != hour:  # that hour's totals are final
+            close(source)
+        hours[source] = hour
+        pair_totals = totals.setdefault(source, {})
+        pair_totals[pair] = pair_totals[pair] + Rollup.of(summary) if pair in pair_totals else Rollup.of(summary)
+    for source in hours:
+        close(source)
+    if rows:
+        connection.execute(insert(orm.rollups), rows)
     _count_runs(connection)
     return written
 

@@ -11,6 +11,7 @@ integers and subtract exactly; moments subtract by the inverse of Chan's formula
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -27,14 +28,22 @@ def hour_of(moment: datetime) -> datetime:
 
 
 def counting(
-    run: Rollup, hour: datetime, before: Rollup | None, since: dict[datetime, Rollup]
+    run: Rollup | None, hours: Sequence[datetime], before: Rollup | None, since: dict[datetime, Rollup]
 ) -> dict[datetime, Rollup]:
-    """The rows of a pair to write when a run that finished in `hour` is counted, given its rows of
-    `hour` and later (`since`) and its last row before `hour`. Later rows exist only when runs
-    complete out of order; they count the run too, and keep their newer last run."""
-    rows = {at: row + run if at == hour else run + row for at, row in since.items()}
-    if hour not in rows:
-        rows[hour] = before + run if before is not None else run
+    """The rows of a pair to write when a run that finished in hours[0] is counted: its rows at
+    that hour and at every later hour a run finished in (`hours`, in order), given its rows there
+    (`since`) and its last row before (`before`). A pair has a row at every run hour from its first
+    run on, so that a window reads each pair's totals at two known hours: a pair the run left out
+    (`run` None) gets its totals carried to a new hour. Later hours exist only when runs complete
+    out of order; their rows count the run too, and keep their newer last run."""
+    rows = {}
+    total = before  # the pair's totals as they stood at the hour in hand, without the run
+    for at in hours:
+        total = since.get(at, total)
+        if run is not None:
+            rows[at] = run if total is None else total + run if at == hours[0] else run + total
+        elif at not in since and total is not None:
+            rows[at] = total
     return rows
 
 
