@@ -71,16 +71,14 @@ class Comparison:
 def compare(estimates: dict[str, Estimate], order: list[str]) -> Comparison:
     """`order`: the names best first (as ranked)."""
     pairs = {(a, b): p_value(estimates[a], estimates[b]) for a, b in itertools.combinations(order, 2)}
-    different = holm(pairs)
+    apart: dict[str, set[str]] = {name: set() for name in order}  # the names each differs from
+    for a, b in holm(pairs):
+        apart[a].add(b)
+        apart[b].add(a)
     position = {name: index for index, name in enumerate(order)}
-
-    def apart(a: str, b: str) -> bool:
-        return (a, b) in different or (b, a) in different
-
-    tied = {a: tuple(b for b in order if b != a and not apart(a, b)) for a in order}
+    tied = {a: tuple(b for b in order if b != a and b not in apart[a]) for a in order}
     ranks = {}
     for name in order:
-        better = sum(1 for other in order if apart(name, other) and position[other] < position[name])
-        worse = sum(1 for other in order if apart(name, other) and position[other] > position[name])
-        ranks[name] = (1 + better, len(order) - worse)
+        better = sum(1 for other in apart[name] if position[other] < position[name])
+        ranks[name] = (1 + better, len(order) - (len(apart[name]) - better))
     return Comparison(tied, ranks)
