@@ -54,8 +54,12 @@ def test_each_hours_row_totals_every_run_before_its_end_whatever_order_runs_comp
         newest, before_two = uow.rollups.totals(RunSource.SIMULATED, since=NOON + timedelta(hours=2))[pair]
         assert uow.rollups.totals(RunSource.SIMULATED, since=NOON)[pair][1] is None
         assert uow.rollups.totals(RunSource.MEASURED) == {}
-        counts = [uow.rollups.runs(RunSource.SIMULATED, since) for since in (None, NOON, NOON + timedelta(hours=1))]
-        assert counts == [3, 3, 1] and uow.rollups.runs(RunSource.MEASURED) == 0
+        counts = [
+            uow.rollups.runs(RunSource.SIMULATED, since).number for since in (None, NOON, NOON + timedelta(hours=1))
+        ]
+        assert counts == [3, 3, 1] and uow.rollups.runs(RunSource.MEASURED) == (0, None, None)
+        assert uow.rollups.runs(RunSource.SIMULATED, NOON + timedelta(hours=1))[1:] == (NOON + timedelta(hours=2),) * 2
+        assert uow.rollups.runs(RunSource.SIMULATED)[1:] == (NOON + timedelta(minutes=10), NOON + timedelta(hours=2))
     assert same(before_two, Rollup.merge([first, second]))
     assert same(newest, Rollup.merge([first, second, third]))  # and its newest run is still the third
     assert same(newest - before_two, Rollup.of(third))
@@ -69,12 +73,14 @@ def test_rebuilding_gives_the_rows_the_runs_wrote_as_they_completed(uow, clean_a
     one_oclock = NOON + timedelta(hours=1)
     with uow:
         written = {source: uow.rollups.totals(source, since=one_oclock)[pair] for source in RunSource}
-        counted = [uow.rollups.runs(source, since) for source in RunSource for since in (None, one_oclock)]
+        counted = [uow.rollups.runs(source, since).number for source in RunSource for since in (None, one_oclock)]
     with clean_app.app_context(), db.engine.begin() as connection:
         assert rebuild(connection) == 3  # two simulated hours, one measured
     with uow:
         rebuilt = {source: uow.rollups.totals(source, since=one_oclock)[pair] for source in RunSource}
-        assert [uow.rollups.runs(source, since) for source in RunSource for since in (None, one_oclock)] == counted
+        assert [
+            uow.rollups.runs(source, since).number for source in RunSource for since in (None, one_oclock)
+        ] == counted
     assert counted == [3, 1, 1, 0]
     for source in RunSource:
         assert all(same(mine, theirs) for mine, theirs in zip(rebuilt[source], written[source], strict=True))
@@ -115,4 +121,4 @@ def test_pruning_keeps_each_pairs_last_row_before_the_cutoff_and_every_row_after
         assert hours == [NOON + timedelta(hours=1), NOON + timedelta(hours=3)]
         again = uow.rollups.totals(RunSource.SIMULATED, since=cutoff)[pair]
         assert all(same(a, b) for a, b in zip(again, kept, strict=True))
-        assert (uow.rollups.runs(RunSource.SIMULATED), uow.rollups.runs(RunSource.SIMULATED, cutoff)) == (3, 1)
+        assert [uow.rollups.runs(RunSource.SIMULATED, since).number for since in (None, cutoff)] == [3, 1]

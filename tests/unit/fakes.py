@@ -41,6 +41,7 @@ from src.application.ports.repositories import (
     AbstractSweepRepository,
     AbstractTimelineRepository,
     AbstractUserRepository,
+    RunsSince,
 )
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.unit_of_work import AbstractUnitOfWork
@@ -180,12 +181,6 @@ class FakeRunRepository(AbstractRunRepository):
         ]
         return sorted(runs, key=lambda r: (r.finished_at, r.id or 0), reverse=True)
 
-    def completed_span(
-        self, since: datetime | None, source: RunSource | None = None
-    ) -> tuple[datetime | None, datetime | None]:
-        runs = self._completed(since, source)
-        return runs[-1].finished_at if runs else None, runs[0].finished_at if runs else None
-
     def completed_recent(
         self, since: datetime | None, limit: int, source: RunSource | None = None, endpoint_id: int | None = None
     ) -> list[Run]:
@@ -238,8 +233,15 @@ class FakeRollupRepository(AbstractRollupRepository):
             rows.update(counting(counted.get(pair), [hour, *later], before.get(pair), since))
         self.store.run_counts.append((run.source, run.finished_at))
 
-    def runs(self, source: RunSource, since: datetime | None = None) -> int:
-        return sum(of is source and (since is None or hour_of(at) >= since) for of, at in self.store.run_counts)
+    def runs(self, source: RunSource, since: datetime | None = None) -> RunsSince:
+        count = sum(of is source and (since is None or hour_of(at) >= since) for of, at in self.store.run_counts)
+        finished = sorted(
+            run.finished_at
+            for run in self.store.runs.values()
+            if run.source is source and run.status is RunStatus.COMPLETED and not run.invalid and run.finished_at
+            and (since is None or run.finished_at >= since)
+        )  # fmt: skip
+        return RunsSince(count, finished[0] if finished else None, finished[-1] if finished else None)
 
     def prune_before(self, hour: datetime) -> int:
         pruned = 0

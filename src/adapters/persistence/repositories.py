@@ -114,16 +114,6 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         count, last, catalogue = self.session.execute(select(finished, func.max(runs.finished_at), llms)).one()
         return f"{count}.{last}.{catalogue}"
 
-    def completed_span(
-        self, since: datetime | None, source: RunSource | None = None
-    ) -> tuple[datetime | None, datetime | None]:
-        finished = orm.simulation_runs.c.finished_at
-        query = _completed(select(func.min(finished), func.max(finished)), source)
-        if since is not None:
-            query = query.where(finished >= since)
-        first, last = self.session.execute(query).one()  # min/max keep the column's UTC type
-        return first, last
-
     def completed_recent(
         self, since: datetime | None, limit: int, source: RunSource | None = None, endpoint_id: int | None = None
     ) -> list[Run]:

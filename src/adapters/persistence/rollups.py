@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Connection, Select, and_, delete, insert, null, select, text, update
+from sqlalchemy import ColumnElement, Connection, Select, and_, delete, func, insert, null, select, text, update
 from sqlalchemy.orm import Session
 
 from src.adapters.persistence import orm
 from src.application.domain.model import MetricSummary, Run, RunSource, RunStatus
 from src.application.domain.rollup import Moments, Rollup, counting, hour_of
-from src.application.ports.repositories import AbstractRollupRepository
+from src.application.ports.repositories import AbstractRollupRepository, RunsSince
 
 ROLLUP_LOCK_ID = 0x524F4C4C  # "ROLL": one writer of rollups at a time (see SIMULATION_LOCK_ID)
 _KEY = ("source", "llm_id", "metric_id", "hour")
@@ -61,11 +61,20 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
             before = self.session.scalar(_last_count(counts.c.runs, source, hour)) or 0
             self.session.execute(insert(counts).values(source=source, hour=hour, runs=before + 1))
 
-    def runs(self, source: RunSource, since: datetime | None = None) -> int:
-        ever = _last_count(orm.run_counts.c.runs, source, None)
-        before = _last_count(orm.run_counts.c.runs, source, since) if since is not None else select(null())
-        total, earlier = self.session.execute(select(ever.scalar_subquery(), before.scalar_subquery())).one()
-        return (total or 0) - (earlier or 0)
+    def runs(self, source: RunSource, since: datetime | None = None) -> RunsSince:
+        counts, runs = orm.run_counts.c.runs, orm.simulation_runs.c
+        ever = _last_count(counts, source, None).scalar_subquery()
+        before = _last_count(counts, source, since).scalar_subquery() if since is not None else null()
+        completed = [runs.status == RunStatus.COMPLETED, runs.invalid.is_(None), runs.source == source]
+        if since is not None:
+            completed.append(runs.finished_at >= since)
+        first, last = (
+            select(end(runs.finished_at)).where(*completed).scalar_subquery() for end in (func.min, func.max)
+        )
+        total, earlier, first_finished, last_finished = self.session.execute(
+            select(ever, before, first, last)
+        ).one()  # one round trip; min and max keep the column's UTC type
+        return RunsSince((total or 0) - (earlier or 0), first_finished, last_finished)
 
     def prune_before(self, hour: datetime) -> int:
         pruned = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Collection, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,17 +85,11 @@ class AbstractRunRepository(abc.ABC):
         """A campaign's runs, in the order they were queued."""
 
     @abc.abstractmethod
-    def completed_span(
-        self, since: datetime | None, source: RunSource | None = None
-    ) -> tuple[datetime | None, datetime | None]:
-        """The first and last finish of the runs completed since `since` (ever, when None); here
-        and below, runs marked invalid are left out."""
-
-    @abc.abstractmethod
     def completed_recent(
         self, since: datetime | None, limit: int, source: RunSource | None = None, endpoint_id: int | None = None
     ) -> list[Run]:
-        """The newest `limit` runs completed since `since` (of that endpoint, when given), newest first."""
+        """The newest `limit` runs completed since `since` (of that endpoint, when given), newest
+        first, leaving out runs marked invalid."""
 
     @abc.abstractmethod
     def unfinished_before(self, deadline: datetime) -> list[Run]:
@@ -140,6 +134,14 @@ class AbstractSummaryRepository(abc.ABC):
         """(run id, LLM id, value) of one stored statistic: trends need no sketches."""
 
 
+class RunsSince(NamedTuple):
+    """How many runs completed from some hour on, and when the first and last of them finished."""
+
+    number: int
+    first: datetime | None
+    last: datetime | None
+
+
 class AbstractRollupRepository(abc.ABC):
     """Each pair's running totals per hour (domain/rollup.py), written with the runs."""
 
@@ -156,8 +158,9 @@ class AbstractRollupRepository(abc.ABC):
         there are none, or no `since`)."""
 
     @abc.abstractmethod
-    def runs(self, source: RunSource, since: datetime | None = None) -> int:
-        """How many runs of the source completed from the hour `since` on (ever, when None)."""
+    def runs(self, source: RunSource, since: datetime | None = None) -> RunsSince:
+        """How many runs of the source completed from the hour `since` on (ever, when None), and
+        when the first and last of them finished (runs marked invalid left out)."""
 
     @abc.abstractmethod
     def prune_before(self, hour: datetime) -> int:

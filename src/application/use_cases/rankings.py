@@ -169,11 +169,10 @@ class RankingUseCases:
                 return None, []
             return _one_run(latest, Window.LATEST), list(self.uow.summaries.for_runs([latest.id], metric_ids))
         since = self._since(scope.window)
-        count = self.uow.rollups.runs(scope.source, since)
-        if count == 0:
+        runs = self.uow.rollups.runs(scope.source, since)
+        if runs.number == 0:
             return None, []
-        first, last = self.uow.runs.completed_span(since, scope.source)
-        return DataSelection(scope.window, count, first, last), self._window(scope.source, metric_ids, since)
+        return DataSelection(scope.window, *runs), self._window(scope.source, metric_ids, since)
 
     def _asked_run(self, run_id: int | None) -> Run | None:
         if run_id is None:
