@@ -37,7 +37,10 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         since: dict[Pair, dict[datetime, Rollup]] = {}
         for row in self.session.execute(select(table).where(table.c.source == run.source, table.c.hour >= hour)):
             since.setdefault((row.llm_id, row.metric_id), {})[row.hour] = from_row(row)
-        before = {pair: earlier for pair, (_, earlier) in self.totals(run.source, since=hour).items()}
+        # Every pair with runs before `hour` has a row at the last run hour before it (`counting`).
+        last_before = _last_count(counts.c.hour, run.source, hour).scalar_subquery()
+        rows_before = select(table).where(table.c.source == run.source, table.c.hour == last_before)
+        before = {(row.llm_id, row.metric_id): from_row(row) for row in self.session.execute(rows_before)}
         counted = {(summary.llm_id, summary.metric_id): Rollup.of(summary) for summary in summaries}
         for pair in sorted(counted.keys() | before.keys()):  # the pairs left out carry their totals on
             known = since.get(pair, {})
