@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from src.application.domain import bounds
+from src.application.domain.bounds import Bound
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from tests.support.fake_openai import Behaviour, fake_servers
 from tests.support.polling import wait_until_finished
@@ -95,6 +97,18 @@ def test_runs_of_two_plans_are_never_pooled_and_the_error_names_both(three_serve
     key = next(c.split(" ")[0] for c in error["choices"] if "12 requests" in c)
     chosen = client.get(f"{day}&plan={key}", headers=api_headers).json
     assert chosen["window"]["plan"]["key"] == key and [r["n"] for r in chosen["results"]] == [12, 12, 12]
+
+
+def test_latest_holds_each_endpoints_newest_run_however_many_runs_of_others_came_after(
+    three_servers, client, api_headers, monkeypatch
+):
+    monkeypatch.setattr(bounds, "WINDOW_RUNS", Bound(1, 3))  # a window reads the newest 3 runs at most
+    for endpoints in (list(SPEEDS), ["fast", "middle"], ["fast", "middle"]):
+        found = campaign(client, api_headers, endpoints=endpoints, requests=6).json["campaign"]
+        wait_until_finished(client, api_headers, f"/campaigns/{found['id']}", timeout=60)
+    latest = client.get("/metrics/?metric_name=TTFT&source=measured&group_by=endpoint", headers=api_headers).json
+    assert sorted(r["endpoint"] for r in latest["results"]) == ["fast", "middle", "slow"]
+    assert latest["window"]["runs"] == 3
 
 
 @pytest.mark.parametrize(

@@ -187,6 +187,10 @@ class FakeRunRepository(AbstractRunRepository):
         runs = self._completed(since, source)
         return [r for r in runs if endpoint_id is None or r.endpoint_id == endpoint_id][:limit]
 
+    def newest_of_each_endpoint(self) -> list[Run]:
+        newest = {r.endpoint_id: r for r in reversed(self._completed(None, RunSource.MEASURED))}
+        return [r for endpoint_id, r in newest.items() if endpoint_id is not None]
+
     def unfinished_before(self, deadline: datetime) -> list[Run]:
         return [
             r

@@ -12,6 +12,8 @@ from datetime import timedelta
 
 import pytest
 
+from src.application.domain import bounds
+from src.application.domain.bounds import Bound
 from src.application.domain.errors import Forbidden, InvalidParameter, NotFound, QuotaExceeded
 from src.application.domain.model import Caller, Role, RunSource, RunStatus
 from src.application.domain.ranking import GroupBy, Scope, Window
@@ -151,6 +153,24 @@ def test_a_window_pools_each_endpoints_runs_of_the_plan_and_latest_reads_each_on
     assert all(e.statistics.sketched for e in day.entries)  # several runs: each a cluster
     latest = rankings.rank_metric("TTFT", scope=replace(scope, window=Window.LATEST))
     assert latest.selection.runs == 2 and [e.statistics.n for e in latest.entries] == [10, 10]
+
+
+def test_latest_holds_an_endpoint_measured_long_before_the_newest_runs_of_the_others(monkeypatch):
+    """A window reads the newest WINDOW_RUNS measured runs at most; an endpoint measured weekly in a
+    fleet measured hourly must not drop out of the latest ranking when the others' runs fill them."""
+    monkeypatch.setattr(bounds, "WINDOW_RUNS", Bound(1, 3))
+    campaigns, rankings, _ = campaign_world()
+    plan = campaigns.benchmarks.plan(10, warmup=0)
+    campaigns.execute(campaigns.queue(list(SPEEDS), plan, OPERATOR).campaign.id)
+    for _ in range(2):
+        campaigns.benchmarks.clock.advance(timedelta(hours=1))
+        campaigns.execute(campaigns.queue(["fast", "middle"], plan, OPERATOR).campaign.id)
+    latest = rankings.rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT))
+    assert [e.subject.name for e in latest.entries] == ["fast", "middle", "slow"]
+    assert latest.selection.runs == 3
+    day = rankings.rank_metric("TTFT", scope=Scope(window=Window.DAY, source=RunSource.MEASURED,
+                                                   group_by=GroupBy.ENDPOINT))  # fmt: skip
+    assert day.selection.runs == 3  # a window reads the newest 3 (the cap patched above)
 
 
 def test_only_measured_runs_have_endpoints_to_group_by():

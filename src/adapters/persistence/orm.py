@@ -150,6 +150,7 @@ simulation_runs = Table(
     Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), index=True),
     Index("ix_simulation_runs_status_source_finished_at", "status", "source", "finished_at", "id"),
     Index("ix_simulation_runs_requested_by_created_at", "requested_by", "created_at"),
+    Index("ix_simulation_runs_endpoint_id_finished_at", "endpoint_id", "finished_at", "id"),
 )
 
 campaigns = Table(

@@ -125,6 +125,18 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         query = query.order_by(orm.simulation_runs.c.finished_at.desc(), orm.simulation_runs.c.id.desc())
         return list(self.session.scalars(query.limit(limit)))
 
+    def newest_of_each_endpoint(self) -> list[Run]:
+        runs = orm.simulation_runs.c
+        newest = (
+            _completed(select(runs.id), RunSource.MEASURED)
+            .where(runs.endpoint_id == orm.endpoints.c.id)
+            .order_by(runs.finished_at.desc(), runs.id.desc())
+            .limit(1)  # from the index on (endpoint_id, finished_at): one row read an endpoint
+            .correlate(orm.endpoints)
+            .scalar_subquery()
+        )
+        return list(self.session.scalars(select(Run).where(runs.id.in_(select(newest).select_from(orm.endpoints)))))
+
     def unfinished_count(self, requested_by: str) -> int:
         runs = orm.simulation_runs.c
         query = select(func.count()).where(

@@ -92,6 +92,10 @@ class AbstractRunRepository(abc.ABC):
         first, leaving out runs marked invalid."""
 
     @abc.abstractmethod
+    def newest_of_each_endpoint(self) -> list[Run]:
+        """Each endpoint's newest completed run (a measured run), leaving out runs marked invalid."""
+
+    @abc.abstractmethod
     def unfinished_before(self, deadline: datetime) -> list[Run]:
         """Runs still queued or running that were created before the deadline."""
 

@@ -219,7 +219,12 @@ class RankingUseCases:
             runs = self.uow.runs.of_campaign(scope.campaign_id)
             return [r for r in reversed(runs) if r.status is RunStatus.COMPLETED and r.invalid is None]
         since = None if scope.window is Window.LATEST else self._since(scope.window)
-        return self.uow.runs.completed_recent(since, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED)
+        runs = self.uow.runs.completed_recent(since, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED)
+        if scope.window is Window.LATEST:  # and each endpoint's newest, however many runs of others came since
+            read = {r.id for r in runs}
+            runs += [r for r in self.uow.runs.newest_of_each_endpoint() if r.id not in read]
+            runs.sort(key=lambda r: (r.finished_at, r.id), reverse=True)
+        return runs
 
     def _window(self, source: RunSource, metric_ids: list[int], since: datetime | None) -> list[Piece]:
         """Each pair's runs since `since`: the newest totals less those before it (two rows per
