@@ -178,6 +178,7 @@ def window_test(profiles: list[tuple[int, LatencyProfile]], seeds: int) -> None:
     ttft = METRICS[0]
     for k in (5, 10, 20):
         clusters = dict.fromkeys(FIELDS, 0)
+        above = dict.fromkeys(FIELDS, 0)  # the truth above the interval
         resolved = dict.fromkeys(FIELDS, 0)  # within the interval widened by the reported resolution
         independent = dict.fromkeys(FIELDS, 0)
         sufficient = dict.fromkeys(FIELDS, 0)
@@ -200,14 +201,17 @@ def window_test(profiles: list[tuple[int, LatencyProfile]], seeds: int) -> None:
                         sufficient[field] += 1
                         low, high, r = interval.low, interval.high, window.resolution(STATISTIC_OF[field])
                         clusters[field] += low <= true[field] <= high  # type: ignore[operator]
+                        above[field] += true[field] > high  # type: ignore[operator]
                         resolved[field] += low * (1 - r) <= true[field] <= high * (1 + r)  # type: ignore[operator]
                     naive = as_one.intervals[field]
                     independent[field] += naive.low <= true[field] <= naive.high  # type: ignore[operator]
         total = len(profiles) * seeds
         for field in FIELDS:
             shown = sufficient[field] or 1
+            below = shown - clusters[field] - above[field] if sufficient[field] else 0
             print(f"k={k:<3} {field:5} clusters: sufficient {sufficient[field] / total:4.0%}, cover "
-                  f"{clusters[field] / shown:6.1%} ({resolved[field] / shown:6.1%} within the resolution); "
+                  f"{clusters[field] / shown:6.1%} (above {above[field] / shown:4.1%}, below {below / shown:4.1%}; "
+                  f"{resolved[field] / shown:6.1%} within the resolution); "
                   f"requests as independent: cover {independent[field] / total:.1%}")  # fmt: skip
 
 
