@@ -188,8 +188,9 @@ class FakeRunRepository(AbstractRunRepository):
         return [r for r in runs if endpoint_id is None or r.endpoint_id == endpoint_id][:limit]
 
     def newest_of_each_endpoint(self) -> list[Run]:
-        newest = {r.endpoint_id: r for r in reversed(self._completed(None, RunSource.MEASURED))}
-        return [r for endpoint_id, r in newest.items() if endpoint_id is not None]
+        runs = self._completed(None, RunSource.MEASURED)  # newest first
+        newest = {r.endpoint_id: r for r in reversed(runs)}
+        return [r for r in runs if newest[r.endpoint_id] is r]
 
     def unfinished_before(self, deadline: datetime) -> list[Run]:
         return [

@@ -135,6 +135,23 @@ def test_runs_of_different_plans_are_never_pooled_and_the_choices_are_named():
         rankings.rank_metric("TTFT", scope=replace(day, plan="0" * 12))
 
 
+def test_latest_ranks_each_endpoints_newest_run_or_with_a_plan_its_newest_of_that_plan():
+    campaigns, rankings, _ = campaign_world()
+    small, large = campaigns.benchmarks.plan(10, warmup=0), campaigns.benchmarks.plan(20, warmup=0, concurrency=2)
+    for plan in (small, large):
+        campaigns.execute(campaigns.queue(["fast", "slow"], plan, OPERATOR).campaign.id)
+        campaigns.benchmarks.clock.advance(timedelta(hours=1))
+    latest = Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT)
+    newest = rankings.rank_metric("TTFT", scope=latest)  # the small plan's runs are older: no choice to make
+    assert [e.statistics.n for e in newest.entries] == [20, 20] and newest.selection.plan.runs == 2
+    older = rankings.rank_metric("TTFT", scope=replace(latest, plan=plan_key(rankings_plan(campaigns, small))))
+    assert [e.statistics.n for e in older.entries] == [10, 10]
+
+    campaigns.benchmarks.run_now("fast", small)  # now the two endpoints' newest runs differ in plan
+    with pytest.raises(InvalidParameter, match="2 plans, which are never pooled"):
+        rankings.rank_metric("TTFT", scope=latest)
+
+
 def rankings_plan(campaigns: CampaignUseCases, plan) -> dict:
     """The plan as a run's details hold it."""
     runs = [r for r in campaigns.uow.store.runs.values() if r.details["plan"]["requests"] == plan.requests]

@@ -135,7 +135,8 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
             .correlate(orm.endpoints)
             .scalar_subquery()
         )
-        return list(self.session.scalars(select(Run).where(runs.id.in_(select(newest).select_from(orm.endpoints)))))
+        query = select(Run).where(runs.id.in_(select(newest).select_from(orm.endpoints)))
+        return list(self.session.scalars(query.order_by(runs.finished_at.desc(), runs.id.desc())))
 
     def unfinished_count(self, requested_by: str) -> int:
         runs = orm.simulation_runs.c

@@ -93,7 +93,8 @@ class AbstractRunRepository(abc.ABC):
 
     @abc.abstractmethod
     def newest_of_each_endpoint(self) -> list[Run]:
-        """Each endpoint's newest completed run (a measured run), leaving out runs marked invalid."""
+        """Each endpoint's newest completed run (a measured run), newest first, leaving out runs
+        marked invalid."""
 
     @abc.abstractmethod
     def unfinished_before(self, deadline: datetime) -> list[Run]:

@@ -218,13 +218,16 @@ class RankingUseCases:
                 raise NotFound(f"campaign {scope.campaign_id} does not exist")
             runs = self.uow.runs.of_campaign(scope.campaign_id)
             return [r for r in reversed(runs) if r.status is RunStatus.COMPLETED and r.invalid is None]
-        since = None if scope.window is Window.LATEST else self._since(scope.window)
-        runs = self.uow.runs.completed_recent(since, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED)
-        if scope.window is Window.LATEST:  # and each endpoint's newest, however many runs of others came since
-            read = {r.id for r in runs}
-            runs += [r for r in self.uow.runs.newest_of_each_endpoint() if r.id not in read]
-            runs.sort(key=lambda r: (r.finished_at, r.id), reverse=True)
-        return runs
+        if scope.window is not Window.LATEST:
+            return self.uow.runs.completed_recent(self._since(scope.window), int(bounds.WINDOW_RUNS.high),
+                                                  RunSource.MEASURED)  # fmt: skip
+        newest = self.uow.runs.newest_of_each_endpoint()  # however many runs of others came since
+        if scope.plan is None:
+            return newest
+        # An endpoint's newest run of the plan asked for may be older: looked for among the newest of all.
+        read = {r.id for r in newest}
+        runs = self.uow.runs.completed_recent(None, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED)
+        return sorted(newest + [r for r in runs if r.id not in read], key=lambda r: (r.finished_at, r.id), reverse=True)
 
     def _window(self, source: RunSource, metric_ids: list[int], since: datetime | None) -> list[Piece]:
         """Each pair's runs since `since`: the newest totals less those before it (two rows per
