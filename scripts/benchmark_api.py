@@ -1,6 +1,6 @@
 """Rankings API and pages benchmark: latency at 1,000 and 10,000 runs of history, uncached and
-cached, of the latest run and of every window; and requests/s under gunicorn with 16 concurrent
-clients beside the same server's /health/ rate.
+cached, of the latest run and of every window; requests/s under gunicorn with 16 concurrent
+clients beside the same server's /health/ rate; and the windows of measured runs.
 
     make benchmark-api          # or: .venv/bin/python -m scripts.benchmark_api
     BENCH_DATABASE_URL (admin URL, a scratch database is made and dropped), BENCH_REDIS_URL
@@ -10,7 +10,8 @@ default schedule's pace: 10,000 runs are 35 days) and rolling them up (rankings 
 rollups, never raw samples, so this is what their cost depends on). "Uncached" requests each
 ask for another run of the history (`run_id=<id>`, which every view reads), so every one misses
 the cache and computes its answer (the data version is derived from the runs, so no request can
-make it change on demand).
+make it change on demand). Measured history is made alike, from one real run of each endpoint of
+a fleet against a local streaming server (scripts/scheduled_server.py).
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import ColumnElement, Connection, Engine, create_engine, func, insert, literal, select, text
 
 from scripts.harness import Client, gunicorn, issue_api_key, percentile, scratch_environment
+from scripts.scheduled_server import Schedule, ServerProcess
+from src.adapters.persistence import orm
 from src.adapters.persistence.rollups import rebuild
+from src.application.domain import bounds
+from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
 
@@ -39,6 +44,13 @@ CLIENTS = 16
 PROCESSES = 2
 ROUNDS = 7
 BURST_SECONDS = 2.0
+# Measured runs: a fleet of endpoints each measured every 30 minutes, as many runs as a measured
+# window reads at most (bounds.WINDOW_RUNS); fewer requests a row, as each costs far more.
+FLEET = {"gpt-4o": "GPT-4o", "haiku": "Claude 3 Haiku", "llama-70b": "Llama 3.1 70B", "gpt-4o-mini": "GPT-4o mini"}
+MEASURED_RUNS = int(bounds.WINDOW_RUNS.high)
+MEASURED_ENDPOINTS = ("/metrics/?metric_name=TTFT&source=measured&group_by=endpoint&window={}",
+                      "/metrics/all?source=measured&window={}")  # fmt: skip
+MEASURED_REQUESTS = 40
 
 
 def fill_history(environ: dict[str, str], runs: int) -> None:
@@ -58,21 +70,64 @@ def fill_history(environ: dict[str, str], runs: int) -> None:
             ),
             {"have": have, "runs": runs},
         )
+        copy_summaries(connection, newest, literal(1))
+        rebuild(connection)
+    analyze(engine)
+
+
+def fill_measured_history(environ: dict[str, str], runs: int) -> None:
+    """`runs` measured runs of the FLEET: one real run of each endpoint against a local server,
+    copied with its summaries every 30 minutes back in time; their rollups built."""
+    app = create_app(environ)
+    benchmarks = app.extensions["injector"].get(BenchmarkUseCases)
+    with ServerProcess(Schedule(first_token=0.01, gap=0.001, tokens=32)) as server:
+        for name, llm in FLEET.items():
+            benchmarks.add_endpoint(name, llm, server.base_url, "m", None)
+            benchmarks.run_now(name, benchmarks.plan(20, warmup=0))
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with engine.begin() as connection:
+        newest = connection.execute(text("SELECT max(id) FROM simulation_runs")).scalar()
         connection.execute(
             text(
-                "INSERT INTO metric_summaries SELECT r.id, s.llm_id, s.metric_id, s.n, s.mean, s.std, s.minimum,"
-                " s.maximum, s.p50, s.p90, s.p95, s.p99, s.sketch, s.intervals"
-                " FROM simulation_runs AS r JOIN metric_summaries AS s ON s.run_id = 1 WHERE r.id > :newest"
+                "INSERT INTO simulation_runs (seed, samples_per_pair, source, status, created_at, started_at,"
+                " finished_at, sample_count, endpoint_id, details, requested_by)"
+                " SELECT seed, samples_per_pair, source, status, created_at - interval '30 minutes' * g,"
+                " started_at - interval '30 minutes' * g, finished_at - interval '30 minutes' * g, sample_count,"
+                " endpoint_id, details, requested_by"
+                " FROM simulation_runs, generate_series(1, :copies) AS g WHERE source = 'measured'"
             ),
-            {"newest": newest},
+            {"copies": runs // len(FLEET) - 1},
         )
+        runs_table = orm.simulation_runs
+        first = runs_table.alias("first")  # each endpoint's real run, the first it had
+        real_run = select(func.min(first.c.id)).where(first.c.endpoint_id == runs_table.c.endpoint_id)
+        copy_summaries(connection, newest, real_run.scalar_subquery())
         rebuild(connection)
-    with engine.connect() as connection:  # as autovacuum does after many inserts: plans read fresh statistics
+    analyze(engine)
+
+
+def copy_summaries(connection: Connection, newest: int, original_of: ColumnElement[int]) -> None:
+    """Summaries for the runs after `newest`, copies of those of the run `original_of` names (a
+    value or an expression of the copy's row). Columns by name: the table holds them in the order
+    the migrations added them, not the model's."""
+    runs, original = orm.simulation_runs, orm.metric_summaries.alias("original")
+    columns = [c.name for c in orm.metric_summaries.c if c.name != "run_id"]
+    copies = (
+        select(runs.c.id, *(original.c[name] for name in columns))
+        .select_from(runs.join(original, original.c.run_id == original_of))
+        .where(runs.c.id > newest)
+    )
+    connection.execute(insert(orm.metric_summaries).from_select(["run_id", *columns], copies))
+
+
+def analyze(engine: Engine) -> None:
+    """As autovacuum does after many inserts: plans read fresh statistics."""
+    with engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     engine.dispose()
 
 
-def window_latencies(environ: dict[str, str], api_key: str, path: str) -> list[float]:
+def window_latencies(environ: dict[str, str], api_key: str, path: str, requests: int = WINDOW_REQUESTS) -> list[float]:
     """Uncached: in process, through the whole Flask stack, with answers kept in the process
     (no Redis) and forgotten before each request, so each is computed again. (A server process
     keeps copies of its answers that nothing outside it can clear; a miss on Redis would add its
@@ -82,7 +137,7 @@ def window_latencies(environ: dict[str, str], api_key: str, path: str) -> list[f
     samples = []
     for _ in range(WARM_UP):  # a new app's first requests open connections and build validators
         client.get(path, headers={"api-key": api_key})
-    for _ in range(WINDOW_REQUESTS):
+    for _ in range(requests):
         answers.shared.clear()
         started = time.perf_counter()
         response = client.get(path, headers={"api-key": api_key})
@@ -206,6 +261,21 @@ def main() -> None:
                     f"  {path:<28}{statistics.median(rates):>9,.0f} requests/s  {ratio:>5.0%} of /health/"
                     f"  errors: {failures.total()}{kinds}"
                 )
+        measured_windows(environ, api_key)
+
+
+def measured_windows(environ: dict[str, str], api_key: str) -> None:
+    fill_measured_history(environ, MEASURED_RUNS)
+    print(
+        f"\nmeasured windows, uncached, in process: {MEASURED_RUNS:,} runs of {len(FLEET)} endpoints, each"
+        f" measured every 30 minutes (a window reads {MEASURED_RUNS:,} at most); {MEASURED_REQUESTS} requests each"
+    )
+    print(f"{'runs':>6}  {'endpoint':<72}{'p50 ms':>8}{'p99 ms':>8}")
+    for path in MEASURED_ENDPOINTS:
+        for window in WINDOWS:
+            samples = window_latencies(environ, api_key, path.format(window), MEASURED_REQUESTS)
+            print(f"{MEASURED_RUNS:>6}  {path.format(window):<72}{percentile(samples, 50):>8.2f}"
+                  f"{percentile(samples, 99):>8.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
