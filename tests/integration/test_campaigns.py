@@ -108,7 +108,11 @@ def test_latest_holds_each_endpoints_newest_run_however_many_runs_of_others_came
         wait_until_finished(client, api_headers, f"/campaigns/{found['id']}", timeout=60)
     latest = client.get("/metrics/?metric_name=TTFT&source=measured&group_by=endpoint", headers=api_headers).json
     assert sorted(r["endpoint"] for r in latest["results"]) == ["fast", "middle", "slow"]
-    assert latest["window"]["runs"] == 3
+    assert latest["window"]["runs"] == 3 and latest["window"]["capped"] is False
+    day = client.get("/metrics/?metric_name=TTFT&source=measured&window=24h&group_by=endpoint", headers=api_headers)
+    assert day.json["window"]["runs"] == 3 and day.json["window"]["capped"] is True  # the newest 3 of 7
+    page = client.get("/visualize?metric_name=TTFT&source=measured&window=24h", headers=api_headers).text
+    assert "the window's newest runs only; its older runs are left out" in page
 
 
 @pytest.mark.parametrize(

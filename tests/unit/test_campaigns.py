@@ -184,10 +184,13 @@ def test_latest_holds_an_endpoint_measured_long_before_the_newest_runs_of_the_ot
         campaigns.execute(campaigns.queue(["fast", "middle"], plan, OPERATOR).campaign.id)
     latest = rankings.rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT))
     assert [e.subject.name for e in latest.entries] == ["fast", "middle", "slow"]
-    assert latest.selection.runs == 3
+    assert latest.selection.runs == 3 and not latest.selection.capped
     day = rankings.rank_metric("TTFT", scope=Scope(window=Window.DAY, source=RunSource.MEASURED,
                                                    group_by=GroupBy.ENDPOINT))  # fmt: skip
-    assert day.selection.runs == 3  # a window reads the newest 3 (the cap patched above)
+    assert day.selection.runs == 3 and day.selection.capped  # a window reads the newest 3 (as patched) and says so
+    assert [e.subject.name for e in day.entries] == ["fast", "middle"]
+    monkeypatch.setattr(bounds, "WINDOW_RUNS", Bound(1, 7))  # every run
+    assert not rankings.rank_metric("TTFT", scope=Scope(window=Window.DAY, source=RunSource.MEASURED)).selection.capped
 
 
 def test_only_measured_runs_have_endpoints_to_group_by():

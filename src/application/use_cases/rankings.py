@@ -189,7 +189,7 @@ class RankingUseCases:
     ) -> tuple[DataSelection | None, list[Piece]]:
         """Measured runs of one plan, each subject's pooled: the run asked for, a campaign's runs,
         each subject's newest run (latest), or a window's runs."""
-        runs = self._measured_runs(scope, run)
+        runs, capped = self._measured_runs(scope, run)
         if not runs:
             return None, []
         runs = _of_plan(scope.plan, runs)
@@ -205,29 +205,31 @@ class RankingUseCases:
         finished = [r.finished_at for r in runs if r.finished_at is not None]
         selection = DataSelection(
             None if scope.run_id else scope.window, len(runs), min(finished), max(finished),
-            runs[0] if len(runs) == 1 else None, choice(runs), scope.campaign_id,
+            runs[0] if len(runs) == 1 else None, choice(runs), scope.campaign_id, capped,
         )  # fmt: skip
         return selection, _subject_runs(summaries, subjects, run_ids)
 
-    def _measured_runs(self, scope: Scope, run: Run | None) -> list[Run]:
-        """The candidates, newest first (valid completed runs only, but for one asked for by id)."""
+    def _measured_runs(self, scope: Scope, run: Run | None) -> tuple[list[Run], bool]:
+        """The candidates, newest first (valid completed runs only, but for one asked for by id),
+        and whether a window held more runs than a ranking reads (then it reads the newest)."""
         if run is not None:
-            return [run]
+            return [run], False
         if scope.campaign_id is not None:
             if self.uow.campaigns.get(scope.campaign_id) is None:
                 raise NotFound(f"campaign {scope.campaign_id} does not exist")
             runs = self.uow.runs.of_campaign(scope.campaign_id)
-            return [r for r in reversed(runs) if r.status is RunStatus.COMPLETED and r.invalid is None]
+            return [r for r in reversed(runs) if r.status is RunStatus.COMPLETED and r.invalid is None], False
+        most = int(bounds.WINDOW_RUNS.high)
         if scope.window is not Window.LATEST:
-            return self.uow.runs.completed_recent(self._since(scope.window), int(bounds.WINDOW_RUNS.high),
-                                                  RunSource.MEASURED)  # fmt: skip
+            runs = self.uow.runs.completed_recent(self._since(scope.window), most + 1, RunSource.MEASURED)
+            return runs[:most], len(runs) > most
         newest = self.uow.runs.newest_of_each_endpoint()  # however many runs of others came since
         if scope.plan is None:
-            return newest
+            return newest, False
         # An endpoint's newest run of the plan asked for may be older: looked for among the newest of all.
         read = {r.id for r in newest}
-        runs = self.uow.runs.completed_recent(None, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED)
-        return sorted(newest + [r for r in runs if r.id not in read], key=lambda r: (r.finished_at, r.id), reverse=True)
+        older = [r for r in self.uow.runs.completed_recent(None, most, RunSource.MEASURED) if r.id not in read]
+        return sorted(newest + older, key=lambda r: (r.finished_at, r.id), reverse=True), False
 
     def _window(self, source: RunSource, metric_ids: list[int], since: datetime | None) -> list[Piece]:
         """Each pair's runs since `since`: the newest totals less those before it (two rows per
