@@ -1,12 +1,12 @@
 """The SQLAlchemy unit of work against real PostgreSQL: commit, rollback, conflicts."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from src.adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from src.application.domain.errors import Conflict
-from src.application.domain.model import Run, RunStatus
+from src.application.domain.model import Endpoint, Run, RunSource, RunStatus
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -66,3 +66,36 @@ def test_each_unit_of_work_gets_its_own_session_and_closes_it(uow):
         second = uow.session
     assert first is not second
     assert not first.in_transaction()
+
+
+def test_each_endpoints_newest_runs_are_read_apart_from_the_others(uow):
+    """The latest measured ranking and the endpoints' statuses read each endpoint's own newest
+    runs: a busy endpoint's runs never push a quiet one's out."""
+    with uow:
+        llm_id = uow.catalogue.llms()[0].id
+        for name in ("busy", "quiet", "never"):
+            uow.endpoints.add(Endpoint(name, llm_id, "http://127.0.0.1:9/v1", "m", None, NOW))
+        uow.session.flush()
+        ids = {e.name: e.id for e in uow.endpoints.list()}
+
+        def measured(endpoint: str, hours_ago: float, **fields) -> None:
+            finished = NOW - timedelta(hours=hours_ago)
+            uow.runs.add(Run(seed=1, samples_per_pair=1, created_at=finished, source=RunSource.MEASURED,
+                             status=RunStatus.COMPLETED, finished_at=finished, endpoint_id=ids[endpoint],
+                             details={"plan": {}}, **fields))  # fmt: skip
+
+        measured("quiet", 30)
+        measured("quiet", 20)
+        measured("quiet", 1, invalid="client-bound")  # never read
+        for hour in range(10):
+            measured("busy", hour)
+        uow.commit()
+    with uow:
+        newest = uow.runs.newest_of_each_endpoint()
+        assert [(r.endpoint_id, r.finished_at) for r in newest] == [
+            (ids["busy"], NOW), (ids["quiet"], NOW - timedelta(hours=20))
+        ]  # fmt: skip
+        recent = uow.runs.recent_of_each_endpoint(NOW - timedelta(hours=24), limit=3)
+        assert [(r.endpoint_id, (NOW - r.finished_at).total_seconds() / 3600) for r in recent] == [
+            (ids["busy"], 0), (ids["busy"], 1), (ids["busy"], 2), (ids["quiet"], 20)
+        ]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -186,6 +187,15 @@ class FakeRunRepository(AbstractRunRepository):
     ) -> list[Run]:
         runs = self._completed(since, source)
         return [r for r in runs if endpoint_id is None or r.endpoint_id == endpoint_id][:limit]
+
+    def recent_of_each_endpoint(self, since: datetime, limit: int) -> list[Run]:
+        seen: Counter[int | None] = Counter()
+        recent = []
+        for run in self._completed(since, RunSource.MEASURED):  # newest first
+            seen[run.endpoint_id] += 1
+            if seen[run.endpoint_id] <= limit:
+                recent.append(run)
+        return recent
 
     def newest_of_each_endpoint(self) -> list[Run]:
         runs = self._completed(None, RunSource.MEASURED)  # newest first

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from src.application.domain import bounds
+from src.application.domain.bounds import Bound
 from src.application.domain.model import Interval
 from src.application.domain.ranking import Statistic
 from src.application.services.changes import CHANGE_LEVEL, MAX_SPLITS, Estimated, compare_runs
@@ -57,6 +59,17 @@ def test_a_steady_endpoint_is_never_flagged_and_its_window_holds_only_its_latest
         0.1, rel=0.011
     )  # the sketch's 1%
     assert fast.error_rates == {} and fast.slo is None and fast.plan.runs == 16
+
+
+def test_each_endpoint_is_watched_over_its_own_newest_runs_however_many_the_others_have(monkeypatch):
+    """A status reads each endpoint's newest WINDOW_RUNS runs, not the newest of all endpoints
+    together: in a busy fleet those would leave a quiet endpoint out and cut the others' baselines."""
+    monkeypatch.setattr(bounds, "WINDOW_RUNS", Bound(1, 8))
+    monitoring = watched_world()
+    statuses = monitoring.statuses()
+    assert [(s.endpoint.name, s.runs, s.baseline_runs) for s in statuses] == [
+        ("fast", 4, 4), ("middle", 4, 4), ("slow", 4, 4)
+    ]  # fmt: skip
 
 
 def test_without_a_baseline_nothing_is_compared():

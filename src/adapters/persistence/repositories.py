@@ -125,6 +125,14 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         query = query.order_by(orm.simulation_runs.c.finished_at.desc(), orm.simulation_runs.c.id.desc())
         return list(self.session.scalars(query.limit(limit)))
 
+    def recent_of_each_endpoint(self, since: datetime, limit: int) -> list[Run]:
+        runs = orm.simulation_runs.c
+        newest_first = (runs.finished_at.desc(), runs.id.desc())
+        place = func.row_number().over(partition_by=runs.endpoint_id, order_by=newest_first).label("place")
+        ranked = _completed(select(runs.id, place), RunSource.MEASURED).where(runs.finished_at >= since).subquery()
+        query = select(Run).join(ranked, ranked.c.id == runs.id).where(ranked.c.place <= limit)
+        return list(self.session.scalars(query.order_by(*newest_first)))
+
     def newest_of_each_endpoint(self) -> list[Run]:
         runs = orm.simulation_runs.c
         newest = (

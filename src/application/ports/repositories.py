@@ -92,6 +92,11 @@ class AbstractRunRepository(abc.ABC):
         first, leaving out runs marked invalid."""
 
     @abc.abstractmethod
+    def recent_of_each_endpoint(self, since: datetime, limit: int) -> list[Run]:
+        """Each endpoint's newest `limit` runs completed since `since` (measured runs), newest
+        first, leaving out runs marked invalid."""
+
+    @abc.abstractmethod
     def newest_of_each_endpoint(self) -> list[Run]:
         """Each endpoint's newest completed run (a measured run), newest first, leaving out runs
         marked invalid."""

@@ -101,8 +101,7 @@ class MonitoringUseCases:
         split = self.clock.now() - self.settings.window
         with self.uow:
             since = split - self.settings.baseline
-            watched = _watched(self.uow.runs.completed_recent(since, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED),
-                               split)  # fmt: skip
+            watched = _watched(self.uow.runs.recent_of_each_endpoint(since, int(bounds.WINDOW_RUNS.high)), split)
             endpoints = {e.id: e for e in self.uow.endpoints.list()}
             llms = {llm.id: llm for llm in self.uow.catalogue.llms()}
             metrics = {m.name: m for m in self.uow.catalogue.metrics()}
