@@ -117,7 +117,7 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
     def completed_recent(
         self, since: datetime | None, limit: int, source: RunSource | None = None, endpoint_id: int | None = None
     ) -> list[Run]:
-        query = _completed(select(Run), source)
+        query = completed(select(Run), source)
         if since is not None:
             query = query.where(orm.simulation_runs.c.finished_at >= since)
         if endpoint_id is not None:
@@ -129,14 +129,14 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         runs = orm.simulation_runs.c
         newest_first = (runs.finished_at.desc(), runs.id.desc())
         place = func.row_number().over(partition_by=runs.endpoint_id, order_by=newest_first).label("place")
-        ranked = _completed(select(runs.id, place), RunSource.MEASURED).where(runs.finished_at >= since).subquery()
+        ranked = completed(select(runs.id, place), RunSource.MEASURED).where(runs.finished_at >= since).subquery()
         query = select(Run).join(ranked, ranked.c.id == runs.id).where(ranked.c.place <= limit)
         return list(self.session.scalars(query.order_by(*newest_first)))
 
     def newest_of_each_endpoint(self) -> list[Run]:
         runs = orm.simulation_runs.c
         newest = (
-            _completed(select(runs.id), RunSource.MEASURED)
+            completed(select(runs.id), RunSource.MEASURED)
             .where(runs.endpoint_id == orm.endpoints.c.id)
             .order_by(runs.finished_at.desc(), runs.id.desc())
             .limit(1)  # from the index on (endpoint_id, finished_at): one row read an endpoint
@@ -285,7 +285,7 @@ def _of_source(query: Select[Any], source: RunSource | None) -> Select[Any]:
     return query if source is None else query.where(orm.simulation_runs.c.source == source)
 
 
-def _completed(query: Select[Any], source: RunSource | None) -> Select[Any]:
-    """Completed runs, but for those marked invalid."""
+def completed(query: Select[Any], source: RunSource | None) -> Select[Any]:
+    """Completed runs, but for those marked invalid (the rollups' repository reads them so too)."""
     runs = orm.simulation_runs.c
     return _of_source(query.where(runs.status == RunStatus.COMPLETED, runs.invalid.is_(None)), source)

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, delete, func, in
 from sqlalchemy.orm import Session
 
 from src.adapters.persistence import orm
+from src.adapters.persistence.repositories import completed
 from src.application.domain.model import MetricSummary, Run, RunSource, RunStatus
 from src.application.domain.rollup import Moments, Rollup, counting, hour_of
 from src.application.ports.repositories import AbstractRollupRepository, RunsSince
@@ -68,11 +69,10 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         counts, runs = orm.run_counts.c.runs, orm.simulation_runs.c
         ever = _last_count(counts, source, None).scalar_subquery()
         before = _last_count(counts, source, since).scalar_subquery() if since is not None else null()
-        completed = [runs.status == RunStatus.COMPLETED, runs.invalid.is_(None), runs.source == source]
-        if since is not None:
-            completed.append(runs.finished_at >= since)
+        in_window = [runs.finished_at >= since] if since is not None else []
         first, last = (
-            select(end(runs.finished_at)).where(*completed).scalar_subquery() for end in (func.min, func.max)
+            completed(select(end(runs.finished_at)), source).where(*in_window).scalar_subquery()
+            for end in (func.min, func.max)
         )
         total, earlier, first_finished, last_finished = self.session.execute(
             select(ever, before, first, last)
