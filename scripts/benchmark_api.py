@@ -28,7 +28,6 @@ from scripts.harness import Client, gunicorn, issue_api_key, percentile, scratch
 from scripts.scheduled_server import Schedule, ServerProcess
 from src.adapters.persistence import orm
 from src.adapters.persistence.rollups import rebuild
-from src.application.domain import bounds
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
@@ -44,18 +43,15 @@ CLIENTS = 16
 PROCESSES = 2
 ROUNDS = 7
 BURST_SECONDS = 2.0
-# Measured runs: a fleet of endpoints each measured every 30 minutes, as many runs as a measured
-# window reads at most (bounds.WINDOW_RUNS); fewer requests a row, as each costs far more.
+# Measured runs: a fleet of endpoints each measured every 30 minutes.
 FLEET = {"gpt-4o": "GPT-4o", "haiku": "Claude 3 Haiku", "llama-70b": "Llama 3.1 70B", "gpt-4o-mini": "GPT-4o mini"}
-MEASURED_RUNS = int(bounds.WINDOW_RUNS.high)
 MEASURED_ENDPOINTS = ("/metrics/?metric_name=TTFT&source=measured&group_by=endpoint&window={}",
                       "/metrics/all?source=measured&window={}")  # fmt: skip
-MEASURED_REQUESTS = 40
 
 
 def fill_history(environ: dict[str, str], runs: int) -> None:
     """Grow history to `runs` completed runs, copies of run 1 spaced five minutes back in time, and
-    build their rollups as migration 0005 does."""
+    build their rollups as migration 0014 does."""
     engine = create_engine(create_app(environ).config["SQLALCHEMY_DATABASE_URI"])
     with engine.begin() as connection:
         have = connection.execute(text("SELECT count(*) FROM simulation_runs WHERE status = 'completed'")).scalar()
@@ -75,17 +71,21 @@ def fill_history(environ: dict[str, str], runs: int) -> None:
     analyze(engine)
 
 
-def fill_measured_history(environ: dict[str, str], runs: int) -> None:
-    """`runs` measured runs of the FLEET: one real run of each endpoint against a local server,
-    copied with its summaries every 30 minutes back in time; their rollups built."""
-    app = create_app(environ)
-    benchmarks = app.extensions["injector"].get(BenchmarkUseCases)
+def measure_fleet(environ: dict[str, str]) -> None:
+    """One real run of each endpoint of the FLEET, against a local streaming server."""
+    benchmarks = create_app(environ).extensions["injector"].get(BenchmarkUseCases)
     with ServerProcess(Schedule(first_token=0.01, gap=0.001, tokens=32)) as server:
         for name, llm in FLEET.items():
             benchmarks.add_endpoint(name, llm, server.base_url, "m", None)
             benchmarks.run_now(name, benchmarks.plan(20, warmup=0))
-    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def fill_measured_history(environ: dict[str, str], runs: int) -> None:
+    """Grow measured history to `runs` runs of the FLEET: each endpoint's real run copied with its
+    summaries every 30 minutes back in time; their rollups built as migration 0014 does."""
+    engine = create_engine(create_app(environ).config["SQLALCHEMY_DATABASE_URI"])
     with engine.begin() as connection:
+        have = connection.execute(text("SELECT count(*) FROM simulation_runs WHERE source = 'measured'")).scalar()
         newest = connection.execute(text("SELECT max(id) FROM simulation_runs")).scalar()
         connection.execute(
             text(
@@ -94,9 +94,10 @@ def fill_measured_history(environ: dict[str, str], runs: int) -> None:
                 " SELECT seed, samples_per_pair, source, status, created_at - interval '30 minutes' * g,"
                 " started_at - interval '30 minutes' * g, finished_at - interval '30 minutes' * g, sample_count,"
                 " endpoint_id, details, requested_by"
-                " FROM simulation_runs, generate_series(1, :copies) AS g WHERE source = 'measured'"
+                " FROM simulation_runs, generate_series(:have, :each - 1) AS g WHERE id IN"
+                " (SELECT min(id) FROM simulation_runs WHERE source = 'measured' GROUP BY endpoint_id)"
             ),
-            {"copies": runs // len(FLEET) - 1},
+            {"have": have // len(FLEET), "each": runs // len(FLEET)},
         )
         runs_table = orm.simulation_runs
         first = runs_table.alias("first")  # each endpoint's real run, the first it had
@@ -265,17 +266,19 @@ def main() -> None:
 
 
 def measured_windows(environ: dict[str, str], api_key: str) -> None:
-    fill_measured_history(environ, MEASURED_RUNS)
+    measure_fleet(environ)
     print(
-        f"\nmeasured windows, uncached, in process: {MEASURED_RUNS:,} runs of {len(FLEET)} endpoints, each"
-        f" measured every 30 minutes (a window reads {MEASURED_RUNS:,} at most); {MEASURED_REQUESTS} requests each"
+        f"\nmeasured windows, uncached, in process: runs of {len(FLEET)} endpoints, each measured every 30 minutes;"
+        f" {WINDOW_REQUESTS} requests each"
     )
     print(f"{'runs':>6}  {'endpoint':<72}{'p50 ms':>8}{'p99 ms':>8}")
-    for path in MEASURED_ENDPOINTS:
-        for window in WINDOWS:
-            samples = window_latencies(environ, api_key, path.format(window), MEASURED_REQUESTS)
-            print(f"{MEASURED_RUNS:>6}  {path.format(window):<72}{percentile(samples, 50):>8.2f}"
-                  f"{percentile(samples, 99):>8.2f}")  # fmt: skip
+    for runs in HISTORY_SIZES:
+        fill_measured_history(environ, runs)
+        for path in MEASURED_ENDPOINTS:
+            for window in WINDOWS:
+                samples = window_latencies(environ, api_key, path.format(window))
+                print(f"{runs:>6}  {path.format(window):<72}{percentile(samples, 50):>8.2f}"
+                      f"{percentile(samples, 99):>8.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

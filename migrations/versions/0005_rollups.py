@@ -1,8 +1,9 @@
 """Hourly rollups: each pair's running totals and each source's run count, so that a window reads
 two rows per pair.
 
-The table is filled from the completed runs' summaries (`adapters.persistence.rollups.rebuild`);
-from then on each run is counted as it completes. Downgrading drops it.
+The tables were filled here from the completed runs' summaries; revision 0014 reshapes them and
+fills them (`adapters.persistence.rollups.rebuild`); from then on each run is counted as it
+completes. Downgrading drops them.
 
 Revision ID: 0005
 Revises: 0004
@@ -11,8 +12,6 @@ Create Date: 2026-12-04
 
 import sqlalchemy as sa
 from alembic import op
-
-from src.adapters.persistence.rollups import rebuild
 
 revision = "0005"
 down_revision = "0004"
@@ -47,7 +46,6 @@ def upgrade() -> None:
         sa.Column("runs", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("source", "hour", name="pk_run_counts"),
     )
-    rebuild(op.get_bind())
 
 
 def downgrade() -> None:

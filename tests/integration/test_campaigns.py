@@ -99,20 +99,19 @@ def test_runs_of_two_plans_are_never_pooled_and_the_error_names_both(three_serve
     assert chosen["window"]["plan"]["key"] == key and [r["n"] for r in chosen["results"]] == [12, 12, 12]
 
 
-def test_latest_holds_each_endpoints_newest_run_however_many_runs_of_others_came_after(
+def test_latest_and_windows_hold_each_endpoints_runs_however_many_runs_of_others_came_after(
     three_servers, client, api_headers, monkeypatch
 ):
-    monkeypatch.setattr(bounds, "WINDOW_RUNS", Bound(1, 3))  # a window reads the newest 3 runs at most
+    monkeypatch.setattr(bounds, "WINDOW_RUNS", Bound(1, 3))  # the runs a ranking would read one by one
     for endpoints in (list(SPEEDS), ["fast", "middle"], ["fast", "middle"]):
         found = campaign(client, api_headers, endpoints=endpoints, requests=6).json["campaign"]
         wait_until_finished(client, api_headers, f"/campaigns/{found['id']}", timeout=60)
     latest = client.get("/metrics/?metric_name=TTFT&source=measured&group_by=endpoint", headers=api_headers).json
     assert sorted(r["endpoint"] for r in latest["results"]) == ["fast", "middle", "slow"]
-    assert latest["window"]["runs"] == 3 and latest["window"]["capped"] is False
+    assert latest["window"]["runs"] == 3
     day = client.get("/metrics/?metric_name=TTFT&source=measured&window=24h&group_by=endpoint", headers=api_headers)
-    assert day.json["window"]["runs"] == 3 and day.json["window"]["capped"] is True  # the newest 3 of 7
-    page = client.get("/visualize?metric_name=TTFT&source=measured&window=24h", headers=api_headers).text
-    assert "the window's newest runs only; its older runs are left out" in page
+    assert day.json["window"]["runs"] == 7 and day.json["window"]["plan"]["runs"] == 7  # from the rollups
+    assert sorted((r["endpoint"], r["n"]) for r in day.json["results"]) == [("fast", 18), ("middle", 18), ("slow", 6)]
 
 
 @pytest.mark.parametrize(

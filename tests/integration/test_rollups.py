@@ -1,4 +1,5 @@
-"""Rollups on PostgreSQL: written with each run, in any order, and rebuilt by migration 0005."""
+"""Rollups on PostgreSQL: written with each run, in any order, per series of runs, and rebuilt by
+migration 0014."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -8,13 +9,15 @@ from sqlalchemy import select
 
 from src.adapters.persistence import orm
 from src.adapters.persistence.rollups import rebuild
-from src.application.domain.model import Run, RunSource, RunStatus
-from src.application.domain.rollup import Rollup
+from src.application.domain.model import Endpoint, Run, RunSource, RunStatus
+from src.application.domain.rollup import SIMULATED, Rollup, Series
 from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.services.plans import plan_key, series_of
 from src.application.services.statistics import summarize
 from src.infrastructure.database import db
 
 NOON = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+PLAN = {"requests": 200, "max_tokens": 64}  # a plan as a measured run's details hold it (in part)
 
 
 @pytest.fixture
@@ -22,20 +25,33 @@ def uow(clean_app):
     return clean_app.extensions["injector"].get(AbstractUnitOfWork)
 
 
-def complete(uow, finished_at, mean, source=RunSource.SIMULATED, llm_index=0):
-    """A completed run of one pair (an LLM, the first by default, on TTFT), counted in the rollups."""
+def complete(uow, finished_at, mean, endpoint_id=None, plan=PLAN, llm_index=0, invalid=None):
+    """A completed run of one pair (an LLM, the first by default, on TTFT), counted in the rollups
+    unless invalid: simulated, or measured on an endpoint with a plan."""
     with uow:
         llm, ttft = uow.catalogue.llms()[llm_index], uow.catalogue.metrics()[0]
-        run = Run(seed=1, samples_per_pair=200, created_at=finished_at, source=source)
+        source = RunSource.SIMULATED if endpoint_id is None else RunSource.MEASURED
+        run = Run(seed=1, samples_per_pair=200, created_at=finished_at, source=source, endpoint_id=endpoint_id,
+                  details=None if endpoint_id is None else {"plan": plan})  # fmt: skip
         uow.runs.add(run)
         uow.session.flush()
         values = np.random.default_rng(int(mean * 100)).lognormal(np.log(mean), 0.3, 200)
         summary = summarize(run.id, llm.id, ttft, values)
         uow.summaries.add_all([summary])
-        run.status, run.finished_at, run.sample_count = RunStatus.COMPLETED, finished_at, 200
-        uow.rollups.include(run, [summary])
+        run.status, run.finished_at, run.sample_count, run.invalid = RunStatus.COMPLETED, finished_at, 200, invalid
+        if invalid is None:
+            uow.rollups.include(series_of(run), run, [summary])
         uow.commit()
-        return (llm.id, ttft.id), summary
+        return (series_of(run), llm.id, ttft.id), summary
+
+
+def endpoints(uow, *names):
+    with uow:
+        llm_id = uow.catalogue.llms()[0].id
+        for name in names:
+            uow.endpoints.add(Endpoint(name, llm_id, f"http://{name}/v1", "m", None, NOON))
+        uow.commit()
+        return [e.id for e in sorted(uow.endpoints.list(), key=lambda e: names.index(e.name))]
 
 
 def same(a: Rollup, b: Rollup) -> bool:
@@ -54,36 +70,71 @@ def test_each_hours_row_totals_every_run_before_its_end_whatever_order_runs_comp
         newest, before_two = uow.rollups.totals(RunSource.SIMULATED, since=NOON + timedelta(hours=2))[pair]
         assert uow.rollups.totals(RunSource.SIMULATED, since=NOON)[pair][1] is None
         assert uow.rollups.totals(RunSource.MEASURED) == {}
-        counts = [
-            uow.rollups.runs(RunSource.SIMULATED, since).number for since in (None, NOON, NOON + timedelta(hours=1))
-        ]
-        assert counts == [3, 3, 1] and uow.rollups.runs(RunSource.MEASURED) == (0, None, None)
-        assert uow.rollups.runs(RunSource.SIMULATED, NOON + timedelta(hours=1))[1:] == (NOON + timedelta(hours=2),) * 2
-        assert uow.rollups.runs(RunSource.SIMULATED)[1:] == (NOON + timedelta(minutes=10), NOON + timedelta(hours=2))
+        windows = {since: uow.rollups.runs(RunSource.SIMULATED, since).get(SIMULATED)
+                   for since in (None, NOON, NOON + timedelta(hours=1), NOON + timedelta(hours=3))}  # fmt: skip
+        assert uow.rollups.runs(RunSource.MEASURED) == {}
+    assert [w.number if w else 0 for w in windows.values()] == [3, 3, 1, 0]
+    assert windows[None][1:] == (NOON + timedelta(minutes=10), NOON + timedelta(hours=2), third.run_id)
+    assert windows[NOON + timedelta(hours=1)][1:3] == (NOON + timedelta(hours=2),) * 2
     assert same(before_two, Rollup.merge([first, second]))
     assert same(newest, Rollup.merge([first, second, third]))  # and its newest run is still the third
     assert same(newest - before_two, Rollup.of(third))
 
 
+def test_measured_runs_are_totalled_per_endpoint_and_plan_and_invalid_ones_never(uow, clean_app):
+    fast, slow = endpoints(uow, "fast", "slow")
+    other = {**PLAN, "requests": 100}
+    a, first = complete(uow, NOON + timedelta(minutes=5), 1.0, fast)
+    complete(uow, NOON + timedelta(minutes=15), 3.0, fast, invalid="the client was the bottleneck")
+    _, second = complete(uow, NOON + timedelta(hours=1, minutes=5), 1.2, fast)
+    b, third = complete(uow, NOON + timedelta(hours=1, minutes=10), 2.0, slow)
+    c, fourth = complete(uow, NOON + timedelta(hours=2), 1.5, fast, other)
+    assert a[0] == Series(RunSource.MEASURED, fast, plan_key(PLAN)) and c[0] == Series(RunSource.MEASURED, fast,
+                                                                                         plan_key(other))  # fmt: skip
+
+    def read():
+        with uow:
+            one_oclock = NOON + timedelta(hours=1)
+            return uow.rollups.totals(RunSource.MEASURED, since=one_oclock, plan_key=plan_key(PLAN)), {
+                since: uow.rollups.runs(RunSource.MEASURED, since) for since in (None, one_oclock)
+            }
+
+    written = read()
+    with clean_app.app_context(), db.engine.begin() as connection:
+        rebuild(connection)  # the same rows from the runs, the invalid one left out
+    for totals, runs in (written, read()):
+        assert set(totals) == {a, b}  # of the plan asked for
+        assert same(totals[a][0], Rollup.merge([first, second])) and same(totals[a][1], Rollup.of(first))
+        assert same(totals[b][0], Rollup.of(third)) and totals[b][1] is None
+        assert runs[None] == {
+            a[0]: (2, NOON + timedelta(minutes=5), NOON + timedelta(hours=1, minutes=5), second.run_id),
+            b[0]: (1, NOON + timedelta(hours=1, minutes=10), NOON + timedelta(hours=1, minutes=10), third.run_id),
+            c[0]: (1, NOON + timedelta(hours=2), NOON + timedelta(hours=2), fourth.run_id),
+        }
+        assert runs[NOON + timedelta(hours=1)][a[0]] == (1, *(NOON + timedelta(hours=1, minutes=5),) * 2, second.run_id)
+
+
 def test_rebuilding_gives_the_rows_the_runs_wrote_as_they_completed(uow, clean_app):
+    (endpoint,) = endpoints(uow, "only")
     pair, _ = complete(uow, NOON, 1.0)
     complete(uow, NOON + timedelta(minutes=30), 1.1)
     complete(uow, NOON + timedelta(hours=1, minutes=5), 0.9)
-    complete(uow, NOON + timedelta(minutes=20), 2.0, RunSource.MEASURED)
+    measured, _ = complete(uow, NOON + timedelta(minutes=20), 2.0, endpoint)
     one_oclock = NOON + timedelta(hours=1)
-    with uow:
-        written = {source: uow.rollups.totals(source, since=one_oclock)[pair] for source in RunSource}
-        counted = [uow.rollups.runs(source, since).number for source in RunSource for since in (None, one_oclock)]
+
+    def read():
+        with uow:
+            totals = [uow.rollups.totals(source, since=one_oclock) for source in RunSource]
+            return totals, [uow.rollups.runs(source, since) for source in RunSource for since in (None, one_oclock)]
+
+    (simulated, of_endpoint), counted = read()
     with clean_app.app_context(), db.engine.begin() as connection:
         assert rebuild(connection) == 3  # two simulated hours, one measured
-    with uow:
-        rebuilt = {source: uow.rollups.totals(source, since=one_oclock)[pair] for source in RunSource}
-        assert [
-            uow.rollups.runs(source, since).number for source in RunSource for since in (None, one_oclock)
-        ] == counted
-    assert counted == [3, 1, 1, 0]
-    for source in RunSource:
-        assert all(same(mine, theirs) for mine, theirs in zip(rebuilt[source], written[source], strict=True))
+    (simulated_again, of_endpoint_again), counted_again = read()
+    assert counted_again == counted
+    assert [sum(w.number for w in windows.values()) for windows in counted] == [3, 1, 1, 0]
+    assert all(same(mine, theirs) for mine, theirs in zip(simulated_again[pair], simulated[pair], strict=True))
+    assert same(of_endpoint_again[measured][0], of_endpoint[measured][0])
 
 
 def test_a_pair_left_out_of_later_runs_keeps_its_totals_in_every_window_that_holds_its_runs(uow, clean_app):
@@ -108,7 +159,7 @@ def test_a_pair_left_out_of_later_runs_keeps_its_totals_in_every_window_that_hol
 
 
 def test_pruning_keeps_each_pairs_last_row_before_the_cutoff_and_every_row_after_it(uow):
-    pair, _ = complete(uow, NOON, 1.0)
+    pair, _ = complete(uow, NOON + timedelta(minutes=10), 1.0)
     complete(uow, NOON + timedelta(hours=1), 1.1)
     complete(uow, NOON + timedelta(hours=3), 1.2)
     cutoff = NOON + timedelta(hours=2)
@@ -121,4 +172,6 @@ def test_pruning_keeps_each_pairs_last_row_before_the_cutoff_and_every_row_after
         assert hours == [NOON + timedelta(hours=1), NOON + timedelta(hours=3)]
         again = uow.rollups.totals(RunSource.SIMULATED, since=cutoff)[pair]
         assert all(same(a, b) for a, b in zip(again, kept, strict=True))
-        assert [uow.rollups.runs(RunSource.SIMULATED, since).number for since in (None, cutoff)] == [3, 1]
+        windows = [uow.rollups.runs(RunSource.SIMULATED, since)[SIMULATED] for since in (None, cutoff)]
+    assert [w.number for w in windows] == [3, 1]
+    assert windows[0].first == NOON + timedelta(minutes=10)  # the row kept stands for the runs pruned too

@@ -27,7 +27,7 @@ from src.application.domain.model import (
     User,
 )
 from src.application.domain.ranking import Statistic
-from src.application.domain.rollup import Rollup, counting, hour_of
+from src.application.domain.rollup import Rollup, Series, counting, hour_of
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.repositories import (
@@ -71,8 +71,8 @@ class Store:
     users: list[User] = field(default_factory=list)
     api_keys: list[ApiKey] = field(default_factory=list)
     endpoints: list[Endpoint] = field(default_factory=list)
-    rollups: dict[tuple[RunSource, int, int], dict[datetime, Rollup]] = field(default_factory=dict)
-    run_counts: list[tuple[RunSource, datetime]] = field(default_factory=list)  # a completion each
+    rollups: dict[tuple[Series, int, int], dict[datetime, Rollup]] = field(default_factory=dict)
+    run_counts: list[tuple[Series, datetime, int]] = field(default_factory=list)  # a completion each: its run id
     timelines: dict[int, tuple[date, list[dict[str, Any]]]] = field(default_factory=dict)
     sweeps: dict[int, Sweep] = field(default_factory=dict)
     campaigns: dict[int, Campaign] = field(default_factory=dict)
@@ -236,27 +236,26 @@ class FakeRollupRepository(AbstractRollupRepository):
     def __init__(self, store: Store):
         self.store = store
 
-    def include(self, run: Run, summaries: Sequence[MetricSummary]) -> None:
-        assert run.finished_at is not None
+    def include(self, series: Series, run: Run, summaries: Sequence[MetricSummary]) -> None:
+        assert run.finished_at is not None and run.id is not None
         hour = hour_of(run.finished_at)
-        later = sorted({hour_of(at) for of, at in self.store.run_counts if of is run.source and hour_of(at) > hour})
-        before = {pair: earlier for pair, (_, earlier) in self.totals(run.source, since=hour).items()}
+        later = sorted({hour_of(at) for of, at, _ in self.store.run_counts if of == series and hour_of(at) > hour})
+        earlier = self.totals(series.source, since=hour).items()
+        before = {(llm_id, metric_id): rows for (of, llm_id, metric_id), (_, rows) in earlier if of == series}
         counted = {(summary.llm_id, summary.metric_id): Rollup.of(summary) for summary in summaries}
         for pair in counted.keys() | before.keys():
-            rows = self.store.rollups.setdefault((run.source, *pair), {})
+            rows = self.store.rollups.setdefault((series, *pair), {})
             since = {at: row for at, row in rows.items() if at >= hour}
             rows.update(counting(counted.get(pair), [hour, *later], before.get(pair), since))
-        self.store.run_counts.append((run.source, run.finished_at))
+        self.store.run_counts.append((series, run.finished_at, run.id))
 
-    def runs(self, source: RunSource, since: datetime | None = None) -> RunsSince:
-        count = sum(of is source and (since is None or hour_of(at) >= since) for of, at in self.store.run_counts)
-        finished = sorted(
-            run.finished_at
-            for run in self.store.runs.values()
-            if run.source is source and run.status is RunStatus.COMPLETED and not run.invalid and run.finished_at
-            and (since is None or run.finished_at >= since)
-        )  # fmt: skip
-        return RunsSince(count, finished[0] if finished else None, finished[-1] if finished else None)
+    def runs(self, source: RunSource, since: datetime | None = None) -> dict[Series, RunsSince]:
+        found: dict[Series, RunsSince] = {}
+        for series, finished, run_id in sorted(self.store.run_counts, key=lambda count: count[1:]):
+            if series.source is source and (since is None or finished >= since):
+                number, first = found[series][:2] if series in found else (0, finished)
+                found[series] = RunsSince(number + 1, first, finished, run_id)
+        return found
 
     def prune_before(self, hour: datetime) -> int:
         pruned = 0
@@ -268,13 +267,19 @@ class FakeRollupRepository(AbstractRollupRepository):
         return pruned  # run counts are kept as completions here: nothing to prune
 
     def totals(
-        self, source: RunSource, metric_ids: Collection[int] | None = None, since: datetime | None = None
-    ) -> dict[tuple[int, int], tuple[Rollup, Rollup | None]]:
+        self,
+        source: RunSource,
+        metric_ids: Collection[int] | None = None,
+        since: datetime | None = None,
+        plan_key: str | None = None,
+    ) -> dict[tuple[Series, int, int], tuple[Rollup, Rollup | None]]:
         found = {}
-        for (of_source, llm_id, pair_metric), rows in self.store.rollups.items():
-            if of_source is source and (metric_ids is None or pair_metric in metric_ids):
+        for (series, llm_id, metric_id), rows in self.store.rollups.items():
+            if series.source is not source or plan_key not in (None, series.plan_key):
+                continue
+            if metric_ids is None or metric_id in metric_ids:
                 earlier = [at for at in rows if since is not None and at < since]
-                found[(llm_id, pair_metric)] = (rows[max(rows)], rows[max(earlier)] if earlier else None)
+                found[(series, llm_id, metric_id)] = (rows[max(rows)], rows[max(earlier)] if earlier else None)
         return found
 
 

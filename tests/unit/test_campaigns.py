@@ -18,6 +18,7 @@ from src.application.domain.errors import Forbidden, InvalidParameter, NotFound,
 from src.application.domain.model import Caller, Role, RunSource, RunStatus
 from src.application.domain.ranking import GroupBy, Scope, Window
 from src.application.ports.llm_client import AbstractChatStreams, AbstractLLMClient, ChatRequest, RequestOutcome
+from src.application.services import ranking
 from src.application.services.measures import ClientLimits
 from src.application.services.plans import describe, plan_key
 from src.application.services.workloads import Workload
@@ -160,21 +161,55 @@ def rankings_plan(campaigns: CampaignUseCases, plan) -> dict:
 
 def test_a_window_pools_each_endpoints_runs_of_the_plan_and_latest_reads_each_ones_newest():
     campaigns, rankings, _ = campaign_world()
-    plan = campaigns.benchmarks.plan(10, warmup=0)
+    plan, other = campaigns.benchmarks.plan(10, warmup=0), campaigns.benchmarks.plan(12, warmup=0)
     for _ in range(3):
-        campaigns.execute(campaigns.queue(["fast", "slow"], plan, OPERATOR).campaign.id)
-        campaigns.benchmarks.clock.advance(timedelta(hours=1))
-    scope = Scope(window=Window.DAY, source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT)
+        campaigns.execute(campaigns.queue(list(SPEEDS), plan, OPERATOR).campaign.id)
+        campaigns.benchmarks.clock.advance(timedelta(minutes=40))  # runs in the same hour and in the next
+    campaigns.execute(campaigns.queue(["fast", "slow"], other, OPERATOR).campaign.id)  # another plan: not pooled
+    key = plan_key(rankings_plan(campaigns, plan))
+    scope = Scope(window=Window.DAY, source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT, plan=key)
     day = rankings.rank_metric("TTFT", scope=scope)
-    assert day.selection.runs == 6 and [e.statistics.n for e in day.entries] == [30, 30]
+    assert day.selection.runs == 9 and [e.statistics.n for e in day.entries] == [30, 30, 30]
+    assert day.selection.plan.key == key and day.selection.plan.runs == 9
     assert all(e.statistics.sketched for e in day.entries)  # several runs: each a cluster
+    # The rollups give what pooling the runs' own summaries gives, interval for interval.
+    metric = next(m for m in campaigns.uow.store.metrics if m.name == "TTFT")
+    for entry in day.entries:
+        pooled = ranking.combine(metric, summaries_of(campaigns, entry.subject.name, metric.id, plan.requests))
+        assert entry.statistics.mean == pytest.approx(pooled.mean, rel=1e-12)
+        assert entry.statistics.p95 == pooled.p95 and entry.statistics.std == pytest.approx(pooled.std, rel=1e-9)
+        for statistic, expected in pooled.intervals.items():
+            interval = entry.statistics.intervals[statistic]
+            assert bounds_of(interval) == pytest.approx(bounds_of(expected), rel=1e-9, nan_ok=True), statistic
+    by_llm = rankings.rank_metric("TTFT", scope=replace(scope, group_by=GroupBy.LLM))
+    assert [(e.subject.name, e.statistics.n) for e in by_llm.entries] == [("GPT-4o", 60), ("Claude 3.5 Sonnet", 30)]
+    both = summaries_of(campaigns, "fast", metric.id, plan.requests) + summaries_of(
+        campaigns, "middle", metric.id, plan.requests
+    )
+    assert by_llm.entries[0].statistics.mean == pytest.approx(ranking.combine(metric, both).mean, rel=1e-12)
     latest = rankings.rank_metric("TTFT", scope=replace(scope, window=Window.LATEST))
-    assert latest.selection.runs == 2 and [e.statistics.n for e in latest.entries] == [10, 10]
+    assert latest.selection.runs == 3 and [e.statistics.n for e in latest.entries] == [10, 10, 10]
+    with pytest.raises(InvalidParameter, match="2 plans, which are never pooled") as refused:
+        rankings.rank_metric("TTFT", scope=replace(scope, plan=None))
+    newest_first = [plan_key(rankings_plan(campaigns, other)), key]
+    assert [choice.split(" ")[0] for choice in refused.value.choices] == newest_first
 
 
-def test_latest_holds_an_endpoint_measured_long_before_the_newest_runs_of_the_others(monkeypatch):
-    """A window reads the newest WINDOW_RUNS measured runs at most; an endpoint measured weekly in a
-    fleet measured hourly must not drop out of the latest ranking when the others' runs fill them."""
+def bounds_of(interval) -> tuple[float, float]:
+    return tuple(float("nan") if side is None else side for side in (interval.low, interval.high))
+
+
+def summaries_of(campaigns: CampaignUseCases, endpoint: str, metric_id: int, requests: int) -> list:
+    """An endpoint's summaries of one metric, from its runs of `requests` requests, oldest first."""
+    endpoint_id = next(e.id for e in campaigns.uow.store.endpoints if e.name == endpoint)
+    runs = [r.id for r in campaigns.uow.store.runs.values()
+            if r.endpoint_id == endpoint_id and r.details["plan"]["requests"] == requests]  # fmt: skip
+    return [s for s in campaigns.uow.store.summaries if s.run_id in runs and s.metric_id == metric_id]
+
+
+def test_latest_and_windows_hold_an_endpoint_measured_long_before_the_newest_runs_of_the_others(monkeypatch):
+    """An endpoint measured weekly in a fleet measured hourly must not drop out of the latest ranking,
+    nor of a window, when the others' runs outnumber the runs a ranking reads one by one."""
     monkeypatch.setattr(bounds, "WINDOW_RUNS", Bound(1, 3))
     campaigns, rankings, _ = campaign_world()
     plan = campaigns.benchmarks.plan(10, warmup=0)
@@ -184,13 +219,11 @@ def test_latest_holds_an_endpoint_measured_long_before_the_newest_runs_of_the_ot
         campaigns.execute(campaigns.queue(["fast", "middle"], plan, OPERATOR).campaign.id)
     latest = rankings.rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT))
     assert [e.subject.name for e in latest.entries] == ["fast", "middle", "slow"]
-    assert latest.selection.runs == 3 and not latest.selection.capped
+    assert latest.selection.runs == 3
     day = rankings.rank_metric("TTFT", scope=Scope(window=Window.DAY, source=RunSource.MEASURED,
                                                    group_by=GroupBy.ENDPOINT))  # fmt: skip
-    assert day.selection.runs == 3 and day.selection.capped  # a window reads the newest 3 (as patched) and says so
-    assert [e.subject.name for e in day.entries] == ["fast", "middle"]
-    monkeypatch.setattr(bounds, "WINDOW_RUNS", Bound(1, 7))  # every run
-    assert not rankings.rank_metric("TTFT", scope=Scope(window=Window.DAY, source=RunSource.MEASURED)).selection.capped
+    assert day.selection.runs == 7  # every run of the window, read from the endpoints' rollups
+    assert [(e.subject.name, e.statistics.n) for e in day.entries] == [("fast", 30), ("middle", 30), ("slow", 10)]
 
 
 def test_only_measured_runs_have_endpoints_to_group_by():

@@ -210,13 +210,16 @@ metric_summaries = Table(
 )
 
 
-# Each pair's running totals at the end of every hour a run of its source finished in, from the
-# pair's first run on (domain/rollup.py): a window is the rows at the source's newest run hour less
-# those at its last run hour before the window, read by (source, hour). The key serves writes.
+# Each pair's running totals at the end of every hour a run of its series finished in, from the
+# pair's first run on (domain/rollup.py): a window is the rows at the series' newest run hour less
+# those at its last run hour before the window. A series is simulated runs (endpoint 0, plan ""),
+# or one endpoint's measured runs of one plan. The key serves writes and reads.
 rollups = Table(
     "rollups",
     metadata,
     Column("source", _values(RunSource), primary_key=True),
+    Column("endpoint_id", Integer, primary_key=True),
+    Column("plan_key", String(12), primary_key=True),
     Column("llm_id", Integer, ForeignKey("llms.id"), primary_key=True),
     Column("metric_id", Integer, ForeignKey("metrics.id"), primary_key=True),
     Column("hour", UtcDateTime, primary_key=True),
@@ -228,17 +231,23 @@ rollups = Table(
     Column("run_mean", Float, nullable=False),
     Column("run_m2", Float, nullable=False),
     Column("buckets", LargeBinary, nullable=False),  # see adapters/persistence/rollups.py
-    Index("ix_rollups_source_hour", "source", "hour"),
+    Index("ix_rollups_series_hour", "source", "endpoint_id", "plan_key", "hour"),
 )
 
-# How many runs of each source completed up to the end of each hour one did: a window's count is
-# the newest less the last before it, like its rollups.
+# How many runs of each series completed up to the end of each hour one did (a window's count is
+# the newest less the last before it, like its rollups), when the runs counted here and not in the
+# series' row before finished first and last, and the newest run's id.
 run_counts = Table(
     "run_counts",
     metadata,
     Column("source", _values(RunSource), primary_key=True),
+    Column("endpoint_id", Integer, primary_key=True),
+    Column("plan_key", String(12), primary_key=True),
     Column("hour", UtcDateTime, primary_key=True),
     Column("runs", Integer, nullable=False),
+    Column("first_finished", UtcDateTime, nullable=False),
+    Column("last_finished", UtcDateTime, nullable=False),
+    Column("last_run_id", Integer, nullable=False),
 )
 
 

@@ -1,25 +1,43 @@
-"""Rollups in SQL: a row per pair and hour, its bucket arrays packed into one compressed blob."""
+"""Rollups in SQL: a row per series, pair and hour, its bucket arrays packed into one compressed blob."""
 
 from __future__ import annotations
 
 import struct
 import zlib
 from collections.abc import Collection, Sequence
+from dataclasses import astuple
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Connection, Select, and_, delete, func, insert, null, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from src.adapters.persistence import orm
 from src.adapters.persistence.repositories import completed
-from src.application.domain.model import MetricSummary, Run, RunSource, RunStatus
-from src.application.domain.rollup import Moments, Rollup, counting, hour_of
+from src.application.domain.model import MetricSummary, Run, RunSource
+from src.application.domain.rollup import Moments, Rollup, Series, counting, hour_of
 from src.application.ports.repositories import AbstractRollupRepository, RunsSince
+from src.application.services import plans
 
 ROLLUP_LOCK_ID = 0x524F4C4C  # "ROLL": one writer of rollups at a time (see SIMULATION_LOCK_ID)
-_KEY = ("source", "llm_id", "metric_id", "hour")
+_SERIES = ("source", "endpoint_id", "plan_key")
+_KEY = (*_SERIES, "llm_id", "metric_id", "hour")
 
 Pair = tuple[int, int]
 
@@ -28,26 +46,26 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
     def __init__(self, session: Session):
         self.session = session
 
-    def include(self, run: Run, summaries: Sequence[MetricSummary]) -> None:
+    def include(self, series: Series, run: Run, summaries: Sequence[MetricSummary]) -> None:
         assert run.finished_at is not None  # completed
         if self.session.get_bind().dialect.name == "postgresql":  # SQLite serialises writers itself
             self.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ROLLUP_LOCK_ID})
         hour, table, counts = hour_of(run.finished_at), orm.rollups, orm.run_counts
-        later = select(counts.c.hour).where(counts.c.source == run.source, counts.c.hour > hour)
+        later = select(counts.c.hour).where(*_of(counts, series), counts.c.hour > hour)
         hours = [hour, *self.session.scalars(later.order_by(counts.c.hour))]
         since: dict[Pair, dict[datetime, Rollup]] = {}
-        for row in self.session.execute(select(table).where(table.c.source == run.source, table.c.hour >= hour)):
+        for row in self.session.execute(select(table).where(*_of(table, series), table.c.hour >= hour)):
             since.setdefault((row.llm_id, row.metric_id), {})[row.hour] = from_row(row)
-        # Every pair with runs before `hour` has a row at the last run hour before it (`counting`).
-        last_before = _last_count(counts.c.hour, run.source, hour).scalar_subquery()
-        rows_before = select(table).where(table.c.source == run.source, table.c.hour == last_before)
+        # Every pair with runs before `hour` has a row at the series' last run hour before it (`counting`).
+        last_before = _last_count(counts.c.hour, series, hour).scalar_subquery()
+        rows_before = select(table).where(*_of(table, series), table.c.hour == last_before)
         before = {(row.llm_id, row.metric_id): from_row(row) for row in self.session.execute(rows_before)}
         counted = {(summary.llm_id, summary.metric_id): Rollup.of(summary) for summary in summaries}
         for pair in sorted(counted.keys() | before.keys()):  # the pairs left out carry their totals on
             known = since.get(pair, {})
             for at, rollup in counting(counted.get(pair), hours, before.get(pair), known).items():
-                self._write(dict(zip(_KEY, (run.source, *pair, at), strict=True)), rollup, exists=at in known)
-        self._count(run.source, hour)
+                self._write(dict(zip(_KEY, (*astuple(series), *pair, at), strict=True)), rollup, exists=at in known)
+        self._count(series, run, hour)
 
     def _write(self, key: dict[str, Any], rollup: Rollup, exists: bool) -> None:
         table = orm.rollups
@@ -57,31 +75,61 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         else:
             self.session.execute(insert(table).values({**key, **to_row(rollup)}))
 
-    def _count(self, source: RunSource, hour: datetime) -> None:
-        counts = orm.run_counts
-        of_source = counts.c.source == source
-        self.session.execute(update(counts).where(of_source, counts.c.hour >= hour).values(runs=counts.c.runs + 1))
-        if self.session.scalar(select(counts.c.runs).where(of_source, counts.c.hour == hour)) is None:
-            before = self.session.scalar(_last_count(counts.c.runs, source, hour)) or 0
-            self.session.execute(insert(counts).values(source=source, hour=hour, runs=before + 1))
-
-    def runs(self, source: RunSource, since: datetime | None = None) -> RunsSince:
-        counts, runs = orm.run_counts.c.runs, orm.simulation_runs.c
-        ever = _last_count(counts, source, None).scalar_subquery()
-        before = _last_count(counts, source, since).scalar_subquery() if since is not None else null()
-        in_window = [runs.finished_at >= since] if since is not None else []
-        first, last = (
-            completed(select(end(runs.finished_at)), source).where(*in_window).scalar_subquery()
-            for end in (func.min, func.max)
+    def _count(self, series: Series, run: Run, hour: datetime) -> None:
+        counts, finished = orm.run_counts, run.finished_at
+        assert finished is not None and run.id is not None
+        of_series = _of(counts, series)
+        self.session.execute(update(counts).where(*of_series, counts.c.hour >= hour).values(runs=counts.c.runs + 1))
+        row = self.session.execute(select(counts).where(*of_series, counts.c.hour == hour)).first()
+        if row is None:
+            before = self.session.scalar(_last_count(counts.c.runs, series, hour)) or 0
+            values = dict(zip(_SERIES, astuple(series), strict=True))
+            self.session.execute(insert(counts).values(**values, hour=hour, runs=before + 1, first_finished=finished,
+                                                       last_finished=finished, last_run_id=run.id))  # fmt: skip
+            return
+        newest = finished >= row.last_finished
+        self.session.execute(
+            update(counts)
+            .where(*of_series, counts.c.hour == hour)
+            .values(
+                first_finished=min(row.first_finished, finished),
+                last_finished=finished if newest else row.last_finished,
+                last_run_id=run.id if newest else row.last_run_id,
+            )
         )
-        total, earlier, first_finished, last_finished = self.session.execute(
-            select(ever, before, first, last)
-        ).one()  # one round trip; min and max keep the column's UTC type
-        return RunsSince((total or 0) - (earlier or 0), first_finished, last_finished)
+
+    def runs(self, source: RunSource, since: datetime | None = None) -> dict[Series, RunsSince]:
+        # A series' runs in the window: its newest count less its last before the window; the
+        # first of them finished first in its first row in the window.
+        counts = orm.run_counts
+        ends = _ends(source, since, None)
+        read = (counts.c.hour == ends.c[end] for end in ("newest", "start", "first"))
+        query = select(counts, ends.c.newest, ends.c.start, ends.c.first).join(
+            ends, and_(_joined(counts, ends), or_(*read))
+        )
+        rows: dict[Series, dict[str, Any]] = {}
+        for row in self.session.execute(query):
+            at = rows.setdefault(_series(row), {})
+            for end in ("newest", "start", "first"):
+                if row.hour == row._mapping[end]:
+                    at[end] = row
+        found = {}
+        for series, at in rows.items():
+            if "first" in at:  # runs in the window
+                earlier = at["start"].runs if "start" in at else 0
+                newest = at["newest"]
+                found[series] = RunsSince(
+                    newest.runs - earlier, at["first"].first_finished, newest.last_finished, newest.last_run_id
+                )
+        return found
 
     def prune_before(self, hour: datetime) -> int:
+        counts, earlier = orm.run_counts, orm.run_counts.alias("earlier")
+        # The row kept before `hour` stands for every run before it: it takes their first finish.
+        first = select(func.min(earlier.c.first_finished)).where(_joined(earlier, counts), earlier.c.hour < hour)
+        self.session.execute(update(counts).where(counts.c.hour < hour).values(first_finished=first.scalar_subquery()))
         pruned = 0
-        for table, key in ((orm.rollups, ("source", "llm_id", "metric_id")), (orm.run_counts, ("source",))):
+        for table, key in ((orm.rollups, (*_SERIES, "llm_id", "metric_id")), (counts, _SERIES)):
             later = table.alias("later")
             superseded = (
                 select(later.c.hour)
@@ -93,23 +141,25 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         return pruned
 
     def totals(
-        self, source: RunSource, metric_ids: Collection[int] | None = None, since: datetime | None = None
-    ) -> dict[Pair, tuple[Rollup, Rollup | None]]:
-        # A pair has a row at every hour a run of its source finished in, from its first run on
-        # (`counting`), so its newest totals lie at the source's last run hour and its totals before
-        # `since` at the source's last run hour before it: one query, however long the history.
-        table, hour = orm.rollups, orm.run_counts.c.hour
-        newest = _last_count(hour, source, None).scalar_subquery()
-        start = _last_count(hour, source, since).scalar_subquery() if since is not None else null()
-        query = select(table, newest.label("newest"), start.label("start")).where(
-            table.c.source == source, table.c.hour.in_([newest, start])
-        )
+        self,
+        source: RunSource,
+        metric_ids: Collection[int] | None = None,
+        since: datetime | None = None,
+        plan_key: str | None = None,
+    ) -> dict[tuple[Series, int, int], tuple[Rollup, Rollup | None]]:
+        # A pair has a row at every hour a run of its series finished in, from its first run on
+        # (`counting`), so its newest totals lie at the series' last run hour and its totals before
+        # `since` at the series' last run hour before it: one query, however long the history.
+        table = orm.rollups
+        ends = _ends(source, since, plan_key)
+        read = or_(table.c.hour == ends.c.newest, table.c.hour == ends.c.start)
+        query = select(table, ends.c.newest, ends.c.start).join(ends, and_(_joined(table, ends), read))
         if metric_ids is not None:
             query = query.where(table.c.metric_id.in_(metric_ids))
-        last: dict[Pair, Rollup] = {}
-        first: dict[Pair, Rollup] = {}
+        last: dict[tuple[Series, int, int], Rollup] = {}
+        first: dict[tuple[Series, int, int], Rollup] = {}
         for row in self.session.execute(query):
-            rollup, pair = from_row(row), (row.llm_id, row.metric_id)
+            rollup, pair = from_row(row), (_series(row), row.llm_id, row.metric_id)
             if row.hour == row.newest:
                 last[pair] = rollup
             if row.hour == row.start:  # the same row when no run finished since
@@ -117,13 +167,36 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         return {pair: (total, first.get(pair)) for pair, total in last.items()}
 
 
-def _last_count(column: ColumnElement[Any], source: RunSource, before: datetime | None) -> Select[Any]:
-    """The query of a run_counts column at the source's last hour before `before` (ever, when None)."""
+def _of(table: Any, series: Series) -> list[ColumnElement[bool]]:
+    return [table.c[name] == value for name, value in zip(_SERIES, astuple(series), strict=True)]
+
+
+def _joined(table: Any, other: Any) -> ColumnElement[bool]:
+    return and_(*(table.c[name] == other.c[name] for name in _SERIES))
+
+
+def _series(row: Any) -> Series:
+    return Series(RunSource(row.source), row.endpoint_id, row.plan_key)
+
+
+def _ends(source: RunSource, since: datetime | None, plan_key: str | None) -> Any:
+    """Each series of the source (of that plan): its newest run hour, its last run hour before
+    `since` and its first from `since` on (its first ever without `since`); over run_counts, whose
+    rows before the longest window are pruned, so this reads a bounded number of rows."""
+    counts = orm.run_counts.c
+    start = func.max(case((counts.hour < since, counts.hour))) if since is not None else cast(null(), counts.hour.type)
+    first = func.min(case((counts.hour >= since, counts.hour))) if since is not None else func.min(counts.hour)
+    query = select(counts.source, counts.endpoint_id, counts.plan_key, func.max(counts.hour).label("newest"),
+                   start.label("start"), first.label("first")).where(counts.source == source)  # fmt: skip
+    if plan_key is not None:
+        query = query.where(counts.plan_key == plan_key)
+    return query.group_by(counts.source, counts.endpoint_id, counts.plan_key).subquery("ends")
+
+
+def _last_count(column: ColumnElement[Any], series: Series, before: datetime) -> Select[Any]:
+    """The query of a run_counts column at the series' last hour before `before`."""
     counts = orm.run_counts
-    query = select(column).where(counts.c.source == source)
-    if before is not None:
-        query = query.where(counts.c.hour < before)
-    return query.order_by(counts.c.hour.desc()).limit(1)
+    return select(column).where(*_of(counts, series), counts.c.hour < before).order_by(counts.c.hour.desc()).limit(1)
 
 
 def to_row(rollup: Rollup) -> dict[str, Any]:
@@ -157,43 +230,45 @@ def from_row(row: Any) -> Rollup:
 
 
 def rebuild(connection: Connection) -> int:
-    """Write every pair's rollups afresh from the completed runs' summaries; returns the rows."""
+    """Write every pair's rollups afresh from the valid completed runs' summaries; returns the rows."""
     connection.execute(orm.rollups.delete())
     connection.execute(orm.run_counts.delete())
     runs, summaries = orm.simulation_runs, orm.metric_summaries
     columns = [c for c in summaries.columns if c.name != "intervals"]  # rollups need no intervals
     query = (
-        select(runs.c.source, runs.c.finished_at, *columns)
+        completed(select(runs.c.source, runs.c.endpoint_id, runs.c.details, runs.c.finished_at, *columns), None)
         .join(runs, runs.c.id == summaries.c.run_id)
-        .where(runs.c.status == RunStatus.COMPLETED)
         .order_by(runs.c.finished_at, runs.c.id)
         .execution_options(yield_per=10_000)  # streamed: a long history need not fit in memory
     )
-    totals: dict[RunSource, dict[Pair, Rollup]] = {}
-    hours: dict[RunSource, datetime] = {}
+    totals: dict[Series, dict[Pair, Rollup]] = {}
+    hours: dict[Series, datetime] = {}
+    of_run: dict[int, Series] = {}
     rows: list[dict[str, Any]] = []
     written = 0
 
-    def close(source: RunSource) -> None:
-        """Every pair of the source with runs so far gets a row at its hour (as `counting` does)."""
+    def close(series: Series) -> None:
+        """Every pair of the series with runs so far gets a row at its hour (as `counting` does)."""
         nonlocal written
-        rows.extend(dict(zip(_KEY, (source, *pair, hours[source]), strict=True), **to_row(total))
-                    for pair, total in totals[source].items())  # fmt: skip
-        written += len(totals[source])
+        rows.extend(dict(zip(_KEY, (*astuple(series), *pair, hours[series]), strict=True), **to_row(total))
+                    for pair, total in totals[series].items())  # fmt: skip
+        written += len(totals[series])
         if len(rows) >= 1000:
             connection.execute(insert(orm.rollups), rows)
             rows.clear()
 
     for row in connection.execute(query):
         summary = MetricSummary(**{c.name: row._mapping[c.name] for c in columns}, intervals={})
-        source, pair, hour = RunSource(row.source), (row.llm_id, row.metric_id), hour_of(row.finished_at)
-        if hours.get(source, hour) != hour:  # that hour's totals are final
-            close(source)
-        hours[source] = hour
-        pair_totals = totals.setdefault(source, {})
+        if summary.run_id not in of_run:  # its first summary: the run's details are read once
+            of_run = {summary.run_id: plans.series(RunSource(row.source), row.endpoint_id, row.details)}
+        series, pair, hour = of_run[summary.run_id], (row.llm_id, row.metric_id), hour_of(row.finished_at)
+        if hours.get(series, hour) != hour:  # that hour's totals are final
+            close(series)
+        hours[series] = hour
+        pair_totals = totals.setdefault(series, {})
         pair_totals[pair] = pair_totals[pair] + Rollup.of(summary) if pair in pair_totals else Rollup.of(summary)
-    for source in hours:
-        close(source)
+    for series in hours:
+        close(series)
     if rows:
         connection.execute(insert(orm.rollups), rows)
     _count_runs(connection)
@@ -202,16 +277,16 @@ def rebuild(connection: Connection) -> int:
 
 def _count_runs(connection: Connection) -> None:
     runs = orm.simulation_runs.c
-    hourly: dict[tuple[RunSource, datetime], int] = {}
-    for source, finished_at in connection.execute(
-        select(runs.source, runs.finished_at).where(runs.status == RunStatus.COMPLETED)
-    ):
-        key = (RunSource(source), hour_of(finished_at))
-        hourly[key] = hourly.get(key, 0) + 1
-    totals: dict[RunSource, int] = {}
-    rows = []
-    for (source, hour), count in sorted(hourly.items()):
-        totals[source] = totals.get(source, 0) + count
-        rows.append({"source": source, "hour": hour, "runs": totals[source]})
+    query = completed(select(runs.id, runs.source, runs.endpoint_id, runs.details, runs.finished_at), None)
+    hourly: dict[tuple[Series, datetime], dict[str, Any]] = {}
+    totals: dict[Series, int] = {}
+    for run in connection.execute(query.order_by(runs.finished_at, runs.id)):
+        series = plans.series(RunSource(run.source), run.endpoint_id, run.details)
+        totals[series] = totals.get(series, 0) + 1
+        key = (series, hour_of(run.finished_at))
+        row = hourly.setdefault(key, {"first_finished": run.finished_at})
+        row.update(runs=totals[series], last_finished=run.finished_at, last_run_id=run.id)
+    rows = [{**dict(zip(_SERIES, astuple(series), strict=True)), "hour": hour, **row}
+            for (series, hour), row in hourly.items()]  # fmt: skip
     if rows:
         connection.execute(insert(orm.run_counts), rows)

@@ -711,11 +711,6 @@ class Selection(Out):
     last_finished_at: Timestamp | None
     plan: PlanOut | None = Field(None, description="Measured rankings: the one plan of every run covered")
     campaign_id: int | None = Field(None, description="Measured rankings of one campaign's runs")
-    capped: bool = Field(
-        False,
-        description=f"A measured window held more runs than a ranking reads ({int(bounds.WINDOW_RUNS.high):,}):"
-        " it covers the newest, from first_finished_at on",
-    )
 
     @classmethod
     def of(cls, selection: DataSelection) -> Selection:
@@ -727,7 +722,6 @@ class Selection(Out):
             last_finished_at=selection.last_finished_at,
             plan=PlanOut.model_validate(selection.plan) if selection.plan else None,
             campaign_id=selection.campaign_id,
-            capped=selection.capped,
         )
 
 

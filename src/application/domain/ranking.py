@@ -141,7 +141,6 @@ class DataSelection:
     run: Run | None = None  # set when exactly one run was asked for or is the latest
     plan: PlanChoice | None = None  # measured rankings: the plan of every run covered
     campaign_id: int | None = None  # measured rankings of one campaign's runs
-    capped: bool = False  # a measured window held more runs than a ranking reads: it covers the newest
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,22 @@ from functools import cached_property
 
 import numpy as np
 
-from src.application.domain.model import MetricSummary
+from src.application.domain.model import MetricSummary, RunSource
 from src.application.domain.sketch import QuantileSketch
+
+
+@dataclass(frozen=True, order=True)
+class Series:
+    """Runs whose totals are kept together: every simulated run, or one endpoint's measured runs
+    of one plan (runs of different plans measure different things; a window of an LLM's endpoints
+    adds theirs up)."""
+
+    source: RunSource
+    endpoint_id: int = 0
+    plan_key: str = ""
+
+
+SIMULATED = Series(RunSource.SIMULATED)
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -31,9 +45,10 @@ def counting(
     run: Rollup | None, hours: Sequence[datetime], before: Rollup | None, since: dict[datetime, Rollup]
 ) -> dict[datetime, Rollup]:
     """The rows of a pair to write when a run that finished in hours[0] is counted: its rows at
-    that hour and at every later hour a run finished in (`hours`, in order), given its rows there
-    (`since`) and its last row before (`before`). A pair has a row at every run hour from its first
-    run on, so that a window reads each pair's totals at two known hours: a pair the run left out
+    that hour and at every later hour a run of its series finished in (`hours`, in order), given its
+    rows there (`since`) and its last row before (`before`). A pair has a row at every run hour of
+    its series from its first run on, so that a window reads each pair's totals at two known hours
+    (the series' newest run hour and its last before the window): a pair the run left out
     (`run` None) gets its totals carried to a new hour. Later hours exist only when runs complete
     out of order; their rows count the run too, and keep their newer last run."""
     rows = {}

@@ -23,7 +23,7 @@ from src.application.domain.model import (
     User,
 )
 from src.application.domain.ranking import Statistic
-from src.application.domain.rollup import Rollup
+from src.application.domain.rollup import Rollup, Series
 
 
 class AbstractCatalogueRepository(abc.ABC):
@@ -145,37 +145,43 @@ class AbstractSummaryRepository(abc.ABC):
 
 
 class RunsSince(NamedTuple):
-    """How many runs completed from some hour on, and when the first and last of them finished."""
+    """How many runs of a series completed from some hour on, when the first and last of them
+    finished, and the newest's id."""
 
     number: int
-    first: datetime | None
-    last: datetime | None
+    first: datetime
+    last: datetime
+    newest_run_id: int
 
 
 class AbstractRollupRepository(abc.ABC):
-    """Each pair's running totals per hour (domain/rollup.py), written with the runs."""
+    """Each pair's running totals per series of runs and hour (domain/rollup.py), written with the runs."""
 
     @abc.abstractmethod
-    def include(self, run: Run, summaries: Sequence[MetricSummary]) -> None:
-        """Count a run that completes now in the totals of its source, at the hour it finished."""
+    def include(self, series: Series, run: Run, summaries: Sequence[MetricSummary]) -> None:
+        """Count a run that completes now in the totals of its series, at the hour it finished."""
 
     @abc.abstractmethod
     def totals(
-        self, source: RunSource, metric_ids: Collection[int] | None = None, since: datetime | None = None
-    ) -> dict[tuple[int, int], tuple[Rollup, Rollup | None]]:
-        """By (LLM id, metric id), for each pair with runs (of these metrics; all when None): the
-        totals over all its runs, and over those that finished before the hour `since` (None:
-        there are none, or no `since`)."""
+        self,
+        source: RunSource,
+        metric_ids: Collection[int] | None = None,
+        since: datetime | None = None,
+        plan_key: str | None = None,
+    ) -> dict[tuple[Series, int, int], tuple[Rollup, Rollup | None]]:
+        """By (series, LLM id, metric id), for each pair of each series of the source (of that plan
+        when given) with runs (of these metrics; all when None): the totals over all its runs, and
+        over those that finished before the hour `since` (None: there are none, or no `since`)."""
 
     @abc.abstractmethod
-    def runs(self, source: RunSource, since: datetime | None = None) -> RunsSince:
-        """How many runs of the source completed from the hour `since` on (ever, when None), and
-        when the first and last of them finished (runs marked invalid left out)."""
+    def runs(self, source: RunSource, since: datetime | None = None) -> dict[Series, RunsSince]:
+        """Each series of the source with runs completed from the hour `since` on (ever, when
+        None): how many, and when (runs marked invalid are never counted)."""
 
     @abc.abstractmethod
     def prune_before(self, hour: datetime) -> int:
         """Drop the rows before `hour` that no window starting at it or later reads (all but each
-        pair's and source's last row before it); returns how many went."""
+        pair's and series' last row before it); returns how many went."""
 
 
 class AbstractSampleRepository(abc.ABC):

@@ -14,8 +14,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from src.application.domain.model import Run
+from src.application.domain.model import Run, RunSource
 from src.application.domain.ranking import PlanChoice
+from src.application.domain.rollup import SIMULATED, Series
 
 DERIVED = ("load", "prompt_tokens")  # follow from the rest, and prompt_tokens from the seed too
 
@@ -58,3 +59,16 @@ def by_plan(runs: Sequence[Run]) -> dict[str, list[Run]]:
 def choice(runs: Sequence[Run]) -> PlanChoice:
     """Runs of one plan, as the plan a ranking or a status reads."""
     return PlanChoice(plan_key(runs[0].plan), describe(runs[0].plan), len(runs))
+
+
+def series_of(run: Run) -> Series:
+    """The series whose totals count a completed run: simulated runs all count together, a measured
+    run with its endpoint's runs of its plan."""
+    return series(run.source, run.endpoint_id, run.details)
+
+
+def series(source: RunSource, endpoint_id: int | None, details: dict[str, Any] | None) -> Series:
+    if source is RunSource.SIMULATED:
+        return SIMULATED
+    assert endpoint_id is not None and details is not None  # a measured run
+    return Series(source, endpoint_id, plan_key(details["plan"]))

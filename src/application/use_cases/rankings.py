@@ -25,17 +25,19 @@ from src.application.domain.ranking import (
     MetricRanking,
     OverallRanking,
     PairStatistics,
+    PlanChoice,
     RankingEntry,
     Scope,
     Statistic,
     Subject,
     Window,
 )
-from src.application.domain.rollup import Rollup, hour_of
+from src.application.domain.rollup import SIMULATED, Rollup, hour_of
 from src.application.ports.clock import Clock
+from src.application.ports.repositories import RunsSince
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import ranking
-from src.application.services.plans import by_plan, choice
+from src.application.services.plans import by_plan, choice, describe
 
 LATEST_SIMULATED = Scope()
 
@@ -58,7 +60,17 @@ class SubjectRuns:
     summaries: tuple[MetricSummary, ...]
 
 
-Piece = MetricSummary | WindowRuns | SubjectRuns  # a pair's data: one run's summary, or a window's runs
+@dataclass(frozen=True)
+class SubjectWindow:
+    """A measured subject's runs of one plan on one metric in a window (two or more), as the sum
+    of its endpoints' rollup differences."""
+
+    subject: Subject
+    metric_id: int
+    runs: Rollup
+
+
+Piece = MetricSummary | WindowRuns | SubjectRuns | SubjectWindow  # a pair's data: one run's, or several runs'
 
 WINDOW_SPANS: dict[Window, timedelta | None] = {
     Window.DAY: timedelta(hours=24),
@@ -169,10 +181,10 @@ class RankingUseCases:
                 return None, []
             return _one_run(latest, Window.LATEST), list(self.uow.summaries.for_runs([latest.id], metric_ids))
         since = self._since(scope.window)
-        runs = self.uow.rollups.runs(scope.source, since)
-        if runs.number == 0:
+        runs = self.uow.rollups.runs(RunSource.SIMULATED, since).get(SIMULATED)
+        if runs is None:
             return None, []
-        return DataSelection(scope.window, *runs), self._window(scope.source, metric_ids, since)
+        return DataSelection(scope.window, runs.number, runs.first, runs.last), self._window(metric_ids, since)
 
     def _asked_run(self, run_id: int | None) -> Run | None:
         if run_id is None:
@@ -189,7 +201,9 @@ class RankingUseCases:
     ) -> tuple[DataSelection | None, list[Piece]]:
         """Measured runs of one plan, each subject's pooled: the run asked for, a campaign's runs,
         each subject's newest run (latest), or a window's runs."""
-        runs, capped = self._measured_runs(scope, run)
+        if scope.window is not Window.LATEST and run is None and scope.campaign_id is None:
+            return self._measured_window(scope, metric_ids)
+        runs = self._measured_runs(scope, run)
         if not runs:
             return None, []
         runs = _of_plan(scope.plan, runs)
@@ -205,43 +219,90 @@ class RankingUseCases:
         finished = [r.finished_at for r in runs if r.finished_at is not None]
         selection = DataSelection(
             None if scope.run_id else scope.window, len(runs), min(finished), max(finished),
-            runs[0] if len(runs) == 1 else None, choice(runs), scope.campaign_id, capped,
+            runs[0] if len(runs) == 1 else None, choice(runs), scope.campaign_id,
         )  # fmt: skip
         return selection, _subject_runs(summaries, subjects, run_ids)
 
-    def _measured_runs(self, scope: Scope, run: Run | None) -> tuple[list[Run], bool]:
-        """The candidates, newest first (valid completed runs only, but for one asked for by id),
-        and whether a window held more runs than a ranking reads (then it reads the newest)."""
+    def _measured_runs(self, scope: Scope, run: Run | None) -> list[Run]:
+        """The candidates, newest first (valid completed runs only, but for one asked for by id)."""
         if run is not None:
-            return [run], False
+            return [run]
         if scope.campaign_id is not None:
             if self.uow.campaigns.get(scope.campaign_id) is None:
                 raise NotFound(f"campaign {scope.campaign_id} does not exist")
             runs = self.uow.runs.of_campaign(scope.campaign_id)
-            return [r for r in reversed(runs) if r.status is RunStatus.COMPLETED and r.invalid is None], False
-        most = int(bounds.WINDOW_RUNS.high)
-        if scope.window is not Window.LATEST:
-            runs = self.uow.runs.completed_recent(self._since(scope.window), most + 1, RunSource.MEASURED)
-            return runs[:most], len(runs) > most
+            return [r for r in reversed(runs) if r.status is RunStatus.COMPLETED and r.invalid is None]
         newest = self.uow.runs.newest_of_each_endpoint()  # however many runs of others came since
         if scope.plan is None:
-            return newest, False
+            return newest
         # An endpoint's newest run of the plan asked for may be older: looked for among the newest of all.
         read = {r.id for r in newest}
+        most = int(bounds.WINDOW_RUNS.high)
         older = [r for r in self.uow.runs.completed_recent(None, most, RunSource.MEASURED) if r.id not in read]
-        return sorted(newest + older, key=lambda r: (r.finished_at, r.id), reverse=True), False
+        return sorted(newest + older, key=lambda r: (r.finished_at, r.id), reverse=True)
 
-    def _window(self, source: RunSource, metric_ids: list[int], since: datetime | None) -> list[Piece]:
-        """Each pair's runs since `since`: the newest totals less those before it (two rows per
-        pair, whatever the history); a pair with one run keeps that run's exact summary."""
+    def _measured_window(self, scope: Scope, metric_ids: list[int]) -> tuple[DataSelection | None, list[Piece]]:
+        """A window's measured runs of one plan, from each endpoint's rollups of that plan: each
+        subject's are its endpoints' totals at the end less those before the window, summed."""
+        since = self._since(scope.window)
+        series = self.uow.rollups.runs(RunSource.MEASURED, since)
+        if not series:
+            return None, []
+        of_plan: dict[str, list[RunsSince]] = defaultdict(list)
+        for one, counted in sorted(series.items(), key=lambda item: item[1].last, reverse=True):
+            of_plan[one.plan_key].append(counted)
+        choices = {key: self._plan_choice(key, runs) for key, runs in of_plan.items()}
+        key = _chosen(scope.plan, choices)
+        runs = of_plan[key]
+        number = sum(r.number for r in runs)
+        newest = max(runs, key=lambda r: r.last)
+        selection = DataSelection(
+            scope.window, number, min(r.first for r in runs), newest.last,
+            self.uow.runs.get(newest.newest_run_id) if number == 1 else None, choices[key],
+        )  # fmt: skip
+        endpoints = {e.id: e for e in self.uow.endpoints.list()}
+        llms = self._llms()
+        totals: dict[tuple[str, int], tuple[Subject, Rollup]] = {}
+        for (one, _, metric_id), (total, before) in self.uow.rollups.totals(
+            RunSource.MEASURED, metric_ids, since, key
+        ).items():
+            window = total - before if before is not None else total
+            if window.runs:
+                subject = _subject(endpoints[one.endpoint_id], llms, scope.group_by)
+                held = totals.get((subject.name, metric_id))
+                totals[(subject.name, metric_id)] = (subject, held[1] + window if held else window)
+        return selection, self._subject_windows(totals)
+
+    def _plan_choice(self, key: str, runs: list[RunsSince]) -> PlanChoice:
+        newest = self.uow.runs.get(max(r.newest_run_id for r in runs))
+        assert newest is not None  # counted runs stay
+        return PlanChoice(key, describe(newest.plan), sum(r.number for r in runs))
+
+    def _subject_windows(self, totals: dict[tuple[str, int], tuple[Subject, Rollup]]) -> list[Piece]:
+        """Subjects with two runs or more pool them; one with one run keeps its exact summary."""
+        pieces: list[Piece] = []
+        singles: dict[int, list[tuple[Subject, int]]] = defaultdict(list)
+        for (_, metric_id), (subject, runs) in totals.items():
+            if runs.runs > 1:
+                pieces.append(SubjectWindow(subject, metric_id, runs))
+            else:
+                singles[runs.last_run_id].append((subject, metric_id))
+        for run_id, pairs in singles.items():
+            found = {s.metric_id: s for s in self.uow.summaries.for_runs([run_id], [m for _, m in pairs])}
+            pieces += [SubjectRuns(subject, metric_id, (found[metric_id],)) for subject, metric_id in pairs]
+        return pieces
+
+    def _window(self, metric_ids: list[int], since: datetime | None) -> list[Piece]:
+        """Each simulated pair's runs since `since`: the newest totals less those before it (two
+        rows per pair, whatever the history); a pair with one run keeps that run's exact summary."""
         pieces: list[Piece] = []
         singles: dict[int, set[tuple[int, int]]] = defaultdict(set)
-        for pair, (total, before) in self.uow.rollups.totals(source, metric_ids, since).items():
+        for (_, *pair), (total, before) in self.uow.rollups.totals(RunSource.SIMULATED, metric_ids, since).items():
             runs = total - before if before is not None else total
             if runs.runs > 1:
-                pieces.append(WindowRuns(*pair, runs))
+                pieces.append(WindowRuns(pair[0], pair[1], runs))
             elif runs.runs == 1:
-                singles[runs.last_run_id].add(pair)
+                singles[runs.last_run_id].add((pair[0], pair[1]))
         for run_id, pairs in singles.items():
             summaries = self.uow.summaries.for_runs([run_id], {metric_id for _, metric_id in pairs})
             pieces += [s for s in summaries if (s.llm_id, s.metric_id) in pairs]
@@ -296,17 +357,22 @@ def _one_run(run: Run, window: Window | None) -> DataSelection:
 
 
 def _of_plan(asked: str | None, runs: list[Run]) -> list[Run]:
-    """The runs of the plan to rank under: the one asked for, or the only one the runs have; runs
-    of several plans measure different things, so they are never pooled."""
+    """The runs of the plan to rank under (`_chosen`)."""
     grouped = by_plan(runs)
-    listed = [f"{c.key} ({c.description}; {c.runs} runs)" for c in map(choice, grouped.values())]
-    if asked is None and len(grouped) > 1:
-        raise InvalidParameter(f"these runs have {len(grouped)} plans, which are never pooled: choose one with plan",
+    return grouped[_chosen(asked, {key: choice(found) for key, found in grouped.items()})]
+
+
+def _chosen(asked: str | None, choices: dict[str, PlanChoice]) -> str:
+    """The key of the plan to rank under: the one asked for, or the only one there is; runs of
+    several plans measure different things, so they are never pooled."""
+    listed = [f"{c.key} ({c.description}; {c.runs} runs)" for c in choices.values()]
+    if asked is None and len(choices) > 1:
+        raise InvalidParameter(f"these runs have {len(choices)} plans, which are never pooled: choose one with plan",
                                choices=listed, parameter="plan")  # fmt: skip
-    key = asked or next(iter(grouped))
-    if key not in grouped:
+    key = asked or next(iter(choices))
+    if key not in choices:
         raise InvalidParameter(f"no run here has plan {key[:20]!r}", choices=listed, parameter="plan")
-    return grouped[key]
+    return key
 
 
 def _subject_runs(
@@ -333,7 +399,9 @@ def _rank(
     statistics: dict[str, tuple[Subject, PairStatistics]] = {}
     for piece in pieces:
         subject = (
-            piece.subject if isinstance(piece, SubjectRuns) else Subject(llms[piece.llm_id].name, llms[piece.llm_id])
+            piece.subject
+            if isinstance(piece, SubjectRuns | SubjectWindow)
+            else Subject(llms[piece.llm_id].name, llms[piece.llm_id])
         )
         statistics[subject.name] = (subject, _statistics(metric, piece))
     return ranking.rank(metric, statistics, statistic) if statistics else ()
@@ -344,4 +412,4 @@ def _statistics(metric: Metric, piece: Piece) -> PairStatistics:
         return ranking.exact(piece)
     if isinstance(piece, SubjectRuns):
         return ranking.combine(metric, piece.summaries)
-    return ranking.pooled(metric, piece.runs)
+    return ranking.pooled(metric, piece.runs)  # a window's runs

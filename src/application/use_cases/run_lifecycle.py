@@ -23,6 +23,7 @@ from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.services.plans import series_of
 from src.application.services.statistics import summarize
 from src.application.use_cases.quotas import Quotas, Work, enforce_quotas
 
@@ -125,7 +126,7 @@ class RunLifecycle:
                 run.details = outcome.details
             run.complete(self.clock.now(), sum(s.n for s in summaries), outcome.invalid)
             if run.invalid is None:  # windows count valid runs only
-                self.uow.rollups.include(run, summaries)
+                self.uow.rollups.include(series_of(run), run, summaries)
             self.uow.commit()
         self.cache.data_changed()
         self.telemetry.run_finished(RunStatus.COMPLETED, run.sample_count, time.perf_counter() - began)
