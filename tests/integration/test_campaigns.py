@@ -102,7 +102,7 @@ def test_runs_of_two_plans_are_never_pooled_and_the_error_names_both(three_serve
 def test_latest_and_windows_hold_each_endpoints_runs_however_many_runs_of_others_came_after(
     three_servers, client, api_headers, monkeypatch
 ):
-    monkeypatch.setattr(bounds, "WINDOW_RUNS", Bound(1, 3))  # the runs a ranking would read one by one
+    monkeypatch.setattr(bounds, "RUNS_READ", Bound(1, 3))  # the runs a ranking would read one by one
     for endpoints in (list(SPEEDS), ["fast", "middle"], ["fast", "middle"]):
         found = campaign(client, api_headers, endpoints=endpoints, requests=6).json["campaign"]
         wait_until_finished(client, api_headers, f"/campaigns/{found['id']}", timeout=60)

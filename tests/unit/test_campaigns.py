@@ -210,7 +210,7 @@ def summaries_of(campaigns: CampaignUseCases, endpoint: str, metric_id: int, req
 def test_latest_and_windows_hold_an_endpoint_measured_long_before_the_newest_runs_of_the_others(monkeypatch):
     """An endpoint measured weekly in a fleet measured hourly must not drop out of the latest ranking,
     nor of a window, when the others' runs outnumber the runs a ranking reads one by one."""
-    monkeypatch.setattr(bounds, "WINDOW_RUNS", Bound(1, 3))
+    monkeypatch.setattr(bounds, "RUNS_READ", Bound(1, 3))
     campaigns, rankings, _ = campaign_world()
     plan = campaigns.benchmarks.plan(10, warmup=0)
     campaigns.execute(campaigns.queue(list(SPEEDS), plan, OPERATOR).campaign.id)

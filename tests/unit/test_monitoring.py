@@ -62,9 +62,9 @@ def test_a_steady_endpoint_is_never_flagged_and_its_window_holds_only_its_latest
 
 
 def test_each_endpoint_is_watched_over_its_own_newest_runs_however_many_the_others_have(monkeypatch):
-    """A status reads each endpoint's newest WINDOW_RUNS runs, not the newest of all endpoints
+    """A status reads each endpoint's newest RUNS_READ runs, not the newest of all endpoints
     together: in a busy fleet those would leave a quiet endpoint out and cut the others' baselines."""
-    monkeypatch.setattr(bounds, "WINDOW_RUNS", Bound(1, 8))
+    monkeypatch.setattr(bounds, "RUNS_READ", Bound(1, 8))
     monitoring = watched_world()
     statuses = monitoring.statuses()
     assert [(s.endpoint.name, s.runs, s.baseline_runs) for s in statuses] == [

@@ -75,6 +75,8 @@ MAX_ERROR_RATE = Bound(0.0, 1.0)  # the share of failed requests above which a s
 # Reading.
 RUN_ID = Bound(1, 2**31 - 1)  # PostgreSQL's INTEGER
 HISTORY_RUNS = Bound(1, 1000)
-WINDOW_RUNS = Bound(1, 1000)  # the newest measured runs a measured ranking's window reads at most
+RUNS_READ = Bound(
+    1, 1000
+)  # measured runs read one by one at most: an endpoint's baseline, or the search for its newest run of a plan
 PAGE_SIZE = Bound(1, 100)
 OFFSET = Bound(0, 10**9)

@@ -101,7 +101,7 @@ class MonitoringUseCases:
         split = self.clock.now() - self.settings.window
         with self.uow:
             since = split - self.settings.baseline
-            watched = _watched(self.uow.runs.recent_of_each_endpoint(since, int(bounds.WINDOW_RUNS.high)), split)
+            watched = _watched(self.uow.runs.recent_of_each_endpoint(since, int(bounds.RUNS_READ.high)), split)
             endpoints = {e.id: e for e in self.uow.endpoints.list()}
             llms = {llm.id: llm for llm in self.uow.catalogue.llms()}
             metrics = {m.name: m for m in self.uow.catalogue.metrics()}
@@ -122,7 +122,7 @@ class MonitoringUseCases:
             endpoint = self.uow.endpoints.get_by_name(endpoint_name)
             if endpoint is None:
                 raise NotFound(f"no endpoint is named {endpoint_name[:100]!r}")
-            runs = self.uow.runs.completed_recent(since, int(bounds.WINDOW_RUNS.high), RunSource.MEASURED, endpoint.id)
+            runs = self.uow.runs.completed_recent(since, int(bounds.RUNS_READ.high), RunSource.MEASURED, endpoint.id)
             metrics = {m.name: m for m in self.uow.catalogue.metrics()}
             ids = [run.id for run in runs if run.id is not None]
             summaries = self.uow.summaries.for_runs(ids, [m.id for m in metrics.values() if m.id]) if ids else []

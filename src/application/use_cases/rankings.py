@@ -237,7 +237,7 @@ class RankingUseCases:
             return newest
         # An endpoint's newest run of the plan asked for may be older: looked for among the newest of all.
         read = {r.id for r in newest}
-        most = int(bounds.WINDOW_RUNS.high)
+        most = int(bounds.RUNS_READ.high)
         older = [r for r in self.uow.runs.completed_recent(None, most, RunSource.MEASURED) if r.id not in read]
         return sorted(newest + older, key=lambda r: (r.finished_at, r.id), reverse=True)
 
