@@ -37,6 +37,7 @@ def upgrade() -> None:
         SERIES,
     )
     op.create_index("ix_rollups_series_hour", "rollups", [*SERIES, "hour"])
+    op.create_index("ix_run_counts_source_hour", "run_counts", ["source", "hour"])
     rebuild(op.get_bind())
 
 

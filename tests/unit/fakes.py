@@ -240,8 +240,11 @@ class FakeRollupRepository(AbstractRollupRepository):
         assert run.finished_at is not None and run.id is not None
         hour = hour_of(run.finished_at)
         later = sorted({hour_of(at) for of, at, _ in self.store.run_counts if of == series and hour_of(at) > hour})
-        earlier = self.totals(series.source, since=hour).items()
-        before = {(llm_id, metric_id): rows for (of, llm_id, metric_id), (_, rows) in earlier if of == series}
+        before = {}
+        for (of, llm_id, metric_id), rows in self.store.rollups.items():
+            earlier = [at for at in rows if at < hour]
+            if of == series and earlier:
+                before[(llm_id, metric_id)] = rows[max(earlier)]
         counted = {(summary.llm_id, summary.metric_id): Rollup.of(summary) for summary in summaries}
         for pair in counted.keys() | before.keys():
             rows = self.store.rollups.setdefault((series, *pair), {})
@@ -251,10 +254,10 @@ class FakeRollupRepository(AbstractRollupRepository):
 
     def runs(self, source: RunSource, since: datetime | None = None) -> dict[Series, RunsSince]:
         found: dict[Series, RunsSince] = {}
-        for series, finished, run_id in sorted(self.store.run_counts, key=lambda count: count[1:]):
+        for series, finished, run_id in sorted(self.store.run_counts, key=lambda count: count[1]):
             if series.source is source and (since is None or finished >= since):
-                number, first = found[series][:2] if series in found else (0, finished)
-                found[series] = RunsSince(number + 1, first, finished, run_id)
+                number, first, _, highest = found.get(series, (0, finished, finished, run_id))
+                found[series] = RunsSince(number + 1, first, finished, max(highest, run_id))
         return found
 
     def prune_before(self, hour: datetime) -> int:
@@ -274,8 +277,9 @@ class FakeRollupRepository(AbstractRollupRepository):
         plan_key: str | None = None,
     ) -> dict[tuple[Series, int, int], tuple[Rollup, Rollup | None]]:
         found = {}
+        in_window = self.runs(source, since)
         for (series, llm_id, metric_id), rows in self.store.rollups.items():
-            if series.source is not source or plan_key not in (None, series.plan_key):
+            if series not in in_window or plan_key not in (None, series.plan_key):
                 continue
             if metric_ids is None or metric_id in metric_ids:
                 earlier = [at for at in rows if since is not None and at < since]

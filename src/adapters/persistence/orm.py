@@ -248,6 +248,7 @@ run_counts = Table(
     Column("first_finished", UtcDateTime, nullable=False),
     Column("last_finished", UtcDateTime, nullable=False),
     Column("last_run_id", Integer, nullable=False),
+    Index("ix_run_counts_source_hour", "source", "hour"),  # a window's rows, of every series
 )
 
 

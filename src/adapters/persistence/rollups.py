@@ -15,15 +15,14 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
-    case,
     cast,
     delete,
     func,
     insert,
     null,
-    or_,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import Session
@@ -99,29 +98,20 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         )
 
     def runs(self, source: RunSource, since: datetime | None = None) -> dict[Series, RunsSince]:
-        # A series' runs in the window: its newest count less its last before the window; the
-        # first of them finished first in its first row in the window.
-        counts = orm.run_counts
-        ends = _ends(source, since, None)
-        read = (counts.c.hour == ends.c[end] for end in ("newest", "start", "first"))
-        query = select(counts, ends.c.newest, ends.c.start, ends.c.first).join(
-            ends, and_(_joined(counts, ends), or_(*read))
+        # A series' runs in the window: its newest count less its last before the window.
+        counts = orm.run_counts.c
+        earlier = _before(orm.run_counts.c.runs, since)
+        query = _in_window(source, since, None).add_columns(
+            func.max(counts.runs).label("total"),
+            func.min(counts.first_finished).label("first"),
+            func.max(counts.last_finished).label("last"),
+            func.max(counts.last_run_id).label("run_id"),
+            earlier.label("earlier"),
         )
-        rows: dict[Series, dict[str, Any]] = {}
-        for row in self.session.execute(query):
-            at = rows.setdefault(_series(row), {})
-            for end in ("newest", "start", "first"):
-                if row.hour == row._mapping[end]:
-                    at[end] = row
-        found = {}
-        for series, at in rows.items():
-            if "first" in at:  # runs in the window
-                earlier = at["start"].runs if "start" in at else 0
-                newest = at["newest"]
-                found[series] = RunsSince(
-                    newest.runs - earlier, at["first"].first_finished, newest.last_finished, newest.last_run_id
-                )
-        return found
+        return {
+            _series(row): RunsSince(row.total - (row.earlier or 0), row.first, row.last, row.run_id)
+            for row in self.session.execute(query)
+        }
 
     def prune_before(self, hour: datetime) -> int:
         counts, earlier = orm.run_counts, orm.run_counts.alias("earlier")
@@ -149,20 +139,28 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
     ) -> dict[tuple[Series, int, int], tuple[Rollup, Rollup | None]]:
         # A pair has a row at every hour a run of its series finished in, from its first run on
         # (`counting`), so its newest totals lie at the series' last run hour and its totals before
-        # `since` at the series' last run hour before it: one query, however long the history.
-        table = orm.rollups
-        ends = _ends(source, since, plan_key)
-        read = or_(table.c.hour == ends.c.newest, table.c.hour == ends.c.start)
-        query = select(table, ends.c.newest, ends.c.start).join(ends, and_(_joined(table, ends), read))
+        # `since` at the series' last run hour before it: one query for those hours, one for the
+        # rows there (by key), however long the history.
+        counts, table = orm.run_counts.c, orm.rollups
+        ends = _in_window(source, since, plan_key).add_columns(
+            func.max(counts.hour).label("newest"), _before(orm.run_counts.c.hour, since).label("start")
+        )
+        hours = {_series(row): (row.newest, row.start) for row in self.session.execute(ends)}
+        if not hours:
+            return {}
+        keys = [(*astuple(series), hour) for series, ends in hours.items() for hour in ends if hour is not None]
+        query = select(table).where(tuple_(*(table.c[name] for name in (*_SERIES, "hour"))).in_(keys))
         if metric_ids is not None:
             query = query.where(table.c.metric_id.in_(metric_ids))
         last: dict[tuple[Series, int, int], Rollup] = {}
         first: dict[tuple[Series, int, int], Rollup] = {}
         for row in self.session.execute(query):
-            rollup, pair = from_row(row), (_series(row), row.llm_id, row.metric_id)
-            if row.hour == row.newest:
+            series = _series(row)
+            rollup, pair = from_row(row), (series, row.llm_id, row.metric_id)
+            newest, start = hours[series]
+            if row.hour == newest:
                 last[pair] = rollup
-            if row.hour == row.start:  # the same row when no run finished since
+            if row.hour == start:
                 first[pair] = rollup
         return {pair: (total, first.get(pair)) for pair, total in last.items()}
 
@@ -179,18 +177,27 @@ def _series(row: Any) -> Series:
     return Series(RunSource(row.source), row.endpoint_id, row.plan_key)
 
 
-def _ends(source: RunSource, since: datetime | None, plan_key: str | None) -> Any:
-    """Each series of the source (of that plan): its newest run hour, its last run hour before
-    `since` and its first from `since` on (its first ever without `since`); over run_counts, whose
-    rows before the longest window are pruned, so this reads a bounded number of rows."""
+def _in_window(source: RunSource, since: datetime | None, plan_key: str | None) -> Select[Any]:
+    """The query of each series of the source (of that plan) with runs from the hour `since` on,
+    grouping their run counts there: it reads the window's rows, never older ones."""
     counts = orm.run_counts.c
-    start = func.max(case((counts.hour < since, counts.hour))) if since is not None else cast(null(), counts.hour.type)
-    first = func.min(case((counts.hour >= since, counts.hour))) if since is not None else func.min(counts.hour)
-    query = select(counts.source, counts.endpoint_id, counts.plan_key, func.max(counts.hour).label("newest"),
-                   start.label("start"), first.label("first")).where(counts.source == source)  # fmt: skip
+    query = select(*(counts[name] for name in _SERIES)).where(counts.source == source)
+    if since is not None:
+        query = query.where(counts.hour >= since)
     if plan_key is not None:
         query = query.where(counts.plan_key == plan_key)
-    return query.group_by(counts.source, counts.endpoint_id, counts.plan_key).subquery("ends")
+    return query.group_by(*(counts[name] for name in _SERIES))
+
+
+def _before(column: ColumnElement[Any], since: datetime | None) -> ColumnElement[Any]:
+    """A run_counts column at the series' (of the grouped query's row) last hour before `since`:
+    one index lookup a series (None without `since`)."""
+    counts, before = orm.run_counts, orm.run_counts.alias("before")
+    if since is None:
+        return cast(null(), column.type)
+    value = before.c[column.name]
+    latest = select(value).where(_joined(before, counts), before.c.hour < since)
+    return latest.order_by(before.c.hour.desc()).limit(1).correlate(counts).scalar_subquery()
 
 
 def _last_count(column: ColumnElement[Any], series: Series, before: datetime) -> Select[Any]:

@@ -145,13 +145,13 @@ class AbstractSummaryRepository(abc.ABC):
 
 
 class RunsSince(NamedTuple):
-    """How many runs of a series completed from some hour on, when the first and last of them
-    finished, and the newest's id."""
+    """How many runs of a series completed from some hour on, and when the first and last of them
+    finished; `run_id` names one of them (the highest id): the run itself when there is one."""
 
     number: int
     first: datetime
     last: datetime
-    newest_run_id: int
+    run_id: int
 
 
 class AbstractRollupRepository(abc.ABC):
@@ -169,9 +169,10 @@ class AbstractRollupRepository(abc.ABC):
         since: datetime | None = None,
         plan_key: str | None = None,
     ) -> dict[tuple[Series, int, int], tuple[Rollup, Rollup | None]]:
-        """By (series, LLM id, metric id), for each pair of each series of the source (of that plan
-        when given) with runs (of these metrics; all when None): the totals over all its runs, and
-        over those that finished before the hour `since` (None: there are none, or no `since`)."""
+        """By (series, LLM id, metric id), for each pair (of these metrics; all when None) of each
+        series of the source (of that plan when given) with runs from the hour `since` on: the
+        totals over all its runs, and over those that finished before `since` (None: there are
+        none, or no `since`)."""
 
     @abc.abstractmethod
     def runs(self, source: RunSource, since: datetime | None = None) -> dict[Series, RunsSince]:

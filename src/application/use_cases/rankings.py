@@ -258,7 +258,7 @@ class RankingUseCases:
         newest = max(runs, key=lambda r: r.last)
         selection = DataSelection(
             scope.window, number, min(r.first for r in runs), newest.last,
-            self.uow.runs.get(newest.newest_run_id) if number == 1 else None, choices[key],
+            self.uow.runs.get(newest.run_id) if number == 1 else None, choices[key],
         )  # fmt: skip
         endpoints = {e.id: e for e in self.uow.endpoints.list()}
         llms = self._llms()
@@ -274,9 +274,9 @@ class RankingUseCases:
         return selection, self._subject_windows(totals)
 
     def _plan_choice(self, key: str, runs: list[RunsSince]) -> PlanChoice:
-        newest = self.uow.runs.get(max(r.newest_run_id for r in runs))
-        assert newest is not None  # counted runs stay
-        return PlanChoice(key, describe(newest.plan), sum(r.number for r in runs))
+        one = self.uow.runs.get(runs[0].run_id)
+        assert one is not None  # counted runs stay
+        return PlanChoice(key, describe(one.plan), sum(r.number for r in runs))
 
     def _subject_windows(self, totals: dict[tuple[str, int], tuple[Subject, Rollup]]) -> list[Piece]:
         """Subjects with two runs or more pool them; one with one run keeps its exact summary."""
