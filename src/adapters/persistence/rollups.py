@@ -86,14 +86,13 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
             self.session.execute(insert(counts).values(**values, hour=hour, runs=before + 1, first_finished=finished,
                                                        last_finished=finished, last_run_id=run.id))  # fmt: skip
             return
-        newest = finished >= row.last_finished
         self.session.execute(
             update(counts)
             .where(*of_series, counts.c.hour == hour)
             .values(
                 first_finished=min(row.first_finished, finished),
-                last_finished=finished if newest else row.last_finished,
-                last_run_id=run.id if newest else row.last_run_id,
+                last_finished=max(row.last_finished, finished),
+                last_run_id=max(row.last_run_id, run.id),
             )
         )
 
@@ -292,7 +291,9 @@ def _count_runs(connection: Connection) -> None:
         totals[series] = totals.get(series, 0) + 1
         key = (series, hour_of(run.finished_at))
         row = hourly.setdefault(key, {"first_finished": run.finished_at})
-        row.update(runs=totals[series], last_finished=run.finished_at, last_run_id=run.id)
+        row.update(
+            runs=totals[series], last_finished=run.finished_at, last_run_id=max(row.get("last_run_id", 0), run.id)
+        )
     rows = [{**dict(zip(_SERIES, astuple(series), strict=True)), "hour": hour, **row}
             for (series, hour), row in hourly.items()]  # fmt: skip
     if rows:
