@@ -1,7 +1,7 @@
 """Rollups per series: measured runs' totals are kept per endpoint and plan (simulated runs' as one
 series, endpoint 0 and plan ""), so that a measured window reads two rows per endpoint and metric
 as a simulated one does, instead of every run's summaries. Run counts also keep when the runs they
-count finished first and last, and the highest of their ids.
+count finished first and last, and the id of the last to finish.
 
 Rollups are derived data: both tables are made afresh and rebuilt from the valid completed runs
 (`adapters.persistence.rollups.rebuild`, which revisions 0005 and 0012 no longer call, as it now

@@ -74,7 +74,7 @@ def test_each_hours_row_totals_every_run_before_its_end_whatever_order_runs_comp
                    for since in (None, NOON, NOON + timedelta(hours=1), NOON + timedelta(hours=3))}  # fmt: skip
         assert uow.rollups.runs(RunSource.MEASURED) == {}
     assert [w.number if w else 0 for w in windows.values()] == [3, 3, 1, 0]
-    assert windows[None][1:] == (NOON + timedelta(minutes=10), NOON + timedelta(hours=2), second.run_id)  # the highest
+    assert windows[None][1:] == (NOON + timedelta(minutes=10), NOON + timedelta(hours=2), third.run_id)  # the newest
     assert windows[NOON + timedelta(hours=1)][1:3] == (NOON + timedelta(hours=2),) * 2
     assert same(before_two, Rollup.merge([first, second]))
     assert same(newest, Rollup.merge([first, second, third]))  # and its newest run is still the third

@@ -256,8 +256,8 @@ class FakeRollupRepository(AbstractRollupRepository):
         found: dict[Series, RunsSince] = {}
         for series, finished, run_id in sorted(self.store.run_counts, key=lambda count: count[1]):
             if series.source is source and (since is None or finished >= since):
-                number, first, _, highest = found.get(series, (0, finished, finished, run_id))
-                found[series] = RunsSince(number + 1, first, finished, max(highest, run_id))
+                number, first = found[series][:2] if series in found else (0, finished)
+                found[series] = RunsSince(number + 1, first, finished, run_id)
         return found
 
     def prune_before(self, hour: datetime) -> int:

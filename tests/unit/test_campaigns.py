@@ -208,8 +208,8 @@ def summaries_of(campaigns: CampaignUseCases, endpoint: str, metric_id: int, req
 
 
 def test_latest_and_windows_hold_an_endpoint_measured_long_before_the_newest_runs_of_the_others(monkeypatch):
-    """An endpoint measured weekly in a fleet measured hourly must not drop out of the latest ranking,
-    nor of a window, when the others' runs outnumber the runs a ranking reads one by one."""
+    """An endpoint measured weekly in a fleet measured hourly must not drop out of the latest ranking
+    (with a plan or without), nor of a window, when the others' runs outnumber RUNS_READ."""
     monkeypatch.setattr(bounds, "RUNS_READ", Bound(1, 3))
     campaigns, rankings, _ = campaign_world()
     plan = campaigns.benchmarks.plan(10, warmup=0)
@@ -224,6 +224,11 @@ def test_latest_and_windows_hold_an_endpoint_measured_long_before_the_newest_run
                                                    group_by=GroupBy.ENDPOINT))  # fmt: skip
     assert day.selection.runs == 7  # every run of the window, read from the endpoints' rollups
     assert [(e.subject.name, e.statistics.n) for e in day.entries] == [("fast", 30), ("middle", 30), ("slow", 10)]
+    campaigns.benchmarks.run_now("slow", campaigns.benchmarks.plan(12, warmup=0))  # its newest, of another plan
+    of_plan = Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT, plan=plan_key(rankings_plan(campaigns, plan)))
+    latest_of_plan = rankings.rank_metric("TTFT", scope=of_plan)  # slow's run of the plan: older than the newest 3
+    assert [(e.subject.name, e.statistics.n) for e in latest_of_plan.entries] == [("fast", 10), ("middle", 10),
+                                                                                  ("slow", 10)]  # fmt: skip
 
 
 def test_only_measured_runs_have_endpoints_to_group_by():

@@ -236,7 +236,7 @@ rollups = Table(
 
 # How many runs of each series completed up to the end of each hour one did (a window's count is
 # the newest less the last before it, like its rollups), when the runs counted here and not in the
-# series' row before finished first and last, and the highest of their ids.
+# series' row before finished first and last, and the id of the last to finish.
 run_counts = Table(
     "run_counts",
     metadata,

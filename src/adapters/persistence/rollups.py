@@ -92,7 +92,7 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
             .values(
                 first_finished=min(row.first_finished, finished),
                 last_finished=max(row.last_finished, finished),
-                last_run_id=max(row.last_run_id, run.id),
+                last_run_id=run.id if finished >= row.last_finished else row.last_run_id,
             )
         )
 
@@ -104,7 +104,7 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
             func.max(counts.runs).label("total"),
             func.min(counts.first_finished).label("first"),
             func.max(counts.last_finished).label("last"),
-            func.max(counts.last_run_id).label("run_id"),
+            _at_last_hour(counts.last_run_id).label("run_id"),
             earlier.label("earlier"),
         )
         return {
@@ -188,15 +188,19 @@ def _in_window(source: RunSource, since: datetime | None, plan_key: str | None) 
     return query.group_by(*(counts[name] for name in _SERIES))
 
 
+def _at_last_hour(column: ColumnElement[Any], before: datetime | None = None) -> ColumnElement[Any]:
+    """A run_counts column at the series' (the grouped query's row's) last hour, or its last before
+    `before`: one index lookup a series."""
+    counts, other = orm.run_counts, orm.run_counts.alias("other")
+    latest = select(other.c[column.name]).where(_joined(other, counts))
+    if before is not None:
+        latest = latest.where(other.c.hour < before)
+    return latest.order_by(other.c.hour.desc()).limit(1).correlate(counts).scalar_subquery()
+
+
 def _before(column: ColumnElement[Any], since: datetime | None) -> ColumnElement[Any]:
-    """A run_counts column at the series' (of the grouped query's row) last hour before `since`:
-    one index lookup a series (None without `since`)."""
-    counts, before = orm.run_counts, orm.run_counts.alias("before")
-    if since is None:
-        return cast(null(), column.type)
-    value = before.c[column.name]
-    latest = select(value).where(_joined(before, counts), before.c.hour < since)
-    return latest.order_by(before.c.hour.desc()).limit(1).correlate(counts).scalar_subquery()
+    """The column at the series' last hour before `since` (None without `since`)."""
+    return _at_last_hour(column, since) if since is not None else cast(null(), column.type)
 
 
 def _last_count(column: ColumnElement[Any], series: Series, before: datetime) -> Select[Any]:
@@ -291,9 +295,7 @@ def _count_runs(connection: Connection) -> None:
         totals[series] = totals.get(series, 0) + 1
         key = (series, hour_of(run.finished_at))
         row = hourly.setdefault(key, {"first_finished": run.finished_at})
-        row.update(
-            runs=totals[series], last_finished=run.finished_at, last_run_id=max(row.get("last_run_id", 0), run.id)
-        )
+        row.update(runs=totals[series], last_finished=run.finished_at, last_run_id=run.id)  # in finishing order
     rows = [{**dict(zip(_SERIES, astuple(series), strict=True)), "hour": hour, **row}
             for (series, hour), row in hourly.items()]  # fmt: skip
     if rows:

@@ -75,8 +75,6 @@ MAX_ERROR_RATE = Bound(0.0, 1.0)  # the share of failed requests above which a s
 # Reading.
 RUN_ID = Bound(1, 2**31 - 1)  # PostgreSQL's INTEGER
 HISTORY_RUNS = Bound(1, 1000)
-RUNS_READ = Bound(
-    1, 1000
-)  # measured runs read one by one at most: an endpoint's baseline, or the search for its newest run of a plan
+RUNS_READ = Bound(1, 1000)  # measured runs read one by one at most: an endpoint's baseline of its status
 PAGE_SIZE = Bound(1, 100)
 OFFSET = Bound(0, 10**9)

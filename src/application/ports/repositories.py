@@ -145,8 +145,8 @@ class AbstractSummaryRepository(abc.ABC):
 
 
 class RunsSince(NamedTuple):
-    """How many runs of a series completed from some hour on, and when the first and last of them
-    finished; `run_id` names one of them (the highest id): the run itself when there is one."""
+    """How many runs of a series completed from some hour on, when the first and last of them
+    finished, and the last's id (the series' newest run)."""
 
     number: int
     first: datetime

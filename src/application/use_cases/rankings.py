@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 from injector import inject
 
-from src.application.domain import bounds
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
 from src.application.domain.model import LLM, Endpoint, Metric, MetricSummary, Run, RunSource, RunStatus
 from src.application.domain.ranking import (
@@ -235,11 +234,11 @@ class RankingUseCases:
         newest = self.uow.runs.newest_of_each_endpoint()  # however many runs of others came since
         if scope.plan is None:
             return newest
-        # An endpoint's newest run of the plan asked for may be older: looked for among the newest of all.
-        read = {r.id for r in newest}
-        most = int(bounds.RUNS_READ.high)
-        older = [r for r in self.uow.runs.completed_recent(None, most, RunSource.MEASURED) if r.id not in read]
-        return sorted(newest + older, key=lambda r: (r.finished_at, r.id), reverse=True)
+        # Each endpoint's newest run of the plan asked for, however long ago: its series' newest.
+        series = self.uow.rollups.runs(RunSource.MEASURED).items()
+        of_plan = [self.uow.runs.get(found.run_id) for one, found in series if one.plan_key == scope.plan]
+        runs = sorted((r for r in of_plan if r is not None), key=lambda r: (r.finished_at, r.id), reverse=True)
+        return runs or newest  # none: the plan's refusal lists the plans of each endpoint's newest run
 
     def _measured_window(self, scope: Scope, metric_ids: list[int]) -> tuple[DataSelection | None, list[Piece]]:
         """A window's measured runs of one plan, from each endpoint's rollups of that plan: each
