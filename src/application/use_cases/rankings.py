@@ -8,7 +8,7 @@ responses per data version.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,7 +31,7 @@ from src.application.domain.ranking import (
     Subject,
     Window,
 )
-from src.application.domain.rollup import SIMULATED, Rollup, hour_of
+from src.application.domain.rollup import SIMULATED, Rollup, Series, hour_of
 from src.application.ports.clock import Clock
 from src.application.ports.repositories import RunsSince
 from src.application.ports.unit_of_work import AbstractUnitOfWork
@@ -39,15 +39,6 @@ from src.application.services import ranking
 from src.application.services.plans import by_plan, choice, describe
 
 LATEST_SIMULATED = Scope()
-
-
-@dataclass(frozen=True)
-class WindowRuns:
-    """A window's runs of one pair (two or more), as the difference of its rollups."""
-
-    llm_id: int
-    metric_id: int
-    runs: Rollup
 
 
 @dataclass(frozen=True)
@@ -61,15 +52,15 @@ class SubjectRuns:
 
 @dataclass(frozen=True)
 class SubjectWindow:
-    """A measured subject's runs of one plan on one metric in a window (two or more), as the sum
-    of its endpoints' rollup differences."""
+    """A subject's runs on one metric in a window (two or more), as the sum of its series' rollup
+    differences: an LLM's simulated runs, or an endpoint's or an LLM's measured runs of one plan."""
 
     subject: Subject
     metric_id: int
     runs: Rollup
 
 
-Piece = MetricSummary | WindowRuns | SubjectRuns | SubjectWindow  # a pair's data: one run's, or several runs'
+Piece = MetricSummary | SubjectRuns | SubjectWindow  # a pair's data: one run's, or several runs'
 
 WINDOW_SPANS: dict[Window, timedelta | None] = {
     Window.DAY: timedelta(hours=24),
@@ -183,7 +174,9 @@ class RankingUseCases:
         runs = self.uow.rollups.runs(RunSource.SIMULATED, since).get(SIMULATED)
         if runs is None:
             return None, []
-        return DataSelection(scope.window, runs.number, runs.first, runs.last), self._window(metric_ids, since)
+        llms = self._llms()
+        pieces = self._window(RunSource.SIMULATED, metric_ids, since, None, lambda _, llm_id: _llm(llms[llm_id]))
+        return DataSelection(scope.window, runs.number, runs.first, runs.last), pieces
 
     def _asked_run(self, run_id: int | None) -> Run | None:
         if run_id is None:
@@ -261,50 +254,47 @@ class RankingUseCases:
         )  # fmt: skip
         endpoints = {e.id: e for e in self.uow.endpoints.list()}
         llms = self._llms()
-        totals: dict[tuple[str, int], tuple[Subject, Rollup]] = {}
-        for (one, _, metric_id), (total, before) in self.uow.rollups.totals(
-            RunSource.MEASURED, metric_ids, since, key
-        ).items():
-            window = total - before if before is not None else total
-            if window.runs:
-                subject = _subject(endpoints[one.endpoint_id], llms, scope.group_by)
-                held = totals.get((subject.name, metric_id))
-                totals[(subject.name, metric_id)] = (subject, held[1] + window if held else window)
-        return selection, self._subject_windows(totals)
+        subject_of = lambda series, _: _subject(endpoints[series.endpoint_id], llms, scope.group_by)  # noqa: E731
+        return selection, self._window(RunSource.MEASURED, metric_ids, since, key, subject_of)
 
     def _plan_choice(self, key: str, runs: list[RunsSince]) -> PlanChoice:
         one = self.uow.runs.get(runs[0].run_id)
         assert one is not None  # counted runs stay
         return PlanChoice(key, describe(one.plan), sum(r.number for r in runs))
 
-    def _subject_windows(self, totals: dict[tuple[str, int], tuple[Subject, Rollup]]) -> list[Piece]:
-        """Subjects with two runs or more pool them; one with one run keeps its exact summary."""
+    def _window(
+        self,
+        source: RunSource,
+        metric_ids: list[int],
+        since: datetime | None,
+        plan_key: str | None,
+        subject_of: Callable[[Series, int], Subject],
+    ) -> list[Piece]:
+        """Each subject's runs since `since` on each metric: its series' newest totals less those
+        before `since` (two rows a pair, whatever the history), summed. A subject with one run keeps
+        that run's exact summary."""
+        windows: dict[tuple[str, int], tuple[Subject, int, Rollup]] = {}  # each subject is of one LLM
+        for (series, llm_id, metric_id), (total, before) in self.uow.rollups.totals(
+            source, metric_ids, since, plan_key
+        ).items():
+            runs = total - before if before is not None else total
+            if runs.runs:
+                subject = subject_of(series, llm_id)
+                held = windows.get((subject.name, metric_id))
+                windows[(subject.name, metric_id)] = (subject, llm_id, held[2] + runs if held else runs)
         pieces: list[Piece] = []
-        singles: dict[int, list[tuple[Subject, int]]] = defaultdict(list)
-        for (_, metric_id), (subject, runs) in totals.items():
+        singles: dict[int, list[tuple[Subject, int, int]]] = defaultdict(list)
+        for (_, metric_id), (subject, llm_id, runs) in windows.items():
             if runs.runs > 1:
                 pieces.append(SubjectWindow(subject, metric_id, runs))
             else:
-                singles[runs.last_run_id].append((subject, metric_id))
+                singles[runs.last_run_id].append((subject, llm_id, metric_id))
         for run_id, pairs in singles.items():
-            found = {s.metric_id: s for s in self.uow.summaries.for_runs([run_id], [m for _, m in pairs])}
-            pieces += [SubjectRuns(subject, metric_id, (found[metric_id],)) for subject, metric_id in pairs]
-        return pieces
-
-    def _window(self, metric_ids: list[int], since: datetime | None) -> list[Piece]:
-        """Each simulated pair's runs since `since`: the newest totals less those before it (two
-        rows per pair, whatever the history); a pair with one run keeps that run's exact summary."""
-        pieces: list[Piece] = []
-        singles: dict[int, set[tuple[int, int]]] = defaultdict(set)
-        for (_, *pair), (total, before) in self.uow.rollups.totals(RunSource.SIMULATED, metric_ids, since).items():
-            runs = total - before if before is not None else total
-            if runs.runs > 1:
-                pieces.append(WindowRuns(pair[0], pair[1], runs))
-            elif runs.runs == 1:
-                singles[runs.last_run_id].add((pair[0], pair[1]))
-        for run_id, pairs in singles.items():
-            summaries = self.uow.summaries.for_runs([run_id], {metric_id for _, metric_id in pairs})
-            pieces += [s for s in summaries if (s.llm_id, s.metric_id) in pairs]
+            summaries = self.uow.summaries.for_runs([run_id], {metric_id for *_, metric_id in pairs})
+            found = {(s.llm_id, s.metric_id): s for s in summaries}
+            pieces += [
+                SubjectRuns(subject, metric_id, (found[llm_id, metric_id],)) for subject, llm_id, metric_id in pairs
+            ]
         return pieces
 
     def _since(self, window: Window) -> datetime | None:
@@ -389,7 +379,11 @@ def _subject_runs(
 
 def _subject(endpoint: Endpoint, llms: dict[int | None, LLM], group_by: GroupBy) -> Subject:
     llm = llms[endpoint.llm_id]
-    return Subject(endpoint.name, llm, endpoint.name) if group_by is GroupBy.ENDPOINT else Subject(llm.name, llm)
+    return Subject(endpoint.name, llm, endpoint.name) if group_by is GroupBy.ENDPOINT else _llm(llm)
+
+
+def _llm(llm: LLM) -> Subject:
+    return Subject(llm.name, llm)
 
 
 def _rank(
@@ -397,11 +391,7 @@ def _rank(
 ) -> tuple[RankingEntry, ...]:
     statistics: dict[str, tuple[Subject, PairStatistics]] = {}
     for piece in pieces:
-        subject = (
-            piece.subject
-            if isinstance(piece, SubjectRuns | SubjectWindow)
-            else Subject(llms[piece.llm_id].name, llms[piece.llm_id])
-        )
+        subject = _llm(llms[piece.llm_id]) if isinstance(piece, MetricSummary) else piece.subject
         statistics[subject.name] = (subject, _statistics(metric, piece))
     return ranking.rank(metric, statistics, statistic) if statistics else ()
 
