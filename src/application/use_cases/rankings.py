@@ -85,7 +85,7 @@ class RankingUseCases:
             metric = self._metric(metric_name)
             llms = self._llms()
             assert metric.id is not None  # read from the catalogue
-            selection, pieces = self._select(scope, [metric.id])
+            selection, pieces = self._select(scope, [metric.id], llms)
         source = _source(scope, selection)
         return MetricRanking(metric, statistic, selection, _rank(metric, llms, pieces, statistic), source)
 
@@ -103,7 +103,7 @@ class RankingUseCases:
             full_weights = metric_weights(weights or {}, [m.name for m in catalogue])
             metrics = [m for m in catalogue if full_weights[m.name] > 0]
             llms = self._llms()
-            selection, pieces = self._select(scope, [m.id for m in metrics if m.id is not None])
+            selection, pieces = self._select(scope, [m.id for m in metrics if m.id is not None], llms)
         by_metric: dict[int | None, list[Piece]] = defaultdict(list)
         for piece in pieces:
             by_metric[piece.metric_id].append(piece)
@@ -153,12 +153,14 @@ class RankingUseCases:
         with self.uow:
             return self.uow.runs.completed_recent(None, limit, source)
 
-    def _select(self, scope: Scope, metric_ids: list[int]) -> tuple[DataSelection | None, list[Piece]]:
+    def _select(
+        self, scope: Scope, metric_ids: list[int], llms: dict[int | None, LLM]
+    ) -> tuple[DataSelection | None, list[Piece]]:
         """The completed runs a ranking covers, and each subject's data (of these metrics at least):
         a run's summary, the rollup of a window's runs, or a measured subject's runs."""
         run = self._asked_run(scope.run_id)
         if RunSource.MEASURED in (scope.source, run and run.source) or scope.campaign_id is not None:
-            return self._measured(scope, metric_ids, run)
+            return self._measured(scope, metric_ids, run, llms)
         if scope.group_by is GroupBy.ENDPOINT:
             raise InvalidParameter("simulated runs have no endpoints: group_by=endpoint ranks measured runs "
                                    "(source=measured)", choices=[GroupBy.LLM.value], parameter="group_by")  # fmt: skip
@@ -174,7 +176,6 @@ class RankingUseCases:
         runs = self.uow.rollups.runs(RunSource.SIMULATED, since).get(SIMULATED)
         if runs is None:
             return None, []
-        llms = self._llms()
         pieces = self._window(RunSource.SIMULATED, metric_ids, since, None, lambda _, llm_id: _llm(llms[llm_id]))
         return DataSelection(scope.window, runs.number, runs.first, runs.last), pieces
 
@@ -189,18 +190,17 @@ class RankingUseCases:
         return run
 
     def _measured(
-        self, scope: Scope, metric_ids: list[int], run: Run | None
+        self, scope: Scope, metric_ids: list[int], run: Run | None, llms: dict[int | None, LLM]
     ) -> tuple[DataSelection | None, list[Piece]]:
         """Measured runs of one plan, each subject's pooled: the run asked for, a campaign's runs,
         each subject's newest run (latest), or a window's runs."""
         if scope.window is not Window.LATEST and run is None and scope.campaign_id is None:
-            return self._measured_window(scope, metric_ids)
+            return self._measured_window(scope, metric_ids, llms)
         runs = self._measured_runs(scope, run)
         if not runs:
             return None, []
         runs = _of_plan(scope.plan, runs)
         endpoints = {e.id: e for e in self.uow.endpoints.list()}
-        llms = self._llms()
         subjects = {r.id: _subject(endpoints[r.endpoint_id], llms, scope.group_by) for r in runs}
         if scope.window is Window.LATEST and run is None and scope.campaign_id is None:
             # Each endpoint's newest run (an LLM's endpoints then pooled); runs come newest first.
@@ -233,7 +233,9 @@ class RankingUseCases:
         runs = sorted((r for r in of_plan if r is not None), key=lambda r: (r.finished_at, r.id), reverse=True)
         return runs or newest  # none: the plan's refusal lists the plans of each endpoint's newest run
 
-    def _measured_window(self, scope: Scope, metric_ids: list[int]) -> tuple[DataSelection | None, list[Piece]]:
+    def _measured_window(
+        self, scope: Scope, metric_ids: list[int], llms: dict[int | None, LLM]
+    ) -> tuple[DataSelection | None, list[Piece]]:
         """A window's measured runs of one plan, from each endpoint's rollups of that plan: each
         subject's are its endpoints' totals at the end less those before the window, summed."""
         since = self._since(scope.window)
@@ -253,7 +255,6 @@ class RankingUseCases:
             self.uow.runs.get(newest.run_id) if number == 1 else None, choices[key],
         )  # fmt: skip
         endpoints = {e.id: e for e in self.uow.endpoints.list()}
-        llms = self._llms()
         subject_of = lambda series, _: _subject(endpoints[series.endpoint_id], llms, scope.group_by)  # noqa: E731
         return selection, self._window(RunSource.MEASURED, metric_ids, since, key, subject_of)
 
