@@ -131,6 +131,9 @@ class FakeRunRepository(AbstractRunRepository):
     def get(self, run_id: int) -> Run | None:
         return self.store.runs.get(run_id)
 
+    def get_many(self, run_ids: Collection[int]) -> list[Run]:
+        return [self.store.runs[run_id] for run_id in run_ids if run_id in self.store.runs]
+
     def get_for_update(self, run_id: int) -> Run | None:
         return self.get(run_id)
 

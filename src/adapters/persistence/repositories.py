@@ -63,6 +63,9 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
     def get(self, run_id: int) -> Run | None:
         return self.session.get(Run, run_id)
 
+    def get_many(self, run_ids: Collection[int]) -> list[Run]:
+        return list(self.session.scalars(select(Run).where(orm.simulation_runs.c.id.in_(run_ids))))
+
     def get_for_update(self, run_id: int) -> Run | None:
         return self.session.get(Run, run_id, with_for_update=True, populate_existing=True)
 

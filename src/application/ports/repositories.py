@@ -66,6 +66,10 @@ class AbstractRunRepository(abc.ABC):
     def get(self, run_id: int) -> Run | None: ...
 
     @abc.abstractmethod
+    def get_many(self, run_ids: Collection[int]) -> list[Run]:
+        """Those of the runs that exist, in one read, in no particular order."""
+
+    @abc.abstractmethod
     def get_for_update(self, run_id: int) -> Run | None:
         """Load and lock the run until the unit of work ends, so two workers never both run it."""
 

@@ -229,8 +229,8 @@ class RankingUseCases:
             return newest
         # Each endpoint's newest run of the plan asked for, however long ago: its series' newest.
         series = self.uow.rollups.runs(RunSource.MEASURED).items()
-        of_plan = [self.uow.runs.get(found.run_id) for one, found in series if one.plan_key == scope.plan]
-        runs = sorted((r for r in of_plan if r is not None), key=lambda r: (r.finished_at, r.id), reverse=True)
+        of_plan = self.uow.runs.get_many([found.run_id for one, found in series if one.plan_key == scope.plan])
+        runs = sorted(of_plan, key=lambda r: (r.finished_at, r.id), reverse=True)
         return runs or newest  # none: the plan's refusal lists the plans of each endpoint's newest run
 
     def _measured_window(
@@ -245,7 +245,12 @@ class RankingUseCases:
         of_plan: dict[str, list[RunsSince]] = defaultdict(list)
         for one, counted in sorted(series.items(), key=lambda item: item[1].last, reverse=True):
             of_plan[one.plan_key].append(counted)
-        choices = {key: self._plan_choice(key, runs) for key, runs in of_plan.items()}
+        # Each plan described by its newest run, all read at once.
+        described = {r.id: r for r in self.uow.runs.get_many([runs[0].run_id for runs in of_plan.values()])}
+        choices = {
+            key: PlanChoice(key, describe(described[runs[0].run_id].plan), sum(r.number for r in runs))
+            for key, runs in of_plan.items()
+        }
         key = _chosen(scope.plan, choices)
         runs = of_plan[key]
         number = sum(r.number for r in runs)
@@ -257,11 +262,6 @@ class RankingUseCases:
         endpoints = {e.id: e for e in self.uow.endpoints.list()}
         subject_of = lambda series, _: _subject(endpoints[series.endpoint_id], llms, scope.group_by)  # noqa: E731
         return selection, self._window(RunSource.MEASURED, metric_ids, since, key, subject_of)
-
-    def _plan_choice(self, key: str, runs: list[RunsSince]) -> PlanChoice:
-        one = self.uow.runs.get(runs[0].run_id)
-        assert one is not None  # counted runs stay
-        return PlanChoice(key, describe(one.plan), sum(r.number for r in runs))
 
     def _window(
         self,
