@@ -134,6 +134,7 @@ def window_latencies(environ: dict[str, str], api_key: str, path: str, requests:
     keeps copies of its answers that nothing outside it can clear; a miss on Redis would add its
     two round trips, about 0.4 ms.)"""
     app = create_app({**environ, "CACHE_REDIS_URL": ""})
+    app.warm_up()  # as a gunicorn worker readies itself
     client, answers = app.test_client(), app.extensions["response_cache"]
     samples = []
     for _ in range(WARM_UP):  # a new app's first requests open connections and build validators

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,14 @@ class JounceFlask(Flask):
         return self._synchronous[func]
 
     def warm_up(self) -> None:
-        """Compiles every template as a server worker starts: its first page would pay ~50 ms for
-        them otherwise, and a broken template stops the worker at boot, not a user's page."""
+        """Readies a server worker before it takes requests. It compiles every template (the first
+        page would pay ~50 ms for them, and a broken one stops the worker at boot, not a user's
+        page), then freezes what the worker holds so far out of the garbage collector's reach:
+        each full collection rescanned it all, a 70 ms pause every few hundred requests."""
         for name in self.jinja_env.list_templates():
             self.jinja_env.get_template(name)
+        gc.collect()
+        gc.freeze()
 
 
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
