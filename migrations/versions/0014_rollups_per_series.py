@@ -3,9 +3,10 @@ series, endpoint 0 and plan ""), so that a measured window reads two rows per en
 as a simulated one does, instead of every run's summaries. Run counts also keep when the runs they
 count finished first and last, and the id of the last to finish.
 
-Rollups are derived data: both tables are made afresh and rebuilt from the valid completed runs
-(`adapters.persistence.rollups.rebuild`, which revisions 0005 and 0012 no longer call, as it now
-writes this shape). Downgrading leaves the older tables empty: rebuild them with the older code.
+Rollups are derived data: both tables are made afresh, and revision 0015 rebuilds them from the
+valid completed runs (`adapters.persistence.rollups.rebuild` writes the newest shape only, so
+neither this revision nor 0005 and 0012 call it). Downgrading leaves the older tables empty:
+rebuild them with the older code.
 
 Revision ID: 0014
 Revises: 0013
@@ -14,8 +15,6 @@ Create Date: 2026-12-05
 
 import sqlalchemy as sa
 from alembic import op
-
-from src.adapters.persistence.rollups import rebuild
 
 revision = "0014"
 down_revision = "0013"
@@ -38,7 +37,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_rollups_series_hour", "rollups", [*SERIES, "hour"])
     op.create_index("ix_run_counts_source_hour", "run_counts", ["source", "hour"])
-    rebuild(op.get_bind())
 
 
 def downgrade() -> None:

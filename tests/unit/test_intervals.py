@@ -18,10 +18,12 @@ from src.application.services.intervals import (
 )
 
 
-def runs_of(samples):
-    """The rollup of runs with these values (only what rollups read is filled in)."""
+def runs_of(samples, medians=False):
+    """The rollup of runs with these values (only what rollups read is filled in); their medians
+    alike unless asked for, so that a quantile's interval is Woodruff's alone."""
     return Rollup.merge([
-        MetricSummary(i, 1, 1, v.size, v.mean(), v.std(ddof=1), 0, 0, 0, 0, 0, 0, QuantileSketch.of(v), {})
+        MetricSummary(i, 1, 1, v.size, v.mean(), v.std(ddof=1), 0, 0, float(np.median(v)) if medians else 1.0,
+                      0, 0, 0, QuantileSketch.of(v), {})
         for i, v in enumerate(samples)
     ])  # fmt: skip
 
@@ -257,6 +259,23 @@ def test_a_windows_quantile_with_no_value_seen_beyond_its_upper_level_is_open_ab
     assert (1 - high) * 300 < 1 <= low * 300
     interval = woodruff_interval(runs_of(samples), 0.99)
     assert interval.high is None and interval.low == pytest.approx(merged.interpolated_at_levels([low])[0])
+
+
+def test_a_windows_quantile_interval_is_at_least_as_wide_as_its_runs_medians_stand_apart():
+    """Floored on the log scale at t(k-1) standard errors of the mean log median each side, about
+    the middle of Woodruff's interval; where Woodruff's is wider, it stands."""
+    rng = np.random.default_rng(9)
+    bodies = [rng.lognormal(np.log(m), 0.2, 450) for m in (1.0, 1.3, 0.8, 1.15)]
+    samples = [np.concatenate([body, rng.uniform(3.0, 4.0, 50)]) for body in bodies]  # tails alike
+    log_medians = np.log([np.median(values) for values in samples])
+    floor = t_dist.ppf(0.975, 3) * log_medians.std(ddof=1) / np.sqrt(4)
+    for q in (0.5, 0.95):
+        woodruff = woodruff_interval(runs_of(samples), q)  # runs_of: every median alike, no floor
+        middle, half = np.log(woodruff.high * woodruff.low) / 2, np.log(woodruff.high / woodruff.low) / 2
+        expected = woodruff if half >= floor else Interval(np.exp(middle - floor), np.exp(middle + floor))
+        found = woodruff_interval(runs_of(samples, medians=True), q)
+        assert (found.low, found.high) == pytest.approx((expected.low, expected.high), rel=1e-9)
+        assert (half >= floor) == (q == 0.5)  # the median's spread already held; the tail's too narrow
 
 
 def test_above_10000_samples_the_mean_interval_is_the_normal_one():

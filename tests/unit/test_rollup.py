@@ -13,8 +13,9 @@ from src.application.services.intervals import cluster_mean_interval, woodruff_i
 
 def summary(run_id, values):
     return MetricSummary(
-        run_id, 1, 1, values.size, values.mean(), values.std(ddof=1), 0, 0, 0, 0, 0, 0, QuantileSketch.of(values), {}
-    )
+        run_id, 1, 1, values.size, values.mean(), values.std(ddof=1), 0, 0, float(np.median(values)), 0, 0, 0,
+        QuantileSketch.of(values), {},
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -41,6 +42,10 @@ def test_a_rollups_bucket_totals_are_the_sums_over_its_runs(samples):
     rollup = Rollup.merge([summary(i, v) for i, v in enumerate(samples)])
     assert (rollup.runs, rollup.last_run_id, rollup.n) == (4, 3, sum(v.size for v in samples))
     assert rollup.size_squares == sum(v.size**2 for v in samples)
+    log_medians = np.log([np.median(v) for v in samples])  # one weight a run, whatever its size
+    assert (rollup.run_log_medians.weight, rollup.run_log_medians.mean, rollup.run_log_medians.m2) == pytest.approx(
+        (4, log_medians.mean(), ((log_medians - log_medians.mean()) ** 2).sum()), rel=1e-12
+    )
     for value in (0.05, 0.2, 1.0, 2.9, 50.0):
         top = bucket_of(value)
         # A value belongs to the highest bucket whose index its log reaches: count by bucket index.
@@ -65,9 +70,11 @@ def test_the_difference_of_two_rollups_is_the_rollup_of_the_runs_between(samples
     assert cluster_mean_interval(window) == Interval(
         pytest.approx(mean.low, rel=1e-12), pytest.approx(mean.high, rel=1e-12)
     )
-    assert [woodruff_interval(window, q) for q in (0.5, 0.9, 0.99)] == [
-        woodruff_interval(direct, q) for q in (0.5, 0.9, 0.99)
-    ]
+    assert window.run_log_medians.spread_about(0.0) == pytest.approx(direct.run_log_medians.spread_about(0.0))
+    for q in (0.5, 0.9, 0.99):
+        found, expected = woodruff_interval(window, q), woodruff_interval(direct, q)
+        for bound, direct_bound in ((found.low, expected.low), (found.high, expected.high)):
+            assert bound == (None if direct_bound is None else pytest.approx(direct_bound, rel=1e-9))
 
 
 def test_rollups_outside_each_others_range_pad_with_empty_and_full_buckets():

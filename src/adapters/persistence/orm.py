@@ -230,6 +230,8 @@ rollups = Table(
     Column("size_squares", BigInteger, nullable=False),
     Column("run_mean", Float, nullable=False),
     Column("run_m2", Float, nullable=False),
+    Column("run_log_median_mean", Float, nullable=False, server_default="0"),  # as migration 0015 adds them
+    Column("run_log_median_m2", Float, nullable=False, server_default="0"),
     Column("buckets", LargeBinary, nullable=False),  # see adapters/persistence/rollups.py
     Index("ix_rollups_series_hour", "source", "endpoint_id", "plan_key", "hour"),
 )

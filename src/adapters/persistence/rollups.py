@@ -220,6 +220,8 @@ def to_row(rollup: Rollup) -> dict[str, Any]:
         "size_squares": rollup.size_squares,
         "run_mean": rollup.run_means.mean,
         "run_m2": rollup.run_means.m2,
+        "run_log_median_mean": rollup.run_log_medians.mean,
+        "run_log_median_m2": rollup.run_log_medians.m2,
         "buckets": struct.pack("<i", rollup.offset) + zlib.compress(arrays.astype("<i8").tobytes()),
     }
 
@@ -233,6 +235,7 @@ def from_row(row: Any) -> Rollup:
         last_run_id=row.last_run_id,
         values=Moments(float(buckets[0].sum()), row.mean, row.m2),
         run_means=Moments(float(row.size_squares), row.run_mean, row.run_m2),
+        run_log_medians=Moments(float(row.runs), row.run_log_median_mean, row.run_log_median_m2),
         size_squares=row.size_squares,
         offset=offset,
         buckets=buckets,

@@ -2,15 +2,17 @@
 
 A window's statistics treat each run as a cluster (services/intervals.py). Everything they need of
 the runs is a sum over runs: the values' moments, the run means' moments weighted by size squared,
-the merged sketch, and per sketch bucket b the sums of A_i(b)^2 and n_i * A_i(b), where A_i(b) is how
-many of run i's n_i values fall in bucket b or below (Woodruff's interval reads them at the edges
-of the pooled quantile's bucket). Sums subtract as well as add, so the runs of a window are the
+the moments of the runs' log medians (how far runs stand apart, whatever their sizes), the merged
+sketch, and per sketch bucket b the sums of A_i(b)^2 and n_i * A_i(b), where A_i(b) is how many of
+run i's n_i values fall in bucket b or below (Woodruff's interval reads them at the edges of the
+pooled quantile's bucket). Sums subtract as well as add, so the runs of a window are the
 totals at its end minus the totals before its start: two rows, whatever the history. Counts are
 integers and subtract exactly; moments subtract by the inverse of Chan's formula.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,6 +106,7 @@ class Rollup:
     last_run_id: int  # the newest run counted
     values: Moments
     run_means: Moments  # each run's mean, weighted by its size squared
+    run_log_medians: Moments  # the log of each run's median, one weight a run
     size_squares: int  # the sum of n_i^2
     offset: int
     # int64, one row each: the merged sketch's counts; per bucket, the sum of A_i(b)^2; per
@@ -119,6 +122,8 @@ class Rollup:
             last_run_id=summary.run_id,
             values=Moments(n, summary.mean, (n - 1) * summary.std**2),
             run_means=Moments(n * n, summary.mean, 0.0),
+            # Medians are positive (every metric's lower bound is); the floor keeps a zero finite.
+            run_log_medians=Moments(1, math.log(max(summary.p50, 1e-9)), 0.0),
             size_squares=n * n,
             offset=sketch.offset,
             buckets=np.stack([sketch.counts, at_most**2, n * at_most]).astype(np.int64),
@@ -180,6 +185,11 @@ class Rollup:
             last_run_id=last_run_id,
             values=self.values + other.values if sign > 0 else self.values - other.values,
             run_means=self.run_means + other.run_means if sign > 0 else self.run_means - other.run_means,
+            run_log_medians=(
+                self.run_log_medians + other.run_log_medians
+                if sign > 0
+                else self.run_log_medians - other.run_log_medians
+            ),
             size_squares=self.size_squares + sign * other.size_squares,
             offset=offset,
             buckets=self._aligned(offset, size) + sign * other._aligned(offset, size),
@@ -205,6 +215,7 @@ class Rollup:
             self.last_run_id,
             self.values,
             self.run_means,
+            self.run_log_medians,
             self.size_squares,
             self.offset + first,
             self.buckets[:, first:last],
