@@ -51,7 +51,7 @@ MEASURED_ENDPOINTS = ("/metrics/?metric_name=TTFT&source=measured&group_by=endpo
 
 def fill_history(environ: dict[str, str], runs: int) -> None:
     """Grow history to `runs` completed runs, copies of run 1 spaced five minutes back in time, and
-    build their rollups as migration 0014 does."""
+    build their rollups as migration 0015 does."""
     engine = create_engine(create_app(environ).config["SQLALCHEMY_DATABASE_URI"])
     with engine.begin() as connection:
         have = connection.execute(text("SELECT count(*) FROM simulation_runs WHERE status = 'completed'")).scalar()
@@ -82,7 +82,7 @@ def measure_fleet(environ: dict[str, str]) -> None:
 
 def fill_measured_history(environ: dict[str, str], runs: int) -> None:
     """Grow measured history to `runs` runs of the FLEET: each endpoint's real run copied with its
-    summaries every 30 minutes back in time; their rollups built as migration 0014 does."""
+    summaries every 30 minutes back in time; their rollups built as migration 0015 does."""
     engine = create_engine(create_app(environ).config["SQLALCHEMY_DATABASE_URI"])
     with engine.begin() as connection:
         have = connection.execute(text("SELECT count(*) FROM simulation_runs WHERE source = 'measured'")).scalar()
