@@ -254,10 +254,10 @@ class RankingUseCases:
         key = _chosen(scope.plan, choices)
         runs = of_plan[key]
         number = sum(r.number for r in runs)
-        newest = max(runs, key=lambda r: r.last)
+        newest = runs[0]  # each plan's series come newest first
         selection = DataSelection(
             scope.window, number, min(r.first for r in runs), newest.last,
-            self.uow.runs.get(newest.run_id) if number == 1 else None, choices[key],
+            described[newest.run_id] if number == 1 else None, choices[key],
         )  # fmt: skip
         endpoints = {e.id: e for e in self.uow.endpoints.list()}
         subject_of = lambda series, _: _subject(endpoints[series.endpoint_id], llms, scope.group_by)  # noqa: E731
