@@ -183,13 +183,9 @@ class Rollup:
         return Rollup(
             runs=self.runs + sign * other.runs,
             last_run_id=last_run_id,
-            values=self.values + other.values if sign > 0 else self.values - other.values,
-            run_means=self.run_means + other.run_means if sign > 0 else self.run_means - other.run_means,
-            run_log_medians=(
-                self.run_log_medians + other.run_log_medians
-                if sign > 0
-                else self.run_log_medians - other.run_log_medians
-            ),
+            values=_signed(self.values, other.values, sign),
+            run_means=_signed(self.run_means, other.run_means, sign),
+            run_log_medians=_signed(self.run_log_medians, other.run_log_medians, sign),
             size_squares=self.size_squares + sign * other.size_squares,
             offset=offset,
             buckets=self._aligned(offset, size) + sign * other._aligned(offset, size),
@@ -220,3 +216,7 @@ class Rollup:
             self.offset + first,
             self.buckets[:, first:last],
         )
+
+
+def _signed(these: Moments, other: Moments, sign: int) -> Moments:
+    return these + other if sign > 0 else these - other
