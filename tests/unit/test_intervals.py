@@ -100,16 +100,25 @@ def test_the_mean_interval_of_a_right_skewed_sample_reaches_further_up_than_down
     assert up > 1.3 * down
 
 
-def test_the_mean_interval_is_the_mean_less_the_studentized_resamples_quantiles_times_its_error():
+def test_the_mean_interval_is_the_mean_less_the_studentized_resamples_quantiles_times_its_error_or_1_96_if_wider():
     values = np.random.default_rng(5).exponential(1.0, 50)
     mean, error = values.mean(), values.std(ddof=1) / np.sqrt(50)
     resamples = values[np.random.default_rng(6).integers(0, 50, size=(999, 50), dtype=np.int32)]
     t = (resamples.mean(axis=1) - mean) / (resamples.std(axis=1, ddof=1) / np.sqrt(50))
     t_low, t_high = np.quantile(t, [0.025, 0.975], method="inverted_cdf")  # the 25th and 975th of 999
+    assert t_low < -1.96 and t_high < 1.96  # right-skewed: the lower bound is the normal interval's
     assert mean_interval(values, np.random.default_rng(6)) == Interval(
-        pytest.approx(mean - t_high * error, rel=1e-9), pytest.approx(mean - t_low * error, rel=1e-9)
+        pytest.approx(mean - 1.959963984540054 * error, rel=1e-9), pytest.approx(mean - t_low * error, rel=1e-9)
     )
     assert intervals._studentized_resamples(values, np.random.default_rng(6)) == pytest.approx(t, rel=1e-9)
+
+
+def test_a_left_skewed_samples_mean_interval_reaches_further_down_and_up_as_far_as_the_normal_one():
+    values = 10.0 - np.random.default_rng(5).exponential(1.0, 50)
+    mean, half = values.mean(), 1.959963984540054 * values.std(ddof=1) / np.sqrt(50)
+    interval = mean_interval(values, np.random.default_rng(6))
+    assert interval.high == pytest.approx(mean + half, rel=1e-9)
+    assert mean - interval.low > 1.1 * half
 
 
 def test_big_samples_are_resampled_in_batches_that_draw_the_same_stream(monkeypatch):
@@ -124,7 +133,8 @@ def test_up_to_the_cap_the_mean_is_bootstrapped(monkeypatch):
     values = np.random.default_rng(7).exponential(1.0, 100)
     half = 1.959963984540054 * values.std(ddof=1) / np.sqrt(100)
     interval = mean_interval(values, np.random.default_rng(0))
-    assert interval.high - values.mean() > 1.1 * half > 1.1 * (values.mean() - interval.low)  # skewed, not normal
+    assert interval.high - values.mean() > 1.1 * half  # skewed, not normal
+    assert values.mean() - interval.low == pytest.approx(half, rel=1e-9)  # the hull's lower side: the normal's
 
 
 def test_above_the_bootstrap_cap_the_mean_interval_is_1_96_standard_errors(monkeypatch):
