@@ -87,7 +87,7 @@ def mean_interval(values: np.ndarray, rng: np.random.Generator) -> Interval:
         # The hull: on a heavy right tail the resamples rarely hold more slow values than the
         # sample, so their upper quantile falls short of 1.96 and the lower bound rose too high. The
         # TTFT mean lies above either interval in 5-6% of runs (no method we tried mends that); the
-        # bootstrap-t's lower bound missed it in another 1.8-2.3%, the hull's in 0.5-0.8%.
+        # bootstrap-t's lower bound missed it in another 1.8-2.3%, the hull's in 0.4-0.8%.
         t_low, t_high = min(float(resampled[0]), t_low), max(float(resampled[1]), t_high)
     low, high = mean - t_high * error, mean - t_low * error
     # Tiny samples resample to constants often enough to make t infinite: that side is open.
