@@ -7,6 +7,7 @@ import zlib
 from collections.abc import Collection, Sequence
 from dataclasses import astuple
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    bindparam,
     cast,
     delete,
     func,
@@ -97,19 +99,9 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         )
 
     def runs(self, source: RunSource, since: datetime | None = None) -> dict[Series, RunsSince]:
-        # A series' runs in the window: its newest count less its last before the window.
-        counts = orm.run_counts.c
-        earlier = _before(orm.run_counts.c.runs, since)
-        query = _in_window(source, since, None).add_columns(
-            func.max(counts.runs).label("total"),
-            func.min(counts.first_finished).label("first"),
-            func.max(counts.last_finished).label("last"),
-            _at_last_hour(counts.last_run_id).label("run_id"),
-            earlier.label("earlier"),
-        )
+        rows = self.session.execute(_runs_query(since is not None), {"source": source, "since": since})
         return {
-            _series(row): RunsSince(row.total - (row.earlier or 0), row.first, row.last, row.run_id)
-            for row in self.session.execute(query)
+            _series(row): RunsSince(row.total - (row.earlier or 0), row.first, row.last, row.run_id) for row in rows
         }
 
     def prune_before(self, hour: datetime) -> int:
@@ -140,28 +132,60 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         # (`counting`), so its newest totals lie at the series' last run hour and its totals before
         # `since` at the series' last run hour before it: one query for those hours, one for the
         # rows there (by key), however long the history.
-        counts, table = orm.run_counts.c, orm.rollups
-        ends = _in_window(source, since, plan_key).add_columns(
-            func.max(counts.hour).label("newest"), _before(orm.run_counts.c.hour, since).label("start")
-        )
-        hours = {_series(row): (row.newest, row.start) for row in self.session.execute(ends)}
+        values = {"source": source, "since": since, "plan_key": plan_key}
+        ends = self.session.execute(_ends_query(since is not None, plan_key is not None), values)
+        hours = {_series(row): (row.newest, row.start) for row in ends}
         if not hours:
             return {}
-        keys = [(*astuple(series), hour) for series, ends in hours.items() for hour in ends if hour is not None]
-        query = select(table).where(tuple_(*(table.c[name] for name in (*_SERIES, "hour"))).in_(keys))
-        if metric_ids is not None:
-            query = query.where(table.c.metric_id.in_(metric_ids))
+        keys = [(*astuple(series), hour) for series, two in hours.items() for hour in two if hour is not None]
+        rows = self.session.execute(
+            _rows_query(metric_ids is not None), {"keys": keys, "metric_ids": list(metric_ids or ())}
+        )
         last: dict[tuple[Series, int, int], Rollup] = {}
         first: dict[tuple[Series, int, int], Rollup] = {}
-        for row in self.session.execute(query):
+        for row in rows:
             series = _series(row)
-            rollup, pair = from_row(row), (series, row.llm_id, row.metric_id)
-            newest, start = hours[series]
+            pair, (newest, start) = (series, row.llm_id, row.metric_id), hours[series]
             if row.hour == newest:
-                last[pair] = rollup
+                last[pair] = from_row(row)
             if row.hour == start:
-                first[pair] = rollup
+                first[pair] = from_row(row)
         return {pair: (total, first.get(pair)) for pair, total in last.items()}
+
+
+# The read queries are built once per shape, their values bound at each request: building one
+# took longer than PostgreSQL takes to run it.
+
+
+@cache
+def _runs_query(windowed: bool) -> Select[Any]:
+    """Each series' runs in the window: its newest count less its last before the window."""
+    counts = orm.run_counts.c
+    return _in_window(windowed, of_plan=False).add_columns(
+        func.max(counts.runs).label("total"),
+        func.min(counts.first_finished).label("first"),
+        func.max(counts.last_finished).label("last"),
+        _at_last_hour(counts.last_run_id).label("run_id"),
+        _before(counts.runs, windowed).label("earlier"),
+    )
+
+
+@cache
+def _ends_query(windowed: bool, of_plan: bool) -> Select[Any]:
+    """Each series' newest run hour, and its last before the window."""
+    counts = orm.run_counts.c
+    return _in_window(windowed, of_plan).add_columns(
+        func.max(counts.hour).label("newest"), _before(counts.hour, windowed).label("start")
+    )
+
+
+@cache
+def _rows_query(of_metrics: bool) -> Select[Any]:
+    """The rows at some (series, hour) keys."""
+    table = orm.rollups
+    at = tuple_(*(table.c[name] for name in (*_SERIES, "hour"))).in_(bindparam("keys", expanding=True))
+    query = select(table).where(at)
+    return query.where(table.c.metric_id.in_(bindparam("metric_ids", expanding=True))) if of_metrics else query
 
 
 def _of(table: Any, series: Series) -> list[ColumnElement[bool]]:
@@ -176,31 +200,31 @@ def _series(row: Any) -> Series:
     return Series(RunSource(row.source), row.endpoint_id, row.plan_key)
 
 
-def _in_window(source: RunSource, since: datetime | None, plan_key: str | None) -> Select[Any]:
-    """The query of each series of the source (of that plan) with runs from the hour `since` on,
+def _in_window(windowed: bool, of_plan: bool) -> Select[Any]:
+    """The query of each series of the source (of the plan) with runs from the hour `since` on,
     grouping their run counts there: it reads the window's rows, never older ones."""
     counts = orm.run_counts.c
-    query = select(*(counts[name] for name in _SERIES)).where(counts.source == source)
-    if since is not None:
-        query = query.where(counts.hour >= since)
-    if plan_key is not None:
-        query = query.where(counts.plan_key == plan_key)
+    query = select(*(counts[name] for name in _SERIES)).where(counts.source == bindparam("source"))
+    if windowed:
+        query = query.where(counts.hour >= bindparam("since"))
+    if of_plan:
+        query = query.where(counts.plan_key == bindparam("plan_key"))
     return query.group_by(*(counts[name] for name in _SERIES))
 
 
-def _at_last_hour(column: ColumnElement[Any], before: datetime | None = None) -> ColumnElement[Any]:
+def _at_last_hour(column: ColumnElement[Any], before_since: bool = False) -> ColumnElement[Any]:
     """A run_counts column at the series' (the grouped query's row's) last hour, or its last before
-    `before`: one index lookup a series."""
+    `since`: one index lookup a series."""
     counts, other = orm.run_counts, orm.run_counts.alias("other")
     latest = select(other.c[column.name]).where(_joined(other, counts))
-    if before is not None:
-        latest = latest.where(other.c.hour < before)
+    if before_since:
+        latest = latest.where(other.c.hour < bindparam("since"))
     return latest.order_by(other.c.hour.desc()).limit(1).correlate(counts).scalar_subquery()
 
 
-def _before(column: ColumnElement[Any], since: datetime | None) -> ColumnElement[Any]:
-    """The column at the series' last hour before `since` (None without `since`)."""
-    return _at_last_hour(column, since) if since is not None else cast(null(), column.type)
+def _before(column: ColumnElement[Any], windowed: bool) -> ColumnElement[Any]:
+    """The column at the series' last hour before `since` (None without a window)."""
+    return _at_last_hour(column, before_since=True) if windowed else cast(null(), column.type)
 
 
 def _last_count(column: ColumnElement[Any], series: Series, before: datetime) -> Select[Any]:
@@ -227,13 +251,15 @@ def to_row(rollup: Rollup) -> dict[str, Any]:
 
 
 def from_row(row: Any) -> Rollup:
-    (offset,) = struct.unpack_from("<i", row.buckets)
-    buckets = np.frombuffer(zlib.decompress(row.buckets[4:]), dtype="<i8").reshape(3, -1).astype(np.int64)
-    buckets[1:] = np.cumsum(buckets[1:], axis=1)
+    blob = row.buckets
+    (offset,) = struct.unpack_from("<i", blob)
+    stored = np.frombuffer(zlib.decompress(blob[4:]), dtype="<i8").reshape(3, -1)
+    buckets = np.cumsum(stored, axis=1)  # the counts' too, put back: one operation, one copy
+    buckets[0] = stored[0]
     return Rollup(
         runs=row.runs,
         last_run_id=row.last_run_id,
-        values=Moments(float(buckets[0].sum()), row.mean, row.m2),
+        values=Moments(float(stored[0].sum()), row.mean, row.m2),
         run_means=Moments(float(row.size_squares), row.run_mean, row.run_m2),
         run_log_medians=Moments(float(row.runs), row.run_log_median_mean, row.run_log_median_m2),
         size_squares=row.size_squares,
