@@ -54,6 +54,13 @@ def endpoints(uow, *names):
         return [e.id for e in sorted(uow.endpoints.list(), key=lambda e: names.index(e.name))]
 
 
+def window_totals(uow, source, since=None, plan=None):
+    """Each pair's totals over the source's series in the window (of one plan when given), read at
+    the hours `runs` finds, as rankings read them."""
+    series = uow.rollups.runs(source, since)
+    return uow.rollups.totals({one: runs for one, runs in series.items() if plan in (None, one.plan_key)})
+
+
 def same(a: Rollup, b: Rollup) -> bool:
     arrays = all(getattr(a, name).tolist() == getattr(b, name).tolist() for name in ("counts", "squares", "crosses"))
     moments = a.values.mean == pytest.approx(b.values.mean) and a.values.m2 == pytest.approx(b.values.m2)
@@ -67,15 +74,18 @@ def test_each_hours_row_totals_every_run_before_its_end_whatever_order_runs_comp
     _, third = complete(uow, NOON + timedelta(hours=2), 1.4)
     _, second = complete(uow, NOON + timedelta(minutes=50), 1.2)  # late: the 14:00 row counts it too
     with uow:
-        newest, before_two = uow.rollups.totals(RunSource.SIMULATED, since=NOON + timedelta(hours=2))[pair]
-        assert uow.rollups.totals(RunSource.SIMULATED, since=NOON)[pair][1] is None
-        assert uow.rollups.totals(RunSource.MEASURED) == {}
+        newest, before_two = window_totals(uow, RunSource.SIMULATED, NOON + timedelta(hours=2))[pair]
+        assert window_totals(uow, RunSource.SIMULATED, NOON)[pair][1] is None
+        assert window_totals(uow, RunSource.MEASURED) == {}
         windows = {since: uow.rollups.runs(RunSource.SIMULATED, since).get(SIMULATED)
                    for since in (None, NOON, NOON + timedelta(hours=1), NOON + timedelta(hours=3))}  # fmt: skip
         assert uow.rollups.runs(RunSource.MEASURED) == {}
     assert [w.number if w else 0 for w in windows.values()] == [3, 3, 1, 0]
-    assert windows[None][1:] == (NOON + timedelta(minutes=10), NOON + timedelta(hours=2), third.run_id)  # the newest
+    assert windows[None][1:4] == (NOON + timedelta(minutes=10), NOON + timedelta(hours=2), third.run_id)  # the newest
     assert windows[NOON + timedelta(hours=1)][1:3] == (NOON + timedelta(hours=2),) * 2
+    # The hours the window's totals lie at: the newest run's, and the last run hour before it.
+    assert windows[NOON + timedelta(hours=1)][4:] == (NOON + timedelta(hours=2), NOON)
+    assert windows[None][4:] == (NOON + timedelta(hours=2), None)
     assert same(before_two, Rollup.merge([first, second]))
     assert same(newest, Rollup.merge([first, second, third]))  # and its newest run is still the third
     assert same(newest - before_two, Rollup.of(third))
@@ -95,7 +105,7 @@ def test_measured_runs_are_totalled_per_endpoint_and_plan_and_invalid_ones_never
     def read():
         with uow:
             one_oclock = NOON + timedelta(hours=1)
-            return uow.rollups.totals(RunSource.MEASURED, since=one_oclock, plan_key=plan_key(PLAN)), {
+            return window_totals(uow, RunSource.MEASURED, one_oclock, plan_key(PLAN)), {
                 since: uow.rollups.runs(RunSource.MEASURED, since) for since in (None, one_oclock)
             }
 
@@ -106,12 +116,16 @@ def test_measured_runs_are_totalled_per_endpoint_and_plan_and_invalid_ones_never
         assert set(totals) == {a, b}  # of the plan asked for
         assert same(totals[a][0], Rollup.merge([first, second])) and same(totals[a][1], Rollup.of(first))
         assert same(totals[b][0], Rollup.of(third)) and totals[b][1] is None
-        assert runs[None] == {
+        assert {one: found[:4] for one, found in runs[None].items()} == {
             a[0]: (2, NOON + timedelta(minutes=5), NOON + timedelta(hours=1, minutes=5), second.run_id),
             b[0]: (1, NOON + timedelta(hours=1, minutes=10), NOON + timedelta(hours=1, minutes=10), third.run_id),
             c[0]: (1, NOON + timedelta(hours=2), NOON + timedelta(hours=2), fourth.run_id),
         }
-        assert runs[NOON + timedelta(hours=1)][a[0]] == (1, *(NOON + timedelta(hours=1, minutes=5),) * 2, second.run_id)
+        assert runs[NOON + timedelta(hours=1)][a[0]][:4] == (
+            1,
+            *(NOON + timedelta(hours=1, minutes=5),) * 2,
+            second.run_id,
+        )
 
 
 def test_rebuilding_gives_the_rows_the_runs_wrote_as_they_completed(uow, clean_app):
@@ -124,7 +138,7 @@ def test_rebuilding_gives_the_rows_the_runs_wrote_as_they_completed(uow, clean_a
 
     def read():
         with uow:
-            totals = [uow.rollups.totals(RunSource.SIMULATED, since=one_oclock), uow.rollups.totals(RunSource.MEASURED)]
+            totals = [window_totals(uow, RunSource.SIMULATED, one_oclock), window_totals(uow, RunSource.MEASURED)]
             return totals, [uow.rollups.runs(source, since) for source in RunSource for since in (None, one_oclock)]
 
     (simulated, of_endpoint), counted = read()
@@ -145,7 +159,7 @@ def test_a_pair_left_out_of_later_runs_keeps_its_totals_in_every_window_that_hol
 
     def windows():
         with uow:
-            return [uow.rollups.totals(RunSource.SIMULATED, since=at) for at in (since, NOON + timedelta(hours=3))]
+            return [window_totals(uow, RunSource.SIMULATED, at) for at in (since, NOON + timedelta(hours=3))]
 
     written = windows()
     with clean_app.app_context(), db.engine.begin() as connection:
@@ -164,13 +178,13 @@ def test_pruning_keeps_each_pairs_last_row_before_the_cutoff_and_every_row_after
     complete(uow, NOON + timedelta(hours=3), 1.2)
     cutoff = NOON + timedelta(hours=2)
     with uow:
-        kept = uow.rollups.totals(RunSource.SIMULATED, since=cutoff)[pair]
+        kept = window_totals(uow, RunSource.SIMULATED, cutoff)[pair]
         assert uow.rollups.prune_before(cutoff) == 2  # the noon hour's rollup and run count
         uow.commit()
     with uow:
         hours = uow.session.scalars(select(orm.rollups.c.hour).order_by(orm.rollups.c.hour)).all()
         assert hours == [NOON + timedelta(hours=1), NOON + timedelta(hours=3)]
-        again = uow.rollups.totals(RunSource.SIMULATED, since=cutoff)[pair]
+        again = window_totals(uow, RunSource.SIMULATED, cutoff)[pair]
         assert all(same(a, b) for a, b in zip(again, kept, strict=True))
         windows = [uow.rollups.runs(RunSource.SIMULATED, since)[SIMULATED] for since in (None, cutoff)]
     assert [w.number for w in windows] == [3, 1]

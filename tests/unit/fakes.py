@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -260,7 +260,10 @@ class FakeRollupRepository(AbstractRollupRepository):
         for series, finished, run_id in sorted(self.store.run_counts, key=lambda count: count[1]):
             if series.source is source and (since is None or finished >= since):
                 number, first = found[series][:2] if series in found else (0, finished)
-                found[series] = RunsSince(number + 1, first, finished, run_id)
+                found[series] = RunsSince(number + 1, first, finished, run_id, hour_of(finished), None)
+        for series in found:
+            before = [hour_of(at) for of, at, _ in self.store.run_counts if of == series and since and at < since]
+            found[series] = found[series]._replace(start_hour=max(before, default=None))
         return found
 
     def prune_before(self, hour: datetime) -> int:
@@ -273,20 +276,14 @@ class FakeRollupRepository(AbstractRollupRepository):
         return pruned  # run counts are kept as completions here: nothing to prune
 
     def totals(
-        self,
-        source: RunSource,
-        metric_ids: Collection[int] | None = None,
-        since: datetime | None = None,
-        plan_key: str | None = None,
+        self, series: Mapping[Series, RunsSince], metric_ids: Collection[int] | None = None
     ) -> dict[tuple[Series, int, int], tuple[Rollup, Rollup | None]]:
         found = {}
-        in_window = self.runs(source, since)
-        for (series, llm_id, metric_id), rows in self.store.rollups.items():
-            if series not in in_window or plan_key not in (None, series.plan_key):
-                continue
-            if metric_ids is None or metric_id in metric_ids:
-                earlier = [at for at in rows if since is not None and at < since]
-                found[(series, llm_id, metric_id)] = (rows[max(rows)], rows[max(earlier)] if earlier else None)
+        for (one, llm_id, metric_id), rows in self.store.rollups.items():
+            runs = series.get(one)
+            if runs and runs.newest_hour in rows and (metric_ids is None or metric_id in metric_ids):
+                before = rows.get(runs.start_hour) if runs.start_hour else None
+                found[(one, llm_id, metric_id)] = (rows[runs.newest_hour], before)
         return found
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import astuple
 from datetime import datetime
 from functools import cache
@@ -101,7 +101,10 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
     def runs(self, source: RunSource, since: datetime | None = None) -> dict[Series, RunsSince]:
         rows = self.session.execute(_runs_query(since is not None), {"source": source, "since": since})
         return {
-            _series(row): RunsSince(row.total - (row.earlier or 0), row.first, row.last, row.run_id) for row in rows
+            _series(row): RunsSince(
+                row.total - (row.earlier or 0), row.first, row.last, row.run_id, row.newest, row.start
+            )
+            for row in rows
         }
 
     def prune_before(self, hour: datetime) -> int:
@@ -122,30 +125,21 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
         return pruned
 
     def totals(
-        self,
-        source: RunSource,
-        metric_ids: Collection[int] | None = None,
-        since: datetime | None = None,
-        plan_key: str | None = None,
+        self, series: Mapping[Series, RunsSince], metric_ids: Collection[int] | None = None
     ) -> dict[tuple[Series, int, int], tuple[Rollup, Rollup | None]]:
         # A pair has a row at every hour a run of its series finished in, from its first run on
-        # (`counting`), so its newest totals lie at the series' last run hour and its totals before
-        # `since` at the series' last run hour before it: one query for those hours, one for the
-        # rows there (by key), however long the history.
-        values = {"source": source, "since": since, "plan_key": plan_key}
-        ends = self.session.execute(_ends_query(since is not None, plan_key is not None), values)
-        hours = {_series(row): (row.newest, row.start) for row in ends}
-        if not hours:
+        # (`counting`), so its totals lie at the two hours `runs` found: one query reads the rows
+        # there (by key), however long the history.
+        ends = {one: (runs.newest_hour, runs.start_hour) for one, runs in series.items()}
+        keys = [(*astuple(one), hour) for one, hours in ends.items() for hour in hours if hour is not None]
+        if not keys:
             return {}
-        keys = [(*astuple(series), hour) for series, two in hours.items() for hour in two if hour is not None]
-        rows = self.session.execute(
-            _rows_query(metric_ids is not None), {"keys": keys, "metric_ids": list(metric_ids or ())}
-        )
+        at_keys = {"keys": keys, "metric_ids": list(metric_ids or ())}
         last: dict[tuple[Series, int, int], Rollup] = {}
         first: dict[tuple[Series, int, int], Rollup] = {}
-        for row in rows:
-            series = _series(row)
-            pair, (newest, start) = (series, row.llm_id, row.metric_id), hours[series]
+        for row in self.session.execute(_rows_query(metric_ids is not None), at_keys):
+            one = _series(row)
+            pair, (newest, start) = (one, row.llm_id, row.metric_id), ends[one]
             if row.hour == newest:
                 last[pair] = from_row(row)
             if row.hour == start:
@@ -159,23 +153,17 @@ class SqlAlchemyRollupRepository(AbstractRollupRepository):
 
 @cache
 def _runs_query(windowed: bool) -> Select[Any]:
-    """Each series' runs in the window: its newest count less its last before the window."""
+    """Each series' runs in the window (its newest count less its last before the window), and the
+    hours its totals lie at: its newest run hour, and its last before the window."""
     counts = orm.run_counts.c
-    return _in_window(windowed, of_plan=False).add_columns(
+    return _in_window(windowed).add_columns(
         func.max(counts.runs).label("total"),
         func.min(counts.first_finished).label("first"),
         func.max(counts.last_finished).label("last"),
         _at_last_hour(counts.last_run_id).label("run_id"),
         _before(counts.runs, windowed).label("earlier"),
-    )
-
-
-@cache
-def _ends_query(windowed: bool, of_plan: bool) -> Select[Any]:
-    """Each series' newest run hour, and its last before the window."""
-    counts = orm.run_counts.c
-    return _in_window(windowed, of_plan).add_columns(
-        func.max(counts.hour).label("newest"), _before(counts.hour, windowed).label("start")
+        func.max(counts.hour).label("newest"),
+        _before(counts.hour, windowed).label("start"),
     )
 
 
@@ -200,15 +188,13 @@ def _series(row: Any) -> Series:
     return Series(RunSource(row.source), row.endpoint_id, row.plan_key)
 
 
-def _in_window(windowed: bool, of_plan: bool) -> Select[Any]:
-    """The query of each series of the source (of the plan) with runs from the hour `since` on,
-    grouping their run counts there: it reads the window's rows, never older ones."""
+def _in_window(windowed: bool) -> Select[Any]:
+    """The query of each series of the source with runs from the hour `since` on, grouping their
+    run counts there: it reads the window's rows, never older ones."""
     counts = orm.run_counts.c
     query = select(*(counts[name] for name in _SERIES)).where(counts.source == bindparam("source"))
     if windowed:
         query = query.where(counts.hour >= bindparam("since"))
-    if of_plan:
-        query = query.where(counts.plan_key == bindparam("plan_key"))
     return query.group_by(*(counts[name] for name in _SERIES))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
@@ -150,12 +150,16 @@ class AbstractSummaryRepository(abc.ABC):
 
 class RunsSince(NamedTuple):
     """How many runs of a series completed from some hour on, when the first and last of them
-    finished, and the last's id (the series' newest run)."""
+    finished, the last's id (the series' newest run), and the two hours whose rollups hold the
+    window's totals (domain/rollup.py): the series' newest run hour, and its last run hour before
+    the window (None: no run before it, or no window start)."""
 
     number: int
     first: datetime
     last: datetime
     run_id: int
+    newest_hour: datetime
+    start_hour: datetime | None
 
 
 class AbstractRollupRepository(abc.ABC):
@@ -167,16 +171,11 @@ class AbstractRollupRepository(abc.ABC):
 
     @abc.abstractmethod
     def totals(
-        self,
-        source: RunSource,
-        metric_ids: Collection[int] | None = None,
-        since: datetime | None = None,
-        plan_key: str | None = None,
+        self, series: Mapping[Series, RunsSince], metric_ids: Collection[int] | None = None
     ) -> dict[tuple[Series, int, int], tuple[Rollup, Rollup | None]]:
-        """By (series, LLM id, metric id), for each pair (of these metrics; all when None) of each
-        series of the source (of that plan when given) with runs from the hour `since` on: the
-        totals over all its runs, and over those that finished before `since` (None: there are
-        none, or no `since`)."""
+        """By (series, LLM id, metric id), for each pair (of these metrics; all when None) of these
+        series (as `runs` found them): the totals over all its runs, and over those that finished
+        before the window (None: there are none, or no window start)."""
 
     @abc.abstractmethod
     def runs(self, source: RunSource, since: datetime | None = None) -> dict[Series, RunsSince]:

@@ -172,11 +172,10 @@ class RankingUseCases:
             if latest is None or latest.id is None:
                 return None, []
             return _one_run(latest, Window.LATEST), list(self.uow.summaries.for_runs([latest.id], metric_ids))
-        since = self._since(scope.window)
-        runs = self.uow.rollups.runs(RunSource.SIMULATED, since).get(SIMULATED)
+        runs = self.uow.rollups.runs(RunSource.SIMULATED, self._since(scope.window)).get(SIMULATED)
         if runs is None:
             return None, []
-        pieces = self._window(RunSource.SIMULATED, metric_ids, since, None, lambda _, llm_id: _llm(llms[llm_id]))
+        pieces = self._window({SIMULATED: runs}, metric_ids, lambda _, llm_id: _llm(llms[llm_id]))
         return DataSelection(scope.window, runs.number, runs.first, runs.last), pieces
 
     def _asked_run(self, run_id: int | None) -> Run | None:
@@ -238,8 +237,7 @@ class RankingUseCases:
     ) -> tuple[DataSelection | None, list[Piece]]:
         """A window's measured runs of one plan, from each endpoint's rollups of that plan: each
         subject's are its endpoints' totals at the end less those before the window, summed."""
-        since = self._since(scope.window)
-        series = self.uow.rollups.runs(RunSource.MEASURED, since)
+        series = self.uow.rollups.runs(RunSource.MEASURED, self._since(scope.window))
         if not series:
             return None, []
         of_plan: dict[str, list[RunsSince]] = defaultdict(list)
@@ -261,26 +259,20 @@ class RankingUseCases:
         )  # fmt: skip
         endpoints = {e.id: e for e in self.uow.endpoints.list()}
         subject_of = lambda series, _: _subject(endpoints[series.endpoint_id], llms, scope.group_by)  # noqa: E731
-        return selection, self._window(RunSource.MEASURED, metric_ids, since, key, subject_of)
+        of_key = {one: counted for one, counted in series.items() if one.plan_key == key}
+        return selection, self._window(of_key, metric_ids, subject_of)
 
     def _window(
-        self,
-        source: RunSource,
-        metric_ids: list[int],
-        since: datetime | None,
-        plan_key: str | None,
-        subject_of: Callable[[Series, int], Subject],
+        self, series: dict[Series, RunsSince], metric_ids: list[int], subject_of: Callable[[Series, int], Subject]
     ) -> list[Piece]:
-        """Each subject's runs since `since` on each metric: its series' newest totals less those
-        before `since` (two rows a pair, whatever the history), summed. A subject with one run keeps
-        that run's exact summary."""
+        """Each subject's runs in the window on each metric: its series' newest totals less those
+        before the window (two rows a pair, whatever the history), summed. A subject with one run
+        keeps that run's exact summary."""
         windows: dict[tuple[str, int], tuple[Subject, int, Rollup]] = {}  # each subject is of one LLM
-        for (series, llm_id, metric_id), (total, before) in self.uow.rollups.totals(
-            source, metric_ids, since, plan_key
-        ).items():
+        for (one, llm_id, metric_id), (total, before) in self.uow.rollups.totals(series, metric_ids).items():
             runs = total - before if before is not None else total
             if runs.runs:
-                subject = subject_of(series, llm_id)
+                subject = subject_of(one, llm_id)
                 held = windows.get((subject.name, metric_id))
                 windows[(subject.name, metric_id)] = (subject, llm_id, held[2] + runs if held else runs)
         pieces: list[Piece] = []
