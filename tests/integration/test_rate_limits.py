@@ -10,6 +10,7 @@ from limits import parse_many
 from limits.storage import RedisStorage
 
 from src.adapters.web.limits import RateLimited, RateLimiter
+from tests.support.tcp_proxy import TcpProxy
 
 
 def admitted(limiter: RateLimiter, rate: str, bucket: str) -> bool:
@@ -62,3 +63,25 @@ def test_in_a_windows_last_second_a_lease_is_spent_not_taken_again_for_each_requ
     assert admitted(limiter, "1000/second", "closing")  # the window opens: a second to go
     time.sleep(0.6)  # 0.4 s left: Redis now says 0
     assert all(admitted(limiter, "1000/second", "closing") for _ in range(150))  # far from 1,000
+
+
+def test_when_redis_hangs_each_waiting_request_costs_one_timeout_at_most_then_counts_in_memory(environ):
+    """Threads queued behind a lease being taken must not each wait for their own timeout once
+    the first has found Redis down."""
+    proxy = TcpProxy(environ["CACHE_REDIS_URL"])
+    limiter = RateLimiter(proxy.url, environ["CACHE_KEY_PREFIX"])
+    assert admitted(limiter, "600/minute", "warm")  # the connection is open before it hangs
+    proxy.freeze()
+    try:
+
+        def waited(bucket: int) -> float:
+            started = time.monotonic()
+            assert admitted(limiter, "600/minute", f"bucket-{bucket}")
+            return time.monotonic() - started
+
+        with ThreadPoolExecutor(max_workers=4) as clients:
+            waits = list(clients.map(waited, range(4)))
+    finally:
+        proxy.restore()
+    assert max(waits) < 0.9  # the socket timeout is 0.5 s: one each, not one after another
+    assert [admitted(limiter, "2/minute", "in memory") for _ in range(3)] == [True, True, False]

@@ -20,7 +20,7 @@ class Outage:
 
     def call(self, action: Callable[[], T], fallback: Callable[[], T]) -> T:
         """`action`'s result, or `fallback`'s while the dependency is down."""
-        if time.monotonic() < self._down_until:
+        if self.down():
             return fallback()
         try:
             return action()
@@ -28,3 +28,6 @@ class Outage:
             self._down_until = time.monotonic() + RETRY_AFTER_SECONDS
             log.warning("%s unavailable, doing without for %ss: %s", self.what, RETRY_AFTER_SECONDS, error)
             return fallback()
+
+    def down(self) -> bool:
+        return time.monotonic() < self._down_until

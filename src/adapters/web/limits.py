@@ -56,7 +56,7 @@ class RateLimiter:
         that one more would pass); raises RateLimited past one."""
         for rate in rates:
             in_memory = partial(self._in_memory, rate, bucket, count)
-            leased = partial(self._leased, self.redis, rate, rate.key_for(*bucket), count)
+            leased = partial(self._leased, self.redis, rate, bucket, count)
             refused_for = self.outage.call(leased, in_memory) if self.redis else in_memory()
             if refused_for is not None:
                 raise RateLimited(rate, refused_for)
@@ -67,8 +67,11 @@ class RateLimiter:
             return None
         return self.memory.get_window_stats(rate, *bucket).reset_time - time.time()
 
-    def _leased(self, redis: RedisStorage, rate: RateLimitItem, key: str, count: bool) -> float | None:
+    def _leased(self, redis: RedisStorage, rate: RateLimitItem, bucket: tuple[str, ...], count: bool) -> float | None:
+        key = rate.key_for(*bucket)
         with self.lock:  # one lease is taken at a time: threads that waited spend it
+            if self.outage.down():  # found down while this thread waited: no second timeout
+                return self._in_memory(rate, bucket, count)
             left, until = self.leases.get(key, (0, 0.0))
             if left == 0 or time.time() >= until:
                 if not count:
