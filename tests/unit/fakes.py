@@ -257,14 +257,16 @@ class FakeRollupRepository(AbstractRollupRepository):
 
     def runs(self, source: RunSource, since: datetime | None = None) -> dict[Series, RunsSince]:
         found: dict[Series, RunsSince] = {}
+        start: dict[Series, datetime] = {}  # each series' last run hour before the window
         for series, finished, run_id in sorted(self.store.run_counts, key=lambda count: count[1]):
-            if series.source is source and (since is None or finished >= since):
+            if series.source is not source:
+                continue
+            if since is not None and finished < since:
+                start[series] = hour_of(finished)
+            else:
                 number, first = found[series][:2] if series in found else (0, finished)
                 found[series] = RunsSince(number + 1, first, finished, run_id, hour_of(finished), None)
-        for series in found:
-            before = [hour_of(at) for of, at, _ in self.store.run_counts if of == series and since and at < since]
-            found[series] = found[series]._replace(start_hour=max(before, default=None))
-        return found
+        return {series: runs._replace(start_hour=start.get(series)) for series, runs in found.items()}
 
     def prune_before(self, hour: datetime) -> int:
         pruned = 0

@@ -8,7 +8,7 @@ responses per data version.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -263,7 +263,7 @@ class RankingUseCases:
         return selection, self._window(of_key, metric_ids, subject_of)
 
     def _window(
-        self, series: dict[Series, RunsSince], metric_ids: list[int], subject_of: Callable[[Series, int], Subject]
+        self, series: Mapping[Series, RunsSince], metric_ids: list[int], subject_of: Callable[[Series, int], Subject]
     ) -> list[Piece]:
         """Each subject's runs in the window on each metric: its series' newest totals less those
         before the window (two rows a pair, whatever the history), summed. A subject with one run
