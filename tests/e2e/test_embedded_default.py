@@ -60,6 +60,8 @@ def test_serve_migrates_seeds_simulates_at_once_then_on_its_schedule(tmp_path):
         status, runs = get_json(f"http://127.0.0.1:{port}/runs", {"api-key": "embedded-key"})
         assert status == 200
         assert [run["status"] for run in runs["runs"]] == ["completed"]  # the first start's run
+        # Past SQLite's integers an id in a path is still a 404, not an error of the database's.
+        assert get_json(f"http://127.0.0.1:{port}/runs/{2**63}", {"api-key": "embedded-key"})[0] == 404
 
         def completed_runs() -> int:
             runs = get_json(f"http://127.0.0.1:{port}/runs?status=completed", {"api-key": "embedded-key"})[1]

@@ -86,6 +86,25 @@ def test_the_document_states_the_domains_bounds_and_every_error_answer(document)
             assert "422" not in answers, (method, path)  # the service answers 400, never 422
 
 
+def test_ids_in_paths_are_documented_and_refused_with_a_404_past_the_bound(client, api_headers, document):
+    from src.application.domain import bounds
+
+    ids = [
+        (path, parameter["schema"])
+        for path, operations in document["paths"].items()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path" and parameter["schema"]["type"] == "integer"
+    ]
+    assert {path for path, _ in ids} == {"/runs/{run_id}", "/runs/{run_id}/requests", "/sweeps/{sweep_id}",
+                                         "/campaigns/{campaign_id}"}  # fmt: skip
+    assert all((schema["minimum"], schema["maximum"]) == (1, bounds.ROW_ID.high) for _, schema in ids)
+    for url in ["/runs/0", f"/runs/{bounds.ROW_ID.high + 1}/requests", f"/campaigns/{2**64}"]:
+        response = client.get(url, headers=api_headers)
+        assert response.status_code == 404 and "error" in response.json, url
+    assert client.get(f"/visualize/sweeps/{2**63}").status_code == 404
+
+
 BODIES = [
     ("/runs", "RunRequest", {}, {"samples_per_pair", "seed", "concurrency"}),
     ("/benchmarks", "BenchmarkRequest", {"endpoint": "nowhere", "rate": 1000},  # burstiness shapes a rate

@@ -16,7 +16,7 @@ DOCUMENTED = [  # bound, lowest value admitted, highest value admitted
     (bounds.STREAMS, 1, 1000),
     (bounds.WARMUP, 0, 100),
     (bounds.MAX_TOKENS, 1, 8192),
-    (bounds.RUN_ID, 1, 2**31 - 1),
+    (bounds.ROW_ID, 1, 2**31 - 1),
     (bounds.HISTORY_RUNS, 1, 1000),
     (bounds.PAGE_SIZE, 1, 100),
     (bounds.OFFSET, 0, 10**9),

@@ -15,6 +15,7 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from src.adapters.web.auth import verified_keys
+from src.adapters.web.models import ID_IN_PATH
 from src.application.domain.errors import DomainError, InvalidParameter
 from src.application.domain.model import Role, User
 from src.application.use_cases.accounts import AccountUseCases
@@ -136,7 +137,7 @@ def create_key(accounts: AccountUseCases) -> ResponseReturnValue:
     return redirect(url_for("accounts.keys"))
 
 
-@blueprint.post("/keys/<int:key_id>/revoke")
+@blueprint.post(f"/keys/<{ID_IN_PATH}:key_id>/revoke")
 @login_required  # type: ignore[misc]
 def revoke_key(key_id: int, accounts: AccountUseCases) -> ResponseReturnValue:
     if ConfirmForm().validate_on_submit():

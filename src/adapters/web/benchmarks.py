@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from src.adapters.web.auth import caller
 from src.adapters.web.contract import MEASURED, READING, STARTING_WORK, answers, api
 from src.adapters.web.models import (
+    ID_IN_PATH,
     BenchmarkRequest,
     CampaignEnvelope,
     CampaignRequest,
@@ -119,7 +120,7 @@ def request_sweep(benchmarks: BenchmarkUseCases, sweeps: SweepUseCases) -> Respo
     return SweepEnvelope.of(sweeps.get(sweep.id)), 202, {"Location": url_for("benchmarks.get_sweep", sweep_id=sweep.id)}
 
 
-@blueprint.get("/sweeps/<int:sweep_id>")
+@blueprint.get(f"/sweeps/<{ID_IN_PATH}:sweep_id>")
 @api.validate(resp=answers((200, SweepEnvelope, "The sweep and its stages so far"), *READING, 404), tags=[MEASURED])
 def get_sweep(sweep_id: int, sweeps: SweepUseCases) -> ResponseReturnValue:
     """A sweep: its stages' throughput and latency, its knee, and the largest load meeting its SLO"""
@@ -140,7 +141,7 @@ def request_campaign(benchmarks: BenchmarkUseCases, campaigns: CampaignUseCases)
     return CampaignEnvelope.of(report, None), 202, {"Location": location}
 
 
-@blueprint.get("/campaigns/<int:campaign_id>")
+@blueprint.get(f"/campaigns/<{ID_IN_PATH}:campaign_id>")
 @api.validate(
     resp=answers((200, CampaignEnvelope, "The campaign, its runs, and once finished its ranking"), *READING, 404),
     tags=[MEASURED],

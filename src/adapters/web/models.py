@@ -57,6 +57,9 @@ from src.application.use_cases.sweeps import SweepReport
 # Field types: each check raises its own message; `parsed` turns it into an InvalidParameter.
 
 DIGITS = re.compile(r"[0-9]{1,20}")  # ASCII digits only: int() would take "١٢" or "+1_0"
+# A stored row's id in a URL path: outside the bound no route matches (a 404, never a query the
+# database cannot take), and spectree documents the bound from the rule.
+ID_IN_PATH = f"int(min={bounds.ROW_ID.low}, max={bounds.ROW_ID.high})"
 
 
 def refuse(message: str, choices: list[str] | None = None) -> PydanticCustomError:
@@ -256,7 +259,7 @@ class ScopeQuery(Query):
     window: one_of([w.value for w in Window]) = Field(  # type: ignore[valid-type]
         None, description="The latest completed run (the default), or every run completed in a period"
     )
-    run_id: query_whole(bounds.RUN_ID) = Field(None, description="One completed run instead of a window")  # type: ignore[valid-type]
+    run_id: query_whole(bounds.ROW_ID) = Field(None, description="One completed run instead of a window")  # type: ignore[valid-type]
     source: one_of(SOURCES) = Field(  # type: ignore[valid-type]
         RunSource.SIMULATED.value,
         description="Simulated runs, or measured runs of real endpoints (latest: each subject's newest run)",
@@ -270,7 +273,7 @@ class ScopeQuery(Query):
         description="Measured runs: the plan key to rank under (runs of different plans are never pooled); "
         "needed only where the runs have several, and the error then lists them",
     )
-    campaign_id: query_whole(bounds.RUN_ID) = Field(None, description="Measured runs: one campaign's runs")  # type: ignore[valid-type]
+    campaign_id: query_whole(bounds.ROW_ID) = Field(None, description="Measured runs: one campaign's runs")  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def one_scope(self) -> Self:

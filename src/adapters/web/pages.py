@@ -12,7 +12,7 @@ from werkzeug.datastructures import MultiDict
 
 from src.adapters.web import charts
 from src.adapters.web.errors import STATUS_BY_ERROR
-from src.adapters.web.models import MetricQuery, OverallQuery, csv_text, parsed
+from src.adapters.web.models import ID_IN_PATH, MetricQuery, OverallQuery, csv_text, parsed
 from src.adapters.web.response_cache import cached_by
 from src.application.domain.errors import DomainError, NotFound
 from src.application.domain.model import Metric, RunSource
@@ -89,7 +89,7 @@ def visualize_all_csv(chart: str, rankings: RankingUseCases) -> ResponseReturnVa
     return _chart_csv(_overall_page(rankings, chosen(request.args))["charts"], chart)
 
 
-@blueprint.get("/visualize/sweeps/<int:sweep_id>")
+@blueprint.get(f"/visualize/sweeps/<{ID_IN_PATH}:sweep_id>")
 def sweep(sweep_id: int, sweeps: SweepUseCases) -> ResponseReturnValue:
     """A sweep's curve. Not cached: a running sweep's stages come in as they finish."""
     report = sweeps.get(sweep_id)
@@ -98,13 +98,13 @@ def sweep(sweep_id: int, sweeps: SweepUseCases) -> ResponseReturnValue:
                            query={"sweep_id": sweep_id})  # fmt: skip
 
 
-@blueprint.get("/visualize/sweeps/<int:sweep_id>/<chart>.csv")
+@blueprint.get(f"/visualize/sweeps/<{ID_IN_PATH}:sweep_id>/<chart>.csv")
 def sweep_csv(sweep_id: int, chart: str, sweeps: SweepUseCases) -> ResponseReturnValue:
     """The numbers of a sweep's chart, as CSV."""
     return _chart_csv({"curve": charts.sweep_curve(sweeps.get(sweep_id))}, chart)
 
 
-@blueprint.get("/visualize/campaigns/<int:campaign_id>")
+@blueprint.get(f"/visualize/campaigns/<{ID_IN_PATH}:campaign_id>")
 def campaign(campaign_id: int, campaigns: CampaignUseCases) -> ResponseReturnValue:
     """A campaign's endpoints compared. Not cached: a running campaign's runs finish while it is read."""
     report = campaigns.get(campaign_id)
@@ -112,7 +112,7 @@ def campaign(campaign_id: int, campaigns: CampaignUseCases) -> ResponseReturnVal
                            csv_endpoint="pages.campaign_csv", query={"campaign_id": campaign_id})  # fmt: skip
 
 
-@blueprint.get("/visualize/campaigns/<int:campaign_id>/<chart>.csv")
+@blueprint.get(f"/visualize/campaigns/<{ID_IN_PATH}:campaign_id>/<chart>.csv")
 def campaign_csv(campaign_id: int, chart: str, campaigns: CampaignUseCases) -> ResponseReturnValue:
     """The numbers of a campaign's chart, as CSV."""
     return _chart_csv(_campaign_charts(campaigns.get(campaign_id), campaigns), chart)

@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from src.adapters.web.auth import caller
 from src.adapters.web.contract import JSON_LINES, MEASURED, READING, RUNS, STARTING_WORK, answers, api
-from src.adapters.web.models import RequestRecord, RunEnvelope, RunList, RunListQuery, RunOut, RunRequest
+from src.adapters.web.models import ID_IN_PATH, RequestRecord, RunEnvelope, RunList, RunListQuery, RunOut, RunRequest
 from src.application.domain.model import RunStatus
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
@@ -39,14 +39,14 @@ def list_runs(simulations: SimulationUseCases) -> ResponseReturnValue:
                    offset=query.offset)  # fmt: skip
 
 
-@blueprint.get("/runs/<int:run_id>")
+@blueprint.get(f"/runs/<{ID_IN_PATH}:run_id>")
 @api.validate(resp=answers((200, RunEnvelope, "The run"), *READING, 404), tags=[RUNS])
 def get_run(run_id: int, simulations: SimulationUseCases) -> ResponseReturnValue:
     """One run: status, seed, timings, sample count"""
     return RunEnvelope.of(simulations.get(run_id))
 
 
-@blueprint.get("/runs/<int:run_id>/requests")
+@blueprint.get(f"/runs/<{ID_IN_PATH}:run_id>/requests")
 @api.validate(
     resp=answers((200, RequestRecord, "JSON Lines: a request a line, in the order sent"), *READING, 404, 409),
     tags=[MEASURED],

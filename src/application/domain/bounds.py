@@ -73,7 +73,7 @@ MIN_GAIN = Bound(0.0, 1.0)  # the throughput gain below which a sweep stops
 MAX_ERROR_RATE = Bound(0.0, 1.0)  # the share of failed requests above which a sweep stops
 
 # Reading.
-RUN_ID = Bound(1, 2**31 - 1)  # PostgreSQL's INTEGER
+ROW_ID = Bound(1, 2**31 - 1)  # a stored run's, sweep's, campaign's or key's id: PostgreSQL's INTEGER
 HISTORY_RUNS = Bound(1, 1000)
 RUNS_READ = Bound(1, 1000)  # measured runs read one by one at most: an endpoint's baseline of its status
 PAGE_SIZE = Bound(1, 100)
