@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -276,6 +277,10 @@ def test_an_endpoints_page_draws_its_trend_its_campaign_and_where_it_stands(visi
     assert count(page, "#chart-front .scatterlayer .trace:first-child .point") == 3  # every watched endpoint
     assert count(page, "#chart-campaign-ttft .barlayer .point") == 3
     assert "no baseline yet" in page.locator("#endpoint-changed").text_content()
+    assert "2 runs over the last 24 hours" in page.locator("dl").first.text_content()
+    # Its two runs finished seconds apart: the axis still spans an hour, not milliseconds.
+    start, end = page.evaluate("document.querySelector('#chart-ttft .plot').layout.xaxis.range")
+    assert datetime.fromisoformat(end) - datetime.fromisoformat(start) == timedelta(hours=1)
     assert page.evaluate(LAYOUT) == []
     page.screenshot(path=str(screenshots / "endpoint.png"), full_page=True)
     listing = visit("/visualize/endpoints").page

@@ -80,6 +80,8 @@ def test_simulated_rankings_say_what_they_rank_and_at_which_load(client, clean_a
         page = " ".join(client.get(path).data.decode().split())
         assert "rank the catalogue's assumed latency profiles and deployment capacities" in page
         assert "16 requests at once on each LLM's deployment" in page
+    window = " ".join(client.get("/visualize?window=24h").data.decode().split())
+    assert "<strong>1 run</strong> of the last 24h" in window
 
 
 def test_production_answers_tell_browsers_to_keep_to_https(clean_app, environ):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 # Imported now: plotly.io loads it on first use, which took ~50 ms of a worker's first page.
@@ -35,6 +36,9 @@ BLUE, PALE_BLUE, ORANGE = "#2b6cb0", "#8fb8de", "#d97706"
 # White (score 0) to dark blue (score 1): the best stands out. (Plotly's "Blues" runs the other way.)
 SCORE_COLOURS = [[0.0, "#f7fbff"], [0.5, "#6baed6"], [1.0, "#08306b"]]
 GRID = {"gridcolor": "#e2e8f0", "zerolinecolor": "#cbd5e0"}
+# Runs closer than this are shown on an axis this wide: plotly would spread one run, or runs
+# seconds apart, over an axis of milliseconds.
+SHORTEST_TIME_AXIS = timedelta(hours=1)
 # Twelve distinguishable colours, one per LLM (plotly's default cycle repeats after ten).
 COLORWAY = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
             "#bcbd22", "#17becf", "#393b79", "#ad494a"]  # fmt: skip
@@ -186,7 +190,7 @@ def trend_lines(history: MetricHistory) -> Chart:
     figure = _figure(
         lines,
         margin={"l": 70, "r": 20, "t": 20, "b": 50},
-        xaxis={"title": {"text": "run finished at (UTC)"}},
+        xaxis=_time_axis([p.finished_at for points in history.series.values() for p in points]),
         yaxis={"title": {"text": axis_title(history.metric, str(history.statistic))}},
     )
     llms = list(history.series)
@@ -390,8 +394,9 @@ def endpoint_trend(points: Sequence[TrendPoint], latency: str) -> Chart:
             "hovertemplate": "run %{customdata[0]}<br>%{x}<br>%{y:.1f} ms<extra></extra>",
         })  # fmt: skip
     axis = {"title": {"text": f"median {latency} (ms) — lower is better"}, "rangemode": "tozero"}
+    times = [p.run.finished_at for p in points if p.run.finished_at]
     figure = _figure(lines, margin={"l": 70, "r": 20, "t": 20, "b": 60}, legend={"orientation": "h", "y": -0.2},
-                     xaxis={"title": {"text": "run finished at (UTC)"}}, yaxis=axis)  # fmt: skip
+                     xaxis=_time_axis(times), yaxis=axis)  # fmt: skip
     rows = [[p.run.id, p.run.finished_at.strftime("%Y-%m-%d %H:%M:%S") if p.run.finished_at else None, p.plan,
              estimate(p).value * 1000, _ms(estimate(p).interval.low), _ms(estimate(p).interval.high),
              p.slo_attainment] for p in points]  # fmt: skip
@@ -406,6 +411,14 @@ def endpoint_trend(points: Sequence[TrendPoint], latency: str) -> Chart:
             rows,
         ),
     )
+
+
+def _time_axis(times: Sequence[datetime]) -> dict[str, Any]:
+    axis: dict[str, Any] = {"title": {"text": "run finished at (UTC)"}}
+    if times and max(times) - min(times) < SHORTEST_TIME_AXIS:
+        middle = min(times) + (max(times) - min(times)) / 2
+        axis["range"] = [(middle - SHORTEST_TIME_AXIS / 2).isoformat(), (middle + SHORTEST_TIME_AXIS / 2).isoformat()]
+    return axis
 
 
 def _above(estimated: Estimated) -> float:

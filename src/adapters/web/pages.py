@@ -233,6 +233,11 @@ def figure(value: object) -> str:
     return str(value)
 
 
+@blueprint.app_template_filter("runs")
+def runs(count: int) -> str:
+    return f"{count:,} run" if count == 1 else f"{count:,} runs"
+
+
 def chosen(source: MultiDict[str, str]) -> dict[str, str]:
     """A page form's fields without the empty ones (a form's empty option means "the default"),
     the first of repeated names."""
