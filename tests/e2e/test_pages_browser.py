@@ -86,7 +86,8 @@ def test_switching_the_metric_changes_the_chart_and_the_url(visit, simulated):
         page.select_option("#metric-select", "TPS")
     page.wait_for_load_state("networkidle")
     assert "metric_name=TPS" in page.url
-    assert "TPS (tokens/second) — higher is better" in page.locator("#chart-ranking .ytitle").text_content()
+    lines = page.locator("#chart-ranking .ytitle tspan.line").all_text_contents()  # beside the plot: two lines
+    assert lines == ["mean TPS (tokens/second)", "higher is better"]
 
 
 def test_visualize_all_draws_scores_heatmap_and_the_pareto_scatter(visit, simulated, screenshots):
@@ -134,6 +135,12 @@ LAYOUT = """() => {
     const title = card.querySelector('h2').getBoundingClientRect();
     const plot = card.querySelector('.plot').getBoundingClientRect();
     if (title.bottom > plot.top + 0.5) problems.push(`${card.id}: the plot covers its title`);
+    for (const axis of card.querySelectorAll('.xtitle, .ytitle')) {
+      const own = axis.getBoundingClientRect();
+      if (!inside(own, plot) || own.top < plot.top - 0.5 || own.bottom > plot.bottom + 0.5) {
+        problems.push(`${card.id}: the axis title "${axis.textContent}" is cut off`);
+      }
+    }
   }
   for (const table of document.querySelectorAll('table')) {
     const scroller = table.closest('.table-scroll') || table.parentElement;
@@ -281,6 +288,10 @@ def test_an_endpoints_page_draws_its_trend_its_campaign_and_where_it_stands(visi
     # Its two runs finished seconds apart: the axis still spans an hour, not milliseconds.
     start, end = page.evaluate("document.querySelector('#chart-ttft .plot').layout.xaxis.range")
     assert datetime.fromisoformat(end) - datetime.fromisoformat(start) == timedelta(hours=1)
+    front = "document.querySelector('#chart-front .plot')"
+    assert page.evaluate(f"[{front}.layout.xaxis.range[0], {front}.layout.yaxis.range[0]]") == [0, 0]
+    title, plot = (page.locator(f"#chart-front {part}").bounding_box() for part in (".ytitle", ".plot"))
+    assert title["y"] >= plot["y"] and title["y"] + title["height"] <= plot["y"] + plot["height"]  # not clipped
     assert page.evaluate(LAYOUT) == []
     page.screenshot(path=str(screenshots / "endpoint.png"), full_page=True)
     listing = visit("/visualize/endpoints").page

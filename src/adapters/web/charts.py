@@ -455,8 +455,9 @@ def endpoints_front(statuses: Sequence[EndpointStatus], shown: str) -> Chart:
          {"type": "scatter", "mode": "lines", "name": "Pareto front", "x": [points[n][0] for n in front],
           "y": [points[n][1] for n in front], "line": {"color": ORANGE, "dash": "dash"}, "hoverinfo": "skip"}],
         margin={"l": 70, "r": 20, "t": 20, "b": 60}, legend={"orientation": "h", "y": -0.2},
-        xaxis={"title": {"text": "median TTFT (seconds) — lower is better"}},
-        yaxis={"title": {"text": "output speed per request (tokens/second) — higher is better"}},
+        # From zero: neither can be negative, and a lone endpoint would be centred on an axis that is.
+        xaxis={"title": {"text": "median TTFT (seconds) — lower is better"}, "rangemode": "tozero"},
+        yaxis={"title": {"text": "tokens/s per request — higher is better"}, "rangemode": "tozero"},
     )  # fmt: skip
     rows = [[n, points[n][0], points[n][1], statuses[i].plan.description, "yes" if n in front else "no"]
             for i, n in enumerate(names)]  # fmt: skip
