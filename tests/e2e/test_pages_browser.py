@@ -104,6 +104,8 @@ def test_visualize_all_draws_scores_heatmap_and_the_pareto_scatter(visit, simula
     )
     colours = dict(legend)
     assert colours["LLM"] == "rgb(43, 108, 176)" and colours["on the Pareto front"] == "rgb(217, 119, 6)"
+    scatter = "document.querySelector('#chart-scatter .plot').layout"
+    assert page.evaluate(f"[{scatter}.xaxis.range[0], {scatter}.yaxis.range[0]]") == [0, 0]  # to scale
     page.screenshot(path=str(screenshots / "visualize-all.png"), full_page=True)
 
 
@@ -227,7 +229,7 @@ def swept(clean_app):
     benchmarks, sweeps = injector.get(BenchmarkUseCases), injector.get(SweepUseCases)
     with FakeOpenAI(SATURATES_AT_TWO) as server:
         benchmarks.add_endpoint("two-at-once", "GPT-4o", server.base_url, "gpt-4o", None)
-        plan = benchmarks.plan(16, warmup=0, slo=Slo(e2e_ms=60.0))
+        plan = benchmarks.plan(20, warmup=0, slo=Slo(e2e_ms=60.0))  # one late request a stage: see test_sweeps
         spec = SweepSpec(SweepLoad.CONCURRENCY, (1, 2, 4, 8), min_gain=0.2)
         sweep = sweeps.request("two-at-once", plan, spec, COMMAND_LINE)
         assert sweep.id is not None
@@ -238,7 +240,10 @@ def swept(clean_app):
         return report
 
 
-def test_a_sweeps_page_draws_its_curve_with_the_knee_beside_its_numbers(visit, swept, live_server, screenshots):
+@pytest.mark.parametrize("viewport_width", [1280, 400])
+def test_a_sweeps_page_draws_its_curve_with_the_knee_beside_its_numbers(
+    visit, swept, live_server, screenshots, viewport_width
+):
     import urllib.request
 
     page = visit(f"/visualize/sweeps/{swept.sweep.id}").page
@@ -255,7 +260,8 @@ def test_a_sweeps_page_draws_its_curve_with_the_knee_beside_its_numbers(visit, s
     with urllib.request.urlopen(live_server + href, timeout=5) as response:
         assert response.read().decode().splitlines()[0].startswith("concurrency,run,output tokens/s")
     assert page.evaluate(LAYOUT) == []
-    page.screenshot(path=str(screenshots / "sweep.png"), full_page=True)
+    if viewport_width == 1280:
+        page.screenshot(path=str(screenshots / "sweep.png"), full_page=True)
 
 
 @pytest.fixture
@@ -299,3 +305,5 @@ def test_an_endpoints_page_draws_its_trend_its_campaign_and_where_it_stands(visi
     campaign = visit(f"/visualize/campaigns/{compared[-1].campaign.id}").page
     assert campaign.locator("#campaign-status").text_content() == "completed"
     assert count(campaign, "#chart-scatter .scatterlayer .point") >= 3 and campaign.evaluate(LAYOUT) == []
+    scatter = "document.querySelector('#chart-scatter .plot').layout"
+    assert campaign.evaluate(f"[{scatter}.xaxis.range[0], {scatter}.yaxis.range[0]]") == [0, 0]  # to scale
