@@ -23,7 +23,7 @@ def saturating(clean_app):
 
 
 def test_a_sweep_stops_where_throughput_stops_rising_and_reports_its_knee_and_slo_load(saturating, client, api_headers):
-    # 20 requests a stage: 95% of them may miss by one, so one late moment of a busy host fails no stage.
+    # 20 requests a stage: at 95% one of them may be late, so one slow moment of a busy host fails no stage.
     body = {"endpoint": "saturating", "requests": 20, "warmup": 0, "load": "concurrency", "loads": [1, 2, 4, 8, 16],
             "min_gain": 0.2, "slo": {"e2e_ms": 60}}  # fmt: skip
     response = client.post("/sweeps", json=body, headers=api_headers)
