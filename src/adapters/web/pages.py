@@ -234,7 +234,8 @@ def figure(value: object) -> str:
 
 
 @blueprint.app_template_filter("runs")
-def runs(count: int) -> str:
+def counted_runs(count: int) -> str:
+    """For templates: `{{ n|runs }}` reads "1 run", "2 runs"."""
     return f"{count:,} run" if count == 1 else f"{count:,} runs"
 
 
