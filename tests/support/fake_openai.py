@@ -31,6 +31,7 @@ class Behaviour:
     count_prompt: bool = False  # the prompt's words plus a chat template's TEMPLATE_TOKENS
     reasoning_tokens: int = 0  # streamed as reasoning_content before the content, as vLLM streams them
     break_after: int = 0  # the connection drops after this many tokens (0: never)
+    error_after: int = 0  # after this many tokens an error event ends the stream, as vLLM's when generation fails
     one_character_chunks: bool = False  # each token's characters streamed as chunks of their own
     fail_every: int = 0  # every n-th request answers 500 (0: never)
     throttle_every: int = 0  # every n-th request answers 429 (0: never)
@@ -122,6 +123,9 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
                 if b.break_after and index == b.break_after:
                     self.close_connection = True
                     return
+                if b.error_after and index == b.error_after:
+                    self._send(_event({"error": {"message": "generation failed", "type": "InternalServerError"}}))
+                    break
                 kind = "reasoning_content" if index < b.reasoning_tokens else "content"
                 last = (
                     {"finish_reason": "length" if tokens < b.tokens else "stop"}
@@ -133,7 +137,7 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
             prompt = (
                 len(body["messages"][0]["content"].split()) + TEMPLATE_TOKENS if b.count_prompt else b.prompt_tokens
             )
-            if b.send_usage:
+            if b.send_usage and not b.error_after:
                 self._send(_event({"choices": [], "usage": {"prompt_tokens": prompt,
                                                              "completion_tokens": b.tokens}}))  # fmt: skip
             self._send(b"data: [DONE]\n\n")

@@ -129,6 +129,8 @@ class _Streams(AbstractChatStreams):
                 await stream.read(response.content)
         except TimeoutError:  # asyncio's too
             return stream.failed("timeout")
+        except _ErrorEvent:
+            return stream.failed("stream_error")
         except (aiohttp.ClientConnectionError, OSError):
             # Once the server has answered, a lost connection is a stream cut midway.
             return stream.failed("broken_stream" if stream.headers_at else "connection")
@@ -151,6 +153,10 @@ def _body_and_headers(request: ChatRequest) -> dict[str, Any]:
     if request.api_key:
         headers["Authorization"] = f"Bearer {request.api_key}"
     return {"data": json.dumps(body), "headers": headers}
+
+
+class _ErrorEvent(Exception):
+    """The server reported an error inside the stream."""
 
 
 class _Stream:
@@ -189,6 +195,8 @@ class _Stream:
         self._take(orjson.loads(payload), arrived)
 
     def _take(self, event: dict[str, Any], arrived: float) -> None:
+        if event.get("error"):  # vLLM's and OpenAI's way to fail a stream already answered 200
+            raise _ErrorEvent(event["error"])
         if event.get("usage"):
             self.usage = event["usage"]
         for choice in event.get("choices") or []:

@@ -531,7 +531,9 @@ class RequestRecord(Out):
     tokens_from_usage: bool
     usage: dict[str, Any] | None = Field(description="The API's usage report, as it sent it")
     finish_reason: str | None = Field(description="Why the reply ended, as the API said: stop, length, ...")
-    error: str | None = Field(description="http_429, http_5xx, http_4xx, timeout, connection or broken_stream")
+    error: str | None = Field(
+        description="http_429, http_5xx, http_4xx, timeout, connection, broken_stream or stream_error"
+    )
     client_overhead_s: float = Field(description="Time the client spent in its own parsing, not waiting")
 
 
