@@ -213,6 +213,9 @@ def invalid(error: ValidationError, model: type[BaseModel]) -> InvalidParameter:
     name = ".".join(map(str, problem["loc"])) if problem["loc"] else None  # workload.input_tokens
     context = problem.get("ctx") or {}
     message = context.get("message") or (f"{name} is required" if problem["type"] == "missing" else problem["msg"])
+    field = str(problem["loc"][-1]) if problem["loc"] else ""
+    if name and message.startswith(field + " "):  # a nested field by its path: slo.ttft_ms
+        message = name + message[len(field) :]
     return InvalidParameter(message, choices=context.get("choices"), parameter=name)
 
 
@@ -395,7 +398,7 @@ class PlanIn(Body):
 
 class BenchmarkRequest(PlanIn):
     example = '{"endpoint": "gpt-4o", "requests": 50}'
-    endpoint: text() = Field("", description="The endpoint's name (see /endpoints)")  # type: ignore[valid-type]
+    endpoint: text() = Field(description="The endpoint's name (see /endpoints)")  # type: ignore[valid-type]
 
 
 class CampaignRequest(PlanIn):
