@@ -14,7 +14,7 @@ from werkzeug.serving import run_simple
 from src.adapters.tasks.inprocess import InProcessScheduler
 from src.application.domain import bounds
 from src.application.domain.errors import DomainError
-from src.application.domain.model import COMMAND_LINE, Role, RunStatus, SweepLoad
+from src.application.domain.model import COMMAND_LINE, MaxTokensField, Role, RunStatus, SweepLoad
 from src.application.services.measures import Slo
 from src.application.services.sweeps import doubling
 from src.application.services.workloads import DISTRIBUTIONS, Workload
@@ -173,10 +173,17 @@ def endpoints() -> None:
 @click.option("--base-url", required=True, help="e.g. https://api.openai.com/v1")
 @click.option("--model", required=True, help="the model id the API expects")
 @click.option("--api-key-env", default=None, help="the environment variable holding its key")
+@click.option("--max-tokens-field", type=click.Choice([f.value for f in MaxTokensField]), default="max_tokens",
+              show_default=True, help="the body field its API reads the output limit from (OpenAI's reasoning "
+              "models: max_completion_tokens)")  # fmt: skip
 @with_appcontext
-def add_endpoint(name: str, llm_name: str, base_url: str, model: str, api_key_env: str | None) -> None:
+def add_endpoint(
+    name: str, llm_name: str, base_url: str, model: str, api_key_env: str | None, max_tokens_field: str
+) -> None:
     try:
-        endpoint = _get(BenchmarkUseCases).add_endpoint(name, llm_name, base_url, model, api_key_env)
+        endpoint = _get(BenchmarkUseCases).add_endpoint(
+            name, llm_name, base_url, model, api_key_env, max_tokens_field=max_tokens_field
+        )
     except DomainError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"endpoint {endpoint.name} added ({endpoint.base_url}, model {endpoint.model})")
@@ -187,7 +194,9 @@ def add_endpoint(name: str, llm_name: str, base_url: str, model: str, api_key_en
 def list_endpoints() -> None:
     for endpoint in _get(BenchmarkUseCases).endpoints():
         key = f"key in ${endpoint.api_key_env}" if endpoint.api_key_env else "no key"
-        click.echo(f"{endpoint.name}: {endpoint.base_url} model {endpoint.model} ({key})")
+        click.echo(
+            f"{endpoint.name}: {endpoint.base_url} model {endpoint.model} ({key}; limit in {endpoint.max_tokens_field})"
+        )
 
 
 @click.command()

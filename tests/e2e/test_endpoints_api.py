@@ -52,6 +52,7 @@ def test_only_admins_manage_endpoints(client, clean_app, api_headers):
         ({"api_key_env": "API_KEY"}, "not the service's own API_KEY"),
         ({"llm": "GPT-5"}, "unknown LLM 'GPT-5'"),
         ({"colour": "red"}, "unknown field 'colour'"),
+        ({"max_tokens_field": "max_new_tokens"}, "unknown max_tokens_field 'max_new_tokens'"),
     ],
 )
 def test_an_endpoint_that_could_reach_inside_or_leak_a_secret_is_refused_with_a_400(client, api_headers, change, words):
@@ -97,3 +98,44 @@ def test_llms_are_added_and_listed_on_the_command_line(clean_app):
     assert "Mistral Small 3 (Mistral) 24B" in runner.invoke(args=["llms", "list"]).output.splitlines()
     again = runner.invoke(args=["llms", "add", "--name", "Mistral Small 3", "--vendor", "Mistral"])
     assert again.exit_code == 1 and "already has an LLM named 'Mistral Small 3'" in again.output
+
+
+def test_an_endpoint_whose_api_refuses_max_tokens_is_measured_with_max_completion_tokens(
+    client, clean_app, api_headers
+):
+    """OpenAI's reasoning models answer a body with max_tokens with a 400: every request would fail."""
+    from src.application.use_cases.benchmarks import BenchmarkUseCases
+    from tests.support.fake_openai import Behaviour, FakeOpenAI
+
+    benchmarks = clean_app.extensions["injector"].get(BenchmarkUseCases)
+    behaviour = Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=8, send_usage=False, refuse_max_tokens=True)
+    with FakeOpenAI(behaviour) as server:
+        reasoning = GPT | {"name": "o-series", "base_url": server.base_url, "api_key_env": None}
+        added = client.post("/endpoints", json=reasoning, headers=api_headers)
+        assert added.json["endpoint"]["max_tokens_field"] == "max_tokens"  # the default: what most servers read
+        refused = benchmarks.run_now("o-series", benchmarks.plan(3, warmup=0, max_tokens=5))
+        changed = client.patch(
+            "/endpoints/o-series", json={"max_tokens_field": "max_completion_tokens"}, headers=api_headers
+        )
+        assert changed.json["endpoint"]["max_tokens_field"] == "max_completion_tokens"
+        measured = benchmarks.run_now("o-series", benchmarks.plan(3, warmup=0, max_tokens=5))
+    assert refused.details["errors"] == {"http_4xx": 3}
+    assert measured.details["errors"] == {} and measured.details["output_tokens"]["p50"] == 5  # the limit held
+    assert measured.details["tokens_counted_by"] == "tokenizer"
+    listed = client.get("/endpoints", headers=key(clean_app, "reader")).json["endpoints"]
+    assert [e["max_tokens_field"] for e in listed] == ["max_completion_tokens"]
+
+
+def test_endpoints_are_added_and_listed_on_the_command_line_with_their_max_tokens_field(clean_app):
+    cli = clean_app.test_cli_runner()
+    added = cli.invoke(args=["endpoints", "add", "--name", "o-series", "--llm", "GPT-4o", "--base-url",
+                             "http://127.0.0.1:9/v1", "--model", "o4-mini",
+                             "--max-tokens-field", "max_completion_tokens"])  # fmt: skip
+    assert added.exit_code == 0, added.output
+    listed = cli.invoke(args=["endpoints", "list"]).output
+    assert listed == "o-series: http://127.0.0.1:9/v1 model o4-mini (no key; limit in max_completion_tokens)\n"
+    wrong = cli.invoke(args=["endpoints", "add", "--name", "x", "--llm", "GPT-4o", "--base-url", "http://127.0.0.1:9/v1",
+                             "--model", "m", "--max-tokens-field", "max_new_tokens"])  # fmt: skip
+    assert (
+        wrong.exit_code == 2 and "'max_new_tokens' is not one of 'max_tokens', 'max_completion_tokens'" in wrong.output
+    )

@@ -19,8 +19,8 @@ from tests.support.fake_openai import Behaviour, FakeOpenAI
 FIRST, GAP = 0.15, 0.01
 
 
-def request(base_url: str, max_tokens: int = 256, timeout_s: float = 10.0) -> ChatRequest:
-    return ChatRequest(base_url, "fake-model", None, "Say something.", max_tokens, timeout_s)
+def request(base_url: str, max_tokens: int = 256, timeout_s: float = 10.0, **more) -> ChatRequest:
+    return ChatRequest(base_url, "fake-model", None, "Say something.", max_tokens, timeout_s, **more)
 
 
 def send(base_url: str, count: int = 1, reuse: bool = True, **asked) -> list[RequestOutcome]:
@@ -60,6 +60,14 @@ def test_a_reply_cut_by_max_tokens_says_length():
     with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=10)) as server:
         (outcome,) = send(server.base_url, max_tokens=4)
     assert outcome.finish_reason == "length" and len(outcome.chunks) == 4
+
+
+def test_an_api_that_refuses_max_tokens_gets_the_limit_in_the_field_its_endpoint_names():
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=10, refuse_max_tokens=True)) as server:
+        (refused,) = send(server.base_url, max_tokens=4)
+        (limited,) = send(server.base_url, max_tokens=4, max_tokens_field="max_completion_tokens")
+    assert refused.error == "http_4xx"
+    assert limited.error is None and limited.finish_reason == "length" and len(limited.chunks) == 4
 
 
 def test_kept_connections_are_set_up_once_and_fresh_ones_by_every_request():

@@ -36,6 +36,7 @@ class Behaviour:
     fail_every: int = 0  # every n-th request answers 500 (0: never)
     throttle_every: int = 0  # every n-th request answers 429 (0: never)
     send_usage: bool = True
+    refuse_max_tokens: bool = False  # a 400 for a body with max_tokens, as OpenAI's reasoning models answer
     capacity: int = 0  # requests streamed at once (0: any number); the rest wait their turn, as a saturated server's
     slower_after: int = 0  # after this many requests (0: never) every delay is `slower_by` times longer
     slower_by: float = 1.0
@@ -104,6 +105,8 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
                 return self._status(429)
             if self.path != "/v1/chat/completions" or not body.get("stream"):
                 return self._status(404)
+            if b.refuse_max_tokens and "max_tokens" in body:
+                return self._status(400)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
@@ -116,7 +119,7 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
             b = behaviour
             # Each token at its own time from the request's arrival, so late wake-ups never add up.
             arrived = time.monotonic()
-            tokens = min(b.tokens, body.get("max_tokens", b.tokens))
+            tokens = min(b.tokens, body.get("max_tokens", body.get("max_completion_tokens", b.tokens)))
             for index in range(b.reasoning_tokens + tokens):
                 due = arrived + (b.first_token_delay + index * b.token_delay) * slower
                 time.sleep(max(0.0, due - time.monotonic()))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from src.application.domain.errors import Conflict, Forbidden, InvalidParameter, NotFound
-from src.application.domain.model import Caller, Role, RunSource, RunStatus
+from src.application.domain.model import Caller, MaxTokensField, Role, RunSource, RunStatus
 from src.application.domain.ranking import Scope, Window
 from src.application.ports.llm_client import (
     AbstractChatStreams,
@@ -315,6 +315,22 @@ def test_admins_change_and_remove_endpoints_but_one_with_runs_is_kept():
         use_cases.remove_endpoint("fake")
     with pytest.raises(NotFound, match="no endpoint is named 'spare'; known: fake"):
         use_cases.remove_endpoint("spare")
+
+
+def test_an_endpoint_names_the_field_its_api_reads_the_output_limit_from_and_its_requests_use_it():
+    client = ScriptedClient(ok(0.2, 1.2, 11))
+    use_cases, _, _ = benchmarks(client)
+    assert use_cases.endpoints()[0].max_tokens_field is MaxTokensField.MAX_TOKENS
+    with pytest.raises(InvalidParameter, match="unknown max_tokens_field 'max_new_tokens'") as refused:
+        use_cases.add_endpoint("o", "GPT-4o", "http://127.0.0.1:9/v1", "o4", None, max_tokens_field="max_new_tokens")
+    assert refused.value.choices == ["max_tokens", "max_completion_tokens"]
+    assert [e.name for e in use_cases.endpoints()] == ["fake"]
+    changed = use_cases.change_endpoint("fake", {"max_tokens_field": "max_completion_tokens"})
+    assert changed.max_tokens_field is MaxTokensField.MAX_COMPLETION_TOKENS
+    with pytest.raises(InvalidParameter, match="unknown max_tokens_field 'max'"):
+        use_cases.change_endpoint("fake", {"max_tokens_field": "max"})
+    use_cases.run_now("fake", use_cases.plan(1, warmup=0, max_tokens=7))
+    assert [(r.max_tokens_field, r.max_tokens) for r in client.requests] == [("max_completion_tokens", 7)]
 
 
 @pytest.mark.parametrize(

@@ -143,7 +143,7 @@ def _body_and_headers(request: ChatRequest) -> dict[str, Any]:
     body = {
         "model": request.model,
         "messages": [{"role": "user", "content": request.prompt}],
-        "max_tokens": request.max_tokens,
+        request.max_tokens_field: request.max_tokens,
         "stream": True,
         "stream_options": {"include_usage": True},  # exact token counts where the API offers them
     }

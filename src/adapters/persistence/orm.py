@@ -36,6 +36,7 @@ from src.application.domain.model import (
     Direction,
     Endpoint,
     Interval,
+    MaxTokensField,
     Metric,
     MetricSummary,
     Role,
@@ -92,8 +93,8 @@ class IntervalsType(TypeDecorator[dict[str, Interval]]):
         return {name: Interval(low, high) for name, (low, high) in value.items()}
 
 
-def _values(enum_class: type) -> Enum:
-    return Enum(enum_class, native_enum=False, values_callable=lambda e: [m.value for m in e], length=16)
+def _values(enum_class: type, length: int = 16) -> Enum:
+    return Enum(enum_class, native_enum=False, values_callable=lambda e: [m.value for m in e], length=length)
 
 
 metadata = MetaData(
@@ -188,6 +189,7 @@ endpoints = Table(
     Column("model", String(200), nullable=False),
     Column("api_key_env", String(100)),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("max_tokens_field", _values(MaxTokensField, length=24), nullable=False, server_default="max_tokens"),
 )
 
 metric_summaries = Table(

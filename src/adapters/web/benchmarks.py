@@ -58,7 +58,9 @@ def endpoint_statuses(monitoring: MonitoringUseCases) -> ResponseReturnValue:
 def add_endpoint(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
     """Add an endpoint (admins): its base URL is checked, its key stays in the variable it names"""
     body: EndpointIn = request.context.json  # type: ignore[attr-defined]
-    endpoint = benchmarks.add_endpoint(body.name, body.llm, body.base_url, body.model, body.api_key_env, caller())
+    endpoint = benchmarks.add_endpoint(
+        body.name, body.llm, body.base_url, body.model, body.api_key_env, caller(), body.max_tokens_field
+    )
     location = url_for("benchmarks.change_endpoint", name=endpoint.name)
     return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, with_address=True)), 201, {"Location": location}
 
@@ -68,7 +70,8 @@ def add_endpoint(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
     json=EndpointChange, resp=answers((200, EndpointEnvelope, "Changed"), *STARTING_WORK, 404), tags=[MEASURED]
 )
 def change_endpoint(name: str, benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
-    """Change an endpoint's base URL, model or key variable (admins); its runs keep what they measured"""
+    """Change an endpoint's base URL, model, key variable or max_tokens field (admins); its runs keep what they
+    measured"""
     body: EndpointChange = request.context.json  # type: ignore[attr-defined]
     endpoint = benchmarks.change_endpoint(name, body.changes(), caller())
     return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, with_address=True))

@@ -30,7 +30,16 @@ from pydantic_core import PydanticCustomError
 from src.application.domain import bounds
 from src.application.domain.bounds import Bound
 from src.application.domain.errors import InvalidParameter
-from src.application.domain.model import Direction, Endpoint, Metric, Run, RunSource, RunStatus, SweepLoad
+from src.application.domain.model import (
+    Direction,
+    Endpoint,
+    MaxTokensField,
+    Metric,
+    Run,
+    RunSource,
+    RunStatus,
+    SweepLoad,
+)
 from src.application.domain.ranking import (
     DataSelection,
     GroupBy,
@@ -412,6 +421,9 @@ class CampaignRequest(PlanIn):
 LOAD = bounds.Bound(0, max(bounds.STREAMS.high, bounds.RATE.high), open_below=True)  # either kind's; checked per kind
 
 
+MAX_TOKENS_FIELDS = [field.value for field in MaxTokensField]
+
+
 class EndpointIn(Body):
     example = ('{"name": "openai-gpt-4o", "llm": "GPT-4o", "base_url": "https://api.openai.com/v1", '
                '"model": "gpt-4o", "api_key_env": "OPENAI_API_KEY"}')  # fmt: skip
@@ -424,6 +436,11 @@ class EndpointIn(Body):
     api_key_env: text() | None = Field(  # type: ignore[valid-type]
         None, description="The environment variable holding its key (NAME_API_KEY, or one of ENDPOINT_KEY_VARIABLES)"
     )
+    max_tokens_field: one_of(MAX_TOKENS_FIELDS) = Field(  # type: ignore[valid-type]
+        MaxTokensField.MAX_TOKENS.value,
+        description="The body field its API reads the output limit from: max_completion_tokens for OpenAI's "
+        "reasoning models, which refuse max_tokens",
+    )
 
 
 class EndpointChange(Body):
@@ -431,6 +448,7 @@ class EndpointChange(Body):
     base_url: text(500) = None  # type: ignore[valid-type]
     model: text(200) = None  # type: ignore[valid-type]
     api_key_env: text() | None = Field(None, description="null: no key")  # type: ignore[valid-type]
+    max_tokens_field: one_of(MAX_TOKENS_FIELDS) = None  # type: ignore[valid-type]
 
     def changes(self) -> dict[str, Any]:
         """The fields given (an api_key_env of null included: the endpoint then sends no key)."""
@@ -658,6 +676,7 @@ class EndpointOut(Out):
     base_url: str | None = Field(description="admins only")
     model: str
     api_key_env: str | None = Field(description="admins only")
+    max_tokens_field: str = Field(description="The body field its API reads the output limit from")
     created_at: Timestamp
 
     @classmethod

@@ -191,6 +191,14 @@ class Campaign:
     id: int | None = None
 
 
+class MaxTokensField(enum.StrEnum):
+    """The request field an endpoint's API reads the output limit from: most servers (vLLM, SGLang,
+    TGI) read max_tokens; OpenAI's reasoning models refuse it and read max_completion_tokens."""
+
+    MAX_TOKENS = "max_tokens"
+    MAX_COMPLETION_TOKENS = "max_completion_tokens"
+
+
 @dataclass(eq=False)
 class Endpoint:
     """An OpenAI-compatible API serving one LLM of the catalogue. Its key stays in the environment
@@ -202,6 +210,7 @@ class Endpoint:
     model: str
     api_key_env: str | None
     created_at: datetime
+    max_tokens_field: MaxTokensField = MaxTokensField.MAX_TOKENS
     id: int | None = None
 
 

@@ -19,6 +19,7 @@ class ChatRequest:
     prompt: str
     max_tokens: int
     timeout_s: float
+    max_tokens_field: str = "max_tokens"  # the body's field for max_tokens: the endpoint's MaxTokensField
     prompt_tokens: int | None = None  # the prompt's length by the tokenizer, where a workload drew it
     force_output: bool = False  # ask for exactly max_tokens: min_tokens and ignore_eos, where accepted
 

@@ -25,6 +25,7 @@ from src.application.domain.model import (
     COMMAND_LINE,
     Caller,
     Endpoint,
+    MaxTokensField,
     MetricSummary,
     Role,
     Run,
@@ -67,6 +68,7 @@ DEFAULT_PROMPT = (
     "and compare separate chaining with open addressing."
 )
 KEY_VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]{0,91}_API_KEY$")
+CHANGEABLE = ("base_url", "model", "api_key_env", "max_tokens_field")  # an endpoint's fields; its name and LLM stay
 
 
 @dataclass(frozen=True)
@@ -245,10 +247,12 @@ class BenchmarkUseCases:
         model: str,
         api_key_env: str | None,
         caller: Caller = COMMAND_LINE,
+        max_tokens_field: str = MaxTokensField.MAX_TOKENS,
     ) -> Endpoint:
         caller.require(Role.ADMIN, "adding an endpoint")
         self._check_address(base_url)
         self._check_key_variable(api_key_env)
+        field = _max_tokens_field(max_tokens_field)
         if not 1 <= len(name.strip()) <= 100 or not 1 <= len(model.strip()) <= 200:
             raise InvalidParameter("an endpoint needs a name (at most 100 characters) and a model (at most 200)")
         with self.uow:
@@ -264,6 +268,7 @@ class BenchmarkUseCases:
                 model=model.strip(),
                 api_key_env=api_key_env,
                 created_at=self.clock.now(),
+                max_tokens_field=field,
             )
             try:  # a taken name is found when it is added, or at the latest when committed
                 self.uow.endpoints.add(endpoint)
@@ -273,16 +278,18 @@ class BenchmarkUseCases:
         return endpoint
 
     def change_endpoint(self, name: str, changes: dict[str, Any], caller: Caller = COMMAND_LINE) -> Endpoint:
-        """Change an endpoint's base_url, model or api_key_env (None: no key); its runs keep theirs."""
+        """Change an endpoint's base_url, model, api_key_env (None: no key) or max_tokens_field; its
+        runs keep theirs."""
         caller.require(Role.ADMIN, "changing an endpoint")
-        if unknown := sorted(set(changes) - {"base_url", "model", "api_key_env"}):
-            raise InvalidParameter(f"an endpoint's {unknown[0]} cannot be changed",
-                                   choices=["base_url", "model", "api_key_env"])  # fmt: skip
+        if unknown := sorted(set(changes) - set(CHANGEABLE)):
+            raise InvalidParameter(f"an endpoint's {unknown[0]} cannot be changed", choices=list(CHANGEABLE))
         if "base_url" in changes:
             self._check_address(changes["base_url"])
             changes = changes | {"base_url": changes["base_url"].rstrip("/")}
         if "api_key_env" in changes:
             self._check_key_variable(changes["api_key_env"])
+        if "max_tokens_field" in changes:
+            changes = changes | {"max_tokens_field": _max_tokens_field(changes["max_tokens_field"])}
         with self.uow:
             endpoint = self._named(name)
             for field_name, value in changes.items():
@@ -584,7 +591,7 @@ class BenchmarkUseCases:
                 return f"the environment variable {endpoint.api_key_env} (the endpoint's key) is not set"
         return ChatRequest(
             endpoint.base_url, endpoint.model, api_key, self.settings.prompt, plan.max_tokens, self.settings.timeout_s,
-            force_output=plan.force_output,
+            max_tokens_field=endpoint.max_tokens_field, force_output=plan.force_output,
         )  # fmt: skip
 
     def prompt_tokens(self, plan: BenchmarkPlan) -> int:
@@ -629,6 +636,15 @@ class BenchmarkUseCases:
             for name, array in values.items()
             if array.size
         ]
+
+
+def _max_tokens_field(value: str) -> MaxTokensField:
+    try:
+        return MaxTokensField(value)
+    except ValueError:
+        choices = [field.value for field in MaxTokensField]
+        message = f"unknown max_tokens_field {str(value)[:50]!r}"
+        raise InvalidParameter(message, choices=choices, parameter="max_tokens_field") from None
 
 
 def _sender(streams: AbstractChatStreams, requests: Iterator[ChatRequest]) -> Callable[[], Awaitable[RequestOutcome]]:
