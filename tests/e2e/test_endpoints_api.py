@@ -120,6 +120,7 @@ def test_an_endpoint_whose_api_refuses_max_tokens_is_measured_with_max_completio
         assert changed.json["endpoint"]["max_tokens_field"] == "max_completion_tokens"
         measured = benchmarks.run_now("o-series", benchmarks.plan(3, warmup=0, max_tokens=5))
     assert refused.details["errors"] == {"http_4xx": 3}
+    assert refused.error.endswith("Use 'max_completion_tokens' instead.\"}}")  # what the API said
     assert measured.details["errors"] == {} and measured.details["output_tokens"]["p50"] == 5  # the limit held
     assert measured.details["tokens_counted_by"] == "tokenizer"
     listed = client.get("/endpoints", headers=key(clean_app, "reader")).json["endpoints"]

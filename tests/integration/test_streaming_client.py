@@ -19,8 +19,10 @@ from tests.support.fake_openai import Behaviour, FakeOpenAI
 FIRST, GAP = 0.15, 0.01
 
 
-def request(base_url: str, max_tokens: int = 256, timeout_s: float = 10.0, **more) -> ChatRequest:
-    return ChatRequest(base_url, "fake-model", None, "Say something.", max_tokens, timeout_s, **more)
+def request(
+    base_url: str, max_tokens: int = 256, timeout_s: float = 10.0, api_key: str | None = None, **more
+) -> ChatRequest:
+    return ChatRequest(base_url, "fake-model", api_key, "Say something.", max_tokens, timeout_s, **more)
 
 
 def send(base_url: str, count: int = 1, reuse: bool = True, **asked) -> list[RequestOutcome]:
@@ -81,7 +83,8 @@ def test_kept_connections_are_set_up_once_and_fresh_ones_by_every_request():
 
 def test_errors_are_told_apart_by_kind():
     with FakeOpenAI(Behaviour(fail_every=1)) as failing, FakeOpenAI(Behaviour(throttle_every=1)) as throttling:
-        assert send(failing.base_url)[0].error == "http_5xx"
+        failed = send(failing.base_url)[0]
+        assert (failed.error, failed.error_detail) == ("http_5xx", '500 {"error": {"message": "fake failure"}}')
         assert send(throttling.base_url)[0].error == "http_429"
     with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=10, break_after=3)) as breaking:
         assert send(breaking.base_url.replace("/v1", "/v2"))[0].error == "http_4xx"  # no such path: 404
@@ -90,6 +93,7 @@ def test_errors_are_told_apart_by_kind():
     with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=10, error_after=3)) as erring:
         reported = send(erring.base_url)[0]  # a 200 whose stream reports an error, then [DONE]
     assert reported.error == "stream_error" and len(reported.chunks) == 3
+    assert reported.error_detail == "generation failed"  # the event's message
     with FakeOpenAI(Behaviour(first_token_delay=2.0)) as slow:
         timed_out = send(slow.base_url, timeout_s=0.3)[0]
     assert timed_out.error == "timeout" and timed_out.e2e_s == pytest.approx(0.3, abs=0.1)
@@ -98,6 +102,14 @@ def test_errors_are_told_apart_by_kind():
         port = unused.getsockname()[1]
     refused = send(f"http://127.0.0.1:{port}/v1")[0]
     assert refused.error == "connection" and refused.headers_at is None
+    assert f"127.0.0.1:{port}" in refused.error_detail
+
+
+def test_what_a_refusing_server_said_is_kept_without_the_key_it_echoed():
+    with FakeOpenAI(Behaviour(key="sk-right")) as server:
+        (refused,) = send(server.base_url, api_key="sk-wrong-and-secret")
+    assert refused.error == "http_4xx"
+    assert refused.error_detail == '401 {"error": {"message": "Incorrect API key provided: [key]"}}'
 
 
 def test_the_tokenizer_counts_cl100k_base_tokens_from_its_packaged_encoding(monkeypatch):

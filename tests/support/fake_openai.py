@@ -22,6 +22,11 @@ TEMPLATE_TOKENS = 7
 WORD = " hello"  # one token in cl100k_base, the tokenizer measured runs count with
 
 
+REFUSED_MAX_TOKENS = (
+    "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
+)
+
+
 @dataclass
 class Behaviour:
     first_token_delay: float = 0.2  # seconds before the first content token
@@ -37,6 +42,7 @@ class Behaviour:
     throttle_every: int = 0  # every n-th request answers 429 (0: never)
     send_usage: bool = True
     refuse_max_tokens: bool = False  # a 400 for a body with max_tokens, as OpenAI's reasoning models answer
+    key: str | None = None  # the only key it accepts; another gets a 401 that echoes it, as some APIs do
     capacity: int = 0  # requests streamed at once (0: any number); the rest wait their turn, as a saturated server's
     slower_after: int = 0  # after this many requests (0: never) every delay is `slower_by` times longer
     slower_by: float = 1.0
@@ -105,8 +111,11 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
                 return self._status(429)
             if self.path != "/v1/chat/completions" or not body.get("stream"):
                 return self._status(404)
+            presented = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            if b.key is not None and presented != b.key:
+                return self._status(401, f"Incorrect API key provided: {presented}")
             if b.refuse_max_tokens and "max_tokens" in body:
-                return self._status(400)
+                return self._status(400, REFUSED_MAX_TOKENS)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
@@ -150,8 +159,8 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
 
-        def _status(self, status: int) -> None:
-            body = json.dumps({"error": {"message": "fake failure"}}).encode()
+        def _status(self, status: int, message: str = "fake failure") -> None:
+            body = json.dumps({"error": {"message": message}}).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

@@ -166,15 +166,23 @@ def test_errors_are_counted_by_kind_and_never_become_samples():
     assert run.details["completed"] == 2 and stored(uow, run, "TTFT").size == 2
 
 
-def test_a_run_where_nothing_succeeds_fails_naming_the_errors():
-    failures = RequestOutcome(10.0, 10.5, error="http_5xx"), RequestOutcome(10.0, 10.5, error="timeout")
+def test_a_run_where_nothing_succeeds_fails_naming_the_errors_and_what_the_first_one_said():
+    failures = (
+        RequestOutcome(10.2, 10.5, error="http_5xx", error_detail="502 Bad Gateway"),
+        RequestOutcome(10.0, 10.5, error="timeout"),
+        RequestOutcome(10.1, 10.5, error="http_5xx", error_detail="503 overloaded"),
+    )
     use_cases, uow, cache = benchmarks(ScriptedClient(*failures))
     run = use_cases.run_now("fake", use_cases.plan(3, warmup=0))
-    assert run.status is RunStatus.FAILED and run.error == "no request succeeded (http_5xx: 2, timeout: 1)"
+    assert run.status is RunStatus.FAILED
+    assert run.error == "no request succeeded (http_5xx: 2, timeout: 1); the first said: 503 overloaded"
+    assert run.details["first_errors"] == {"http_5xx": "503 overloaded"}  # the earliest sent; a timeout says nothing
     assert cache.changes == 1
     with uow:  # the failure's details join the plan it was queued with, as stored
         details = uow.runs.get(run.id).details
     assert details["plan"]["requests"] == 3 and details["errors"] == {"http_5xx": 2, "timeout": 1}
+    quiet, _, _ = benchmarks(ScriptedClient(RequestOutcome(10.0, 10.5, error="timeout")))
+    assert quiet.run_now("fake", quiet.plan(2, warmup=0)).error == "no request succeeded (timeout: 2)"
 
 
 def test_an_endpoint_whose_key_variable_is_unset_fails_without_sending_anything():
@@ -434,6 +442,7 @@ def test_the_details_of_a_run_hold_known_values():
     ]
     assert measurement_details(outcomes, wall=4.0, tokenizer="words") == {
         "definitions": DEFINITIONS_VERSION, "requests_sent": 5, "completed": 4, "errors": {"timeout": 1},
+        "first_errors": {},
         "wall_seconds": 4.0, "requests_per_second": 1.0, "output_tokens_per_second": 13 / 4.0,
         "ttft_ms": {"mean": pytest.approx(350.0), "p50": pytest.approx(350.0), "p99": pytest.approx(497.0)},
         "e2e_latency_ms": {"mean": pytest.approx(925.0), "p50": pytest.approx(700.0), "p99": pytest.approx(1970.0)},
@@ -657,7 +666,7 @@ def test_a_request_record_holds_its_timeline_from_when_it_was_sent():
         chunks=(Chunk(10.7, "", "think", 0, 1), Chunk(10.8, "one", "", 1, 0), Chunk(11.0, "two three", "", 2, 0)),
         finish_reason="stop", usage={"prompt_tokens": 7, "completion_tokens": 3},
     )  # fmt: skip
-    timed_out = RequestOutcome(started=10.9, finished=11.2, error="timeout")
+    timed_out = RequestOutcome(started=10.9, finished=11.2, error="timeout", error_detail="no answer")
     assert timelines.records([timed_out, answered], origin=10.0) == [
         {"request": 0, "sent_s": 0.5, "connect_s": 0.002, "headers_s": 0.1, "first_chunk_s": 0.2,
          "first_reasoning_s": 0.2, "first_token_s": 0.3, "end_s": 1.0,
@@ -665,12 +674,12 @@ def test_a_request_record_holds_its_timeline_from_when_it_was_sent():
          "prompt_tokens": 5, "input_tokens": 7,
          "tokens_from_usage": True,
          "usage": {"prompt_tokens": 7, "completion_tokens": 3}, "finish_reason": "stop", "error": None,
-         "client_overhead_s": 0.001235},
+         "error_detail": None, "client_overhead_s": 0.001235},
         {"request": 1, "sent_s": 0.9, "connect_s": 0.0, "headers_s": None, "first_chunk_s": None,
          "first_reasoning_s": None, "first_token_s": None, "end_s": 0.3, "chunks": [], "output_tokens": None,
          "tokenizer_tokens": None, "prompt_tokens": None,
          "input_tokens": None, "tokens_from_usage": False, "usage": None, "finish_reason": None, "error": "timeout",
-         "client_overhead_s": 0.0},
+         "error_detail": "no answer", "client_overhead_s": 0.0},
     ]  # fmt: skip
 
 

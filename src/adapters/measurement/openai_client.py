@@ -40,6 +40,8 @@ from src.application.ports.llm_client import (
 )
 from src.application.services.addresses import Network, check_addresses, networks
 
+DETAIL_CHARACTERS = 300  # of what a failing server said: an API's message, never a whole page
+
 
 class EnvironmentSecrets(AbstractSecrets):
     def get(self, name: str) -> str | None:
@@ -125,15 +127,16 @@ class _Streams(AbstractChatStreams):
             ) as response:
                 stream.headers_at = time.perf_counter()
                 if response.status != 200:
-                    return stream.failed(_status_kind(response.status))
+                    said = (await response.content.read(DETAIL_CHARACTERS * 4)).decode(errors="replace")
+                    return stream.failed(_status_kind(response.status), _detail(f"{response.status} {said}", request))
                 await stream.read(response.content)
         except TimeoutError:  # asyncio's too
             return stream.failed("timeout")
-        except _ErrorEvent:
-            return stream.failed("stream_error")
-        except (aiohttp.ClientConnectionError, OSError):
+        except _ErrorEvent as error:
+            return stream.failed("stream_error", _detail(str(error), request))
+        except (aiohttp.ClientConnectionError, OSError) as error:
             # Once the server has answered, a lost connection is a stream cut midway.
-            return stream.failed("broken_stream" if stream.headers_at else "connection")
+            return stream.failed("broken_stream" if stream.headers_at else "connection", _detail(str(error), request))
         except (aiohttp.ClientPayloadError, ValueError, KeyError, IndexError, TypeError, AttributeError):
             return stream.failed("broken_stream")
         return stream.outcome()
@@ -195,8 +198,8 @@ class _Stream:
         self._take(orjson.loads(payload), arrived)
 
     def _take(self, event: dict[str, Any], arrived: float) -> None:
-        if event.get("error"):  # vLLM's and OpenAI's way to fail a stream already answered 200
-            raise _ErrorEvent(event["error"])
+        if error := event.get("error"):  # vLLM's and OpenAI's way to fail a stream already answered 200
+            raise _ErrorEvent(error.get("message", error) if isinstance(error, dict) else error)
         if event.get("usage"):
             self.usage = event["usage"]
         for choice in event.get("choices") or []:
@@ -225,10 +228,10 @@ class _Stream:
             **self._timeline(),
         )
 
-    def failed(self, kind: str) -> RequestOutcome:
+    def failed(self, kind: str, detail: str | None = None) -> RequestOutcome:
         return RequestOutcome(
             started=self.started, finished=time.perf_counter(), client_overhead_s=self.overhead, error=kind,
-            **self._timeline(),
+            error_detail=detail, **self._timeline(),
         )  # fmt: skip
 
     def _timeline(self) -> dict[str, Any]:
@@ -242,6 +245,15 @@ class _Stream:
             "usage": self.usage,
             "prompt_tokens": self.prompt_tokens,
         }
+
+
+def _detail(said: str, request: ChatRequest) -> str:
+    """What the server said, on one line, cut short; the endpoint's key never in it, should the
+    server echo it."""
+    text = " ".join(said.split())
+    if request.api_key:
+        text = text.replace(request.api_key, "[key]")
+    return text[:DETAIL_CHARACTERS]
 
 
 def _status_kind(status: int) -> str:

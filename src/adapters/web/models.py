@@ -555,6 +555,9 @@ class RequestRecord(Out):
     error: str | None = Field(
         description="http_429, http_5xx, http_4xx, timeout, connection, broken_stream or stream_error"
     )
+    error_detail: str | None = Field(
+        None, description="What the server said: the status and its body's start, or the stream's error message"
+    )
     client_overhead_s: float = Field(description="Time the client spent in its own parsing, not waiting")
 
 

@@ -53,6 +53,7 @@ class RequestOutcome:
     prompt_tokens: int | None = None  # the request's prompt_tokens, as sent
     client_overhead_s: float = 0.0  # time the client spent in its own code, not waiting
     error: str | None = None
+    error_detail: str | None = None  # what the server said: the status and its body's start, or the stream's error
     connect_s: float = 0.0  # connection set-up (TCP, TLS) inside this request; 0 on a reused one
     headers_at: float | None = None  # the response's status and headers
     first_chunk_at: float | None = None  # the first event of the stream, whatever it carried

@@ -152,6 +152,7 @@ def measurement_details(outcomes: Sequence[RequestOutcome], wall: float, tokeniz
         "requests_sent": len(outcomes),
         "completed": len(succeeded),
         "errors": dict(Counter(o.error for o in outcomes if o.error)),
+        "first_errors": first_errors(outcomes),
         "wall_seconds": wall,
         "requests_per_second": requests_per_second(succeeded, wall),
         "output_tokens_per_second": output_tokens / wall if wall else 0.0,
@@ -170,6 +171,16 @@ def measurement_details(outcomes: Sequence[RequestOutcome], wall: float, tokeniz
         ),
         "client_overhead_ms": _quantiles([o.client_overhead_s * 1000 for o in outcomes]),
     }
+
+
+def first_errors(outcomes: Sequence[RequestOutcome]) -> dict[str, str]:
+    """What the server said at the first error of each kind that it said something at: why
+    requests failed, without keeping every answer."""
+    said: dict[str, str] = {}
+    for outcome in sorted(outcomes, key=lambda outcome: outcome.started):
+        if outcome.error and outcome.error_detail:
+            said.setdefault(outcome.error, outcome.error_detail)
+    return said
 
 
 def _quantiles(values: list[float]) -> dict[str, float] | None:

@@ -45,6 +45,7 @@ def record(index: int, outcome: RequestOutcome, origin: float) -> dict[str, Any]
         "usage": outcome.usage,
         "finish_reason": outcome.finish_reason,
         "error": outcome.error,
+        "error_detail": outcome.error_detail,
         "client_overhead_s": _micro(outcome.client_overhead_s),
     }
 

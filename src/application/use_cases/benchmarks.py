@@ -524,7 +524,8 @@ class BenchmarkUseCases:
             details["output_length_mismatches"] = sum(o.output_tokens != plan.max_tokens for o in succeeded)
         if not succeeded:
             errors = ", ".join(f"{kind}: {count}" for kind, count in details["errors"].items())
-            return Failed(f"no request succeeded ({errors})", details)
+            said = next(iter(details["first_errors"].values()), None)
+            return Failed(f"no request succeeded ({errors})" + (f"; the first said: {said}" if said else ""), details)
         invalid = f"client-bound: {'; '.join(checked['reasons'])}" if checked["reasons"] else None
         store = lambda locked: self._store(locked, endpoint.llm_id, outcomes, origin, wall)  # noqa: E731
         return Completed(store, details, invalid)
