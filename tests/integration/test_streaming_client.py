@@ -90,6 +90,7 @@ def test_errors_are_told_apart_by_kind():
         assert send(breaking.base_url.replace("/v1", "/v2"))[0].error == "http_4xx"  # no such path: 404
         cut = send(breaking.base_url)[0]
     assert cut.error == "broken_stream" and len(cut.chunks) == 3  # what came before the cut is kept
+    assert cut.error_detail.startswith("ClientPayloadError: Response payload is not completed")
     with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=10, error_after=3)) as erring:
         reported = send(erring.base_url)[0]  # a 200 whose stream reports an error, then [DONE]
     assert reported.error == "stream_error" and len(reported.chunks) == 3

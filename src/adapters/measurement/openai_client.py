@@ -127,8 +127,9 @@ class _Streams(AbstractChatStreams):
             ) as response:
                 stream.headers_at = time.perf_counter()
                 if response.status != 200:
-                    said = (await response.content.read(DETAIL_CHARACTERS * 4)).decode(errors="replace")
-                    return stream.failed(_status_kind(response.status), _detail(f"{response.status} {said}", request))
+                    body = await response.content.read(DETAIL_CHARACTERS * 4)  # UTF-8: 4 bytes a character at most
+                    said = f"{response.status} {body.decode(errors='replace')}"
+                    return stream.failed(_status_kind(response.status), _detail(said, request))
                 await stream.read(response.content)
         except TimeoutError:  # asyncio's too
             return stream.failed("timeout")
@@ -137,8 +138,8 @@ class _Streams(AbstractChatStreams):
         except (aiohttp.ClientConnectionError, OSError) as error:
             # Once the server has answered, a lost connection is a stream cut midway.
             return stream.failed("broken_stream" if stream.headers_at else "connection", _detail(str(error), request))
-        except (aiohttp.ClientPayloadError, ValueError, KeyError, IndexError, TypeError, AttributeError):
-            return stream.failed("broken_stream")
+        except (aiohttp.ClientPayloadError, ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
+            return stream.failed("broken_stream", _detail(f"{type(error).__name__}: {error}", request))
         return stream.outcome()
 
 
@@ -214,7 +215,7 @@ class _Stream:
     def outcome(self) -> RequestOutcome:
         first_token = next((c.at for c in self.chunks if c.content), None)
         if first_token is None:
-            return self.failed("broken_stream")  # a stream with no content is no measurement
+            return self.failed("broken_stream", "the stream carried no content")  # no measurement
         usage = self.usage or {}
         from_usage = bool(usage.get("completion_tokens"))
         return RequestOutcome(
