@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 GPT = {"name": "gpt", "llm": "GPT-4o", "base_url": "http://127.0.0.1:9/v1", "model": "gpt-4o",
@@ -114,6 +116,8 @@ def test_an_endpoint_whose_api_refuses_max_tokens_is_measured_with_max_completio
         added = client.post("/endpoints", json=reasoning, headers=api_headers)
         assert added.json["endpoint"]["max_tokens_field"] == "max_tokens"  # the default: what most servers read
         refused = benchmarks.run_now("o-series", benchmarks.plan(3, warmup=0, max_tokens=5))
+        page = html.unescape(client.get("/visualize/endpoints/o-series").text)  # why it has no valid run
+        assert f"Its newest run, run {refused.id} at " in page and f"failed: {refused.error}</p>" in page
         changed = client.patch(
             "/endpoints/o-series", json={"max_tokens_field": "max_completion_tokens"}, headers=api_headers
         )
@@ -125,6 +129,7 @@ def test_an_endpoint_whose_api_refuses_max_tokens_is_measured_with_max_completio
     assert measured.details["tokens_counted_by"] == "tokenizer"
     listed = client.get("/endpoints", headers=key(clean_app, "reader")).json["endpoints"]
     assert [e["max_tokens_field"] for e in listed] == ["max_completion_tokens"]
+    assert "Its newest run" not in client.get("/visualize/endpoints/o-series").text  # it succeeded
 
 
 def test_endpoints_are_added_and_listed_on_the_command_line_with_their_max_tokens_field(clean_app):

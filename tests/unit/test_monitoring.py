@@ -9,7 +9,8 @@ import pytest
 
 from src.application.domain import bounds
 from src.application.domain.bounds import Bound
-from src.application.domain.model import Interval
+from src.application.domain.errors import NotFound
+from src.application.domain.model import Interval, Run, RunSource, RunStatus
 from src.application.domain.ranking import Statistic
 from src.application.services.changes import CHANGE_LEVEL, MAX_SPLITS, Estimated, compare_runs
 from src.application.services.measures import Slo
@@ -110,3 +111,24 @@ def test_past_twenty_thousand_splits_they_are_drawn_and_the_answer_repeats():
     assert math.comb(32, 8) > MAX_SPLITS
     first, again = compare_runs(latest, baseline, SHOWN, 4), compare_runs(latest, baseline, SHOWN, 4)
     assert first.p_value == again.p_value == pytest.approx(1 / 10_000) and first.changed
+
+
+def test_an_endpoints_newest_finished_run_is_told_failed_or_not_and_an_unknown_endpoint_is_not_found():
+    monitoring = watched_world(baseline_runs=1, latest_runs=1)
+    name = next(iter(SPEEDS))
+    completed = monitoring.newest_run(name)
+    assert completed is not None and completed.error is None and completed.status is RunStatus.COMPLETED
+    with monitoring.uow:
+        failed = Run(seed=0, samples_per_pair=20, created_at=monitoring.clock.now(), source=RunSource.MEASURED,
+                     endpoint_id=completed.endpoint_id)  # fmt: skip
+        monitoring.uow.runs.add(failed)
+        failed.fail(monitoring.clock.now(), "no request succeeded (http_4xx: 20)")
+        unfinished = Run(seed=0, samples_per_pair=20, created_at=monitoring.clock.now(), source=RunSource.MEASURED,
+                         endpoint_id=completed.endpoint_id)  # fmt: skip
+        monitoring.uow.runs.add(unfinished)  # queued: not finished, so not the newest finished
+        monitoring.uow.commit()
+    newest = monitoring.newest_run(name)
+    assert newest is not None and newest.id == failed.id and newest.error == "no request succeeded (http_4xx: 20)"
+    assert monitoring.newest_run(list(SPEEDS)[1]).id not in (failed.id, unfinished.id)  # another endpoint's own
+    with pytest.raises(NotFound, match="no endpoint is named 'nowhere'"):
+        monitoring.newest_run("nowhere")

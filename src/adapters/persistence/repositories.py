@@ -149,6 +149,11 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         query = select(Run).where(runs.id.in_(select(newest).select_from(orm.endpoints)))
         return list(self.session.scalars(query.order_by(runs.finished_at.desc(), runs.id.desc())))
 
+    def newest_finished_of_endpoint(self, endpoint_id: int) -> Run | None:
+        runs = orm.simulation_runs.c
+        query = select(Run).where(runs.endpoint_id == endpoint_id, runs.finished_at.is_not(None))
+        return self.session.scalars(query.order_by(runs.finished_at.desc(), runs.id.desc()).limit(1)).first()
+
     def unfinished_count(self, requested_by: str) -> int:
         runs = orm.simulation_runs.c
         query = select(func.count()).where(

@@ -164,7 +164,8 @@ def _endpoint_page(
     trend = monitoring.trend(name)
     statuses = monitoring.statuses()
     status = next((s for s in statuses if s.endpoint.name == name), None)
-    page: dict[str, Any] = {"status": status, "trend": trend, "campaign": None, "sweep": None, "charts": {}}
+    page: dict[str, Any] = {"status": status, "trend": trend, "campaign": None, "sweep": None, "charts": {},
+                            "newest": monitoring.newest_run(name)}  # fmt: skip
     if trend:
         page["charts"] |= {"ttft": charts.endpoint_trend(trend, "TTFT"), "itl": charts.endpoint_trend(trend, "ITL")}
     if status is not None:

@@ -106,6 +106,10 @@ class AbstractRunRepository(abc.ABC):
         marked invalid."""
 
     @abc.abstractmethod
+    def newest_finished_of_endpoint(self, endpoint_id: int) -> Run | None:
+        """The endpoint's newest finished run, completed or failed, valid or not."""
+
+    @abc.abstractmethod
     def unfinished_before(self, deadline: datetime) -> list[Run]:
         """Runs still queued or running that were created before the deadline."""
 

@@ -115,13 +115,16 @@ class MonitoringUseCases:
                  for i, runs in watched.items()]  # fmt: skip
         return sorted(found, key=lambda status: status.endpoint.name)
 
+    def newest_run(self, endpoint_name: str) -> Run | None:
+        """The endpoint's newest finished run, failed or invalid too: why it may have no valid run lately."""
+        with self.uow:
+            return self.uow.runs.newest_finished_of_endpoint(self._endpoint(endpoint_name).id or 0)
+
     def trend(self, endpoint_name: str, days: int = 7) -> list[TrendPoint]:
         """The endpoint's valid runs of the last `days`, oldest first, whatever their plan."""
         since = self.clock.now() - timedelta(days=days)
         with self.uow:
-            endpoint = self.uow.endpoints.get_by_name(endpoint_name)
-            if endpoint is None:
-                raise NotFound(f"no endpoint is named {endpoint_name[:100]!r}")
+            endpoint = self._endpoint(endpoint_name)
             runs = self.uow.runs.completed_recent(since, int(bounds.RUNS_READ.high), RunSource.MEASURED, endpoint.id)
             metrics = {m.name: m for m in self.uow.catalogue.metrics()}
             ids = [run.id for run in runs if run.id is not None]
@@ -139,6 +142,12 @@ class MonitoringUseCases:
             points.append(TrendPoint(run, plan_key(run.plan), statuses[0].quantiles[median],
                                      statuses[1].quantiles[median], slo["attainment"] if slo else None))  # fmt: skip
         return points
+
+    def _endpoint(self, name: str) -> Endpoint:
+        endpoint = self.uow.endpoints.get_by_name(name)
+        if endpoint is None:
+            raise NotFound(f"no endpoint is named {name[:100]!r}")
+        return endpoint
 
     def _status(
         self, endpoint: Endpoint, llm: LLM, runs: list[Run], split: datetime, by_run: dict[int, list[MetricSummary]],
