@@ -12,7 +12,7 @@ from src.adapters.telemetry.results import families
 
 ROOT = Path(__file__).resolve().parents[2]
 SERIES = re.compile(r"\bjounce_[a-z0-9_]+")
-SERVED = {family.name for family in families([])} | {"jounce_endpoint_results_up"}
+SERVED = {family.name for family in families([], [])} | {"jounce_endpoint_results_up"}
 
 
 def test_every_alert_is_a_named_rule_on_series_the_service_serves():

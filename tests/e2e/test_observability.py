@@ -5,12 +5,17 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
+from datetime import timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from src.application.use_cases.benchmarks import BenchmarkUseCases
+from src.application.use_cases.monitoring import MonitorSettings
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
 from src.infrastructure.logging import JsonFormatter, RequestIdFilter
+from tests.support.fake_openai import Behaviour, FakeOpenAI
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
@@ -84,3 +89,31 @@ def test_logs_are_json_lines_with_the_request_id_and_no_query_string(client, api
     assert line["request_id"] == "abc-123" == response.headers["X-Request-ID"]
     assert line["status"] == 200 and line["duration_ms"] > 0 and line["level"] == "INFO"
     assert "s3cr3t" not in stream.getvalue() and api_headers["api-key"] not in stream.getvalue()
+
+
+def test_every_measured_endpoint_says_whether_its_newest_run_failed_and_when_it_last_succeeded(client, clean_app):
+    """Beyond the window too: an endpoint whose runs all fail has no window, and its alert must not
+    go quiet once its last valid run leaves it."""
+    injector = clean_app.extensions["injector"]
+    benchmarks = injector.get(BenchmarkUseCases)
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=5)) as server:
+        benchmarks.add_endpoint("up", "GPT-4o", server.base_url, "m", None)
+        succeeded = benchmarks.run_now("up", benchmarks.plan(2, warmup=0))
+    benchmarks.add_endpoint("down", "GPT-4o", "http://127.0.0.1:9/v1", "m", None)
+    assert benchmarks.run_now("down", benchmarks.plan(2, warmup=0)).error  # nothing listens there
+    injector.binder.bind(MonitorSettings, to=MonitorSettings(window=timedelta(seconds=1)))
+    try:
+        time.sleep(1.1)  # both runs are out of the window now
+        series = scrape(client)
+    finally:
+        injector.binder.bind(MonitorSettings, to=clean_app.extensions["settings"].monitoring)
+
+    def labelled(name: str) -> tuple:
+        return (("endpoint", name), ("llm", "GPT-4o"))
+
+    assert series[("jounce_endpoint_newest_run_failed", labelled("down"))] == 1
+    assert series[("jounce_endpoint_newest_run_failed", labelled("up"))] == 0
+    assert ("jounce_endpoint_last_run_timestamp_seconds", labelled("down")) not in series  # never a valid run
+    last = series[("jounce_endpoint_last_run_timestamp_seconds", labelled("up"))]
+    assert last == succeeded.finished_at.timestamp()
+    assert ("jounce_endpoint_window_runs", labelled("up")) not in series  # no window: the timestamp stays

@@ -205,9 +205,11 @@ class FakeRunRepository(AbstractRunRepository):
         newest = {r.endpoint_id: r for r in reversed(runs)}
         return [r for r in runs if newest[r.endpoint_id] is r]
 
-    def newest_finished_of_endpoint(self, endpoint_id: int) -> Run | None:
-        finished = [r for r in self.store.runs.values() if r.endpoint_id == endpoint_id and r.finished_at is not None]
-        return max(finished, key=lambda r: (r.finished_at, r.id or 0), default=None)
+    def newest_finished_of_each_endpoint(self) -> list[Run]:
+        finished = [r for r in self.store.runs.values() if r.endpoint_id is not None and r.finished_at is not None]
+        finished.sort(key=lambda r: (r.finished_at, r.id or 0), reverse=True)  # newest first
+        newest = {r.endpoint_id: r for r in reversed(finished)}
+        return [r for r in finished if newest[r.endpoint_id] is r]
 
     def unfinished_before(self, deadline: datetime) -> list[Run]:
         return [

@@ -9,8 +9,7 @@ import pytest
 
 from src.application.domain import bounds
 from src.application.domain.bounds import Bound
-from src.application.domain.errors import NotFound
-from src.application.domain.model import Interval, Run, RunSource, RunStatus
+from src.application.domain.model import Interval, Run, RunSource
 from src.application.domain.ranking import Statistic
 from src.application.services.changes import CHANGE_LEVEL, MAX_SPLITS, Estimated, compare_runs
 from src.application.services.measures import Slo
@@ -113,22 +112,25 @@ def test_past_twenty_thousand_splits_they_are_drawn_and_the_answer_repeats():
     assert first.p_value == again.p_value == pytest.approx(1 / 10_000) and first.changed
 
 
-def test_an_endpoints_newest_finished_run_is_told_failed_or_not_and_an_unknown_endpoint_is_not_found():
+def test_each_endpoints_newest_run_and_newest_valid_run_tell_whether_it_is_failing():
     monitoring = watched_world(baseline_runs=1, latest_runs=1)
-    name = next(iter(SPEEDS))
-    completed = monitoring.newest_run(name)
-    assert completed is not None and completed.error is None and completed.status is RunStatus.COMPLETED
+    first, second, third = SPEEDS
+    newest = {n.endpoint.name: n for n in monitoring.newest_runs()}
+    assert set(newest) == set(SPEEDS) and not any(n.failing for n in newest.values())
+    assert all(n.finished is n.valid or n.finished.id == n.valid.id for n in newest.values())
+    endpoint_id = newest[first].finished.endpoint_id
     with monitoring.uow:
         failed = Run(seed=0, samples_per_pair=20, created_at=monitoring.clock.now(), source=RunSource.MEASURED,
-                     endpoint_id=completed.endpoint_id)  # fmt: skip
+                     endpoint_id=endpoint_id)  # fmt: skip
         monitoring.uow.runs.add(failed)
         failed.fail(monitoring.clock.now(), "no request succeeded (http_4xx: 20)")
-        unfinished = Run(seed=0, samples_per_pair=20, created_at=monitoring.clock.now(), source=RunSource.MEASURED,
-                         endpoint_id=completed.endpoint_id)  # fmt: skip
-        monitoring.uow.runs.add(unfinished)  # queued: not finished, so not the newest finished
+        queued = Run(seed=0, samples_per_pair=20, created_at=monitoring.clock.now(), source=RunSource.MEASURED,
+                     endpoint_id=newest[second].finished.endpoint_id)  # fmt: skip
+        monitoring.uow.runs.add(queued)  # not finished: not anyone's newest
         monitoring.uow.commit()
-    newest = monitoring.newest_run(name)
-    assert newest is not None and newest.id == failed.id and newest.error == "no request succeeded (http_4xx: 20)"
-    assert monitoring.newest_run(list(SPEEDS)[1]).id not in (failed.id, unfinished.id)  # another endpoint's own
-    with pytest.raises(NotFound, match="no endpoint is named 'nowhere'"):
-        monitoring.newest_run("nowhere")
+    after = {n.endpoint.name: n for n in monitoring.newest_runs()}
+    assert after[first].failing and after[first].finished.id == failed.id
+    assert after[first].valid.id == newest[first].valid.id  # its newest valid run stays known
+    assert not after[second].failing and after[second].finished.id == newest[second].finished.id
+    assert not after[third].failing
+    assert after[first].llm.name and after[first].endpoint.id == endpoint_id

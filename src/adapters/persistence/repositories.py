@@ -149,10 +149,18 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         query = select(Run).where(runs.id.in_(select(newest).select_from(orm.endpoints)))
         return list(self.session.scalars(query.order_by(runs.finished_at.desc(), runs.id.desc())))
 
-    def newest_finished_of_endpoint(self, endpoint_id: int) -> Run | None:
+    def newest_finished_of_each_endpoint(self) -> list[Run]:
         runs = orm.simulation_runs.c
-        query = select(Run).where(runs.endpoint_id == endpoint_id, runs.finished_at.is_not(None))
-        return self.session.scalars(query.order_by(runs.finished_at.desc(), runs.id.desc()).limit(1)).first()
+        newest = (
+            select(runs.id)
+            .where(runs.endpoint_id == orm.endpoints.c.id, runs.finished_at.is_not(None))
+            .order_by(runs.finished_at.desc(), runs.id.desc())
+            .limit(1)  # from the index on (endpoint_id, finished_at), as newest_of_each_endpoint
+            .correlate(orm.endpoints)
+            .scalar_subquery()
+        )
+        query = select(Run).where(runs.id.in_(select(newest).select_from(orm.endpoints)))
+        return list(self.session.scalars(query.order_by(runs.finished_at.desc(), runs.id.desc())))
 
     def unfinished_count(self, requested_by: str) -> int:
         runs = orm.simulation_runs.c

@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from src.application.domain.errors import DomainError
-from src.application.use_cases.monitoring import EndpointStatus, MonitoringUseCases
+from src.application.use_cases.monitoring import EndpointStatus, MonitoringUseCases, NewestRuns
 
 LABELS = ["endpoint", "llm"]
 QUANTILE = ["metric", "quantile"]  # ttft or itl, and the quantile: 0.5, 0.9, 0.95, 0.99
@@ -28,17 +28,17 @@ class EndpointResults(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("jounce_endpoint_results_up", "1 when the endpoints' results could be read")
         try:
-            statuses = self.monitoring.statuses()
+            statuses, newest = self.monitoring.statuses(), self.monitoring.newest_runs()
         except DomainError:  # the database is down or slow: say so, keep the rest of the scrape
             up.add_metric([], 0)
             yield up
             return
         up.add_metric([], 1)
         yield up
-        yield from families(statuses)
+        yield from families(statuses, newest)
 
 
-def families(statuses: list[EndpointStatus]) -> Iterator[GaugeMetricFamily]:
+def families(statuses: list[EndpointStatus], newest: list[NewestRuns]) -> Iterator[GaugeMetricFamily]:
     def family(name: str, text: str, extra: list[str] | None = None) -> GaugeMetricFamily:
         return GaugeMetricFamily(name, text, labels=LABELS + (extra or []))
 
@@ -54,6 +54,7 @@ def families(statuses: list[EndpointStatus]) -> Iterator[GaugeMetricFamily]:
     requests = family("jounce_endpoint_requests", "Requests sent in the latest window")
     runs = family("jounce_endpoint_window_runs", "Valid runs in the latest window")
     last = family("jounce_endpoint_last_run_timestamp_seconds", "When its newest valid run finished")
+    failing = family("jounce_endpoint_newest_run_failed", "1: its newest run failed or was left out of its results")
     slo = family("jounce_endpoint_slo_attainment_ratio", "Requests meeting the SLO over those sent")
     target = family("jounce_endpoint_slo_target_ratio", "The share of requests the SLO asks to meet it")
     for status in statuses:
@@ -75,11 +76,15 @@ def families(statuses: list[EndpointStatus]) -> Iterator[GaugeMetricFamily]:
             errors.add_metric([*labels, kind], rate)
         requests.add_metric(labels, status.requests)
         runs.add_metric(labels, status.runs)
-        last.add_metric(labels, status.last_finished_at.timestamp())
         if status.slo is not None:
             slo.add_metric(labels, status.slo.attainment)
             target.add_metric(labels, status.slo.target)
-    yield from (latency, low, high, changed, relative, throughput, errors, requests, runs, last, slo, target)
+    for endpoint in newest:  # every endpoint measured, however long ago: one whose runs fail has no window
+        labels = [endpoint.endpoint.name, endpoint.llm.name]
+        failing.add_metric(labels, float(endpoint.failing))
+        if endpoint.valid is not None and endpoint.valid.finished_at is not None:
+            last.add_metric(labels, endpoint.valid.finished_at.timestamp())
+    yield from (latency, low, high, changed, relative, throughput, errors, requests, runs, last, failing, slo, target)
 
 
 def results_exposition(monitoring: MonitoringUseCases) -> bytes:

@@ -165,7 +165,8 @@ def _endpoint_page(
     statuses = monitoring.statuses()
     status = next((s for s in statuses if s.endpoint.name == name), None)
     page: dict[str, Any] = {"status": status, "trend": trend, "campaign": None, "sweep": None, "charts": {},
-                            "newest": monitoring.newest_run(name)}  # fmt: skip
+                            "newest": next((n.finished for n in monitoring.newest_runs() if n.endpoint.name == name),
+                                           None)}  # fmt: skip
     if trend:
         page["charts"] |= {"ttft": charts.endpoint_trend(trend, "TTFT"), "itl": charts.endpoint_trend(trend, "ITL")}
     if status is not None:

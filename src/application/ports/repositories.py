@@ -106,8 +106,8 @@ class AbstractRunRepository(abc.ABC):
         marked invalid."""
 
     @abc.abstractmethod
-    def newest_finished_of_endpoint(self, endpoint_id: int) -> Run | None:
-        """The endpoint's newest finished run, completed or failed, valid or not."""
+    def newest_finished_of_each_endpoint(self) -> list[Run]:
+        """Each endpoint's newest finished run (completed or failed, valid or not), newest first."""
 
     @abc.abstractmethod
     def unfinished_before(self, deadline: datetime) -> list[Run]:

@@ -35,6 +35,21 @@ LATENCIES = {"TTFT": "TTFT", "ITL": "TPS"}  # each latency reported, and the met
 
 
 @dataclass(frozen=True)
+class NewestRuns:
+    """An endpoint's newest finished run and its newest valid run: the same unless its latest
+    runs failed or were left out of its results."""
+
+    endpoint: Endpoint
+    llm: LLM
+    finished: Run
+    valid: Run | None
+
+    @property
+    def failing(self) -> bool:
+        return self.valid is None or self.valid.id != self.finished.id
+
+
+@dataclass(frozen=True)
 class MonitorSettings:
     window: timedelta = timedelta(hours=24)
     baseline: timedelta = timedelta(hours=72)
@@ -115,10 +130,20 @@ class MonitoringUseCases:
                  for i, runs in watched.items()]  # fmt: skip
         return sorted(found, key=lambda status: status.endpoint.name)
 
-    def newest_run(self, endpoint_name: str) -> Run | None:
-        """The endpoint's newest finished run, failed or invalid too: why it may have no valid run lately."""
+    def newest_runs(self) -> list[NewestRuns]:
+        """Every endpoint that has finished a run: its newest, and its newest valid one, however
+        long ago (an endpoint whose runs all fail lately has no window to show)."""
         with self.uow:
-            return self.uow.runs.newest_finished_of_endpoint(self._endpoint(endpoint_name).id or 0)
+            finished = self.uow.runs.newest_finished_of_each_endpoint()
+            valid = {run.endpoint_id: run for run in self.uow.runs.newest_of_each_endpoint()}
+            endpoints = {endpoint.id: endpoint for endpoint in self.uow.endpoints.list()}
+            llms = {llm.id: llm for llm in self.uow.catalogue.llms()}
+        return [
+            NewestRuns(
+                endpoints[run.endpoint_id], llms[endpoints[run.endpoint_id].llm_id], run, valid.get(run.endpoint_id)
+            )
+            for run in finished
+        ]
 
     def trend(self, endpoint_name: str, days: int = 7) -> list[TrendPoint]:
         """The endpoint's valid runs of the last `days`, oldest first, whatever their plan."""
