@@ -118,6 +118,8 @@ def test_an_endpoint_whose_api_refuses_max_tokens_is_measured_with_max_completio
         refused = benchmarks.run_now("o-series", benchmarks.plan(3, warmup=0, max_tokens=5))
         page = html.unescape(client.get("/visualize/endpoints/o-series").text)  # why it has no valid run
         assert f"Its newest run, run {refused.id} at " in page and f"failed: {refused.error}</p>" in page
+        fleet = client.get("/visualize/endpoints").text
+        assert 'failed or left out of its results:\n  <a href="/visualize/endpoints/o-series">o-series</a>' in fleet
         changed = client.patch(
             "/endpoints/o-series", json={"max_tokens_field": "max_completion_tokens"}, headers=api_headers
         )
@@ -130,6 +132,7 @@ def test_an_endpoint_whose_api_refuses_max_tokens_is_measured_with_max_completio
     listed = client.get("/endpoints", headers=key(clean_app, "reader")).json["endpoints"]
     assert [e["max_tokens_field"] for e in listed] == ["max_completion_tokens"]
     assert "Its newest run" not in client.get("/visualize/endpoints/o-series").text  # it succeeded
+    assert "failing-endpoints" not in client.get("/visualize/endpoints").text
 
 
 def test_endpoints_are_added_and_listed_on_the_command_line_with_their_max_tokens_field(clean_app):

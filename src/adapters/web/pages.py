@@ -132,9 +132,10 @@ def _campaign_charts(report: CampaignReport, campaigns: CampaignUseCases) -> dic
 def endpoints(monitoring: MonitoringUseCases) -> ResponseReturnValue:
     """Every watched endpoint over its latest window, changes flagged. Not cached: runs come in."""
     statuses = monitoring.statuses()
+    failing = [newest for newest in monitoring.newest_runs() if newest.failing]
     chart = {"front": charts.endpoints_front(statuses, "")} if statuses else {}
-    return render_template("endpoints.html", statuses=statuses, settings=monitoring.settings, charts=chart,
-                           csv_endpoint="pages.endpoints_csv", query={})  # fmt: skip
+    return render_template("endpoints.html", statuses=statuses, failing=failing, settings=monitoring.settings,
+                           charts=chart, csv_endpoint="pages.endpoints_csv", query={})  # fmt: skip
 
 
 @blueprint.get("/visualize/endpoints/<chart>.csv")
