@@ -118,6 +118,9 @@ def test_an_endpoint_whose_api_refuses_max_tokens_is_measured_with_max_completio
         refused = benchmarks.run_now("o-series", benchmarks.plan(3, warmup=0, max_tokens=5))
         page = html.unescape(client.get("/visualize/endpoints/o-series").text)  # why it has no valid run
         assert f"Its newest run, run {refused.id} at " in page and f"failed: {refused.error}</p>" in page
+        (failing,) = client.get("/monitoring/endpoints", headers=api_headers).json["failing"]
+        assert failing.pop("finished_at") == refused.finished_at.isoformat().replace("+00:00", "Z")
+        assert failing == {"endpoint": "o-series", "llm": "GPT-4o", "run_id": refused.id, "reason": refused.error}
         fleet = client.get("/visualize/endpoints").text
         assert 'failed or left out of its results:\n  <a href="/visualize/endpoints/o-series">o-series</a>' in fleet
         changed = client.patch(
@@ -133,6 +136,7 @@ def test_an_endpoint_whose_api_refuses_max_tokens_is_measured_with_max_completio
     assert [e["max_tokens_field"] for e in listed] == ["max_completion_tokens"]
     assert "Its newest run" not in client.get("/visualize/endpoints/o-series").text  # it succeeded
     assert "failing-endpoints" not in client.get("/visualize/endpoints").text
+    assert client.get("/monitoring/endpoints", headers=api_headers).json["failing"] == []
 
 
 def test_endpoints_are_added_and_listed_on_the_command_line_with_their_max_tokens_field(clean_app):

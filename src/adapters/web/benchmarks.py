@@ -19,6 +19,7 @@ from src.adapters.web.models import (
     EndpointOut,
     EndpointStatusList,
     EndpointStatusOut,
+    FailingOut,
     PlanIn,
     RunEnvelope,
     SweepEnvelope,
@@ -50,6 +51,7 @@ def endpoint_statuses(monitoring: MonitoringUseCases) -> ResponseReturnValue:
     return EndpointStatusList(
         window_hours=settings.window.total_seconds() / 3600, baseline_hours=settings.baseline.total_seconds() / 3600,
         endpoints=[EndpointStatusOut.of(status) for status in monitoring.statuses()],
+        failing=[FailingOut.of(newest) for newest in monitoring.newest_runs() if newest.failing],
     )  # fmt: skip
 
 

@@ -58,7 +58,7 @@ from src.application.services.ranking import METHODS, WIN_RATE
 from src.application.services.sweeps import doubling
 from src.application.services.workloads import DISTRIBUTIONS, Workload
 from src.application.use_cases.campaigns import CampaignReport
-from src.application.use_cases.monitoring import EndpointStatus, LatencyStatus
+from src.application.use_cases.monitoring import EndpointStatus, LatencyStatus, NewestRuns
 from src.application.use_cases.rankings import WINDOW_SPANS
 from src.application.use_cases.sweeps import SweepReport
 
@@ -1074,7 +1074,24 @@ class EndpointStatusOut(Out):
         )  # fmt: skip
 
 
+class FailingOut(Out):
+    endpoint: str
+    llm: str
+    run_id: int = Field(description="Its newest finished run")
+    finished_at: Timestamp
+    reason: str = Field(description="Why it failed (what the endpoint said), or why it was left out")
+
+    @classmethod
+    def of(cls, newest: NewestRuns) -> FailingOut:
+        run = newest.finished
+        return cls(endpoint=newest.endpoint.name, llm=newest.llm.name, run_id=run.id, finished_at=run.finished_at,
+                   reason=run.error or run.invalid or "")  # fmt: skip
+
+
 class EndpointStatusList(Out):
     window_hours: float
     baseline_hours: float
     endpoints: list[EndpointStatusOut]
+    failing: list[FailingOut] = Field(
+        description="Endpoints whose newest run failed or was left out of its results, however long ago"
+    )
