@@ -34,6 +34,26 @@ def test_runs_are_listed_newest_first_with_paging_and_a_status_filter(client, ap
     assert client.get("/runs?status=failed", headers=api_headers).json["total"] == 0
 
 
+def test_an_endpoints_runs_are_listed_failed_ones_too_and_an_unknown_endpoint_names_the_known(
+    client, clean_app, api_headers
+):
+    from src.application.use_cases.benchmarks import BenchmarkUseCases
+
+    benchmarks = clean_app.extensions["injector"].get(BenchmarkUseCases)
+    for name in ("down", "other"):
+        benchmarks.add_endpoint(name, "GPT-4o", "http://127.0.0.1:9/v1", "m", None)  # nothing listens there
+    failed = [benchmarks.run_now("down", benchmarks.plan(1, warmup=0)).id for _ in range(2)]
+    benchmarks.run_now("other", benchmarks.plan(1, warmup=0))
+    client.post("/runs", json={"samples_per_pair": 10}, headers=api_headers)
+    listed = client.get("/runs?endpoint=down&status=failed", headers=api_headers).json
+    assert [r["id"] for r in listed["runs"]] == failed[::-1] and listed["total"] == 2
+    assert client.get("/runs?endpoint=down&status=completed", headers=api_headers).json["total"] == 0
+    assert client.get("/runs", headers=api_headers).json["total"] == 4
+    unknown = client.get("/runs?endpoint=up", headers=api_headers)
+    assert unknown.status_code == 400
+    assert unknown.json["error"] == {"status": 400, "message": "unknown endpoint 'up'", "choices": ["down", "other"]}
+
+
 @pytest.mark.parametrize("headers", [{}, {"api-key": "nope"}, {"Authorization": "Bearer nope"}])
 def test_runs_need_a_valid_api_key(client, headers):
     response = client.get("/runs", headers=headers)

@@ -938,3 +938,25 @@ def test_given_prompts_are_sent_in_turn_and_bounded_and_never_with_a_workload():
         BenchmarkPlan(5, prompts=("a",), workload=Workload(10))
     with pytest.raises(InvalidParameter, match=r"^prompts must be between 1 and 10000, got 10001$"):
         BenchmarkPlan(5, prompts=("a",) * 10_001)
+
+
+def test_runs_are_listed_by_endpoint_and_status_and_an_unknown_endpoint_names_the_known():
+    use_cases, uow, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11), RequestOutcome(10.0, 10.5, error="timeout")))
+    use_cases.add_endpoint("other", "GPT-4o", "http://127.0.0.1:9/v1", "m", None)
+    completed = use_cases.run_now("fake", use_cases.plan(1, warmup=0))
+    failed = use_cases.run_now("fake", use_cases.plan(1, warmup=0))
+    elsewhere = use_cases.run_now("other", use_cases.plan(1, warmup=0))
+    runs = SimulationUseCases(uow, FakeTaskQueue(), FakeCache(), FixedClock(), SimulationSettings(),
+                              RecordingTelemetry(), Quotas())  # fmt: skip
+
+    def listed(*asked, **named) -> tuple[list[int | None], int]:
+        page, total = runs.list(*asked, **named)
+        return [run.id for run in page], total
+
+    assert listed(10, 0, endpoint="fake") == ([failed.id, completed.id], 2)
+    assert listed(10, 0, RunStatus.FAILED, "fake") == ([failed.id], 1)
+    assert listed(1, 1, endpoint="fake") == ([completed.id], 2)
+    assert listed(10, 0) == ([elsewhere.id, failed.id, completed.id], 3)
+    with pytest.raises(InvalidParameter, match="unknown endpoint 'up'") as refused:
+        runs.list(10, 0, endpoint="up")
+    assert refused.value.choices == ["fake", "other"]

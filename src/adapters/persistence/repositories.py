@@ -95,17 +95,14 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
             .limit(1)
         ).first()
 
-    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[Run]:
-        query = select(Run).order_by(orm.simulation_runs.c.id.desc())
-        if status is not None:
-            query = query.where(orm.simulation_runs.c.status == status)
+    def list(
+        self, limit: int, offset: int, status: RunStatus | None = None, endpoint_id: int | None = None
+    ) -> list[Run]:
+        query = _filtered(select(Run), status, endpoint_id).order_by(orm.simulation_runs.c.id.desc())
         return list(self.session.scalars(query.limit(limit).offset(offset)))
 
-    def count(self, status: RunStatus | None = None) -> int:
-        query = select(func.count()).select_from(Run)
-        if status is not None:
-            query = query.where(orm.simulation_runs.c.status == status)
-        return self.session.scalar(query) or 0
+    def count(self, status: RunStatus | None = None, endpoint_id: int | None = None) -> int:
+        return self.session.scalar(_filtered(select(func.count()).select_from(Run), status, endpoint_id)) or 0
 
     def data_version(self) -> str:
         # How many runs have finished and when the last did: a database emptied and filled again
@@ -295,6 +292,13 @@ class SqlAlchemyApiKeyRepository(AbstractApiKeyRepository):
 
     def list(self) -> list[ApiKey]:
         return list(self.session.scalars(select(ApiKey).order_by(orm.api_keys.c.id.desc())))
+
+
+def _filtered(query: Select[Any], status: RunStatus | None, endpoint_id: int | None) -> Select[Any]:
+    runs = orm.simulation_runs.c
+    if status is not None:
+        query = query.where(runs.status == status)
+    return query if endpoint_id is None else query.where(runs.endpoint_id == endpoint_id)
 
 
 def _of_source(query: Select[Any], source: RunSource | None) -> Select[Any]:

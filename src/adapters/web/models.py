@@ -339,6 +339,7 @@ class RunListQuery(Query):
     limit: query_whole(bounds.PAGE_SIZE) = Field(20, description="Page size")  # type: ignore[valid-type]
     offset: query_whole(bounds.OFFSET) = Field(0, description="Runs to skip")  # type: ignore[valid-type]
     status: one_of([s.value for s in RunStatus]) = Field(None, description="Only this status")  # type: ignore[valid-type]
+    endpoint: text() = Field(None, description="Only this endpoint's measured runs")  # type: ignore[valid-type]
 
 
 class RunRequest(Body):

@@ -34,7 +34,7 @@ def list_runs(simulations: SimulationUseCases) -> ResponseReturnValue:
     """Runs, newest first"""
     query: RunListQuery = request.context.query  # type: ignore[attr-defined]
     status = RunStatus(query.status) if query.status else None
-    runs, total = simulations.list(query.limit, query.offset, status)
+    runs, total = simulations.list(query.limit, query.offset, status, query.endpoint)
     return RunList(runs=[RunOut.model_validate(run) for run in runs], total=total, limit=query.limit,
                    offset=query.offset)  # fmt: skip
 

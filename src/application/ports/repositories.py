@@ -126,10 +126,13 @@ class AbstractRunRepository(abc.ABC):
         """The newest run of that status (and source), leaving out runs marked invalid."""
 
     @abc.abstractmethod
-    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> list[Run]: ...
+    def list(
+        self, limit: int, offset: int, status: RunStatus | None = None, endpoint_id: int | None = None
+    ) -> list[Run]:
+        """A page of runs (of that status, of that endpoint), newest first."""
 
     @abc.abstractmethod
-    def count(self, status: RunStatus | None = None) -> int: ...
+    def count(self, status: RunStatus | None = None, endpoint_id: int | None = None) -> int: ...
 
     @abc.abstractmethod
     def data_version(self) -> str:

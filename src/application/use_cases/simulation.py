@@ -11,7 +11,7 @@ from injector import inject
 
 from src.application.domain import bounds
 from src.application.domain.catalogue import load_catalogue
-from src.application.domain.errors import Conflict, NotFound
+from src.application.domain.errors import Conflict, InvalidParameter, NotFound
 from src.application.domain.model import (
     COMMAND_LINE,
     SCHEDULE,
@@ -154,9 +154,19 @@ class SimulationUseCases:
         with self.uow:
             return self._get(run_id)
 
-    def list(self, limit: int, offset: int, status: RunStatus | None = None) -> tuple[list[Run], int]:
+    def list(
+        self, limit: int, offset: int, status: RunStatus | None = None, endpoint: str | None = None
+    ) -> tuple[list[Run], int]:
+        """A page of runs, newest first, and how many there are (of that status, of that endpoint)."""
         with self.uow:
-            return self.uow.runs.list(limit, offset, status), self.uow.runs.count(status)
+            endpoint_id = None
+            if endpoint is not None:
+                named = {e.name: e.id for e in self.uow.endpoints.list()}
+                if endpoint not in named:
+                    raise InvalidParameter(f"unknown endpoint {endpoint[:100]!r}", choices=sorted(named),
+                                           parameter="endpoint")  # fmt: skip
+                endpoint_id = named[endpoint]
+            return self.uow.runs.list(limit, offset, status, endpoint_id), self.uow.runs.count(status, endpoint_id)
 
     def summaries(self, run_id: int) -> dict[str, dict[str, MetricSummary]]:
         """The run's summaries by LLM name, then metric name, in catalogue order."""
