@@ -46,7 +46,7 @@ def list_endpoints(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
 @api.validate(resp=answers((200, EndpointStatusList, "Each watched endpoint"), *READING), tags=[MEASURED])
 def endpoint_statuses(monitoring: MonitoringUseCases) -> ResponseReturnValue:
     """Each endpoint's latest window: TTFT and ITL quantiles with intervals, throughput, errors, SLO
-    attainment, and whether it changed against its baseline"""
+    attainment, and whether it changed against its baseline; and the endpoints whose newest run failed"""
     settings = monitoring.settings
     return EndpointStatusList(
         window_hours=settings.window.total_seconds() / 3600, baseline_hours=settings.baseline.total_seconds() / 3600,
