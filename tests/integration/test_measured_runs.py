@@ -121,8 +121,11 @@ def test_an_unreachable_endpoint_fails_the_run_cleanly(benchmarks, clean_app):
     benchmarks.add_endpoint("gone", "GPT-4o", "http://127.0.0.1:1/v1", "gpt-4o", None)
     run = benchmarks.run_now("gone", benchmarks.plan(5, concurrency=2, warmup=1))
     assert run.status is RunStatus.FAILED
-    assert run.error == "no request succeeded (connection: 5)"
+    assert run.error.startswith(
+        "no request succeeded (connection: 5); the first said: Cannot connect to host 127.0.0.1:1"
+    )
     assert run.details["errors"] == {"connection": 5}
+    assert run.details["first_errors"]["connection"].startswith("Cannot connect to host 127.0.0.1:1")
     assert samples(clean_app, run, "TTFT").size == 0
 
 
