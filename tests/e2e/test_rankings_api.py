@@ -229,6 +229,13 @@ def test_bad_parameters_get_a_json_error_naming_the_problem(client, api_headers,
     assert complaint in response.json["error"]["message"]
 
 
+@pytest.mark.parametrize("path", ["/metrics/", "/metrics/history", "/metrics/?metric_name=%20"])
+def test_a_query_without_a_metric_lists_the_catalogues(client, api_headers, path):
+    error = client.get(path, headers=api_headers).json["error"]
+    assert error["message"] == "metric_name is required"
+    assert error["choices"] == ["TTFT", "TPS", "e2e_latency", "RPS"]
+
+
 def test_rankings_need_an_api_key(client):
     response = client.get("/metrics/?metric_name=TTFT")
     assert response.status_code == 401 and response.is_json

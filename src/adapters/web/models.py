@@ -303,7 +303,17 @@ class Formatted(Query):
     format: one_of(["json", "csv"]) = Field(None, description="CSV also with `Accept: text/csv`")  # type: ignore[valid-type]
 
 
-class MetricQuery(ScopeQuery):
+class NamesAMetric(Query):
+    """A query of one metric. Without metric_name the core refuses it, listing the catalogue's
+    metrics: only the database knows them."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def metric_name_left_to_the_core(cls, values: Any) -> Any:
+        return values if "metric_name" in values else {**values, "metric_name": ""}
+
+
+class MetricQuery(ScopeQuery, NamesAMetric):
     metric_name: text() = Field(description="The metric, e.g. TTFT (see /metric-definitions)")  # type: ignore[valid-type]
 
 
@@ -327,7 +337,7 @@ class OverallRankingQuery(OverallQuery, Formatted):
     pass
 
 
-class HistoryQuery(Formatted):
+class HistoryQuery(Formatted, NamesAMetric):
     metric_name: text() = Field(description="The metric")  # type: ignore[valid-type]
     statistic: one_of(STATISTICS) = Statistic.MEAN.value  # type: ignore[valid-type]
     window: one_of([w.value for w in WINDOW_SPANS]) = Field(Window.DAY.value, description="The period")  # type: ignore[valid-type]
