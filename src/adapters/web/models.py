@@ -310,7 +310,9 @@ class NamesAMetric(Query):
     @model_validator(mode="before")
     @classmethod
     def metric_name_left_to_the_core(cls, values: Any) -> Any:
-        return values if "metric_name" in values else {**values, "metric_name": ""}
+        if "metric_name" in values or not cls.model_fields["metric_name"].is_required():  # a page's default
+            return values
+        return {**values, "metric_name": ""}
 
 
 class MetricQuery(ScopeQuery, NamesAMetric):
