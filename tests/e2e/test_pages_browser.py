@@ -188,6 +188,28 @@ def test_the_keys_page_fits_a_phone(visit, simulated, live_server, browser, view
     assert page.locator("td", has_text="active").count() == 1
 
 
+def test_a_logged_in_browser_sees_no_log_in_or_register_in_the_menu_of_cached_pages(visit, simulated):
+    from tests.e2e.test_accounts import PASSWORD, unique_email
+
+    page = visit("/register").page
+    email = unique_email()
+    for name, value in (("email", email), ("password", PASSWORD), ("confirm", PASSWORD)):
+        page.fill(f"input[name={name}]", value)
+    page.click("button[type=submit]")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+    def menu() -> list[str]:
+        page.goto(page.url.split("/keys")[0] + "/visualize")  # a page cached for everyone
+        return [link for link in ("Log in", "Register", "API keys") if page.get_by_role("link", name=link).is_visible()]
+
+    assert menu() == ["API keys"]
+    page.goto(page.url.replace("/visualize", "/keys"))
+    page.get_by_role("button", name="Log out").click()
+    assert menu() == ["Log in", "Register", "API keys"]
+
+
 def test_under_every_chart_its_numbers_are_a_table_and_a_csv(visit, simulated, live_server):
     import urllib.request
 

@@ -25,6 +25,9 @@ login_manager = LoginManager()
 login_manager.login_view = "accounts.log_in"
 login_manager.login_message = "Log in to manage your API keys."
 ISSUED_KEY = "issued_key"  # the session entry that carries a new key across the redirect, once
+# Pages are cached and shared by everyone, so the server cannot tailor their menu: this cookie,
+# no secret and readable by scripts, tells the browser's menu to drop "Log in" and "Register".
+SIGNED_IN = "signed_in"
 REGISTERED = "If this email was new, its account is ready: log in to create an API key."
 
 
@@ -98,8 +101,13 @@ def log_in(accounts: AccountUseCases) -> ResponseReturnValue:
         else:
             session.clear()  # a new session, and a new CSRF token with it: nothing carries over
             login_user(SessionUser(user))
-            return redirect(url_for("accounts.keys"))
-    return render_template("login.html", form=form), 401 if form.errors else 200
+            response = redirect(url_for("accounts.keys"))
+            response.set_cookie(SIGNED_IN, "1", samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"])
+            return response
+    page = current_app.make_response((render_template("login.html", form=form), 401 if form.errors else 200))
+    if SIGNED_IN in request.cookies and not current_user.is_authenticated:  # its session ended elsewhere
+        page.delete_cookie(SIGNED_IN)
+    return page
 
 
 @blueprint.post("/logout")
@@ -108,7 +116,9 @@ def log_out(accounts: AccountUseCases) -> ResponseReturnValue:
         accounts.log_out(current_user.user.id)
         logout_user()
         session.clear()
-    return redirect(url_for("pages.home"))
+    response = redirect(url_for("pages.home"))
+    response.delete_cookie(SIGNED_IN)
+    return response
 
 
 @blueprint.get("/keys")
