@@ -109,6 +109,21 @@ def test_visualize_all_draws_scores_heatmap_and_the_pareto_scatter(visit, simula
     page.screenshot(path=str(screenshots / "visualize-all.png"), full_page=True)
 
 
+@pytest.mark.parametrize("viewport_width", [400, 1280])
+def test_every_name_in_the_latency_speed_scatter_is_whole_on_a_phone_too(visit, simulated, viewport_width):
+    page = visit("/visualize/all").page
+    cut = page.evaluate(
+        """() => {
+          const plot = document.querySelector('#chart-scatter .nsewdrag').getBoundingClientRect();
+          return [...document.querySelectorAll('#chart-scatter .textpoint text')]
+            .filter(t => { const r = t.getBoundingClientRect(); return r.left < plot.left || r.right > plot.right; })
+            .map(t => t.textContent);
+        }"""
+    )
+    assert cut == []
+    assert page.locator("#chart-scatter .textpoint text").count() == 12
+
+
 def test_before_any_run_the_pages_show_an_empty_state(visit, clean_app):
     for path in ("/visualize", "/visualize/all"):
         page = visit(path).page
