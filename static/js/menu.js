@@ -1,3 +1,3 @@
-// Before the page is drawn: a browser that has logged in (the signed_in cookie, set at log in and
-// cleared at log out) sees no "Log in" or "Register" in the menu of the shared, cached pages.
+// Run before the page is drawn. The signed_in cookie (set at log-in; cleared at log-out and on the
+// log-in page once the session has ended) hides "Log in" and "Register" in the shared, cached pages.
 if (document.cookie.split("; ").includes("signed_in=1")) document.documentElement.classList.add("signed-in");

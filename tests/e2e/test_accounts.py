@@ -215,14 +215,13 @@ def test_session_cookies_are_http_only_and_same_site_lax(client):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_the_menus_signed_in_cookie_holds_no_secret_and_goes_with_the_session(client, clean_app):
+def test_the_menus_signed_in_cookie_holds_no_secret_and_goes_with_the_session(client):
     sign_up(client)
     assert client.get_cookie("signed_in").value == "1"  # for the menu's script: no HttpOnly, nothing to steal
     log_out(client)
     assert client.get_cookie("signed_in") is None
 
     sign_up(client)
-    clean_app.test_client().set_cookie("session", client.get_cookie("session").value)
     client.delete_cookie("session")  # the browser's session ended: the log-in page it meets clears the menu's hint
     assert client.get("/keys").status_code == 302
     client.get("/login")

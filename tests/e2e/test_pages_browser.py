@@ -181,29 +181,8 @@ def test_every_part_of_a_page_stays_inside_its_card_and_the_screen(visit, simula
         assert page.get_by_role("link", name=link).first.is_visible()
 
 
-@pytest.mark.parametrize("viewport_width", [400])
-def test_the_keys_page_fits_a_phone(visit, simulated, live_server, browser, viewport_width):
-    from tests.e2e.test_accounts import PASSWORD, unique_email
-
-    page = visit("/register").page
-    email = unique_email()
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.fill("input[name=confirm]", PASSWORD)
-    page.click("button[type=submit]")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.fill("input[name=name]", "phone")
-    page.click("form.panel button[type=submit]")
-    assert page.locator("#new-key").is_visible()
-    assert page.evaluate(LAYOUT) == []
-    page.once("dialog", lambda dialog: dialog.dismiss())  # revoking asks first; dismissed, nothing happens
-    page.click("button.danger")
-    assert page.locator("td", has_text="active").count() == 1
-
-
-def test_a_logged_in_browser_sees_no_log_in_or_register_in_the_menu_of_cached_pages(visit, simulated):
+def signed_up(visit):
+    """A browser page that has registered an account and logged in (it shows the keys page)."""
     from tests.e2e.test_accounts import PASSWORD, unique_email
 
     page = visit("/register").page
@@ -214,6 +193,23 @@ def test_a_logged_in_browser_sees_no_log_in_or_register_in_the_menu_of_cached_pa
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+    return page
+
+
+@pytest.mark.parametrize("viewport_width", [400])
+def test_the_keys_page_fits_a_phone(visit, simulated, live_server, browser, viewport_width):
+    page = signed_up(visit)
+    page.fill("input[name=name]", "phone")
+    page.click("form.panel button[type=submit]")
+    assert page.locator("#new-key").is_visible()
+    assert page.evaluate(LAYOUT) == []
+    page.once("dialog", lambda dialog: dialog.dismiss())  # revoking asks first; dismissed, nothing happens
+    page.click("button.danger")
+    assert page.locator("td", has_text="active").count() == 1
+
+
+def test_a_logged_in_browser_sees_no_log_in_or_register_in_the_menu_of_cached_pages(visit, simulated):
+    page = signed_up(visit)
 
     def menu() -> list[str]:
         page.goto(page.url.split("/keys")[0] + "/visualize")  # a page cached for everyone
