@@ -3,8 +3,8 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from src.application.domain.errors import InvalidParameter, NotFound, ServiceUnavailable
-from src.application.domain.model import RunSource, RunStatus
+from src.application.domain.errors import Forbidden, InvalidParameter, NotFound, ServiceUnavailable
+from src.application.domain.model import Caller, Role, RunSource, RunStatus
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
@@ -137,6 +137,40 @@ def test_an_unknown_run_is_not_found():
     use_cases, _, _ = simulations()
     with pytest.raises(NotFound):
         use_cases.execute(404)
+
+
+def test_a_run_is_found_by_its_id_and_an_unknown_one_is_named():
+    use_cases, _, _ = simulations(samples_per_pair=10)
+    run = use_cases.run_now(seed=1)
+    assert use_cases.get(run.id).status is RunStatus.COMPLETED
+    with pytest.raises(NotFound, match=r"^run 404 does not exist$"):
+        use_cases.get(404)
+
+
+def test_a_refused_run_names_the_parameter_and_a_reader_cannot_start_one():
+    use_cases, _, _ = simulations()
+    with pytest.raises(InvalidParameter, match=r"^concurrency ") as refused:
+        use_cases.queue(concurrency=1_000_000)
+    assert refused.value.parameter == "concurrency"
+    with pytest.raises(Forbidden, match=r"^starting a simulation needs the role"):
+        use_cases.queue(caller=Caller("key:7", Role.READER))
+
+
+def test_the_load_a_run_was_queued_with_shapes_its_samples():
+    """RPS is the concurrency over the mean latency: a run of 64 at a time draws far more than one of 1."""
+    use_cases, uow, _ = simulations(samples_per_pair=50)
+    alone, loaded = use_cases.run_now(seed=1, concurrency=1), use_cases.run_now(seed=1, concurrency=64)
+    with uow:
+        rps = {m.id for m in uow.catalogue.metrics() if m.name == "RPS"}
+        means = [sum(s.mean for s in uow.summaries.for_runs([run.id]) if s.metric_id in rps) for run in (alone, loaded)]
+    assert means[1] > 10 * means[0] > 0
+
+
+def test_progress_counts_the_llms_done_up_to_all_of_them():
+    use_cases, uow, _ = simulations(samples_per_pair=10)
+    heard = []
+    use_cases.run_now(seed=1, progress=lambda done, total: heard.append((done, total)))
+    assert heard == [(done, 12) for done in range(1, 13)] and len(uow.store.llms) == 12
 
 
 def test_runs_abandoned_by_a_lost_task_are_failed_by_the_reaper():
