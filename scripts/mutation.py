@@ -12,6 +12,7 @@ mutmut 2 edits the files in place, so it works in a copy of the tree, never in t
 from __future__ import annotations
 
 import argparse
+import ast
 import shutil
 import sqlite3
 import subprocess
@@ -36,6 +37,44 @@ def prepare(work: Path) -> None:
         else:
             shutil.copy2(ROOT / name, target)
     shutil.copy2(ROOT / "scripts" / "mutmut_config.py", work / "mutmut_config.py")
+
+
+def module_file(module: str) -> Path | None:
+    base = ROOT.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_files(source: Path) -> set[Path]:
+    """The files of `src` and `tests` that one file imports (`from a.b import c` may name a module c)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    found = (module_file(name) for name in names if name.split(".")[0] in ("src", "tests"))
+    return {path for path in found if path is not None}
+
+
+def reaching_tests(paths: str) -> str:
+    """The unit test files whose imports reach the mutated part, directly or through other modules:
+    the nearest first, as they are likeliest to kill a mutant (pytest -x then stops early)."""
+    part = ROOT / paths
+    targets = {path.resolve() for path in part.rglob("*.py")} if part.is_dir() else {part.resolve()}
+    reach: dict[str, int] = {}
+    for test_file in sorted((ROOT / "tests" / "unit").glob("test_*.py")):
+        seen, layer, depth = set(), {test_file}, 0
+        while layer and not targets & {path.resolve() for path in layer}:
+            layer = set().union(*map(imported_files, layer)) - seen
+            seen |= layer
+            depth += 1
+        if layer:
+            reach[str(test_file.relative_to(ROOT))] = depth
+    return " ".join(sorted(reach, key=lambda name: (reach[name], name)))
 
 
 def run(work: Path, paths: str, tests_to_run: str) -> None:
@@ -77,7 +116,7 @@ def main() -> None:
     parser.add_argument("--paths", default=CORE, help="what to mutate: a file or folder of the core")
     parser.add_argument("--tests", default="tests/unit",
                         help="the unit tests to run against each mutant (all of them by default; a part is faster, "
-                        "and kills no more)")  # fmt: skip
+                        "and kills no more); 'reaching': the unit test files whose imports reach --paths")  # fmt: skip
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "jounce-mutation",
                         help="the copy to mutate in (kept between runs: mutmut resumes its cache)")  # fmt: skip
     args = parser.parse_args()
@@ -88,7 +127,9 @@ def main() -> None:
         prepare(args.work)
         if args.paths != CORE:  # a part's score alone (a whole run keeps its cache, to resume)
             (args.work / ".mutmut-cache").unlink(missing_ok=True)
-        run(args.work, args.paths, args.tests)
+        tests = reaching_tests(args.paths) if args.tests == "reaching" else args.tests
+        print("tests:", tests, flush=True)
+        run(args.work, args.paths, tests)
     report(args.work)
 
 
