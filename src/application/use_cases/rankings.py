@@ -201,10 +201,6 @@ class RankingUseCases:
         runs = _of_plan(scope.plan, runs)
         endpoints = {e.id: e for e in self.uow.endpoints.list()}
         subjects = {r.id: _subject(endpoints[r.endpoint_id], llms, scope.group_by) for r in runs}
-        if scope.window is Window.LATEST and run is None and scope.campaign_id is None:
-            # Each endpoint's newest run (an LLM's endpoints then pooled); runs come newest first.
-            newest = {r.endpoint_id: r for r in reversed(runs)}
-            runs = [r for r in runs if newest[r.endpoint_id] is r]
         run_ids = [r.id for r in runs if r.id is not None]
         summaries = self.uow.summaries.for_runs(run_ids, metric_ids)
         finished = [r.finished_at for r in runs if r.finished_at is not None]
@@ -215,7 +211,8 @@ class RankingUseCases:
         return selection, _subject_runs(summaries, subjects, run_ids)
 
     def _measured_runs(self, scope: Scope, run: Run | None) -> list[Run]:
-        """The candidates, newest first (valid completed runs only, but for one asked for by id)."""
+        """The candidates, newest first (valid completed runs only, but for one asked for by id); for
+        the latest, one run of each endpoint (an LLM's endpoints are then pooled)."""
         if run is not None:
             return [run]
         if scope.campaign_id is not None:
