@@ -362,8 +362,12 @@ def test_the_default_benchmark_settings_and_plan_are_the_documented_ones():
     assert (settings.max_tokens, settings.timeout_s, settings.warmup, settings.max_duration_s) == (256, 60.0, 2, 600.0)
     assert settings.prompt.startswith("Explain, in about three hundred words, how a hash table resolves collisions")
     assert settings.prompt.endswith("compare separate chaining with open addressing.")
+    assert (settings.streams_per_worker, settings.shard_start_delay_s) == (400, 5.0)
     plan = BenchmarkPlan(requests=5)
-    assert (plan.concurrency, plan.rate, plan.warmup, plan.max_tokens) == (1, None, 2, 256)
+    assert (plan.concurrency, plan.rate, plan.burstiness, plan.warmup, plan.max_tokens) == (1, None, 1.0, 2, 256)
+    # Kept-alive connections, no SLO, the settings' prompt, replies of any length up to max_tokens.
+    assert (plan.reuse_connections, plan.slo, plan.workload, plan.prompts, plan.force_output) == (True, None, None,
+                                                                                                 (), False)  # fmt: skip
 
 
 def test_progress_is_reported_after_each_request_and_the_run_is_seeded_for_its_arrivals():
@@ -856,8 +860,9 @@ def test_gamma_arrivals_keep_their_rate_and_bunch_as_their_burstiness_says(monke
 
 
 def test_burstiness_shapes_arrivals_at_a_rate_only():
-    with pytest.raises(InvalidParameter, match=r"^burstiness shapes arrivals at a rate: give a rate too$"):
+    with pytest.raises(InvalidParameter, match=r"^burstiness shapes arrivals at a rate: give a rate too$") as refused:
         BenchmarkPlan(10, burstiness=0.5)
+    assert refused.value.parameter == "burstiness"
     with pytest.raises(InvalidParameter, match=r"^burstiness must be above 0 and at most 100, got 0$"):
         BenchmarkPlan(10, rate=2.0, burstiness=0)
     assert BenchmarkPlan(10, rate=2.0, burstiness=0.5).shape == LoadShape(1, 2.0, 0.5)
@@ -934,10 +939,13 @@ def test_given_prompts_are_sent_in_turn_and_bounded_and_never_with_a_workload():
     assert [(r.prompt, r.prompt_tokens) for r in client.requests] == [
         (BenchmarkSettings().prompt, 19), ("a b", 2), ("c", 1), ("a b", 2), ("c", 1), ("a b", 2),
     ]  # fmt: skip
-    with pytest.raises(InvalidParameter, match=r"^give prompts or a workload, not both$"):
+    with pytest.raises(InvalidParameter, match=r"^give prompts or a workload, not both$") as refused:
         BenchmarkPlan(5, prompts=("a",), workload=Workload(10))
+    assert refused.value.parameter == "prompts"
     with pytest.raises(InvalidParameter, match=r"^prompts must be between 1 and 10000, got 10001$"):
         BenchmarkPlan(5, prompts=("a",) * 10_001)
+    with pytest.raises(InvalidParameter, match=r"^the prompts' characters must be between 1 and 5000000, got 5000001$"):
+        BenchmarkPlan(5, prompts=("a" * 5_000_000, "b"))
 
 
 def test_runs_are_listed_by_endpoint_and_status_and_an_unknown_endpoint_names_the_known():

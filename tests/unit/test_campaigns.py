@@ -98,6 +98,21 @@ def test_a_campaign_sends_every_endpoint_the_same_prompts_side_by_side_and_ranks
     assert ranked.selection.campaign_id == report.campaign.id and ranked.selection.runs == 3
     assert ranked.source is RunSource.MEASURED
     assert ranked.selection.plan.key == plan_key(report.runs[0].details["plan"])
+    overall = rankings.rank_overall(scope=Scope(group_by=GroupBy.ENDPOINT, campaign_id=report.campaign.id))
+    assert overall.source is RunSource.MEASURED and {e.subject.name for e in overall.entries} == set(SPEEDS)
+
+
+def test_a_campaigns_ranking_leaves_out_its_runs_that_failed():
+    campaigns, rankings, _ = campaign_world()
+    campaigns.benchmarks.change_endpoint("slow", {"api_key_env": "SLOW_API_KEY"})  # not set: its run fails
+    queued = campaigns.queue(list(SPEEDS), campaigns.benchmarks.plan(10, warmup=0), OPERATOR)
+    report = campaigns.execute(queued.campaign.id)
+    assert [run.status for run in report.runs] == [RunStatus.COMPLETED, RunStatus.COMPLETED, RunStatus.FAILED]
+    ranked = rankings.rank_metric("TTFT", scope=Scope(group_by=GroupBy.ENDPOINT, campaign_id=report.campaign.id))
+    assert [e.subject.name for e in ranked.entries] == ["fast", "middle"]
+    assert ranked.selection.runs == 2 and ranked.selection.run is None
+    one = rankings.rank_metric("TTFT", scope=Scope(run_id=report.runs[0].id))
+    assert one.selection.runs == 1 and one.selection.run.id == report.runs[0].id
 
 
 def test_ranked_by_llm_an_llms_endpoints_are_pooled_and_by_endpoint_kept_apart():
@@ -171,6 +186,9 @@ def test_a_window_pools_each_endpoints_runs_of_the_plan_and_latest_reads_each_on
     day = rankings.rank_metric("TTFT", scope=scope)
     assert day.selection.runs == 9 and [e.statistics.n for e in day.entries] == [30, 30, 30]
     assert day.selection.plan.key == key and day.selection.plan.runs == 9
+    finished = sorted(r.finished_at for r in campaigns.uow.store.runs.values() if plan_key(r.details["plan"]) == key)
+    selection = day.selection
+    assert (selection.first_finished_at, selection.last_finished_at, selection.run) == (finished[0], finished[-1], None)
     assert all(e.statistics.sketched for e in day.entries)  # several runs: each a cluster
     # The rollups give what pooling the runs' own summaries gives, interval for interval.
     metric = next(m for m in campaigns.uow.store.metrics if m.name == "TTFT")
@@ -193,6 +211,14 @@ def test_a_window_pools_each_endpoints_runs_of_the_plan_and_latest_reads_each_on
         rankings.rank_metric("TTFT", scope=replace(scope, plan=None))
     newest_first = [plan_key(rankings_plan(campaigns, other)), key]
     assert [choice.split(" ")[0] for choice in refused.value.choices] == newest_first
+
+
+def test_a_window_holding_one_measured_run_names_it():
+    campaigns, rankings, _ = campaign_world()
+    run = campaigns.benchmarks.run_now("middle", campaigns.benchmarks.plan(10, warmup=0))
+    day = rankings.rank_metric("TTFT", scope=Scope(window=Window.DAY, source=RunSource.MEASURED))
+    assert (day.selection.runs, day.selection.run.id, day.selection.last_finished_at) == (1, run.id, run.finished_at)
+    assert [(e.subject.name, e.statistics.n) for e in day.entries] == [("GPT-4o", 10)]
 
 
 def bounds_of(interval) -> tuple[float, float]:
@@ -239,7 +265,7 @@ def test_only_measured_runs_have_endpoints_to_group_by():
     simulations.run_now(seed=1)
     with pytest.raises(InvalidParameter, match="simulated runs have no endpoints"):
         rankings.rank_metric("TTFT", scope=Scope(group_by=GroupBy.ENDPOINT))
-    with pytest.raises(NotFound, match="campaign 99 does not exist"):
+    with pytest.raises(NotFound, match=r"^campaign 99 does not exist$"):
         rankings.rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED, campaign_id=99))
 
 

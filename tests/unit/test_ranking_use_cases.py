@@ -4,7 +4,7 @@ import pytest
 
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
 from src.application.domain.model import RunSource
-from src.application.domain.ranking import Scope, Window
+from src.application.domain.ranking import GroupBy, Scope, Window
 from src.application.ports.telemetry import NoTelemetry
 from src.application.services import ranking
 from src.application.use_cases.quotas import Quotas
@@ -89,6 +89,7 @@ def test_a_zero_weight_leaves_a_metric_out_of_the_overall_score(world):
     ttft = metrics.rank_metric("TTFT")
     assert only_ttft.entries[0].subject.name == ttft.entries[0].subject.name
     assert set(only_ttft.entries[0].by_metric) == {"TTFT"}
+    assert only_ttft.source is RunSource.SIMULATED
 
 
 def three_runs_five_minutes_apart(simulations, clock):
@@ -129,7 +130,12 @@ def test_the_metric_catalogue_is_the_stores_not_the_json_file(world):
 
 @pytest.mark.parametrize(
     "window, span",
-    [(Window.DAY, timedelta(hours=24)), (Window.WEEK, timedelta(days=7)), (Window.MONTH, timedelta(days=30))],
+    [
+        (Window.DAY, timedelta(hours=24)),
+        (Window.THREE_DAYS, timedelta(hours=72)),
+        (Window.WEEK, timedelta(days=7)),
+        (Window.MONTH, timedelta(days=30)),
+    ],
 )
 def test_a_window_starts_on_the_hour_its_span_ago(world, window, span):
     metrics, simulations, clock = world
@@ -212,3 +218,57 @@ def test_pruning_old_rollups_changes_no_window(world):
         assert sum(len(hours) for hours in metrics.uow.store.rollups.values()) < rows  # day 0's hour went
     after = [metrics.rank_metric("TTFT", scope=Scope(window=w)).entries[0].statistics for w in windows]
     assert [(s.n, s.mean) for s in after] == [(s.n, s.mean) for s in before]
+
+
+def test_a_refused_metric_name_is_quoted_shortened_and_an_empty_catalogue_says_to_seed(world):
+    metrics, _, _ = world
+    with pytest.raises(InvalidParameter, match=r"^metric_name is required$"):
+        metrics.rank_metric("")
+    with pytest.raises(InvalidParameter, match=r"^unknown metric_name 'x{50}'$"):
+        metrics.rank_metric("x" * 80)
+    metrics.uow.store.metrics = []
+    with pytest.raises(NotFound, match=r"^the catalogue is empty: run `flask seed`$"):
+        metrics.rank_metric("TTFT")
+
+
+def test_a_refused_run_is_named_with_its_status(world):
+    metrics, simulations, _ = world
+    with pytest.raises(NotFound, match=r"^run 42 does not exist$"):
+        metrics.rank_metric("TTFT", scope=Scope(run_id=42))
+    queued = simulations.queue(seed=1)
+    with pytest.raises(Conflict, match=rf"^run {queued.id} is queued: rankings use completed runs only$"):
+        metrics.rank_overall(scope=Scope(run_id=queued.id))
+
+
+def test_overall_weights_default_to_ttft_and_tps_and_refuse_what_is_not_a_finite_weight(world):
+    metrics, _, _ = world
+    assert metrics.rank_overall().weights == {"TTFT": 1.0, "TPS": 1.0, "e2e_latency": 0.0, "RPS": 0.0}
+    assert metrics.rank_overall(weights={"RPS": 2}).weights == {"TTFT": 1.0, "TPS": 1.0, "e2e_latency": 0.0,
+                                                                 "RPS": 2.0}  # fmt: skip
+    for weight in (float("nan"), float("inf"), -0.5):
+        with pytest.raises(InvalidParameter, match=r"^weights must be finite numbers of 0 or more$"):
+            metrics.rank_overall(weights={"TTFT": weight})
+    with pytest.raises(InvalidParameter, match=r"^unknown metric in weights: XYZ, ttft$") as refused:
+        metrics.rank_overall(weights={"ttft": 1.0, "XYZ": 1.0})
+    assert refused.value.choices == ["TTFT", "TPS", "e2e_latency", "RPS"]
+    with pytest.raises(InvalidParameter, match=r"^at least one weight must be above 0$"):
+        metrics.rank_overall(weights={"TTFT": 0, "TPS": 0})
+
+
+def test_grouping_simulated_runs_by_endpoint_names_group_by_and_its_one_choice(world):
+    metrics, simulations, _ = world
+    simulations.run_now(seed=1, samples_per_pair=20)
+    with pytest.raises(InvalidParameter, match=r"^simulated runs have no endpoints") as refused:
+        metrics.rank_metric("TTFT", scope=Scope(group_by=GroupBy.ENDPOINT))
+    assert (refused.value.parameter, refused.value.choices) == ("group_by", ["llm"])
+
+
+def test_history_keeps_the_newest_runs_up_to_its_limit_and_a_series_for_every_llm(world):
+    metrics, simulations, clock = world
+    runs = three_runs_five_minutes_apart(simulations, clock)
+    history = metrics.history("TTFT", window=Window.DAY, limit=2)
+    assert [p.run_id for p in history.series["GPT-4o"]] == [runs[1].id, runs[2].id]
+    assert [p.finished_at for p in history.series["GPT-4o"]] == [runs[1].finished_at, runs[2].finished_at]
+    assert (history.metric.name, history.window) == ("TTFT", Window.DAY)
+    measured = metrics.history("TTFT", window=Window.ALL, source=RunSource.MEASURED)
+    assert len(measured.series) == 12 and not any(measured.series.values())
