@@ -61,7 +61,7 @@ def test_a_caller_without_the_role_is_told_which_roles_may():
     Caller("key:1", Role.OPERATOR).require(Role.OPERATOR, "starting a run")
     with pytest.raises(Forbidden, match=r"^starting a run needs the role operator or admin; this key is a reader key$"):
         Caller("key:2", Role.READER).require(Role.OPERATOR, "starting a run")
-    with pytest.raises(Forbidden, match=r"^managing keys needs the role admin; this key is a operator key$"):
+    with pytest.raises(Forbidden, match=r"^managing keys needs the role admin; this key is an operator key$"):
         Caller("key:3", Role.OPERATOR).require(Role.ADMIN, "managing keys")
     assert Caller("key:4", Role.READER).limited
     assert (SCHEDULE.identity, SCHEDULE.role, SCHEDULE.limited) == ("schedule", Role.ADMIN, False)

@@ -54,7 +54,8 @@ class Caller:
     def require(self, needed: Role, action: str) -> None:
         if not self.role.allows(needed):
             allowed = [role.value for role in Role if role.allows(needed)]
-            raise Forbidden(f"{action} needs the role {' or '.join(allowed)}; this key is a {self.role} key")
+            article = "an" if self.role is Role.OPERATOR else "a"  # a reader key, an operator key
+            raise Forbidden(f"{action} needs the role {' or '.join(allowed)}; this key is {article} {self.role} key")
 
 
 SCHEDULE = Caller("schedule", Role.ADMIN, limited=False)
