@@ -41,7 +41,13 @@ from src.application.services.measures import (
     slo_report,
 )
 from src.application.services.workloads import Workload
-from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkSettings, BenchmarkUseCases
+from src.application.use_cases.benchmarks import (
+    PLAN_FIELDS,
+    BenchmarkPlan,
+    BenchmarkSettings,
+    BenchmarkUseCases,
+    plan_from,
+)
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
@@ -303,23 +309,36 @@ def test_an_endpoints_key_comes_only_from_a_variable_the_settings_allow(allowed,
         assert use_cases.add_endpoint("k", "GPT-4o", "http://127.0.0.1/v1", "m", allowed[0]).api_key_env == allowed[0]
 
 
+def test_only_admins_add_endpoints_whose_names_and_models_fit_their_bounds():
+    use_cases, _, _ = benchmarks(ScriptedClient())
+    with pytest.raises(Forbidden, match=r"^adding an endpoint needs the role admin; this key is an operator key$"):
+        use_cases.add_endpoint("a", "GPT-4o", "http://127.0.0.1/v1", "m", None, Caller("key:3", Role.OPERATOR))
+    widest = use_cases.add_endpoint("n" * 100, "GPT-4o", "http://127.0.0.1/v1", "m" * 200, None)
+    assert (len(widest.name), len(widest.model)) == (100, 200)
+    for name, model in (("n" * 101, "m"), (" ", "m"), ("a", "m" * 201), ("a", "  ")):
+        with pytest.raises(InvalidParameter, match=r"^an endpoint needs a name \(at most 100 characters\) and a model "
+                                                   r"\(at most 200\)$"):  # fmt: skip
+            use_cases.add_endpoint(name, "GPT-4o", "http://127.0.0.1/v1", model, None)
+
+
 def test_admins_change_and_remove_endpoints_but_one_with_runs_is_kept():
     use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)))
     operator = Caller("key:3", Role.OPERATOR)
-    with pytest.raises(Forbidden, match="changing an endpoint needs the role admin"):
+    with pytest.raises(Forbidden, match=r"^changing an endpoint needs the role admin; this key is an operator key$"):
         use_cases.change_endpoint("fake", {"model": "gpt-4o-mini"}, operator)
     changed = use_cases.change_endpoint("fake", {"model": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"})
     assert (changed.model, changed.api_key_env) == ("gpt-4o-mini", "OPENAI_API_KEY")
     with pytest.raises(InvalidParameter, match="link-local"):
         use_cases.change_endpoint("fake", {"base_url": "http://169.254.169.254/v1"})
-    with pytest.raises(InvalidParameter, match="an endpoint's llm_id cannot be changed"):
+    with pytest.raises(InvalidParameter, match=r"^an endpoint's llm_id cannot be changed$") as refused:
         use_cases.change_endpoint("fake", {"llm_id": 3})
+    assert refused.value.choices == ["base_url", "model", "api_key_env", "max_tokens_field"]
     use_cases.add_endpoint("spare", "GPT-4o", "http://127.0.0.1:9/v1", "m", None)
     use_cases.remove_endpoint("spare")
     assert [e.name for e in use_cases.endpoints()] == ["fake"]
     use_cases.secrets = Secrets(OPENAI_API_KEY="sk")
     use_cases.run_now("fake", use_cases.plan(1, warmup=0))
-    with pytest.raises(Conflict, match="endpoint 'fake' has measured runs or sweeps, which keep it"):
+    with pytest.raises(Conflict, match=r"^endpoint 'fake' has measured runs or sweeps, which keep it$"):
         use_cases.remove_endpoint("fake")
     with pytest.raises(NotFound, match="no endpoint is named 'spare'; known: fake"):
         use_cases.remove_endpoint("spare")
@@ -355,6 +374,22 @@ def test_each_field_of_a_plan_is_checked_and_named(field, value, words):
     with pytest.raises(InvalidParameter, match=rf"^{field} must be {words}, got {value}$") as refused:
         BenchmarkPlan(**{"requests": 10, field: value})
     assert refused.value.parameter == field
+
+
+def test_a_plan_from_plain_values_takes_every_field_of_a_request_and_names_what_does_not_fit():
+    fields = {"requests": 20, "concurrency": 2, "rate": 4.0, "burstiness": 0.5, "warmup": 1, "max_tokens": 64,
+              "reuse_connections": False, "slo": {"ttft_ms": 500}, "workload": {"input_tokens": 32},
+              "force_output": True}  # fmt: skip
+    plan = plan_from(fields, BenchmarkSettings())
+    expected = BenchmarkPlan(**fields | {"slo": Slo(ttft_ms=500), "workload": Workload(input_tokens=32)})
+    assert plan == expected and set(fields) == set(PLAN_FIELDS)
+    with pytest.raises(InvalidParameter, match=r"^unknown plan field 'prompt'$") as refused:
+        plan_from({"requests": 1, "prompt": "hi"}, BenchmarkSettings())
+    assert refused.value.choices == list(PLAN_FIELDS)
+    for misfit in ({"concurrency": 2}, {"requests": 1, "slo": {"ttft": 5}}):
+        with pytest.raises(InvalidParameter, match=r"^the plan does not fit: .*(requests|ttft)") as refused:
+            plan_from(misfit, BenchmarkSettings())
+        assert refused.value.choices == list(PLAN_FIELDS)
 
 
 def test_the_default_benchmark_settings_and_plan_are_the_documented_ones():

@@ -137,18 +137,22 @@ def test_runs_of_different_plans_are_never_pooled_and_the_choices_are_named():
     for plan in (small, large):
         campaigns.execute(campaigns.queue(["fast", "slow"], plan, OPERATOR).campaign.id)
     day = Scope(window=Window.DAY, source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT)
-    with pytest.raises(InvalidParameter, match="2 plans, which are never pooled") as refused:
+    never_pooled = r"^these runs have 2 plans, which are never pooled: choose one with plan$"
+    with pytest.raises(InvalidParameter, match=never_pooled) as refused:
         rankings.rank_metric("TTFT", scope=day)
     keys = {plan_key(rankings_plan(campaigns, plan)) for plan in (small, large)}
-    assert {choice.split(" ")[0] for choice in refused.value.choices} == keys
+    assert {choice.split(" ")[0] for choice in refused.value.choices} == keys and refused.value.parameter == "plan"
+    listed = f"{plan_key(rankings_plan(campaigns, small))} (10 requests, concurrency 1, up to 256 tokens out; 2 runs)"
+    assert listed in refused.value.choices
 
     chosen = plan_key(rankings_plan(campaigns, large))
     ranked = rankings.rank_metric("TTFT", scope=replace(day, plan=chosen))
     assert ranked.selection.plan.key == chosen and ranked.selection.runs == 2
     assert ranked.selection.plan.description == "20 requests, concurrency 2, up to 256 tokens out"
     assert [e.statistics.n for e in ranked.entries] == [20, 20]  # the small plan's runs left out
-    with pytest.raises(InvalidParameter, match="no run here has plan"):
-        rankings.rank_metric("TTFT", scope=replace(day, plan="0" * 12))
+    with pytest.raises(InvalidParameter, match=r"^no run here has plan '0{20}'$") as refused:
+        rankings.rank_metric("TTFT", scope=replace(day, plan="0" * 30))
+    assert refused.value.parameter == "plan" and len(refused.value.choices) == 2
 
 
 def test_latest_ranks_each_endpoints_newest_run_or_with_a_plan_its_newest_of_that_plan():

@@ -35,7 +35,8 @@ def test_the_default_ranking_reads_the_latest_completed_run(world):
     clock.advance(timedelta(minutes=5))
     latest = simulations.run_now(seed=2)
     ranking = metrics.rank_metric("TTFT")
-    assert ranking.selection.run.id == latest.id
+    assert ranking.selection.run.id == latest.id and ranking.selection.runs == 1
+    assert ranking.selection.first_finished_at == ranking.selection.last_finished_at == latest.finished_at
     assert len(ranking.entries) == 12 and ranking.entries[0].statistics.n == 300
 
 
