@@ -287,24 +287,24 @@ def test_an_endpoint_whose_name_comes_to_point_inside_fails_its_next_run_without
     assert run.status is RunStatus.FAILED and "link-local" in run.error and client.requests == []
 
 
+NAME_API_KEY = "api_key_env must name a variable such as OPENAI_API_KEY (NAME_API_KEY, not the service's own API_KEY)"
+
+
 @pytest.mark.parametrize(
-    ("allowed", "name", "words"),
+    ("allowed", "name", "message"),
     [
-        (None, "SECRET_KEY", "api_key_env must name a variable such as OPENAI_API_KEY"),
-        (None, "DATABASE_URL", "api_key_env must name a variable such as OPENAI_API_KEY"),
-        (None, "API_KEY", "not the service's own API_KEY"),
-        (None, "lower_api_key", "api_key_env must name a variable"),
-        (
-            ("OPENAI_API_KEY",),
-            "ANTHROPIC_API_KEY",
-            "api_key_env 'ANTHROPIC_API_KEY' is not one of ENDPOINT_KEY_VARIABLES",
-        ),
+        (None, "SECRET_KEY", f"{NAME_API_KEY}, got 'SECRET_KEY'"),
+        (None, "DATABASE_URL", f"{NAME_API_KEY}, got 'DATABASE_URL'"),
+        (None, "API_KEY", f"{NAME_API_KEY}, got 'API_KEY'"),
+        (None, "lower_api_key", f"{NAME_API_KEY}, got 'lower_api_key'"),
+        (("OPENAI_API_KEY",), "ANTHROPIC_API_KEY", "api_key_env 'ANTHROPIC_API_KEY' is not one of ENDPOINT_KEY_VARIABLES"),
     ],
-)
-def test_an_endpoints_key_comes_only_from_a_variable_the_settings_allow(allowed, name, words):
+)  # fmt: skip
+def test_an_endpoints_key_comes_only_from_a_variable_the_settings_allow(allowed, name, message):
     use_cases, _, _ = benchmarks(ScriptedClient(), key_variables=allowed)
-    with pytest.raises(InvalidParameter, match=re.escape(words)):
+    with pytest.raises(InvalidParameter, match=f"^{re.escape(message)}$") as refused:
         use_cases.add_endpoint("k", "GPT-4o", "http://127.0.0.1/v1", "m", name)
+    assert (refused.value.parameter, refused.value.choices) == ("api_key_env", list(allowed) if allowed else None)
     if allowed:
         assert use_cases.add_endpoint("k", "GPT-4o", "http://127.0.0.1/v1", "m", allowed[0]).api_key_env == allowed[0]
 
@@ -330,6 +330,18 @@ def test_admins_change_and_remove_endpoints_but_one_with_runs_is_kept():
     assert (changed.model, changed.api_key_env) == ("gpt-4o-mini", "OPENAI_API_KEY")
     with pytest.raises(InvalidParameter, match="link-local"):
         use_cases.change_endpoint("fake", {"base_url": "http://169.254.169.254/v1"})
+    moved = use_cases.change_endpoint(
+        "fake", {"base_url": "http://127.0.0.1:8001/v1/", "max_tokens_field": "max_completion_tokens"}
+    )
+    assert (moved.base_url, moved.max_tokens_field) == (
+        "http://127.0.0.1:8001/v1",
+        MaxTokensField.MAX_COMPLETION_TOKENS,
+    )
+    with pytest.raises(InvalidParameter, match=r"^api_key_env must name a variable such as OPENAI_API_KEY") as refused:
+        use_cases.change_endpoint("fake", {"api_key_env": "SECRET_KEY"})
+    assert refused.value.parameter == "api_key_env" and use_cases.endpoint("fake").api_key_env == "OPENAI_API_KEY"
+    with pytest.raises(Forbidden, match=r"^removing an endpoint needs the role admin; this key is an operator key$"):
+        use_cases.remove_endpoint("fake", operator)
     with pytest.raises(InvalidParameter, match=r"^an endpoint's llm_id cannot be changed$") as refused:
         use_cases.change_endpoint("fake", {"llm_id": 3})
     assert refused.value.choices == ["base_url", "model", "api_key_env", "max_tokens_field"]
@@ -828,6 +840,21 @@ def test_a_run_whose_client_kept_up_says_so_and_is_ranked():
     assert check["arrival_lateness_ms"]["p50"] < 20 and check["loop_lag_ms"]["p50"] < 20
     ranked = RankingUseCases(uow, use_cases.clock).rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED))
     assert [entry.subject.name for entry in ranked.entries] == ["GPT-4o"]
+
+
+class BrokenClient(ScriptedClient):
+    """A client with a fault of its own (a bug, not an endpoint's error, which it would report)."""
+
+    async def stream(self, request: ChatRequest) -> RequestOutcome:
+        raise RuntimeError("x" * 400)
+
+
+def test_a_fault_of_the_client_fails_the_run_naming_its_first_error_and_is_raised():
+    use_cases, uow, _ = benchmarks(BrokenClient())
+    queued = use_cases.queue("fake", use_cases.plan(3, concurrency=3, warmup=0))
+    with pytest.raises(ExceptionGroup):
+        use_cases.execute(queued.id)
+    assert uow.store.runs[queued.id].error == ("RuntimeError: " + "x" * 400)[:300]
 
 
 def test_a_run_is_measured_even_from_a_thread_whose_event_loop_is_running():

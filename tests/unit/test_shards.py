@@ -10,9 +10,10 @@ import pytest
 
 from src.application.domain.model import RunStatus
 from src.application.ports.llm_client import ChatRequest, Chunk, RequestOutcome
+from src.application.services.measures import ClientLimits
 from src.application.services.shards import Shard, ShardResult, merge, shifted
 from src.application.services.workloads import Workload
-from tests.unit.test_benchmark_use_cases import ScriptedClient, benchmarks, ok, stored
+from tests.unit.test_benchmark_use_cases import BrokenClient, ScriptedClient, benchmarks, ok, stored
 
 
 @pytest.mark.parametrize(("total", "count"), [(10, 2), (7, 3), (3, 3), (1000, 4)])
@@ -102,3 +103,39 @@ def test_shards_that_started_apart_or_failed_are_said_so_in_the_run():
     broken = result(1, 0.0, 0.0, (), error="ConnectionError: gone")
     failed = use_cases.merge_shards(run.id, [result(0, 10.0, 1000.0, (0.0,)), broken])
     assert failed.status is RunStatus.FAILED and failed.error == "shard 1 (w1): ConnectionError: gone"
+
+
+def test_a_merged_run_names_each_shard_in_its_details_and_in_what_went_wrong():
+    limits = ClientLimits(loop_lag_ms=20.0)
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)), streams_per_worker=1, client_limits=limits)
+    run = use_cases.request("fake", use_cases.plan(4, concurrency=2, warmup=0))
+    lagging = result(1, 10.0, 1001.0, (0.0, 0.5), lags=[0.1] * 10)  # started 1 s after shard 0: together still
+    merged = use_cases.merge_shards(run.id, [result(0, 10.0, 1000.0, (0.0, 0.5)), lagging])
+    assert merged.status is RunStatus.COMPLETED
+    assert merged.invalid.startswith("client-bound: shard 1 (w1): the client's event loop lagged")
+    assert "apart" not in merged.invalid
+    shards = merged.details["shards"]
+    assert [{k: v for k, v in s.items() if k != "self_check"} for s in shards] == [
+        {"index": 0, "worker": "w0", "requests_sent": 2, "started_s": 0.0},
+        {"index": 1, "worker": "w1", "requests_sent": 2, "started_s": 1.0},
+    ]
+    assert [bool(s["self_check"]["reasons"]) for s in shards] == [False, True]
+
+    run = use_cases.request("fake", use_cases.plan(4, concurrency=2, warmup=0))
+    gone = [result(i, 0.0, 0.0, (), error=f"ConnectionError: {i}") for i in (1, 0)]
+    failed = use_cases.merge_shards(run.id, gone)
+    assert failed.error == "shard 0 (w0): ConnectionError: 0; shard 1 (w1): ConnectionError: 1"
+
+
+def test_a_shard_that_cannot_measure_says_why_in_its_result():
+    use_cases, _, _ = benchmarks(BrokenClient(), streams_per_worker=1)
+    run = use_cases.request("fake", use_cases.plan(4, concurrency=2, warmup=0))
+    broken = use_cases.measure_shard(run.id, Shard(0, 2), "w0")
+    assert (broken.index, broken.worker, broken.outcomes) == (0, "w0", [])
+    assert broken.error == ("RuntimeError: " + "x" * 400)[:300]
+    use_cases.merge_shards(run.id, [broken, use_cases.measure_shard(run.id, Shard(1, 2), "w1")])
+    assert use_cases.measure_shard(run.id, Shard(1, 2), "w1").error == f"run {run.id} had already finished"
+    use_cases.change_endpoint("fake", {"api_key_env": "FAKE_API_KEY"})
+    keyless = use_cases.request("fake", use_cases.plan(4, concurrency=2, warmup=0))
+    unset = "the environment variable FAKE_API_KEY (the endpoint's key) is not set"
+    assert use_cases.measure_shard(keyless.id, Shard(0, 2), "w0").error == unset

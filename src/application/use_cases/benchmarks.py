@@ -417,7 +417,7 @@ class BenchmarkUseCases:
         try:
             sent = on_own_loop(self._send([request], plan, run.seed, None, shard), self.client.new_event_loop)
         except Exception as error:  # the merge fails the run with the reason
-            return replace(nothing, error=f"{type(error).__name__}: {error}"[:300])
+            return replace(nothing, error=_reason(error))
         (driven,) = sent.driven
         return ShardResult(shard.index, worker, driven.outcomes, sent.origin, sent.origin_wall, driven.wall,
                            sent.lags, driven.lateness, sent.cpu_s)  # fmt: skip
@@ -427,10 +427,10 @@ class BenchmarkUseCases:
         return self.lifecycle.execute(run_id, RunSource.MEASURED, lambda run: self._merged(run, results))
 
     def _merged(self, run: Run, results: list[ShardResult]) -> Completed | Failed:
+        results = sorted(results, key=lambda r: r.index)
         if failed := [r for r in results if r.error]:
             return Failed("; ".join(f"shard {r.index} ({r.worker}): {r.error}" for r in failed))
         endpoint, plan = self._target(run)
-        results = sorted(results, key=lambda r: r.index)
         merged = merge(results)
         limits = self.settings.client_limits
         checks = [self_check(r.lags, r.cpu_s, r.wall, r.lateness, limits) for r in results]
@@ -475,7 +475,7 @@ class BenchmarkUseCases:
             sending = self._send([request for *_, request in targets], plan, first.seed, progress)
             sent = on_own_loop(sending, self.client.new_event_loop)
         except Exception as error:
-            self.fail([run.id for run, *_ in targets if run.id], f"{type(error).__name__}: {error}")
+            self.fail([run.id for run, *_ in targets if run.id], _reason(error))
             raise
         wall = max(driven.wall for driven in sent.driven)
         lateness = [late for driven in sent.driven for late in driven.lateness]
@@ -646,6 +646,13 @@ def _max_tokens_field(value: str) -> MaxTokensField:
         choices = [field.value for field in MaxTokensField]
         message = f"unknown max_tokens_field {str(value)[:50]!r}"
         raise InvalidParameter(message, choices=choices, parameter="max_tokens_field") from None
+
+
+def _reason(error: BaseException) -> str:
+    """Why sending failed, in a line: a task group's first error rather than the group's summary."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return f"{type(error).__name__}: {error}"[:300]
 
 
 def _sender(streams: AbstractChatStreams, requests: Iterator[ChatRequest]) -> Callable[[], Awaitable[RequestOutcome]]:
