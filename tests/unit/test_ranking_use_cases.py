@@ -259,7 +259,10 @@ def test_overall_weights_default_to_ttft_and_tps_and_refuse_what_is_not_a_finite
 def test_grouping_simulated_runs_by_endpoint_names_group_by_and_its_one_choice(world):
     metrics, simulations, _ = world
     simulations.run_now(seed=1, samples_per_pair=20)
-    with pytest.raises(InvalidParameter, match=r"^simulated runs have no endpoints") as refused:
+    with pytest.raises(
+        InvalidParameter,
+        match=r"^simulated runs have no endpoints: group_by=endpoint ranks measured runs \(source=measured\)$",
+    ) as refused:
         metrics.rank_metric("TTFT", scope=Scope(group_by=GroupBy.ENDPOINT))
     assert (refused.value.parameter, refused.value.choices) == ("group_by", ["llm"])
 
