@@ -115,6 +115,18 @@ def test_a_campaigns_ranking_leaves_out_its_runs_that_failed():
     assert one.selection.runs == 1 and one.selection.run.id == report.runs[0].id
 
 
+def test_runs_measured_together_report_progress_over_all_their_requests_and_leave_finished_ones_be():
+    campaigns, _, client = campaign_world()
+    first, *others = [run.id for run in campaigns.queue(list(SPEEDS), campaigns.benchmarks.plan(5, warmup=0),
+                                                        OPERATOR).runs]  # fmt: skip
+    campaigns.benchmarks.fail([first], "cancelled")
+    heard: list[tuple[int, int]] = []
+    runs = campaigns.benchmarks.measure_together([first, *others], lambda done, of: heard.append((done, of)))
+    assert [run.status for run in runs] == [RunStatus.FAILED, RunStatus.COMPLETED, RunStatus.COMPLETED]
+    assert heard == [(done, 10) for done in range(1, 11)]
+    assert sorted({url for url, _ in client.sent}) == ["http://127.0.0.1:9001/v1", "http://127.0.0.1:9002/v1"]
+
+
 def test_ranked_by_llm_an_llms_endpoints_are_pooled_and_by_endpoint_kept_apart():
     campaigns, rankings, _ = campaign_world()
     report = campaigns.execute(campaigns.queue(list(SPEEDS), campaigns.benchmarks.plan(20, warmup=0), OPERATOR)

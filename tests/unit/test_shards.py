@@ -120,6 +120,15 @@ def test_a_merged_run_names_each_shard_in_its_details_and_in_what_went_wrong():
         {"index": 1, "worker": "w1", "requests_sent": 2, "started_s": 1.0},
     ]
     assert [bool(s["self_check"]["reasons"]) for s in shards] == [False, True]
+    # The requests on the merged timeline: the first shard's first request was sent at its start.
+    assert [r["sent_s"] for r in use_cases.requests(run.id)] == [0.0, 0.5, 1.0, 1.5]
+
+    run = use_cases.request("fake", use_cases.plan(4, concurrency=2, warmup=0))
+    late_and_lagging = result(1, 10.0, 1003.0, (0.0, 0.5), lags=[0.1] * 10)
+    both = use_cases.merge_shards(run.id, [result(0, 10.0, 1000.0, (0.0, 0.5)), late_and_lagging])
+    reasons = both.invalid.removeprefix("client-bound: ").split("; ")
+    assert len(reasons) == 2 and reasons[0].startswith("shard 1 (w1): the client's event loop lagged")
+    assert reasons[1] == "its shards started 3.0 s apart (more than 1 s)"
 
     run = use_cases.request("fake", use_cases.plan(4, concurrency=2, warmup=0))
     gone = [result(i, 0.0, 0.0, (), error=f"ConnectionError: {i}") for i in (1, 0)]
