@@ -40,7 +40,7 @@ from src.application.services.measures import (
     self_check,
     slo_report,
 )
-from src.application.services.workloads import Workload
+from src.application.services.workloads import FOR_WARM_UP, Workload
 from src.application.use_cases.benchmarks import (
     PLAN_FIELDS,
     BenchmarkPlan,
@@ -937,7 +937,17 @@ def test_a_workload_draws_the_same_prompts_for_the_same_seed_and_others_for_warm
     assert [len(p.split()) for p in prompts] == [40] * 5 and len(set(prompts)) == 5
     assert fixed.prompts(5, WordTokenizer()) == prompts
     assert Workload(input_tokens=40, seed=8).prompts(5, WordTokenizer()) != prompts
-    assert not set(fixed.prompts(5, WordTokenizer(), "warm-up")) & set(prompts)
+    assert not set(fixed.prompts(5, WordTokenizer(), FOR_WARM_UP)) & set(prompts)
+
+
+def test_warm_ups_send_the_workloads_warm_up_prompts_and_the_run_counts_the_tokens_of_every_prompt_sent():
+    client = ScriptedClient(ok(0.2, 1.2, 11))
+    use_cases, _, _ = benchmarks(client)
+    workload = Workload(input_tokens=12, distribution="uniform", spread=6, seed=3)
+    run = use_cases.run_now("fake", use_cases.plan(5, warmup=2, workload=workload))
+    sent = [r.prompt for r in client.requests]
+    assert sent == workload.prompts(2, WordTokenizer(), FOR_WARM_UP) + workload.prompts(5, WordTokenizer())
+    assert run.plan["prompt_tokens"] == sum(r.prompt_tokens for r in client.requests) == len(" ".join(sent).split())
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from src.application.domain.errors import InvalidParameter
 from src.application.ports.llm_client import AbstractTokenizer
 
 DISTRIBUTIONS = ("fixed", "normal", "uniform")
+FOR_WARM_UP, FOR_MEASURING = "warm-up", "measured"  # what prompts are drawn for: each purpose draws its own
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Workload:
             raise InvalidParameter("the shared prefix must fit in the shortest prompt drawn")
         bounds.SEED.check("workload.seed", self.seed)
 
-    def lengths(self, count: int, purpose: str = "measured") -> list[int]:
+    def lengths(self, count: int, purpose: str = FOR_MEASURING) -> list[int]:
         draw = random.Random(f"{self.seed}:{purpose}:lengths")  # lengths, not secrets  # nosec B311
         if self.distribution == "normal":
             return [max(1, self.shared_prefix_tokens, round(draw.gauss(self.input_tokens, self.spread)))
@@ -51,7 +52,7 @@ class Workload:
             return [draw.randint(low, high) for _ in range(count)]
         return [self.input_tokens] * count
 
-    def prompts(self, count: int, tokenizer: AbstractTokenizer, purpose: str = "measured") -> list[str]:
+    def prompts(self, count: int, tokenizer: AbstractTokenizer, purpose: str = FOR_MEASURING) -> list[str]:
         """`count` prompts, the same for the same workload and purpose (warm-ups get others, so
         they cannot warm a cache for the measured ones): the prefix, then words to each length."""
         prefix = tokenizer.text(self.shared_prefix_tokens, random.Random(f"{self.seed}:prefix"))  # nosec B311

@@ -59,7 +59,7 @@ from src.application.services.measures import (
     worst_check,
 )
 from src.application.services.shards import START_SPREAD_S, WHOLE, Shard, ShardResult, merge
-from src.application.services.workloads import Workload
+from src.application.services.workloads import FOR_MEASURING, FOR_WARM_UP, Workload
 from src.application.use_cases.quotas import Quotas, Work, benchmark_work
 from src.application.use_cases.run_lifecycle import Completed, Failed, RunLifecycle, store_pair
 
@@ -551,8 +551,8 @@ class BenchmarkUseCases:
             if progress:
                 progress(done, total)
 
-        warmups = self._requests(targets, plan, "warm-up", plan.warmup, shard)
-        measured = self._requests(targets, plan, "measured", plan.requests, shard)
+        warmups = self._requests(targets, plan, FOR_WARM_UP, plan.warmup, shard)
+        measured = self._requests(targets, plan, FOR_MEASURING, plan.requests, shard)
         async with contextlib.AsyncExitStack() as stack:
             pools = [
                 await stack.enter_async_context(self.client.connect(plan.reuse_connections, part.concurrency))
@@ -598,8 +598,8 @@ class BenchmarkUseCases:
     def prompt_tokens(self, plan: BenchmarkPlan) -> int:
         """The tokens of every prompt the plan sends, warm-ups' too: they cost as replies do, so
         the tokens quota counts them."""
-        return sum(self._prompts(plan, "warm-up", plan.warmup, texts=False)[1]) + sum(
-            self._prompts(plan, "measured", plan.requests, texts=False)[1]
+        return sum(self._prompts(plan, FOR_WARM_UP, plan.warmup, texts=False)[1]) + sum(
+            self._prompts(plan, FOR_MEASURING, plan.requests, texts=False)[1]
         )
 
     def _requests(
@@ -620,7 +620,7 @@ class BenchmarkUseCases:
         if plan.workload is not None:
             drawn = plan.workload.prompts(count, self.tokenizer, purpose) if texts else []
             return drawn, plan.workload.lengths(count, purpose)
-        given = plan.prompts if plan.prompts and purpose == "measured" else (self.settings.prompt,)
+        given = plan.prompts if plan.prompts and purpose == FOR_MEASURING else (self.settings.prompt,)
         turns = list(itertools.islice(itertools.cycle(zip(given, self.tokenizer.counts(given), strict=True)), count))
         return [p for p, _ in turns], [n for _, n in turns]
 
