@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -148,3 +149,12 @@ def test_a_shard_that_cannot_measure_says_why_in_its_result():
     keyless = use_cases.request("fake", use_cases.plan(4, concurrency=2, warmup=0))
     unset = "the environment variable FAKE_API_KEY (the endpoint's key) is not set"
     assert use_cases.measure_shard(keyless.id, Shard(0, 2), "w0").error == unset
+
+
+def test_a_shard_waits_for_the_moment_the_runs_shards_start_together():
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)), streams_per_worker=1)
+    run = use_cases.request("fake", use_cases.plan(4, concurrency=2, warmup=1))
+    start_at = time.time() + 0.3
+    sent = use_cases.measure_shard(run.id, Shard(0, 2, start_at), "w0")
+    # The event loop's timers may fire up to its clock's resolution early.
+    assert sent.error is None and start_at - 0.01 <= sent.origin_wall < start_at + 0.5
