@@ -361,7 +361,7 @@ def test_an_endpoint_names_the_field_its_api_reads_the_output_limit_from_and_its
     client = ScriptedClient(ok(0.2, 1.2, 11))
     use_cases, _, _ = benchmarks(client)
     assert use_cases.endpoints()[0].max_tokens_field is MaxTokensField.MAX_TOKENS
-    with pytest.raises(InvalidParameter, match="unknown max_tokens_field 'max_new_tokens'") as refused:
+    with pytest.raises(InvalidParameter, match=r"^unknown max_tokens_field 'max_new_tokens'$") as refused:
         use_cases.add_endpoint("o", "GPT-4o", "http://127.0.0.1:9/v1", "o4", None, max_tokens_field="max_new_tokens")
     assert refused.value.choices == ["max_tokens", "max_completion_tokens"]
     assert [e.name for e in use_cases.endpoints()] == ["fake"]
@@ -855,7 +855,7 @@ def test_a_fault_of_the_client_fails_the_run_naming_its_first_error_and_is_raise
     queued = use_cases.queue("fake", use_cases.plan(3, concurrency=3, warmup=0))
     with pytest.raises(ExceptionGroup):
         use_cases.execute(queued.id)
-    assert uow.store.runs[queued.id].error == ("RuntimeError: " + "x" * 400)[:300]
+    assert uow.store.runs[queued.id].error == "RuntimeError: " + "x" * 400
 
 
 def test_a_run_is_measured_even_from_a_thread_whose_event_loop_is_running():

@@ -61,7 +61,7 @@ from src.application.services.measures import (
 from src.application.services.shards import START_SPREAD_S, WHOLE, Shard, ShardResult, merge
 from src.application.services.workloads import FOR_MEASURING, FOR_WARM_UP, Workload
 from src.application.use_cases.quotas import Quotas, Work, benchmark_work
-from src.application.use_cases.run_lifecycle import Completed, Failed, RunLifecycle, store_pair
+from src.application.use_cases.run_lifecycle import Completed, Failed, RunLifecycle, described, store_pair
 
 DEFAULT_PROMPT = (
     "Explain, in about three hundred words, how a hash table resolves collisions, "
@@ -417,7 +417,7 @@ class BenchmarkUseCases:
         try:
             sent = on_own_loop(self._send([request], plan, run.seed, None, shard), self.client.new_event_loop)
         except Exception as error:  # the merge fails the run with the reason
-            return replace(nothing, error=_reason(error))
+            return replace(nothing, error=described(error)[:300])
         (driven,) = sent.driven
         return ShardResult(shard.index, worker, driven.outcomes, sent.origin, sent.origin_wall, driven.wall,
                            sent.lags, driven.lateness, sent.cpu_s)  # fmt: skip
@@ -475,7 +475,7 @@ class BenchmarkUseCases:
             sending = self._send([request for *_, request in targets], plan, first.seed, progress)
             sent = on_own_loop(sending, self.client.new_event_loop)
         except Exception as error:
-            self.fail([run.id for run, *_ in targets if run.id], _reason(error))
+            self.fail([run.id for run, *_ in targets if run.id], described(error))
             raise
         wall = max(driven.wall for driven in sent.driven)
         lateness = [late for driven in sent.driven for late in driven.lateness]
@@ -633,7 +633,7 @@ class BenchmarkUseCases:
         self.uow.timelines.add(run.id, timelines.records(outcomes, origin), day)
         values = measures.samples([o for o in outcomes if o.error is None], wall)
         return [
-            store_pair(self.uow, run.id, llm_id, metrics[name], array, day, array.size or 1)
+            store_pair(self.uow, run.id, llm_id, metrics[name], array, day, array.size)
             for name, array in values.items()
             if array.size
         ]
@@ -646,13 +646,6 @@ def _max_tokens_field(value: str) -> MaxTokensField:
         choices = [field.value for field in MaxTokensField]
         message = f"unknown max_tokens_field {str(value)[:50]!r}"
         raise InvalidParameter(message, choices=choices, parameter="max_tokens_field") from None
-
-
-def _reason(error: BaseException) -> str:
-    """Why sending failed, in a line: a task group's first error rather than the group's summary."""
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return f"{type(error).__name__}: {error}"[:300]
 
 
 def _sender(streams: AbstractChatStreams, requests: Iterator[ChatRequest]) -> Callable[[], Awaitable[RequestOutcome]]:

@@ -79,7 +79,7 @@ class RunLifecycle:
         try:
             enqueue(run.id)
         except Exception as error:
-            self._fail(run.id, Failed(_described(error)), time.perf_counter())
+            self._fail(run.id, Failed(described(error)), time.perf_counter())
             raise
 
     def execute(
@@ -98,7 +98,7 @@ class RunLifecycle:
                 return self._fail(run_id, outcome, began) or run
             return self._complete(run_id, outcome, serial, began)
         except Exception as error:  # a store or client fault: fail the run now, not when the reaper looks
-            self._fail(run_id, Failed(_described(error)), began)
+            self._fail(run_id, Failed(described(error)), began)
             raise
 
     def start(self, run_id: int, source: RunSource) -> Run:
@@ -160,5 +160,8 @@ def store_pair(
     return summarize(run_id, llm_id, metric, values)
 
 
-def _described(error: Exception) -> str:
+def described(error: BaseException) -> str:
+    """Why work failed, in a line: a task group's first error rather than the group's summary."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
     return f"{type(error).__name__}: {error}"
