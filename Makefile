@@ -63,9 +63,9 @@ benchmark-measurement: $(VENV)/.dev-installed
 benchmark-statistics: $(VENV)/.dev-installed
 	$(BIN)/python -m scripts.benchmark_statistics
 
-## mutation: mutate the core and run its unit tests against each mutant (in a copy); prints the score
+## mutation: mutate each file of the core and run the unit tests reaching it against each mutant (in copies); prints the scores
 mutation: $(VENV)/.dev-installed
-	$(BIN)/python -m scripts.mutation
+	$(BIN)/python -m scripts.mutation --by-file
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache test-output

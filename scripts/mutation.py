@@ -2,9 +2,9 @@
 for a `<=`, a constant, a dropped call) and runs the unit tests against each mutant; the mutants
 they do not notice survived. Prints the counts and the score, killed / (killed + survived).
 
-    make mutation                     # about an hour on 2 cores; prints the survivors' ids
-    .venv/bin/python -m scripts.mutation --paths src/application/domain/bounds.py   # a part, in minutes
-    .venv/bin/python -m scripts.mutation --show 42   # the diff of one survivor
+    make mutation      # each file of the core with the unit tests that reach it, two at a time (--by-file)
+    .venv/bin/python -m scripts.mutation --paths src/application/domain/bounds.py --tests reaching   # one file
+    .venv/bin/python -m scripts.mutation --show 42   # the diff of one survivor (--work: of another copy)
 
 mutmut 2 edits the files in place, so it works in a copy of the tree, never in this one.
 """
@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +30,7 @@ MUTMUT = str(Path(sys.executable).with_name("mutmut"))
 
 
 def prepare(work: Path) -> None:
-    work.mkdir(exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         target = work / name
         if target.is_dir():
@@ -67,7 +70,8 @@ def reaching_tests(paths: str) -> str:
     targets = {path.resolve() for path in part.rglob("*.py")} if part.is_dir() else {part.resolve()}
     reach: dict[str, int] = {}
     for test_file in sorted((ROOT / "tests" / "unit").glob("test_*.py")):
-        seen, layer, depth = set(), {test_file}, 0
+        seen: set[Path] = set()
+        layer, depth = {test_file}, 0
         while layer and not targets & {path.resolve() for path in layer}:
             layer = set().union(*map(imported_files, layer)) - seen
             seen |= layer
@@ -77,31 +81,85 @@ def reaching_tests(paths: str) -> str:
     return " ".join(sorted(reach, key=lambda name: (reach[name], name)))
 
 
-def run(work: Path, paths: str, tests_to_run: str) -> None:
+def run(work: Path, paths: str, tests_to_run: str, log: Path | None = None) -> None:
     # mutmut 2 takes any exit code but 1 for passing tests: a mutant that breaks an import (pytest
     # exits 4) would count as survived. Any failure is made a 1. The unit tests need no pytest
     # plugin, and loading the installed ones (schemathesis, hypothesis) takes a third of each run.
     tests = (f"sh -c 'PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 {sys.executable} -m pytest -x -q -p no:cacheprovider"
              f" {tests_to_run} || exit 1'")  # fmt: skip
-    subprocess.run(
-        [MUTMUT, "run", "--paths-to-mutate", paths, "--tests-dir", "tests/unit/", "--runner", tests,
-         "--no-progress"],
-        cwd=work, check=False,
-    )  # fmt: skip
+    with log.open("w") if log else contextlib.nullcontext() as output:
+        subprocess.run(
+            [MUTMUT, "run", "--paths-to-mutate", paths, "--tests-dir", "tests/unit/", "--runner", tests,
+             "--no-progress"],
+            cwd=work, check=False, stdout=output, stderr=output,
+        )  # fmt: skip
 
 
-def report(work: Path) -> None:
+@dataclass
+class Counts:
+    killed: int = 0
+    survived: int = 0
+    skipped: int = 0
+    untested: int = 0
+    survivors: list[int] = field(default_factory=list)
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(self.killed + other.killed, self.survived + other.survived, self.skipped + other.skipped,
+                      self.untested + other.untested)  # fmt: skip
+
+    @property
+    def score(self) -> str:
+        tested = self.killed + self.survived
+        return f"{self.killed} of {tested} ({self.killed / max(1, tested):.1%})"
+
+
+def counts_of(work: Path) -> Counts:
     with sqlite3.connect(work / ".mutmut-cache") as cache:
         counts = dict(cache.execute("SELECT status, count(*) FROM mutant GROUP BY status").fetchall())
         survivors = [row[0] for row in cache.execute("SELECT id FROM mutant WHERE status = 'bad_survived'")]
-    if not counts:
+    return Counts(
+        killed=counts.get("ok_killed", 0) + counts.get("bad_timeout", 0),  # a hang is noticed too
+        survived=counts.get("bad_survived", 0) + counts.get("ok_suspicious", 0),
+        skipped=counts.get("skipped", 0),
+        untested=counts.get("untested", 0),
+        survivors=survivors,
+    )
+
+
+def report(work: Path) -> None:
+    counts = counts_of(work)
+    if not counts.killed + counts.survived:
         sys.exit("no mutant was tested: do the unit tests pass without mutations?")
-    killed = counts.get("ok_killed", 0) + counts.get("bad_timeout", 0)  # a hang is noticed too
-    survived = counts.get("bad_survived", 0) + counts.get("ok_suspicious", 0)
-    print(f"mutants {sum(counts.values())}: killed {killed}, survived {survived},"
-          f" skipped {counts.get('skipped', 0)} (annotations), untested {counts.get('untested', 0)}")  # fmt: skip
-    print(f"score {killed / max(1, killed + survived):.1%} (killed / (killed + survived))")
-    print("survivors:", " ".join(map(str, survivors)) or "none")
+    print(f"mutants: killed {counts.killed}, survived {counts.survived}, skipped {counts.skipped} (annotations),"
+          f" untested {counts.untested}")  # fmt: skip
+    print(f"score {counts.score} (killed / (killed + survived))")
+    print("survivors:", " ".join(map(str, counts.survivors)) or "none")
+
+
+def by_file(folder: str, work: Path, lanes: int) -> None:
+    """Each file of the folder with the unit test files that reach it, `lanes` files at a time;
+    prints each file's score as it comes and the total. Each file's copy is work/<its path>."""
+    files = sorted(str(path.relative_to(ROOT)) for path in (ROOT / folder).rglob("*.py") if path.stat().st_size)
+
+    def one(path: str) -> tuple[str, Counts | None]:
+        tests, part = reaching_tests(path), work / path.replace("/", "_")
+        if not tests:
+            return path, None
+        prepare(part)
+        (part / ".mutmut-cache").unlink(missing_ok=True)
+        run(part, path, tests, log=part / "mutmut.log")
+        return path, counts_of(part)
+
+    total = Counts()
+    with ThreadPoolExecutor(lanes) as pool:
+        for path, counts in pool.map(one, files):
+            if counts is None:
+                print(f"{path}: no unit test reaches it", flush=True)
+                continue
+            total += counts
+            print(f"{path}: {counts.score}; survivors (--work {work / path.replace('/', '_')} --show ID):"
+                  f" {' '.join(map(str, counts.survivors)) or 'none'}", flush=True)  # fmt: skip
+    print(f"total: killed {total.score}, skipped {total.skipped} (annotations), untested {total.untested}")
 
 
 def main() -> None:
@@ -119,7 +177,13 @@ def main() -> None:
                         "and kills no more); 'reaching': the unit test files whose imports reach --paths")  # fmt: skip
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "jounce-mutation",
                         help="the copy to mutate in (kept between runs: mutmut resumes its cache)")  # fmt: skip
+    parser.add_argument("--by-file", action="store_true",
+                        help="each file of --paths apart, with the unit tests reaching it")  # fmt: skip
+    parser.add_argument("--lanes", type=int, default=2, help="files mutated side by side with --by-file")
     args = parser.parse_args()
+    if args.by_file:
+        by_file(args.paths, args.work, args.lanes)
+        return
     if args.show is not None:
         subprocess.run([MUTMUT, "show", str(args.show)], cwd=args.work, check=False)
         return
