@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import random
 import re
@@ -404,6 +405,12 @@ def test_a_plan_from_plain_values_takes_every_field_of_a_request_and_names_what_
         with pytest.raises(InvalidParameter, match=r"^the plan does not fit: .*(requests|ttft)") as refused:
             plan_from(misfit, BenchmarkSettings())
         assert refused.value.choices == list(PLAN_FIELDS)
+
+
+def test_a_checked_plan_cannot_be_changed_past_its_checks():
+    plan = BenchmarkPlan(requests=5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.requests = 10**9  # type: ignore[misc]
 
 
 def test_the_default_benchmark_settings_and_plan_are_the_documented_ones():
