@@ -298,6 +298,8 @@ NAME_API_KEY = "api_key_env must name a variable such as OPENAI_API_KEY (NAME_AP
         (None, "DATABASE_URL", f"{NAME_API_KEY}, got 'DATABASE_URL'"),
         (None, "API_KEY", f"{NAME_API_KEY}, got 'API_KEY'"),
         (None, "lower_api_key", f"{NAME_API_KEY}, got 'lower_api_key'"),
+        (None, "A" * 150, f"{NAME_API_KEY}, got '{'A' * 100}'"),
+        (("OPENAI_API_KEY",), "B" * 150, f"api_key_env '{'B' * 100}' is not one of ENDPOINT_KEY_VARIABLES"),
         (("OPENAI_API_KEY",), "ANTHROPIC_API_KEY",
          "api_key_env 'ANTHROPIC_API_KEY' is not one of ENDPOINT_KEY_VARIABLES"),
     ],
