@@ -137,9 +137,11 @@ def report(work: Path) -> None:
 
 
 def by_file(folder: str, work: Path, lanes: int) -> None:
-    """Each file of the folder with the unit test files that reach it, `lanes` files at a time;
+    """Each file of the folder (or the one file) with the unit test files that reach it, `lanes` at a time;
     prints each file's score as it comes and the total. Each file's copy is work/<its path>."""
-    files = sorted(str(path.relative_to(ROOT)) for path in (ROOT / folder).rglob("*.py") if path.stat().st_size)
+    given = ROOT / folder
+    files = sorted(str(path.relative_to(ROOT)) for path in (given.rglob("*.py") if given.is_dir() else [given])
+                   if path.stat().st_size)  # fmt: skip
 
     def one(path: str) -> tuple[str, Counts | None]:
         tests, part = reaching_tests(path), work / path.replace("/", "_")
