@@ -76,6 +76,7 @@ class Store:
     timelines: dict[int, tuple[date, list[dict[str, Any]]]] = field(default_factory=dict)
     sweeps: dict[int, Sweep] = field(default_factory=dict)
     campaigns: dict[int, Campaign] = field(default_factory=dict)
+    simulation_locks: int = 0  # completions that waited for the other simulations'
 
     def copy(self) -> Store:
         return Store(
@@ -92,6 +93,7 @@ class Store:
             timelines=dict(self.timelines),
             sweeps={k: replace(v) for k, v in self.sweeps.items()},
             campaigns=dict(self.campaigns),
+            simulation_locks=self.simulation_locks,
         )
 
 
@@ -144,7 +146,7 @@ class FakeRunRepository(AbstractRunRepository):
         return sorted((r for r in self.store.runs.values() if r.campaign_id == campaign_id), key=lambda r: r.id or 0)
 
     def lock_simulations(self) -> None:
-        pass
+        self.store.simulation_locks += 1
 
     def get_by_slot(self, slot: str) -> Run | None:
         return next((r for r in self.store.runs.values() if r.slot == slot), None)

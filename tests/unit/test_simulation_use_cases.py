@@ -197,9 +197,34 @@ def test_retention_removes_old_days_of_samples_and_keeps_summaries():
 
 def test_a_run_on_an_unseeded_store_fails_saying_to_seed_the_catalogue():
     use_cases, uow, _ = simulations(uow=FakeUnitOfWork(), samples_per_pair=10)
-    with pytest.raises(NotFound, match="flask seed"):
+    unseeded = (
+        r"^the catalogue is not seeded \(missing GPT-4o, Llama 3.1 405B, Mistral Large 2, \.\.\.\): run `flask seed`$"
+    )
+    with pytest.raises(NotFound, match=unseeded):
         use_cases.run_now(seed=1)
-    assert "flask seed" in next(iter(uow.store.runs.values())).error
+    assert next(iter(uow.store.runs.values())).error.startswith("NotFound: the catalogue is not seeded")
+    use_cases, uow, _ = simulations(samples_per_pair=10)
+    uow.store.metrics = [m for m in uow.store.metrics if m.name != "RPS"]
+    with pytest.raises(NotFound, match=r"^the catalogue is not seeded \(missing RPS, \.\.\.\)"):
+        use_cases.run_now(seed=1)
+
+
+def test_completed_simulations_are_written_one_at_a_time():
+    use_cases, uow, _ = simulations(samples_per_pair=10)
+    use_cases.run_now(seed=1)
+    use_cases.run_now(seed=2)
+    assert uow.store.simulation_locks == 2
+
+
+def test_a_runs_summaries_are_read_by_llm_then_metric_in_catalogue_order():
+    use_cases, uow, _ = simulations(samples_per_pair=10)
+    run = use_cases.run_now(seed=1)
+    table = use_cases.summaries(run.id)
+    assert list(table) == [llm.name for llm in uow.store.llms]
+    assert all(list(row) == ["TTFT", "TPS", "e2e_latency", "RPS"] for row in table.values())
+    assert table["GPT-4o"]["TTFT"].n == 10 and table["GPT-4o"]["TTFT"].run_id == run.id
+    with pytest.raises(NotFound, match=r"^run 99 does not exist$"):
+        use_cases.summaries(99)
 
 
 def test_a_run_failed_by_the_reaper_stays_failed_when_its_message_arrives_late():
