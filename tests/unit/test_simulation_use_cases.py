@@ -164,6 +164,13 @@ def test_the_load_a_run_was_queued_with_shapes_its_samples():
         rps = {m.id for m in uow.catalogue.metrics() if m.name == "RPS"}
         means = [sum(s.mean for s in uow.summaries.for_runs([run.id]) if s.metric_id in rps) for run in (alone, loaded)]
     assert means[1] > 10 * means[0] > 0
+    # A run queued before runs had a load was drawn one request at a time.
+    older = use_cases.queue(seed=1)
+    uow.store.runs[older.id].details = None
+    use_cases.execute(older.id)
+    with uow:
+        summaries = [uow.summaries.for_runs([run.id]) for run in (alone, older)]
+    assert [s.mean for s in summaries[0]] == [s.mean for s in summaries[1]]
 
 
 def test_progress_counts_the_llms_done_up_to_all_of_them():
