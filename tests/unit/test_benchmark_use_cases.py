@@ -622,6 +622,22 @@ def test_a_load_shape_describes_itself_in_the_words_of_the_run_details():
     }  # fmt: skip
 
 
+def test_poisson_gaps_are_exponential_draws_and_other_burstiness_gamma_draws_of_the_same_mean():
+    # Poisson schedules are drawn as before gamma arrivals came: a seed keeps its schedule.
+    assert LoadShape(1, rate=5.0).gap(random.Random(3)) == random.Random(3).expovariate(5.0)
+    assert LoadShape(1, rate=5.0, burstiness=0.5).gap(random.Random(3)) == random.Random(3).gammavariate(0.5, 0.4)
+
+
+def test_the_client_cpu_of_a_watched_run_is_what_its_thread_spent_meanwhile():
+    async def busy() -> None:
+        until = time.thread_time() + 0.2
+        while time.thread_time() < until:
+            pass
+
+    spent = asyncio.run(watched(busy())).cpu_s  # on this thread, which spent seconds before it
+    assert 0.2 <= spent < 0.4
+
+
 def answer(outcome: RequestOutcome):
     async def send() -> RequestOutcome:
         return outcome
