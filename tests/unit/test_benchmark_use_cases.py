@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
 from itertools import cycle, pairwise
 
@@ -29,7 +30,7 @@ from src.application.ports.llm_client import (
     Chunk,
     RequestOutcome,
 )
-from src.application.services import load, timelines
+from src.application.services import load, measures, timelines
 from src.application.services.addresses import networks
 from src.application.services.load import Driven, LoadShape, drive, on_own_loop, watched
 from src.application.services.measures import (
@@ -620,6 +621,19 @@ def test_a_load_shape_describes_itself_in_the_words_of_the_run_details():
     assert LoadShape(concurrency=8, rate=2.5).describe() == {
         "shape": "poisson", "rate_per_second": 2.5, "max_concurrency": 8,
     }  # fmt: skip
+
+
+def test_two_output_tokens_time_one_gap_and_two_chunks_one_chunk_gap():
+    two = replace(ok(0.2, 0.5, 2), chunks=(Chunk(0.2, "a"), Chunk(0.45, "b")))  # at 10.2 and 10.45 s
+    details = measurement_details([two], 1.0, "words")
+    assert details["inter_token_latency_ms"]["p50"] == pytest.approx(300.0)  # (0.5 - 0.2) s over 1 gap
+    assert details["inter_chunk_latency_ms"]["p50"] == pytest.approx(250.0)
+    assert measures.samples([two], 1.0)["TPS"] == pytest.approx([1 / 0.3])
+
+
+def test_an_slo_report_of_no_requests_attains_nothing():
+    assert slo_report([], 0.0, Slo(ttft_ms=100)) == {"good_requests": 0, "attainment": 0.0, "goodput_rps": 0.0,
+                                                    "met": False}  # fmt: skip
 
 
 def test_poisson_gaps_are_exponential_draws_and_other_burstiness_gamma_draws_of_the_same_mean():
