@@ -41,6 +41,7 @@ from src.application.services.measures import (
     measurement_details,
     self_check,
     slo_report,
+    worst_check,
 )
 from src.application.services.workloads import FOR_WARM_UP, Workload
 from src.application.use_cases.benchmarks import (
@@ -837,6 +838,28 @@ def test_the_self_check_names_each_limit_the_client_passed():
         "arrivals left 25 ms late at p95 (limit 20 ms)",
         "the client's event loop used 95% of a core (limit 90%)",
     ]
+
+
+def test_a_client_exactly_at_its_limits_kept_up_and_a_run_of_no_time_used_no_cpu():
+    limits = ClientLimits(loop_lag_ms=15.625, cpu_share=0.5)  # 15.625 ms: 1/64 s, exact in binary
+    at_limits = self_check([1 / 64] * 100, cpu_s=0.5, wall=1.0, lateness_s=[1 / 64] * 20, limits=limits)
+    assert at_limits["reasons"] == [] and at_limits["loop_lag_ms"]["p99"] == 15.625
+    assert self_check([], cpu_s=0.5, wall=0.0, lateness_s=[], limits=limits)["client_cpu"] == 0.0
+    nothing = measurement_details([], 0.0, "words")
+    assert (nothing["requests_per_second"], nothing["output_tokens_per_second"]) == (0.0, 0.0)
+
+
+def test_the_self_check_of_several_clients_takes_the_worst_of_each_figure_and_names_who_passed_a_limit():
+    limits = ClientLimits(loop_lag_ms=20.0, cpu_share=0.9)
+    calm = self_check([0.001] * 100, cpu_s=0.2, wall=1.0, lateness_s=[0.001] * 10, limits=limits)
+    busy = self_check([0.03] * 100, cpu_s=0.5, wall=1.0, lateness_s=[0.03] * 10, limits=limits)
+    unpaced = self_check([0.002] * 100, cpu_s=0.1, wall=1.0, lateness_s=[], limits=limits)  # no arrival rate
+    for checks, names in (([calm, busy, unpaced], ["a", "b", "c"]), ([unpaced, busy, calm], ["c", "b", "a"])):
+        worst = worst_check(checks, names)
+        assert (
+            worst["loop_lag_ms"] == busy["loop_lag_ms"] and worst["arrival_lateness_ms"] == busy["arrival_lateness_ms"]
+        )
+        assert worst["client_cpu"] == 0.5 and worst["reasons"] == [f"b: {reason}" for reason in busy["reasons"]]
 
 
 def test_the_loop_lag_is_weighed_by_the_time_each_firing_stood_for():
