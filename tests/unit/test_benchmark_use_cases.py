@@ -845,6 +845,8 @@ def test_a_client_exactly_at_its_limits_kept_up_and_a_run_of_no_time_used_no_cpu
     at_limits = self_check([1 / 64] * 100, cpu_s=0.5, wall=1.0, lateness_s=[1 / 64] * 20, limits=limits)
     assert at_limits["reasons"] == [] and at_limits["loop_lag_ms"]["p99"] == 15.625
     assert self_check([], cpu_s=0.5, wall=0.0, lateness_s=[], limits=limits)["client_cpu"] == 0.0
+    spread = self_check([], 0.0, 1.0, [i / 1000 for i in range(1, 101)], limits)["arrival_lateness_ms"]
+    assert spread == pytest.approx({"p50": 50.0, "p95": 95.0, "p99": 99.0, "max": 100.0})  # 1 to 100 ms
     nothing = measurement_details([], 0.0, "words")
     assert (nothing["requests_per_second"], nothing["output_tokens_per_second"]) == (0.0, 0.0)
 
