@@ -87,8 +87,9 @@ def run(work: Path, paths: str, tests_to_run: str, log: Path | None = None) -> N
     # plugin, and loading the installed ones (schemathesis, hypothesis) takes a third of each run.
     # But pytest-timeout: mutmut's own timeout kills the shell, not pytest, and waits on a mutant
     # that sleeps for ever (a shard told to start in 50 years); a unit test takes a second or two.
+    # Its thread method ends the process: a signal cannot stop a run waiting on its own thread.
     tests = (f"sh -c 'PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 {sys.executable} -m pytest -x -q -p no:cacheprovider"
-             f" -p pytest_timeout --timeout 60 {tests_to_run} || exit 1'")  # fmt: skip
+             f" -p pytest_timeout --timeout 60 --timeout-method thread {tests_to_run} || exit 1'")  # fmt: skip
     with log.open("w") if log else contextlib.nullcontext() as output:
         subprocess.run(
             [MUTMUT, "run", "--paths-to-mutate", paths, "--tests-dir", "tests/unit/", "--runner", tests,
