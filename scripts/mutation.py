@@ -146,8 +146,11 @@ def by_file(folder: str, work: Path, lanes: int) -> None:
     files = sorted(str(path.relative_to(ROOT)) for path in (given.rglob("*.py") if given.is_dir() else [given])
                    if path.stat().st_size)  # fmt: skip
 
+    def copy_of(path: str) -> Path:
+        return work / path.replace("/", "_")
+
     def one(path: str) -> tuple[str, Counts | None]:
-        tests, part = reaching_tests(path), work / path.replace("/", "_")
+        tests, part = reaching_tests(path), copy_of(path)
         if not tests:
             return path, None
         prepare(part)
@@ -162,7 +165,7 @@ def by_file(folder: str, work: Path, lanes: int) -> None:
                 print(f"{path}: no unit test reaches it", flush=True)
                 continue
             total += counts
-            print(f"{path}: {counts.score}; survivors (--work {work / path.replace('/', '_')} --show ID):"
+            print(f"{path}: {counts.score}; survivors (--work {copy_of(path)} --show ID):"
                   f" {' '.join(map(str, counts.survivors)) or 'none'}", flush=True)  # fmt: skip
     print(f"total: killed {total.score}, skipped {total.skipped} (annotations), untested {total.untested}")
 
