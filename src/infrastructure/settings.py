@@ -119,8 +119,8 @@ class Settings:
             benchmark=_benchmark_settings(env),
             simulation=_simulation_settings(env),
             monitoring=MonitorSettings(
-                window=timedelta(hours=_integer(env, "MONITOR_WINDOW_HOURS", 24, minimum=1)),
-                baseline=timedelta(hours=_integer(env, "MONITOR_BASELINE_HOURS", 72, minimum=1)),
+                window=_hours(env, "MONITOR_WINDOW_HOURS", MonitorSettings.window),
+                baseline=_hours(env, "MONITOR_BASELINE_HOURS", MonitorSettings.baseline),
             ),
         )
         settings._refuse_unsafe_production(env)
@@ -234,6 +234,11 @@ def _measurement_schedules(env: Mapping[str, str]) -> tuple[MeasurementSchedule,
 def _integer(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     value = _optional_integer(env, name, minimum)
     return default if value is None else value
+
+
+def _hours(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    hours = _optional_integer(env, name, minimum=1)
+    return default if hours is None else timedelta(hours=hours)
 
 
 def _optional_integer(env: Mapping[str, str], name: str, minimum: int) -> int | None:

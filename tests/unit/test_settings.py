@@ -1,5 +1,6 @@
 import json
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -16,6 +17,14 @@ def test_with_nothing_set_the_service_runs_on_sqlite_and_in_process_defaults(tmp
     assert settings.simulation.samples_per_pair == 1000
     assert settings.simulation.retention_days == 7
     assert settings.port == 5000
+    assert (settings.monitoring.window, settings.monitoring.baseline) == (timedelta(hours=24), timedelta(hours=72))
+
+
+def test_an_endpoints_window_and_baseline_are_set_in_hours():
+    given = Settings.from_env({"MONITOR_WINDOW_HOURS": "6", "MONITOR_BASELINE_HOURS": "48"}).monitoring
+    assert (given.window, given.baseline) == (timedelta(hours=6), timedelta(hours=48))
+    with pytest.raises(ConfigurationError, match="MONITOR_WINDOW_HOURS must be at least 1, got 0"):
+        Settings.from_env({"MONITOR_WINDOW_HOURS": "0"})
 
 
 def test_postgres_urls_use_the_psycopg2_driver():
