@@ -149,6 +149,7 @@ def test_a_measured_run_stores_ttft_e2e_and_speed_after_the_first_token():
     assert run.details["requests_sent"] == run.details["completed"] == 4
     assert run.details["plan"]["requests"] == 4  # the plan it was queued with stays beside the results
     assert {request.api_key for request in use_cases.client.requests} == {None}  # an endpoint without a key
+    assert uow.store.simulation_locks == 0  # measured runs complete side by side, unlike simulations
 
 
 def test_executing_a_measured_run_that_does_not_exist_is_not_found_by_its_id():

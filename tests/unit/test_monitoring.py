@@ -9,10 +9,12 @@ import pytest
 
 from src.application.domain import bounds
 from src.application.domain.bounds import Bound
+from src.application.domain.errors import NotFound
 from src.application.domain.model import Interval, Run, RunSource
 from src.application.domain.ranking import Statistic
 from src.application.services.changes import CHANGE_LEVEL, MAX_SPLITS, Estimated, compare_runs
 from src.application.services.measures import Slo
+from src.application.services.plans import plan_key
 from src.application.use_cases.monitoring import MonitoringUseCases, MonitorSettings
 from tests.unit.test_campaigns import OPERATOR, SPEEDS, campaign_world
 
@@ -72,6 +74,12 @@ def test_each_endpoint_is_watched_over_its_own_newest_runs_however_many_the_othe
     ]  # fmt: skip
 
 
+def test_the_baseline_holds_only_the_runs_of_its_period_before_the_window():
+    monitoring = watched_world()  # a run every 6 h, the last an hour ago
+    monitoring.settings = MonitorSettings(window=timedelta(hours=24), baseline=timedelta(hours=36))
+    assert [(s.runs, s.baseline_runs) for s in monitoring.statuses()] == [(4, 6)] * 3
+
+
 def test_without_a_baseline_nothing_is_compared():
     statuses = watched_world(baseline_runs=0).statuses()
     assert all(latency.changes == {} for s in statuses for latency in s.latencies)
@@ -82,6 +90,33 @@ def test_slo_attainment_is_pooled_over_the_windows_runs_with_an_interval():
     statuses = {s.endpoint.name: s for s in watched_world(slo=Slo(ttft_ms=150)).statuses()}
     assert statuses["fast"].slo.attainment == 1.0 and statuses["middle"].slo.attainment == 0.0
     assert statuses["fast"].slo.requests == 80 and statuses["fast"].slo.target == 0.95
+
+
+def test_an_endpoints_trend_is_its_valid_runs_of_the_last_days_oldest_first():
+    monitoring = watched_world(slo=Slo(ttft_ms=150))  # a run every 6 h for four days, the last an hour ago
+    points = monitoring.trend("fast", days=2)
+    finished = [point.run.finished_at for point in points]
+    assert len(points) == 8 and finished == sorted(finished)  # those of the last 48 h
+    assert finished[0] >= monitoring.clock.now() - timedelta(days=2)
+    for point in points:
+        assert point.ttft.value == pytest.approx(0.1, rel=0.1) and point.itl.value == pytest.approx(0.1, rel=0.011)
+        assert point.ttft.interval.low < point.ttft.value < point.ttft.interval.high
+        assert point.itl.interval.low <= point.itl.value <= point.itl.interval.high  # every gap is 0.1 s here
+        assert point.plan == plan_key(point.run.plan) and point.slo_attainment == 1.0
+    assert [point.slo_attainment for point in monitoring.trend("middle", days=2)] == [0.0] * 8
+    assert len(monitoring.trend("fast")) == 16  # a week's: all four days
+
+
+def test_a_trend_leaves_out_a_run_whose_latencies_are_missing_and_names_an_unknown_endpoint():
+    monitoring = watched_world(baseline_runs=0)
+    newest = monitoring.trend("fast")[-1].run
+    ttft = next(m for m in monitoring.uow.store.metrics if m.name == "TTFT")
+    store = monitoring.uow.store
+    store.summaries = [s for s in store.summaries if (s.run_id, s.metric_id) != (newest.id, ttft.id)]
+    assert [point.run.id for point in monitoring.trend("fast")][-1] != newest.id
+    assert len(monitoring.trend("fast")) == 3
+    with pytest.raises(NotFound, match="^no endpoint is named 'nowhere'$"):
+        monitoring.trend("nowhere")
 
 
 SHOWN = Estimated(1.0, Interval(0.95, 1.05))
