@@ -115,7 +115,7 @@ def test_a_trend_leaves_out_a_run_whose_latencies_are_missing_and_names_an_unkno
     store.summaries = [s for s in store.summaries if (s.run_id, s.metric_id) != (newest.id, ttft.id)]
     assert [point.run.id for point in monitoring.trend("fast")][-1] != newest.id
     assert len(monitoring.trend("fast")) == 3
-    with pytest.raises(NotFound, match="^no endpoint is named 'nowhere'$"):
+    with pytest.raises(NotFound, match=r"^no endpoint is named 'nowhere'$"):
         monitoring.trend("nowhere")
 
 
