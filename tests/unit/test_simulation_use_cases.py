@@ -7,6 +7,7 @@ from src.application.domain.errors import Forbidden, InvalidParameter, NotFound,
 from src.application.domain.model import Caller, Role, RunSource, RunStatus
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.use_cases.quotas import Quotas
+from src.application.use_cases.run_lifecycle import Failed
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FakeUnitOfWork, FixedClock, seeded_uow
 
@@ -274,3 +275,14 @@ def test_the_default_simulation_settings_are_the_documented_ones():
         1000, 100_000, None, 7,
     )  # fmt: skip
     assert settings.stale_after == timedelta(hours=1)
+
+
+def test_a_failed_run_keeps_the_details_it_had_beside_those_of_its_failure():
+    use_cases, uow, _ = simulations()
+    run = use_cases.queue(seed=1)
+    with uow:
+        uow.runs.get(run.id).details = {"plan": {"requests": 3}}
+        uow.commit()
+    failed = use_cases.lifecycle.execute(run.id, RunSource.SIMULATED, lambda _: Failed("no luck", {"errors": {"x": 3}}))
+    assert (failed.status, failed.error) == (RunStatus.FAILED, "no luck")
+    assert failed.details == {"plan": {"requests": 3}, "errors": {"x": 3}}
