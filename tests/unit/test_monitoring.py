@@ -117,6 +117,9 @@ def test_a_trend_leaves_out_a_run_whose_latencies_are_missing_and_names_an_unkno
     assert len(monitoring.trend("fast")) == 3
     with pytest.raises(NotFound, match=r"^no endpoint is named 'nowhere'$"):
         monitoring.trend("nowhere")
+    with pytest.raises(NotFound) as refused:
+        monitoring.trend("n" * 150)
+    assert str(refused.value) == f"no endpoint is named {'n' * 100!r}"  # a long name is cut short
 
 
 SHOWN = Estimated(1.0, Interval(0.95, 1.05))
