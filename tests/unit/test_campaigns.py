@@ -33,11 +33,14 @@ OPERATOR = Caller("key:1", Role.OPERATOR)
 
 
 class ByEndpoint(AbstractLLMClient):
-    """Answers each endpoint (by its base URL) with first tokens around its own mean, in seconds;
-    every request is logged with its endpoint, in the order sent."""
+    """Answers each endpoint (by its base URL) with first tokens around its own mean, then ten more
+    over `decode` seconds; every request is logged with its endpoint, in the order sent. An
+    endpoint in `failing_every` answers every n-th request it gets with a 5xx."""
 
     def __init__(self, ttft: dict[str, float], seed: int = 1):
         self.ttft = ttft
+        self.decode = dict.fromkeys(ttft, 1.0)
+        self.failing_every: dict[str, int] = {}
         self.draw = random.Random(seed)
         self.sent: list[tuple[str, str]] = []  # (base URL, prompt)
 
@@ -54,10 +57,14 @@ class Streams(AbstractChatStreams):
         self.client = client
 
     async def stream(self, request: ChatRequest) -> RequestOutcome:
-        self.client.sent.append((request.base_url, request.prompt))
-        ttft = self.client.ttft[request.base_url] * self.client.draw.uniform(0.9, 1.1)
+        client, url = self.client, request.base_url
+        client.sent.append((url, request.prompt))
+        ttft = client.ttft[url] * client.draw.uniform(0.9, 1.1)
         await asyncio.sleep(0.002)  # waiting on the endpoint: the others' requests go out meanwhile
-        return RequestOutcome(started=10.0, finished=10.0 + ttft + 1.0, first_token_at=10.0 + ttft, output_tokens=11,
+        if url in client.failing_every and sum(u == url for u, _ in client.sent) % client.failing_every[url] == 0:
+            return RequestOutcome(started=10.0, finished=10.5, error="http_5xx")
+        finished = 10.0 + ttft + client.decode[url]
+        return RequestOutcome(started=10.0, finished=finished, first_token_at=10.0 + ttft, output_tokens=11,
                               input_tokens=25, tokens_from_usage=True, client_overhead_s=0.001)  # fmt: skip
 
 

@@ -18,23 +18,28 @@ from src.application.services.plans import plan_key
 from src.application.use_cases.monitoring import MonitoringUseCases, MonitorSettings
 from tests.unit.test_campaigns import OPERATOR, SPEEDS, campaign_world
 
+MIDDLE = "http://127.0.0.1:9001/v1"
+
 
 def watched_world(hours_between_runs: int = 6, baseline_runs: int = 12, latest_runs: int = 4, slow_down: float = 1.0,
-                  **plan):  # fmt: skip
+                  slow_tokens: float = 1.0, **plan):  # fmt: skip
     """Campaigns of the three endpoints every few hours: the baseline's, then the latest window's,
-    in which "middle" is `slow_down` times slower."""
+    in which "middle" is `slow_down` times slower to its first token, `slow_tokens` to the rest."""
     campaigns, _, client = campaign_world()
     clock = campaigns.benchmarks.clock
     chosen = campaigns.benchmarks.plan(20, warmup=0, **plan)
     for index in range(baseline_runs + latest_runs):
         if index == baseline_runs:
-            client.ttft["http://127.0.0.1:9001/v1"] *= slow_down
+            client.ttft[MIDDLE] *= slow_down
+            client.decode[MIDDLE] *= slow_tokens
         campaigns.execute(campaigns.queue(list(SPEEDS), chosen, OPERATOR).campaign.id)
         clock.advance(timedelta(hours=hours_between_runs))
     clock.advance(timedelta(hours=-hours_between_runs + 1))  # an hour after the last
     settings = MonitorSettings(window=timedelta(hours=hours_between_runs * latest_runs),
                                baseline=timedelta(hours=hours_between_runs * baseline_runs))  # fmt: skip
-    return MonitoringUseCases(campaigns.uow, clock, settings)
+    monitoring = MonitoringUseCases(campaigns.uow, clock, settings)
+    monitoring.campaigns, monitoring.client = campaigns, client  # to run more of them
+    return monitoring
 
 
 def test_an_endpoint_that_slowed_down_is_flagged_and_the_others_are_not():
@@ -78,6 +83,43 @@ def test_the_baseline_holds_only_the_runs_of_its_period_before_the_window():
     monitoring = watched_world()  # a run every 6 h, the last an hour ago
     monitoring.settings = MonitorSettings(window=timedelta(hours=24), baseline=timedelta(hours=36))
     assert [(s.runs, s.baseline_runs) for s in monitoring.statuses()] == [(4, 6)] * 3
+
+
+def test_an_endpoint_whose_tokens_slowed_has_its_itl_flagged_and_its_ttft_not():
+    middle = {s.endpoint.name: s for s in watched_world(slow_tokens=2.0).statuses()}["middle"]
+    ttft, itl = middle.latencies
+    assert itl.quantiles[Statistic.MEDIAN].value == pytest.approx(0.2, rel=0.011)  # 2 s over ten gaps
+    assert itl.changes[Statistic.MEDIAN].changed and itl.changes[Statistic.MEDIAN].worse
+    assert itl.changes[Statistic.MEDIAN].relative == pytest.approx(1.0, abs=0.03)
+    assert not any(change.changed for change in ttft.changes.values())
+
+
+def test_a_run_finished_at_the_windows_start_is_in_the_window():
+    monitoring = watched_world()  # runs 1, 7, 13, 19, 25... hours ago
+    monitoring.settings = MonitorSettings(window=timedelta(hours=19), baseline=timedelta(hours=30))
+    assert [(s.runs, s.baseline_runs) for s in monitoring.statuses()] == [(4, 5)] * 3
+
+
+def test_an_endpoint_without_a_run_in_the_window_is_not_watched_and_only_its_newest_plans_runs_count():
+    monitoring = watched_world(latest_runs=1)
+    monitoring.clock.advance(timedelta(hours=24))
+    assert monitoring.statuses() == []
+    benchmarks = monitoring.campaigns.benchmarks
+    benchmarks.run_now("fast", benchmarks.plan(10, warmup=0))  # another plan
+    [fast] = monitoring.statuses()
+    assert (fast.endpoint.name, fast.runs, fast.baseline_runs, fast.requests) == ("fast", 1, 0, 10)
+
+
+def test_a_status_reports_its_windows_error_rates_and_mean_output_throughput():
+    monitoring = watched_world(baseline_runs=0)
+    monitoring.client.failing_every[MIDDLE] = 4
+    benchmarks = monitoring.campaigns.benchmarks
+    benchmarks.run_now("middle", benchmarks.plan(20, warmup=0))
+    middle = {s.endpoint.name: s for s in monitoring.statuses()}["middle"]
+    assert (middle.runs, middle.requests) == (5, 100) and middle.error_rates == {"http_5xx": 5 / 100}
+    throughputs = [point.run.details["output_tokens_per_second"] for point in monitoring.trend("middle")]
+    assert len(throughputs) == 5 and middle.output_tokens_per_second == pytest.approx(sum(throughputs) / 5)
+    assert min(throughputs) < max(throughputs)  # a mean, not one run's
 
 
 def test_without_a_baseline_nothing_is_compared():
