@@ -15,6 +15,7 @@ from src.application.domain.ranking import Statistic
 from src.application.services.changes import CHANGE_LEVEL, MAX_SPLITS, Estimated, compare_runs
 from src.application.services.measures import Slo
 from src.application.services.plans import plan_key
+from src.application.use_cases import monitoring as monitoring_module
 from src.application.use_cases.monitoring import MonitoringUseCases, MonitorSettings
 from tests.unit.test_campaigns import OPERATOR, SPEEDS, campaign_world
 
@@ -120,6 +121,17 @@ def test_a_status_reports_its_windows_error_rates_and_mean_output_throughput():
     throughputs = [point.run.details["output_tokens_per_second"] for point in monitoring.trend("middle")]
     assert len(throughputs) == 5 and middle.output_tokens_per_second == pytest.approx(sum(throughputs) / 5)
     assert min(throughputs) < max(throughputs)  # a mean, not one run's
+
+
+def test_each_watched_change_is_judged_at_the_level_shared_by_the_four_watched(monkeypatch):
+    """Two statistics of two latencies: each comparison is made at CHANGE_LEVEL / 4 (Bonferroni)."""
+    corrected_for = []
+    real = monitoring_module.compare_runs
+    monkeypatch.setattr(
+        monitoring_module, "compare_runs", lambda *given: corrected_for.append(given[3]) or real(*given)
+    )
+    watched_world(latest_runs=2, baseline_runs=2).statuses()
+    assert corrected_for == [4] * 3 * 2 * 2  # three endpoints, two latencies, two statistics
 
 
 def test_without_a_baseline_nothing_is_compared():
