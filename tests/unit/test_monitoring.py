@@ -16,7 +16,7 @@ from src.application.services.changes import CHANGE_LEVEL, MAX_SPLITS, Estimated
 from src.application.services.measures import Slo
 from src.application.services.plans import plan_key
 from src.application.use_cases import monitoring as monitoring_module
-from src.application.use_cases.monitoring import MonitoringUseCases, MonitorSettings
+from src.application.use_cases.monitoring import MonitoringUseCases, MonitorSettings, slo_attainment
 from tests.unit.test_campaigns import OPERATOR, SPEEDS, campaign_world
 
 MIDDLE = "http://127.0.0.1:9001/v1"
@@ -174,6 +174,30 @@ def test_a_trend_leaves_out_a_run_whose_latencies_are_missing_and_names_an_unkno
     with pytest.raises(NotFound) as refused:
         monitoring.trend("n" * 150)
     assert str(refused.value) == f"no endpoint is named {'n' * 100!r}"  # a long name is cut short
+
+
+def reports(*good: int, sent: int = 20) -> list[dict]:
+    return [{"slo": {"good_requests": count}, "requests_sent": sent} for count in good]
+
+
+def test_slo_attainment_is_good_requests_over_those_sent_with_a_cluster_robust_interval():
+    plan = {"slo": {"ttft_ms": 150, "attainment": 0.9}}
+    attained = slo_attainment(plan, reports(18, 10, 20))
+    # 48 of 60; the runs' residuals 18 - 16, 10 - 16 and 20 - 16, squared, summed and scaled by k / (k - 1).
+    half = 1.959964 * math.sqrt((4 + 36 + 16) * 3 / 2) / 60
+    assert attained.attainment == pytest.approx(0.8) and (attained.target, attained.requests) == (0.9, 60)
+    assert attained.interval.low == pytest.approx(0.8 - half) and attained.interval.high == 1.0  # clipped
+    low = slo_attainment(plan, reports(0, 0, 10, sent=10))
+    half = 1.959964 * math.sqrt(((10 / 3) ** 2 * 2 + (20 / 3) ** 2) * 3 / 2) / 30
+    assert low.interval.low == 0.0 and low.interval.high == pytest.approx(1 / 3 + half)
+
+
+def test_slo_attainment_of_one_run_has_an_open_interval_and_without_an_slo_there_is_none():
+    one = slo_attainment({"slo": {"ttft_ms": 150}}, [*reports(19), {"requests_sent": 20}])  # a run without a report
+    assert (one.attainment, one.interval, one.target, one.requests) == (0.95, Interval(None, None), 0.95, 20)
+    nothing_sent = slo_attainment({"slo": {"ttft_ms": 150}}, reports(0, 0, sent=0))
+    assert (nothing_sent.attainment, nothing_sent.interval, nothing_sent.requests) == (0.0, Interval(None, None), 0)
+    assert slo_attainment({}, reports(19)) is None and slo_attainment({"slo": {"ttft_ms": 150}}, []) is None
 
 
 SHOWN = Estimated(1.0, Interval(0.95, 1.05))

@@ -201,7 +201,7 @@ class MonitoringUseCases:
             output_tokens_per_second=sum(d.get("output_tokens_per_second", 0.0) for d in details) / len(details),
             requests=requests,
             error_rates={kind: count / requests for kind, count in sorted(errors.items())} if requests else {},
-            slo=_attainment(runs[0].plan, details),
+            slo=slo_attainment(runs[0].plan, details),
         )
 
 
@@ -258,7 +258,7 @@ def _reciprocal(value: float | None) -> float | None:
     return None if value is None or value <= 0 else 1 / value
 
 
-def _attainment(plan: dict[str, object], details: list[dict[str, object]]) -> SloAttainment | None:
+def slo_attainment(plan: dict[str, object], details: list[dict[str, object]]) -> SloAttainment | None:
     """Pooled over the window's runs (good requests over those sent), with a cluster-robust 95%
     interval of that ratio (runs as clusters, normal approximation; open with fewer than 2 runs)."""
     slo = plan.get("slo")
