@@ -8,21 +8,21 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from src.application.domain import bounds
 from src.application.domain.bounds import Bound
 from src.application.domain.errors import Forbidden, InvalidParameter, NotFound, QuotaExceeded
-from src.application.domain.model import Caller, Role, RunSource, RunStatus
-from src.application.domain.ranking import GroupBy, Scope, Window
+from src.application.domain.model import Caller, Campaign, Role, Run, RunSource, RunStatus
+from src.application.domain.ranking import GroupBy, Scope, Statistic, Window
 from src.application.ports.llm_client import AbstractChatStreams, AbstractLLMClient, ChatRequest, RequestOutcome
 from src.application.services import ranking
 from src.application.services.measures import ClientLimits
 from src.application.services.plans import describe, plan_key
 from src.application.services.workloads import Workload
-from src.application.use_cases.campaigns import CampaignUseCases
+from src.application.use_cases.campaigns import CampaignReport, CampaignUseCases
 from src.application.use_cases.quotas import Quotas
 from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.simulation import SimulationSettings, SimulationUseCases
@@ -344,3 +344,44 @@ def test_a_plans_key_leaves_out_the_workloads_seed_and_nothing_else():
                     {"workload": base["workload"] | {"distribution": "normal"}}):  # fmt: skip
         assert plan_key(base | changed) != plan_key(base)
     assert describe(base) == "10 requests, concurrency 1, up to 256 tokens out, fixed inputs of 8 tokens"
+
+
+def test_a_requested_campaign_is_handed_to_a_worker_and_one_that_cannot_be_has_its_runs_failed():
+    campaigns, _, _ = campaign_world()
+    report = campaigns.request(["fast", "slow"], campaigns.benchmarks.plan(5), OPERATOR)
+    assert campaigns.task_queue.enqueued == [report.campaign.id] and report.status is RunStatus.QUEUED
+    campaigns.task_queue = FakeTaskQueue(fail=ConnectionError("broker down"))
+    with pytest.raises(ConnectionError):
+        campaigns.request(["fast", "slow"], campaigns.benchmarks.plan(5), OPERATOR)
+    refused = campaigns.get(max(campaigns.uow.store.campaigns))
+    assert refused.status is RunStatus.FAILED and refused.endpoints == ["fast", "slow"]
+    assert {run.error for run in refused.runs} == {"it could not be handed to a worker: broker down"}
+
+
+def test_a_campaign_is_ranked_by_endpoint_under_its_plan_once_it_has_finished():
+    campaigns, _, _ = campaign_world()
+    plan = campaigns.benchmarks.plan(10, warmup=0)
+    queued = campaigns.queue(list(SPEEDS), plan, OPERATOR)
+    assert campaigns.ranking(queued) is None  # nothing to rank while it runs
+    report = campaigns.execute(queued.campaign.id)
+    assert report.scope == Scope(source=RunSource.MEASURED, group_by=GroupBy.ENDPOINT, campaign_id=report.campaign.id)
+    assert report.plan.key == plan_key(report.runs[0].details["plan"]) and report.plan.runs == 3
+    assert [entry.subject.name for entry in campaigns.ranked_on(report, "TTFT").entries] == ["fast", "middle", "slow"]
+    overall = campaigns.ranking(report)
+    assert overall.statistic is Statistic.MEDIAN and {entry.subject.name for entry in overall.entries} == set(SPEEDS)
+
+
+@pytest.mark.parametrize(
+    "states, status",
+    [
+        ((RunStatus.QUEUED, RunStatus.QUEUED), RunStatus.QUEUED),
+        ((RunStatus.QUEUED, RunStatus.RUNNING), RunStatus.RUNNING),
+        ((RunStatus.COMPLETED, RunStatus.QUEUED), RunStatus.RUNNING),
+        ((RunStatus.COMPLETED, RunStatus.FAILED), RunStatus.COMPLETED),
+        ((RunStatus.FAILED, RunStatus.FAILED), RunStatus.FAILED),
+    ],
+)
+def test_a_campaign_is_finished_once_every_run_is_and_completed_if_any_run_completed(states, status):
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    runs = [Run(seed=1, samples_per_pair=5, created_at=now, source=RunSource.MEASURED, status=s) for s in states]
+    assert CampaignReport(Campaign(created_at=now), runs, ["a", "b"]).status is status
