@@ -293,19 +293,28 @@ def test_only_measured_runs_have_endpoints_to_group_by():
 
 
 @pytest.mark.parametrize(
-    ("names", "concurrency", "message"),
+    ("names", "concurrency", "message", "parameter"),
     [
-        (["fast"], 1, "the number of endpoints"),
-        (["fast", "fast"], 1, "each endpoint once"),
-        (["fast", "slow"], 201, "2 endpoints x concurrency 201 = 402 streams, more than one holds \\(400"),
-        (["fast", "nowhere"], 1, "no endpoint is named 'nowhere'"),
+        (["fast"], 1, "the number of endpoints must be between 2 and 16, got 1", "endpoints"),
+        ([f"e{i}" for i in range(17)], 1, "the number of endpoints must be between 2 and 16, got 17", "endpoints"),
+        (["fast", "slow", "fast"], 1, "a campaign measures each endpoint once", "endpoints"),
+        (["fast", "slow"], 201, "a campaign is sent from one worker: 2 endpoints x concurrency 201 = 402 streams,"
+                                " more than one holds (400, BENCHMARK_STREAMS_PER_WORKER)", "concurrency"),
+        (["fast", "nowhere"], 1, "no endpoint is named 'nowhere'; known: fake, fast, middle, slow", None),
     ],
-)
-def test_a_campaign_is_checked_before_anything_is_queued(names, concurrency, message):
+)  # fmt: skip
+def test_a_campaign_is_checked_before_anything_is_queued(names, concurrency, message, parameter):
     campaigns, _, _ = campaign_world()
-    with pytest.raises((InvalidParameter, NotFound), match=message):
+    with pytest.raises((InvalidParameter, NotFound)) as refused:
         campaigns.queue(names, campaigns.benchmarks.plan(200, concurrency=concurrency), OPERATOR)
+    assert str(refused.value) == message and getattr(refused.value, "parameter", None) == parameter
     assert campaigns.uow.store.runs == {} and campaigns.uow.store.campaigns == {}
+
+
+def test_a_campaign_may_hold_as_many_streams_as_a_worker_does():
+    campaigns, _, _ = campaign_world()
+    report = campaigns.queue(["fast", "slow"], campaigns.benchmarks.plan(200, concurrency=200), OPERATOR)
+    assert len(report.runs) == 2  # 2 x 200 = 400 streams: the worker's ceiling, reached
 
 
 def test_readers_cannot_start_campaigns():

@@ -151,9 +151,11 @@ def test_a_sweep_is_refused_whole_when_its_stages_together_pass_a_quota():
 )
 def test_a_sweep_with_loads_it_cannot_run_is_refused_naming_them(load, loads, message):
     use_cases, queue = sweeps(SaturatingClient())
-    with pytest.raises(InvalidParameter, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(InvalidParameter, match=message.replace("(", r"\(").replace(")", r"\)")) as refused:
         use_cases.request("fake", use_cases.benchmarks.plan(10), SweepSpec(load, tuple(loads)), OPERATOR)
     assert queue.enqueued == []
+    if message.startswith("the number of loads"):
+        assert refused.value.parameter == "loads"
 
 
 def test_only_operators_start_sweeps():

@@ -31,9 +31,10 @@ class Bound:
     def explained(self, name: str) -> str:
         return f"{name} must be {self.range}"
 
-    def check(self, name: str, value: int | float) -> None:
+    def check(self, name: str, value: int | float, parameter: str | None = None) -> None:
+        """`parameter`: the field at fault, where `name` says more than its name."""
         if not self.admits(value):
-            raise InvalidParameter(f"{self.explained(name)}, got {value}", parameter=name)
+            raise InvalidParameter(f"{self.explained(name)}, got {value}", parameter=parameter or name)
 
 
 def _shown(end: int | float) -> int | float:

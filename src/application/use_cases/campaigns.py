@@ -73,7 +73,7 @@ class CampaignUseCases:
         """Record a campaign and its runs, one per endpoint, within the caller's quotas for all
         of them (a campaign counts once against the runs one may have waiting)."""
         caller.require(Role.OPERATOR, "starting a campaign")
-        bounds.CAMPAIGN_ENDPOINTS.check("the number of endpoints", len(endpoint_names))
+        bounds.CAMPAIGN_ENDPOINTS.check("the number of endpoints", len(endpoint_names), parameter="endpoints")
         if len(set(endpoint_names)) != len(endpoint_names):
             raise InvalidParameter("a campaign measures each endpoint once", parameter="endpoints")
         streams, ceiling = plan.concurrency * len(endpoint_names), self.benchmarks.settings.streams_per_worker

@@ -28,7 +28,7 @@ class SweepSpec:
     max_error_rate: float = 0.05
 
     def __post_init__(self) -> None:
-        bounds.SWEEP_STAGES.check("the number of loads", len(self.loads))
+        bounds.SWEEP_STAGES.check("the number of loads", len(self.loads), parameter="loads")
         for value in self.loads:
             (bounds.STREAMS if self.load is SweepLoad.CONCURRENCY else bounds.RATE).check(str(self.load), value)
             if self.load is SweepLoad.CONCURRENCY and value != int(value):
