@@ -90,6 +90,7 @@ class SaturatingClient(ScriptedClient):
         self.in_flight = 0
 
     async def stream(self, request: ChatRequest) -> RequestOutcome:
+        self.requests.append(request)
         self.in_flight += 1
         started = time.perf_counter()
         await asyncio.sleep(0.02 * max(1.0, self.in_flight / 4))
@@ -138,24 +139,35 @@ def test_a_sweep_is_refused_whole_when_its_stages_together_pass_a_quota():
 
 
 @pytest.mark.parametrize(
-    ("load", "loads", "message"),
+    ("spec", "message", "parameter"),
     [
-        (SweepLoad.CONCURRENCY, [1], "the number of loads must be between 2 and 12, got 1"),
-        (SweepLoad.CONCURRENCY, [1, 2000], "concurrency must be between 1 and 1000, got 2000"),
-        (SweepLoad.CONCURRENCY, [1, 2.5], "concurrency loads are whole numbers, got 2.5"),
-        (SweepLoad.CONCURRENCY, [4, 2], "a sweep's loads must rise, each above the one before"),
-        (SweepLoad.RATE, [0, 2], "rate must be above 0 and at most 1000, got 0"),
-        (SweepLoad.CONCURRENCY, [1, 16], "concurrency 16 would never have them all in flight"),
-        (SweepLoad.RATE, [0.01, 2], "10 requests at 0.01 per second take about 1,000 s"),
+        ({"loads": (1,)}, "the number of loads must be between 2 and 12, got 1", "loads"),
+        ({"loads": tuple(range(1, 14))}, "the number of loads must be between 2 and 12, got 13", "loads"),
+        ({"loads": (1, 2000)}, "concurrency must be between 1 and 1000, got 2000", "concurrency"),
+        ({"loads": (1, 2.5)}, "concurrency loads are whole numbers, got 2.5", "loads"),
+        ({"loads": (4, 2)}, "a sweep's loads must rise, each above the one before", "loads"),
+        ({"loads": (2, 2)}, "a sweep's loads must rise, each above the one before", "loads"),
+        ({"load": SweepLoad.RATE, "loads": (0, 2)}, "rate must be above 0 and at most 1000, got 0", "rate"),
+        ({"loads": (1, 2), "min_gain": -0.1}, "min_gain must be between 0 and 1, got -0.1", "min_gain"),
+        ({"loads": (1, 2), "max_error_rate": 1.5}, "max_error_rate must be between 0 and 1, got 1.5", "max_error_rate"),
+        ({"loads": (1, 11)}, "each stage sends 10 requests: concurrency 11 would never have them all in flight; give"
+                             " at least as many requests as the largest load", "requests"),
+        ({"load": SweepLoad.RATE, "loads": (0.01, 2)}, "10 requests at 0.01 per second take about 1,000 s", None),
     ],
-)
-def test_a_sweep_with_loads_it_cannot_run_is_refused_naming_them(load, loads, message):
+)  # fmt: skip
+def test_a_sweep_with_loads_it_cannot_run_is_refused_naming_them(spec, message, parameter):
     use_cases, queue = sweeps(SaturatingClient())
-    with pytest.raises(InvalidParameter, match=message.replace("(", r"\(").replace(")", r"\)")) as refused:
-        use_cases.request("fake", use_cases.benchmarks.plan(10), SweepSpec(load, tuple(loads)), OPERATOR)
-    assert queue.enqueued == []
-    if message.startswith("the number of loads"):
-        assert refused.value.parameter == "loads"
+    with pytest.raises(InvalidParameter) as refused:
+        use_cases.request("fake", use_cases.benchmarks.plan(10), SweepSpec(**{"load": SweepLoad.CONCURRENCY} | spec),
+                          OPERATOR)  # fmt: skip
+    assert message in str(refused.value) and queue.enqueued == []
+    if parameter:
+        assert (str(refused.value), refused.value.parameter) == (message, parameter)
+
+
+def test_a_sweep_may_reach_a_concurrency_of_as_many_requests_as_each_stage_sends():
+    use_cases, _ = sweeps(SaturatingClient())
+    assert use_cases.queue("fake", use_cases.benchmarks.plan(10), SweepSpec(SweepLoad.CONCURRENCY, (1, 10)), OPERATOR)
 
 
 def test_only_operators_start_sweeps():
@@ -163,3 +175,39 @@ def test_only_operators_start_sweeps():
     with pytest.raises(Exception, match="starting a sweep needs the role operator or admin"):
         spec = SweepSpec(SweepLoad.RATE, (1, 2))
         use_cases.request("fake", use_cases.benchmarks.plan(10), spec, Caller("key:8", Role.READER))
+
+
+def test_a_sweep_that_cannot_be_handed_to_a_worker_is_failed_saying_so_and_reported_as_it_is():
+    use_cases, _ = sweeps(SaturatingClient())
+    use_cases.task_queue = FakeTaskQueue(fail=ConnectionError("broker down"))
+    with pytest.raises(ConnectionError):
+        use_cases.request("fake", use_cases.benchmarks.plan(10), SweepSpec(SweepLoad.CONCURRENCY, (1, 2)), OPERATOR)
+    [failed] = use_cases.of_endpoint("fake")
+    assert failed.sweep.status is RunStatus.FAILED
+    assert failed.sweep.stop_reason == "it could not be handed to a worker: broker down"
+    assert use_cases.execute(failed.sweep.id).stages == [] and use_cases.benchmarks.client.requests == []
+
+
+def test_a_sweep_whose_stage_is_under_way_is_left_to_the_worker_running_it():
+    use_cases, _ = sweeps(SaturatingClient())
+    plan = use_cases.benchmarks.plan(10, warmup=0)
+    queued = use_cases.queue("fake", plan, SweepSpec(SweepLoad.CONCURRENCY, (1, 2)), OPERATOR)
+    use_cases.benchmarks.queue("fake", plan, OPERATOR, queued.id)  # its first stage, queued by another worker
+    report = use_cases.execute(queued.id)
+    assert [stage.status for stage in report.stages] == [RunStatus.QUEUED] and report.sweep.status is RunStatus.QUEUED
+    assert use_cases.benchmarks.client.requests == []
+
+
+def test_a_sweep_whose_worker_stopped_after_its_last_stage_is_finished_by_the_next_message_without_sending():
+    use_cases, _ = sweeps(SaturatingClient())
+    queued = use_cases.queue("fake", use_cases.benchmarks.plan(8, warmup=0),
+                             SweepSpec(SweepLoad.CONCURRENCY, (1, 2)), OPERATOR)  # fmt: skip
+    use_cases.execute(queued.id)
+    sent = len(use_cases.benchmarks.client.requests)
+    assert sent == 2 * 8
+    with use_cases.uow:  # as if its worker died before marking it finished
+        use_cases.uow.sweeps.get(queued.id).status = RunStatus.RUNNING
+        use_cases.uow.commit()
+    again = use_cases.execute(queued.id)
+    assert again.sweep.status is RunStatus.COMPLETED and again.sweep.stop_reason == "every load was measured"
+    assert [stage.load for stage in again.stages] == [1, 2] and len(use_cases.benchmarks.client.requests) == sent
