@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from src.application.domain.errors import InvalidParameter, QuotaExceeded
+from src.application.domain.errors import InvalidParameter, NotFound, QuotaExceeded
 from src.application.domain.model import Caller, Role, RunStatus, Sweep, SweepLoad
 from src.application.ports.llm_client import ChatRequest, RequestOutcome
 from src.application.services.measures import ClientLimits, Slo
@@ -211,3 +211,38 @@ def test_a_sweep_whose_worker_stopped_after_its_last_stage_is_finished_by_the_ne
     again = use_cases.execute(queued.id)
     assert again.sweep.status is RunStatus.COMPLETED and again.sweep.stop_reason == "every load was measured"
     assert [stage.load for stage in again.stages] == [1, 2] and len(use_cases.benchmarks.client.requests) == sent
+
+
+def test_a_sweeps_stages_are_paid_for_when_it_is_asked_for_not_again_as_they_run():
+    use_cases, _ = sweeps(SaturatingClient(), Quotas(benchmark_requests_per_day=20))
+    queued = use_cases.queue(
+        "fake", use_cases.benchmarks.plan(10, warmup=0), SweepSpec(SweepLoad.CONCURRENCY, (1, 2)), OPERATOR
+    )  # 2 x 10 requests: the whole quota
+    use_cases.benchmarks.lifecycle.quotas = Quotas(benchmark_requests_per_day=0)  # lowered meanwhile
+    assert use_cases.execute(queued.id).sweep.status is RunStatus.COMPLETED
+
+
+class FailingClient(SaturatingClient):
+    async def stream(self, request: ChatRequest) -> RequestOutcome:
+        raise RuntimeError("the client broke")
+
+
+def test_a_stage_that_breaks_fails_its_sweep_naming_the_stage_and_the_fault():
+    use_cases, _ = sweeps(FailingClient())
+    queued = use_cases.queue("fake", use_cases.benchmarks.plan(4, warmup=0),
+                             SweepSpec(SweepLoad.CONCURRENCY, (1, 2)), OPERATOR)  # fmt: skip
+    with pytest.raises(ExceptionGroup):  # the run's task group's, raised as the run's use case does
+        use_cases.execute(queued.id)
+    failed = use_cases.get(queued.id).sweep
+    assert failed.status is RunStatus.FAILED
+    assert failed.stop_reason == "the stage at concurrency 1 failed: RuntimeError: the client broke"
+
+
+def test_an_endpoints_newest_sweeps_come_first_three_unless_asked_and_an_unknown_sweep_is_named():
+    use_cases, _ = sweeps(SaturatingClient())
+    spec = SweepSpec(SweepLoad.CONCURRENCY, (1, 2))
+    ids = [use_cases.queue("fake", use_cases.benchmarks.plan(10), spec, OPERATOR).id for _ in range(4)]
+    assert [report.sweep.id for report in use_cases.of_endpoint("fake")] == ids[:0:-1]
+    assert [report.sweep.id for report in use_cases.of_endpoint("fake", limit=4)] == ids[::-1]
+    with pytest.raises(NotFound, match=r"^sweep 999 does not exist$"):
+        use_cases.get(999)

@@ -16,6 +16,7 @@ from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services.sweeps import Stage, knee, largest_load_meeting_slo, stop_reason
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
 from src.application.use_cases.quotas import Quotas, Work, enforce_quotas
+from src.application.use_cases.run_lifecycle import described
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class SweepUseCases:
                 assert run.id is not None
                 run = self.benchmarks.execute(run.id)
             except Exception as error:
-                self._mark(sweep_id, RunStatus.FAILED, f"the stage at {sweep.load} {load:g} failed: {error}")
+                self._mark(sweep_id, RunStatus.FAILED, f"the stage at {sweep.load} {load:g} failed: {described(error)}")
                 raise
             stages.append(Stage.of(run, load))
             reason = stop_reason(sweep, stages)
