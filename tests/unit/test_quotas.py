@@ -1,14 +1,14 @@
 """Roles and quotas on the work callers may start: checked in the core, counted per caller."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from src.application.domain.errors import Forbidden, InvalidParameter, QuotaExceeded
-from src.application.domain.model import COMMAND_LINE, Caller, Role, RunStatus
+from src.application.domain.model import COMMAND_LINE, Caller, Role, Run, RunSource, RunStatus
 from src.application.services.workloads import Workload
 from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases
-from src.application.use_cases.quotas import Quotas
+from src.application.use_cases.quotas import Quotas, Work, work_of
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
 from tests.unit.test_benchmark_use_cases import Resolver, WordTokenizer
 from tests.unit.test_simulation_use_cases import RecordingTelemetry, simulations
@@ -119,3 +119,10 @@ def test_the_tokens_quota_counts_every_prompts_tokens_beside_the_output_asked():
     with pytest.raises(QuotaExceeded) as refused:
         use_cases.request("paid", use_cases.plan(59, warmup=0, max_tokens=9, workload=drawn), OPERATOR)
     assert (refused.value.used, refused.value.asked) == (4_204, 59 * 99)  # 4,200 + 1 x (1 + 3)
+
+
+def test_a_measured_run_stored_before_plans_were_kept_counts_its_requests_and_no_tokens():
+    legacy = Run(seed=0, samples_per_pair=7, created_at=datetime(2026, 11, 1, tzinfo=UTC), source=RunSource.MEASURED)
+    assert work_of(legacy) == Work(requests=7, tokens=0)
+    legacy.details = {"plan": {"requests": 5}}
+    assert work_of(legacy) == Work(requests=5, tokens=0)
