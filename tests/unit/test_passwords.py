@@ -67,6 +67,10 @@ def test_sixteen_characters_need_no_third_kind(password):
         ("Abcdefg1!", "the password must have 10 to 256 characters"),
         ("A" * 128 + "b" * 128 + "1", "the password must have 10 to 256 characters"),
         (
+            "lowerUPPERcase",  # letters are no symbols
+            "the password must mix three of lower case, upper case, digits and symbols (or use 16+ characters)",
+        ),
+        (
             "fifteen letters",
             "the password must mix three of lower case, upper case, digits and symbols (or use 16+ characters)",
         ),
