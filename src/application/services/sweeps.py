@@ -27,17 +27,17 @@ class Stage:
     load: float
     run_id: int
     status: RunStatus
-    invalid: str | None = None
-    error: str | None = None
-    requests_sent: int = 0
-    failed_requests: int = 0
-    output_tokens_per_second: float | None = None
-    requests_per_second: float | None = None
-    ttft_p50_ms: float | None = None
-    ttft_p99_ms: float | None = None
-    itl_p50_ms: float | None = None
-    e2e_p50_ms: float | None = None
-    slo_met: bool | None = None  # None: the plan has no SLO, or the stage did not complete
+    invalid: str | None
+    error: str | None
+    requests_sent: int
+    failed_requests: int
+    output_tokens_per_second: float | None
+    requests_per_second: float | None
+    ttft_p50_ms: float | None
+    ttft_p99_ms: float | None
+    itl_p50_ms: float | None
+    e2e_p50_ms: float | None
+    slo_met: bool | None  # None: the plan has no SLO, or the stage did not complete
 
     @classmethod
     def of(cls, run: Run, load: float) -> Stage:
