@@ -102,6 +102,12 @@ def test_the_largest_load_meeting_the_slo_is_the_highest_trusted_stage_that_met_
 def test_doubling_loads_run_from_the_start_to_the_last_within_the_limit():
     assert doubling(1, 100) == [1, 2, 4, 8, 16, 32, 64]
     assert doubling(5, 5) == [5]
+    assert doubling(1, 64) == [1, 2, 4, 8, 16, 32, 64] and doubling(3, 11) == [3, 6]
+
+
+def test_a_gain_of_exactly_min_gain_goes_on_and_a_stage_that_sent_nothing_has_no_error_rate():
+    assert stop_reason(sweep([1.0, 2.0, 4.0], min_gain=0.5), [stage(1, 100), stage(2, 150)]) is None
+    assert stage(1, 100, requests_sent=0).error_rate == 0.0
 
 
 class SaturatingClient(ScriptedClient):
