@@ -99,6 +99,8 @@ def test_a_run_finished_at_the_windows_start_is_in_the_window():
     monitoring = watched_world()  # runs 1, 7, 13, 19, 25... hours ago
     monitoring.settings = MonitorSettings(window=timedelta(hours=19), baseline=timedelta(hours=30))
     assert [(s.runs, s.baseline_runs) for s in monitoring.statuses()] == [(4, 5)] * 3
+    monitoring.settings = MonitorSettings(window=timedelta(hours=1), baseline=timedelta(hours=6))
+    assert [(s.runs, s.baseline_runs) for s in monitoring.statuses()] == [(1, 1)] * 3  # the newest, at the start
 
 
 def test_an_endpoint_without_a_run_in_the_window_is_not_watched_and_only_its_newest_plans_runs_count():
@@ -159,16 +161,17 @@ def test_an_endpoints_trend_is_its_valid_runs_of_the_last_days_oldest_first():
         assert point.plan == plan_key(point.run.plan) and point.slo_attainment == 1.0
     assert [point.slo_attainment for point in monitoring.trend("middle", days=2)] == [0.0] * 8
     assert len(monitoring.trend("fast")) == 16  # a week's: all four days
+    assert len(watched_world(hours_between_runs=12).trend("fast")) == 14  # a week of eight days' runs
 
 
 def test_a_trend_leaves_out_a_run_whose_latencies_are_missing_and_names_an_unknown_endpoint():
     monitoring = watched_world(baseline_runs=0)
-    newest = monitoring.trend("fast")[-1].run
+    oldest = monitoring.trend("fast")[0].run
     ttft = next(m for m in monitoring.uow.store.metrics if m.name == "TTFT")
     store = monitoring.uow.store
-    store.summaries = [s for s in store.summaries if (s.run_id, s.metric_id) != (newest.id, ttft.id)]
-    assert [point.run.id for point in monitoring.trend("fast")][-1] != newest.id
-    assert len(monitoring.trend("fast")) == 3
+    store.summaries = [s for s in store.summaries if (s.run_id, s.metric_id) != (oldest.id, ttft.id)]
+    points = monitoring.trend("fast")
+    assert len(points) == 3 and oldest.id not in {point.run.id for point in points}  # the newer ones stay
     with pytest.raises(NotFound, match=r"^no endpoint is named 'nowhere'$"):
         monitoring.trend("nowhere")
     with pytest.raises(NotFound) as refused:
