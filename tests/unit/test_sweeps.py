@@ -275,3 +275,26 @@ def test_an_endpoints_newest_sweeps_come_first_three_unless_asked_and_an_unknown
     assert [report.sweep.id for report in use_cases.of_endpoint("fake", limit=4)] == ids[::-1]
     with pytest.raises(NotFound, match=r"^sweep 999 does not exist$"):
         use_cases.get(999)
+
+
+class WatchingClient(SaturatingClient):
+    """Notes the sweeps' states as each request goes out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uow = None
+        self.states: set[RunStatus] = set()
+
+    async def stream(self, request: ChatRequest) -> RequestOutcome:
+        self.states.update(sweep.status for sweep in self.uow.store.sweeps.values())  # as committed
+        return await super().stream(request)
+
+
+def test_a_sweep_is_running_while_its_stages_are_measured():
+    client = WatchingClient()
+    use_cases, _ = sweeps(client)
+    client.uow = use_cases.uow
+    queued = use_cases.queue("fake", use_cases.benchmarks.plan(4, warmup=0),
+                             SweepSpec(SweepLoad.CONCURRENCY, (1, 2)), OPERATOR)  # fmt: skip
+    assert use_cases.execute(queued.id).sweep.status is RunStatus.COMPLETED
+    assert client.states == {RunStatus.RUNNING}
