@@ -179,7 +179,7 @@ def test_a_sweep_is_refused_whole_when_its_stages_together_pass_a_quota():
         ({"load": SweepLoad.RATE, "loads": (0, 2)}, "rate must be above 0 and at most 1000, got 0", "rate"),
         ({"loads": (1, 2), "min_gain": -0.1}, "min_gain must be between 0 and 1, got -0.1", "min_gain"),
         ({"loads": (1, 2), "max_error_rate": 1.5}, "max_error_rate must be between 0 and 1, got 1.5", "max_error_rate"),
-        ({"loads": (1, 11)}, "each stage sends 10 requests: concurrency 11 would never have them all in flight; give"
+        ({"loads": (1, 2, 11)}, "each stage sends 10 requests: concurrency 11 would never have them all in flight; give"
                              " at least as many requests as the largest load", "requests"),
         ({"load": SweepLoad.RATE, "loads": (0.01, 2)}, "10 requests at 0.01 per second take about 1,000 s", None),
     ],
