@@ -119,8 +119,8 @@ class Settings:
             benchmark=_benchmark_settings(env),
             simulation=_simulation_settings(env),
             monitoring=MonitorSettings(
-                window=_hours(env, "MONITOR_WINDOW_HOURS", MonitorSettings.window),
-                baseline=_hours(env, "MONITOR_BASELINE_HOURS", MonitorSettings.baseline),
+                window=_duration(env, "MONITOR_WINDOW_HOURS", MonitorSettings.window, timedelta(hours=1)),
+                baseline=_duration(env, "MONITOR_BASELINE_HOURS", MonitorSettings.baseline, timedelta(hours=1)),
             ),
         )
         settings._refuse_unsafe_production(env)
@@ -236,9 +236,10 @@ def _integer(env: Mapping[str, str], name: str, default: int, minimum: int) -> i
     return default if value is None else value
 
 
-def _hours(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
-    hours = _optional_integer(env, name, minimum=1)
-    return default if hours is None else timedelta(hours=hours)
+def _duration(env: Mapping[str, str], name: str, default: timedelta, unit: timedelta) -> timedelta:
+    """A whole number of `unit`s, at least one."""
+    count = _optional_integer(env, name, minimum=1)
+    return default if count is None else count * unit
 
 
 def _optional_integer(env: Mapping[str, str], name: str, minimum: int) -> int | None:
@@ -282,7 +283,5 @@ def _simulation_settings(env: Mapping[str, str]) -> SimulationSettings:
         chunk_size=_integer(env, "SIMULATION_CHUNK_SIZE", default.chunk_size, minimum=1),
         fixed_seed=_optional_integer(env, "SIMULATION_SEED", minimum=0),
         retention_days=_integer(env, "SAMPLE_RETENTION_DAYS", default.retention_days, minimum=1),
-        stale_after=timedelta(
-            minutes=_integer(env, "RUN_STALE_AFTER_MINUTES", default.stale_after // timedelta(minutes=1), minimum=1)
-        ),
+        stale_after=_duration(env, "RUN_STALE_AFTER_MINUTES", default.stale_after, timedelta(minutes=1)),
     )

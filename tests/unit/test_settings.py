@@ -20,9 +20,13 @@ def test_with_nothing_set_the_service_runs_on_sqlite_and_in_process_defaults(tmp
     assert (settings.monitoring.window, settings.monitoring.baseline) == (timedelta(hours=24), timedelta(hours=72))
 
 
-def test_an_endpoints_window_and_baseline_are_set_in_hours():
-    given = Settings.from_env({"MONITOR_WINDOW_HOURS": "6", "MONITOR_BASELINE_HOURS": "48"}).monitoring
-    assert (given.window, given.baseline) == (timedelta(hours=6), timedelta(hours=48))
+def test_durations_are_set_in_whole_hours_or_minutes_as_their_names_say():
+    given = Settings.from_env(
+        {"MONITOR_WINDOW_HOURS": "6", "MONITOR_BASELINE_HOURS": "48", "RUN_STALE_AFTER_MINUTES": "30"}
+    )
+    assert (given.monitoring.window, given.monitoring.baseline) == (timedelta(hours=6), timedelta(hours=48))
+    assert given.simulation.stale_after == timedelta(minutes=30)
+    assert Settings.from_env({}).simulation.stale_after == timedelta(hours=1)
     with pytest.raises(ConfigurationError, match="MONITOR_WINDOW_HOURS must be at least 1, got 0"):
         Settings.from_env({"MONITOR_WINDOW_HOURS": "0"})
 
