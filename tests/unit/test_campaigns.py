@@ -394,3 +394,9 @@ def test_a_campaign_is_finished_once_every_run_is_and_completed_if_any_run_compl
     now = datetime(2026, 12, 6, tzinfo=UTC)
     runs = [Run(seed=1, samples_per_pair=5, created_at=now, source=RunSource.MEASURED, status=s) for s in states]
     assert CampaignReport(Campaign(created_at=now), runs, ["a", "b"]).status is status
+
+
+def test_an_unknown_campaign_is_not_found_by_its_id():
+    campaigns, _, _ = campaign_world()
+    with pytest.raises(NotFound, match=r"^campaign 999 does not exist$"):
+        campaigns.get(999)
