@@ -12,7 +12,7 @@ from src.application.domain.bounds import Bound
 from src.application.domain.errors import NotFound
 from src.application.domain.model import Interval, Run, RunSource
 from src.application.domain.ranking import Statistic
-from src.application.services.changes import CHANGE_LEVEL, MAX_SPLITS, Estimated, compare_runs
+from src.application.services.changes import CHANGE_LEVEL, MAX_SPLITS, MIN_CHANGE, Estimated, compare_runs
 from src.application.services.measures import Slo
 from src.application.services.plans import plan_key
 from src.application.use_cases import monitoring as monitoring_module
@@ -217,6 +217,14 @@ def test_a_change_is_flagged_only_when_sure_at_the_level_and_large_enough():
     assert small.p_value < CHANGE_LEVEL / 4 and not small.changed  # sure, but under 10%
     mixed = compare_runs([1.5, 0.9, 1.6, 1.0], baseline, SHOWN, 4)
     assert mixed.p_value > CHANGE_LEVEL / 4 and not mixed.changed  # two runs as the baseline's: not sure
+
+
+def test_a_p_value_of_exactly_the_level_is_no_change_and_runs_that_held_are_not_worse():
+    # Two of three equal highs among 25 runs: 3 of the C(25, 2) = 300 splits are as far apart.
+    edge = compare_runs([2.0, 2.0], [2.0] + [1.0] * 22, SHOWN, 1)
+    assert edge.p_value == pytest.approx(CHANGE_LEVEL) and edge.relative > MIN_CHANGE and not edge.changed
+    held = compare_runs([1.0, 1.0], [1.0] * 6, SHOWN, 1)
+    assert held.relative == 0.0 and not held.worse and not held.changed
 
 
 def test_too_few_runs_can_never_reach_the_level():
