@@ -355,6 +355,27 @@ def test_a_plans_key_leaves_out_the_workloads_seed_and_nothing_else():
     assert describe(base) == "10 requests, concurrency 1, up to 256 tokens out, fixed inputs of 8 tokens"
 
 
+def test_a_plans_key_is_the_one_stored_runs_and_rollups_were_filed_under():
+    """Keys are stored (each endpoint's rollups are filed by them): the same plan must always give
+    the same key, the first 12 hex digits of the SHA-256 of its compact, sorted JSON."""
+    base = {"requests": 10, "concurrency": 1, "rate": None, "max_tokens": 256,
+            "workload": {"input_tokens": 8, "distribution": "fixed", "spread": 0, "seed": 1}}  # fmt: skip
+    assert plan_key(base) == "535a04a4aafd"
+    derived = {"load": {"shape": "fixed_concurrency", "concurrency": 1}, "prompt_tokens": 80}
+    assert plan_key(base | derived) == "535a04a4aafd"  # what follows from the rest changes nothing
+
+
+def test_a_plan_is_described_by_its_arrivals_its_output_its_prompts_and_its_connections():
+    plan = {"requests": 50, "max_tokens": 64, "force_output": True, "prompts": ["a", "b"],
+            "load": {"shape": "poisson", "rate_per_second": 2.5}, "reuse_connections": False}  # fmt: skip
+    assert describe(plan) == (
+        "50 requests, poisson arrivals at 2.5/s, exactly 64 tokens out, 2 given prompts, a fresh connection each"
+    )
+    assert describe({"requests": 5, "max_tokens": 16, "load": {"shape": "gamma", "rate_per_second": 10.0}}) == (
+        "5 requests, gamma arrivals at 10/s, up to 16 tokens out"
+    )
+
+
 def test_a_requested_campaign_is_handed_to_a_worker_and_one_that_cannot_be_has_its_runs_failed():
     campaigns, _, _ = campaign_world()
     report = campaigns.request(["fast", "slow"], campaigns.benchmarks.plan(5), OPERATOR)
