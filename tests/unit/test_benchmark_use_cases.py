@@ -1051,11 +1051,32 @@ def test_a_shared_prefix_starts_every_prompt_and_counts_in_its_length():
         ({"input_tokens": 10, "distribution": "uniform", "spread": 10},
          "a uniform spread must be below input_tokens: every prompt needs a token"),
         ({"input_tokens": 10, "shared_prefix_tokens": 11}, "the shared prefix must fit in the shortest prompt drawn"),
+        ({"input_tokens": 10, "distribution": "uniform", "spread": 3, "shared_prefix_tokens": 8},
+         "the shared prefix must fit in the shortest prompt drawn"),  # the shortest has 7 tokens
+        ({"input_tokens": 10, "spread": -1}, "workload.spread must be between 0 and 131071, got -1"),
+        ({"input_tokens": 10, "shared_prefix_tokens": -1},
+         "workload.shared_prefix_tokens must be between 0 and 131071, got -1"),
+        ({"input_tokens": 10, "seed": -1}, f"workload.seed must be between 0 and {2**63 - 1}, got -1"),
     ],
 )  # fmt: skip
 def test_a_workload_is_checked_and_its_faults_named(asked, message):
     with pytest.raises(InvalidParameter, match=rf"^{re.escape(message)}$"):
         Workload(**asked)
+
+
+def test_an_unknown_distribution_is_refused_with_the_known_ones_and_a_workload_defaults_to_fixed_lengths():
+    with pytest.raises(InvalidParameter) as refused:
+        Workload(10, "zipf")
+    assert (refused.value.choices, refused.value.parameter) == (["fixed", "normal", "uniform"], "distribution")
+    assert Workload(10) == Workload(10, "fixed", spread=0, shared_prefix_tokens=0, seed=0)
+    assert Workload(10, "uniform", spread=3, shared_prefix_tokens=7).lengths(50, FOR_WARM_UP)  # a prefix that fits
+
+
+def test_a_workloads_draws_stay_the_same_from_one_version_to_the_next():
+    """Runs are compared over months: a seed must keep drawing the same lengths and words."""
+    normal = Workload(100, "normal", spread=10, seed=3)
+    assert normal.lengths(4) == [88, 81, 120, 88] and normal.lengths(2, FOR_WARM_UP) == [115, 87]
+    assert Workload(6, seed=7).prompts(1, WordTokenizer()) == [" alpha alpha alpha alpha gamma gamma"]
 
 
 def test_a_run_sends_its_workloads_prompts_and_counts_replies_of_another_length_than_forced():
