@@ -201,6 +201,14 @@ def test_slo_attainment_of_one_run_has_an_open_interval_and_without_an_slo_there
     nothing_sent = slo_attainment({"slo": {"ttft_ms": 150}}, reports(0, 0, sent=0))
     assert (nothing_sent.attainment, nothing_sent.interval, nothing_sent.requests) == (0.0, Interval(None, None), 0)
     assert slo_attainment({}, reports(19)) is None and slo_attainment({"slo": {"ttft_ms": 150}}, []) is None
+    assert slo_attainment({"slo": {"ttft_ms": 150, "attainment": 0.99}}, reports(19)).target == 0.99
+
+
+def test_two_runs_are_enough_for_an_slo_attainment_interval_whose_target_defaults_to_95_percent():
+    two = slo_attainment({"slo": {"ttft_ms": 150}}, reports(20, 10))
+    half = 1.959964 * math.sqrt((5**2 + 5**2) * 2 / 1) / 40
+    assert two.attainment == 0.75 and two.interval.low == pytest.approx(0.75 - half) and two.interval.high == 1.0
+    assert two.target == 0.95
 
 
 SHOWN = Estimated(1.0, Interval(0.95, 1.05))
