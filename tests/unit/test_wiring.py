@@ -14,10 +14,13 @@ from src.application.ports.telemetry import AbstractTelemetry, NoTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.use_cases.accounts import AccountSettings, AccountUseCases
 from src.application.use_cases.benchmarks import BenchmarkUseCases
+from src.application.use_cases.campaigns import CampaignUseCases
 from src.application.use_cases.catalogue import CatalogueUseCases
 from src.application.use_cases.health import HealthUseCases
+from src.application.use_cases.monitoring import MonitoringUseCases
 from src.application.use_cases.rankings import RankingUseCases
 from src.application.use_cases.simulation import SimulationUseCases
+from src.application.use_cases.sweeps import SweepUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FakeUnitOfWork, FixedClock
 from tests.unit.test_benchmark_use_cases import Resolver, ScriptedClient, Secrets, WordTokenizer
 
@@ -57,6 +60,9 @@ def bind_fakes(binder: Binder) -> None:
         (HealthUseCases, {"uow": UOW}),
         (RankingUseCases, {"uow": UOW, "clock": CLOCK}),
         (SimulationUseCases, {"uow": UOW, "task_queue": QUEUE, "clock": CLOCK}),
+        (CampaignUseCases, {"uow": UOW, "task_queue": QUEUE, "clock": CLOCK}),
+        (MonitoringUseCases, {"uow": UOW, "clock": CLOCK}),
+        (SweepUseCases, {"uow": UOW, "task_queue": QUEUE, "clock": CLOCK}),
     ],
 )
 def test_the_injector_builds_each_use_case_from_the_bound_ports(use_cases, wired):
