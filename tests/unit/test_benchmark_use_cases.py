@@ -1077,6 +1077,15 @@ def test_a_workloads_draws_stay_the_same_from_one_version_to_the_next():
     normal = Workload(100, "normal", spread=10, seed=3)
     assert normal.lengths(4) == [88, 81, 120, 88] and normal.lengths(2, FOR_WARM_UP) == [115, 87]
     assert Workload(6, seed=7).prompts(1, WordTokenizer()) == [" alpha alpha alpha alpha gamma gamma"]
+    prefixed = Workload(8, shared_prefix_tokens=6, seed=7).prompts(2, WordTokenizer())
+    assert {prompt[: len(" alpha alpha alpha beta alpha beta")] for prompt in prefixed} == {
+        " alpha alpha alpha beta alpha beta"
+    }
+
+
+def test_normal_lengths_never_fall_below_one_token_or_the_shared_prefix():
+    assert min(Workload(2, "normal", spread=50).lengths(100)) == 1
+    assert min(Workload(20, "normal", spread=30, shared_prefix_tokens=10).lengths(200)) == 10
 
 
 def test_a_run_sends_its_workloads_prompts_and_counts_replies_of_another_length_than_forced():
