@@ -3,7 +3,7 @@
 import pytest
 
 from src.application.domain.errors import InvalidParameter
-from src.application.services.addresses import url_host
+from src.application.services.addresses import check_addresses, networks, url_host
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,40 @@ def test_a_base_url_that_is_no_http_url_with_a_host_is_refused_saying_why(base_u
     with pytest.raises(InvalidParameter) as refused:
         url_host(base_url)
     assert (str(refused.value), refused.value.parameter, refused.value.choices) == (message, "base_url", choices)
+
+
+@pytest.mark.parametrize("base_url", ["http://user@llm/v1", "http://user:secret@llm/v1", "http://:secret@llm/v1"])
+def test_a_base_url_carries_no_credentials(base_url):
+    with pytest.raises(InvalidParameter) as refused:
+        url_host(base_url)
+    assert str(refused.value) == (
+        "base_url must not carry credentials (user:password@): name the variable that holds the key in api_key_env"
+    )
+    assert refused.value.parameter == "base_url"
+
+
+@pytest.mark.parametrize("base_url", ["http://llm/v1?model=x", "http://llm/v1#top"])
+def test_a_base_url_has_no_query_or_fragment(base_url):
+    with pytest.raises(InvalidParameter) as refused:
+        url_host(base_url)
+    assert str(refused.value) == ("base_url must have no query or fragment: requests go to <base_url>/chat/completions")
+    assert refused.value.parameter == "base_url"
+
+
+def test_link_local_addresses_are_refused_even_with_a_zone_or_inside_an_allowed_network():
+    for address in ("169.254.169.254", "fe80::1%eth0", "::ffff:169.254.169.254"):
+        with pytest.raises(InvalidParameter, match=r"at the link-local address .* where cloud metadata services"):
+            check_addresses("llm", [address], networks(["0.0.0.0/0", "::/0"]))
+
+
+def test_private_addresses_need_an_allowed_network_and_public_ones_do_not():
+    check_addresses("llm", ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"], ())
+    with pytest.raises(InvalidParameter) as refused:
+        check_addresses("llm", ["93.184.216.34", "::ffff:10.1.2.3"], ())
+    assert str(refused.value) == (
+        "base_url's host llm is at the private address 10.1.2.3; allow its network in ENDPOINT_ALLOWED_NETWORKS"
+        " (allowed now: none)"
+    )
+    check_addresses("llm", ["10.1.2.3", "fd00::5%eth0"], networks([" 10.0.0.0/8", "fd00::/8", ""]))
+    with pytest.raises(InvalidParameter, match=r"192\.168\.1\.2; .*\(allowed now: 10\.0\.0\.0/8\)$"):
+        check_addresses("llm", ["192.168.1.2"], networks(["10.0.0.0/8"]))
