@@ -11,7 +11,10 @@ from celery.schedules import BaseSchedule
 
 from src.adapters.tasks.inprocess import InProcessScheduler
 from src.application.domain.errors import InvalidParameter
-from src.application.use_cases.schedules import MeasurementSchedule
+from src.application.domain.model import SCHEDULE
+from src.application.use_cases.campaigns import CampaignUseCases
+from src.application.use_cases.schedules import MeasurementSchedule, ScheduledMeasurements
+from tests.unit.test_campaigns import campaign_world
 
 
 def test_a_firing_waits_a_uniform_delay_up_to_the_jitter():
@@ -32,8 +35,35 @@ def test_a_firing_waits_a_uniform_delay_up_to_the_jitter():
 )
 def test_a_schedule_is_checked_and_its_faults_named(fields, message):
     given = {"name": "x", "endpoints": ("a",), "schedule": "60", "plan": {}} | fields
-    with pytest.raises(InvalidParameter, match=message):
+    with pytest.raises(InvalidParameter, match=message) as refused:
         MeasurementSchedule(**given)
+    if "name" in fields:
+        assert (str(refused.value), refused.value.parameter) == ("a schedule needs a name", "name")
+
+
+def scheduled() -> tuple[ScheduledMeasurements, CampaignUseCases]:
+    campaigns, _, _ = campaign_world()
+    return ScheduledMeasurements(campaigns.benchmarks, campaigns), campaigns
+
+
+def test_a_schedule_of_several_endpoints_measures_them_together_by_default_as_one_campaign():
+    measurements, campaigns = scheduled()
+    ids = measurements.fire(MeasurementSchedule("fleet", ("fast", "slow"), "60", {"requests": 5}))
+    runs = [campaigns.uow.store.runs[run_id] for run_id in ids]
+    [campaign_id] = {run.campaign_id for run in runs}
+    assert len(runs) == 2 and campaign_id is not None and campaigns.task_queue.enqueued == [campaign_id]
+    assert {run.requested_by for run in runs} == {SCHEDULE.identity} and runs[0].plan["requests"] == 5
+
+
+def test_one_endpoint_or_several_apart_get_a_run_each_and_one_that_cannot_be_measured_is_logged_and_skipped(caplog):
+    measurements, campaigns = scheduled()
+    apart = MeasurementSchedule("each", ("fast", "nowhere", "slow"), "60", {"requests": 5}, together=False)
+    ids = measurements.fire(apart)
+    assert len(ids) == 2 and campaigns.benchmarks.task_queue.enqueued == ids
+    assert {campaigns.uow.store.runs[run_id].campaign_id for run_id in ids} == {None}
+    assert "schedule each could not measure nowhere: no endpoint is named 'nowhere'" in caplog.text
+    [alone] = measurements.fire(MeasurementSchedule("one", ("fast",), "60", {"requests": 5}))
+    assert campaigns.uow.store.runs[alone].campaign_id is None and campaigns.task_queue.enqueued == []
 
 
 class DueOnce(BaseSchedule):

@@ -19,6 +19,7 @@ from src.application.use_cases.catalogue import CatalogueUseCases
 from src.application.use_cases.health import HealthUseCases
 from src.application.use_cases.monitoring import MonitoringUseCases
 from src.application.use_cases.rankings import RankingUseCases
+from src.application.use_cases.schedules import ScheduledMeasurements
 from src.application.use_cases.simulation import SimulationUseCases
 from src.application.use_cases.sweeps import SweepUseCases
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FakeUnitOfWork, FixedClock
@@ -63,6 +64,7 @@ def bind_fakes(binder: Binder) -> None:
         (CampaignUseCases, {"uow": UOW, "task_queue": QUEUE, "clock": CLOCK}),
         (MonitoringUseCases, {"uow": UOW, "clock": CLOCK}),
         (SweepUseCases, {"uow": UOW, "task_queue": QUEUE, "clock": CLOCK}),
+        (ScheduledMeasurements, {}),  # over the benchmarks and campaigns use cases above
     ],
 )
 def test_the_injector_builds_each_use_case_from_the_bound_ports(use_cases, wired):
