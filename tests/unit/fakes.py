@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import Conflict
 from src.application.domain.model import (
     LLM,
@@ -46,6 +45,7 @@ from src.application.ports.repositories import (
 )
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.unit_of_work import AbstractUnitOfWork
+from src.application.use_cases.catalogue import CatalogueUseCases
 
 
 class FixedClock(Clock):
@@ -536,11 +536,5 @@ class FakeTaskQueue(AbstractTaskQueue):
 def seeded_uow(**kwargs: Any) -> FakeUnitOfWork:
     """A fake unit of work holding the catalogue, as `flask seed` leaves a database."""
     uow = FakeUnitOfWork(**kwargs)
-    catalogue = load_catalogue()
-    with uow:
-        for metric in catalogue.metrics:
-            uow.catalogue.add(replace(metric))
-        for llm in catalogue.llms:
-            uow.catalogue.add(replace(llm))
-        uow.commit()
+    CatalogueUseCases(uow, FakeCache()).seed()
     return uow

@@ -8,7 +8,7 @@ from src.application.domain.errors import Conflict, Forbidden, InvalidParameter
 from src.application.domain.model import Caller, Role
 from src.application.use_cases.catalogue import CatalogueUseCases
 from src.application.use_cases.rankings import RankingUseCases
-from tests.unit.fakes import FakeCache, FixedClock, seeded_uow
+from tests.unit.fakes import FakeCache, FakeUnitOfWork, FixedClock, seeded_uow
 
 
 def test_an_admin_adds_an_llm_with_its_family_and_size_and_the_data_version_moves():
@@ -34,3 +34,38 @@ def test_a_taken_name_an_empty_or_overlong_field_or_a_non_admin_is_refused():
     with pytest.raises(Forbidden, match="adding an LLM needs the role admin"):
         catalogue.add_llm("X", "Lab", caller=Caller("key:4", Role.OPERATOR))
     assert len(catalogue.llms()) == 12
+
+
+def test_seeding_adds_only_what_the_store_lacks_and_again_nothing():
+    uow = FakeUnitOfWork()
+    catalogue = CatalogueUseCases(uow, FakeCache())
+    assert catalogue.seed() == 4 + 12 and catalogue.seed() == 0
+    uow.store.llms = [llm for llm in uow.store.llms if llm.name != "GPT-4o"]  # as committed
+    uow.store.metrics = [metric for metric in uow.store.metrics if metric.name != "TPS"]
+    assert catalogue.seed() == 2 and {llm.name for llm in catalogue.llms()} >= {"GPT-4o"}
+    assert sorted(metric.name for metric in catalogue.metrics()) == ["RPS", "TPS", "TTFT", "e2e_latency"]
+
+
+@pytest.mark.parametrize(
+    "fields, message, parameter",
+    [
+        ({"name": "n" * 101}, "an LLM's name must be 1 to 100 printable characters", "name"),
+        ({"name": "line\nbreak"}, "an LLM's name must be 1 to 100 printable characters", "name"),
+        ({"family": "f" * 101}, "an LLM's family must be 1 to 100 printable characters", "family"),
+        ({"vendor": "v" * 101}, "an LLM's vendor must be 1 to 100 printable characters", "vendor"),
+    ],
+)
+def test_each_field_of_an_llm_is_checked_and_named(fields, message, parameter):
+    catalogue = CatalogueUseCases(seeded_uow(), FakeCache())
+    with pytest.raises(InvalidParameter) as refused:
+        catalogue.add_llm(**{"name": "X", "vendor": "Lab"} | fields)
+    assert (str(refused.value), refused.value.parameter) == (message, parameter)
+
+
+def test_fields_at_their_longest_are_accepted():
+    catalogue = CatalogueUseCases(seeded_uow(), FakeCache())
+    llm = catalogue.add_llm("n" * 100, "v" * 100, "f" * 100, "s" * 40)
+    assert (len(llm.name), len(llm.vendor), len(llm.family), len(llm.size)) == (100, 100, 100, 40)
+    with pytest.raises(Conflict) as refused:
+        catalogue.add_llm("n" * 100, "Lab")
+    assert str(refused.value) == f"the catalogue already has an LLM named {'n' * 100!r}"
