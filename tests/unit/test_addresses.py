@@ -75,3 +75,18 @@ def test_private_addresses_need_an_allowed_network_and_public_ones_do_not():
     check_addresses("llm", ["10.1.2.3", "fd00::5%eth0"], networks([" 10.0.0.0/8", "fd00::/8", ""]))
     with pytest.raises(InvalidParameter, match=r"192\.168\.1\.2; .*\(allowed now: 10\.0\.0\.0/8\)$"):
         check_addresses("llm", ["192.168.1.2"], networks(["10.0.0.0/8"]))
+
+
+def test_every_address_of_a_host_is_checked_and_the_allowed_networks_are_named_each():
+    allowed = networks(["10.1.2.3/8", "fd00::/8"])  # an address with its network's length names the network
+    assert [str(network) for network in allowed] == ["10.0.0.0/8", "fd00::/8"]
+    with pytest.raises(InvalidParameter) as refused:
+        check_addresses("llm", ["10.1.2.3", "192.168.1.2"], allowed)  # the first allowed, the second not
+    assert str(refused.value).endswith("192.168.1.2; allow its network in ENDPOINT_ALLOWED_NETWORKS"
+                                       " (allowed now: 10.0.0.0/8, fd00::/8)")  # fmt: skip
+
+
+def test_a_refused_base_url_is_shown_cut_to_100_characters():
+    with pytest.raises(InvalidParameter) as refused:
+        url_host("ftp://" + "x" * 200)
+    assert str(refused.value) == f"base_url must be an http(s) URL with a host, got {'ftp://' + 'x' * 94!r}"
