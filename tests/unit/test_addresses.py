@@ -40,7 +40,7 @@ def test_a_base_url_that_is_no_http_url_with_a_host_is_refused_saying_why(base_u
     assert (str(refused.value), refused.value.parameter, refused.value.choices) == (message, "base_url", choices)
 
 
-@pytest.mark.parametrize("base_url", ["http://user@llm/v1", "http://user:secret@llm/v1", "http://:secret@llm/v1"])
+@pytest.mark.parametrize("base_url", ["http://user@llm/v1", "http://user:pass@llm/v1", "http://:secret@llm/v1"])
 def test_a_base_url_carries_no_credentials(base_url):
     with pytest.raises(InvalidParameter) as refused:
         url_host(base_url)
