@@ -22,15 +22,20 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def broker_environ(environ):
-    return {
+def broker_environ(environ, redis_client):
+    queues = {"CELERY_QUEUE": f"jounce-test-{uuid.uuid4().hex[:8]}",
+              "CELERY_BENCHMARK_QUEUE": f"jounce-test-benchmarks-{uuid.uuid4().hex[:8]}"}  # fmt: skip
+    yield {
         **environ,
+        **queues,
         "CELERY_BROKER_URL": environ["CACHE_REDIS_URL"],
-        "CELERY_QUEUE": f"jounce-test-{uuid.uuid4().hex[:8]}",
-        "CELERY_BENCHMARK_QUEUE": f"jounce-test-benchmarks-{uuid.uuid4().hex[:8]}",
         # Short, so a message whose worker was killed comes back within the test.
         "CELERY_VISIBILITY_TIMEOUT": "3",
     }
+    for queue in queues.values():  # the broker's keys of these queues: bindings, messages (names are unique)
+        keys = list(redis_client.scan_iter(match=f"*{queue}*"))
+        if keys:
+            redis_client.delete(*keys)
 
 
 @pytest.fixture
