@@ -16,16 +16,24 @@ from src.application.services.changes import CHANGE_LEVEL, MAX_SPLITS, MIN_CHANG
 from src.application.services.measures import Slo
 from src.application.services.plans import plan_key
 from src.application.use_cases import monitoring as monitoring_module
+from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.monitoring import MonitoringUseCases, MonitorSettings, slo_attainment
-from tests.unit.test_campaigns import OPERATOR, SPEEDS, campaign_world
+from tests.unit.test_campaigns import OPERATOR, SPEEDS, ByEndpoint, campaign_world
 
 MIDDLE = "http://127.0.0.1:9001/v1"
 
 
-def watched_world(hours_between_runs: int = 6, baseline_runs: int = 12, latest_runs: int = 4, slow_down: float = 1.0,
-                  slow_tokens: float = 1.0, **plan):  # fmt: skip
+def watched_world(**history) -> MonitoringUseCases:
+    return watched_fleet(**history)[0]
+
+
+def watched_fleet(
+    hours_between_runs: int = 6, baseline_runs: int = 12, latest_runs: int = 4, slow_down: float = 1.0,
+    slow_tokens: float = 1.0, **plan,
+) -> tuple[MonitoringUseCases, BenchmarkUseCases, ByEndpoint]:  # fmt: skip
     """Campaigns of the three endpoints every few hours: the baseline's, then the latest window's,
-    in which "middle" is `slow_down` times slower to its first token, `slow_tokens` to the rest."""
+    in which "middle" is `slow_down` times slower to its first token, `slow_tokens` to the rest.
+    With the endpoints' use cases and fake client, to measure more."""
     campaigns, _, client = campaign_world()
     clock = campaigns.benchmarks.clock
     chosen = campaigns.benchmarks.plan(20, warmup=0, **plan)
@@ -38,9 +46,7 @@ def watched_world(hours_between_runs: int = 6, baseline_runs: int = 12, latest_r
     clock.advance(timedelta(hours=-hours_between_runs + 1))  # an hour after the last
     settings = MonitorSettings(window=timedelta(hours=hours_between_runs * latest_runs),
                                baseline=timedelta(hours=hours_between_runs * baseline_runs))  # fmt: skip
-    monitoring = MonitoringUseCases(campaigns.uow, clock, settings)
-    monitoring.campaigns, monitoring.client = campaigns, client  # to run more of them
-    return monitoring
+    return MonitoringUseCases(campaigns.uow, clock, settings), campaigns.benchmarks, client
 
 
 def test_an_endpoint_that_slowed_down_is_flagged_and_the_others_are_not():
@@ -104,19 +110,17 @@ def test_a_run_finished_at_the_windows_start_is_in_the_window():
 
 
 def test_an_endpoint_without_a_run_in_the_window_is_not_watched_and_only_its_newest_plans_runs_count():
-    monitoring = watched_world(latest_runs=1)
+    monitoring, benchmarks, _ = watched_fleet(latest_runs=1)
     monitoring.clock.advance(timedelta(hours=24))
     assert monitoring.statuses() == []
-    benchmarks = monitoring.campaigns.benchmarks
     benchmarks.run_now("fast", benchmarks.plan(10, warmup=0))  # another plan
     [fast] = monitoring.statuses()
     assert (fast.endpoint.name, fast.runs, fast.baseline_runs, fast.requests) == ("fast", 1, 0, 10)
 
 
 def test_a_status_reports_its_windows_error_rates_and_mean_output_throughput():
-    monitoring = watched_world(baseline_runs=0)
-    monitoring.client.failing_every[MIDDLE] = 4
-    benchmarks = monitoring.campaigns.benchmarks
+    monitoring, benchmarks, client = watched_fleet(baseline_runs=0)
+    client.failing_every[MIDDLE] = 4
     benchmarks.run_now("middle", benchmarks.plan(20, warmup=0))
     middle = {s.endpoint.name: s for s in monitoring.statuses()}["middle"]
     assert (middle.runs, middle.requests) == (5, 100) and middle.error_rates == {"http_5xx": 5 / 100}
