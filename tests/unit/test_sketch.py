@@ -18,7 +18,9 @@ def test_quantiles_are_within_the_relative_accuracy_of_the_sample_at_that_rank(v
 @pytest.mark.parametrize("q, rank", [(0.0, 0), (0.5, 4), (0.9, 8), (1.0, 9)])
 def test_a_quantile_is_the_sample_at_rank_q_times_n_minus_1_rounded_down(q, rank):
     values = 2.0 ** np.arange(10)  # a bucket each: every rank has its own value
-    assert QuantileSketch.of(values).quantile(q) == pytest.approx(values[rank], rel=RELATIVE_ACCURACY)
+    sketch = QuantileSketch.of(values)
+    assert sketch.quantile(q) == pytest.approx(values[rank], rel=RELATIVE_ACCURACY)
+    assert sketch.quantiles([q, 0.0]) == pytest.approx([values[rank], values[0]], rel=RELATIVE_ACCURACY)
 
 
 def test_interpolated_levels_spread_a_buckets_values_evenly_across_it_in_log_space():
@@ -28,6 +30,19 @@ def test_interpolated_levels_spread_a_buckets_values_evenly_across_it_in_log_spa
     assert sketch.interpolated_at_levels([0.0, 0.5, 1.0]) == pytest.approx(
         [gamma ** (9 + f) for f in (1 / 8, 1 / 2, 7 / 8)]
     )
+
+
+def test_interpolated_levels_start_from_the_values_below_their_bucket():
+    gamma = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+    sketch = QuantileSketch.of(np.repeat([gamma**10 * 0.999, gamma**11 * 0.999], 4))  # buckets 10 and 11
+    # Level 5/7 reads rank 5.5 of 8: the fourth value's bucket is below it, so 1.5 of bucket 11's 4.
+    assert sketch.interpolated_at_levels([5 / 7]) == pytest.approx([gamma ** (10 + 1.5 / 4)])
+
+
+def test_a_rank_past_the_last_reads_the_largest_value():
+    values = 2.0 ** np.arange(10)
+    sketch = QuantileSketch.of(values)
+    assert sketch.value_at_rank(values.size + 5) == pytest.approx(values[-1], rel=RELATIVE_ACCURACY)
 
 
 def test_interpolated_levels_read_nearer_the_samples_quantiles_than_the_buckets_middles(values):

@@ -81,7 +81,7 @@ class QuantileSketch:
         return values
 
     def quantile(self, q: float) -> float:
-        return self.value_at_rank(q * (self.count - 1))
+        return self.quantiles([q])[0]
 
     def quantiles(self, qs: Sequence[float]) -> list[float]:
         return self.values_at_ranks([q * (self.count - 1) for q in qs])
