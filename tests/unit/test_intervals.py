@@ -155,6 +155,7 @@ def test_open_sides_overlap_everything_on_their_side():
     assert Interval(1.0, None).overlaps(Interval(5.0, 6.0)) and not Interval(7.0, None).overlaps(Interval(5.0, 6.0))
     assert Interval(None, 2.0).overlaps(Interval(0.0, 0.5)) and not Interval(None, 2.0).overlaps(Interval(3.0, 4.0))
     assert Interval(1.0, 2.0).overlaps(Interval(2.0, 3.0)) and not Interval(1.0, 2.0).overlaps(Interval(2.1, 3.0))
+    assert Interval(2.0, 3.0).overlaps(Interval(1.0, 2.0)) and not Interval(2.1, 3.0).overlaps(Interval(1.0, 2.0))
 
 
 def test_a_windows_mean_interval_is_cluster_robust_with_t_on_k_minus_1_degrees_of_freedom():

@@ -5,7 +5,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from src.application.domain.errors import Forbidden
-from src.application.domain.model import COMMAND_LINE, SCHEDULE, Caller, Direction, Role, Run, RunSource, RunStatus
+from src.application.domain.model import (
+    COMMAND_LINE,
+    SCHEDULE,
+    Caller,
+    Direction,
+    Role,
+    Run,
+    RunSource,
+    RunStatus,
+    Sweep,
+    SweepLoad,
+)
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -38,6 +49,13 @@ def test_a_run_completes_with_its_samples_or_fails_with_its_reason_and_either_is
     failed.fail(NOW + timedelta(seconds=1), "x" * 600)
     assert (failed.status, failed.finished_at, failed.sample_count) == (RunStatus.FAILED, NOW + timedelta(seconds=1), 0)
     assert failed.error == "x" * 500 and failed.is_finished
+
+
+def test_a_sweep_ends_at_a_time_with_its_reason_cut_to_500_characters():
+    sweep = Sweep(1, SweepLoad.CONCURRENCY, [1, 2], {}, 0.1, 0.05, NOW)
+    later = NOW + timedelta(minutes=3)
+    sweep.finish(later, RunStatus.FAILED, "x" * 600)
+    assert (sweep.status, sweep.finished_at, sweep.stop_reason) == (RunStatus.FAILED, later, "x" * 500)
 
 
 def test_a_run_started_again_after_a_lost_worker_forgets_its_last_end():
