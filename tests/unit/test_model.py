@@ -17,6 +17,7 @@ from src.application.domain.model import (
     Sweep,
     SweepLoad,
 )
+from src.application.domain.ranking import GroupBy, Scope, Window
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -26,6 +27,16 @@ def test_the_words_for_states_sources_directions_and_roles_are_the_apis_and_the_
     assert [s.value for s in RunSource] == ["simulated", "measured"]
     assert [d.value for d in Direction] == ["lower", "higher"]
     assert [r.value for r in Role] == ["reader", "operator", "admin"]
+    assert [g.value for g in GroupBy] == ["llm", "endpoint"]
+    assert [w.value for w in Window] == ["latest", "24h", "72h", "7d", "30d", "all"]
+
+
+def test_a_ranking_asked_for_with_nothing_is_of_the_latest_simulated_run_by_llm():
+    scope = Scope()
+    assert (scope.run_id, scope.window, scope.source, scope.group_by) == (
+        None, Window.LATEST, RunSource.SIMULATED, GroupBy.LLM,
+    )  # fmt: skip
+    assert (scope.plan, scope.campaign_id) == (None, None)
 
 
 def test_a_new_run_is_queued_with_nothing_yet():
