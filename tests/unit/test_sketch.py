@@ -3,6 +3,8 @@ import pytest
 
 from src.application.domain.sketch import RELATIVE_ACCURACY, QuantileSketch
 
+GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)  # bucket i holds (GAMMA^(i-1), GAMMA^i]
+
 
 @pytest.fixture
 def values():
@@ -24,19 +26,17 @@ def test_a_quantile_is_the_sample_at_rank_q_times_n_minus_1_rounded_down(q, rank
 
 
 def test_interpolated_levels_spread_a_buckets_values_evenly_across_it_in_log_space():
-    gamma = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
-    sketch = QuantileSketch.of(np.full(4, gamma**10 * 0.999))  # four values in bucket 10: (g^9, g^10]
+    sketch = QuantileSketch.of(np.full(4, GAMMA**10 * 0.999))  # four values in bucket 10: (g^9, g^10]
     # Level q reads rank 3q + 0.5 of 4: the bucket's (3q + 0.5) / 4 of the way up, in log space.
     assert sketch.interpolated_at_levels([0.0, 0.5, 1.0]) == pytest.approx(
-        [gamma ** (9 + f) for f in (1 / 8, 1 / 2, 7 / 8)]
+        [GAMMA ** (9 + f) for f in (1 / 8, 1 / 2, 7 / 8)]
     )
 
 
 def test_interpolated_levels_start_from_the_values_below_their_bucket():
-    gamma = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
-    sketch = QuantileSketch.of(np.repeat([gamma**10 * 0.999, gamma**11 * 0.999], 4))  # buckets 10 and 11
+    sketch = QuantileSketch.of(np.repeat([GAMMA**10 * 0.999, GAMMA**11 * 0.999], 4))  # buckets 10 and 11
     # Level 5/7 reads rank 5.5 of 8: the fourth value's bucket is below it, so 1.5 of bucket 11's 4.
-    assert sketch.interpolated_at_levels([5 / 7]) == pytest.approx([gamma ** (10 + 1.5 / 4)])
+    assert sketch.interpolated_at_levels([5 / 7]) == pytest.approx([GAMMA ** (10 + 1.5 / 4)])
 
 
 def test_a_rank_past_the_last_reads_the_largest_value():
