@@ -150,12 +150,11 @@ def test_the_mean_interval_is_bootstrapped_with_a_stream_seeded_by_the_values():
 
 def test_a_slow_request_waits_its_ttft_times_one_plus_a_lomax_draw():
     every_one_slow = dataclasses.replace(PROFILES["GPT-4o"], ttft_sigma=1e-9, tail_probability=1.0, tail_alpha=3.0)
-    catalogue = CATALOGUE
-    ttft = draw_llm_samples(every_one_slow, catalogue.workload, catalogue.load, catalogue.metrics, 5, 0, 200_000,
+    ttft = draw_llm_samples(every_one_slow, CATALOGUE.workload, CATALOGUE.load, CATALOGUE.metrics, 5, 0, 200_000,
                             1).by_metric["TTFT"]  # fmt: skip
     # numpy's pareto draws Lomax, whose mean is 1 / (alpha - 1): half the median above it, on average.
     assert ttft.min() >= every_one_slow.ttft_median_s * (1 - 1e-6)
     assert ttft.mean() / every_one_slow.ttft_median_s == pytest.approx(1.5, rel=0.02)
     none_slow = dataclasses.replace(every_one_slow, tail_probability=0.0)
-    steady = draw_llm_samples(none_slow, catalogue.workload, catalogue.load, catalogue.metrics, 5, 0, 1000, 1)
+    steady = draw_llm_samples(none_slow, CATALOGUE.workload, CATALOGUE.load, CATALOGUE.metrics, 5, 0, 1000, 1)
     assert steady.by_metric["TTFT"] == pytest.approx(np.full(1000, none_slow.ttft_median_s), rel=1e-6)
