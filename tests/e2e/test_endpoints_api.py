@@ -120,9 +120,11 @@ def test_an_endpoint_whose_api_refuses_max_tokens_is_measured_with_max_completio
         assert f"Its newest run, run {refused.id} at " in page and f"failed: {refused.error}</p>" in page
         (failing,) = client.get("/monitoring/endpoints", headers=api_headers).json["failing"]
         assert failing.pop("finished_at") == refused.finished_at.isoformat().replace("+00:00", "Z")
-        assert failing == {"endpoint": "o-series", "llm": "GPT-4o", "run_id": refused.id, "reason": refused.error}
-        fleet = client.get("/visualize/endpoints").text
+        assert failing == {"endpoint": "o-series", "llm": "GPT-4o", "run_id": refused.id, "reason": refused.error,
+                           "client_bound": False}  # fmt: skip
+        fleet = html.unescape(client.get("/visualize/endpoints").text)
         assert 'failed or left out of its results:\n  <a href="/visualize/endpoints/o-series">o-series</a>' in fleet
+        assert f"(run {refused.id}, {refused.finished_at:%Y-%m-%d %H:%M} UTC, failed)." in fleet
         changed = client.patch(
             "/endpoints/o-series", json={"max_tokens_field": "max_completion_tokens"}, headers=api_headers
         )

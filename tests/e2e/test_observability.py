@@ -6,11 +6,13 @@ import io
 import json
 import logging
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from src.application.use_cases.benchmarks import BenchmarkUseCases
+from src.application.services.measures import ClientLimits
+from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases
 from src.application.use_cases.monitoring import MonitorSettings
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
@@ -93,17 +95,29 @@ def test_logs_are_json_lines_with_the_request_id_and_no_query_string(client, api
 
 def test_every_measured_endpoint_says_whether_its_newest_run_failed_and_when_it_last_succeeded(client, clean_app):
     """Beyond the window too: an endpoint whose runs all fail has no window, and its alert must not
-    go quiet once its last valid run leaves it."""
+    go quiet once its last valid run leaves it. A run left out because Jounce's own client could not
+    keep up is told apart: the endpoint did not fail, and its team must not be paged for it."""
     injector = clean_app.extensions["injector"]
     benchmarks = injector.get(BenchmarkUseCases)
+    settings = clean_app.extensions["settings"]
     with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=5)) as server:
         benchmarks.add_endpoint("up", "GPT-4o", server.base_url, "m", None)
         succeeded = benchmarks.run_now("up", benchmarks.plan(2, warmup=0))
+        benchmarks.add_endpoint("busy", "GPT-4o", server.base_url, "m", None)
+        trusted = benchmarks.run_now("busy", benchmarks.plan(2, warmup=0))
+        overloaded = replace(settings.benchmark, client_limits=ClientLimits(cpu_share=0.0))  # any CPU is too much
+        injector.binder.bind(BenchmarkSettings, to=overloaded)
+        try:
+            busy = injector.get(BenchmarkUseCases)
+            left_out = busy.run_now("busy", busy.plan(2, warmup=0))
+        finally:
+            injector.binder.bind(BenchmarkSettings, to=settings.benchmark)
+    assert left_out.invalid.startswith("client-bound: the client's event loop used")
     benchmarks.add_endpoint("down", "GPT-4o", "http://127.0.0.1:9/v1", "m", None)
     assert benchmarks.run_now("down", benchmarks.plan(2, warmup=0)).error  # nothing listens there
     injector.binder.bind(MonitorSettings, to=MonitorSettings(window=timedelta(seconds=1)))
     try:
-        time.sleep(1.1)  # both runs are out of the window now
+        time.sleep(1.1)  # every run is out of the window now
         series = scrape(client)
     finally:
         injector.binder.bind(MonitorSettings, to=clean_app.extensions["settings"].monitoring)
@@ -111,8 +125,15 @@ def test_every_measured_endpoint_says_whether_its_newest_run_failed_and_when_it_
     def labelled(name: str) -> tuple:
         return (("endpoint", name), ("llm", "GPT-4o"))
 
-    assert series[("jounce_endpoint_newest_run_failed", labelled("down"))] == 1
-    assert series[("jounce_endpoint_newest_run_failed", labelled("up"))] == 0
+    def newest_run(name: str) -> tuple[float, float]:
+        """(failed, client-bound)"""
+        return tuple(
+            series[(f"jounce_endpoint_newest_run_{what}", labelled(name))] for what in ("failed", "client_bound")
+        )
+
+    assert {name: newest_run(name) for name in ("up", "busy", "down")} == {"up": (0, 0), "busy": (0, 1), "down": (1, 0)}
+    last_valid = series[("jounce_endpoint_last_run_timestamp_seconds", labelled("busy"))]
+    assert last_valid == trusted.finished_at.timestamp()  # the run left out is not its newest valid one
     assert ("jounce_endpoint_last_run_timestamp_seconds", labelled("down")) not in series  # never a valid run
     last = series[("jounce_endpoint_last_run_timestamp_seconds", labelled("up"))]
     assert last == succeeded.finished_at.timestamp()

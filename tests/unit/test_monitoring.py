@@ -251,7 +251,7 @@ def test_past_twenty_thousand_splits_they_are_drawn_and_the_answer_repeats():
     assert first.p_value == again.p_value == pytest.approx(1 / 10_000) and first.changed
 
 
-def test_each_endpoints_newest_run_and_newest_valid_run_tell_whether_it_is_failing():
+def test_each_endpoints_newest_runs_tell_whether_it_failed_or_was_left_out_as_its_client_was_the_bottleneck():
     monitoring = watched_world(baseline_runs=1, latest_runs=1)
     first, second, third = SPEEDS
     newest = {n.endpoint.name: n for n in monitoring.newest_runs()}
@@ -266,10 +266,17 @@ def test_each_endpoints_newest_run_and_newest_valid_run_tell_whether_it_is_faili
         queued = Run(seed=0, samples_per_pair=20, created_at=monitoring.clock.now(), source=RunSource.MEASURED,
                      endpoint_id=newest[second].finished.endpoint_id)  # fmt: skip
         monitoring.uow.runs.add(queued)  # not finished: not anyone's newest
+        left_out = Run(seed=0, samples_per_pair=20, created_at=monitoring.clock.now(), source=RunSource.MEASURED,
+                       endpoint_id=newest[third].finished.endpoint_id)  # fmt: skip
+        monitoring.uow.runs.add(left_out)
+        left_out.complete(monitoring.clock.now(), 20, invalid="client-bound: the client's event loop lagged 80 ms")
         monitoring.uow.commit()
     after = {n.endpoint.name: n for n in monitoring.newest_runs()}
     assert after[first].failing and after[first].finished.id == failed.id
+    assert after[first].failed and not after[first].client_bound  # the endpoint's fault
     assert after[first].valid.id == newest[first].valid.id  # its newest valid run stays known
     assert not after[second].failing and after[second].finished.id == newest[second].finished.id
-    assert not after[third].failing
+    assert not after[second].failed and not after[second].client_bound
+    assert after[third].failing and after[third].client_bound and not after[third].failed  # the client's
+    assert after[third].finished.id == left_out.id and after[third].valid.id == newest[third].valid.id
     assert after[first].llm.name and after[first].endpoint.id == endpoint_id

@@ -54,7 +54,10 @@ def families(statuses: list[EndpointStatus], newest: list[NewestRuns]) -> Iterat
     requests = family("jounce_endpoint_requests", "Requests sent in the latest window")
     runs = family("jounce_endpoint_window_runs", "Valid runs in the latest window")
     last = family("jounce_endpoint_last_run_timestamp_seconds", "When its newest valid run finished")
-    failing = family("jounce_endpoint_newest_run_failed", "1: its newest run failed or was left out of its results")
+    failed = family("jounce_endpoint_newest_run_failed", "1: its newest run failed (no request succeeded)")
+    client_bound = family(
+        "jounce_endpoint_newest_run_client_bound", "1: its newest run was left out, Jounce's client the bottleneck"
+    )
     slo = family("jounce_endpoint_slo_attainment_ratio", "Requests meeting the SLO over those sent")
     target = family("jounce_endpoint_slo_target_ratio", "The share of requests the SLO asks to meet it")
     for status in statuses:
@@ -81,10 +84,12 @@ def families(statuses: list[EndpointStatus], newest: list[NewestRuns]) -> Iterat
             target.add_metric(labels, status.slo.target)
     for endpoint in newest:  # every endpoint measured, however long ago: one whose runs fail has no window
         labels = [endpoint.endpoint.name, endpoint.llm.name]
-        failing.add_metric(labels, float(endpoint.failing))
+        failed.add_metric(labels, float(endpoint.failed))
+        client_bound.add_metric(labels, float(endpoint.client_bound))
         if endpoint.valid is not None and endpoint.valid.finished_at is not None:
             last.add_metric(labels, endpoint.valid.finished_at.timestamp())
-    yield from (latency, low, high, changed, relative, throughput, errors, requests, runs, last, failing, slo, target)
+    yield from (latency, low, high, changed, relative, throughput, errors, requests, runs, last, failed, client_bound,
+                slo, target)  # fmt: skip
 
 
 def results_exposition(monitoring: MonitoringUseCases) -> bytes:

@@ -1093,12 +1093,15 @@ class FailingOut(Out):
     run_id: int = Field(description="Its newest finished run")
     finished_at: Timestamp
     reason: str = Field(description="Why it failed (what the endpoint said), or why it was left out")
+    client_bound: bool = Field(
+        description="It completed but was left out: Jounce's client, not the endpoint, was the bottleneck"
+    )
 
     @classmethod
     def of(cls, newest: NewestRuns) -> FailingOut:
         run = newest.finished
         return cls(endpoint=newest.endpoint.name, llm=newest.llm.name, run_id=run.id, finished_at=run.finished_at,
-                   reason=run.error or run.invalid or "")  # fmt: skip
+                   reason=run.error or run.invalid or "", client_bound=newest.client_bound)  # fmt: skip
 
 
 class EndpointStatusList(Out):

@@ -20,7 +20,17 @@ from injector import inject
 
 from src.application.domain import bounds
 from src.application.domain.errors import NotFound
-from src.application.domain.model import LLM, Direction, Endpoint, Interval, Metric, MetricSummary, Run, RunSource
+from src.application.domain.model import (
+    LLM,
+    Direction,
+    Endpoint,
+    Interval,
+    Metric,
+    MetricSummary,
+    Run,
+    RunSource,
+    RunStatus,
+)
 from src.application.domain.ranking import PairStatistics, PlanChoice, Statistic
 from src.application.ports.clock import Clock
 from src.application.ports.unit_of_work import AbstractUnitOfWork
@@ -36,8 +46,8 @@ LATENCIES = {"TTFT": "TTFT", "ITL": "TPS"}  # each latency reported, and the met
 
 @dataclass(frozen=True)
 class NewestRuns:
-    """An endpoint's newest finished run and its newest valid run: the same unless its latest
-    runs failed or were left out of its results."""
+    """An endpoint's newest finished run and its newest valid run: the same unless its newest run
+    failed or was left out of its results."""
 
     endpoint: Endpoint
     llm: LLM
@@ -45,8 +55,18 @@ class NewestRuns:
     valid: Run | None
 
     @property
+    def failed(self) -> bool:
+        """No request of its newest run succeeded: the endpoint's fault (what it said is the run's error)."""
+        return self.finished.status is RunStatus.FAILED
+
+    @property
+    def client_bound(self) -> bool:
+        """Its newest run completed but was left out: Jounce's client, not the endpoint, was the bottleneck."""
+        return self.finished.invalid is not None
+
+    @property
     def failing(self) -> bool:
-        return self.valid is None or self.valid.id != self.finished.id
+        return self.failed or self.client_bound
 
 
 @dataclass(frozen=True)
