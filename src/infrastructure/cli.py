@@ -176,13 +176,17 @@ def endpoints() -> None:
 @click.option("--max-tokens-field", type=click.Choice([f.value for f in MaxTokensField]), default="max_tokens",
               show_default=True, help="the body field its API reads the output limit from (OpenAI's reasoning "
               "models: max_completion_tokens)")  # fmt: skip
+@click.option("--stream-usage/--no-stream-usage", default=True, show_default=True,
+              help="ask for token usage in the stream (stream_options); off for an API that refuses fields it does "
+              "not know: the tokenizer then counts")  # fmt: skip
 @with_appcontext
 def add_endpoint(
-    name: str, llm_name: str, base_url: str, model: str, api_key_env: str | None, max_tokens_field: str
-) -> None:
+    name: str, llm_name: str, base_url: str, model: str, api_key_env: str | None, max_tokens_field: str,
+    stream_usage: bool,
+) -> None:  # fmt: skip
     try:
         endpoint = _get(BenchmarkUseCases).add_endpoint(
-            name, llm_name, base_url, model, api_key_env, max_tokens_field=max_tokens_field
+            name, llm_name, base_url, model, api_key_env, max_tokens_field=max_tokens_field, stream_usage=stream_usage
         )
     except DomainError as error:
         raise click.ClickException(str(error)) from error
@@ -194,9 +198,9 @@ def add_endpoint(
 def list_endpoints() -> None:
     for endpoint in _get(BenchmarkUseCases).endpoints():
         key = f"key in ${endpoint.api_key_env}" if endpoint.api_key_env else "no key"
-        click.echo(
-            f"{endpoint.name}: {endpoint.base_url} model {endpoint.model} ({key}; limit in {endpoint.max_tokens_field})"
-        )
+        usage = "" if endpoint.stream_usage else "; no usage asked"
+        click.echo(f"{endpoint.name}: {endpoint.base_url} model {endpoint.model}"
+                   f" ({key}; limit in {endpoint.max_tokens_field}{usage})")  # fmt: skip
 
 
 @click.command()

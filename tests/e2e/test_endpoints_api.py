@@ -55,6 +55,7 @@ def test_only_admins_manage_endpoints(client, clean_app, api_headers):
         ({"llm": "GPT-5"}, "unknown LLM 'GPT-5'"),
         ({"colour": "red"}, "unknown field 'colour'"),
         ({"max_tokens_field": "max_new_tokens"}, "unknown max_tokens_field 'max_new_tokens'"),
+        ({"stream_usage": "false"}, 'stream_usage must be true or false, got "false"'),
     ],
 )
 def test_an_endpoint_that_could_reach_inside_or_leak_a_secret_is_refused_with_a_400(client, api_headers, change, words):
@@ -141,14 +142,47 @@ def test_an_endpoint_whose_api_refuses_max_tokens_is_measured_with_max_completio
     assert client.get("/monitoring/endpoints", headers=api_headers).json["failing"] == []
 
 
+def test_an_endpoint_whose_api_refuses_stream_options_is_measured_without_them_and_the_tokenizer_counts(
+    client, clean_app, api_headers
+):
+    """APIs that forbid fields they do not know answer every request asking for usage with a 4xx."""
+    from src.application.use_cases.benchmarks import BenchmarkUseCases
+    from tests.support.fake_openai import Behaviour, FakeOpenAI
+
+    benchmarks = clean_app.extensions["injector"].get(BenchmarkUseCases)
+    with FakeOpenAI(
+        Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=6, refuse_unknown_fields=True)
+    ) as server:
+        strict = GPT | {"name": "strict", "base_url": server.base_url, "api_key_env": None}
+        added = client.post("/endpoints", json=strict, headers=api_headers)
+        assert added.json["endpoint"]["stream_usage"] is True  # the default: exact counts where offered
+        refused = benchmarks.run_now("strict", benchmarks.plan(2, warmup=0))
+        changed = client.patch("/endpoints/strict", json={"stream_usage": False}, headers=api_headers)
+        assert changed.status_code == 200 and changed.json["endpoint"]["stream_usage"] is False
+        measured = benchmarks.run_now("strict", benchmarks.plan(2, warmup=0))
+    assert refused.details["errors"] == {"http_4xx": 2} and "stream_options" in refused.error
+    assert measured.details["errors"] == {} and measured.details["output_tokens"]["p50"] == 6
+    assert measured.details["tokens_counted_by"] == "tokenizer"
+    both = client.post("/endpoints", json=GPT | {"name": "plain", "stream_usage": False}, headers=api_headers)
+    assert both.status_code == 201 and both.json["endpoint"]["stream_usage"] is False
+    listed = client.get("/endpoints", headers=key(clean_app, "reader")).json["endpoints"]
+    assert [(e["name"], e["stream_usage"]) for e in listed] == [("plain", False), ("strict", False)]
+
+
 def test_endpoints_are_added_and_listed_on_the_command_line_with_their_max_tokens_field(clean_app):
     cli = clean_app.test_cli_runner()
     added = cli.invoke(args=["endpoints", "add", "--name", "o-series", "--llm", "GPT-4o", "--base-url",
                              "http://127.0.0.1:9/v1", "--model", "o4-mini",
                              "--max-tokens-field", "max_completion_tokens"])  # fmt: skip
     assert added.exit_code == 0, added.output
-    listed = cli.invoke(args=["endpoints", "list"]).output
-    assert listed == "o-series: http://127.0.0.1:9/v1 model o4-mini (no key; limit in max_completion_tokens)\n"
+    strict = cli.invoke(args=["endpoints", "add", "--name", "strict", "--llm", "GPT-4o", "--base-url",
+                              "http://127.0.0.1:9/v1", "--model", "m", "--no-stream-usage"])  # fmt: skip
+    assert strict.exit_code == 0, strict.output
+    listed = cli.invoke(args=["endpoints", "list"]).output.splitlines()
+    assert listed == [
+        "o-series: http://127.0.0.1:9/v1 model o4-mini (no key; limit in max_completion_tokens)",
+        "strict: http://127.0.0.1:9/v1 model m (no key; limit in max_tokens; no usage asked)",
+    ]
     wrong = cli.invoke(args=["endpoints", "add", "--name", "x", "--llm", "GPT-4o", "--base-url", "http://127.0.0.1:9/v1",
                              "--model", "m", "--max-tokens-field", "max_new_tokens"])  # fmt: skip
     assert (

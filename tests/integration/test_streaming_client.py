@@ -72,6 +72,15 @@ def test_an_api_that_refuses_max_tokens_gets_the_limit_in_the_field_its_endpoint
     assert limited.error is None and limited.finish_reason == "length" and len(limited.chunks) == 4
 
 
+def test_an_api_that_refuses_unknown_fields_is_sent_none_when_its_endpoint_asks_no_usage():
+    behaviour = Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=6, refuse_unknown_fields=True)
+    with FakeOpenAI(behaviour) as server:
+        (refused,) = send(server.base_url)
+        (plain,) = send(server.base_url, stream_usage=False)
+    assert refused.error == "http_4xx" and "Extra inputs are not permitted: stream_options" in refused.error_detail
+    assert plain.error is None and len(plain.chunks) == 6 and plain.usage is None  # a usage never asked for
+
+
 def test_kept_connections_are_set_up_once_and_fresh_ones_by_every_request():
     with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=3)) as server:
         kept = send(server.base_url, count=4, reuse=True)

@@ -25,6 +25,7 @@ WORD = " hello"  # one token in cl100k_base, the tokenizer measured runs count w
 REFUSED_MAX_TOKENS = (
     "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
 )
+REFUSED_STREAM_OPTIONS = "Extra inputs are not permitted: stream_options"
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Behaviour:
     throttle_every: int = 0  # every n-th request answers 429 (0: never)
     send_usage: bool = True
     refuse_max_tokens: bool = False  # a 400 for a body with max_tokens, as OpenAI's reasoning models answer
+    refuse_unknown_fields: bool = False  # a 422 for a body with stream_options, as APIs that forbid fields they lack
     key: str | None = None  # the only key it accepts; another gets a 401 that echoes it, as some APIs do
     capacity: int = 0  # requests streamed at once (0: any number); the rest wait their turn, as a saturated server's
     slower_after: int = 0  # after this many requests (0: never) every delay is `slower_by` times longer
@@ -116,6 +118,8 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
                 return self._status(401, f"Incorrect API key provided: {presented}")
             if b.refuse_max_tokens and "max_tokens" in body:
                 return self._status(400, REFUSED_MAX_TOKENS)
+            if b.refuse_unknown_fields and "stream_options" in body:
+                return self._status(422, REFUSED_STREAM_OPTIONS)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
@@ -149,7 +153,8 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
             prompt = (
                 len(body["messages"][0]["content"].split()) + TEMPLATE_TOKENS if b.count_prompt else b.prompt_tokens
             )
-            if b.send_usage and not b.error_after:
+            asked = (body.get("stream_options") or {}).get("include_usage")  # as OpenAI: usage only when asked
+            if b.send_usage and asked and not b.error_after:
                 self._send(_event({"choices": [], "usage": {"prompt_tokens": prompt,
                                                              "completion_tokens": b.tokens}}))  # fmt: skip
             self._send(b"data: [DONE]\n\n")

@@ -351,7 +351,7 @@ def test_admins_change_and_remove_endpoints_but_one_with_runs_is_kept():
         use_cases.remove_endpoint("fake", operator)
     with pytest.raises(InvalidParameter, match=r"^an endpoint's llm_id cannot be changed$") as refused:
         use_cases.change_endpoint("fake", {"llm_id": 3})
-    assert refused.value.choices == ["base_url", "model", "api_key_env", "max_tokens_field"]
+    assert refused.value.choices == ["base_url", "model", "api_key_env", "max_tokens_field", "stream_usage"]
     use_cases.add_endpoint("spare", "GPT-4o", "http://127.0.0.1:9/v1", "m", None)
     use_cases.remove_endpoint("spare")
     assert [e.name for e in use_cases.endpoints()] == ["fake"]
@@ -378,6 +378,18 @@ def test_an_endpoint_names_the_field_its_api_reads_the_output_limit_from_and_its
     assert refused.value.parameter == "max_tokens_field"
     use_cases.run_now("fake", use_cases.plan(1, warmup=0, max_tokens=7))
     assert [(r.max_tokens_field, r.max_tokens) for r in client.requests] == [("max_completion_tokens", 7)]
+
+
+def test_an_endpoint_says_whether_its_requests_ask_for_usage_in_the_stream():
+    client = ScriptedClient(ok(0.2, 1.2, 11))
+    use_cases, _, _ = benchmarks(client)
+    assert use_cases.endpoints()[0].stream_usage is True  # exact counts where the API offers them
+    strict = use_cases.add_endpoint("strict", "GPT-4o", "http://127.0.0.1:9/v1", "m", None, stream_usage=False)
+    assert strict.stream_usage is False
+    use_cases.run_now("fake", use_cases.plan(1, warmup=0))
+    assert use_cases.change_endpoint("fake", {"stream_usage": False}).stream_usage is False
+    use_cases.run_now("fake", use_cases.plan(1, warmup=0))
+    assert [r.stream_usage for r in client.requests] == [True, False]
 
 
 @pytest.mark.parametrize(

@@ -149,8 +149,9 @@ def _body_and_headers(request: ChatRequest) -> dict[str, Any]:
         "messages": [{"role": "user", "content": request.prompt}],
         request.max_tokens_field: request.max_tokens,
         "stream": True,
-        "stream_options": {"include_usage": True},  # exact token counts where the API offers them
     }
+    if request.stream_usage:  # exact token counts where the API offers them
+        body["stream_options"] = {"include_usage": True}
     if request.force_output:  # vLLM's and SGLang's extensions; other APIs may refuse them (a 400)
         body |= {"min_tokens": request.max_tokens, "ignore_eos": True}
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}

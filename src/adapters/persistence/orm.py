@@ -8,6 +8,7 @@ import numpy as np
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    true,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
@@ -190,6 +192,7 @@ endpoints = Table(
     Column("api_key_env", String(100)),
     Column("created_at", UtcDateTime, nullable=False),
     Column("max_tokens_field", _values(MaxTokensField, length=24), nullable=False, server_default="max_tokens"),
+    Column("stream_usage", Boolean, nullable=False, server_default=true()),
 )
 
 metric_summaries = Table(

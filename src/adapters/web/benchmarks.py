@@ -61,8 +61,9 @@ def add_endpoint(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
     """Add an endpoint (admins): its base URL is checked, its key stays in the variable it names"""
     body: EndpointIn = request.context.json  # type: ignore[attr-defined]
     endpoint = benchmarks.add_endpoint(
-        body.name, body.llm, body.base_url, body.model, body.api_key_env, caller(), body.max_tokens_field
-    )
+        body.name, body.llm, body.base_url, body.model, body.api_key_env, caller(),
+        max_tokens_field=body.max_tokens_field, stream_usage=body.stream_usage,
+    )  # fmt: skip
     location = url_for("benchmarks.change_endpoint", name=endpoint.name)
     return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, with_address=True)), 201, {"Location": location}
 

@@ -435,6 +435,10 @@ LOAD = bounds.Bound(0, max(bounds.STREAMS.high, bounds.RATE.high), open_below=Tr
 
 
 MAX_TOKENS_FIELDS = [field.value for field in MaxTokensField]
+STREAM_USAGE = (
+    "Whether requests ask for token usage in the stream (stream_options.include_usage); false for an API "
+    "that refuses fields it does not know: the tokenizer then counts the tokens"
+)
 
 
 class EndpointIn(Body):
@@ -454,6 +458,7 @@ class EndpointIn(Body):
         description="The body field its API reads the output limit from: max_completion_tokens for OpenAI's "
         "reasoning models, which refuse max_tokens",
     )
+    stream_usage: json_bool() = Field(True, description=STREAM_USAGE)  # type: ignore[valid-type]
 
 
 class EndpointChange(Body):
@@ -462,6 +467,7 @@ class EndpointChange(Body):
     model: text(200) = None  # type: ignore[valid-type]
     api_key_env: text() | None = Field(None, description="null: no key")  # type: ignore[valid-type]
     max_tokens_field: one_of(MAX_TOKENS_FIELDS) = None  # type: ignore[valid-type]
+    stream_usage: json_bool() = None  # type: ignore[valid-type]
 
     def changes(self) -> dict[str, Any]:
         """The fields given (an api_key_env of null included: the endpoint then sends no key)."""
@@ -693,6 +699,7 @@ class EndpointOut(Out):
     model: str
     api_key_env: str | None = Field(description="admins only")
     max_tokens_field: str = Field(description="The body field its API reads the output limit from")
+    stream_usage: bool = Field(description=STREAM_USAGE)
     created_at: Timestamp
 
     @classmethod

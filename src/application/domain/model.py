@@ -212,6 +212,9 @@ class Endpoint:
     api_key_env: str | None
     created_at: datetime
     max_tokens_field: MaxTokensField = MaxTokensField.MAX_TOKENS
+    # Whether requests ask for token usage in the stream (stream_options): APIs that refuse fields
+    # they do not know answer a body with it with a 4xx; without it, the tokenizer counts.
+    stream_usage: bool = True
     id: int | None = None
 
 

@@ -20,6 +20,7 @@ class ChatRequest:
     max_tokens: int
     timeout_s: float
     max_tokens_field: str = "max_tokens"  # the body's field for max_tokens: the endpoint's MaxTokensField
+    stream_usage: bool = True  # ask for token usage in the stream (stream_options): the endpoint's stream_usage
     prompt_tokens: int | None = None  # the prompt's length by the tokenizer, where a workload drew it
     force_output: bool = False  # ask for exactly max_tokens: min_tokens and ignore_eos, where accepted
 

@@ -68,7 +68,8 @@ DEFAULT_PROMPT = (
     "and compare separate chaining with open addressing."
 )
 KEY_VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]{0,91}_API_KEY$")
-CHANGEABLE = ("base_url", "model", "api_key_env", "max_tokens_field")  # an endpoint's fields; its name and LLM stay
+# An endpoint's fields that can change; its name and LLM stay.
+CHANGEABLE = ("base_url", "model", "api_key_env", "max_tokens_field", "stream_usage")
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,7 @@ class BenchmarkUseCases:
         api_key_env: str | None,
         caller: Caller = COMMAND_LINE,
         max_tokens_field: str = MaxTokensField.MAX_TOKENS,
+        stream_usage: bool = True,
     ) -> Endpoint:
         caller.require(Role.ADMIN, "adding an endpoint")
         self._check_address(base_url)
@@ -269,6 +271,7 @@ class BenchmarkUseCases:
                 api_key_env=api_key_env,
                 created_at=self.clock.now(),
                 max_tokens_field=field,
+                stream_usage=stream_usage,
             )
             try:  # a taken name is found when it is added, or at the latest when committed
                 self.uow.endpoints.add(endpoint)
@@ -278,8 +281,8 @@ class BenchmarkUseCases:
         return endpoint
 
     def change_endpoint(self, name: str, changes: dict[str, Any], caller: Caller = COMMAND_LINE) -> Endpoint:
-        """Change an endpoint's base_url, model, api_key_env (None: no key) or max_tokens_field; its
-        runs keep theirs."""
+        """Change an endpoint's base_url, model, api_key_env (None: no key), max_tokens_field or
+        stream_usage; its runs keep theirs."""
         caller.require(Role.ADMIN, "changing an endpoint")
         if unknown := sorted(set(changes) - set(CHANGEABLE)):
             raise InvalidParameter(f"an endpoint's {unknown[0]} cannot be changed", choices=list(CHANGEABLE))
@@ -592,7 +595,8 @@ class BenchmarkUseCases:
                 return f"the environment variable {endpoint.api_key_env} (the endpoint's key) is not set"
         return ChatRequest(
             endpoint.base_url, endpoint.model, api_key, self.settings.prompt, plan.max_tokens, self.settings.timeout_s,
-            max_tokens_field=endpoint.max_tokens_field, force_output=plan.force_output,
+            max_tokens_field=endpoint.max_tokens_field, stream_usage=endpoint.stream_usage,
+            force_output=plan.force_output,
         )  # fmt: skip
 
     def prompt_tokens(self, plan: BenchmarkPlan) -> int:
