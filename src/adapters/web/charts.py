@@ -279,13 +279,6 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
     return sorted(front, key=lambda name: points[name][0])
 
 
-def label_sides(points: dict[str, tuple[float, float]], names: list[str]) -> list[str]:
-    """Each name above its point; to the left in the right quarter of the x range, where a centred
-    name would run off a phone's narrow plot (the axis starts at zero, so the left has room)."""
-    widest = max((x for x, _ in points.values()), default=0.0)
-    return ["top left" if points[name][0] > 0.75 * widest else "top center" for name in names]
-
-
 def latency_speed_scatter(ranking: OverallRanking) -> Chart:
     points = {
         e.subject.name: (e.by_metric["TTFT"].value, e.by_metric["TPS"].value)
@@ -303,7 +296,7 @@ def latency_speed_scatter(ranking: OverallRanking) -> Chart:
             "x": [points[name][0] for name in names],
             "y": [points[name][1] for name in names],
             "text": names,
-            "textposition": label_sides(points, names),
+            "textposition": "top center",  # until the page moves crowded names (static/js/charts.js)
             "marker": {"size": 11, "color": colour},
             "hovertemplate": "%{text}<br>TTFT %{x:.3f} s<br>TPS %{y:.1f}<extra></extra>",
         }
@@ -456,7 +449,7 @@ def endpoints_front(statuses: Sequence[EndpointStatus], shown: str) -> Chart:
     figure = _figure(
         [{"type": "scatter", "mode": "markers+text", "name": "endpoint", "x": [points[n][0] for n in names],
           "y": [points[n][1] for n in names], "text": names,
-          "textposition": label_sides(points, names),
+          "textposition": "top center",  # until the page moves crowded names (static/js/charts.js)
           "marker": {"size": [18 if n == shown else 11 for n in names],
                      "color": [ORANGE if n in front else BLUE for n in names],
                      "line": {"width": [3 if n == shown else 0 for n in names], "color": "#111"}},
