@@ -56,7 +56,7 @@ class NewestRuns:
 
     @property
     def failed(self) -> bool:
-        """No request of its newest run succeeded: the endpoint's fault (what it said is the run's error)."""
+        """Its newest run failed: no request succeeded, or none could be sent (the run's error says why)."""
         return self.finished.status is RunStatus.FAILED
 
     @property
