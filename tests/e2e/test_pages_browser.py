@@ -114,7 +114,9 @@ def test_every_name_in_the_latency_speed_scatter_is_whole_and_clear_of_the_other
     visit, simulated, viewport_width
 ):
     page = visit("/visualize/all").page
-    page.wait_for_function("document.querySelectorAll('#chart-scatter .textpoint text').length === 12")
+    # Drawn with every name above its point, then each moved to its side (an array of sides a trace).
+    page.wait_for_function("Array.isArray(document.querySelector('#chart-scatter .plot').data[0].textposition)")
+    assert page.locator("#chart-scatter .textpoint text").count() == 12
     names = "[...document.querySelectorAll('#chart-scatter .textpoint text')]"
     cut = page.evaluate(
         f"""() => {{
