@@ -18,12 +18,12 @@
       twoLines(figure.layout.xaxis);
       figure.data.forEach(function (trace) {
         if (trace.type === "heatmap") { trace.texttemplate = ""; } // the numbers are in the table below
-        if (trace.mode === "markers+text") { trace.textfont = { size: NAME_SIZE_NARROW }; }
+        if (named(trace)) { trace.textfont = { size: NAME_SIZE_NARROW }; }
       });
     }
     twoLines(figure.layout.yaxis); // an upright plot is shorter than it is wide
     Plotly.newPlot(plot, figure.data, figure.layout, { responsive: true, displaylogo: false }).then(function () {
-      if (figure.data.some(function (trace) { return trace.mode === "markers+text"; })) { placeNames(plot); }
+      if (figure.data.some(named)) { placeNames(plot); }
     });
   });
   // Plotly puts every name of a scatter on one side of its point, so crowded names overlap. Each
@@ -40,6 +40,7 @@
   var GAP = 8; // px from a point's centre to its name, beside it or diagonally (plotly's offset)
   var MARKER = 6; // px: half a marker's width
   var COVERED_POINT = 4, CUT_OFF = 20; // what a px² of them costs against one of another name
+  function named(trace) { return trace.mode === "markers+text"; } // a scatter with a name beside each point
   function placeNames(plot) {
     var area = plot.querySelector(".nsewdrag").getBoundingClientRect();
     var points = namedPoints(plot, area);
@@ -81,7 +82,7 @@
     var measure = document.createElement("canvas").getContext("2d");
     var points = [];
     plot.data.forEach(function (trace, t) {
-      if (trace.mode !== "markers+text") { return; }
+      if (!named(trace)) { return; }
       var size = (trace.textfont && trace.textfont.size) || plot.layout.font.size;
       measure.font = size + "px " + plot.layout.font.family;
       trace.x.forEach(function (x, i) {

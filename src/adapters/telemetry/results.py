@@ -54,7 +54,9 @@ def families(statuses: list[EndpointStatus], newest: list[NewestRuns]) -> Iterat
     requests = family("jounce_endpoint_requests", "Requests sent in the latest window")
     runs = family("jounce_endpoint_window_runs", "Valid runs in the latest window")
     last = family("jounce_endpoint_last_run_timestamp_seconds", "When its newest valid run finished")
-    failed = family("jounce_endpoint_newest_run_failed", "1: its newest run failed (no request succeeded)")
+    failed = family(
+        "jounce_endpoint_newest_run_failed", "1: its newest run failed (no request succeeded, or none could be sent)"
+    )
     client_bound = family(
         "jounce_endpoint_newest_run_client_bound", "1: its newest run was left out, Jounce's client the bottleneck"
     )
