@@ -5,8 +5,23 @@
   var NAME_SIZE_NARROW = 11; // px: the names beside a scatter's points there
   var LEGEND_LINE = 20; // px
   document.querySelectorAll(".plot[data-figure]").forEach(function (plot) {
-    var figure = JSON.parse(document.getElementById(plot.dataset.figure).textContent);
-    if (plot.clientWidth < NARROW) {
+    var source = document.getElementById(plot.dataset.figure).textContent;
+    var narrow = plot.clientWidth < NARROW;
+    draw(plot, JSON.parse(source), narrow).then(function () {
+      // A window narrowed or widened past NARROW draws the chart again as if opened so; a zoom, or
+      // any other change of scale, places the names again.
+      plot.on("plotly_relayout", function () {
+        if ((plot.clientWidth < NARROW) !== narrow) {
+          narrow = !narrow;
+          draw(plot, JSON.parse(source), narrow);
+        } else if (plot.data.some(named)) {
+          placeNames(plot);
+        }
+      });
+    });
+  });
+  function draw(plot, figure, narrow) {
+    if (narrow) {
       // The legend goes under the plot, one entry a line: the figure grows by its height, so the
       // plot keeps its own (a long legend would otherwise scroll over a squashed plot).
       var entries = figure.data.filter(function (trace) { return trace.name && trace.showlegend !== false; });
@@ -22,10 +37,10 @@
       });
     }
     twoLines(figure.layout.yaxis); // an upright plot is shorter than it is wide
-    Plotly.newPlot(plot, figure.data, figure.layout, { responsive: true, displaylogo: false }).then(function () {
+    return Plotly.react(plot, figure.data, figure.layout, { responsive: true, displaylogo: false }).then(function () {
       if (figure.data.some(named)) { placeNames(plot); }
     });
-  });
+  }
   // Plotly puts every name of a scatter on one side of its point, so crowded names overlap. Each
   // name goes to the side where it covers least of the other names, of the points and of what lies
   // past the plot's edges: in turn, then again for a few rounds against where the others went.

@@ -109,33 +109,98 @@ def test_visualize_all_draws_scores_heatmap_and_the_pareto_scatter(visit, simula
     page.screenshot(path=str(screenshots / "visualize-all.png"), full_page=True)
 
 
-@pytest.mark.parametrize("viewport_width", [400, 1280])
-def test_every_name_in_the_latency_speed_scatter_is_whole_and_clear_of_the_others_on_a_phone_too(
-    visit, simulated, viewport_width
-):
-    page = visit("/visualize/all").page
-    # Drawn with every name above its point, then each moved to its side (an array of sides a trace).
-    page.wait_for_function("Array.isArray(document.querySelector('#chart-scatter .plot').data[0].textposition)")
-    assert page.locator("#chart-scatter .textpoint text").count() == 12
-    names = "[...document.querySelectorAll('#chart-scatter .textpoint text')]"
-    cut = page.evaluate(
+SCATTER = "document.querySelector('#chart-scatter .plot')"
+# The names of the points inside the plot's ranges (a zoomed plot hides the others), with their boxes.
+SHOWN_NAMES = f"""(() => {{
+  const plot = {SCATTER}, x = plot.layout.xaxis.range, y = plot.layout.yaxis.range;
+  const shown = plot.data.filter(t => t.mode === 'markers+text').flatMap(t => t.text.filter((_, i) =>
+      t.x[i] >= x[0] && t.x[i] <= x[1] && t.y[i] >= y[0] && t.y[i] <= y[1]));
+  return [...plot.querySelectorAll('.textpoint text')].filter(t => shown.includes(t.textContent))
+      .map(t => [t.textContent, t.getBoundingClientRect()]);
+}})()"""
+
+
+def names_cut_off(page) -> list[str]:
+    return page.evaluate(
         f"""() => {{
-          const plot = document.querySelector('#chart-scatter .nsewdrag').getBoundingClientRect();
-          return {names}
-            .filter(t => {{ const r = t.getBoundingClientRect(); return r.left < plot.left || r.right > plot.right; }})
-            .map(t => t.textContent);
+          const area = {SCATTER}.querySelector('.nsewdrag').getBoundingClientRect();
+          return {SHOWN_NAMES}.filter(([, r]) => r.left < area.left || r.right > area.right).map(([name]) => name);
         }}"""
     )
-    assert cut == []
-    overlapping = page.evaluate(
+
+
+def overlapping_names(page) -> list[list[str]]:
+    return page.evaluate(
         f"""() => {{
-          const boxes = {names}.map(t => [t.textContent, t.getBoundingClientRect()]);
+          const boxes = {SHOWN_NAMES};
           return boxes.flatMap(([name, a], i) => boxes.slice(i + 1).filter(([, b]) =>
               Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 &&
               Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1).map(([other]) => [name, other]));
         }}"""
     )
-    assert overlapping == []  # plotly alone put all twelve above their points, crowded ones over each other
+
+
+def wait_until(page, expression: str, seconds: float = 10.0) -> None:
+    """Polled from here: the page's CSP forbids the eval that wait_for_function polls with."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            pytest.fail(f"still false after {seconds} s: {expression}")
+        time.sleep(0.05)
+
+
+def names_placed(page) -> None:
+    """Waits until the page has moved the names from where plotly put them (all above their
+    points) to their sides: an array of sides a trace."""
+    wait_until(page, f"Array.isArray({SCATTER}.data[0].textposition)")
+
+
+@pytest.mark.parametrize("viewport_width", [400, 1280])
+def test_every_name_in_the_latency_speed_scatter_is_whole_and_clear_of_the_others_on_a_phone_too(
+    visit, simulated, viewport_width
+):
+    page = visit("/visualize/all").page
+    names_placed(page)
+    assert page.locator("#chart-scatter .textpoint text").count() == 12
+    assert names_cut_off(page) == []
+    assert overlapping_names(page) == []  # plotly alone put all twelve above their points, crowded ones over each other
+
+
+def test_a_window_narrowed_to_a_phone_redraws_its_charts_for_one(visit, simulated):
+    page = visit("/visualize/all").page
+    names_placed(page)
+    page.set_viewport_size({"width": 400, "height": 900})
+    # As if opened on the phone: smaller names, no text in the heatmap's cells, and the names placed again.
+    wait_until(page, f"{SCATTER}.data[0].textfont?.size === 11")
+    names_placed(page)
+    texts = page.evaluate("() => document.querySelector('#chart-heatmap .plot').data[0].texttemplate")
+    assert texts == ""
+    assert page.evaluate(LAYOUT) == []
+    assert names_cut_off(page) == []
+    assert overlapping_names(page) == []
+    page.set_viewport_size({"width": 1280, "height": 900})  # and back
+    wait_until(page, "document.querySelector('#chart-heatmap .plot').data[0].texttemplate === '%{text}'")
+    wait_until(page, f"{SCATTER}.data[0].textfont === undefined")
+    names_placed(page)
+    assert overlapping_names(page) == []
+
+
+def test_names_are_placed_again_in_a_zoomed_scatter(visit, simulated):
+    page = visit("/visualize/all").page
+    names_placed(page)
+    # Every name put back above its point, then zoomed on the crowded half (the faster-starting
+    # LLMs), as a drag would.
+    page.evaluate(
+        f"""() => {{
+          const plot = {SCATTER}, x = plot.layout.xaxis.range, y = plot.layout.yaxis.range;
+          return Plotly.restyle(plot, {{textposition: 'top center'}})
+              .then(() => Plotly.relayout(plot, {{'xaxis.range': [x[0], x[1] / 2], 'yaxis.range': y}}));
+        }}"""
+    )
+    names_placed(page)
+    assert len(page.evaluate(f"() => {SHOWN_NAMES}")) >= 4
+    assert names_cut_off(page) == []
+    assert overlapping_names(page) == []
 
 
 def test_before_any_run_the_pages_show_an_empty_state(visit, clean_app):
