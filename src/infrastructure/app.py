@@ -134,6 +134,7 @@ def _install_web_extensions(app: Flask, settings: Settings) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     observability.install(app)
     accounts.login_manager.init_app(app)
+    app.session_interface = accounts.AccountSessions()
     csrf = CSRFProtect(app)
     # The API authenticates with keys, not cookies; the page selector's POST only reads.
     for exempt in (rankings.blueprint, runs.blueprint, benchmarks.blueprint, pages.blueprint):

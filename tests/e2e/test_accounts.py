@@ -228,6 +228,18 @@ def test_the_menus_signed_in_cookie_holds_no_secret_and_goes_with_the_session(cl
     assert client.get_cookie("signed_in") is None
 
 
+def test_only_the_accounts_pages_say_they_vary_by_cookie(client, api_headers):
+    """The rest is the same whoever is logged in, so a shared cache may keep one copy for all."""
+    sign_up(client)
+    for path, headers in (("/static/vendor/plotly.min.js", {}), ("/visualize", {}), ("/health/", {}),
+                          ("/runs", api_headers), ("/metrics/?metric_name=TTFT", api_headers)):  # fmt: skip
+        response = client.get(path, headers=headers)
+        assert response.status_code in (200, 404), path
+        assert "Cookie" not in response.vary and "Set-Cookie" not in response.headers, path
+    for path in ("/keys", "/login", "/register"):
+        assert "Cookie" in client.get(path).vary, path
+
+
 @pytest.fixture
 def limited_client(clean_app, environ):
     app = create_app({**environ, "RATE_LIMIT": "5/minute", "LOGIN_RATE_LIMIT_ACCOUNT": "3/minute"})

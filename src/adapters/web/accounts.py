@@ -6,7 +6,8 @@ generation on, so every cookie issued before (a copied one too) stops working at
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, Response, current_app, flash, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -49,6 +50,19 @@ def load_user(session_id: str) -> SessionUser | None:
         return None  # a session from before generations, or forged: log in again
     user = _accounts().session_user(int(user_id), int(generation))
     return SessionUser(user) if user else None
+
+
+class AccountSessions(SecureCookieSessionInterface):
+    """Flask says an answer varies by Cookie once the session was read, and Flask-Login reads it
+    after every request: static files and API answers said so too, so a shared cache (a CDN, a
+    proxy's) would keep a copy a visitor, or none. Only the account pages are made from the
+    session; the rest are the same for everyone (cached pages fit their menu to the SIGNED_IN
+    cookie in the browser)."""
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        super().save_session(app, session, response)
+        if request.blueprint != blueprint.name:
+            response.vary.discard("cookie")  # lower case: werkzeug's HeaderSet finds the name so
 
 
 class RegisterForm(FlaskForm):  # type: ignore[misc]
