@@ -77,6 +77,30 @@ def test_private_addresses_need_an_allowed_network_and_public_ones_do_not():
         check_addresses("llm", ["192.168.1.2"], networks(["10.0.0.0/8"]))
 
 
+@pytest.mark.parametrize("address", ["64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1"])
+def test_an_ipv6_address_carrying_a_link_local_ipv4_one_is_refused_as_it(address):
+    """NAT64 (64:ff9b::/96) and 6to4 (2002::/16) deliver to the IPv4 address inside: 169.254.169.254."""
+    with pytest.raises(InvalidParameter, match=r"at the link-local address 169\.254\.169\.254, where cloud"):
+        check_addresses("llm", [address], networks(["0.0.0.0/0", "::/0"]))
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::a01:203", "2002:a01:203::1"])
+def test_an_ipv6_address_carrying_a_private_ipv4_one_is_checked_as_it(address):
+    with pytest.raises(InvalidParameter, match=r"private address 10\.1\.2\.3; .*\(allowed now: none\)$"):
+        check_addresses("llm", [address], ())
+    check_addresses("llm", [address], networks(["10.0.0.0/8"]))
+    check_addresses("llm", ["64:ff9b::5db8:d822", "2002:5db8:d822::1"], ())  # 93.184.216.34: public
+
+
+@pytest.mark.parametrize("address", ["64:ff9b:1::a01:203", "::a01:203"])
+def test_local_nat64_and_ipv4_compatible_addresses_count_as_private(address):
+    """A local-use NAT64 prefix (64:ff9b:1::/48) places the IPv4 address as its operator chose, and
+    an IPv4-compatible address (::/96, deprecated) may be tunnelled to it: neither is public."""
+    with pytest.raises(InvalidParameter, match=rf"private address {address}; "):
+        check_addresses("llm", [address], ())
+    check_addresses("llm", [address], networks(["64:ff9b:1::/48", "::/96"]))
+
+
 def test_every_address_of_a_host_is_checked_and_the_allowed_networks_are_named_each():
     allowed = networks(["10.1.2.3/8", "fd00::/8"])  # an address with its network's length names the network
     assert [str(network) for network in allowed] == ["10.0.0.0/8", "fd00::/8"]

@@ -17,7 +17,12 @@ from urllib.parse import urlsplit
 from src.application.domain.errors import InvalidParameter
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 METADATA_HOSTS = frozenset({"metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal"})
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # a translator delivers to the IPv4 address in its last 32 bits
+# Not public though Python's is_global says so: a local-use NAT64 prefix places the IPv4 address
+# as its operator chose, and an IPv4-compatible address (deprecated) may be tunnelled to it.
+NOT_PUBLIC = (ipaddress.IPv6Network("64:ff9b:1::/48"), ipaddress.IPv6Network("::/96"))
 
 
 def url_host(base_url: str) -> str:
@@ -46,19 +51,26 @@ def url_host(base_url: str) -> str:
 def check_addresses(host: str, addresses: Sequence[str], allowed: Sequence[Network]) -> None:
     """Refuses a host that resolves to a link-local address, or to a private one no allowed network holds."""
     for text in addresses:
-        address = ipaddress.ip_address(text.split("%")[0])  # an IPv6 zone is no part of the address
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
+        address = delivered_to(ipaddress.ip_address(text.split("%")[0]))  # an IPv6 zone is no part of it
         if address.is_link_local:
             raise InvalidParameter(f"base_url's host {host} is at the link-local address {address}, where cloud "
                                    "metadata services answer: refused", parameter="base_url")  # fmt: skip
         if any(address in network for network in allowed):
             continue
-        if not address.is_global:
+        if not address.is_global or any(address in network for network in NOT_PUBLIC):
             shown = ", ".join(str(n) for n in allowed) or "none"
             message = (f"base_url's host {host} is at the private address {address}; allow its network in "
                        f"ENDPOINT_ALLOWED_NETWORKS (allowed now: {shown})")  # fmt: skip
             raise InvalidParameter(message, parameter="base_url")
+
+
+def delivered_to(address: Address) -> Address:
+    """The IPv4 address an IPv6 one carries and is delivered to (IPv4-mapped, NAT64, 6to4); else itself."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return address.ipv4_mapped or address.sixtofour or address
 
 
 def networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
