@@ -51,7 +51,7 @@ def url_host(base_url: str) -> str:
 def check_addresses(host: str, addresses: Sequence[str], allowed: Sequence[Network]) -> None:
     """Refuses a host that resolves to a link-local address, or to a private one no allowed network holds."""
     for text in addresses:
-        address = delivered_to(ipaddress.ip_address(text.split("%")[0]))  # an IPv6 zone is no part of it
+        address = delivered_to(ipaddress.ip_address(text))
         if address.is_link_local:
             raise InvalidParameter(f"base_url's host {host} is at the link-local address {address}, where cloud "
                                    "metadata services answer: refused", parameter="base_url")  # fmt: skip
