@@ -115,6 +115,17 @@ def test_errors_are_told_apart_by_kind():
     assert f"127.0.0.1:{port}" in refused.error_detail
 
 
+def test_a_redirect_is_never_followed():
+    """A chat API does not move: following one would time two servers as one, and could lead the
+    client to an address literal, which no resolver checks."""
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=3)) as elsewhere:
+        assert send(elsewhere.base_url)[0].error is None
+        with FakeOpenAI(Behaviour(redirect_to=elsewhere.base_url)) as moving:
+            (moved,) = send(moving.base_url)
+    assert moved.error == "http_3xx" and not moved.chunks
+    assert moved.error_detail == f"307 to {elsewhere.base_url}/chat/completions"
+
+
 def test_what_a_refusing_server_said_is_kept_without_the_key_it_echoed():
     with FakeOpenAI(Behaviour(key="sk-right")) as server:
         (refused,) = send(server.base_url, api_key="sk-wrong-and-secret")

@@ -48,6 +48,7 @@ class Behaviour:
     capacity: int = 0  # requests streamed at once (0: any number); the rest wait their turn, as a saturated server's
     slower_after: int = 0  # after this many requests (0: never) every delay is `slower_by` times longer
     slower_by: float = 1.0
+    redirect_to: str | None = None  # every request answers 307 to this base URL
 
 
 class FakeOpenAI:
@@ -111,6 +112,11 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
                 return self._status(500)
             if b.throttle_every and number % b.throttle_every == 0:
                 return self._status(429)
+            if b.redirect_to:
+                self.send_response(307)
+                self.send_header("Location", b.redirect_to + "/chat/completions")
+                self.send_header("Content-Length", "0")
+                return self.end_headers()
             if self.path != "/v1/chat/completions" or not body.get("stream"):
                 return self._status(404)
             presented = self.headers.get("Authorization", "").removeprefix("Bearer ")

@@ -124,11 +124,15 @@ class _Streams(AbstractChatStreams):
                 **_body_and_headers(request),
                 timeout=aiohttp.ClientTimeout(total=request.timeout_s),
                 trace_request_ctx=stream,
+                # A chat API does not move: following a redirect would time two servers as one,
+                # and could lead to an address literal, which no resolver checks.
+                allow_redirects=False,
             ) as response:
                 stream.headers_at = time.perf_counter()
                 if response.status != 200:
                     body = await response.content.read(DETAIL_CHARACTERS * 4)  # UTF-8: 4 bytes a character at most
-                    said = f"{response.status} {body.decode(errors='replace')}"
+                    moved = f"to {response.headers['Location']} " if "Location" in response.headers else ""
+                    said = f"{response.status} {moved}{body.decode(errors='replace')}"
                     return stream.failed(_status_kind(response.status), _detail(said, request))
                 await stream.read(response.content)
         except TimeoutError:  # asyncio's too
@@ -261,4 +265,6 @@ def _detail(said: str, request: ChatRequest) -> str:
 def _status_kind(status: int) -> str:
     if status == 429:
         return "http_429"
+    if status < 400:
+        return "http_3xx"
     return "http_5xx" if status >= 500 else "http_4xx"
