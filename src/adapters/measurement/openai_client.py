@@ -265,6 +265,6 @@ def _detail(said: str, request: ChatRequest) -> str:
 def _status_kind(status: int) -> str:
     if status == 429:
         return "http_429"
-    if status < 400:
+    if 300 <= status < 400:
         return "http_3xx"
     return "http_5xx" if status >= 500 else "http_4xx"
