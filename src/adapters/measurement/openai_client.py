@@ -263,8 +263,5 @@ def _detail(said: str, request: ChatRequest) -> str:
 
 
 def _status_kind(status: int) -> str:
-    if status == 429:
-        return "http_429"
-    if 300 <= status < 400:
-        return "http_3xx"
-    return "http_5xx" if status >= 500 else "http_4xx"
+    """http_429 (throttled), else the status's class: http_5xx, http_4xx, http_3xx (a redirect), http_2xx (not 200)."""
+    return "http_429" if status == 429 else f"http_{status // 100}xx"

@@ -572,8 +572,8 @@ class RequestRecord(Out):
     usage: dict[str, Any] | None = Field(description="The API's usage report, as it sent it")
     finish_reason: str | None = Field(description="Why the reply ended, as the API said: stop, length, ...")
     error: str | None = Field(
-        description="http_429, http_5xx, http_4xx, http_3xx (a redirect, never followed), timeout, connection, "
-        "broken_stream or stream_error"
+        description="http_429, http_5xx, http_4xx, http_3xx (a redirect, never followed), http_2xx (not 200), "
+        "timeout, connection, broken_stream or stream_error"
     )
     error_detail: str | None = Field(
         None, description="What the server said: the status and its body's start, or the stream's error message"

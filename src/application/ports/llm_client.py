@@ -40,8 +40,8 @@ class Chunk:
 class RequestOutcome:
     """One request's timeline, in seconds on the monotonic clock, or the kind of error it met.
 
-    Errors (http_429, http_5xx, http_4xx, http_3xx: a redirect, never followed; timeout,
-    connection, broken_stream, stream_error) never become samples.
+    Errors (http_429, http_5xx, http_4xx, http_3xx: a redirect, never followed; http_2xx: a status
+    other than 200; timeout, connection, broken_stream, stream_error) never become samples.
     """
 
     started: float  # when the request began: before any connection set-up it needed
