@@ -95,6 +95,8 @@ def test_errors_are_told_apart_by_kind():
         failed = send(failing.base_url)[0]
         assert (failed.error, failed.error_detail) == ("http_5xx", '500 {"error": {"message": "fake failure"}}')
         assert send(throttling.base_url)[0].error == "http_429"
+    with FakeOpenAI(Behaviour(accept_only=True)) as queueing:
+        assert send(queueing.base_url)[0].error == "http_2xx"  # no stream to read: not a 200
     with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=10, break_after=3)) as breaking:
         assert send(breaking.base_url.replace("/v1", "/v2"))[0].error == "http_4xx"  # no such path: 404
         cut = send(breaking.base_url)[0]

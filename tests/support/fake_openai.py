@@ -49,6 +49,7 @@ class Behaviour:
     slower_after: int = 0  # after this many requests (0: never) every delay is `slower_by` times longer
     slower_by: float = 1.0
     redirect_to: str | None = None  # every request answers 307 to this base URL
+    accept_only: bool = False  # every request answers 202 with no body, as an API that queues work
 
 
 class FakeOpenAI:
@@ -112,6 +113,10 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
                 return self._status(500)
             if b.throttle_every and number % b.throttle_every == 0:
                 return self._status(429)
+            if b.accept_only:
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                return self.end_headers()
             if b.redirect_to:
                 self.send_response(307)
                 self.send_header("Location", b.redirect_to + "/chat/completions")
