@@ -95,7 +95,7 @@ def test_errors_are_told_apart_by_kind():
         failed = send(failing.base_url)[0]
         assert (failed.error, failed.error_detail) == ("http_5xx", '500 {"error": {"message": "fake failure"}}')
         assert send(throttling.base_url)[0].error == "http_429"
-    with FakeOpenAI(Behaviour(accept_only=True)) as queueing:
+    with FakeOpenAI(Behaviour(bare_answer=(202, {}))) as queueing:
         assert send(queueing.base_url)[0].error == "http_2xx"  # no stream to read: not a 200
     with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=10, break_after=3)) as breaking:
         assert send(breaking.base_url.replace("/v1", "/v2"))[0].error == "http_4xx"  # no such path: 404
@@ -122,7 +122,8 @@ def test_a_redirect_is_never_followed():
     client to an address literal, which no resolver checks."""
     with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=3)) as elsewhere:
         assert send(elsewhere.base_url)[0].error is None
-        with FakeOpenAI(Behaviour(redirect_to=elsewhere.base_url)) as moving:
+        moved_to = {"Location": elsewhere.base_url + "/chat/completions"}
+        with FakeOpenAI(Behaviour(bare_answer=(307, moved_to))) as moving:
             (moved,) = send(moving.base_url)
     assert moved.error == "http_3xx" and not moved.chunks
     assert moved.error_detail == f"307 to {elsewhere.base_url}/chat/completions"

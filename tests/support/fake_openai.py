@@ -48,8 +48,8 @@ class Behaviour:
     capacity: int = 0  # requests streamed at once (0: any number); the rest wait their turn, as a saturated server's
     slower_after: int = 0  # after this many requests (0: never) every delay is `slower_by` times longer
     slower_by: float = 1.0
-    redirect_to: str | None = None  # every request answers 307 to this base URL
-    accept_only: bool = False  # every request answers 202 with no body, as an API that queues work
+    # Every request answers this status with these headers and no body: a redirect, a 202 that queues work.
+    bare_answer: tuple[int, dict[str, str]] | None = None
 
 
 class FakeOpenAI:
@@ -113,14 +113,11 @@ def _server(behaviour: Behaviour) -> ThreadingHTTPServer:
                 return self._status(500)
             if b.throttle_every and number % b.throttle_every == 0:
                 return self._status(429)
-            if b.accept_only:
-                self.send_response(202)
-                self.send_header("Content-Length", "0")
-                return self.end_headers()
-            if b.redirect_to:
-                self.send_response(307)
-                self.send_header("Location", b.redirect_to + "/chat/completions")
-                self.send_header("Content-Length", "0")
+            if b.bare_answer:
+                status, headers = b.bare_answer
+                self.send_response(status)
+                for name, value in (headers | {"Content-Length": "0"}).items():
+                    self.send_header(name, value)
                 return self.end_headers()
             if self.path != "/v1/chat/completions" or not body.get("stream"):
                 return self._status(404)
