@@ -42,11 +42,12 @@ def scratch_environment(**overrides: str) -> Iterator[dict[str, str]]:
     name = f"{DATABASE_PREFIX}{uuid.uuid4().hex[:8]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    prefix = f"jounce-bench-{uuid.uuid4().hex[:6]}:"
+    own = f"jounce-bench-{uuid.uuid4().hex[:6]}"  # in every Redis key this environment makes
     environ = {
         "DATABASE_URL": str(admin.url.set(database=name).render_as_string(hide_password=False)),
         "CACHE_REDIS_URL": REDIS_URL,
-        "CACHE_KEY_PREFIX": prefix,
+        "CACHE_KEY_PREFIX": own + ":",
+        "CELERY_QUEUE": own + "-runs",
         "LOG_LEVEL": "warning",
         "RATE_LIMIT": "1000000/minute",  # measure the service, not its limiter's refusals
         "QUOTA_QUEUED_RUNS": "1000000",  # nor its quotas'
@@ -61,7 +62,8 @@ def scratch_environment(**overrides: str) -> Iterator[dict[str, str]]:
             assert result.exit_code == 0, result.output
         yield environ
     finally:
-        keys = list(cache.scan_iter(match=prefix + "*"))  # cache entries and rate-limit counters
+        # Cache entries, rate-limit counters, and the queue's broker keys (bindings, messages).
+        keys = list(cache.scan_iter(match=f"*{own}*"))
         if keys:
             cache.delete(*keys)
         with admin.connect() as connection:

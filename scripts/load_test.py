@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=4, help="processes the clients are spread over")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     args = parser.parse_args()
-    with scratch_environment(CELERY_QUEUE="jounce-load") as environ:
+    with scratch_environment() as environ:
         environ["CELERY_BROKER_URL"] = environ["CACHE_REDIS_URL"]
         create_app(environ).extensions["injector"].get(SimulationUseCases).run_now(seed=1)
         api_key = issue_api_key(environ)

@@ -77,9 +77,10 @@ def make_database(admin_engine):
 
 
 @pytest.fixture(scope="session")
-def environ(make_database, redis_client) -> dict[str, str]:
-    """The environment of the app under test: PostgreSQL, Redis, a private cache prefix."""
-    return {
+def environ(make_database, redis_client) -> Iterator[dict[str, str]]:
+    """The environment of the app under test: PostgreSQL, Redis, a private cache prefix (its keys
+    removed when the session ends)."""
+    environ = {
         "JOUNCE_ENV": "test",
         "DATABASE_URL": make_database(),
         "CACHE_REDIS_URL": REDIS_URL,
@@ -93,6 +94,10 @@ def environ(make_database, redis_client) -> dict[str, str]:
         # a client-bound run is the self-check tests' business, not a noisy moment's.
         "BENCHMARK_MAX_LOOP_LAG_MS": "200",
     }
+    yield environ
+    keys = list(redis_client.scan_iter(match=environ["CACHE_KEY_PREFIX"] + "*"))  # answers, rate-limit counters
+    if keys:
+        redis_client.delete(*keys)
 
 
 @pytest.fixture(scope="session")
