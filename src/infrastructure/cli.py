@@ -14,7 +14,7 @@ from werkzeug.serving import run_simple
 from src.adapters.tasks.inprocess import InProcessScheduler
 from src.application.domain import bounds
 from src.application.domain.errors import DomainError
-from src.application.domain.model import COMMAND_LINE, MaxTokensField, Role, RunStatus, SweepLoad
+from src.application.domain.model import COMMAND_LINE, Endpoint, MaxTokensField, Role, RunStatus, SweepLoad
 from src.application.services.measures import Slo
 from src.application.services.sweeps import doubling
 from src.application.services.workloads import DISTRIBUTIONS, Workload
@@ -173,10 +173,11 @@ def endpoints() -> None:
 @click.option("--base-url", required=True, help="e.g. https://api.openai.com/v1")
 @click.option("--model", required=True, help="the model id the API expects")
 @click.option("--api-key-env", default=None, help="the environment variable holding its key")
-@click.option("--max-tokens-field", type=click.Choice([f.value for f in MaxTokensField]), default="max_tokens",
+@click.option("--max-tokens-field", type=click.Choice([f.value for f in MaxTokensField]),
+              default=Endpoint.max_tokens_field.value,
               show_default=True, help="the body field its API reads the output limit from (OpenAI's reasoning "
               "models: max_completion_tokens)")  # fmt: skip
-@click.option("--stream-usage/--no-stream-usage", default=True, show_default=True,
+@click.option("--stream-usage/--no-stream-usage", default=Endpoint.stream_usage, show_default=True,
               help="ask for token usage in the stream (stream_options); off for an API that refuses fields it does "
               "not know: the tokenizer then counts")  # fmt: skip
 @with_appcontext

@@ -454,11 +454,11 @@ class EndpointIn(Body):
         None, description="The environment variable holding its key (NAME_API_KEY, or one of ENDPOINT_KEY_VARIABLES)"
     )
     max_tokens_field: one_of(MAX_TOKENS_FIELDS) = Field(  # type: ignore[valid-type]
-        MaxTokensField.MAX_TOKENS.value,
+        Endpoint.max_tokens_field.value,
         description="The body field its API reads the output limit from: max_completion_tokens for OpenAI's "
         "reasoning models, which refuse max_tokens",
     )
-    stream_usage: json_bool() = Field(True, description=STREAM_USAGE)  # type: ignore[valid-type]
+    stream_usage: json_bool() = Field(Endpoint.stream_usage, description=STREAM_USAGE)  # type: ignore[valid-type]
 
 
 class EndpointChange(Body):

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
+from src.application.domain.model import Endpoint
+
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -19,8 +21,8 @@ class ChatRequest:
     prompt: str
     max_tokens: int
     timeout_s: float
-    max_tokens_field: str = "max_tokens"  # the body's field for max_tokens: the endpoint's MaxTokensField
-    stream_usage: bool = True  # ask for token usage in the stream (stream_options): the endpoint's stream_usage
+    max_tokens_field: str = Endpoint.max_tokens_field  # the body's field for max_tokens
+    stream_usage: bool = Endpoint.stream_usage  # ask for token usage in the stream (stream_options)
     prompt_tokens: int | None = None  # the prompt's length by the tokenizer, where a workload drew it
     force_output: bool = False  # ask for exactly max_tokens: min_tokens and ignore_eos, where accepted
 

@@ -248,8 +248,8 @@ class BenchmarkUseCases:
         model: str,
         api_key_env: str | None,
         caller: Caller = COMMAND_LINE,
-        max_tokens_field: str = MaxTokensField.MAX_TOKENS,
-        stream_usage: bool = True,
+        max_tokens_field: str = Endpoint.max_tokens_field,
+        stream_usage: bool = Endpoint.stream_usage,
     ) -> Endpoint:
         caller.require(Role.ADMIN, "adding an endpoint")
         self._check_address(base_url)
