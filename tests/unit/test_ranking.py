@@ -229,3 +229,12 @@ def test_a_windows_interval_is_computed_the_first_time_it_is_read_and_kept():
     with pytest.raises(KeyError):
         intervals["p99"]
     assert dict(intervals) == {"p50": Interval(1.0, 2.0), "mean": Interval(1.0, 2.0)} and asked == ["p50", "mean"]
+
+
+def test_a_box_keeps_its_quantiles_in_order_around_an_exact_median_when_values_crowd_one_bucket():
+    crowded = stats(np.linspace(0.2006, 0.2010, 91))  # one run: its median exact, 0.2008
+    sketch_p25, sketch_p75 = crowded.sketch.quantiles([0.25, 0.75])
+    assert sketch_p75 < crowded.p50 == pytest.approx(0.2008)  # the bucket's middle, below every value
+    assert crowded.box() == (sketch_p25, sketch_p25, crowded.p50, crowded.p50, crowded.p50)
+    spread = stats(normal(1.0, 0.2, n=2000))  # the sketch's own quantiles, already in order
+    assert spread.box() == (*spread.sketch.quantiles([0.01, 0.25]), spread.p50, *spread.sketch.quantiles([0.75, 0.99]))

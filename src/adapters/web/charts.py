@@ -145,13 +145,8 @@ def ranking_bars(ranking: MetricRanking) -> Chart:
 
 
 def distribution_boxes(ranking: MetricRanking) -> Chart:
-    """Boxes from the raw values' quantiles (whatever the metric's direction, unlike its tail
-    statistics): box p25-p75, line at the median, whiskers at p1 and p99."""
-    quantiles = {
-        e.subject.name: [*(e.statistics.sketch.quantile(q) for q in (0.01, 0.25)), e.statistics.p50,
-                     *(e.statistics.sketch.quantile(q) for q in (0.75, 0.99)), e.statistics.mean]
-        for e in ranking.entries
-    }  # fmt: skip
+    """Box p25-p75, line at the median, whiskers at p1 and p99 (`PairStatistics.box`)."""
+    quantiles = {e.subject.name: [*e.statistics.box(), e.statistics.mean] for e in ranking.entries}
     boxes = [
         {
             "type": "box",

@@ -84,6 +84,16 @@ class PairStatistics:
     def confidence_interval(self, statistic: Statistic) -> Interval:
         return self.intervals[statistic.field]
 
+    def box(self) -> tuple[float, float, float, float, float]:
+        """The raw values' p1, p25, median, p75 and p99, whatever the metric's direction (unlike
+        its tail statistics): the median as computed, the others read from the sketch. A sketch's
+        quantile is within its resolution of the true one, so with values crowded in a bucket it can
+        fall on the wrong side of an exact median; the true ones cannot, so they are held on their
+        side of it (never further from the truth)."""
+        p1, p25, p75, p99 = self.sketch.quantiles([0.01, 0.25, 0.75, 0.99])
+        median = self.p50
+        return min(p1, median), min(p25, median), median, max(p75, median), max(p99, median)
+
     def resolution(self, statistic: Statistic) -> float:
         """The relative accuracy of the value and its interval's bounds, apart from sampling
         uncertainty: 0 where computed from the raw values, the sketch's where read from it."""
