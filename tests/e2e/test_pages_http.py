@@ -113,3 +113,13 @@ def test_a_worker_readies_itself_at_boot_and_a_broken_template_stops_it_there(en
     app.jinja_env.loader = ChoiceLoader([DictLoader({"broken.html": "{% if %}"}), app.jinja_env.loader])
     with pytest.raises(TemplateSyntaxError):
         app.warm_up()
+
+
+def test_the_trend_shows_only_the_llms_with_runs_in_its_window(client, clean_app):
+    added = clean_app.test_cli_runner().invoke(args=["llms", "add", "--name", "Qwen 2.5 72B", "--vendor", "Alibaba"])
+    assert added.exit_code == 0, added.output
+    simulate(clean_app)  # the simulator keeps to the LLMs with a profile: none for the added one
+    header = client.get("/visualize/trend.csv?metric_name=TTFT").data.decode().splitlines()[0].split(",")
+    assert header[0] == "run finished at (UTC)" and len(header) == 13 and "Qwen 2.5 72B" not in header
+    html = client.get("/visualize?metric_name=TTFT").data.decode()
+    assert "Qwen 2.5 72B" not in html.split("Trend over the runs")[1]

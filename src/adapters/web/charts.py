@@ -172,6 +172,9 @@ def distribution_boxes(ranking: MetricRanking) -> Chart:
 
 
 def trend_lines(history: MetricHistory) -> Chart:
+    """The LLMs with runs in the window: the others (measured without an endpoint, or added with
+    no simulated profile) would be empty columns of the table."""
+    series = {llm: points for llm, points in history.series.items() if points}
     lines = [
         {
             "type": "scatter",
@@ -180,17 +183,17 @@ def trend_lines(history: MetricHistory) -> Chart:
             "x": [p.finished_at.isoformat() for p in points],
             "y": [p.value for p in points],
         }
-        for llm, points in history.series.items()
+        for llm, points in series.items()
     ]
     figure = _figure(
         lines,
         margin={"l": 70, "r": 20, "t": 20, "b": 50},
-        xaxis=_time_axis([p.finished_at for points in history.series.values() for p in points]),
+        xaxis=_time_axis([p.finished_at for points in series.values() for p in points]),
         yaxis={"title": {"text": axis_title(history.metric, str(history.statistic))}},
     )
-    llms = list(history.series)
+    llms = list(series)
     by_time: dict[str, dict[str, float]] = {}
-    for llm, points in history.series.items():
+    for llm, points in series.items():
         for point in points:
             by_time.setdefault(point.finished_at.strftime("%Y-%m-%d %H:%M:%S"), {})[llm] = point.value
     table = Table(["run finished at (UTC)", *llms], [[t, *(v.get(llm) for llm in llms)] for t, v in by_time.items()])
