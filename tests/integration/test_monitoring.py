@@ -98,4 +98,7 @@ def test_an_endpoint_that_slows_down_is_flagged_within_one_window(watched, clien
     trend = client.get("/visualize/endpoints/middle/ttft.csv").text.splitlines()
     medians = [float(row.split(",")[3]) for row in trend[1:]]
     assert len(medians) == BEFORE + AFTER and max(medians[:BEFORE]) < 70 < 130 < min(medians[BEFORE:])
+    front = dict(row.split(",")[:2] for row in client.get("/visualize/endpoints/front.csv").text.splitlines())
+    assert front["endpoint"] == "median TTFT (ms)"  # as in the table beside it
+    assert float(front["fast"]) == pytest.approx(20, abs=10)
     assert client.get("/visualize/endpoints/nowhere").status_code == 404

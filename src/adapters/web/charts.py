@@ -436,9 +436,10 @@ def _ms(seconds: float | None) -> float | str:
 
 def endpoints_front(statuses: Sequence[EndpointStatus], shown: str) -> Chart:
     """Every watched endpoint's median TTFT against its output speed per request (1 / median ITL)
-    over its latest window; the Pareto front in orange, the endpoint of the page ringed."""
+    over its latest window; the Pareto front in orange, the endpoint of the page ringed. TTFT in
+    milliseconds, as the tables and run-by-run charts beside it give it."""
     points = {
-        s.endpoint.name: (s.latencies[0].quantiles[Statistic.MEDIAN].value,
+        s.endpoint.name: (s.latencies[0].quantiles[Statistic.MEDIAN].value * 1000,
                           1 / s.latencies[1].quantiles[Statistic.MEDIAN].value)
         for s in statuses
     }  # fmt: skip
@@ -451,12 +452,12 @@ def endpoints_front(statuses: Sequence[EndpointStatus], shown: str) -> Chart:
           "marker": {"size": [18 if n == shown else 11 for n in names],
                      "color": [ORANGE if n in front else BLUE for n in names],
                      "line": {"width": [3 if n == shown else 0 for n in names], "color": "#111"}},
-          "hovertemplate": "%{text}<br>TTFT %{x:.3f} s<br>%{y:.1f} tokens/s<extra></extra>"},
+          "hovertemplate": "%{text}<br>TTFT %{x:.1f} ms<br>%{y:.1f} tokens/s<extra></extra>"},
          {"type": "scatter", "mode": "lines", "name": "Pareto front", "x": [points[n][0] for n in front],
           "y": [points[n][1] for n in front], "line": {"color": ORANGE, "dash": "dash"}, "hoverinfo": "skip"}],
         margin={"l": 70, "r": 20, "t": 20, "b": 60}, legend={"orientation": "h", "y": -0.2},
         # From zero: neither can be negative, and a lone endpoint would be centred on an axis that is.
-        xaxis={"title": {"text": "median TTFT (seconds) — lower is better"}, "rangemode": "tozero"},
+        xaxis={"title": {"text": "median TTFT (ms) — lower is better"}, "rangemode": "tozero"},
         yaxis={"title": {"text": "tokens/s per request — higher is better"}, "rangemode": "tozero"},
     )  # fmt: skip
     rows = [[n, points[n][0], points[n][1], statuses[i].plan.description, "yes" if n in front else "no"]
@@ -466,7 +467,7 @@ def endpoints_front(statuses: Sequence[EndpointStatus], shown: str) -> Chart:
         "Each endpoint over its latest window, under its own plan. Up and to the left is better; in orange, the "
         "Pareto front: no other endpoint is both faster to start and faster to stream. Ringed: this page's.",
         figure,
-        Table(["endpoint", "median TTFT (s)", "tokens/s per request", "plan", "on the Pareto front"], rows),
+        Table(["endpoint", "median TTFT (ms)", "tokens/s per request", "plan", "on the Pareto front"], rows),
     )
 
 
