@@ -214,3 +214,20 @@ def test_an_unknown_field_inside_an_object_is_named_by_its_path_with_that_object
     response = client.post("/benchmarks", json={"endpoint": "x", "slo": {"p95_ms": 1}}, headers=api_headers)
     assert response.status_code == 400 and response.json["error"]["message"] == "unknown field 'slo.p95_ms'"
     assert response.json["error"]["choices"] == ["attainment", "e2e_ms", "itl_ms", "ttft_ms"]
+
+
+def test_a_misspelt_query_parameter_is_refused_even_where_the_answer_is_cached(clean_app, client, api_headers):
+    """Ignored, `statstic=p99` would rank by the mean; names far from every parameter (utm_source)
+    are still ignored."""
+    clean_app.extensions["injector"].get(SimulationUseCases).run_now(seed=1, samples_per_pair=50)
+    for path in ("/metrics/?metric_name=TTFT", "/visualize?metric_name=TTFT"):
+        assert client.get(path, headers=api_headers).status_code == 200  # now cached
+    refused = client.get("/metrics/?metric_name=TTFT&statstic=p99", headers=api_headers)
+    assert refused.status_code == 400
+    assert refused.json["error"]["message"] == "unknown parameter 'statstic'; did you mean statistic?"
+    assert "statistic" in refused.json["error"]["choices"]
+    assert client.get("/runs?limt=100", headers=api_headers).json["error"]["message"].endswith("did you mean limit?")
+    tracked = client.get("/metrics/?metric_name=TTFT&utm_source=newsletter", headers=api_headers)
+    assert tracked.status_code == 200 and tracked.headers["X-Cache"] == "hit"
+    page = client.get("/visualize?metric_name=TTFT&windw=7d")
+    assert page.status_code == 400 and b"did you mean window?" in page.data

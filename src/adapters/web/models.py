@@ -9,8 +9,10 @@ import io
 import json
 import math
 import re
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict
 from datetime import datetime
+from difflib import get_close_matches
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, get_args
 
 from pydantic import (
@@ -240,8 +242,9 @@ def _fields_at(model: type[BaseModel], path: tuple[int | str, ...]) -> list[str]
 
 
 # ---------------------------------------------------------------------------------------------
-# Requests. Queries ignore parameters they do not name (links carry utm_ and the like); bodies
-# refuse unknown fields, since a misspelt field would silently mean a default.
+# Requests. Queries ignore parameters they do not name (links carry utm_ and the like) unless the
+# name is a misspelt parameter; bodies refuse unknown fields. Either, ignored, would silently mean
+# a default: `statstic=p99` the mean.
 
 STATISTICS = [s.value for s in Statistic]
 SOURCES = [s.value for s in RunSource]
@@ -255,8 +258,25 @@ def without_null_defaults(schema: dict[str, Any]) -> None:
             del field["default"]
 
 
+def misspelt(names: Iterable[str], parameters: Collection[str]) -> tuple[str, str] | None:
+    """The first of `names` that is no parameter but close to one (a letter or two apart), with
+    that one."""
+    for name in names:
+        if name not in parameters and (near := get_close_matches(name, parameters, n=1, cutoff=0.8)):
+            return name, near[0]
+    return None
+
+
 class Query(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra=without_null_defaults)
+
+    @model_validator(mode="before")
+    @classmethod
+    def no_misspelt_parameter(cls, values: Any) -> Any:
+        if isinstance(values, Mapping) and (found := misspelt(values, cls.model_fields)):
+            message = f"unknown parameter {shown(found[0])}; did you mean {found[1]}?"
+            raise refuse(message, choices=sorted(cls.model_fields))
+        return values
 
 
 class Body(BaseModel):

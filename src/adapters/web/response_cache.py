@@ -25,6 +25,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from src.adapters.cache.outage import Outage
 from src.adapters.telemetry.prometheus import CACHE_LOOKUPS
+from src.adapters.web.models import misspelt
 from src.application.ports.cache import AbstractCache
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -95,7 +96,7 @@ class ResponseCache(AbstractCache):
         URL-encoded: "&" and "=" inside a value cannot pose as another parameter."""
         parameters = getattr(current_app.view_functions.get(request.endpoint or ""), "cache_parameters", None)
         version = self.version.current() if parameters is not None and request.method == "GET" else None
-        if version is None:
+        if version is None or misspelt(request.args, parameters):  # the view refuses it
             return None
         query = urlencode([(name, request.args[name]) for name in sorted(parameters) if name in request.args])
         return f"response:{version}:{request.path}?{query}:{'csv' if wants_csv() else 'json'}"
