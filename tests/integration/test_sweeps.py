@@ -78,3 +78,28 @@ def test_a_sweep_runs_from_the_command_line_printing_a_line_a_stage(saturating, 
     assert lines[6:] == ["knee: concurrency 2", "largest concurrency meeting the SLO: 2"]
     bad = runner.invoke(args=["benchmark", "--endpoint", "saturating", "--sweep", "1,two"])
     assert bad.exit_code == 2 and "loads are numbers separated by commas, got '1,two'" in bad.output
+
+
+def test_a_sweeps_stages_leave_its_endpoints_watched_status_and_latest_ranking_to_its_other_runs(
+    saturating, clean_app, client, api_headers
+):
+    """A sweep drives its endpoint to saturation on purpose: its last stage's plan must not become
+    the endpoint's watched one (its status, Prometheus, alerts) nor its latest ranked run."""
+    benchmarks = clean_app.extensions["injector"].get(BenchmarkUseCases)
+    watched = [benchmarks.run_now("saturating", benchmarks.plan(8, warmup=0, concurrency=1)) for _ in range(2)]
+    body = {"endpoint": "saturating", "requests": 8, "warmup": 0, "loads": [2, 4]}
+    sweep_id = client.post("/sweeps", json=body, headers=api_headers).json["sweep"]["id"]
+    stages = wait_until_finished(client, api_headers, f"/sweeps/{sweep_id}", timeout=60)["stages"]
+    assert [stage["status"] for stage in stages] == ["completed", "completed"]
+
+    status = client.get("/monitoring/endpoints", headers=api_headers).json
+    assert [(e["endpoint"], e["runs"], e["plan"]["description"]) for e in status["endpoints"]] == [
+        ("saturating", 2, "8 requests, concurrency 1, up to 256 tokens out")
+    ]
+    assert status["failing"] == []
+    trend = client.get("/visualize/endpoints/saturating/ttft.csv").text.splitlines()[1:]
+    assert [int(row.split(",")[0]) for row in trend] == [run.id for run in watched]  # the sweep has its curve
+    latest = client.get("/metrics/?metric_name=TTFT&source=measured&group_by=endpoint", headers=api_headers).json
+    assert latest["run"]["id"] == watched[-1].id
+    stage = client.get(f"/metrics/?metric_name=TTFT&run_id={stages[-1]['run_id']}", headers=api_headers)
+    assert stage.status_code == 200 and stage.json["run"]["sweep_id"] == sweep_id  # ranked by id, as any run

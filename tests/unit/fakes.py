@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -181,6 +181,10 @@ class FakeRunRepository(AbstractRunRepository):
         last = max((r.finished_at for r in finished if r.finished_at), default=None)
         return f"{len(finished)}.{last}.{len(self.store.llms)}"
 
+    @staticmethod
+    def _outside_sweeps(runs: Iterable[Run]) -> list[Run]:
+        return [run for run in runs if run.sweep_id is None]
+
     def _completed(self, since: datetime | None, source: RunSource | None = None) -> list[Run]:
         runs = [
             r
@@ -201,19 +205,19 @@ class FakeRunRepository(AbstractRunRepository):
     def recent_of_each_endpoint(self, since: datetime, limit: int) -> list[Run]:
         seen: Counter[int | None] = Counter()
         recent = []
-        for run in self._completed(since, RunSource.MEASURED):  # newest first
+        for run in self._outside_sweeps(self._completed(since, RunSource.MEASURED)):  # newest first
             seen[run.endpoint_id] += 1
             if seen[run.endpoint_id] <= limit:
                 recent.append(run)
         return recent
 
     def newest_of_each_endpoint(self) -> list[Run]:
-        runs = self._completed(None, RunSource.MEASURED)  # newest first
+        runs = self._outside_sweeps(self._completed(None, RunSource.MEASURED))  # newest first
         newest = {r.endpoint_id: r for r in reversed(runs)}
         return [r for r in runs if newest[r.endpoint_id] is r]
 
     def newest_finished_of_each_endpoint(self) -> list[Run]:
-        finished = [r for r in self.store.runs.values() if r.endpoint_id is not None and r.finished_at is not None]
+        finished = [r for r in self._outside_sweeps(self.store.runs.values()) if r.endpoint_id and r.finished_at]
         finished.sort(key=lambda r: (r.finished_at, r.id or 0), reverse=True)  # newest first
         newest = {r.endpoint_id: r for r in reversed(finished)}
         return [r for r in finished if newest[r.endpoint_id] is r]

@@ -129,7 +129,8 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         runs = orm.simulation_runs.c
         newest_first = (runs.finished_at.desc(), runs.id.desc())
         place = func.row_number().over(partition_by=runs.endpoint_id, order_by=newest_first).label("place")
-        ranked = completed(select(runs.id, place), RunSource.MEASURED).where(runs.finished_at >= since).subquery()
+        ranked = completed(select(runs.id, place), RunSource.MEASURED).where(runs.finished_at >= since, OUTSIDE_SWEEPS)
+        ranked = ranked.subquery()
         query = select(Run).join(ranked, ranked.c.id == runs.id).where(ranked.c.place <= limit)
         return list(self.session.scalars(query.order_by(*newest_first)))
 
@@ -137,7 +138,7 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         runs = orm.simulation_runs.c
         newest = (
             completed(select(runs.id), RunSource.MEASURED)
-            .where(runs.endpoint_id == orm.endpoints.c.id)
+            .where(runs.endpoint_id == orm.endpoints.c.id, OUTSIDE_SWEEPS)
             .order_by(runs.finished_at.desc(), runs.id.desc())
             .limit(1)  # from the index on (endpoint_id, finished_at): one row read an endpoint
             .correlate(orm.endpoints)
@@ -150,7 +151,7 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         runs = orm.simulation_runs.c
         newest = (
             select(runs.id)
-            .where(runs.endpoint_id == orm.endpoints.c.id, runs.finished_at.is_not(None))
+            .where(runs.endpoint_id == orm.endpoints.c.id, runs.finished_at.is_not(None), OUTSIDE_SWEEPS)
             .order_by(runs.finished_at.desc(), runs.id.desc())
             .limit(1)  # from the index on (endpoint_id, finished_at), as newest_of_each_endpoint
             .correlate(orm.endpoints)
@@ -303,6 +304,11 @@ def _filtered(query: Select[Any], status: RunStatus | None, endpoint_id: int | N
 
 def _of_source(query: Select[Any], source: RunSource | None) -> Select[Any]:
     return query if source is None else query.where(orm.simulation_runs.c.source == source)
+
+
+# A sweep's stages are its own: one drives its endpoint to saturation (and its client to its limit) on
+# purpose, so its last stage is no endpoint's newest run for its status, its failing or the latest ranking.
+OUTSIDE_SWEEPS = orm.simulation_runs.c.sweep_id.is_(None)
 
 
 def completed(query: Select[Any], source: RunSource | None) -> Select[Any]:

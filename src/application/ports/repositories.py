@@ -98,16 +98,17 @@ class AbstractRunRepository(abc.ABC):
     @abc.abstractmethod
     def recent_of_each_endpoint(self, since: datetime, limit: int) -> list[Run]:
         """Each endpoint's newest `limit` runs completed since `since` (measured runs), newest
-        first, leaving out runs marked invalid."""
+        first, leaving out runs marked invalid and sweeps' stages."""
 
     @abc.abstractmethod
     def newest_of_each_endpoint(self) -> list[Run]:
         """Each endpoint's newest completed run (a measured run), newest first, leaving out runs
-        marked invalid."""
+        marked invalid and sweeps' stages."""
 
     @abc.abstractmethod
     def newest_finished_of_each_endpoint(self) -> list[Run]:
-        """Each endpoint's newest finished run (completed or failed, valid or not), newest first."""
+        """Each endpoint's newest finished run (completed or failed, valid or not) outside sweeps,
+        newest first."""
 
     @abc.abstractmethod
     def unfinished_before(self, deadline: datetime) -> list[Run]:

@@ -1,12 +1,12 @@
 """Watching endpoints: each one's latest window of runs, its SLO attainment, and whether it changed.
 
-An endpoint's status reads its valid runs of one plan (its newest run's; runs of other plans
-measure other things): those that finished in the latest `window` (24 h by default), and as its
-baseline those of the `baseline` period before it (72 h). Its statistics treat each run as a cluster
-(run-level intervals); the change detector (services/changes.py) compares the latest window with
-the baseline on TTFT's and ITL's median and p90. ITL is the per-request inter-token latency
-((e2e - TTFT) / (n - 1) = 1 / TPS, services/measures.py), so its quantiles are the reciprocals of
-TPS's slow-tail ones.
+An endpoint's status reads its valid runs of one plan (its newest run's; runs of other plans measure
+other things), outside sweeps (whose stages saturate it on purpose): those that finished in the
+latest `window` (24 h by default), and as its baseline those of the `baseline` period before it
+(72 h). Its statistics treat each run as a cluster (run-level intervals); the change detector
+(services/changes.py) compares the latest window with the baseline on TTFT's and ITL's median and
+p90. ITL is the per-request inter-token latency ((e2e - TTFT) / (n - 1) = 1 / TPS,
+services/measures.py), so its quantiles are the reciprocals of TPS's slow-tail ones.
 """
 
 from __future__ import annotations
@@ -166,11 +166,13 @@ class MonitoringUseCases:
         ]
 
     def trend(self, endpoint_name: str, days: int = 7) -> list[TrendPoint]:
-        """The endpoint's valid runs of the last `days`, oldest first, whatever their plan."""
+        """The endpoint's valid runs of the last `days` outside sweeps (a sweep has its own curve),
+        oldest first, whatever their plan."""
         since = self.clock.now() - timedelta(days=days)
         with self.uow:
             endpoint = self._endpoint(endpoint_name)
             runs = self.uow.runs.completed_recent(since, int(bounds.RUNS_READ.high), RunSource.MEASURED, endpoint.id)
+            runs = [run for run in runs if run.sweep_id is None]
             metrics = {m.name: m for m in self.uow.catalogue.metrics()}
             ids = [run.id for run in runs if run.id is not None]
             summaries = self.uow.summaries.for_runs(ids, [m.id for m in metrics.values() if m.id]) if ids else []
