@@ -3,12 +3,15 @@ ranked by endpoint in their true order with intervals, and runs of other plans n
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from src.application.domain import bounds
 from src.application.domain.bounds import Bound
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from tests.support.fake_openai import Behaviour, fake_servers
+from tests.support.network import free_port
 from tests.support.polling import wait_until_finished
 
 # First tokens after 20, 50 and 100 ms; then a token every 2, 4 and 8 ms (500, 250 and 125 tokens/s).
@@ -145,3 +148,16 @@ def test_a_campaign_runs_from_the_command_line_and_prints_its_ranking(three_serv
     assert lines[5].startswith("TPS median, best first: 1. fast ")
     refused = runner.invoke(args=["benchmark", "--endpoint", "fast,nowhere"])
     assert refused.exit_code == 1 and "no endpoint is named 'nowhere'" in refused.output
+
+
+def test_a_campaign_page_calls_a_failed_run_untrusted(three_servers, clean_app, client, api_headers):
+    benchmarks = clean_app.extensions["injector"].get(BenchmarkUseCases)
+    benchmarks.add_endpoint("gone", "GPT-4o", f"http://127.0.0.1:{free_port()}/v1", "m", None)  # nothing listens
+    body = {"endpoints": ["fast", "gone"], "requests": 4, "warmup": 0}
+    campaign_id = client.post("/campaigns", json=body, headers=api_headers).json["campaign"]["id"]
+    found = wait_until_finished(client, api_headers, f"/campaigns/{campaign_id}", timeout=60)
+    assert [r["run"]["status"] for r in found["runs"]] == ["completed", "failed"]
+    page = client.get(f"/visualize/campaigns/{campaign_id}").text
+    table = page.split('id="campaign-runs"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>(\w+)</td>.*?<td>([^<]*)</td></tr>", table, re.S)
+    assert rows == [("fast", "yes"), ("gone", "no")]  # as a sweep's failed stage: no figures to trust
