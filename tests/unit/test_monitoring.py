@@ -10,7 +10,7 @@ import pytest
 from src.application.domain import bounds
 from src.application.domain.bounds import Bound
 from src.application.domain.errors import NotFound
-from src.application.domain.model import Interval, Run, RunSource
+from src.application.domain.model import SCHEDULE, Caller, Interval, Run, RunSource
 from src.application.domain.ranking import Statistic
 from src.application.services.changes import CHANGE_LEVEL, MAX_SPLITS, MIN_CHANGE, Estimated, compare_runs
 from src.application.services.measures import Slo
@@ -29,7 +29,7 @@ def watched_world(**history) -> MonitoringUseCases:
 
 def watched_fleet(
     hours_between_runs: int = 6, baseline_runs: int = 12, latest_runs: int = 4, slow_down: float = 1.0,
-    slow_tokens: float = 1.0, **plan,
+    slow_tokens: float = 1.0, caller: Caller = OPERATOR, **plan,
 ) -> tuple[MonitoringUseCases, BenchmarkUseCases, ByEndpoint]:  # fmt: skip
     """Campaigns of the three endpoints every few hours: the baseline's, then the latest window's,
     in which "middle" is `slow_down` times slower to its first token, `slow_tokens` to the rest.
@@ -41,7 +41,7 @@ def watched_fleet(
         if index == baseline_runs:
             client.ttft[MIDDLE] *= slow_down
             client.decode[MIDDLE] *= slow_tokens
-        campaigns.execute(campaigns.queue(list(SPEEDS), chosen, OPERATOR).campaign.id)
+        campaigns.execute(campaigns.queue(list(SPEEDS), chosen, caller).campaign.id)
         clock.advance(timedelta(hours=hours_between_runs))
     clock.advance(timedelta(hours=-hours_between_runs + 1))  # an hour after the last
     settings = MonitorSettings(window=timedelta(hours=hours_between_runs * latest_runs),
@@ -280,3 +280,15 @@ def test_each_endpoints_newest_runs_tell_whether_it_failed_or_was_left_out_as_it
     assert after[third].failing and after[third].client_bound and not after[third].failed  # the client's
     assert after[third].finished.id == left_out.id and after[third].valid.id == newest[third].valid.id
     assert after[first].llm.name and after[first].endpoint.id == endpoint_id
+
+
+def test_a_scheduled_endpoint_keeps_its_schedules_plan_when_a_run_by_hand_uses_another():
+    """Its alerts read its status: a benchmark by hand must not swap its plan, baseline and SLO."""
+    monitoring, benchmarks, _ = watched_fleet(caller=SCHEDULE)
+    by_hand = benchmarks.run_now("fast", benchmarks.plan(10, warmup=0))  # newer, of another plan
+    fast = {s.endpoint.name: s for s in monitoring.statuses()}["fast"]
+    assert (fast.runs, fast.baseline_runs, fast.requests) == (4, 12, 80)
+    assert fast.plan.key != plan_key(by_hand.plan)
+    monitoring.clock.advance(timedelta(hours=24))  # the schedule's runs have left the window: the newest's plan
+    [fast] = monitoring.statuses()
+    assert (fast.endpoint.name, fast.plan.key, fast.runs) == ("fast", plan_key(by_hand.plan), 1)

@@ -1,12 +1,13 @@
 """Watching endpoints: each one's latest window of runs, its SLO attainment, and whether it changed.
 
-An endpoint's status reads its valid runs of one plan (its newest run's; runs of other plans measure
-other things), outside sweeps (whose stages saturate it on purpose): those that finished in the
-latest `window` (24 h by default), and as its baseline those of the `baseline` period before it
-(72 h). Its statistics treat each run as a cluster (run-level intervals); the change detector
-(services/changes.py) compares the latest window with the baseline on TTFT's and ITL's median and
-p90. ITL is the per-request inter-token latency ((e2e - TTFT) / (n - 1) = 1 / TPS,
-services/measures.py), so its quantiles are the reciprocals of TPS's slow-tail ones.
+An endpoint's status reads its valid runs of one plan (its newest scheduled run's, else its newest
+run's; runs of other plans measure other things), outside sweeps (whose stages saturate it on
+purpose): those that finished in the latest `window` (24 h by default), and as its baseline those of
+the `baseline` period before it (72 h). Its statistics treat each run as a cluster (run-level
+intervals); the change detector (services/changes.py) compares the latest window with the baseline
+on TTFT's and ITL's median and p90. ITL is the per-request inter-token latency
+((e2e - TTFT) / (n - 1) = 1 / TPS, services/measures.py), so its quantiles are the reciprocals of
+TPS's slow-tail ones.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from src.application.domain import bounds
 from src.application.domain.errors import NotFound
 from src.application.domain.model import (
     LLM,
+    SCHEDULE,
     Direction,
     Endpoint,
     Interval,
@@ -229,17 +231,22 @@ class MonitoringUseCases:
 
 def _watched(runs: list[Run], split: datetime) -> dict[int | None, list[Run]]:
     """By endpoint, for each whose newest run finished at `split` or later: its runs (newest first)
-    of that run's plan."""
+    of its watched plan."""
     by_endpoint: dict[int | None, list[Run]] = defaultdict(list)
     for run in runs:  # newest first
         by_endpoint[run.endpoint_id].append(run)
-    return {endpoint_id: _of_newest_plan(mine) for endpoint_id, mine in by_endpoint.items()
+    return {endpoint_id: _of_watched_plan(mine, split) for endpoint_id, mine in by_endpoint.items()
             if mine[0].finished_at is not None and mine[0].finished_at >= split}  # fmt: skip
 
 
-def _of_newest_plan(runs: list[Run]) -> list[Run]:
-    """An endpoint's runs (newest first) of the plan of its newest."""
-    return by_plan(runs)[plan_key(runs[0].plan)]
+def _of_watched_plan(runs: list[Run], split: datetime) -> list[Run]:
+    """An endpoint's runs (newest first) of the plan of its newest scheduled run in the window:
+    schedules say how an endpoint is watched, so a run by hand with another plan (a benchmark or a
+    campaign to compare) leaves its status, its alerts and its baseline alone. Without one, the
+    plan of its newest run."""
+    in_window = [run for run in runs if run.finished_at is not None and run.finished_at >= split]
+    watched = next((run for run in in_window if run.requested_by == SCHEDULE.identity), runs[0])
+    return by_plan(runs)[plan_key(watched.plan)]
 
 
 def _summaries(metric: Metric, runs: list[Run], by_run: dict[int, list[MetricSummary]]) -> list[MetricSummary]:
