@@ -244,7 +244,7 @@ def _of_watched_plan(runs: list[Run], split: datetime) -> list[Run]:
     schedules say how an endpoint is watched, so a run by hand with another plan (a benchmark or a
     campaign to compare) leaves its status, its alerts and its baseline alone. Without one, the
     plan of its newest run."""
-    in_window = [run for run in runs if run.finished_at is not None and run.finished_at >= split]
+    in_window = (run for run in runs if run.finished_at is not None and run.finished_at >= split)
     watched = next((run for run in in_window if run.requested_by == SCHEDULE.identity), runs[0])
     return by_plan(runs)[plan_key(watched.plan)]
 
