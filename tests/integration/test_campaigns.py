@@ -161,3 +161,21 @@ def test_a_campaign_page_calls_a_failed_run_untrusted(three_servers, clean_app, 
     table = page.split('id="campaign-runs"')[1].split("</table>")[0]
     rows = re.findall(r"<tr><td>(\w+)</td>.*?<td>([^<]*)</td></tr>", table, re.S)
     assert rows == [("fast", "yes"), ("gone", "no")]  # as a sweep's failed stage: no figures to trust
+
+
+def test_measured_history_gives_a_series_per_endpoint_not_an_llms_endpoints_in_turn(three_servers, client, api_headers):
+    """fast and middle both serve GPT-4o: one line of both would zigzag between 20 and 50 ms."""
+    for _ in range(2):
+        found = campaign(client, api_headers, requests=6).json["campaign"]
+        wait_until_finished(client, api_headers, f"/campaigns/{found['id']}", timeout=60)
+    path = "/metrics/history?metric_name=TTFT&statistic=median&source=measured&window=24h"
+    history = client.get(path, headers=api_headers).json
+    series = {(s["endpoint"], s["llm"]): [p["value"] for p in s["points"]] for s in history["series"]}
+    assert list(series) == [("fast", "GPT-4o"), ("middle", "GPT-4o"), ("slow", "Llama 3.1 70B")]
+    assert all(value == pytest.approx(0.02, abs=0.01) for value in series[("fast", "GPT-4o")])
+    assert all(value == pytest.approx(0.05, abs=0.015) for value in series[("middle", "GPT-4o")])
+    assert all(len(values) == 2 for values in series.values())
+    csv = client.get(f"{path}&format=csv", headers=api_headers).text.splitlines()
+    assert csv[0] == "run_id,finished_at,llm,value,endpoint" and csv[1].endswith(",fast")
+    trend = client.get("/visualize/trend.csv?metric_name=TTFT&source=measured").text.splitlines()[0]
+    assert trend == "run finished at (UTC),fast,middle,slow"  # the page's lines too

@@ -172,9 +172,9 @@ def distribution_boxes(ranking: MetricRanking) -> Chart:
 
 
 def trend_lines(history: MetricHistory) -> Chart:
-    """The LLMs with runs in the window: the others (measured without an endpoint, or added with
-    no simulated profile) would be empty columns of the table."""
-    series = {llm: points for llm, points in history.series.items() if points}
+    """A line an LLM (simulated) or endpoint (measured) with runs in the window: the others (an
+    LLM added with no simulated profile, an endpoint not measured lately) would be empty columns."""
+    series = {subject.name: points for subject, points in history.series.items() if points}
     lines = [
         {
             "type": "scatter",

@@ -980,6 +980,10 @@ class Point(Out):
 
 class Series(Out):
     llm: str
+    endpoint: str | None = Field(
+        description="Measured runs: the endpoint whose runs these are (a series each); "
+        "null for simulated runs (a series an LLM)"
+    )
     points: list[Point]
 
 
@@ -987,7 +991,7 @@ class HistoryOut(Out):
     metric: MetricOut
     statistic: Statistic
     window: Window
-    series: list[Series] = Field(description="One per LLM, oldest point first")
+    series: list[Series] = Field(description="One per LLM (simulated) or endpoint (measured), oldest point first")
 
     @classmethod
     def of(cls, history: MetricHistory) -> HistoryOut:
@@ -996,14 +1000,20 @@ class HistoryOut(Out):
             statistic=history.statistic,
             window=history.window,
             series=[
-                Series(llm=llm, points=[Point.model_validate(p) for p in points])
-                for llm, points in history.series.items()
+                Series(llm=s.llm.name, endpoint=s.endpoint, points=[Point.model_validate(p) for p in points])
+                for s, points in history.series.items()
             ],
         )
 
     def csv(self) -> str:
-        rows = [[p.run_id, timestamp(p.finished_at), s.llm, p.value] for s in self.series for p in s.points]
-        return csv_text(["run_id", "finished_at", "llm", "value"], rows)
+        rows = [
+            [p.run_id, timestamp(p.finished_at), s.llm, p.value, s.endpoint or ""]
+            for s in self.series
+            for p in s.points
+        ]
+        return csv_text(
+            ["run_id", "finished_at", "llm", "value", "endpoint"], rows
+        )  # the endpoint last, as in rankings
 
 
 def csv_text(header: list[str], rows: list[list[Any]]) -> str:

@@ -21,6 +21,7 @@ from src.adapters.web.models import (
     OverallRankingQuery,
 )
 from src.adapters.web.response_cache import cached_by, wants_csv
+from src.application.domain.model import RunSource
 from src.application.domain.ranking import Statistic, Window
 from src.application.use_cases.catalogue import CatalogueUseCases
 from src.application.use_cases.rankings import RankingUseCases
@@ -65,7 +66,7 @@ def history(rankings: RankingUseCases) -> ResponseReturnValue:
     """Per-run values of one metric for every LLM, for trend charts"""
     query: HistoryQuery = request.context.query  # type: ignore[attr-defined]
     result = rankings.history(
-        query.metric_name, Statistic(query.statistic), Window(query.window), query.limit, query.source
+        query.metric_name, Statistic(query.statistic), Window(query.window), query.limit, RunSource(query.source)
     )
     return _respond(HistoryOut.of(result), f"history-{result.metric.name}")
 

@@ -212,4 +212,6 @@ class MetricHistory:
     metric: Metric
     statistic: Statistic
     window: Window
-    series: dict[str, tuple[HistoryPoint, ...]]  # by LLM name, oldest first
+    # Oldest first, by what a run measures: an LLM's simulated profile, or one endpoint (measured
+    # runs: an LLM's endpoints are other servers, and their runs alternating in one line would zigzag).
+    series: dict[Subject, tuple[HistoryPoint, ...]]

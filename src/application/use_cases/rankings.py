@@ -124,19 +124,24 @@ class RankingUseCases:
     ) -> MetricHistory:
         if window is Window.LATEST:
             raise InvalidParameter("history needs a period", choices=[w.value for w in WINDOW_SPANS])
+        measured = source is RunSource.MEASURED
         with self.uow:
             metric = self._metric(metric_name)
             llms = self._llms()
-            runs = self.uow.runs.completed_recent(self._since(window), limit, source)
-            finished = {run.id: run.finished_at for run in runs}
+            runs = {run.id: run for run in self.uow.runs.completed_recent(self._since(window), limit, source)}
             assert metric.id is not None  # read from the catalogue
-            values = self.uow.summaries.statistic_by_run([i for i in finished if i is not None], metric.id, statistic)
-        series: dict[str, list[HistoryPoint]] = {llm.name: [] for llm in llms.values()}
+            values = self.uow.summaries.statistic_by_run([i for i in runs if i is not None], metric.id, statistic)
+            if measured:  # a series an endpoint: another's runs alternating with its own would zigzag
+                subjects = {e.id: _subject(e, llms, GroupBy.ENDPOINT) for e in self.uow.endpoints.list()}
+            else:
+                subjects = {llm_id: _llm(llm) for llm_id, llm in llms.items()}
+        series: dict[Subject, list[HistoryPoint]] = {subject: [] for subject in subjects.values()}
         for run_id, llm_id, value in sorted(values):
-            finished_at = finished[run_id]
-            assert finished_at is not None
-            series[llms[llm_id].name].append(HistoryPoint(run_id, finished_at, value))
-        return MetricHistory(metric, statistic, window, {name: tuple(points) for name, points in series.items()})
+            run = runs[run_id]
+            assert run.finished_at is not None
+            subject = subjects[run.endpoint_id if measured else llm_id]
+            series[subject].append(HistoryPoint(run_id, run.finished_at, value))
+        return MetricHistory(metric, statistic, window, {subject: tuple(points) for subject, points in series.items()})
 
     def metrics(self) -> list[Metric]:
         """The metric catalogue, in its order."""
