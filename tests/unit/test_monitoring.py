@@ -289,6 +289,10 @@ def test_a_scheduled_endpoint_keeps_its_schedules_plan_when_a_run_by_hand_uses_a
     fast = {s.endpoint.name: s for s in monitoring.statuses()}["fast"]
     assert (fast.runs, fast.baseline_runs, fast.requests) == (4, 12, 80)
     assert fast.plan.key != plan_key(by_hand.plan)
+    watching, monitoring.settings = monitoring.settings, MonitorSettings(timedelta(hours=1), timedelta(hours=6))
+    fast = {s.endpoint.name: s for s in monitoring.statuses()}["fast"]  # its newest scheduled run at the start
+    assert (fast.plan.key != plan_key(by_hand.plan), fast.runs) == (True, 1)
+    monitoring.settings = watching
     monitoring.clock.advance(timedelta(hours=24))  # the schedule's runs have left the window: the newest's plan
     [fast] = monitoring.statuses()
     assert (fast.endpoint.name, fast.plan.key, fast.runs) == ("fast", plan_key(by_hand.plan), 1)
