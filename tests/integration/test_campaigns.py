@@ -161,6 +161,8 @@ def test_a_campaign_page_calls_a_failed_run_untrusted(three_servers, clean_app, 
     table = page.split('id="campaign-runs"')[1].split("</table>")[0]
     rows = re.findall(r"<tr><td>(\w+)</td>.*?<td>([^<]*)</td></tr>", table, re.S)
     assert rows == [("fast", "yes"), ("gone", "no")]  # as a sweep's failed stage: no figures to trust
+    gone = client.get("/visualize/endpoints/gone").text  # no valid run: the campaign it failed in is linked
+    assert f'of <a href="/visualize/campaigns/{campaign_id}">campaign {campaign_id}</a>) at ' in gone
 
 
 def test_measured_history_gives_a_series_per_endpoint_not_an_llms_endpoints_in_turn(three_servers, client, api_headers):
