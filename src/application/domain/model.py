@@ -125,6 +125,11 @@ class Run:
         return plan
 
     @property
+    def trusted(self) -> bool:
+        """Completed, and its client kept up: its figures are the endpoint's."""
+        return self.status is RunStatus.COMPLETED and self.invalid is None
+
+    @property
     def is_finished(self) -> bool:
         """Completed or failed: either is final, so a late or repeated message changes nothing."""
         return self.status in (RunStatus.COMPLETED, RunStatus.FAILED)

@@ -64,7 +64,7 @@ class Stage:
 
     @property
     def trusted(self) -> bool:
-        """Completed, and its client kept up: its figures are the endpoint's."""
+        """As its run's (`Run.trusted`), from the stage's copy of its status."""
         return self.status is RunStatus.COMPLETED and self.invalid is None
 
     @property

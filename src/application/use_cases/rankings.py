@@ -224,7 +224,7 @@ class RankingUseCases:
             if self.uow.campaigns.get(scope.campaign_id) is None:
                 raise NotFound(f"campaign {scope.campaign_id} does not exist")
             runs = self.uow.runs.of_campaign(scope.campaign_id)
-            return [r for r in reversed(runs) if r.status is RunStatus.COMPLETED and r.invalid is None]
+            return [r for r in reversed(runs) if r.trusted]
         newest = self.uow.runs.newest_of_each_endpoint()  # however many runs of others came since
         if scope.plan is None:
             return newest
