@@ -208,6 +208,15 @@ def test_before_any_run_the_pages_show_an_empty_state(visit, clean_app):
         page = visit(path).page
         assert page.locator("#empty-state").is_visible()
         assert count(page, "section.chart") == 0
+    assert "simulation run has not finished" in page.locator("#empty-state").text_content()
+
+
+def test_before_any_measured_run_the_empty_state_points_to_benchmarking(visit, simulated):
+    page = visit("/visualize?metric_name=TTFT&source=measured").page
+    empty = page.locator("#empty-state")
+    assert "once an endpoint is benchmarked" in empty.text_content()
+    assert "simulation" not in empty.text_content()
+    assert empty.get_by_role("link", name="endpoints").get_attribute("href") == "/visualize/endpoints"
 
 
 def test_an_unknown_metric_shows_the_page_with_a_message(visit, simulated):

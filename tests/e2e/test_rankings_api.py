@@ -21,6 +21,14 @@ def test_with_no_run_yet_rankings_are_empty_with_a_clear_detail(client, api_head
     assert client.get("/metrics/all", headers=api_headers).json["results"] == []
 
 
+@pytest.mark.parametrize("path", ["/metrics/?metric_name=TTFT&source=measured", "/metrics/all?source=measured"])
+def test_with_no_measured_run_yet_the_detail_says_a_benchmark_fills_it(client, api_headers, simulate, path):
+    simulate()  # simulated runs fill no measured ranking
+    body = client.get(path, headers=api_headers).json
+    assert body["results"] == [] and "no completed measured run" in body["detail"]
+    assert "POST /benchmarks" in body["detail"] and "simulation" not in body["detail"]
+
+
 @pytest.mark.parametrize("metric, ascending", [("TTFT", True), ("e2e_latency", True), ("TPS", False), ("RPS", False)])
 def test_each_metric_is_ranked_best_first_for_its_direction(client, api_headers, simulate, metric, ascending):
     simulate()

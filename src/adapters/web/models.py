@@ -766,7 +766,11 @@ class Error(Out):
     error: ErrorDetail
 
 
-NO_DATA = "no completed run in this window yet: results will appear after the next simulation run"
+NO_DATA = {  # why a ranking is empty, and what fills it
+    RunSource.SIMULATED: "no completed run in this window yet: results will appear after the next simulation run",
+    RunSource.MEASURED: "no completed measured run in this window yet: results will appear after an endpoint is "
+    "benchmarked (POST /benchmarks, or on its schedule)",
+}
 
 
 class PlanOut(Out):
@@ -807,7 +811,7 @@ def covering(selection: DataSelection | None, source: RunSource) -> dict[str, An
     """What a ranking covers: its source and what that means, its window of runs, and the run when it is one."""
     basis = {"source": source, "basis": SIMULATED_BASIS if source is RunSource.SIMULATED else MEASURED_BASIS}
     if selection is None:
-        return {**basis, "window": None, "run": None, "detail": NO_DATA}
+        return {**basis, "window": None, "run": None, "detail": NO_DATA[source]}
     run = RunOut.model_validate(selection.run) if selection.run else None
     return {**basis, "window": Selection.of(selection), "run": run}
 
