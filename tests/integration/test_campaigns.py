@@ -181,3 +181,25 @@ def test_measured_history_gives_a_series_per_endpoint_not_an_llms_endpoints_in_t
     assert csv[0] == "run_id,finished_at,llm,value,endpoint" and csv[1].endswith(",fast")
     trend = client.get("/visualize/trend.csv?metric_name=TTFT&source=measured").text.splitlines()[0]
     assert trend == "run finished at (UTC),fast,middle,slow"  # the page's lines too
+    assert history["plan"]["runs"] == 6 and history["plan"]["description"].startswith("6 requests")
+
+
+def test_measured_history_follows_one_plan_as_the_ranking_beside_it_does(three_servers, client, api_headers):
+    """A line through runs of 6 requests at concurrency 2 and of one request at a time moves with the plan."""
+    found = campaign(client, api_headers, requests=6).json["campaign"]
+    wait_until_finished(client, api_headers, f"/campaigns/{found['id']}", timeout=60)
+    one = {"endpoint": "fast", "requests": 4, "warmup": 0}
+    run = client.post("/benchmarks", json=one, headers=api_headers).json["run"]
+    wait_until_finished(client, api_headers, f"/runs/{run['id']}", timeout=60)
+    path = "/metrics/history?metric_name=TTFT&source=measured&window=24h"
+    refused = client.get(path, headers=api_headers)
+    assert refused.status_code == 400 and "2 plans, which are never pooled" in refused.json["error"]["message"]
+    keys = [choice.split(" ")[0] for choice in refused.json["error"]["choices"]]
+    followed = client.get(f"{path}&plan={keys[0]}", headers=api_headers).json  # the newest: the run by hand
+    assert followed["plan"]["key"] == keys[0] and followed["plan"]["description"].startswith("4 requests")
+    assert {s["endpoint"]: [p["run_id"] for p in s["points"]] for s in followed["series"]} == {
+        "fast": [run["id"]], "middle": [], "slow": []
+    }  # fmt: skip
+    ranked = client.get(f"/metrics/?metric_name=TTFT&source=measured&plan={keys[1]}", headers=api_headers).json
+    trend = client.get(f"/visualize/trend.csv?metric_name=TTFT&source=measured&plan={keys[1]}").text.splitlines()
+    assert ranked["window"]["plan"]["key"] == keys[1] and len(trend) == 2  # the campaign's one run of each

@@ -191,6 +191,29 @@ def test_latest_ranks_each_endpoints_newest_run_or_with_a_plan_its_newest_of_tha
         rankings.rank_metric("TTFT", scope=latest)
 
 
+def test_measured_history_follows_one_plan_the_one_asked_for_or_the_only_one():
+    campaigns, rankings, _ = campaign_world()
+    small, large = campaigns.benchmarks.plan(10, warmup=0), campaigns.benchmarks.plan(20, warmup=0, concurrency=2)
+    campaigns.execute(campaigns.queue(["fast", "slow"], small, OPERATOR).campaign.id)
+    campaigns.benchmarks.clock.advance(timedelta(minutes=5))
+    one_plan = rankings.history("TTFT", window=Window.DAY, source=RunSource.MEASURED)
+    assert one_plan.plan.key == plan_key(rankings_plan(campaigns, small)) and one_plan.plan.runs == 2
+    counted = {subject.name: len(points) for subject, points in one_plan.series.items()}
+    assert (counted["fast"], counted["middle"], counted["slow"]) == (1, 0, 1)
+
+    campaigns.benchmarks.run_now("fast", large)
+    with pytest.raises(InvalidParameter, match=r"^these runs have 2 plans, which are never pooled") as refused:
+        rankings.history("TTFT", window=Window.DAY, source=RunSource.MEASURED)
+    assert refused.value.parameter == "plan" and len(refused.value.choices) == 2
+    key = plan_key(rankings_plan(campaigns, large))
+    followed = rankings.history("TTFT", window=Window.DAY, source=RunSource.MEASURED, plan=key)
+    fast_runs = [r.id for r in campaigns.uow.store.runs.values() if plan_key(r.details["plan"]) == key]
+    assert [p.run_id for points in followed.series.values() for p in points] == fast_runs
+    assert (followed.plan.key, followed.plan.runs) == (key, 1)
+    none = rankings.history("TTFT", window=Window.DAY, source=RunSource.MEASURED, plan="0" * 12)
+    assert none.plan is None and all(points == () for points in none.series.values())
+
+
 def rankings_plan(campaigns: CampaignUseCases, plan) -> dict:
     """The plan as a run's details hold it."""
     runs = [r for r in campaigns.uow.store.runs.values() if r.details["plan"]["requests"] == plan.requests]

@@ -365,6 +365,11 @@ class HistoryQuery(Formatted, NamesAMetric):
     window: one_of([w.value for w in WINDOW_SPANS]) = Field(Window.DAY.value, description="The period")  # type: ignore[valid-type]
     limit: query_whole(bounds.HISTORY_RUNS) = Field(100, description="How many of the newest runs")  # type: ignore[valid-type]
     source: one_of(SOURCES) = RunSource.SIMULATED.value  # type: ignore[valid-type]
+    plan: text(20) = Field(  # type: ignore[valid-type]
+        None,
+        description="Measured runs: the plan key whose runs to follow (plans are never mixed in a line); "
+        "needed only where the period's runs have several, and the error then lists them",
+    )
 
 
 class RunListQuery(Query):
@@ -996,6 +1001,7 @@ class HistoryOut(Out):
     statistic: Statistic
     window: Window
     series: list[Series] = Field(description="One per LLM (simulated) or endpoint (measured), oldest point first")
+    plan: PlanOut | None = Field(description="Measured history: the one plan of every run in it")
 
     @classmethod
     def of(cls, history: MetricHistory) -> HistoryOut:
@@ -1007,6 +1013,7 @@ class HistoryOut(Out):
                 Series(llm=s.llm.name, endpoint=s.endpoint, points=[Point.model_validate(p) for p in points])
                 for s, points in history.series.items()
             ],
+            plan=PlanOut.model_validate(history.plan) if history.plan else None,
         )
 
     def csv(self) -> str:

@@ -191,7 +191,8 @@ def _metric_page(rankings: RankingUseCases, source: dict[str, str]) -> dict[str,
     page: dict[str, Any] = {"runs": rankings.recent_runs(RECENT_RUNS, scope.source), "ranking": ranking,
                             "selection": ranking.selection, "charts": {}}  # fmt: skip
     if ranking.entries:
-        history = rankings.history(ranking.metric.name, ranking.statistic, Window.DAY, TREND_RUNS, scope.source)
+        plan = ranking.selection.plan.key if ranking.selection and ranking.selection.plan else None
+        history = rankings.history(ranking.metric.name, ranking.statistic, Window.DAY, TREND_RUNS, scope.source, plan)
         page["charts"] = {
             "ranking": charts.ranking_bars(ranking),
             "distribution": charts.distribution_boxes(ranking),

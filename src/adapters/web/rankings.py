@@ -59,14 +59,21 @@ def rank_overall(rankings: RankingUseCases) -> ResponseReturnValue:
 
 @blueprint.get("/metrics/history", strict_slashes=False)
 @api.validate(
-    query=HistoryQuery, resp=answers((200, HistoryOut, "One series per LLM, oldest first"), *READING), tags=[RANKINGS]
+    query=HistoryQuery,
+    resp=answers((200, HistoryOut, "A series per LLM or endpoint, oldest first"), *READING),
+    tags=[RANKINGS],
 )
 @cached_by(HistoryQuery)
 def history(rankings: RankingUseCases) -> ResponseReturnValue:
-    """Per-run values of one metric for every LLM, for trend charts"""
+    """Per-run values of one metric for every LLM (simulated) or endpoint (measured), for trend charts"""
     query: HistoryQuery = request.context.query  # type: ignore[attr-defined]
     result = rankings.history(
-        query.metric_name, Statistic(query.statistic), Window(query.window), query.limit, RunSource(query.source)
+        query.metric_name,
+        Statistic(query.statistic),
+        Window(query.window),
+        query.limit,
+        RunSource(query.source),
+        query.plan,
     )
     return _respond(HistoryOut.of(result), f"history-{result.metric.name}")
 

@@ -215,3 +215,4 @@ class MetricHistory:
     # Oldest first, by what a run measures: an LLM's simulated profile, or one endpoint (measured
     # runs: an LLM's endpoints are other servers, and their runs alternating in one line would zigzag).
     series: dict[Subject, tuple[HistoryPoint, ...]]
+    plan: PlanChoice | None = None  # measured: the one plan of every run in it (plans are never mixed)

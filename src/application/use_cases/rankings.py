@@ -36,7 +36,7 @@ from src.application.ports.clock import Clock
 from src.application.ports.repositories import RunsSince
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import ranking
-from src.application.services.plans import by_plan, choice, describe
+from src.application.services.plans import by_plan, choice, describe, plan_key
 
 LATEST_SIMULATED = Scope()
 
@@ -121,14 +121,19 @@ class RankingUseCases:
         window: Window = Window.DAY,
         limit: int = 100,
         source: RunSource = RunSource.SIMULATED,
+        plan: str | None = None,
     ) -> MetricHistory:
+        """Measured runs of one plan only: the one asked for (none in the period: no points), or
+        the only one there is; a line through runs of different plans would move with the plan."""
         if window is Window.LATEST:
             raise InvalidParameter("history needs a period", choices=[w.value for w in WINDOW_SPANS])
         measured = source is RunSource.MEASURED
         with self.uow:
             metric = self._metric(metric_name)
             llms = self._llms()
-            runs = {run.id: run for run in self.uow.runs.completed_recent(self._since(window), limit, source)}
+            recent = self.uow.runs.completed_recent(self._since(window), limit, source)
+            of_plan = _of_plan_or_none(plan, recent) if measured else recent
+            runs = {run.id: run for run in of_plan}
             assert metric.id is not None  # read from the catalogue
             values = self.uow.summaries.statistic_by_run([i for i in runs if i is not None], metric.id, statistic)
             if measured:  # a series an endpoint: another's runs alternating with its own would zigzag
@@ -141,7 +146,8 @@ class RankingUseCases:
             assert run.finished_at is not None
             subject = subjects[run.endpoint_id if measured else llm_id]
             series[subject].append(HistoryPoint(run_id, run.finished_at, value))
-        return MetricHistory(metric, statistic, window, {subject: tuple(points) for subject, points in series.items()})
+        points = {subject: tuple(found) for subject, found in series.items()}
+        return MetricHistory(metric, statistic, window, points, choice(of_plan) if measured and of_plan else None)
 
     def metrics(self) -> list[Metric]:
         """The metric catalogue, in its order."""
@@ -344,6 +350,13 @@ def _of_plan(asked: str | None, runs: list[Run]) -> list[Run]:
     """The runs of the plan to rank under (`_chosen`)."""
     grouped = by_plan(runs)
     return grouped[_chosen(asked, {key: choice(found) for key, found in grouped.items()})]
+
+
+def _of_plan_or_none(asked: str | None, runs: list[Run]) -> list[Run]:
+    """The runs of the plan asked for, of which there may be none, or of the only plan there is."""
+    if asked is None:
+        return _of_plan(None, runs) if runs else []
+    return [run for run in runs if plan_key(run.plan) == asked]
 
 
 def _chosen(asked: str | None, choices: dict[str, PlanChoice]) -> str:
