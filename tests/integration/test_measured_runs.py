@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -221,7 +222,10 @@ def test_a_jsonl_prompt_file_is_sent_in_turn_from_the_command_line(benchmarks, c
         assert result.exit_code == 0, result.output
         printed = result.output[result.output.index("{\n") : result.output.rindex("}") + 1]  # after the progress bar
         run = json.loads(printed)
-    assert run["plan"]["prompts"] == prompts and run["plan"]["warmup"] == 1
+    digest = hashlib.sha256(json.dumps(prompts, separators=(",", ":")).encode()).hexdigest()
+    assert run["plan"]["prompts"] == {"sha256": digest, "count": 3} and run["plan"]["warmup"] == 1
+    with benchmarks.uow as uow:
+        assert uow.prompt_sets.get(digest) == tuple(prompts)  # kept apart, once
     records = benchmarks.requests(run["run"])
     assert [r["input_tokens"] - TEMPLATE_TOKENS for r in records] == [3, 2, 1, 3]  # in turn, the first again
     assert [r["prompt_tokens"] for r in records] == [3, 2, 1, 3]  # each prompt's length is kept

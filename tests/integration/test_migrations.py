@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from src.application.services.plans import plan_key, prompts_digest
+from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.infrastructure.app import create_app
 from src.infrastructure.database import db
+from tests.support.fake_openai import Behaviour, FakeOpenAI
 
 TABLES = {
     "llms",
@@ -93,3 +96,36 @@ def test_the_intervals_revision_gives_old_summaries_intervals_and_the_slow_tail_
             assert p99 == pytest.approx(ordered[3], rel=0.011)  # the sketch's sample at rank 0.01 * 399
         else:
             assert p99 == pytest.approx(np.percentile(ordered, 99), rel=1e-12)  # kept as it was
+
+
+def test_the_prompt_sets_revision_moves_given_prompts_out_of_runs_and_refiles_their_rollups(make_database):
+    app = create_app({"DATABASE_URL": make_database(), "LOG_LEVEL": "warning"})
+    flask_db(app, "upgrade")
+    assert app.test_cli_runner().invoke(args=["seed"]).exit_code == 0
+    prompts = ("one two", "three")
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=3)) as server:
+        benchmarks = app.extensions["injector"].get(BenchmarkUseCases)
+        benchmarks.add_endpoint("filed", "GPT-4o", server.base_url, "gpt-4o", None)
+        for requests in (2, 2, 3):  # two runs of one plan, one of another: two series
+            benchmarks.run_now("filed", benchmarks.plan(requests, warmup=0, prompts=prompts))
+
+    def stored() -> tuple[list[dict], set[str], list[tuple]]:
+        with app.app_context():
+            plans = [row[0]["plan"] for row in db.session.execute(db.text("SELECT details FROM simulation_runs"))]
+            keys = {row[0] for row in db.session.execute(db.text("SELECT DISTINCT plan_key FROM rollups"))}
+            kept = db.session.execute(db.text("SELECT * FROM prompt_sets")).all()
+            db.engine.dispose()
+        return plans, keys, kept
+
+    plans, keys, kept = stored()
+    flask_db(app, "downgrade", "0017")  # as runs were kept before: their prompts inline
+    with app.app_context():
+        inline = [row[0]["plan"] for row in db.session.execute(db.text("SELECT details FROM simulation_runs"))]
+        filed = {row[0] for row in db.session.execute(db.text("SELECT DISTINCT plan_key FROM run_counts"))}
+        db.engine.dispose()
+    assert [plan["prompts"] for plan in inline] == [list(prompts)] * 3
+    assert filed == {plan_key(plan) for plan in inline} and not filed & keys  # the series under the old keys
+    flask_db(app, "upgrade")
+    assert stored() == (plans, keys, kept)  # back as they were made: the rollups under the plans' keys
+    assert keys == {plan_key(plan) for plan in plans} and len(keys) == 2
+    assert kept == [(prompts_digest(prompts), list(prompts))]

@@ -34,6 +34,7 @@ from src.application.ports.repositories import (
     AbstractCampaignRepository,
     AbstractCatalogueRepository,
     AbstractEndpointRepository,
+    AbstractPromptSetRepository,
     AbstractRollupRepository,
     AbstractRunRepository,
     AbstractSampleRepository,
@@ -74,6 +75,7 @@ class Store:
     rollups: dict[tuple[Series, int, int], dict[datetime, Rollup]] = field(default_factory=dict)
     run_counts: list[tuple[Series, datetime, int]] = field(default_factory=list)  # a completion each: its run id
     timelines: dict[int, tuple[date, list[dict[str, Any]]]] = field(default_factory=dict)
+    prompt_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     sweeps: dict[int, Sweep] = field(default_factory=dict)
     campaigns: dict[int, Campaign] = field(default_factory=dict)
     simulation_locks: int = 0  # completions that waited for the other simulations'
@@ -91,6 +93,7 @@ class Store:
             rollups={pair: dict(rows) for pair, rows in self.rollups.items()},
             run_counts=list(self.run_counts),
             timelines=dict(self.timelines),
+            prompt_sets=dict(self.prompt_sets),
             sweeps={k: replace(v) for k, v in self.sweeps.items()},
             campaigns=dict(self.campaigns),
             simulation_locks=self.simulation_locks,
@@ -348,6 +351,17 @@ class FakeTimelineRepository(AbstractTimelineRepository):
         return len(expired)
 
 
+class FakePromptSetRepository(AbstractPromptSetRepository):
+    def __init__(self, store: Store):
+        self.store = store
+
+    def add(self, digest: str, prompts: tuple[str, ...]) -> None:
+        self.store.prompt_sets.setdefault(digest, prompts)
+
+    def get(self, digest: str) -> tuple[str, ...] | None:
+        return self.store.prompt_sets.get(digest)
+
+
 class FakeEndpointRepository(AbstractEndpointRepository):
     def __init__(self, store: Store, ids: itertools.count):
         self.store, self.ids = store, ids
@@ -467,6 +481,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.rollups = FakeRollupRepository(self.pending)
         self.samples = FakeSampleRepository(self.pending, self.fail_samples_after)
         self.timelines = FakeTimelineRepository(self.pending)
+        self.prompt_sets = FakePromptSetRepository(self.pending)
         self.users = FakeUserRepository(self.pending, self.ids)
         self.api_keys = FakeApiKeyRepository(self.pending, self.ids)
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import hashlib
 import random
 import re
 import time
@@ -43,6 +44,7 @@ from src.application.services.measures import (
     slo_report,
     worst_check,
 )
+from src.application.services.plans import describe, plan_key
 from src.application.services.workloads import FOR_WARM_UP, Workload
 from src.application.use_cases.benchmarks import (
     PLAN_FIELDS,
@@ -1133,6 +1135,24 @@ def test_given_prompts_are_sent_in_turn_and_bounded_and_never_with_a_workload():
         BenchmarkPlan(5, prompts=("a",) * 10_001)
     with pytest.raises(InvalidParameter, match=r"^the prompts' characters must be between 1 and 5000000, got 5000001$"):
         BenchmarkPlan(5, prompts=("a" * 5_000_000, "b"))
+
+
+def test_given_prompts_are_kept_once_apart_and_a_runs_plan_names_them_by_digest_and_count():
+    client = ScriptedClient(ok(0.2, 1.2, 11))
+    use_cases, uow, _ = benchmarks(client)
+    prompts = ("a b", "c", "d e f")
+    first = use_cases.queue("fake", use_cases.plan(3, warmup=0, prompts=prompts))
+    second = use_cases.queue("fake", use_cases.plan(6, warmup=0, prompts=prompts))
+    digest = hashlib.sha256(b'["a b","c","d e f"]').hexdigest()
+    assert first.plan["prompts"] == second.plan["prompts"] == {"sha256": digest, "count": 3}
+    assert uow.store.prompt_sets == {digest: prompts}  # once for both runs
+    assert describe(first.plan) == "3 requests, concurrency 1, up to 256 tokens out, 3 given prompts"
+    use_cases.execute(second.id)
+    assert [r.prompt for r in client.requests] == list(prompts) * 2  # read back by the run that sends them
+    other = use_cases.queue("fake", use_cases.plan(3, warmup=0, prompts=("c", "a b", "d e f")))
+    assert plan_key(other.plan) != plan_key(first.plan) and len(uow.store.prompt_sets) == 2  # the order counts
+    plain = use_cases.queue("fake", use_cases.plan(3, warmup=0))
+    assert plain.plan["prompts"] == [] and len(uow.store.prompt_sets) == 2
 
 
 def test_runs_are_listed_by_endpoint_and_status_and_an_unknown_endpoint_names_the_known():

@@ -389,7 +389,7 @@ def test_a_plans_key_is_the_one_stored_runs_and_rollups_were_filed_under():
 
 
 def test_a_plan_is_described_by_its_arrivals_its_output_its_prompts_and_its_connections():
-    plan = {"requests": 50, "max_tokens": 64, "force_output": True, "prompts": ["a", "b"],
+    plan = {"requests": 50, "max_tokens": 64, "force_output": True, "prompts": {"sha256": "0" * 64, "count": 2},
             "load": {"shape": "poisson", "rate_per_second": 2.5}, "reuse_connections": False}  # fmt: skip
     assert describe(plan) == (
         "50 requests, poisson arrivals at 2.5/s, exactly 64 tokens out, 2 given prompts, a fresh connection each"

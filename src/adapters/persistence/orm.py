@@ -309,6 +309,15 @@ request_timelines = Table(
     Column("records", LargeBinary, nullable=False),
 )
 
+# Given prompts (a JSONL file's), kept once by the SHA-256 of their JSON list: the plans of the runs
+# that send them name them by it (services/plans.py prompts_digest).
+prompt_sets = Table(
+    "prompt_sets",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("prompts", JSON, nullable=False),
+)
+
 users = Table(
     "users",
     metadata,

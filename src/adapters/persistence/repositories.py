@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from src.adapters.persistence import orm
@@ -29,6 +30,7 @@ from src.application.ports.repositories import (
     AbstractCampaignRepository,
     AbstractCatalogueRepository,
     AbstractEndpointRepository,
+    AbstractPromptSetRepository,
     AbstractRunRepository,
     AbstractSummaryRepository,
     AbstractSweepRepository,
@@ -255,6 +257,21 @@ class SqlAlchemyEndpointRepository(AbstractEndpointRepository):
 
     def remove(self, endpoint: Endpoint) -> None:
         self.session.delete(endpoint)
+
+
+class SqlAlchemyPromptSetRepository(AbstractPromptSetRepository):
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, digest: str, prompts: tuple[str, ...]) -> None:
+        # Two runs of one file queued at once both add it: the second finds it kept.
+        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        kept = dialect.insert(orm.prompt_sets).values(sha256=digest, prompts=list(prompts))
+        self.session.execute(kept.on_conflict_do_nothing(index_elements=["sha256"]))
+
+    def get(self, digest: str) -> tuple[str, ...] | None:
+        found = self.session.scalar(select(orm.prompt_sets.c.prompts).where(orm.prompt_sets.c.sha256 == digest))
+        return None if found is None else tuple(found)
 
 
 class SqlAlchemyUserRepository(AbstractUserRepository):

@@ -13,6 +13,7 @@ from src.adapters.persistence.repositories import (
     SqlAlchemyCampaignRepository,
     SqlAlchemyCatalogueRepository,
     SqlAlchemyEndpointRepository,
+    SqlAlchemyPromptSetRepository,
     SqlAlchemyRunRepository,
     SqlAlchemySummaryRepository,
     SqlAlchemySweepRepository,
@@ -43,6 +44,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         is_postgres = self.session.get_bind().dialect.name == "postgresql"
         self.samples = (PostgresSampleRepository if is_postgres else SqlSampleRepository)(self.session)
         self.timelines = SqlAlchemyTimelineRepository(self.session)
+        self.prompt_sets = SqlAlchemyPromptSetRepository(self.session)
         return self
 
     def __exit__(self, *args: object) -> None:

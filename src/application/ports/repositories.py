@@ -233,6 +233,18 @@ class AbstractTimelineRepository(abc.ABC):
         """Remove the records of runs recorded before `day`; returns how many runs' went."""
 
 
+class AbstractPromptSetRepository(abc.ABC):
+    """Given prompts (a JSONL file's), kept once by their digest (services/plans.py prompts_digest)
+    for the runs whose plans name them."""
+
+    @abc.abstractmethod
+    def add(self, digest: str, prompts: tuple[str, ...]) -> None:
+        """Keeps them, unless they are kept already."""
+
+    @abc.abstractmethod
+    def get(self, digest: str) -> tuple[str, ...] | None: ...
+
+
 class AbstractEndpointRepository(abc.ABC):
     @abc.abstractmethod
     def add(self, endpoint: Endpoint) -> None: ...

@@ -10,6 +10,7 @@ from src.application.ports.repositories import (
     AbstractCampaignRepository,
     AbstractCatalogueRepository,
     AbstractEndpointRepository,
+    AbstractPromptSetRepository,
     AbstractRollupRepository,
     AbstractRunRepository,
     AbstractSampleRepository,
@@ -30,6 +31,7 @@ class AbstractUnitOfWork(abc.ABC):
     rollups: AbstractRollupRepository
     samples: AbstractSampleRepository
     timelines: AbstractTimelineRepository
+    prompt_sets: AbstractPromptSetRepository
     users: AbstractUserRepository
     api_keys: AbstractApiKeyRepository
 

@@ -30,6 +30,12 @@ def plan_key(plan: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
+def prompts_digest(prompts: Sequence[str]) -> str:
+    """Names given prompts by their content: the SHA-256 of their JSON list. A plan holds them by
+    it and their count, and they are kept once, apart (a campaign's runs share them)."""
+    return hashlib.sha256(json.dumps(list(prompts), separators=(",", ":")).encode()).hexdigest()
+
+
 def describe(plan: dict[str, Any]) -> str:
     """A plan in a line, for people choosing one: "20 requests, concurrency 4, 256 tokens out, ..."."""
     load = plan.get("load") or {}
@@ -42,7 +48,7 @@ def describe(plan: dict[str, Any]) -> str:
     if workload := plan.get("workload"):
         parts.append(f"{workload['distribution']} inputs of {workload['input_tokens']} tokens")
     elif plan.get("prompts"):
-        parts.append(f"{len(plan['prompts'])} given prompts")
+        parts.append(f"{plan['prompts']['count']} given prompts")
     if not plan.get("reuse_connections", True):
         parts.append("a fresh connection each")
     return ", ".join(parts)

@@ -58,6 +58,7 @@ from src.application.services.measures import (
     slo_report,
     worst_check,
 )
+from src.application.services.plans import prompts_digest
 from src.application.services.shards import START_SPREAD_S, WHOLE, Shard, ShardResult, merge
 from src.application.services.workloads import FOR_MEASURING, FOR_WARM_UP, Workload
 from src.application.use_cases.quotas import Quotas, Work, benchmark_work
@@ -110,10 +111,18 @@ class BenchmarkPlan:
     force_output: bool = False  # ask for exactly max_tokens (min_tokens, ignore_eos); mismatches are counted
 
     @classmethod
-    def of(cls, stored: dict[str, Any]) -> BenchmarkPlan:
-        """The plan as a run's details hold it."""
+    def of(cls, stored: dict[str, Any], prompts: tuple[str, ...] = ()) -> BenchmarkPlan:
+        """The plan as a run's details hold it, with the given prompts it names."""
         given = {name: value for name, value in stored.items() if name not in ("load", "prompt_tokens")}
-        return cls(**_with_values(given) | {"prompts": tuple(given.get("prompts", ()))})
+        return cls(**_with_values(given) | {"prompts": prompts})
+
+    def stored(self) -> dict[str, Any]:
+        """The plan as a run's details keep it: given prompts by their digest and count (kept inline,
+        a 5 MB prompt file made every answer that shows the run 5 MB)."""
+        fields = asdict(self) | {"prompts": []}
+        if self.prompts:
+            fields["prompts"] = {"sha256": prompts_digest(self.prompts), "count": len(self.prompts)}
+        return fields
 
     def __post_init__(self) -> None:
         bounds.REQUESTS.check("requests", self.requests)
@@ -367,6 +376,7 @@ class BenchmarkUseCases:
     ) -> Run:
         caller.require(Role.OPERATOR, "starting a measured run")
         prompt_tokens = self.prompt_tokens(plan)
+        self.keep_prompts(plan)
         run = self.new_run(self.endpoint(endpoint_name), plan, caller, prompt_tokens, sweep_id=sweep_id)
         return self.lifecycle.add(run, caller, plan.work(prompt_tokens))
 
@@ -381,11 +391,18 @@ class BenchmarkUseCases:
             created_at=self.clock.now(),
             source=RunSource.MEASURED,
             endpoint_id=endpoint.id,
-            details={"plan": asdict(plan) | {"load": plan.shape.describe(), "prompt_tokens": prompt_tokens}},
+            details={"plan": plan.stored() | {"load": plan.shape.describe(), "prompt_tokens": prompt_tokens}},
             requested_by=caller.identity,
             sweep_id=sweep_id,
             campaign_id=campaign_id,
         )
+
+    def keep_prompts(self, plan: BenchmarkPlan) -> None:
+        """Keeps the plan's given prompts, if any, before a run names them by their digest."""
+        if plan.prompts:
+            with self.uow:
+                self.uow.prompt_sets.add(prompts_digest(plan.prompts), plan.prompts)
+                self.uow.commit()
 
     def request(self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE) -> Run:
         """Queue a measured run for the workers; a run that cannot be handed over is failed."""
@@ -504,8 +521,10 @@ class BenchmarkUseCases:
         assert run.endpoint_id is not None  # a measured run's
         with self.uow:
             endpoint = self.uow.endpoints.get(run.endpoint_id)
-        assert endpoint is not None
-        return endpoint, BenchmarkPlan.of(run.plan)
+            named = run.plan["prompts"]
+            prompts = self.uow.prompt_sets.get(named["sha256"]) if named else ()
+        assert endpoint is not None and prompts is not None  # prompts are kept before a run names them
+        return endpoint, BenchmarkPlan.of(run.plan, prompts)
 
     def _result(
         self, run: Run, endpoint: Endpoint, plan: BenchmarkPlan, sent: list[RequestOutcome], wall: float,

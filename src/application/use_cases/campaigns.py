@@ -86,6 +86,7 @@ class CampaignUseCases:
             )
         endpoints = [self.benchmarks.endpoint(name) for name in endpoint_names]
         prompt_tokens = self.benchmarks.prompt_tokens(plan)
+        self.benchmarks.keep_prompts(plan)
         each = plan.work(prompt_tokens)
         campaign = Campaign(created_at=self.clock.now(), requested_by=caller.identity)
         seed = bounds.fresh_seed()  # one arrival schedule for all
