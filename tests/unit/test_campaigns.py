@@ -210,6 +210,9 @@ def test_measured_history_follows_one_plan_the_one_asked_for_or_the_only_one():
     fast_runs = [r.id for r in campaigns.uow.store.runs.values() if plan_key(r.details["plan"]) == key]
     assert [p.run_id for points in followed.series.values() for p in points] == fast_runs
     assert (followed.plan.key, followed.plan.runs) == (key, 1)
+    small_key = plan_key(rankings_plan(campaigns, small))
+    newest_of_small = rankings.history("TTFT", window=Window.DAY, limit=1, source=RunSource.MEASURED, plan=small_key)
+    assert sum(map(len, newest_of_small.series.values())) == 1  # the newer run of the other plan takes no place
     none = rankings.history("TTFT", window=Window.DAY, source=RunSource.MEASURED, plan="0" * 12)
     assert none.plan is None and all(points == () for points in none.series.values())
 

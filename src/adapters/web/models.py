@@ -363,7 +363,7 @@ class HistoryQuery(Formatted, NamesAMetric):
     metric_name: text() = Field(description="The metric")  # type: ignore[valid-type]
     statistic: one_of(STATISTICS) = Statistic.MEAN.value  # type: ignore[valid-type]
     window: one_of([w.value for w in WINDOW_SPANS]) = Field(Window.DAY.value, description="The period")  # type: ignore[valid-type]
-    limit: query_whole(bounds.HISTORY_RUNS) = Field(100, description="How many of the newest runs")  # type: ignore[valid-type]
+    limit: query_whole(bounds.HISTORY_RUNS) = Field(100, description="How many of the newest runs (of the plan's)")  # type: ignore[valid-type]
     source: one_of(SOURCES) = RunSource.SIMULATED.value  # type: ignore[valid-type]
     plan: text(20) = Field(  # type: ignore[valid-type]
         None,

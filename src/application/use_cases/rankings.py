@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from injector import inject
 
+from src.application.domain import bounds
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
 from src.application.domain.model import LLM, Endpoint, Metric, MetricSummary, Run, RunSource, RunStatus
 from src.application.domain.ranking import (
@@ -131,9 +132,12 @@ class RankingUseCases:
         with self.uow:
             metric = self._metric(metric_name)
             llms = self._llms()
-            recent = self.uow.runs.completed_recent(self._since(window), limit, source)
-            of_plan = _of_plan_or_none(plan, recent) if measured else recent
-            runs = {run.id: run for run in of_plan}
+            if measured:  # the plan's newest runs: runs of other plans in between take none of the limit
+                recent = self.uow.runs.completed_recent(self._since(window), int(bounds.HISTORY_RUNS.high), source)
+                followed = _of_plan_or_none(plan, recent)[:limit]
+            else:
+                followed = self.uow.runs.completed_recent(self._since(window), limit, source)
+            runs = {run.id: run for run in followed}
             assert metric.id is not None  # read from the catalogue
             values = self.uow.summaries.statistic_by_run([i for i in runs if i is not None], metric.id, statistic)
             if measured:  # a series an endpoint: another's runs alternating with its own would zigzag
@@ -147,7 +151,7 @@ class RankingUseCases:
             subject = subjects[run.endpoint_id if measured else llm_id]
             series[subject].append(HistoryPoint(run_id, run.finished_at, value))
         points = {subject: tuple(found) for subject, found in series.items()}
-        return MetricHistory(metric, statistic, window, points, choice(of_plan) if measured and of_plan else None)
+        return MetricHistory(metric, statistic, window, points, choice(followed) if measured and followed else None)
 
     def metrics(self) -> list[Metric]:
         """The metric catalogue, in its order."""
