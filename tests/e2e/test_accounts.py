@@ -207,6 +207,16 @@ def test_a_reader_account_cannot_make_stronger_keys_and_an_admin_can(client, cle
     assert "<select" in page and "API keys of every account" in page and email in page
 
 
+def test_past_twenty_active_keys_the_keys_page_says_to_revoke_one_first(client):
+    sign_up(client)
+    for n in range(20):
+        create_key(client, f"key {n}")
+    token = csrf_token(client, "/keys")
+    refused = client.post("/keys", data={"name": "one more", "role": "reader", "csrf_token": token})
+    assert refused.status_code == 400
+    assert "an account may hold at most 20 active keys: revoke one first" in refused.data.decode()
+
+
 def test_session_cookies_are_http_only_and_same_site_lax(client):
     email = unique_email()
     register(client, email)

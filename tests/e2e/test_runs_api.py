@@ -136,6 +136,25 @@ def test_past_a_quota_the_api_answers_429_naming_it_and_starts_nothing(clean_app
     assert client.get("/runs", headers={"api-key": key}).json["total"] == 1
 
 
+def test_an_accounts_keys_share_its_quota_over_http(clean_app, environ):
+    from src.application.domain.model import Role
+    from src.application.use_cases.accounts import AccountUseCases
+    from src.infrastructure.app import create_app
+
+    app = create_app({**environ, "QUOTA_QUEUED_RUNS": "5", "QUOTA_SAMPLES_PER_DAY": "4800"})
+    accounts = app.extensions["injector"].get(AccountUseCases)
+    ada = accounts.register("ada@example.com", "Correct-Horse-42")
+    accounts.set_role("ada@example.com", Role.OPERATOR)
+    laptop, ci = (accounts.issue_api_key(name, ada.id, Role.OPERATOR).secret for name in ("laptop", "ci"))
+    client = app.test_client()
+    assert client.post("/runs", json={"samples_per_pair": 60}, headers={"api-key": laptop}).status_code == 202
+    refused = client.post("/runs", json={"samples_per_pair": 50}, headers={"api-key": ci})
+    assert refused.status_code == 429 and refused.json["error"]["quota"] == {
+        "name": "samples_per_day", "limit": 4800, "used": 2880, "asked": 2400,
+    }  # fmt: skip
+    client.application.extensions["injector"].get(AbstractTaskQueue).wait_idle()
+
+
 def test_a_reader_key_cannot_start_work(clean_app, client):
     from src.application.use_cases.accounts import AccountUseCases
 

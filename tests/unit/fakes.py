@@ -154,11 +154,11 @@ class FakeRunRepository(AbstractRunRepository):
     def get_by_slot(self, slot: str) -> Run | None:
         return next((r for r in self.store.runs.values() if r.slot == slot), None)
 
-    def unfinished_count(self, requested_by: str) -> int:
-        return sum(1 for r in self.store.runs.values() if r.requested_by == requested_by and not r.is_finished)
+    def unfinished_count(self, requested_by: Collection[str]) -> int:
+        return sum(1 for r in self.store.runs.values() if r.requested_by in requested_by and not r.is_finished)
 
-    def requested_since(self, requested_by: str, since: datetime) -> list[Run]:
-        return [r for r in self.store.runs.values() if r.requested_by == requested_by and r.created_at >= since]
+    def requested_since(self, requested_by: Collection[str], since: datetime) -> list[Run]:
+        return [r for r in self.store.runs.values() if r.requested_by in requested_by and r.created_at >= since]
 
     def latest(self, status: RunStatus, source: RunSource | None = None) -> Run | None:
         matching = [

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from src.application.domain.errors import Forbidden, InvalidParameter, NotFound, Unauthorized
+from src.application.domain.errors import Conflict, Forbidden, InvalidParameter, NotFound, Unauthorized
 from src.application.domain.model import Caller, Role
 from src.application.services.passwords import check_strength, hash_password, verify_password
 from src.application.use_cases.accounts import AccountSettings, AccountUseCases
@@ -110,8 +110,20 @@ def test_keys_carry_a_role_no_higher_than_their_account_allows(accounts):
         accounts.issue_api_key("ci", ada.id, Role.OPERATOR)
     accounts.set_role("ada@example.com", Role.OPERATOR)
     issued = accounts.issue_api_key("ci", ada.id, Role.OPERATOR)
-    assert accounts.authenticate(issued.secret) == Caller(f"key:{issued.key.id}", Role.OPERATOR)
-    assert accounts.issue_api_key("ops", None, Role.ADMIN).key.role is Role.ADMIN  # the command line's
+    assert accounts.authenticate(issued.secret) == Caller(f"key:{issued.key.id}", Role.OPERATOR, account=ada.id)
+    ops = accounts.issue_api_key("ops", None, Role.ADMIN)
+    assert ops.key.role is Role.ADMIN and accounts.authenticate(ops.secret).account is None  # the command line's
+
+
+def test_an_account_holds_at_most_twenty_active_keys_each_with_its_own_rate_limit(accounts):
+    ada = accounts.register("ada@example.com", STRONG)
+    keys = [accounts.issue_api_key(f"key {n}", ada.id).key for n in range(20)]
+    with pytest.raises(Conflict, match=r"^an account may hold at most 20 active keys: revoke one first$"):
+        accounts.issue_api_key("one more", ada.id)
+    accounts.revoke_api_key(ada.id, keys[0].id)
+    accounts.issue_api_key("one more", ada.id)
+    for n in range(25):  # the command line's keys belong to no account
+        accounts.issue_api_key(f"ops {n}", None, Role.ADMIN)
 
 
 def test_the_bootstrap_key_is_an_admin(accounts):

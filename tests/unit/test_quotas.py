@@ -7,6 +7,7 @@ import pytest
 from src.application.domain.errors import Forbidden, InvalidParameter, QuotaExceeded
 from src.application.domain.model import COMMAND_LINE, Caller, Role, Run, RunSource, RunStatus
 from src.application.services.workloads import Workload
+from src.application.use_cases.accounts import AccountSettings, AccountUseCases
 from src.application.use_cases.benchmarks import BenchmarkSettings, BenchmarkUseCases
 from src.application.use_cases.quotas import Quotas, Work, work_of
 from tests.unit.fakes import FakeCache, FakeTaskQueue, FixedClock, seeded_uow
@@ -47,6 +48,31 @@ def test_runs_waiting_at_once_are_capped_per_caller_and_free_again_once_they_end
     use_cases.execute(first.id)
     assert uow.store.runs[first.id].status is RunStatus.COMPLETED
     use_cases.request(samples_per_pair=10, caller=OPERATOR)
+
+
+def test_an_accounts_keys_share_its_quotas_and_a_new_key_is_no_new_allowance():
+    use_cases, uow, _ = simulations(quotas=Quotas(queued_runs=2, samples_per_day=48 * 1000))
+    accounts = AccountUseCases(uow, use_cases.clock, AccountSettings(bootstrap_api_key=None))
+    ada = accounts.register("ada@example.com", "Correct-Horse-42")
+    accounts.set_role("ada@example.com", Role.OPERATOR)
+    laptop, ci = (accounts.authenticate(accounts.issue_api_key(name, ada.id, Role.OPERATOR).secret)
+                  for name in ("laptop", "ci"))  # fmt: skip
+    first = use_cases.request(samples_per_pair=10, caller=laptop)
+    use_cases.request(samples_per_pair=10, caller=ci)
+    with pytest.raises(QuotaExceeded) as refused:
+        use_cases.request(samples_per_pair=10, caller=ci)
+    assert (refused.value.quota, refused.value.used) == ("queued_runs", 2)  # the laptop's run counted too
+    accounts.revoke_api_key(ada.id, int(laptop.identity.removeprefix("key:")))
+    fresh = accounts.authenticate(accounts.issue_api_key("fresh", ada.id, Role.OPERATOR).secret)
+    with pytest.raises(QuotaExceeded, match="queued_runs"):
+        use_cases.request(samples_per_pair=10, caller=fresh)  # the revoked key's run still waits
+    use_cases.execute(first.id)
+    with pytest.raises(QuotaExceeded, match="samples_per_day exceeded: 960 used of 48,000, this asks 48,048"):
+        use_cases.request(samples_per_pair=1001, caller=fresh)  # the day's samples: every key's
+    other = accounts.register("bob@example.com", "Correct-Horse-42")
+    accounts.set_role("bob@example.com", Role.OPERATOR)
+    bobs = accounts.authenticate(accounts.issue_api_key("bob", other.id, Role.OPERATOR).secret)
+    use_cases.request(samples_per_pair=1000, caller=bobs)  # another account's own
 
 
 def test_samples_per_day_count_every_run_asked_for_in_the_last_24_hours():

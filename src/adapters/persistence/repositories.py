@@ -162,16 +162,16 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         query = select(Run).where(runs.id.in_(select(newest).select_from(orm.endpoints)))
         return list(self.session.scalars(query.order_by(runs.finished_at.desc(), runs.id.desc())))
 
-    def unfinished_count(self, requested_by: str) -> int:
+    def unfinished_count(self, requested_by: Collection[str]) -> int:
         runs = orm.simulation_runs.c
         query = select(func.count()).where(
-            runs.requested_by == requested_by, runs.status.in_([RunStatus.QUEUED, RunStatus.RUNNING])
+            runs.requested_by.in_(requested_by), runs.status.in_([RunStatus.QUEUED, RunStatus.RUNNING])
         )
         return int(self.session.scalar(query) or 0)
 
-    def requested_since(self, requested_by: str, since: datetime) -> list[Run]:
+    def requested_since(self, requested_by: Collection[str], since: datetime) -> list[Run]:
         runs = orm.simulation_runs.c
-        query = select(Run).where(runs.requested_by == requested_by, runs.created_at >= since)
+        query = select(Run).where(runs.requested_by.in_(requested_by), runs.created_at >= since)
         return list(self.session.scalars(query))
 
     def unfinished_before(self, deadline: datetime) -> list[Run]:

@@ -50,6 +50,7 @@ class Caller:
     identity: str  # "bootstrap", "key:<id>", "schedule", "cli"
     role: Role
     limited: bool = True
+    account: int | None = None  # the user whose key it is: quotas count the work of all its keys
 
     def require(self, needed: Role, action: str) -> None:
         if not self.role.allows(needed):
@@ -294,3 +295,8 @@ class ApiKey:
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def identity(self) -> str:
+        """What the runs it asks for record as `requested_by`."""
+        return f"key:{self.id}"

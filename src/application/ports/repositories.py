@@ -115,12 +115,12 @@ class AbstractRunRepository(abc.ABC):
         """Runs still queued or running that were created before the deadline."""
 
     @abc.abstractmethod
-    def unfinished_count(self, requested_by: str) -> int:
-        """How many runs this caller asked for are still queued or running."""
+    def unfinished_count(self, requested_by: Collection[str]) -> int:
+        """How many runs these callers asked for are still queued or running."""
 
     @abc.abstractmethod
-    def requested_since(self, requested_by: str, since: datetime) -> list[Run]:
-        """The runs this caller asked for since `since`, whatever became of them."""
+    def requested_since(self, requested_by: Collection[str], since: datetime) -> list[Run]:
+        """The runs these callers asked for since `since`, whatever became of them."""
 
     @abc.abstractmethod
     def latest(self, status: RunStatus, source: RunSource | None = None) -> Run | None:

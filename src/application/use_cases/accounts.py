@@ -25,6 +25,7 @@ from src.application.services.passwords import (
 KEY_PREFIX = "jnc_"
 # Recording every use would turn each API read into a write; once a minute is precise enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+MAX_ACTIVE_KEYS = 20  # an account's: each key has its own rate limit
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 BOOTSTRAP = "bootstrap"
 
@@ -125,6 +126,8 @@ class AccountUseCases:
             owner = self.uow.users.get(user_id) if user_id is not None else None
             if user_id is not None and (owner is None or not owner.role.allows(role)):
                 raise Forbidden(f"this account may issue {owner.role if owner else 'no'} keys, not {role} keys")
+            if user_id is not None and sum(k.is_active for k in self.uow.api_keys.for_user(user_id)) >= MAX_ACTIVE_KEYS:
+                raise Conflict(f"an account may hold at most {MAX_ACTIVE_KEYS} active keys: revoke one first")
             self.uow.api_keys.add(key)
             self.uow.commit()
         return IssuedKey(key=key, secret=secret)
@@ -169,7 +172,7 @@ class AccountUseCases:
             if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
                 key.last_used_at = now
                 self.uow.commit()
-            return Caller(f"key:{key.id}", key.role)
+            return Caller(key.identity, key.role, account=key.user_id)
 
 
 def check_text(value: str, what: str, max_length: int) -> str:

@@ -61,10 +61,11 @@ def enforce_quotas(uow: AbstractUnitOfWork, caller: Caller, quotas: Quotas, now:
     """Raises QuotaExceeded naming the first quota that `asked` would pass."""
     if not caller.limited:
         return
-    waiting = uow.runs.unfinished_count(caller.identity)
+    counted = _counted_together(uow, caller)
+    waiting = uow.runs.unfinished_count(counted)
     if waiting >= quotas.queued_runs:
         raise QuotaExceeded("queued_runs", quotas.queued_runs, waiting, 1)
-    used = sum((work_of(run) for run in uow.runs.requested_since(caller.identity, now - QUOTA_PERIOD)), Work())
+    used = sum((work_of(run) for run in uow.runs.requested_since(counted, now - QUOTA_PERIOD)), Work())
     for quota, limit, spent, more in (
         ("samples_per_day", quotas.samples_per_day, used.samples, asked.samples),
         ("benchmark_requests_per_day", quotas.benchmark_requests_per_day, used.requests, asked.requests),
@@ -72,3 +73,11 @@ def enforce_quotas(uow: AbstractUnitOfWork, caller: Caller, quotas: Quotas, now:
     ):
         if more and spent + more > limit:
             raise QuotaExceeded(quota, limit, spent, more)
+
+
+def _counted_together(uow: AbstractUnitOfWork, caller: Caller) -> list[str]:
+    """Whose runs count against the caller's quotas: those of every key its account has had, revoked
+    ones too (a new key is no new allowance), or the key's own without an account."""
+    if caller.account is None:
+        return [caller.identity]
+    return [key.identity for key in uow.api_keys.for_user(caller.account)]
