@@ -1153,6 +1153,8 @@ def test_given_prompts_are_kept_once_apart_and_a_runs_plan_names_them_by_digest_
     assert plan_key(other.plan) != plan_key(first.plan) and len(uow.store.prompt_sets) == 2  # the order counts
     plain = use_cases.queue("fake", use_cases.plan(3, warmup=0))
     assert plain.plan["prompts"] == [] and len(uow.store.prompt_sets) == 2
+    del uow.store.runs[plain.id].details["plan"]["prompts"]  # queued before plans held prompts
+    assert use_cases.execute(plain.id).status is RunStatus.COMPLETED
 
 
 def test_runs_are_listed_by_endpoint_and_status_and_an_unknown_endpoint_names_the_known():

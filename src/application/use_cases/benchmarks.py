@@ -521,7 +521,7 @@ class BenchmarkUseCases:
         assert run.endpoint_id is not None  # a measured run's
         with self.uow:
             endpoint = self.uow.endpoints.get(run.endpoint_id)
-            named = run.plan["prompts"]
+            named = run.plan.get("prompts")
             prompts = self.uow.prompt_sets.get(named["sha256"]) if named else ()
         assert endpoint is not None and prompts is not None  # prompts are kept before a run names them
         return endpoint, BenchmarkPlan.of(run.plan, prompts)
