@@ -76,13 +76,13 @@ def rewrite_plans(rewritten: Callable[[Any], Any]) -> None:
             continue
         new_plan = plan | {"prompts": prompts}
         connection.execute(runs.update().where(runs.c.id == run_id).values(details=details | {"plan": new_plan}))
+        old_key, new_key = plan_key(plan), plan_key(new_plan)
         for table in ("rollups", "run_counts"):
             series = sa.table(table, sa.column("source"), sa.column("endpoint_id"), sa.column("plan_key"))
             connection.execute(
                 series.update()
-                .where(series.c.source == "measured", series.c.endpoint_id == endpoint_id)
-                .where(series.c.plan_key == plan_key(plan))
-                .values(plan_key=plan_key(new_plan))
+                .where(series.c.source == "measured", series.c.endpoint_id == endpoint_id, series.c.plan_key == old_key)
+                .values(plan_key=new_key)
             )
 
 

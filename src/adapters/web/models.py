@@ -1017,14 +1017,10 @@ class HistoryOut(Out):
         )
 
     def csv(self) -> str:
-        rows = [
-            [p.run_id, timestamp(p.finished_at), s.llm, p.value, s.endpoint or ""]
-            for s in self.series
-            for p in s.points
-        ]
-        return csv_text(
-            ["run_id", "finished_at", "llm", "value", "endpoint"], rows
-        )  # the endpoint last, as in rankings
+        # The endpoint last, as in rankings: scripts reading the first four columns are unaffected.
+        rows = [[p.run_id, timestamp(p.finished_at), s.llm, p.value, s.endpoint or ""] for s in self.series
+                for p in s.points]  # fmt: skip
+        return csv_text(["run_id", "finished_at", "llm", "value", "endpoint"], rows)
 
 
 def csv_text(header: list[str], rows: list[list[Any]]) -> str:

@@ -37,7 +37,7 @@ from src.application.ports.clock import Clock
 from src.application.ports.repositories import RunsSince
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 from src.application.services import ranking
-from src.application.services.plans import by_plan, choice, describe, plan_key
+from src.application.services.plans import by_plan, choice, describe
 
 LATEST_SIMULATED = Scope()
 
@@ -360,7 +360,7 @@ def _of_plan_or_none(asked: str | None, runs: list[Run]) -> list[Run]:
     """The runs of the plan asked for, of which there may be none, or of the only plan there is."""
     if asked is None:
         return _of_plan(None, runs) if runs else []
-    return [run for run in runs if plan_key(run.plan) == asked]
+    return by_plan(runs).get(asked, [])
 
 
 def _chosen(asked: str | None, choices: dict[str, PlanChoice]) -> str:
