@@ -101,4 +101,18 @@ def test_an_endpoint_that_slows_down_is_flagged_within_one_window(watched, clien
     front = dict(row.split(",")[:2] for row in client.get("/visualize/endpoints/front.csv").text.splitlines())
     assert front["endpoint"] == "median TTFT (ms)"  # as in the table beside it
     assert float(front["fast"]) == pytest.approx(20, abs=10)
+    # Its last campaign's charts give TTFT in ms, as the charts beside them; the campaign's own page
+    # gives it in seconds, as rankings do.
+    last = re.search(r'Its last campaign: <a href="(/visualize/campaigns/\d+)"', page.text)
+    assert last
+    for path, unit, fast_ttft in (
+        ("/visualize/endpoints/middle/campaign-{}.csv", "ms", 20),
+        (last[1] + "/{}.csv", "seconds", 0.02),
+    ):
+        bars = [row.split(",") for row in client.get(path.format("ttft")).text.splitlines()]
+        assert bars[0][3] == f"median ({unit})"
+        assert float(next(row[3] for row in bars if row[2] == "fast")) == pytest.approx(fast_ttft, rel=0.5)
+        scatter = [row.split(",") for row in client.get(path.format("scatter")).text.splitlines()]
+        assert scatter[0][1] == f"TTFT ({unit})"
+        assert float(next(row[1] for row in scatter if row[0] == "fast")) == pytest.approx(fast_ttft, rel=0.5)
     assert client.get("/visualize/endpoints/nowhere").status_code == 404

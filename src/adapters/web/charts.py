@@ -76,10 +76,16 @@ def _figure(data: list[dict[str, Any]], **layout: Any) -> str:
     return to_json({"data": data, "layout": {**base, **layout}}, validate=False)
 
 
-def axis_title(metric: Metric, statistic: str = "") -> str:
+def axis_title(metric: Metric, statistic: str = "", unit: str = "") -> str:
     better = "lower is better" if metric.direction is Direction.LOWER_IS_BETTER else "higher is better"
     label = f"{statistic} {metric.name}".strip()
-    return f"{label} ({metric.unit}) — {better}"
+    return f"{label} ({unit or metric.unit}) — {better}"
+
+
+def shown_in(metric: Metric, milliseconds: bool) -> tuple[str, float]:
+    """The unit a chart gives the metric in, and the factor from the metric's own: a page whose
+    other charts give milliseconds gives a metric in seconds in milliseconds too."""
+    return ("ms", 1000.0) if milliseconds and metric.unit == "seconds" else (metric.unit, 1.0)
 
 
 OPEN = "open"  # an interval's side that too few samples cannot bound
@@ -94,17 +100,21 @@ def kind(entries: Sequence[RankingEntry | OverallEntry]) -> str:
     return "endpoint" if any(e.subject.endpoint for e in entries) else "LLM"
 
 
-def ranking_bars(ranking: MetricRanking) -> Chart:
+def ranking_bars(ranking: MetricRanking, milliseconds: bool = False) -> Chart:
     entries = ranking.entries
     ranked = kind(entries)
+    unit, factor = shown_in(ranking.metric, milliseconds)
+    values = [e.value * factor for e in entries]
+    lows = [None if e.interval.low is None else e.interval.low * factor for e in entries]
+    highs = [None if e.interval.high is None else e.interval.high * factor for e in entries]
     bars = {
         "type": "bar",
         "x": [e.subject.name for e in entries],
-        "y": [e.value for e in entries],
+        "y": values,
         "error_y": {  # an open side (too few samples) has no bar: the hatching says so
             "type": "data",
-            "array": [e.interval.high - e.value if e.interval.high is not None else 0 for e in entries],
-            "arrayminus": [e.value - e.interval.low if e.interval.low is not None else 0 for e in entries],
+            "array": [0 if high is None else high - value for value, high in zip(values, highs, strict=True)],
+            "arrayminus": [0 if low is None else value - low for value, low in zip(values, lows, strict=True)],
             "color": "#444",
         },
         "marker": {
@@ -112,26 +122,21 @@ def ranking_bars(ranking: MetricRanking) -> Chart:
             "pattern": {"shape": ["" if e.interval.sufficient else "/" for e in entries]},
         },
         "customdata": [
-            [
-                bound(e.interval.low),
-                bound(e.interval.high),
-                ", ".join(e.tied_with) or "none",
-                "{}-{}".format(*e.rank_interval),
-            ]
-            for e in entries
+            [bound(low), bound(high), ", ".join(e.tied_with) or "none", "{}-{}".format(*e.rank_interval)]
+            for e, low, high in zip(entries, lows, highs, strict=True)
         ],
         "hovertemplate": (
-            "%{x}<br>%{y:.4g} " + ranking.metric.unit + "<br>95% CI %{customdata[0]} - %{customdata[1]}"
+            "%{x}<br>%{y:.4g} " + unit + "<br>95% CI %{customdata[0]} - %{customdata[1]}"
             "<br>tied with: %{customdata[2]}<br>95% rank interval: %{customdata[3]}<extra></extra>"
         ),
     }
-    figure = _figure([bars], yaxis={"title": {"text": axis_title(ranking.metric, str(ranking.statistic))}})
+    figure = _figure([bars], yaxis={"title": {"text": axis_title(ranking.metric, str(ranking.statistic), unit)}})
     table = Table(
-        ["rank", "95% rank interval", ranked, f"{ranking.statistic} ({ranking.metric.unit})", "95% CI low",
-         "95% CI high", "tied with"],
-        [[e.rank, "{}-{}".format(*e.rank_interval), e.subject.name, e.value,
-          OPEN if e.interval.low is None else e.interval.low, OPEN if e.interval.high is None else e.interval.high,
-          ", ".join(e.tied_with)] for e in entries],
+        ["rank", "95% rank interval", ranked, f"{ranking.statistic} ({unit})", "95% CI low", "95% CI high",
+         "tied with"],
+        [[e.rank, "{}-{}".format(*e.rank_interval), e.subject.name, value, OPEN if low is None else low,
+          OPEN if high is None else high, ", ".join(e.tied_with)]
+         for e, value, low, high in zip(entries, values, lows, highs, strict=True)],
     )  # fmt: skip
     return Chart(
         f"{ranking.metric.description}: {ranking.statistic}, {BEST_FIRST}",
@@ -277,9 +282,10 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
     return sorted(front, key=lambda name: points[name][0])
 
 
-def latency_speed_scatter(ranking: OverallRanking) -> Chart:
+def latency_speed_scatter(ranking: OverallRanking, milliseconds: bool = False) -> Chart:
+    unit, factor = ("ms", 1000.0) if milliseconds else ("seconds", 1.0)  # TTFT's
     points = {
-        e.subject.name: (e.by_metric["TTFT"].value, e.by_metric["TPS"].value)
+        e.subject.name: (e.by_metric["TTFT"].value * factor, e.by_metric["TPS"].value)
         for e in ranking.entries
         if "TTFT" in e.by_metric and "TPS" in e.by_metric
     }
@@ -296,7 +302,7 @@ def latency_speed_scatter(ranking: OverallRanking) -> Chart:
             "text": names,
             "textposition": "top center",  # until the page moves crowded names (static/js/charts.js)
             "marker": {"size": 11, "color": colour},
-            "hovertemplate": "%{text}<br>TTFT %{x:.3f} s<br>TPS %{y:.1f}<extra></extra>",
+            "hovertemplate": "%{text}<br>TTFT %{x:.4g} " + unit + "<br>TPS %{y:.1f}<extra></extra>",
         }
 
     frontier = {
@@ -314,11 +320,11 @@ def latency_speed_scatter(ranking: OverallRanking) -> Chart:
         margin={"l": 70, "r": 20, "t": 20, "b": 60},
         legend={"orientation": "h", "y": -0.2},
         # From zero, so that distances are to scale: zoomed in, microseconds between tied endpoints filled the plot.
-        xaxis={"title": {"text": "TTFT (seconds) — lower is better"}, "rangemode": "tozero"},
+        xaxis={"title": {"text": f"TTFT ({unit}) — lower is better"}, "rangemode": "tozero"},
         yaxis={"title": {"text": "TPS (tokens/second) — higher is better"}, "rangemode": "tozero"},
     )
     rows = [[name, ttft, tps, "yes" if name in front else "no"] for name, (ttft, tps) in points.items()]
-    table = Table([ranked, "TTFT (seconds)", "TPS (tokens/second)", "on the Pareto front"], rows)
+    table = Table([ranked, f"TTFT ({unit})", "TPS (tokens/second)", "on the Pareto front"], rows)
     return Chart(
         "Latency against speed",
         f"Up and to the left is better. In orange, the Pareto front: no other {ranked} is both faster to start "

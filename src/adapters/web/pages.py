@@ -118,14 +118,17 @@ def campaign_csv(campaign_id: int, chart: str, campaigns: CampaignUseCases) -> R
     return _chart_csv(_campaign_charts(campaigns.get(campaign_id), campaigns), chart)
 
 
-def _campaign_charts(report: CampaignReport, campaigns: CampaignUseCases) -> dict[str, charts.Chart]:
-    """Once it finished: TTFT and TPS by endpoint with their intervals, and latency against speed."""
+def _campaign_charts(
+    report: CampaignReport, campaigns: CampaignUseCases, milliseconds: bool = False
+) -> dict[str, charts.Chart]:
+    """Once it finished: TTFT and TPS by endpoint with their intervals, and latency against speed
+    (TTFT in seconds, as rankings give it, or in milliseconds beside an endpoint's charts)."""
     overall = campaigns.ranking(report)
     if overall is None or not overall.entries:
         return {}
-    return {"ttft": charts.ranking_bars(campaigns.ranked_on(report, "TTFT")),
-            "tps": charts.ranking_bars(campaigns.ranked_on(report, "TPS")),
-            "scatter": charts.latency_speed_scatter(overall)}  # fmt: skip
+    return {"ttft": charts.ranking_bars(campaigns.ranked_on(report, "TTFT"), milliseconds),
+            "tps": charts.ranking_bars(campaigns.ranked_on(report, "TPS"), milliseconds),
+            "scatter": charts.latency_speed_scatter(overall, milliseconds)}  # fmt: skip
 
 
 @blueprint.get("/visualize/endpoints", strict_slashes=False)
@@ -175,7 +178,8 @@ def _endpoint_page(
     if campaign_ids := [p.run.campaign_id for p in trend if p.run.campaign_id]:
         page["campaign"] = campaigns.get(campaign_ids[-1])
         page["charts"] |= {
-            f"campaign-{key}": chart for key, chart in _campaign_charts(page["campaign"], campaigns).items()
+            f"campaign-{key}": chart
+            for key, chart in _campaign_charts(page["campaign"], campaigns, milliseconds=True).items()
         }
     if newest := sweeps.of_endpoint(name, 1):
         page["sweep"] = newest[0]
