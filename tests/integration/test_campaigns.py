@@ -179,8 +179,9 @@ def test_measured_history_gives_a_series_per_endpoint_not_an_llms_endpoints_in_t
     assert all(len(values) == 2 for values in series.values())
     csv = client.get(f"{path}&format=csv", headers=api_headers).text.splitlines()
     assert csv[0] == "run_id,finished_at,llm,value,endpoint" and csv[1].endswith(",fast")
+    # The page's lines too, named with their LLMs: a page ranking LLMs draws them.
     trend = client.get("/visualize/trend.csv?metric_name=TTFT&source=measured").text.splitlines()[0]
-    assert trend == "run finished at (UTC),fast,middle,slow"  # the page's lines too
+    assert trend == "run finished at (UTC),fast (GPT-4o),middle (GPT-4o),slow (Llama 3.1 70B)"
     assert history["plan"]["runs"] == 6 and history["plan"]["description"].startswith("6 requests")
 
 

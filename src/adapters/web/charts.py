@@ -179,7 +179,12 @@ def distribution_boxes(ranking: MetricRanking) -> Chart:
 def trend_lines(history: MetricHistory) -> Chart:
     """A line an LLM (simulated) or endpoint (measured) with runs in the window: the others (an
     LLM added with no simulated profile, an endpoint not measured lately) would be empty columns."""
-    series = {subject.name: points for subject, points in history.series.items() if points}
+    # An endpoint's line is named with its LLM's too: a page ranking LLMs draws their endpoints' lines.
+    series = {
+        f"{subject.name} ({subject.llm.name})" if subject.endpoint else subject.name: points
+        for subject, points in history.series.items()
+        if points
+    }
     lines = [
         {
             "type": "scatter",
