@@ -319,10 +319,12 @@ def _sweep(endpoint_name: str, plan: BenchmarkPlan, spec: SweepSpec, enqueue: bo
     )
     report = sweeps.execute(queued.id or 0)
     click.echo(
-        f"{spec.load:>12} {'run':>5} {'tokens/s':>10} {'TTFT p50 ms':>12} {'e2e p50 ms':>11} {'failed':>7}  SLO met"
+        f"{spec.load:>12} {'run':>5} {'tokens/s':>10} {'in flight':>10} {'TTFT p50 ms':>12} {'e2e p50 ms':>11} "
+        f"{'failed':>7}  SLO met"
     )
     for stage in report.stages:
         click.echo(f"{stage.load:>12g} {stage.run_id:>5} {stage.output_tokens_per_second or 0:>10,.0f} "
+                   f"{stage.mean_in_flight or 0:>10.1f} "
                    f"{stage.ttft_p50_ms or 0:>12,.1f} {stage.e2e_p50_ms or 0:>11,.1f} {stage.error_rate:>7.1%}  "
                    f"{'-' if stage.slo_met is None else 'yes' if stage.slo_met else 'no'}")  # fmt: skip
     click.echo(f"{report.sweep.status}: {report.sweep.stop_reason}")

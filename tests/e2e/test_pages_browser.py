@@ -379,7 +379,8 @@ def test_a_sweeps_page_draws_its_curve_with_the_knee_beside_its_numbers(
     assert rows.count() == 3 and rows.first.locator("td").first.text_content() == "1"
     href = page.locator("#chart-curve a.csv").get_attribute("href")
     with urllib.request.urlopen(live_server + href, timeout=5) as response:
-        assert response.read().decode().splitlines()[0].startswith("concurrency,run,output tokens/s")
+        header = response.read().decode().splitlines()[0]
+    assert header.startswith("concurrency,run,output tokens/s,requests/s,mean in flight,")
     assert page.evaluate(LAYOUT) == []
     if viewport_width == 1280:
         page.screenshot(path=str(screenshots / "sweep.png"), full_page=True)

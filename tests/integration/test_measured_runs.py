@@ -62,6 +62,18 @@ def test_measured_ttft_and_speed_are_within_5_percent_of_the_servers(benchmarks,
         assert details["wall_seconds"] == pytest.approx(2 * (FIRST_TOKEN + 39 * TOKEN_GAP), rel=0.25)
 
 
+def test_the_concurrency_a_run_held_is_reported_and_falls_as_its_last_requests_drain(benchmarks):
+    """At concurrency 4, 6 requests of one duration d take 2d, with 6d of requests in flight: 3 on
+    average, and the run's throughput is that of 3 streams; 40 requests, ten rounds of 4, hold 4."""
+    with FakeOpenAI(Behaviour(first_token_delay=0.05, token_delay=0.005, tokens=20)) as server:
+        benchmarks.add_endpoint("fake", "GPT-4o", server.base_url, "gpt-4o", None)
+        held = {n: benchmarks.run_now("fake", benchmarks.plan(n, concurrency=4, warmup=0)).details for n in (6, 40)}
+    assert held[6]["mean_in_flight"] == pytest.approx(3.0, rel=0.1)
+    assert held[40]["mean_in_flight"] == pytest.approx(4.0, rel=0.06)
+    speed = {n: details["output_tokens_per_second"] / details["mean_in_flight"] for n, details in held.items()}
+    assert speed[6] == pytest.approx(speed[40], rel=0.1)  # the throughput of the streams it held
+
+
 def test_errors_are_counted_exactly_and_never_become_samples(benchmarks, clean_app):
     behaviour = Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=10, fail_every=4, throttle_every=7)
     with FakeOpenAI(behaviour) as server:

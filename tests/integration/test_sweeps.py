@@ -37,6 +37,8 @@ def test_a_sweep_stops_where_throughput_stops_rising_and_reports_its_knee_and_sl
     assert [stage["load"] for stage in stages] == [1, 2, 4]  # two at a time is all it serves
     assert sweep["stop_reason"].startswith("saturated: throughput at concurrency 4")
     assert stages[1]["output_tokens_per_second"] > 1.6 * stages[0]["output_tokens_per_second"]
+    # The client held each load (waiting in the server's queue is in flight too), but as its last requests drained.
+    assert [stage["mean_in_flight"] for stage in stages] == pytest.approx([1, 2, 4], rel=0.15)
     assert sweep["knee"]["load"] == 2
     # At 4 in flight half the requests wait for a slot: 76 ms, past the 60 ms asked of 95% of them.
     assert [stage["slo_met"] for stage in stages] == [True, True, False]
@@ -74,6 +76,8 @@ def test_a_sweep_runs_from_the_command_line_printing_a_line_a_stage(saturating, 
     lines = result.output.splitlines()
     assert lines[0].endswith(": 16 requests a stage at concurrency 1, 2, 4, 8")
     assert [line.split()[0] for line in lines[2:5]] == ["1", "2", "4"] and lines[4].endswith("no")
+    assert lines[1].split()[3:5] == ["in", "flight"]  # the concurrency each stage held, after its throughput
+    assert [float(line.split()[3]) for line in lines[2:5]] == pytest.approx([1, 2, 4], rel=0.15)
     assert lines[5].startswith("completed: saturated: throughput at concurrency 4")
     assert lines[6:] == ["knee: concurrency 2", "largest concurrency meeting the SLO: 2"]
     bad = runner.invoke(args=["benchmark", "--endpoint", "saturating", "--sweep", "1,two"])

@@ -523,6 +523,7 @@ def test_the_details_of_a_run_hold_known_values():
         "definitions": DEFINITIONS_VERSION, "requests_sent": 5, "completed": 4, "errors": {"timeout": 1},
         "first_errors": {},
         "wall_seconds": 4.0, "requests_per_second": 1.0, "output_tokens_per_second": 13 / 4.0,
+        "mean_in_flight": pytest.approx((1.0 + 2.0 + 0.3 + 0.4 + 0.5) / 4.0),  # the failed request's 0.5 s too
         "ttft_ms": {"mean": pytest.approx(350.0), "p50": pytest.approx(350.0), "p99": pytest.approx(497.0)},
         "e2e_latency_ms": {"mean": pytest.approx(925.0), "p50": pytest.approx(700.0), "p99": pytest.approx(1970.0)},
         "inter_chunk_latency_ms": None,
@@ -869,7 +870,7 @@ def test_a_client_exactly_at_its_limits_kept_up_and_a_run_of_no_time_used_no_cpu
     spread = self_check([], 0.0, 1.0, [i / 1000 for i in range(1, 101)], limits)["arrival_lateness_ms"]
     assert spread == pytest.approx({"p50": 50.0, "p95": 95.0, "p99": 99.0, "max": 100.0})  # 1 to 100 ms
     nothing = measurement_details([], 0.0, "words")
-    assert (nothing["requests_per_second"], nothing["output_tokens_per_second"]) == (0.0, 0.0)
+    assert (nothing["requests_per_second"], nothing["output_tokens_per_second"], nothing["mean_in_flight"]) == (0, 0, 0)
 
 
 def test_the_self_check_of_several_clients_takes_the_worst_of_each_figure_and_names_who_passed_a_limit():

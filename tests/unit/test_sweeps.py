@@ -27,32 +27,36 @@ def sweep(loads: list[float], min_gain: float = 0.05, max_error_rate: float = 0.
 
 
 def stage(load: float, tokens_per_second: float, e2e_ms: float = 1000.0, **given: object) -> Stage:
-    fields: dict[str, object] = dict.fromkeys(("invalid", "error", "requests_per_second", "ttft_p50_ms", "ttft_p99_ms",
-                                               "itl_p50_ms", "slo_met"))  # fmt: skip
+    fields: dict[str, object] = dict.fromkeys(("invalid", "error", "requests_per_second", "mean_in_flight",
+                                               "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "slo_met"))  # fmt: skip
     fields |= {"requests_sent": 100, "failed_requests": 0, "output_tokens_per_second": tokens_per_second,
                "e2e_p50_ms": e2e_ms, "status": RunStatus.COMPLETED} | given  # fmt: skip
     return Stage(load, int(load), **fields)  # type: ignore[arg-type]
 
 
 MEASURED = {"requests_sent": 10, "completed": 9, "output_tokens_per_second": 120.0, "requests_per_second": 3.0,
-            "ttft_ms": {"p50": 100, "p99": 300}, "inter_token_latency_ms": {"p50": 20}, "e2e_latency_ms": {"p50": 900},
+            "mean_in_flight": 3.5, "ttft_ms": {"p50": 100, "p99": 300}, "inter_token_latency_ms": {"p50": 20},
+            "e2e_latency_ms": {"p50": 900},
             "slo": {"met": True}}  # fmt: skip
 
 
 def test_a_stage_reads_what_its_run_measured():
     run = Run(0, 10, datetime(2026, 12, 4, tzinfo=UTC), RunSource.MEASURED, RunStatus.COMPLETED, details=MEASURED, id=5)
-    assert Stage.of(run, 4) == Stage(4, 5, RunStatus.COMPLETED, None, None, 10, 1, 120.0, 3.0, 100.0, 300.0, 20.0,
-                                     900.0, True)  # fmt: skip
+    assert Stage.of(run, 4) == Stage(4, 5, RunStatus.COMPLETED, None, None, 10, 1, 120.0, 3.0, 3.5, 100.0, 300.0,
+                                     20.0, 900.0, True)  # fmt: skip
+    before = Run(0, 10, datetime(2026, 12, 4, tzinfo=UTC), RunSource.MEASURED, RunStatus.COMPLETED,
+                 details={k: v for k, v in MEASURED.items() if k != "mean_in_flight"}, id=5)  # fmt: skip
+    assert Stage.of(before, 4).mean_in_flight is None  # a run measured before it was reported
 
 
 def test_a_failed_stage_has_no_throughput_or_slo_and_one_failed_before_sending_has_no_counts():
     failed = Run(0, 10, datetime(2026, 12, 4, tzinfo=UTC), RunSource.MEASURED, RunStatus.FAILED, error="boom",
                  details=MEASURED | {"completed": 0}, id=6)  # fmt: skip
-    assert Stage.of(failed, 2) == Stage(2, 6, RunStatus.FAILED, None, "boom", 10, 10, None, None, 100.0, 300.0, 20.0,
-                                        900.0, None)  # fmt: skip
+    assert Stage.of(failed, 2) == Stage(2, 6, RunStatus.FAILED, None, "boom", 10, 10, None, None, None, 100.0, 300.0,
+                                        20.0, 900.0, None)  # fmt: skip
     unsent = Run(0, 10, datetime(2026, 12, 4, tzinfo=UTC), RunSource.MEASURED, RunStatus.FAILED, error="no key",
                  details={"plan": {}}, id=7)  # fmt: skip
-    assert Stage.of(unsent, 2) == Stage(2, 7, RunStatus.FAILED, None, "no key", 0, 0, *[None] * 7)
+    assert Stage.of(unsent, 2) == Stage(2, 7, RunStatus.FAILED, None, "no key", 0, 0, *[None] * 8)
 
 
 def test_a_sweep_goes_on_while_throughput_rises_and_stops_once_it_rises_less_than_its_min_gain():

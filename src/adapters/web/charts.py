@@ -370,11 +370,11 @@ def sweep_curve(report: SweepReport) -> Chart:
         xaxis={"title": {"text": "output tokens/s — higher is better"}, "rangemode": "tozero"},
         yaxis={"title": {"text": "latency (ms) — lower is better"}, "rangemode": "tozero"},
     )
-    columns = [load, "run", "output tokens/s", "requests/s", "TTFT p50 ms", "TTFT p99 ms", "ITL p50 ms",
-               "e2e p50 ms", "failed requests", "SLO met", "trusted"]  # fmt: skip
-    rows = [[s.load, s.run_id, s.output_tokens_per_second, s.requests_per_second, s.ttft_p50_ms, s.ttft_p99_ms,
-             s.itl_p50_ms, s.e2e_p50_ms, f"{s.error_rate:.1%}", _yes_no(s.slo_met), "yes" if s.trusted else "no"]
-            for s in report.stages]  # fmt: skip
+    columns = [load, "run", "output tokens/s", "requests/s", "mean in flight", "TTFT p50 ms", "TTFT p99 ms",
+               "ITL p50 ms", "e2e p50 ms", "failed requests", "SLO met", "trusted"]  # fmt: skip
+    rows = [[s.load, s.run_id, s.output_tokens_per_second, s.requests_per_second, s.mean_in_flight, s.ttft_p50_ms,
+             s.ttft_p99_ms, s.itl_p50_ms, s.e2e_p50_ms, f"{s.error_rate:.1%}", _yes_no(s.slo_met),
+             "yes" if s.trusted else "no"] for s in report.stages]  # fmt: skip
     return Chart(
         "Latency against throughput",
         f"A point a stage, labelled with its {load}. Throughput rises with load until the endpoint saturates, then "

@@ -633,6 +633,9 @@ class StageOut(Out):
     failed_requests: int
     output_tokens_per_second: float | None
     requests_per_second: float | None
+    mean_in_flight: float | None = Field(
+        description="The requests in flight on average: the concurrency its run held (null: not reported)"
+    )
     ttft_p50_ms: float | None
     ttft_p99_ms: float | None
     itl_p50_ms: float | None

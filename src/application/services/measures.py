@@ -25,6 +25,11 @@ of a thousand) as the endpoint's; 2 begins it as above.
 - Output throughput: the output tokens of the run's completed requests over its duration.
 - RPS (request throughput): completed requests over the run's duration, one value per run.
 - Duration: wall seconds from the first measured request's start to the last one's end.
+- Mean in flight (the concurrency achieved): the requests in flight averaged over the duration,
+  every sent request's time from its start to its end or failure, summed, over the duration
+  (Little's law). A run at a fixed concurrency holds it only while requests wait their turn: as
+  the last ones drain it falls, and the run's throughput understates what that concurrency
+  sustains. Under arrivals at a rate, it is the load the endpoint was under.
 - SLO (a plan's service-level objective): thresholds on a request's TTFT, ITL and e2e latency,
   and the share of requests that must meet all of them (default 95%: "TTFT p95 <= 1 s" is a
   TTFT threshold of 1 s met by 95%). A good request completed and met every threshold given (a
@@ -125,6 +130,10 @@ def requests_per_second(succeeded: Sequence[RequestOutcome], wall: float) -> flo
     return len(succeeded) / wall if wall else 0.0
 
 
+def mean_in_flight(outcomes: Sequence[RequestOutcome], wall: float) -> float:
+    return sum(o.e2e_s for o in outcomes) / wall if wall else 0.0
+
+
 def samples(succeeded: Sequence[RequestOutcome], wall: float) -> dict[str, np.ndarray]:
     """The ranked metrics' samples: one a completed request, and RPS one a run."""
     return {
@@ -156,6 +165,7 @@ def measurement_details(outcomes: Sequence[RequestOutcome], wall: float, tokeniz
         "wall_seconds": wall,
         "requests_per_second": requests_per_second(succeeded, wall),
         "output_tokens_per_second": output_tokens / wall if wall else 0.0,
+        "mean_in_flight": mean_in_flight(outcomes, wall),
         "ttft_ms": _quantiles([o.ttft_s * 1000 for o in succeeded]),
         "e2e_latency_ms": _quantiles([o.e2e_s * 1000 for o in succeeded]),
         "inter_token_latency_ms": _quantiles([itl_s(o) * 1000 for o in succeeded if timed_speed(o)]),

@@ -33,6 +33,7 @@ class Stage:
     failed_requests: int
     output_tokens_per_second: float | None
     requests_per_second: float | None
+    mean_in_flight: float | None  # the concurrency its run held (None: measured before it was reported)
     ttft_p50_ms: float | None
     ttft_p99_ms: float | None
     itl_p50_ms: float | None
@@ -55,6 +56,7 @@ class Stage:
             failed_requests=sent - int(details.get("completed", 0)),
             output_tokens_per_second=details.get("output_tokens_per_second") if completed else None,
             requests_per_second=details.get("requests_per_second") if completed else None,
+            mean_in_flight=details.get("mean_in_flight") if completed else None,
             ttft_p50_ms=_quantile(details, "ttft_ms", "p50"),
             ttft_p99_ms=_quantile(details, "ttft_ms", "p99"),
             itl_p50_ms=_quantile(details, "inter_token_latency_ms", "p50"),
