@@ -24,6 +24,13 @@ def test_pages_stay_small_and_load_plotly_from_the_service(client, clean_app):
     assert '<script src="/static/vendor/plotly.min.js?v=' in html
 
 
+def test_the_home_page_leads_to_measured_endpoints_and_says_what_simulated_rankings_rank(client):
+    html = client.get("/").data.decode()
+    assert "measures OpenAI-compatible streaming endpoints" in html and 'href="/visualize/endpoints"' in html
+    simulated = html.split('id="home-simulated">')[1].split("</p>")[0]
+    assert "rank the catalogue's assumed latencies, not measurements" in " ".join(simulated.split())
+
+
 def test_static_assets_are_cached_for_a_long_time(client):
     html = client.get("/").data.decode()
     css = html.split('href="')[1].split('"')[0]
