@@ -138,6 +138,13 @@ def test_a_weak_password_is_explained_under_the_password_field(client):
     assert "the password must" not in html[: html.index('name="password"')]  # not under the email
 
 
+def test_a_weak_password_repeated_wrong_is_told_both_at_once(client):
+    token = csrf_token(client, "/register")
+    data = {"email": unique_email(), "password": "short", "confirm": "", "csrf_token": token}
+    html = client.post("/register", data=data).data.decode()
+    assert "the password must have 10 to" in html and "the passwords differ" in html
+
+
 def test_registering_a_taken_email_answers_as_a_new_one_does(client):
     email = unique_email()
     answers = []

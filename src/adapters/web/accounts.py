@@ -13,12 +13,13 @@ from flask_login import LoginManager, UserMixin, current_user, login_required, l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from src.adapters.web.auth import verified_keys
 from src.adapters.web.models import ID_IN_PATH
 from src.application.domain.errors import DomainError, InvalidParameter
 from src.application.domain.model import Role, User
+from src.application.services.passwords import check_strength
 from src.application.use_cases.accounts import AccountUseCases
 
 blueprint = Blueprint("accounts", __name__)
@@ -69,6 +70,13 @@ class RegisterForm(FlaskForm):  # type: ignore[misc]
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
     confirm = PasswordField("Repeat the password", validators=[EqualTo("password", "the passwords differ")])
+
+    def validate_password(self, field: PasswordField) -> None:
+        """The password policy's reasons with the form's own, so one submission shows them all."""
+        try:
+            check_strength(field.data, self.email.data or "")
+        except InvalidParameter as error:
+            raise ValidationError(str(error)) from error
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
