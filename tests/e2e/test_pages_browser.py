@@ -427,3 +427,13 @@ def test_an_endpoints_page_draws_its_trend_its_campaign_and_where_it_stands(visi
     assert count(campaign, "#chart-scatter .scatterlayer .point") >= 3 and campaign.evaluate(LAYOUT) == []
     scatter = "document.querySelector('#chart-scatter .plot').layout"
     assert campaign.evaluate(f"[{scatter}.xaxis.range[0], {scatter}.yaxis.range[0]]") == [0, 0]  # to scale
+
+
+def test_the_api_docs_draw_every_operation_of_the_services_document(visit, client):
+    """Swagger UI 4 could not read OpenAPI 3.1, which pydantic writes: /docs said "Unable to render
+    this definition" and drew nothing."""
+    page = visit("/docs").page
+    wait_until(page, "document.querySelectorAll('.opblock').length > 0")
+    operations = [op for methods in client.get("/openapi.json").json["paths"].values() for op in methods.values()]
+    assert count(page, ".opblock") == sum(len(op.get("tags", [None])) for op in operations)  # one a tag it has
+    assert "Unable to render" not in page.locator("#swagger-ui").text_content()

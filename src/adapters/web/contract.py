@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import copy
 import json
+from importlib.resources import files
 from typing import Any
 
-import swagger_ui_bundle
 from flask import Blueprint, Response, jsonify, render_template, request, send_from_directory
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
@@ -132,6 +132,11 @@ def docs() -> ResponseReturnValue:
     return render_template("docs.html")
 
 
+# Swagger UI 5's files as flask-swagger-ui ships them (its page starts the UI from an inline
+# script, which the CSP forbids: docs.html starts it from a file instead).
+SWAGGER_UI = str(files("flask_swagger_ui") / "dist")
+
+
 @blueprint.get("/docs/assets/<path:filename>")
 def docs_asset(filename: str) -> ResponseReturnValue:
-    return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=ASSET_MAX_AGE)
+    return send_from_directory(SWAGGER_UI, filename, max_age=ASSET_MAX_AGE)
