@@ -172,6 +172,10 @@ def test_runs_of_different_plans_are_never_pooled_and_the_choices_are_named():
     with pytest.raises(InvalidParameter, match=r"^no run here has plan '0{20}'$") as refused:
         rankings.rank_metric("TTFT", scope=replace(day, plan="0" * 30))
     assert refused.value.parameter == "plan" and len(refused.value.choices) == 2
+    alone = campaigns.benchmarks.run_now("fast", campaigns.benchmarks.plan(5, warmup=0))
+    with pytest.raises(InvalidParameter) as refused:
+        rankings.rank_metric("TTFT", scope=day)
+    assert f"{plan_key(alone.plan)} (5 requests, concurrency 1, up to 256 tokens out; 1 run)" in refused.value.choices
 
 
 def test_latest_ranks_each_endpoints_newest_run_or_with_a_plan_its_newest_of_that_plan():

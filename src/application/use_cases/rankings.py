@@ -366,7 +366,7 @@ def _of_plan_or_none(asked: str | None, runs: list[Run]) -> list[Run]:
 def _chosen(asked: str | None, choices: dict[str, PlanChoice]) -> str:
     """The key of the plan to rank under: the one asked for, or the only one there is; runs of
     several plans measure different things, so they are never pooled."""
-    listed = [f"{c.key} ({c.description}; {c.runs} runs)" for c in choices.values()]
+    listed = [f"{c.key} ({c.description}; {c.runs} run{'' if c.runs == 1 else 's'})" for c in choices.values()]
     if asked is None and len(choices) > 1:
         raise InvalidParameter(f"these runs have {len(choices)} plans, which are never pooled: choose one with plan",
                                choices=listed, parameter="plan")  # fmt: skip
