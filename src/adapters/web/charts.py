@@ -82,10 +82,10 @@ def axis_title(metric: Metric, statistic: str = "", unit: str = "") -> str:
     return f"{label} ({unit or metric.unit}) — {better}"
 
 
-def shown_in(metric: Metric, milliseconds: bool) -> tuple[str, float]:
-    """The unit a chart gives the metric in, and the factor from the metric's own: a page whose
-    other charts give milliseconds gives a metric in seconds in milliseconds too."""
-    return ("ms", 1000.0) if milliseconds and metric.unit == "seconds" else (metric.unit, 1.0)
+def shown_in(unit: str, milliseconds: bool) -> tuple[str, float]:
+    """The unit a chart gives a metric of this unit in, and the factor from it: a page whose other
+    charts give milliseconds gives seconds in milliseconds too."""
+    return ("ms", 1000.0) if milliseconds and unit == "seconds" else (unit, 1.0)
 
 
 OPEN = "open"  # an interval's side that too few samples cannot bound
@@ -103,7 +103,7 @@ def kind(entries: Sequence[RankingEntry | OverallEntry]) -> str:
 def ranking_bars(ranking: MetricRanking, milliseconds: bool = False) -> Chart:
     entries = ranking.entries
     ranked = kind(entries)
-    unit, factor = shown_in(ranking.metric, milliseconds)
+    unit, factor = shown_in(ranking.metric.unit, milliseconds)
     values = [e.value * factor for e in entries]
     lows = [None if e.interval.low is None else e.interval.low * factor for e in entries]
     highs = [None if e.interval.high is None else e.interval.high * factor for e in entries]
@@ -288,7 +288,7 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
 
 
 def latency_speed_scatter(ranking: OverallRanking, milliseconds: bool = False) -> Chart:
-    unit, factor = ("ms", 1000.0) if milliseconds else ("seconds", 1.0)  # TTFT's
+    unit, factor = shown_in("seconds", milliseconds)  # TTFT's
     points = {
         e.subject.name: (e.by_metric["TTFT"].value * factor, e.by_metric["TPS"].value)
         for e in ranking.entries
