@@ -107,3 +107,20 @@ def test_a_sweeps_stages_leave_its_endpoints_watched_status_and_latest_ranking_t
     assert latest["run"]["id"] == watched[-1].id
     stage = client.get(f"/metrics/?metric_name=TTFT&run_id={stages[-1]['run_id']}", headers=api_headers)
     assert stage.status_code == 200 and stage.json["run"]["sweep_id"] == sweep_id  # ranked by id, as any run
+
+
+def test_a_stage_whose_last_requests_drained_does_not_pass_for_saturation(clean_app):
+    """A server with room for every request. 24 requests at concurrency 16 are a round and a half:
+    the stage holds about 12 in flight, hardly more than the stage at 12, so its throughput rises
+    little; the sweep must go on to 24 (one round), where the throughput doubles."""
+    benchmarks = clean_app.extensions["injector"].get(BenchmarkUseCases)
+    with FakeOpenAI(Behaviour(first_token_delay=0.05, token_delay=0.005, tokens=20)) as server:
+        benchmarks.add_endpoint("roomy", "GPT-4o", server.base_url, "gpt-4o", None)
+        runner = clean_app.test_cli_runner()
+        result = runner.invoke(args=["benchmark", "--endpoint", "roomy", "--requests", "24", "--warmup", "0",
+                                     "--sweep", "12,16,24"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[5] == "completed: every load was measured", result.output
+    held = {line.split()[0]: float(line.split()[3]) for line in lines[2:5]}
+    assert held["16"] == pytest.approx(12, rel=0.1) and held["24"] == pytest.approx(24, rel=0.1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -107,6 +108,21 @@ def test_doubling_loads_run_from_the_start_to_the_last_within_the_limit():
     assert doubling(1, 100) == [1, 2, 4, 8, 16, 32, 64]
     assert doubling(5, 5) == [5]
     assert doubling(1, 64) == [1, 2, 4, 8, 16, 32, 64] and doubling(3, 11) == [3, 6]
+
+
+def test_a_stage_that_held_too_little_of_its_load_tells_no_saturation():
+    """64 requests at concurrency 48 are a round and a third: the stage held 32.8 in flight, hardly
+    more than the stage at 32 did, and its throughput rose as little; the endpoint had room to spare."""
+    drained = [stage(32, 4663, mean_in_flight=31.2), stage(48, 4789, mean_in_flight=32.8)]
+    assert stop_reason(sweep([32.0, 48.0, 64.0]), drained) is None
+    # Half the load's rise (48 over 32: +50%) in flight is enough: 31.2 x 1.25 = 39.
+    held = [stage(32, 4663, mean_in_flight=31.2), stage(48, 4789, mean_in_flight=39.0)]
+    assert stop_reason(sweep([32.0, 48.0, 64.0]), held).startswith("saturated: throughput at concurrency 48")
+    short = [stage(32, 4663, mean_in_flight=31.2), stage(48, 4789, mean_in_flight=38.9)]
+    assert stop_reason(sweep([32.0, 48.0, 64.0]), short) is None
+    rates = replace(sweep([2.0, 4.0]), load=SweepLoad.RATE)  # at a rate, requests queue up in flight
+    assert stop_reason(rates, [stage(2, 100, mean_in_flight=1.0), stage(4, 101, mean_in_flight=9.0)]) is not None
+    assert stop_reason(sweep([32.0, 48.0, 64.0]), [stage(32, 4663), stage(48, 4789)]) is not None  # not reported
 
 
 def test_a_gain_of_exactly_min_gain_goes_on_and_a_stage_that_sent_nothing_has_no_error_rate():

@@ -5,7 +5,10 @@ largest load that met its SLO. Each stage is a measured run; these read its deta
 - Stop: after a stage that failed, whose client was the bottleneck (its measurements say nothing
   of the endpoint), whose failed requests passed `max_error_rate` of those sent, or whose
   throughput rose less than `min_gain` over the best stage before it (the endpoint is saturated:
-  more load only queues). Otherwise the next load, until the loads run out.
+  more load only queues), provided it raised the requests in flight over that stage's by at least
+  half as much as its load rose: one whose last requests drained for long (64 requests at
+  concurrency 48 are a round and a third) held fewer than its load, and its throughput, flat or
+  not, says nothing of saturation. Otherwise the next load, until the loads run out.
 - Knee: the stage of the most throughput per second of median e2e latency (Kleinrock's power,
   throughput / delay): past it, latency grows faster than throughput.
 - Largest load meeting the SLO: the highest load of a trusted stage whose run met its SLO.
@@ -99,7 +102,7 @@ def stop_reason(sweep: Sweep, stages: Sequence[Stage]) -> str | None:
     best = max(before, key=lambda s: s.output_tokens_per_second or 0.0, default=None)
     if best is not None and best.output_tokens_per_second and last.output_tokens_per_second is not None:
         gain = last.output_tokens_per_second / best.output_tokens_per_second - 1
-        if gain < sweep.min_gain:
+        if gain < sweep.min_gain and _loaded_more(last, best):
             return (
                 f"saturated: throughput {at} ({last.output_tokens_per_second:,.0f} tokens/s) rose {gain:+.1%} "
                 f"over {sweep.load} {best.load:g}'s (less than {sweep.min_gain:.0%})"
@@ -107,6 +110,16 @@ def stop_reason(sweep: Sweep, stages: Sequence[Stage]) -> str | None:
     if len(stages) == len(sweep.loads):
         return "every load was measured"
     return None
+
+
+def _loaded_more(last: Stage, best: Stage) -> bool:
+    """Whether the last stage raised the requests in flight over the best's by half its load's rise
+    at least. Unsaturated, throughput rises as the requests in flight do, so with load steps over
+    twice `min_gain` a flat throughput is never a drain's. Stages measured before runs reported
+    what they held count as loaded."""
+    if last.mean_in_flight is None or not best.mean_in_flight:
+        return True
+    return last.mean_in_flight / best.mean_in_flight - 1 >= (last.load / best.load - 1) / 2
 
 
 def knee(stages: Sequence[Stage]) -> Stage | None:
