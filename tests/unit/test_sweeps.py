@@ -123,6 +123,9 @@ def test_a_stage_that_held_too_little_of_its_load_tells_no_saturation():
     rates = replace(sweep([2.0, 4.0]), load=SweepLoad.RATE)  # at a rate, requests queue up in flight
     assert stop_reason(rates, [stage(2, 100, mean_in_flight=1.0), stage(4, 101, mean_in_flight=9.0)]) is not None
     assert stop_reason(sweep([32.0, 48.0, 64.0]), [stage(32, 4663), stage(48, 4789)]) is not None  # not reported
+    # A sweep measured across an upgrade: its stage before reported nothing, so nothing to compare with.
+    upgraded = [stage(32, 4663), stage(48, 4789, mean_in_flight=32.8)]
+    assert stop_reason(sweep([32.0, 48.0, 64.0]), upgraded).startswith("saturated: throughput at concurrency 48")
 
 
 def test_a_gain_of_exactly_min_gain_goes_on_and_a_stage_that_sent_nothing_has_no_error_rate():
