@@ -620,6 +620,20 @@ def test_poisson_arrivals_stop_at_the_time_cap_and_the_wall_time_is_the_clocks(m
     assert lateness == [0.0] * len(outcomes)  # on virtual time every arrival leaves on the dot
 
 
+def test_an_arrival_held_back_by_the_plans_most_in_flight_is_not_the_clients_lateness():
+    """200 arrivals a second, one in flight at most, each request 20 ms: arrivals wait for the slot,
+    the last about 0.3 s. The plan holds them back; counted as the client's lateness, they made the
+    run client-bound (a rate sweep at the default concurrency of 1 stopped so at its first stage)."""
+
+    async def slow() -> RequestOutcome:
+        await asyncio.sleep(0.02)
+        return ok(0.1, 0.2, 3)
+
+    outcomes, wall, lateness = on_own_loop(drive(slow, 20, LoadShape(concurrency=1, rate=200.0), seed=1))
+    assert len(outcomes) == 20 and wall >= 20 * 0.02  # one at a time
+    assert len(lateness) == 20 and max(lateness) < 0.05  # the event loop's own delays only
+
+
 def test_the_garbage_collector_waits_while_requests_are_timed_and_resumes_after():
     collecting: list[bool] = []
 

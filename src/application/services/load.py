@@ -85,7 +85,7 @@ async def drive(
 
     # Arrival times, not secrets: a seeded generator keeps runs reproducible.
     arrivals = random.Random(seed)  # nosec B311
-    next_at = started
+    next_at = free_at = started  # free_at: when the last arrival found a free slot
     async with asyncio.TaskGroup() as requests:
         for _ in range(total):
             if shape.rate is not None:
@@ -93,8 +93,11 @@ async def drive(
                 if next_at > deadline:
                     break
                 await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-                lateness.append(time.perf_counter() - next_at)  # the event loop's doing, not the server's
+                # The event loop's doing only: an arrival due while the one before waited for a slot
+                # (the plan's most in flight) was held back by the plan, not by the client.
+                lateness.append(time.perf_counter() - max(next_at, free_at))
             await slots.acquire()  # fixed concurrency: the next request as soon as one ends
+            free_at = time.perf_counter()
             if time.perf_counter() > deadline:
                 slots.release()
                 break
