@@ -128,6 +128,18 @@ def test_poisson_arrivals_are_a_load_shape(benchmarks):
     assert run.status is RunStatus.COMPLETED
     assert run.details["plan"]["load"] == {"shape": "poisson", "rate_per_second": 40.0, "max_concurrency": 8}
     assert 0.2 < run.details["wall_seconds"] < 2.0  # 20 arrivals at 40/s take about half a second
+    assert run.details["arrivals_held_back"] == 0  # 8 in flight at most: room for every arrival
+
+
+def test_arrivals_held_back_by_the_plans_most_in_flight_are_counted_and_leave_the_client_trusted(benchmarks):
+    """40 arrivals a second, one in flight at most, 0.1 s a request: all but the first wait for the
+    slot. The plan holds them back, not the client: the run is not client-bound, and says so."""
+    with FakeOpenAI(Behaviour(first_token_delay=0.05, token_delay=0.005, tokens=10)) as server:
+        benchmarks.add_endpoint("capped", "GPT-4o mini", server.base_url, "mini", None)
+        run = benchmarks.run_now("capped", benchmarks.plan(10, concurrency=1, rate=40.0, warmup=0))
+    assert run.status is RunStatus.COMPLETED and run.invalid is None, run.invalid
+    assert run.details["arrivals_held_back"] == 9 and run.details["mean_in_flight"] == pytest.approx(1, rel=0.05)
+    assert run.details["self_check"]["arrival_lateness_ms"]["p95"] < 20
 
 
 def test_an_unreachable_endpoint_fails_the_run_cleanly(benchmarks, clean_app):

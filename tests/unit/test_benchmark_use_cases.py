@@ -613,25 +613,27 @@ def test_poisson_arrivals_stop_at_the_time_cap_and_the_wall_time_is_the_clocks(m
     heard: list[RequestOutcome] = []
     shape = LoadShape(concurrency=1, rate=20.0)
     sending = drive(answer(ok(0.1, 0.2, 3)), 2000, shape, seed=3, on_done=heard.append, max_seconds=10.0)
-    outcomes, wall, lateness = on_own_loop(sending)
+    outcomes, wall, lateness, held = on_own_loop(sending)
     assert 150 < len(clock.arrivals) < 250 and max(clock.arrivals) <= 10.0  # 200 expected in 10 s at 20/s
     assert len(outcomes) == len(clock.arrivals) and heard == outcomes
     assert wall == clock.now == clock.arrivals[-1]
-    assert lateness == [0.0] * len(outcomes)  # on virtual time every arrival leaves on the dot
+    assert lateness == [0.0] * len(outcomes) and held == 0  # on virtual time every arrival leaves on the dot
 
 
-def test_an_arrival_held_back_by_the_plans_most_in_flight_is_not_the_clients_lateness():
-    """200 arrivals a second, one in flight at most, each request 20 ms: arrivals wait for the slot,
-    the last about 0.3 s. The plan holds them back; counted as the client's lateness, they made the
-    run client-bound (a rate sweep at the default concurrency of 1 stopped so at its first stage)."""
+def test_an_arrival_held_back_by_the_plans_most_in_flight_is_counted_and_not_as_the_clients_lateness():
+    """200 arrivals a second, one in flight at most, each request 50 ms: every arrival but the first
+    waits for the slot, the last about 0.9 s. The plan holds them back; counted as the client's
+    lateness, they made the run client-bound (a rate sweep at the default concurrency of 1 stopped
+    so at its first stage)."""
 
     async def slow() -> RequestOutcome:
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
         return ok(0.1, 0.2, 3)
 
-    outcomes, wall, lateness = on_own_loop(drive(slow, 20, LoadShape(concurrency=1, rate=200.0), seed=1))
-    assert len(outcomes) == 20 and wall >= 20 * 0.02  # one at a time
-    assert len(lateness) == 20 and max(lateness) < 0.05  # the event loop's own delays only
+    outcomes, wall, lateness, held = on_own_loop(drive(slow, 20, LoadShape(concurrency=1, rate=200.0), seed=1))
+    assert len(outcomes) == 20 and wall >= 20 * 0.05  # one at a time
+    assert held == 19 and len(lateness) == 20 and max(lateness) < 0.05  # the event loop's own delays only
+    assert on_own_loop(drive(slow, 4, LoadShape(concurrency=2))).held == 0  # back to back: none arrives early
 
 
 def test_the_garbage_collector_waits_while_requests_are_timed_and_resumes_after():
@@ -713,7 +715,7 @@ def test_fixed_concurrency_never_has_more_requests_in_flight_than_asked():
         return await drive(send, 40, LoadShape(concurrency=4), on_done=heard.append)
 
     heard: list[RequestOutcome] = []
-    outcomes, wall, _ = on_own_loop(load_of_four())
+    outcomes, wall = on_own_loop(load_of_four())[:2]
     assert len(outcomes) == 40 and most == 4 and sorted(map(id, heard)) == sorted(map(id, outcomes))
     assert 0 < wall < 5
 
@@ -760,7 +762,7 @@ def test_a_thousand_requests_are_in_flight_at_once_on_one_event_loop():
 
         return await drive(send, 1000, LoadShape(concurrency=1000))
 
-    outcomes, _, _ = on_own_loop(thousand())
+    outcomes = on_own_loop(thousand()).outcomes
     assert len(outcomes) == 1000 and most == 1000
 
 
@@ -782,7 +784,7 @@ def test_no_request_starts_after_the_duration_cap(rate):
         return ok(0.01, 0.02, 3)
 
     began = time.perf_counter()
-    outcomes, _, _ = on_own_loop(drive(send, 1000, LoadShape(concurrency=2, rate=rate), max_seconds=0.2))
+    outcomes = on_own_loop(drive(send, 1000, LoadShape(concurrency=2, rate=rate), max_seconds=0.2)).outcomes
     assert 1 <= len(outcomes) == len(starts) < 1000
     assert max(starts) - began < 0.2 + 0.05  # none started after the cap (give or take a wake-up)
 

@@ -93,6 +93,15 @@ def test_shards_measured_by_two_workers_make_one_run_whose_counts_are_the_sum_of
     assert sorted(r.prompt for r in client.requests) == sorted(r.prompt for r in one.client.requests)
 
 
+def test_a_sharded_runs_arrivals_held_back_are_the_sum_of_its_shards_and_only_a_rates_are_counted():
+    use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)), streams_per_worker=1)
+    at_a_rate = use_cases.request("fake", use_cases.plan(4, concurrency=2, rate=10.0, warmup=0))
+    shards = [result(0, 10.0, 1000.0, (0.0, 0.5), held=1), result(1, 10.0, 1000.0, (0.0, 0.5), held=2)]
+    assert use_cases.merge_shards(at_a_rate.id, shards).details["arrivals_held_back"] == 3
+    back_to_back = use_cases.request("fake", use_cases.plan(4, concurrency=2, warmup=0))
+    assert "arrivals_held_back" not in use_cases.merge_shards(back_to_back.id, shards).details
+
+
 def test_shards_that_started_apart_or_failed_are_said_so_in_the_run():
     use_cases, _, _ = benchmarks(ScriptedClient(ok(0.2, 1.2, 11)), streams_per_worker=1)
     run = use_cases.request("fake", use_cases.plan(4, concurrency=2, warmup=0))

@@ -56,6 +56,7 @@ class Driven(NamedTuple):
     outcomes: list[RequestOutcome]  # in finishing order
     wall: float  # seconds from the first request's start to the last one's end
     lateness: list[float] = []  # arrivals at a rate: how late each request left after its time (seconds)
+    held: int = 0  # arrivals at a rate that found the plan's most in flight sending, and waited for a slot
 
 
 async def drive(
@@ -70,6 +71,7 @@ async def drive(
     left out of the outcomes."""
     outcomes: list[RequestOutcome] = []
     lateness: list[float] = []
+    held = 0
     started = time.perf_counter()
     deadline = started + max_seconds
     slots = asyncio.Semaphore(shape.concurrency)
@@ -96,6 +98,8 @@ async def drive(
                 # The event loop's doing only: an arrival due while the one before waited for a slot
                 # (the plan's most in flight) was held back by the plan, not by the client.
                 lateness.append(time.perf_counter() - max(next_at, free_at))
+            if shape.rate is not None and slots.locked():
+                held += 1
             await slots.acquire()  # fixed concurrency: the next request as soon as one ends
             free_at = time.perf_counter()
             if time.perf_counter() > deadline:
@@ -107,7 +111,7 @@ async def drive(
                 # stamped between them: when 512 streams ended together, starting all their
                 # successors at once held every other stream's stamps 30-65 ms.
                 await asyncio.sleep(0)
-    return Driven(outcomes, time.perf_counter() - started, lateness)
+    return Driven(outcomes, time.perf_counter() - started, lateness, held)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ class ShardResult:
     lateness: list[float]
     cpu_s: float
     error: str | None = None  # the shard could not measure: why
+    held: int = 0  # arrivals that waited for a slot (`Driven.held`)
 
     def as_message(self) -> dict[str, Any]:
         """Plain JSON for the task queue."""

@@ -160,6 +160,12 @@ class BenchmarkPlan:
         )
 
 
+def arrivals_held(plan: BenchmarkPlan, held: int) -> dict[str, int]:
+    """With arrivals at a rate, how many found the plan's most in flight sending and waited for a
+    slot: past a few, the run measured that most (`concurrency`), not the rate."""
+    return {} if plan.rate is None else {"arrivals_held_back": held}
+
+
 def checked_plan(
     settings: BenchmarkSettings,
     requests: int,
@@ -440,7 +446,7 @@ class BenchmarkUseCases:
             return replace(nothing, error=described(error)[:300])
         (driven,) = sent.driven
         return ShardResult(shard.index, worker, driven.outcomes, sent.origin, sent.origin_wall, driven.wall,
-                           sent.lags, driven.lateness, sent.cpu_s)  # fmt: skip
+                           sent.lags, driven.lateness, sent.cpu_s, held=driven.held)  # fmt: skip
 
     def merge_shards(self, run_id: int, results: list[ShardResult]) -> Run:
         """One run of its shards' requests: stored, summarized and ranked as if one worker sent them."""
@@ -462,7 +468,8 @@ class BenchmarkUseCases:
              "self_check": check}
             for r, start, check in zip(results, merged.starts, checks, strict=True)
         ]  # fmt: skip
-        return self._result(run, endpoint, plan, merged.outcomes, merged.wall, 0.0, checked, {"shards": shards})
+        held = arrivals_held(plan, sum(r.held for r in results))
+        return self._result(run, endpoint, plan, merged.outcomes, merged.wall, 0.0, checked, {"shards": shards} | held)
 
     def measure_together(self, run_ids: list[int], progress: Callable[[int, int], None] | None = None) -> list[Run]:
         """Measure runs of one plan and seed (one run, or a campaign's) side by side in one time
@@ -510,7 +517,8 @@ class BenchmarkUseCases:
         self, endpoint: Endpoint, plan: BenchmarkPlan, driven: Driven, origin: float, checked: dict[str, Any]
     ) -> Callable[[Run], Completed | Failed]:
         """The lifecycle's work for a run whose requests were sent: its result from them."""
-        return lambda run: self._result(run, endpoint, plan, driven.outcomes, driven.wall, origin, checked)
+        held = arrivals_held(plan, driven.held)
+        return lambda run: self._result(run, endpoint, plan, driven.outcomes, driven.wall, origin, checked, held)
 
     def fail(self, run_ids: list[int], reason: str) -> None:
         """Fail these runs for this reason (runs already finished are left as they are)."""
