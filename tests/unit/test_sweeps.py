@@ -29,22 +29,23 @@ def sweep(loads: list[float], min_gain: float = 0.05, max_error_rate: float = 0.
 
 def stage(load: float, tokens_per_second: float, e2e_ms: float = 1000.0, **given: object) -> Stage:
     fields: dict[str, object] = dict.fromkeys(("invalid", "error", "requests_per_second", "mean_in_flight",
-                                               "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "slo_met"))  # fmt: skip
+                                               "arrivals_held_back", "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms",
+                                               "slo_met"))  # fmt: skip
     fields |= {"requests_sent": 100, "failed_requests": 0, "output_tokens_per_second": tokens_per_second,
                "e2e_p50_ms": e2e_ms, "status": RunStatus.COMPLETED} | given  # fmt: skip
     return Stage(load, int(load), **fields)  # type: ignore[arg-type]
 
 
 MEASURED = {"requests_sent": 10, "completed": 9, "output_tokens_per_second": 120.0, "requests_per_second": 3.0,
-            "mean_in_flight": 3.5, "ttft_ms": {"p50": 100, "p99": 300}, "inter_token_latency_ms": {"p50": 20},
-            "e2e_latency_ms": {"p50": 900},
+            "mean_in_flight": 3.5, "arrivals_held_back": 2, "ttft_ms": {"p50": 100, "p99": 300},
+            "inter_token_latency_ms": {"p50": 20}, "e2e_latency_ms": {"p50": 900},
             "slo": {"met": True}}  # fmt: skip
 
 
 def test_a_stage_reads_what_its_run_measured():
     run = Run(0, 10, datetime(2026, 12, 4, tzinfo=UTC), RunSource.MEASURED, RunStatus.COMPLETED, details=MEASURED, id=5)
-    assert Stage.of(run, 4) == Stage(4, 5, RunStatus.COMPLETED, None, None, 10, 1, 120.0, 3.0, 3.5, 100.0, 300.0,
-                                     20.0, 900.0, True)  # fmt: skip
+    assert Stage.of(run, 4) == Stage(4, 5, RunStatus.COMPLETED, None, None, 10, 1, 120.0, 3.0, 3.5, 2, 100.0,
+                                     300.0, 20.0, 900.0, True)  # fmt: skip
     before = Run(0, 10, datetime(2026, 12, 4, tzinfo=UTC), RunSource.MEASURED, RunStatus.COMPLETED,
                  details={k: v for k, v in MEASURED.items() if k != "mean_in_flight"}, id=5)  # fmt: skip
     assert Stage.of(before, 4).mean_in_flight is None  # a run measured before it was reported
@@ -53,11 +54,11 @@ def test_a_stage_reads_what_its_run_measured():
 def test_a_failed_stage_has_no_throughput_or_slo_and_one_failed_before_sending_has_no_counts():
     failed = Run(0, 10, datetime(2026, 12, 4, tzinfo=UTC), RunSource.MEASURED, RunStatus.FAILED, error="boom",
                  details=MEASURED | {"completed": 0}, id=6)  # fmt: skip
-    assert Stage.of(failed, 2) == Stage(2, 6, RunStatus.FAILED, None, "boom", 10, 10, None, None, None, 100.0, 300.0,
-                                        20.0, 900.0, None)  # fmt: skip
+    assert Stage.of(failed, 2) == Stage(2, 6, RunStatus.FAILED, None, "boom", 10, 10, None, None, None, None, 100.0,
+                                        300.0, 20.0, 900.0, None)  # fmt: skip
     unsent = Run(0, 10, datetime(2026, 12, 4, tzinfo=UTC), RunSource.MEASURED, RunStatus.FAILED, error="no key",
                  details={"plan": {}}, id=7)  # fmt: skip
-    assert Stage.of(unsent, 2) == Stage(2, 7, RunStatus.FAILED, None, "no key", 0, 0, *[None] * 8)
+    assert Stage.of(unsent, 2) == Stage(2, 7, RunStatus.FAILED, None, "no key", 0, 0, *[None] * 9)
 
 
 def test_a_sweep_goes_on_while_throughput_rises_and_stops_once_it_rises_less_than_its_min_gain():
@@ -126,6 +127,23 @@ def test_a_stage_that_held_too_little_of_its_load_tells_no_saturation():
     # A sweep measured across an upgrade: its stage before reported nothing, so nothing to compare with.
     upgraded = [stage(32, 4663), stage(48, 4789, mean_in_flight=32.8)]
     assert stop_reason(sweep([32.0, 48.0, 64.0]), upgraded).startswith("saturated: throughput at concurrency 48")
+
+
+def test_a_stage_at_a_rate_whose_arrivals_waited_for_a_slot_ends_the_sweep_naming_the_concurrency():
+    """At most one in flight (the default) and 0.7 s a request: arrivals at 4 a second wait for the
+    slot. The stage measured a concurrency of 1, and every higher rate would too."""
+    rates = replace(sweep([2.0, 4.0, 8.0]), load=SweepLoad.RATE, plan={"concurrency": 1})
+    waited = [
+        stage(2, 80, requests_sent=40, arrivals_held_back=2),
+        stage(4, 160, requests_sent=40, arrivals_held_back=3),
+    ]
+    assert stop_reason(rates, waited) == (
+        "3 of 40 arrivals at rate 4 waited for a slot: the stage measured the plan's concurrency (1), not its rate; "
+        "give a higher one"
+    )
+    assert stop_reason(rates, waited[:1]) is None  # 2 of 40, 5%, is not more than HELD_BACK
+    flat = [waited[0], stage(4, 81, requests_sent=40, arrivals_held_back=30)]
+    assert stop_reason(rates, flat).startswith("saturated: throughput at rate 4")  # saturation is the finding
 
 
 def test_a_gain_of_exactly_min_gain_goes_on_and_a_stage_that_sent_nothing_has_no_error_rate():

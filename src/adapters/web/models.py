@@ -636,6 +636,9 @@ class StageOut(Out):
     mean_in_flight: float | None = Field(
         description="The requests in flight on average: the concurrency its run held (null: not reported)"
     )
+    arrivals_held_back: int | None = Field(
+        description="At a rate: arrivals that found the plan's concurrency in flight and waited (null: back to back)"
+    )
     ttft_p50_ms: float | None
     ttft_p99_ms: float | None
     itl_p50_ms: float | None

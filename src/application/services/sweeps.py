@@ -8,7 +8,9 @@ largest load that met its SLO. Each stage is a measured run; these read its deta
   more load only queues), provided it raised the requests in flight over that stage's by at least
   half as much as its load rose: one whose last requests drained for long (64 requests at
   concurrency 48 are a round and a third) held fewer than its load, and its throughput, flat or
-  not, says nothing of saturation. Otherwise the next load, until the loads run out.
+  not, says nothing of saturation. Or after a stage at a rate whose arrivals waited for a slot
+  (more than HELD_BACK of them found the plan's most in flight sending): it measured that most, not
+  its rate, and higher rates would only wait more. Otherwise the next load, until the loads run out.
 - Knee: the stage of the most throughput per second of median e2e latency (Kleinrock's power,
   throughput / delay): past it, latency grows faster than throughput.
 - Largest load meeting the SLO: the highest load of a trusted stage whose run met its SLO.
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from src.application.domain.model import Run, RunStatus, Sweep
+
+HELD_BACK = 0.05  # of a stage's arrivals, waiting for a slot, past which it measured its concurrency
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Stage:
     output_tokens_per_second: float | None
     requests_per_second: float | None
     mean_in_flight: float | None  # the concurrency its run held (None: measured before it was reported)
+    arrivals_held_back: int | None  # at a rate: arrivals that waited for a slot (None: back to back)
     ttft_p50_ms: float | None
     ttft_p99_ms: float | None
     itl_p50_ms: float | None
@@ -60,6 +65,7 @@ class Stage:
             output_tokens_per_second=details.get("output_tokens_per_second") if completed else None,
             requests_per_second=details.get("requests_per_second") if completed else None,
             mean_in_flight=details.get("mean_in_flight") if completed else None,
+            arrivals_held_back=details.get("arrivals_held_back") if completed else None,
             ttft_p50_ms=_quantile(details, "ttft_ms", "p50"),
             ttft_p99_ms=_quantile(details, "ttft_ms", "p99"),
             itl_p50_ms=_quantile(details, "inter_token_latency_ms", "p50"),
@@ -107,6 +113,11 @@ def stop_reason(sweep: Sweep, stages: Sequence[Stage]) -> str | None:
                 f"saturated: throughput {at} ({last.output_tokens_per_second:,.0f} tokens/s) rose {gain:+.1%} "
                 f"over {sweep.load} {best.load:g}'s (less than {sweep.min_gain:.0%})"
             )
+    if last.arrivals_held_back and last.arrivals_held_back > HELD_BACK * last.requests_sent:
+        return (
+            f"{last.arrivals_held_back} of {last.requests_sent} arrivals {at} waited for a slot: the stage measured "
+            f"the plan's concurrency ({sweep.plan.get('concurrency')}), not its rate; give a higher one"
+        )
     if len(stages) == len(sweep.loads):
         return "every load was measured"
     return None
