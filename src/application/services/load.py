@@ -55,8 +55,8 @@ class LoadShape:
 class Driven(NamedTuple):
     outcomes: list[RequestOutcome]  # in finishing order
     wall: float  # seconds from the first request's start to the last one's end
-    lateness: list[float] = []  # arrivals at a rate: how late each request left after its time (seconds)
-    held: int = 0  # arrivals at a rate that found the plan's most in flight sending, and waited for a slot
+    lateness: list[float]  # arrivals at a rate: how late each request left after its time (seconds)
+    held: int  # arrivals at a rate that found the plan's most in flight sending, and waited for a slot
 
 
 async def drive(
