@@ -944,6 +944,9 @@ def test_a_run_whose_client_kept_up_says_so_and_is_ranked():
     assert check["arrival_lateness_ms"]["p50"] < 20 and check["loop_lag_ms"]["p50"] < 20
     ranked = RankingUseCases(uow, use_cases.clock).rank_metric("TTFT", scope=Scope(source=RunSource.MEASURED))
     assert [entry.subject.name for entry in ranked.entries] == ["GPT-4o"]
+    # At 500 a second with one slot and 20 ms a request, every arrival but the first waits for it.
+    held = use_cases.run_now("fake", use_cases.plan(10, concurrency=1, rate=500.0, warmup=0))
+    assert held.invalid is None and held.details["arrivals_held_back"] == 9
 
 
 class BrokenClient(ScriptedClient):
