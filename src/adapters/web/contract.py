@@ -26,6 +26,9 @@ from src.application.domain.errors import InvalidParameter
 
 blueprint = Blueprint("openapi", __name__)
 ASSET_MAX_AGE = 7 * 24 * 3600
+# Swagger UI 5's files as flask-swagger-ui ships them (its page starts the UI from an inline
+# script, which the CSP forbids: docs.html starts it from a file instead).
+SWAGGER_UI = str(files("flask_swagger_ui") / "dist")
 
 
 class JouncePlugin(FlaskPlugin):
@@ -130,11 +133,6 @@ def document() -> ResponseReturnValue:
 @blueprint.get("/docs", strict_slashes=False)
 def docs() -> ResponseReturnValue:
     return render_template("docs.html")
-
-
-# Swagger UI 5's files as flask-swagger-ui ships them (its page starts the UI from an inline
-# script, which the CSP forbids: docs.html starts it from a file instead).
-SWAGGER_UI = str(files("flask_swagger_ui") / "dist")
 
 
 @blueprint.get("/docs/assets/<path:filename>")

@@ -30,6 +30,9 @@ of a thousand) as the endpoint's; 2 begins it as above.
   (Little's law). A run at a fixed concurrency holds it only while requests wait their turn: as
   the last ones drain it falls, and the run's throughput understates what that concurrency
   sustains. Under arrivals at a rate, it is the load the endpoint was under.
+- Arrivals held back (at a rate): arrivals that found the plan's most in flight (`concurrency`)
+  sending and waited for a slot. Past a few, the run measured that concurrency, not its rate.
+  Their waits are the plan's, never counted in the self-check's lateness below.
 - SLO (a plan's service-level objective): thresholds on a request's TTFT, ITL and e2e latency,
   and the share of requests that must meet all of them (default 95%: "TTFT p95 <= 1 s" is a
   TTFT threshold of 1 s met by 95%). A good request completed and met every threshold given (a
@@ -132,6 +135,11 @@ def requests_per_second(succeeded: Sequence[RequestOutcome], wall: float) -> flo
 
 def mean_in_flight(outcomes: Sequence[RequestOutcome], wall: float) -> float:
     return sum(o.e2e_s for o in outcomes) / wall if wall else 0.0
+
+
+def arrivals_held_back(rate: float | None, held: int) -> dict[str, int]:
+    """The count for a run's details: at a rate only (back to back, every request waits its turn)."""
+    return {} if rate is None else {"arrivals_held_back": held}
 
 
 def samples(succeeded: Sequence[RequestOutcome], wall: float) -> dict[str, np.ndarray]:

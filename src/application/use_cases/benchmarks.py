@@ -52,6 +52,7 @@ from src.application.services.load import Driven, LoadShape, Watched, drive, on_
 from src.application.services.measures import (
     ClientLimits,
     Slo,
+    arrivals_held_back,
     count_tokens,
     measurement_details,
     self_check,
@@ -158,12 +159,6 @@ class BenchmarkPlan:
             warmup=shard.share(self.warmup),
             rate=None if self.rate is None else self.rate / shard.count,
         )
-
-
-def arrivals_held(plan: BenchmarkPlan, held: int) -> dict[str, int]:
-    """With arrivals at a rate, how many found the plan's most in flight sending and waited for a
-    slot: past a few, the run measured that most (`concurrency`), not the rate."""
-    return {} if plan.rate is None else {"arrivals_held_back": held}
 
 
 def checked_plan(
@@ -468,7 +463,7 @@ class BenchmarkUseCases:
              "self_check": check}
             for r, start, check in zip(results, merged.starts, checks, strict=True)
         ]  # fmt: skip
-        held = arrivals_held(plan, sum(r.held for r in results))
+        held = arrivals_held_back(plan.rate, sum(r.held for r in results))
         return self._result(run, endpoint, plan, merged.outcomes, merged.wall, 0.0, checked, {"shards": shards} | held)
 
     def measure_together(self, run_ids: list[int], progress: Callable[[int, int], None] | None = None) -> list[Run]:
@@ -517,7 +512,7 @@ class BenchmarkUseCases:
         self, endpoint: Endpoint, plan: BenchmarkPlan, driven: Driven, origin: float, checked: dict[str, Any]
     ) -> Callable[[Run], Completed | Failed]:
         """The lifecycle's work for a run whose requests were sent: its result from them."""
-        held = arrivals_held(plan, driven.held)
+        held = arrivals_held_back(plan.rate, driven.held)
         return lambda run: self._result(run, endpoint, plan, driven.outcomes, driven.wall, origin, checked, held)
 
     def fail(self, run_ids: list[int], reason: str) -> None:
