@@ -4,6 +4,7 @@ by LLM, only over runs of one plan."""
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -73,8 +74,11 @@ SPEEDS = {"fast": 0.1, "middle": 0.2, "slow": 0.4}  # their mean TTFT, seconds
 
 def campaign_world(**settings):
     client = ByEndpoint({f"http://127.0.0.1:{9000 + i}/v1": ttft for i, ttft in enumerate(SPEEDS.values())})
-    # Limits well above a busy host's noise: a client that only waits never reaches them.
-    use_cases, uow, _ = benchmarks(client, client_limits=ClientLimits(loop_lag_ms=200.0), **settings)
+    # No limits: this client answers from memory, a run in ~40 ms, so one stall of a busy host outlasted a
+    # run at its p99 and marked it client-bound, leaving it out of a window (a baseline of 11 runs, not 12,
+    # in CI). The self-check has tests of its own (test_benchmark_use_cases.py).
+    unlimited = ClientLimits(loop_lag_ms=math.inf, cpu_share=math.inf)
+    use_cases, uow, _ = benchmarks(client, client_limits=unlimited, **settings)
     llms = {"fast": "GPT-4o", "middle": "GPT-4o", "slow": "Claude 3.5 Sonnet"}  # two providers of one LLM
     for i, name in enumerate(SPEEDS):
         use_cases.add_endpoint(name, llms[name], f"http://127.0.0.1:{9000 + i}/v1", "m", None)
