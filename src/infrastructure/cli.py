@@ -344,7 +344,8 @@ def _campaign(names: list[str], plan: BenchmarkPlan, enqueue: bool) -> None:
     report = campaigns.execute(queued.campaign.id or 0)
     for name, run in zip(report.endpoints, report.runs, strict=True):
         why = run.error or run.invalid
-        click.echo(f"  {name}: run {run.id} {run.status}{f' ({why})' if why else ''}")
+        failed = f", {run.failed_requests}" if run.failed_requests else ""
+        click.echo(f"  {name}: run {run.id} {run.status}{f' ({why})' if why else ''}{failed}")
     for metric in ("TTFT", "TPS"):
         ranked = campaigns.ranked_on(report, metric)
         click.echo(f"{metric} median, best first: " + ", ".join(

@@ -165,6 +165,31 @@ def test_a_campaign_page_calls_a_failed_run_untrusted(three_servers, clean_app, 
     assert f'of <a href="/visualize/campaigns/{campaign_id}">campaign {campaign_id}</a>) at ' in gone
 
 
+def test_a_campaign_tells_each_endpoints_failed_requests_on_its_page_and_the_command_line(clean_app, client,
+                                                                                           api_headers):  # fmt: skip
+    """Its rankings read answered requests only: a fast endpoint failing one request in four
+    would look the best without them."""
+    servers = {"steady": Behaviour(first_token_delay=0.05, token_delay=0.002, tokens=10),
+               "flaky": Behaviour(first_token_delay=0.02, token_delay=0.002, tokens=10, fail_every=4)}  # fmt: skip
+    with fake_servers(servers) as started:
+        benchmarks = clean_app.extensions["injector"].get(BenchmarkUseCases)
+        for name, server in started.items():
+            benchmarks.add_endpoint(name, "GPT-4o", server.base_url, "m", None)
+        body = {"endpoints": ["steady", "flaky"], "requests": 12, "warmup": 0}
+        campaign_id = client.post("/campaigns", json=body, headers=api_headers).json["campaign"]["id"]
+        wait_until_finished(client, api_headers, f"/campaigns/{campaign_id}", timeout=60)
+        result = clean_app.test_cli_runner().invoke(args=["benchmark", "--endpoint", "steady,flaky",
+                                                          "--requests", "12", "--warmup", "0"])  # fmt: skip
+    page = client.get(f"/visualize/campaigns/{campaign_id}").text
+    table = page.split('id="campaign-runs"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>(\w+)</td><td>\d+</td><td>completed</td>\s*<td>12</td><td>([^<]*)</td>", table)
+    assert rows == [("steady", "none"), ("flaky", "3 of 12 failed (http_5xx 3)")]
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert re.fullmatch(r"  steady: run \d+ completed", lines[1])
+    assert re.fullmatch(r"  flaky: run \d+ completed, 3 of 12 failed \(http_5xx 3\)", lines[2])
+
+
 def test_measured_history_gives_a_series_per_endpoint_not_an_llms_endpoints_in_turn(three_servers, client, api_headers):
     """fast and middle both serve GPT-4o: one line of both would zigzag between 20 and 50 ms."""
     for _ in range(2):

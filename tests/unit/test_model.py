@@ -62,6 +62,14 @@ def test_a_run_completes_with_its_samples_or_fails_with_its_reason_and_either_is
     assert failed.error == "x" * 500 and failed.is_finished
 
 
+def test_a_measured_runs_failed_requests_are_told_by_kind_with_the_requests_sent():
+    run = Run(seed=1, samples_per_pair=20, created_at=NOW, source=RunSource.MEASURED,
+              details={"requests_sent": 20, "errors": {"timeout": 1, "http_5xx": 3}})  # fmt: skip
+    assert run.failed_requests == "4 of 20 failed (http_5xx 3, timeout 1)"
+    for details in ({"requests_sent": 20, "errors": {}}, {"requests_sent": 20}, None):
+        assert Run(seed=1, samples_per_pair=20, created_at=NOW, details=details).failed_requests == ""
+
+
 def test_a_sweep_ends_at_a_time_with_its_reason_cut_to_500_characters():
     sweep = Sweep(1, SweepLoad.CONCURRENCY, [1, 2], {}, 0.1, 0.05, NOW)
     later = NOW + timedelta(minutes=3)

@@ -135,6 +135,17 @@ class Run:
         """Completed or failed: either is final, so a late or repeated message changes nothing."""
         return self.status in (RunStatus.COMPLETED, RunStatus.FAILED)
 
+    @property
+    def failed_requests(self) -> str:
+        """A measured run's failed requests, told: "3 of 20 failed (http_5xx 3)"; empty if none
+        failed. Its figures are its answered requests': they say nothing of the failures."""
+        details = self.details or {}
+        errors = details.get("errors", {})
+        if not errors:
+            return ""
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(errors.items()))
+        return f"{sum(errors.values())} of {details.get('requests_sent', 0)} failed ({kinds})"
+
     def start(self, now: datetime) -> None:
         self.status = RunStatus.RUNNING
         self.started_at = now
