@@ -188,6 +188,11 @@ def test_a_campaign_tells_each_endpoints_failed_requests_on_its_page_and_the_com
     lines = result.output.splitlines()
     assert re.fullmatch(r"  steady: run \d+ completed", lines[1])
     assert re.fullmatch(r"  flaky: run \d+ completed, 3 of 12 failed \(http_5xx 3\)", lines[2])
+    # The endpoint's page and the list of watched endpoints tell its failures over both runs.
+    assert 'id="endpoint-errors">http_5xx 25.0% of 24 sent</dd>' in client.get("/visualize/endpoints/flaky").text
+    assert 'id="endpoint-errors">none of 24 sent</dd>' in client.get("/visualize/endpoints/steady").text
+    listing = client.get("/visualize/endpoints").text
+    assert re.search(r'/visualize/endpoints/flaky">.*?<td>http_5xx 25.0%</td>', listing, re.S)
 
 
 def test_measured_history_gives_a_series_per_endpoint_not_an_llms_endpoints_in_turn(three_servers, client, api_headers):

@@ -247,6 +247,12 @@ def counted_runs(count: int) -> str:
     return f"{count:,} run" if count == 1 else f"{count:,} runs"
 
 
+@blueprint.app_template_filter("error_rates")
+def error_rates(rates: Mapping[str, float]) -> str:
+    """For templates: failed requests by kind, over those sent: "http_5xx 14.3%, timeout 1.0%"."""
+    return ", ".join(f"{kind} {rate:.1%}" for kind, rate in rates.items()) or "none"
+
+
 def chosen(source: MultiDict[str, str]) -> dict[str, str]:
     """A page form's fields without the empty ones (a form's empty option means "the default"),
     the first of repeated names."""
