@@ -29,6 +29,10 @@ def test_an_admin_adds_changes_and_removes_an_endpoint_and_readers_see_names_and
     changed = client.patch("/endpoints/gpt", json={"model": "gpt-4o-mini", "api_key_env": None}, headers=api_headers)
     assert changed.status_code == 200
     assert (changed.json["endpoint"]["model"], changed.json["endpoint"]["api_key_env"]) == ("gpt-4o-mini", None)
+    emptied = client.patch("/endpoints/gpt", json={"model": " "}, headers=api_headers)
+    assert emptied.status_code == 400, emptied.json
+    assert emptied.json["error"]["message"] == "an endpoint needs a model of 1 to 200 characters"
+    assert client.get("/endpoints", headers=api_headers).json["endpoints"][0]["model"] == "gpt-4o-mini"
     assert client.delete("/endpoints/gpt", headers=api_headers).status_code == 204
     gone = client.delete("/endpoints/gpt", headers=api_headers)
     assert gone.status_code == 404 and "no endpoint is named 'gpt'" in gone.json["error"]["message"]

@@ -324,10 +324,17 @@ def test_only_admins_add_endpoints_whose_names_and_models_fit_their_bounds():
         use_cases.add_endpoint("a", "GPT-4o", "http://127.0.0.1/v1", "m", None, Caller("key:3", Role.OPERATOR))
     widest = use_cases.add_endpoint("n" * 100, "GPT-4o", "http://127.0.0.1/v1", "m" * 200, None)
     assert (len(widest.name), len(widest.model)) == (100, 200)
-    for name, model in (("n" * 101, "m"), (" ", "m"), ("a", "m" * 201), ("a", "  ")):
-        with pytest.raises(InvalidParameter, match=r"^an endpoint needs a name \(at most 100 characters\) and a model "
-                                                   r"\(at most 200\)$"):  # fmt: skip
+    for name, model, wrong in (("n" * 101, "m", "name"), (" ", "m", "name"), ("a", "m" * 201, "model"),
+                               ("a", "  ", "model")):  # fmt: skip
+        with pytest.raises(InvalidParameter) as refused:
             use_cases.add_endpoint(name, "GPT-4o", "http://127.0.0.1/v1", model, None)
+        bound = 100 if wrong == "name" else 200
+        told = f"an endpoint needs a {wrong} of 1 to {bound} characters"
+        assert (str(refused.value), refused.value.parameter) == (told, wrong)
+    for model in ("", " ", "m" * 201):  # nor can a change leave it without one
+        with pytest.raises(InvalidParameter, match=r"^an endpoint needs a model of 1 to 200 characters$"):
+            use_cases.change_endpoint("n" * 100, {"model": model})
+    assert use_cases.change_endpoint("n" * 100, {"model": "m" * 200}).model == "m" * 200
 
 
 def test_admins_change_and_remove_endpoints_but_one_with_runs_is_kept():

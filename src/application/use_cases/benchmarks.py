@@ -265,8 +265,9 @@ class BenchmarkUseCases:
         self._check_address(base_url)
         self._check_key_variable(api_key_env)
         field = _max_tokens_field(max_tokens_field)
-        if not 1 <= len(name.strip()) <= 100 or not 1 <= len(model.strip()) <= 200:
-            raise InvalidParameter("an endpoint needs a name (at most 100 characters) and a model (at most 200)")
+        if not 1 <= len(name.strip()) <= 100:
+            raise InvalidParameter("an endpoint needs a name of 1 to 100 characters", parameter="name")
+        _check_model(model)
         with self.uow:
             llms = {llm.name: llm for llm in self.uow.catalogue.llms()}
             if llm_name not in llms:
@@ -296,6 +297,8 @@ class BenchmarkUseCases:
         caller.require(Role.ADMIN, "changing an endpoint")
         if unknown := sorted(set(changes) - set(CHANGEABLE)):
             raise InvalidParameter(f"an endpoint's {unknown[0]} cannot be changed", choices=list(CHANGEABLE))
+        if "model" in changes:
+            _check_model(changes["model"])
         if "base_url" in changes:
             self._check_address(changes["base_url"])
             changes = changes | {"base_url": changes["base_url"].rstrip("/")}
@@ -663,6 +666,11 @@ class BenchmarkUseCases:
             for name, array in values.items()
             if array.size
         ]
+
+
+def _check_model(model: str) -> None:
+    if not 1 <= len(model.strip()) <= 200:
+        raise InvalidParameter("an endpoint needs a model of 1 to 200 characters", parameter="model")
 
 
 def _max_tokens_field(value: str) -> MaxTokensField:
