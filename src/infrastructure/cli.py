@@ -197,10 +197,12 @@ def add_endpoint(
 @endpoints.command("list")
 @with_appcontext
 def list_endpoints() -> None:
-    for endpoint in _get(BenchmarkUseCases).endpoints():
+    benchmarks = _get(BenchmarkUseCases)
+    serving = benchmarks.llm_names()
+    for endpoint in benchmarks.endpoints():
         key = f"key in ${endpoint.api_key_env}" if endpoint.api_key_env else "no key"
         usage = "" if endpoint.stream_usage else "; no usage asked"
-        click.echo(f"{endpoint.name}: {endpoint.base_url} model {endpoint.model}"
+        click.echo(f"{endpoint.name} ({serving[endpoint.llm_id]}): {endpoint.base_url} model {endpoint.model}"
                    f" ({key}; limit in {endpoint.max_tokens_field}{usage})")  # fmt: skip
 
 

@@ -23,12 +23,17 @@ def test_an_admin_adds_changes_and_removes_an_endpoint_and_readers_see_names_and
     assert added.json["endpoint"]["base_url"] == GPT["base_url"]
     assert added.json["endpoint"]["api_key_env"] == "OPENAI_API_KEY"  # the variable's name, never a key
 
+    assert added.json["endpoint"]["llm"] == "GPT-4o"  # as it was given, and as /llms names it
+
     listed = client.get("/endpoints", headers=key(clean_app, "reader")).json["endpoints"]
-    assert [(e["name"], e["model"], e["base_url"], e["api_key_env"]) for e in listed] == [("gpt", "gpt-4o", None, None)]
+    assert [(e["name"], e["llm"], e["model"], e["base_url"], e["api_key_env"]) for e in listed] == [
+        ("gpt", "GPT-4o", "gpt-4o", None, None)
+    ]  # fmt: skip
 
     changed = client.patch("/endpoints/gpt", json={"model": "gpt-4o-mini", "api_key_env": None}, headers=api_headers)
     assert changed.status_code == 200
     assert (changed.json["endpoint"]["model"], changed.json["endpoint"]["api_key_env"]) == ("gpt-4o-mini", None)
+    assert changed.json["endpoint"]["llm"] == "GPT-4o"
     emptied = client.patch("/endpoints/gpt", json={"model": " "}, headers=api_headers)
     assert emptied.status_code == 400, emptied.json
     assert emptied.json["error"]["message"] == "an endpoint needs a model of 1 to 200 characters"
@@ -184,8 +189,8 @@ def test_endpoints_are_added_and_listed_on_the_command_line_with_their_max_token
     assert strict.exit_code == 0, strict.output
     listed = cli.invoke(args=["endpoints", "list"]).output.splitlines()
     assert listed == [
-        "o-series: http://127.0.0.1:9/v1 model o4-mini (no key; limit in max_completion_tokens)",
-        "strict: http://127.0.0.1:9/v1 model m (no key; limit in max_tokens; no usage asked)",
+        "o-series (GPT-4o): http://127.0.0.1:9/v1 model o4-mini (no key; limit in max_completion_tokens)",
+        "strict (GPT-4o): http://127.0.0.1:9/v1 model m (no key; limit in max_tokens; no usage asked)",
     ]
     wrong = cli.invoke(args=["endpoints", "add", "--name", "x", "--llm", "GPT-4o", "--base-url", "http://127.0.0.1:9/v1",
                              "--model", "m", "--max-tokens-field", "max_new_tokens"])  # fmt: skip

@@ -38,8 +38,8 @@ blueprint = Blueprint("benchmarks", __name__)
 @api.validate(resp=answers((200, EndpointList, "The endpoints"), *READING), tags=[MEASURED])
 def list_endpoints(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
     """The OpenAI-compatible endpoints that measured runs benchmark"""
-    admin = caller().role is Role.ADMIN
-    return EndpointList(endpoints=[EndpointOut.of(e, with_address=admin) for e in benchmarks.endpoints()])
+    admin, serving = caller().role is Role.ADMIN, benchmarks.llm_names()
+    return EndpointList(endpoints=[EndpointOut.of(e, serving[e.llm_id], admin) for e in benchmarks.endpoints()])
 
 
 @blueprint.get("/monitoring/endpoints")
@@ -65,7 +65,7 @@ def add_endpoint(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
         max_tokens_field=body.max_tokens_field, stream_usage=body.stream_usage,
     )  # fmt: skip
     location = url_for("benchmarks.change_endpoint", name=endpoint.name)
-    return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, with_address=True)), 201, {"Location": location}
+    return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, body.llm, with_address=True)), 201, {"Location": location}
 
 
 @blueprint.patch("/endpoints/<name>")
@@ -77,7 +77,8 @@ def change_endpoint(name: str, benchmarks: BenchmarkUseCases) -> ResponseReturnV
     measured"""
     body: EndpointChange = request.context.json  # type: ignore[attr-defined]
     endpoint = benchmarks.change_endpoint(name, body.changes(), caller())
-    return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, with_address=True))
+    serving = benchmarks.llm_names()[endpoint.llm_id]
+    return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, serving, with_address=True))
 
 
 @blueprint.delete("/endpoints/<name>")

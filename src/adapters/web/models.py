@@ -726,6 +726,7 @@ class MetricList(Out):
 class EndpointOut(Out):
     id: int
     name: str
+    llm: str = Field(description="The catalogue LLM it serves, as /llms names it")
     llm_id: int
     base_url: str | None = Field(description="admins only")
     model: str
@@ -735,9 +736,10 @@ class EndpointOut(Out):
     created_at: Timestamp
 
     @classmethod
-    def of(cls, endpoint: Endpoint, with_address: bool) -> EndpointOut:
+    def of(cls, endpoint: Endpoint, llm: str, with_address: bool) -> EndpointOut:
         """Its URL and the name of its key's variable only for admins (`with_address`)."""
-        shown = cls.model_validate(endpoint)
+        fields = {name: getattr(endpoint, name) for name in cls.model_fields if name != "llm"}
+        shown = cls.model_validate(fields | {"llm": llm})
         return shown if with_address else shown.model_copy(update={"base_url": None, "api_key_env": None})
 
 
