@@ -49,6 +49,12 @@ def test_an_endpoints_runs_are_listed_failed_ones_too_and_an_unknown_endpoint_na
     assert [r["id"] for r in listed["runs"]] == failed[::-1] and listed["total"] == 2
     assert client.get("/runs?endpoint=down&status=completed", headers=api_headers).json["total"] == 0
     assert client.get("/runs", headers=api_headers).json["total"] == 4
+    measured = client.get("/runs?source=measured", headers=api_headers).json
+    assert measured["total"] == 3 and {r["source"] for r in measured["runs"]} == {"measured"}
+    simulated = client.get("/runs?source=simulated", headers=api_headers).json
+    assert simulated["total"] == 1 and simulated["runs"][0]["source"] == "simulated"
+    wrong = client.get("/runs?source=real", headers=api_headers)
+    assert wrong.status_code == 400 and wrong.json["error"]["choices"] == ["simulated", "measured"], wrong.json
     unknown = client.get("/runs?endpoint=up", headers=api_headers)
     assert unknown.status_code == 400
     assert unknown.json["error"] == {"status": 400, "message": "unknown endpoint 'up'", "choices": ["down", "other"]}

@@ -167,17 +167,25 @@ class FakeRunRepository(AbstractRunRepository):
         return max(matching, key=lambda r: (r.finished_at or r.created_at, r.id or 0), default=None)
 
     def list(
-        self, limit: int, offset: int, status: RunStatus | None = None, endpoint_id: int | None = None
+        self,
+        limit: int,
+        offset: int,
+        status: RunStatus | None = None,
+        endpoint_id: int | None = None,
+        source: RunSource | None = None,
     ) -> list[Run]:
-        runs = sorted(self._filtered(status, endpoint_id), key=lambda r: -(r.id or 0))
+        runs = sorted(self._filtered(status, endpoint_id, source), key=lambda r: -(r.id or 0))
         return runs[offset : offset + limit]
 
-    def count(self, status: RunStatus | None = None, endpoint_id: int | None = None) -> int:
-        return len(self._filtered(status, endpoint_id))
+    def count(
+        self, status: RunStatus | None = None, endpoint_id: int | None = None, source: RunSource | None = None
+    ) -> int:
+        return len(self._filtered(status, endpoint_id, source))
 
-    def _filtered(self, status: RunStatus | None, endpoint_id: int | None) -> list[Run]:
+    def _filtered(self, status: RunStatus | None, endpoint_id: int | None, source: RunSource | None) -> list[Run]:
         return [r for r in self.store.runs.values()
-                if status in (None, r.status) and endpoint_id in (None, r.endpoint_id)]  # fmt: skip
+                if status in (None, r.status) and endpoint_id in (None, r.endpoint_id)
+                and source in (None, r.source)]  # fmt: skip
 
     def data_version(self) -> str:
         finished = [r for r in self.store.runs.values() if r.is_finished]

@@ -1201,6 +1201,10 @@ def test_runs_are_listed_by_endpoint_and_status_and_an_unknown_endpoint_names_th
     assert listed(10, 0, RunStatus.FAILED, "fake") == ([failed.id], 1)
     assert listed(1, 1, endpoint="fake") == ([completed.id], 2)
     assert listed(10, 0) == ([elsewhere.id, failed.id, completed.id], 3)
+    simulated = runs.queue(seed=1, samples_per_pair=5)
+    assert listed(10, 0, source=RunSource.MEASURED) == ([elsewhere.id, failed.id, completed.id], 3)
+    assert listed(10, 0, source=RunSource.SIMULATED) == ([simulated.id], 1)
+    assert listed(10, 0, RunStatus.FAILED, source=RunSource.SIMULATED) == ([], 0)
     with pytest.raises(InvalidParameter, match=r"^unknown endpoint 'u{100}'$") as refused:
         runs.list(10, 0, endpoint="u" * 150)
     assert (refused.value.choices, refused.value.parameter) == (["fake", "other"], "endpoint")

@@ -98,13 +98,21 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
         ).first()
 
     def list(
-        self, limit: int, offset: int, status: RunStatus | None = None, endpoint_id: int | None = None
+        self,
+        limit: int,
+        offset: int,
+        status: RunStatus | None = None,
+        endpoint_id: int | None = None,
+        source: RunSource | None = None,
     ) -> list[Run]:
-        query = _filtered(select(Run), status, endpoint_id).order_by(orm.simulation_runs.c.id.desc())
+        query = _filtered(select(Run), status, endpoint_id, source).order_by(orm.simulation_runs.c.id.desc())
         return list(self.session.scalars(query.limit(limit).offset(offset)))
 
-    def count(self, status: RunStatus | None = None, endpoint_id: int | None = None) -> int:
-        return self.session.scalar(_filtered(select(func.count()).select_from(Run), status, endpoint_id)) or 0
+    def count(
+        self, status: RunStatus | None = None, endpoint_id: int | None = None, source: RunSource | None = None
+    ) -> int:
+        counted = _filtered(select(func.count()).select_from(Run), status, endpoint_id, source)
+        return self.session.scalar(counted) or 0
 
     def data_version(self) -> str:
         # How many runs have finished and when the last did: a database emptied and filled again
@@ -312,11 +320,15 @@ class SqlAlchemyApiKeyRepository(AbstractApiKeyRepository):
         return list(self.session.scalars(select(ApiKey).order_by(orm.api_keys.c.id.desc())))
 
 
-def _filtered(query: Select[Any], status: RunStatus | None, endpoint_id: int | None) -> Select[Any]:
+def _filtered(
+    query: Select[Any], status: RunStatus | None, endpoint_id: int | None, source: RunSource | None
+) -> Select[Any]:
     runs = orm.simulation_runs.c
     if status is not None:
         query = query.where(runs.status == status)
-    return query if endpoint_id is None else query.where(runs.endpoint_id == endpoint_id)
+    if endpoint_id is not None:
+        query = query.where(runs.endpoint_id == endpoint_id)
+    return _of_source(query, source)
 
 
 def _of_source(query: Select[Any], source: RunSource | None) -> Select[Any]:

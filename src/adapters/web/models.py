@@ -377,6 +377,7 @@ class RunListQuery(Query):
     offset: query_whole(bounds.OFFSET) = Field(0, description="Runs to skip")  # type: ignore[valid-type]
     status: one_of([s.value for s in RunStatus]) = Field(None, description="Only this status")  # type: ignore[valid-type]
     endpoint: text() = Field(None, description="Only this endpoint's measured runs")  # type: ignore[valid-type]
+    source: one_of([s.value for s in RunSource]) = Field(None, description="Only simulated or measured runs")  # type: ignore[valid-type]
 
 
 class RunRequest(Body):

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from src.adapters.web.auth import caller
 from src.adapters.web.contract import JSON_LINES, MEASURED, READING, RUNS, STARTING_WORK, answers, api
 from src.adapters.web.models import ID_IN_PATH, RequestRecord, RunEnvelope, RunList, RunListQuery, RunOut, RunRequest
-from src.application.domain.model import RunStatus
+from src.application.domain.model import RunSource, RunStatus
 from src.application.use_cases.benchmarks import BenchmarkUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 
@@ -34,7 +34,8 @@ def list_runs(simulations: SimulationUseCases) -> ResponseReturnValue:
     """Runs, newest first"""
     query: RunListQuery = request.context.query  # type: ignore[attr-defined]
     status = RunStatus(query.status) if query.status else None
-    runs, total = simulations.list(query.limit, query.offset, status, query.endpoint)
+    source = RunSource(query.source) if query.source else None
+    runs, total = simulations.list(query.limit, query.offset, status, query.endpoint, source)
     return RunList(runs=[RunOut.model_validate(run) for run in runs], total=total, limit=query.limit,
                    offset=query.offset)  # fmt: skip
 

@@ -128,12 +128,19 @@ class AbstractRunRepository(abc.ABC):
 
     @abc.abstractmethod
     def list(
-        self, limit: int, offset: int, status: RunStatus | None = None, endpoint_id: int | None = None
+        self,
+        limit: int,
+        offset: int,
+        status: RunStatus | None = None,
+        endpoint_id: int | None = None,
+        source: RunSource | None = None,
     ) -> list[Run]:
-        """A page of runs (of that status, of that endpoint), newest first."""
+        """A page of runs (of that status, of that endpoint, of that source), newest first."""
 
     @abc.abstractmethod
-    def count(self, status: RunStatus | None = None, endpoint_id: int | None = None) -> int: ...
+    def count(
+        self, status: RunStatus | None = None, endpoint_id: int | None = None, source: RunSource | None = None
+    ) -> int: ...
 
     @abc.abstractmethod
     def data_version(self) -> str:

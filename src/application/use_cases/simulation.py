@@ -155,9 +155,15 @@ class SimulationUseCases:
             return self._get(run_id)
 
     def list(
-        self, limit: int, offset: int, status: RunStatus | None = None, endpoint: str | None = None
+        self,
+        limit: int,
+        offset: int,
+        status: RunStatus | None = None,
+        endpoint: str | None = None,
+        source: RunSource | None = None,
     ) -> tuple[list[Run], int]:
-        """A page of runs, newest first, and how many there are (of that status, of that endpoint)."""
+        """A page of runs, newest first, and how many there are (of that status, of that endpoint,
+        of that source)."""
         with self.uow:
             endpoint_id = None
             if endpoint is not None:
@@ -166,7 +172,8 @@ class SimulationUseCases:
                     raise InvalidParameter(f"unknown endpoint {endpoint[:100]!r}", choices=sorted(named),
                                            parameter="endpoint")  # fmt: skip
                 endpoint_id = named[endpoint]
-            return self.uow.runs.list(limit, offset, status, endpoint_id), self.uow.runs.count(status, endpoint_id)
+            page = self.uow.runs.list(limit, offset, status, endpoint_id, source)
+            return page, self.uow.runs.count(status, endpoint_id, source)
 
     def summaries(self, run_id: int) -> dict[str, dict[str, MetricSummary]]:
         """The run's summaries by LLM name, then metric name, in catalogue order."""
