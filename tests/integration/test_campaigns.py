@@ -51,6 +51,9 @@ def test_a_campaign_ranks_three_endpoints_in_their_true_order_with_intervals(thr
         ("fast", "completed", None), ("middle", "completed", None), ("slow", "completed", None)
     ]  # fmt: skip
     seeds = {r["run"]["seed"] for r in found["runs"]}
+    assert {r["run"]["campaign_id"] for r in found["runs"]} == {campaign_id}
+    one = client.get(f"/runs/{found['runs'][0]['run']['id']}", headers=api_headers).json["run"]
+    assert one["campaign_id"] == campaign_id  # a run read alone says whose part it was
     assert len(seeds) == 1  # one arrival schedule for all
     overall = found["ranking"]
     assert [(r["endpoint"], r["llm"], r["rank"]) for r in overall["results"]] == [

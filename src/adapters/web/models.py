@@ -561,6 +561,7 @@ class RunOut(Out):
     )
     requested_by: str | None = Field(description="key:<id>, bootstrap, schedule or cli")
     sweep_id: int | None = Field(description="Measured runs: the sweep it is a stage of, if any")
+    campaign_id: int | None = Field(description="Measured runs: the campaign it is one endpoint's part of, if any")
     invalid: str | None = Field(
         description="Why its measurements cannot be trusted (a measured run whose client was the bottleneck): "
         "rankings of the latest run and of windows leave it out; rank it alone with run_id"
