@@ -136,6 +136,15 @@ def set_role(email: str, role: str) -> None:
     click.echo(f"{user.email} is now {user.role}")
 
 
+@users.command("list")
+@with_appcontext
+def list_users() -> None:
+    """Every account: its role, when it registered, and its active keys."""
+    for user, keys in _get(AccountUseCases).users():
+        click.echo(f"{user.email}: {user.role}, registered {user.created_at:%Y-%m-%d %H:%M} UTC,"
+                   f" {keys} active key{'' if keys == 1 else 's'}")  # fmt: skip
+
+
 @click.group()
 def llms() -> None:
     """The LLM catalogue: the twelve of catalogue.json, and those added."""

@@ -205,9 +205,14 @@ def test_a_reader_account_cannot_make_stronger_keys_and_an_admin_can(client, cle
     forged = client.post("/keys", data={"name": "sneaky", "role": "admin", "csrf_token": token})
     assert forged.status_code == 400 and "this account may issue reader keys" in forged.data.decode()
 
+    listed = clean_app.test_cli_runner().invoke(args=["users", "list"])
+    assert re.fullmatch(rf"{re.escape(email)}: reader, registered \d{{4}}-\d\d-\d\d \d\d:\d\d UTC, 0 active keys\n",
+                        listed.output), listed.output  # fmt: skip
     result = clean_app.test_cli_runner().invoke(args=["users", "set-role", email, "admin"])
     assert result.exit_code == 0 and "is now admin" in result.output
     secret = create_key(client, "ops", role="operator")
+    listed = clean_app.test_cli_runner().invoke(args=["users", "list"]).output
+    assert listed.startswith(f"{email}: admin, registered ") and listed.endswith(" UTC, 1 active key\n")
     run = client.post("/runs", json={"samples_per_pair": 10}, headers={"api-key": secret})
     assert run.status_code == 202 and run.json["run"]["requested_by"].startswith("key:")
     page = client.get("/keys").data.decode()

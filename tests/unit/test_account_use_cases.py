@@ -201,3 +201,12 @@ def test_missing_and_unknown_keys_are_told_apart_and_a_strangers_key_cannot_be_r
         accounts.issue_api_key("ops", ada.id, Role.ADMIN)
     with pytest.raises(Forbidden, match=r"^this account may issue no keys, not reader keys$"):
         accounts.issue_api_key("ghost", 404)
+
+
+def test_accounts_are_listed_in_the_order_they_registered_with_their_active_keys(accounts):
+    ada = accounts.register("ada@example.com", STRONG)
+    accounts.register("bob@example.com", STRONG)
+    accounts.issue_api_key("laptop", ada.id)
+    accounts.revoke_api_key(ada.id, accounts.issue_api_key("old", ada.id).key.id)
+    accounts.issue_api_key("ci")  # the command line's: no account's
+    assert [(user.email, keys) for user, keys in accounts.users()] == [("ada@example.com", 1), ("bob@example.com", 0)]

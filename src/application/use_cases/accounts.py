@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -101,6 +102,13 @@ class AccountUseCases:
             user.role = role
             self.uow.commit()
             return user
+
+    def users(self) -> list[tuple[User, int]]:
+        """Every account, in the order they registered, with how many active keys it holds (the
+        command line's business)."""
+        with self.uow:
+            active = Counter(key.user_id for key in self.uow.api_keys.list() if key.is_active)
+            return [(user, active[user.id]) for user in self.uow.users.list()]
 
     def user_by_email(self, email: str) -> User:
         with self.uow:
