@@ -13,6 +13,7 @@ from sqlalchemy import event, text
 from src.adapters.web.auth import REMEMBER_SECONDS
 from src.infrastructure.app import create_app
 from src.infrastructure.database import db
+from tests.support.polling import wait_until_finished
 
 PASSWORD = "Correct-Horse-42"
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -215,6 +216,7 @@ def test_a_reader_account_cannot_make_stronger_keys_and_an_admin_can(client, cle
     assert listed.startswith(f"{email}: admin, registered ") and listed.endswith(" UTC, 1 active key\n")
     run = client.post("/runs", json={"samples_per_pair": 10}, headers={"api-key": secret})
     assert run.status_code == 202 and run.json["run"]["requested_by"].startswith("key:")
+    wait_until_finished(client, {"api-key": secret}, f"/runs/{run.json['run']['id']}")  # before its database goes
     page = client.get("/keys").data.decode()
     assert "<select" in page and "API keys of every account" in page and email in page
 
