@@ -104,6 +104,16 @@ def test_runs_of_two_plans_are_never_pooled_and_the_error_names_both(three_serve
     chosen = client.get(f"{day}&plan={key}", headers=api_headers).json
     assert chosen["window"]["plan"]["key"] == key and [r["n"] for r in chosen["results"]] == [12, 12, 12]
 
+    # The page, whose selector lists no plans, offers each as a link to itself with that plan.
+    page = client.get("/visualize?metric_name=TTFT&source=measured&window=24h&group_by=endpoint")
+    assert page.status_code == 400 and "never pooled: choose one with plan:" in page.text
+    links = dict(re.findall(r'<li><a href="([^"]+)">(\w+) \(', page.text.split('id="plan-choices"')[1]))
+    assert sorted(links.values()) == sorted(c.split(" ")[0] for c in error["choices"])
+    link = next(href for href, plan in links.items() if plan == key).replace("&amp;", "&")
+    assert link.startswith("/visualize?") and f"plan={key}" in link and "group_by=endpoint" in link
+    shown = client.get(link)
+    assert shown.status_code == 200 and 'id="chart-ranking"' in shown.text
+
 
 def test_latest_and_windows_hold_each_endpoints_runs_however_many_runs_of_others_came_after(
     three_servers, client, api_headers, monkeypatch

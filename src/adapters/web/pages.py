@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
+from flask import Blueprint, Response, current_app, render_template, request, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
@@ -57,7 +57,7 @@ def visualize(rankings: RankingUseCases) -> ResponseReturnValue:
     try:
         context.update(_metric_page(rankings, source))
     except DomainError as error:
-        return _with_message(error, "visualize.html", context)
+        return _with_message(error, "visualize.html", context, source)
     return render_template("visualize.html", **context, csv_endpoint="pages.visualize_csv", query=source)
 
 
@@ -71,7 +71,7 @@ def visualize_all(rankings: RankingUseCases) -> ResponseReturnValue:
     try:
         context.update(_overall_page(rankings, source))
     except DomainError as error:
-        return _with_message(error, "visualize_all.html", context)
+        return _with_message(error, "visualize_all.html", context, source)
     return render_template("visualize_all.html", **context, csv_endpoint="pages.visualize_all_csv", query=source)
 
 
@@ -271,8 +271,18 @@ def _selector_context(source: Mapping[str, str], catalogue_metrics: list[Metric]
     }
 
 
-def _with_message(error: DomainError, template: str, context: dict[str, object]) -> ResponseReturnValue:
-    """The page itself, with the selector and a clear message: never an error page."""
-    choices = getattr(error, "choices", None)
-    context["message"] = str(error) + (f". Valid choices: {', '.join(choices)}" if choices else "")
+def _with_message(
+    error: DomainError, template: str, context: dict[str, object], source: Mapping[str, str]
+) -> ResponseReturnValue:
+    """The page itself, with the selector and a clear message: never an error page. Plans, which
+    the selector does not list, are offered as links: this page with that plan."""
+    choices = getattr(error, "choices", None) or []
+    if getattr(error, "parameter", None) == "plan":
+        context["message"] = f"{error}:"
+        context["plan_choices"] = [
+            (choice, url_for(str(request.endpoint), **{**source, "plan": choice.split(" ", 1)[0]}))
+            for choice in choices  # each reads "<key> (<description>; <runs>)"
+        ]
+    else:
+        context["message"] = str(error) + (f". Valid choices: {', '.join(choices)}" if choices else "")
     return render_template(template, **context), STATUS_BY_ERROR.get(type(error), 400)
