@@ -84,6 +84,8 @@ def test_a_campaign_ranks_three_endpoints_in_their_true_order_with_intervals(thr
     by_endpoint = client.get(f"/visualize?metric_name=TTFT&source=measured&group_by=endpoint&campaign_id={campaign_id}")
     assert by_endpoint.status_code == 200 and '<option value="endpoint" selected>endpoints</option>' in by_endpoint.text
     assert by_endpoint.text.index("<td>fast</td>") < by_endpoint.text.index("<td>slow</td>")
+    assert f"<strong>3 runs</strong> of campaign {campaign_id}," in by_endpoint.text
+    assert "Distribution per endpoint, best first" in by_endpoint.text  # its table's first column: endpoint
     csv = client.get(f"/visualize/campaigns/{campaign_id}/ttft.csv", headers=api_headers).text.splitlines()
     assert csv[0].startswith("rank,95% rank interval,endpoint,") and [row.split(",")[2] for row in csv[1:]] == [
         "fast", "middle", "slow"
@@ -113,6 +115,8 @@ def test_runs_of_two_plans_are_never_pooled_and_the_error_names_both(three_serve
     assert link.startswith("/visualize?") and f"plan={key}" in link and "group_by=endpoint" in link
     shown = client.get(link)
     assert shown.status_code == 200 and 'id="chart-ranking"' in shown.text
+    assert "<strong>3 runs</strong> of the last 24h," in shown.text  # the runs of the plan chosen
+    assert f'id="selection-plan">Plan {key}: 12 requests, concurrency 2' in shown.text
 
 
 def test_latest_and_windows_hold_each_endpoints_runs_however_many_runs_of_others_came_after(
@@ -125,6 +129,8 @@ def test_latest_and_windows_hold_each_endpoints_runs_however_many_runs_of_others
     latest = client.get("/metrics/?metric_name=TTFT&source=measured&group_by=endpoint", headers=api_headers).json
     assert sorted(r["endpoint"] for r in latest["results"]) == ["fast", "middle", "slow"]
     assert latest["window"]["runs"] == 3
+    page = " ".join(client.get("/visualize?metric_name=TTFT&source=measured&group_by=endpoint").text.split())
+    assert "<strong>3 runs</strong>, each endpoint's newest, finished " in page
     day = client.get("/metrics/?metric_name=TTFT&source=measured&window=24h&group_by=endpoint", headers=api_headers)
     assert day.json["window"]["runs"] == 7 and day.json["window"]["plan"]["runs"] == 7  # from the rollups
     assert sorted((r["endpoint"], r["n"]) for r in day.json["results"]) == [("fast", 18), ("middle", 18), ("slow", 6)]

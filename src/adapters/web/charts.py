@@ -152,6 +152,7 @@ def ranking_bars(ranking: MetricRanking, milliseconds: bool = False) -> Chart:
 def distribution_boxes(ranking: MetricRanking) -> Chart:
     """Box p25-p75, line at the median, whiskers at p1 and p99 (`PairStatistics.box`)."""
     quantiles = {e.subject.name: [*e.statistics.box(), e.statistics.mean] for e in ranking.entries}
+    ranked = kind(ranking.entries)
     boxes = [
         {
             "type": "box",
@@ -170,9 +171,9 @@ def distribution_boxes(ranking: MetricRanking) -> Chart:
     ]
     figure = _figure(boxes, yaxis={"title": {"text": axis_title(ranking.metric)}})
     unit = ranking.metric.unit
-    table = Table(["LLM", *(f"{q} ({unit})" for q in ("p1", "p25", "median", "p75", "p99", "mean"))],
+    table = Table([ranked, *(f"{q} ({unit})" for q in ("p1", "p25", "median", "p75", "p99", "mean"))],
                   [[name, *values] for name, values in quantiles.items()])  # fmt: skip
-    return Chart(f"Distribution per LLM, {BEST_FIRST}", "Box: p25 to p75, line: median, whiskers: p1 to p99.",
+    return Chart(f"Distribution per {ranked}, {BEST_FIRST}", "Box: p25 to p75, line: median, whiskers: p1 to p99.",
                  figure, table)  # fmt: skip
 
 
