@@ -86,6 +86,11 @@ def test_a_campaign_ranks_three_endpoints_in_their_true_order_with_intervals(thr
     assert by_endpoint.text.index("<td>fast</td>") < by_endpoint.text.index("<td>slow</td>")
     assert f"<strong>3 runs</strong> of campaign {campaign_id}," in by_endpoint.text
     assert "Distribution per endpoint, best first" in by_endpoint.text  # its table's first column: endpoint
+    overall = f"/visualize/all?source=measured&group_by=endpoint&campaign_id={campaign_id}"
+    assert "Per-metric win rate of every endpoint" in client.get(overall).text
+    for chart, header in (("scores", "rank,95% rank interval,endpoint,score"), ("heatmap", "endpoint,TTFT (seconds)")):
+        csv_text = client.get(overall.replace("/all?", f"/all/{chart}.csv?")).text
+        assert csv_text.startswith(header), csv_text[:80]
     csv = client.get(f"/visualize/campaigns/{campaign_id}/ttft.csv", headers=api_headers).text.splitlines()
     assert csv[0].startswith("rank,95% rank interval,endpoint,") and [row.split(",")[2] for row in csv[1:]] == [
         "fast", "middle", "slow"

@@ -215,6 +215,7 @@ def trend_lines(history: MetricHistory) -> Chart:
 
 def score_bars(ranking: OverallRanking) -> Chart:
     entries = ranking.entries
+    ranked = kind(entries)
     bars = {
         "type": "bar",
         "x": [e.subject.name for e in entries],
@@ -232,13 +233,13 @@ def score_bars(ranking: OverallRanking) -> Chart:
     }
     figure = _figure([bars], yaxis={"title": {"text": "score (0-1) — higher is better"}, "range": [0, 1.05]})
     table = Table(
-        ["rank", "95% rank interval", "LLM", "score", "95% low", "95% high"],
+        ["rank", "95% rank interval", ranked, "score", "95% low", "95% high"],
         [[e.rank, "{}-{}".format(*e.rank_interval), e.subject.name, e.score, *e.score_interval] for e in entries],
     )
     return Chart(
         f"Overall score (mean win rate), {BEST_FIRST}",
-        "The weighted share of rivals each LLM beats per metric (exact ties half): 1 beats every rival on every "
-        "metric. Error bars: 95% interval of the score.",
+        f"The weighted share of rivals each {ranked} beats per metric (exact ties half): 1 beats every rival on "
+        "every metric. Error bars: 95% interval of the score.",
         figure,
         table,
     )
@@ -267,13 +268,14 @@ def score_heatmap(ranking: OverallRanking, metrics: list[Metric]) -> Chart:
         margin={"l": 130, "r": 10, "t": 20, "b": 50},
         yaxis={"autorange": "reversed"},
     )
-    columns = ["LLM"] + [f"{n} ({units[n]})" for n in names] + [f"{n} score" for n in names]
+    ranked = kind(entries)
+    columns = [ranked] + [f"{n} ({units[n]})" for n in names] + [f"{n} score" for n in names]
     rows = [
         [e.subject.name, *(e.by_metric[n].value for n in names), *(e.by_metric[n].score for n in names)]
         for e in entries
     ]
-    return Chart("Per-metric win rate of every LLM", "Darker is better: 1 beats every rival on its metric.", figure,
-                 Table(columns, rows))  # fmt: skip
+    return Chart(f"Per-metric win rate of every {ranked}", "Darker is better: 1 beats every rival on its metric.",
+                 figure, Table(columns, rows))  # fmt: skip
 
 
 def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
