@@ -24,6 +24,9 @@ def test_an_admin_adds_changes_and_removes_an_endpoint_and_readers_see_names_and
     assert added.json["endpoint"]["api_key_env"] == "OPENAI_API_KEY"  # the variable's name, never a key
 
     assert added.json["endpoint"]["llm"] == "GPT-4o"  # as it was given, and as /llms names it
+    assert client.get(added.headers["Location"], headers=api_headers).json == added.json  # where it points
+    read = client.get("/endpoints/gpt", headers=key(clean_app, "reader")).json["endpoint"]
+    assert (read["name"], read["llm"], read["base_url"], read["api_key_env"]) == ("gpt", "GPT-4o", None, None)
 
     listed = client.get("/endpoints", headers=key(clean_app, "reader")).json["endpoints"]
     assert [(e["name"], e["llm"], e["model"], e["base_url"], e["api_key_env"]) for e in listed] == [
@@ -41,6 +44,7 @@ def test_an_admin_adds_changes_and_removes_an_endpoint_and_readers_see_names_and
     assert client.delete("/endpoints/gpt", headers=api_headers).status_code == 204
     gone = client.delete("/endpoints/gpt", headers=api_headers)
     assert gone.status_code == 404 and "no endpoint is named 'gpt'" in gone.json["error"]["message"]
+    assert client.get("/endpoints/gpt", headers=api_headers).status_code == 404
 
 
 def test_only_admins_manage_endpoints(client, clean_app, api_headers):

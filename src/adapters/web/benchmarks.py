@@ -42,6 +42,15 @@ def list_endpoints(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
     return EndpointList(endpoints=[EndpointOut.of(e, serving[e.llm_id], admin) for e in benchmarks.endpoints()])
 
 
+@blueprint.get("/endpoints/<name>")
+@api.validate(resp=answers((200, EndpointEnvelope, "The endpoint"), *READING, 404), tags=[MEASURED])
+def get_endpoint(name: str, benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
+    """One endpoint, where adding it pointed (its base URL and key variable for admins only)"""
+    endpoint = benchmarks.endpoint(name)
+    serving = benchmarks.llm_names()[endpoint.llm_id]
+    return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, serving, with_address=caller().role is Role.ADMIN))
+
+
 @blueprint.get("/monitoring/endpoints")
 @api.validate(resp=answers((200, EndpointStatusList, "Each watched endpoint"), *READING), tags=[MEASURED])
 def endpoint_statuses(monitoring: MonitoringUseCases) -> ResponseReturnValue:
@@ -64,7 +73,7 @@ def add_endpoint(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
         body.name, body.llm, body.base_url, body.model, body.api_key_env, caller(),
         max_tokens_field=body.max_tokens_field, stream_usage=body.stream_usage,
     )  # fmt: skip
-    location = url_for("benchmarks.change_endpoint", name=endpoint.name)
+    location = url_for("benchmarks.get_endpoint", name=endpoint.name)
     return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, body.llm, with_address=True)), 201, {"Location": location}
 
 
