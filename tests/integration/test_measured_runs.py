@@ -132,9 +132,11 @@ def test_poisson_arrivals_are_a_load_shape(benchmarks):
 
 
 def test_arrivals_held_back_by_the_plans_most_in_flight_are_counted_and_leave_the_client_trusted(benchmarks):
-    """40 arrivals a second, one in flight at most, 0.1 s a request: all but the first wait for the
-    slot. The plan holds them back, not the client: the run is not client-bound, and says so."""
-    with FakeOpenAI(Behaviour(first_token_delay=0.05, token_delay=0.005, tokens=10)) as server:
+    """40 arrivals a second, one in flight at most, 0.3 s a request: all but the first wait for the
+    slot. The plan holds them back, not the client: the run is not client-bound, and says so. (Each
+    hand-over of the slot leaves it empty for the client's turn: a few ms on a busy host, which at
+    0.1 s a request held 0.93 in flight.)"""
+    with FakeOpenAI(Behaviour(first_token_delay=0.05, token_delay=0.025, tokens=10)) as server:
         benchmarks.add_endpoint("capped", "GPT-4o mini", server.base_url, "mini", None)
         run = benchmarks.run_now("capped", benchmarks.plan(10, concurrency=1, rate=40.0, warmup=0))
     assert run.status is RunStatus.COMPLETED and run.invalid is None, run.invalid
