@@ -85,6 +85,8 @@ def test_a_campaign_ranks_three_endpoints_in_their_true_order_with_intervals(thr
     assert by_endpoint.status_code == 200 and '<option value="endpoint" selected>endpoints</option>' in by_endpoint.text
     assert by_endpoint.text.index("<td>fast</td>") < by_endpoint.text.index("<td>slow</td>")
     assert f"<strong>3 runs</strong> of campaign {campaign_id}," in by_endpoint.text
+    fast_run = next(r["run"]["id"] for r in found["runs"] if r["endpoint"] == "fast")
+    assert f">#{fast_run} fast · " in by_endpoint.text  # the run selector tells each run's endpoint
     assert "Distribution per endpoint, best first" in by_endpoint.text  # its table's first column: endpoint
     overall = f"/visualize/all?source=measured&group_by=endpoint&campaign_id={campaign_id}"
     assert "Per-metric win rate of every endpoint" in client.get(overall).text

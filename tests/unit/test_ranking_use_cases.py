@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 
 from src.application.domain.errors import Conflict, InvalidParameter, NotFound
-from src.application.domain.model import RunSource
+from src.application.domain.model import Endpoint, Run, RunSource, RunStatus
 from src.application.domain.ranking import GroupBy, Scope, Window
 from src.application.ports.telemetry import NoTelemetry
 from src.application.services import ranking
@@ -119,8 +119,14 @@ def test_the_run_selector_lists_recent_completed_runs_of_one_source_newest_first
     metrics, simulations, clock = world
     runs = three_runs_five_minutes_apart(simulations, clock)
     simulations.queue(seed=9)  # not completed: not listed
-    assert [r.id for r in metrics.recent_runs(2)] == [runs[2].id, runs[1].id]
+    assert [(r.id, endpoint) for r, endpoint in metrics.recent_runs(2)] == [(runs[2].id, None), (runs[1].id, None)]
     assert metrics.recent_runs(5, RunSource.MEASURED) == []
+    # A measured run is told with the endpoint it measured: a page lists several endpoints' runs.
+    metrics.uow.store.endpoints.append(Endpoint("fast", 1, "http://127.0.0.1:9/v1", "m", None, clock.now(), id=7))
+    measured = Run(seed=1, samples_per_pair=5, created_at=clock.now(), source=RunSource.MEASURED,
+                   status=RunStatus.COMPLETED, finished_at=clock.now(), endpoint_id=7, id=100)  # fmt: skip
+    metrics.uow.store.runs[100] = measured
+    assert [(r.id, endpoint) for r, endpoint in metrics.recent_runs(5, RunSource.MEASURED)] == [(100, "fast")]
 
 
 def test_the_metric_catalogue_is_the_stores_not_the_json_file(world):

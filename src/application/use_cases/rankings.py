@@ -163,10 +163,12 @@ class RankingUseCases:
         with self.uow:
             return self.uow.runs.data_version()
 
-    def recent_runs(self, limit: int, source: RunSource = RunSource.SIMULATED) -> list[Run]:
-        """The newest completed runs of a source, for choosing one to rank."""
+    def recent_runs(self, limit: int, source: RunSource = RunSource.SIMULATED) -> list[tuple[Run, str | None]]:
+        """The newest completed runs of a source, for choosing one to rank, each with the name of
+        the endpoint it measured (None: simulated)."""
         with self.uow:
-            return self.uow.runs.completed_recent(None, limit, source)
+            names = {endpoint.id: endpoint.name for endpoint in self.uow.endpoints.list()}
+            return [(run, names.get(run.endpoint_id)) for run in self.uow.runs.completed_recent(None, limit, source)]
 
     def _select(
         self, scope: Scope, metric_ids: list[int], llms: dict[int | None, LLM]
