@@ -203,6 +203,41 @@ def add_endpoint(
     click.echo(f"endpoint {endpoint.name} added ({endpoint.base_url}, model {endpoint.model})")
 
 
+@endpoints.command("change")
+@click.argument("name")
+@click.option("--base-url", default=None)
+@click.option("--model", default=None)
+@click.option("--api-key-env", default=None, help="the environment variable holding its key; '' for none")
+@click.option("--max-tokens-field", type=click.Choice([f.value for f in MaxTokensField]), default=None)
+@click.option("--stream-usage/--no-stream-usage", default=None)
+@with_appcontext
+def change_endpoint(name: str, **given: str | bool | None) -> None:
+    """Change what endpoint NAME is sent to and how; its runs keep what they measured."""
+    changes = {field: value for field, value in given.items() if value is not None}
+    if not changes:
+        raise click.UsageError("nothing to change: give --base-url, --model, --api-key-env, --max-tokens-field or "
+                               "--stream-usage/--no-stream-usage")  # fmt: skip
+    if "api_key_env" in changes:
+        changes["api_key_env"] = changes["api_key_env"] or None
+    try:
+        endpoint = _get(BenchmarkUseCases).change_endpoint(name, changes)
+    except DomainError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"endpoint {endpoint.name} changed: {', '.join(sorted(changes))}")
+
+
+@endpoints.command("remove")
+@click.argument("name")
+@with_appcontext
+def remove_endpoint(name: str) -> None:
+    """Remove endpoint NAME; one with measured runs or sweeps is kept, since they refer to it."""
+    try:
+        _get(BenchmarkUseCases).remove_endpoint(name)
+    except DomainError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"endpoint {name} removed")
+
+
 @endpoints.command("list")
 @with_appcontext
 def list_endpoints() -> None:

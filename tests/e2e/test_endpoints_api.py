@@ -196,6 +196,21 @@ def test_endpoints_are_added_and_listed_on_the_command_line_with_their_max_token
         "o-series (GPT-4o): http://127.0.0.1:9/v1 model o4-mini (no key; limit in max_completion_tokens)",
         "strict (GPT-4o): http://127.0.0.1:9/v1 model m (no key; limit in max_tokens; no usage asked)",
     ]
+    changed = cli.invoke(args=["endpoints", "change", "strict", "--model", "m2", "--stream-usage", "--api-key-env",
+                               "OPENAI_API_KEY"])  # fmt: skip
+    assert changed.exit_code == 0 and changed.output == "endpoint strict changed: api_key_env, model, stream_usage\n"
+    assert cli.invoke(args=["endpoints", "list"]).output.splitlines()[1] == (
+        "strict (GPT-4o): http://127.0.0.1:9/v1 model m2 (key in $OPENAI_API_KEY; limit in max_tokens)"
+    )
+    keyless = cli.invoke(args=["endpoints", "change", "strict", "--api-key-env", ""])
+    assert keyless.exit_code == 0 and "(no key;" in cli.invoke(args=["endpoints", "list"]).output.splitlines()[1]
+    nothing = cli.invoke(args=["endpoints", "change", "strict"])
+    assert nothing.exit_code == 2 and "nothing to change: give --base-url" in nothing.output
+    inside = cli.invoke(args=["endpoints", "change", "strict", "--base-url", "http://169.254.169.254/v1"])
+    assert inside.exit_code == 1 and "link-local" in inside.output
+    assert cli.invoke(args=["endpoints", "remove", "strict"]).output == "endpoint strict removed\n"
+    gone = cli.invoke(args=["endpoints", "remove", "strict"])
+    assert gone.exit_code == 1 and "no endpoint is named 'strict'; known: o-series" in gone.output
     wrong = cli.invoke(args=["endpoints", "add", "--name", "x", "--llm", "GPT-4o", "--base-url", "http://127.0.0.1:9/v1",
                              "--model", "m", "--max-tokens-field", "max_new_tokens"])  # fmt: skip
     assert (
