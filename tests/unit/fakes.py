@@ -30,6 +30,7 @@ from src.application.domain.rollup import Rollup, Series, counting, hour_of
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
 from src.application.ports.repositories import (
+    EVERY_RUN,
     AbstractApiKeyRepository,
     AbstractCampaignRepository,
     AbstractCatalogueRepository,
@@ -42,6 +43,7 @@ from src.application.ports.repositories import (
     AbstractSweepRepository,
     AbstractTimelineRepository,
     AbstractUserRepository,
+    RunFilter,
     RunsSince,
 )
 from src.application.ports.task_queue import AbstractTaskQueue
@@ -166,26 +168,17 @@ class FakeRunRepository(AbstractRunRepository):
         ]
         return max(matching, key=lambda r: (r.finished_at or r.created_at, r.id or 0), default=None)
 
-    def list(
-        self,
-        limit: int,
-        offset: int,
-        status: RunStatus | None = None,
-        endpoint_id: int | None = None,
-        source: RunSource | None = None,
-    ) -> list[Run]:
-        runs = sorted(self._filtered(status, endpoint_id, source), key=lambda r: -(r.id or 0))
+    def list(self, limit: int, offset: int, only: RunFilter = EVERY_RUN) -> list[Run]:
+        runs = sorted(self._filtered(only), key=lambda r: -(r.id or 0))
         return runs[offset : offset + limit]
 
-    def count(
-        self, status: RunStatus | None = None, endpoint_id: int | None = None, source: RunSource | None = None
-    ) -> int:
-        return len(self._filtered(status, endpoint_id, source))
+    def count(self, only: RunFilter = EVERY_RUN) -> int:
+        return len(self._filtered(only))
 
-    def _filtered(self, status: RunStatus | None, endpoint_id: int | None, source: RunSource | None) -> list[Run]:
+    def _filtered(self, only: RunFilter) -> list[Run]:
         return [r for r in self.store.runs.values()
-                if status in (None, r.status) and endpoint_id in (None, r.endpoint_id)
-                and source in (None, r.source)]  # fmt: skip
+                if only.status in (None, r.status) and only.endpoint_id in (None, r.endpoint_id)
+                and only.source in (None, r.source)]  # fmt: skip
 
     def data_version(self) -> str:
         finished = [r for r in self.store.runs.values() if r.is_finished]

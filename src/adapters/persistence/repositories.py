@@ -26,6 +26,7 @@ from src.application.domain.model import (
 )
 from src.application.domain.ranking import Statistic
 from src.application.ports.repositories import (
+    EVERY_RUN,
     AbstractApiKeyRepository,
     AbstractCampaignRepository,
     AbstractCatalogueRepository,
@@ -35,6 +36,7 @@ from src.application.ports.repositories import (
     AbstractSummaryRepository,
     AbstractSweepRepository,
     AbstractUserRepository,
+    RunFilter,
 )
 
 # Any constant will do; it names the lock that lets one simulation run at a time.
@@ -97,22 +99,12 @@ class SqlAlchemyRunRepository(AbstractRunRepository):
             .limit(1)
         ).first()
 
-    def list(
-        self,
-        limit: int,
-        offset: int,
-        status: RunStatus | None = None,
-        endpoint_id: int | None = None,
-        source: RunSource | None = None,
-    ) -> list[Run]:
-        query = _filtered(select(Run), status, endpoint_id, source).order_by(orm.simulation_runs.c.id.desc())
+    def list(self, limit: int, offset: int, only: RunFilter = EVERY_RUN) -> list[Run]:
+        query = _filtered(select(Run), only).order_by(orm.simulation_runs.c.id.desc())
         return list(self.session.scalars(query.limit(limit).offset(offset)))
 
-    def count(
-        self, status: RunStatus | None = None, endpoint_id: int | None = None, source: RunSource | None = None
-    ) -> int:
-        counted = _filtered(select(func.count()).select_from(Run), status, endpoint_id, source)
-        return self.session.scalar(counted) or 0
+    def count(self, only: RunFilter = EVERY_RUN) -> int:
+        return self.session.scalar(_filtered(select(func.count()).select_from(Run), only)) or 0
 
     def data_version(self) -> str:
         # How many runs have finished and when the last did: a database emptied and filled again
@@ -320,15 +312,13 @@ class SqlAlchemyApiKeyRepository(AbstractApiKeyRepository):
         return list(self.session.scalars(select(ApiKey).order_by(orm.api_keys.c.id.desc())))
 
 
-def _filtered(
-    query: Select[Any], status: RunStatus | None, endpoint_id: int | None, source: RunSource | None
-) -> Select[Any]:
+def _filtered(query: Select[Any], only: RunFilter) -> Select[Any]:
     runs = orm.simulation_runs.c
-    if status is not None:
-        query = query.where(runs.status == status)
-    if endpoint_id is not None:
-        query = query.where(runs.endpoint_id == endpoint_id)
-    return _of_source(query, source)
+    if only.status is not None:
+        query = query.where(runs.status == only.status)
+    if only.endpoint_id is not None:
+        query = query.where(runs.endpoint_id == only.endpoint_id)
+    return _of_source(query, only.source)
 
 
 def _of_source(query: Select[Any], source: RunSource | None) -> Select[Any]:

@@ -58,6 +58,17 @@ class AbstractCampaignRepository(abc.ABC):
     def get(self, campaign_id: int) -> Campaign | None: ...
 
 
+class RunFilter(NamedTuple):
+    """Which runs a list holds: each criterion given narrows it."""
+
+    status: RunStatus | None = None
+    endpoint_id: int | None = None
+    source: RunSource | None = None
+
+
+EVERY_RUN = RunFilter()
+
+
 class AbstractRunRepository(abc.ABC):
     @abc.abstractmethod
     def add(self, run: Run) -> None: ...
@@ -127,20 +138,11 @@ class AbstractRunRepository(abc.ABC):
         """The newest run of that status (and source), leaving out runs marked invalid."""
 
     @abc.abstractmethod
-    def list(
-        self,
-        limit: int,
-        offset: int,
-        status: RunStatus | None = None,
-        endpoint_id: int | None = None,
-        source: RunSource | None = None,
-    ) -> list[Run]:
-        """A page of runs (of that status, of that endpoint, of that source), newest first."""
+    def list(self, limit: int, offset: int, only: RunFilter = EVERY_RUN) -> list[Run]:
+        """A page of the runs `only` lets through, newest first."""
 
     @abc.abstractmethod
-    def count(
-        self, status: RunStatus | None = None, endpoint_id: int | None = None, source: RunSource | None = None
-    ) -> int: ...
+    def count(self, only: RunFilter = EVERY_RUN) -> int: ...
 
     @abc.abstractmethod
     def data_version(self) -> str:

@@ -25,6 +25,7 @@ from src.application.domain.model import (
 from src.application.domain.rollup import hour_of
 from src.application.ports.cache import AbstractCache
 from src.application.ports.clock import Clock
+from src.application.ports.repositories import RunFilter
 from src.application.ports.task_queue import AbstractTaskQueue
 from src.application.ports.telemetry import AbstractTelemetry
 from src.application.ports.unit_of_work import AbstractUnitOfWork
@@ -172,8 +173,8 @@ class SimulationUseCases:
                     raise InvalidParameter(f"unknown endpoint {endpoint[:100]!r}", choices=sorted(named),
                                            parameter="endpoint")  # fmt: skip
                 endpoint_id = named[endpoint]
-            page = self.uow.runs.list(limit, offset, status, endpoint_id, source)
-            return page, self.uow.runs.count(status, endpoint_id, source)
+            only = RunFilter(status, endpoint_id, source)
+            return self.uow.runs.list(limit, offset, only), self.uow.runs.count(only)
 
     def summaries(self, run_id: int) -> dict[str, dict[str, MetricSummary]]:
         """The run's summaries by LLM name, then metric name, in catalogue order."""
