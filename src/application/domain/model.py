@@ -144,7 +144,7 @@ class Run:
         if not errors:
             return ""
         kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(errors.items()))
-        return f"{sum(errors.values())} of {details.get('requests_sent', 0)} failed ({kinds})"
+        return f"{sum(errors.values())} of {details['requests_sent']} failed ({kinds})"  # written with errors
 
     def start(self, now: datetime) -> None:
         self.status = RunStatus.RUNNING
