@@ -241,9 +241,8 @@ def remove_endpoint(name: str) -> None:
 @endpoints.command("list")
 @with_appcontext
 def list_endpoints() -> None:
-    benchmarks = _get(BenchmarkUseCases)
-    serving = benchmarks.llm_names()
-    for endpoint in benchmarks.endpoints():
+    serving = _get(CatalogueUseCases).llm_names()
+    for endpoint in _get(BenchmarkUseCases).endpoints():
         key = f"key in ${endpoint.api_key_env}" if endpoint.api_key_env else "no key"
         usage = "" if endpoint.stream_usage else "; no usage asked"
         click.echo(f"{endpoint.name} ({serving[endpoint.llm_id]}): {endpoint.base_url} model {endpoint.model}"

@@ -19,6 +19,8 @@ def test_an_admin_adds_an_llm_with_its_family_and_size_and_the_data_version_move
     llm = catalogue.add_llm(" Qwen 2.5 72B ", "Alibaba", "Qwen 2.5", "72B")
     assert (llm.name, llm.vendor, llm.family, llm.size) == ("Qwen 2.5 72B", "Alibaba", "Qwen 2.5", "72B")
     assert len(catalogue.llms()) == 13 and rankings.data_version() != before  # cached answers see it
+    assert catalogue.llm_names()[llm.id] == "Qwen 2.5 72B"  # as endpoints tell the LLM they serve
+    assert sorted(catalogue.llm_names().values()) == sorted(known.name for known in catalogue.llms())
     assert cache.changes == 1  # this process reads the new version at once
     assert catalogue.add_llm("Tiny", "Lab", family=" ", size=None).family is None
 

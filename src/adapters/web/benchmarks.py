@@ -25,9 +25,10 @@ from src.adapters.web.models import (
     SweepEnvelope,
     SweepRequest,
 )
-from src.application.domain.model import Role, SweepLoad
+from src.application.domain.model import Endpoint, Role, SweepLoad
 from src.application.use_cases.benchmarks import BenchmarkPlan, BenchmarkUseCases
 from src.application.use_cases.campaigns import CampaignUseCases
+from src.application.use_cases.catalogue import CatalogueUseCases
 from src.application.use_cases.monitoring import MonitoringUseCases
 from src.application.use_cases.sweeps import SweepSpec, SweepUseCases
 
@@ -36,19 +37,21 @@ blueprint = Blueprint("benchmarks", __name__)
 
 @blueprint.get("/endpoints", strict_slashes=False)
 @api.validate(resp=answers((200, EndpointList, "The endpoints"), *READING), tags=[MEASURED])
-def list_endpoints(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
+def list_endpoints(benchmarks: BenchmarkUseCases, catalogue: CatalogueUseCases) -> ResponseReturnValue:
     """The OpenAI-compatible endpoints that measured runs benchmark"""
-    admin, serving = caller().role is Role.ADMIN, benchmarks.llm_names()
+    admin, serving = caller().role is Role.ADMIN, catalogue.llm_names()
     return EndpointList(endpoints=[EndpointOut.of(e, serving[e.llm_id], admin) for e in benchmarks.endpoints()])
 
 
 @blueprint.get("/endpoints/<name>")
 @api.validate(resp=answers((200, EndpointEnvelope, "The endpoint"), *READING, 404), tags=[MEASURED])
-def get_endpoint(name: str, benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
+def get_endpoint(name: str, benchmarks: BenchmarkUseCases, catalogue: CatalogueUseCases) -> ResponseReturnValue:
     """One endpoint, where adding it pointed (its base URL and key variable for admins only)"""
-    endpoint = benchmarks.endpoint(name)
-    serving = benchmarks.llm_names()[endpoint.llm_id]
-    return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, serving, with_address=caller().role is Role.ADMIN))
+    return _shown(benchmarks.endpoint(name), catalogue, with_address=caller().role is Role.ADMIN)
+
+
+def _shown(endpoint: Endpoint, catalogue: CatalogueUseCases, with_address: bool) -> EndpointEnvelope:
+    return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, catalogue.llm_names()[endpoint.llm_id], with_address))
 
 
 @blueprint.get("/monitoring/endpoints")
@@ -81,13 +84,11 @@ def add_endpoint(benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
 @api.validate(
     json=EndpointChange, resp=answers((200, EndpointEnvelope, "Changed"), *STARTING_WORK, 404), tags=[MEASURED]
 )
-def change_endpoint(name: str, benchmarks: BenchmarkUseCases) -> ResponseReturnValue:
+def change_endpoint(name: str, benchmarks: BenchmarkUseCases, catalogue: CatalogueUseCases) -> ResponseReturnValue:
     """Change an endpoint's base URL, model, key variable or max_tokens field (admins); its runs keep what they
     measured"""
     body: EndpointChange = request.context.json  # type: ignore[attr-defined]
-    endpoint = benchmarks.change_endpoint(name, body.changes(), caller())
-    serving = benchmarks.llm_names()[endpoint.llm_id]
-    return EndpointEnvelope(endpoint=EndpointOut.of(endpoint, serving, with_address=True))
+    return _shown(benchmarks.change_endpoint(name, body.changes(), caller()), catalogue, with_address=True)
 
 
 @blueprint.delete("/endpoints/<name>")

@@ -375,11 +375,6 @@ class BenchmarkUseCases:
         with self.uow:
             return self._named(name)
 
-    def llm_names(self) -> dict[int | None, str]:
-        """The catalogue's LLMs' names by id: an endpoint's LLM, told as the catalogue names it."""
-        with self.uow:
-            return {llm.id: llm.name for llm in self.uow.catalogue.llms()}
-
     def queue(
         self, endpoint_name: str, plan: BenchmarkPlan, caller: Caller = COMMAND_LINE, sweep_id: int | None = None
     ) -> Run:

@@ -57,6 +57,10 @@ class CatalogueUseCases:
         with self.uow:
             return self.uow.catalogue.llms()
 
+    def llm_names(self) -> dict[int | None, str]:
+        """The LLMs' names by id: what an endpoint serves, told as the catalogue names it."""
+        return {llm.id: llm.name for llm in self.llms()}
+
     def metrics(self) -> list[Metric]:
         with self.uow:
             return self.uow.catalogue.metrics()
