@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import event, text
 
 from src.adapters.web.auth import REMEMBER_SECONDS
+from src.application.use_cases.accounts import AccountUseCases
 from src.infrastructure.app import create_app
 from src.infrastructure.database import db
 from tests.support.polling import wait_until_finished
@@ -271,11 +272,22 @@ def limited_client(clean_app, environ):
 
 
 def test_the_api_answers_429_with_retry_after_past_the_rate_limit_per_key(limited_client, api_headers):
-    statuses = [limited_client.get("/llms", headers=api_headers).status_code for _ in range(7)]
+    statuses = [limited_client.get("/runs", headers=api_headers).status_code for _ in range(7)]  # not cached
     assert statuses == [200] * 5 + [429] * 2
-    refused = limited_client.get("/llms", headers=api_headers)
+    refused = limited_client.get("/runs", headers=api_headers)
     assert refused.is_json and 0 < int(refused.headers["Retry-After"]) <= 60  # when the minute's window ends
-    assert limited_client.get("/llms", headers={"api-key": "another-key"}).status_code == 401  # its own bucket
+    assert limited_client.get("/runs", headers={"api-key": "another-key"}).status_code == 401  # its own bucket
+    other_key = limited_client.application.extensions["injector"].get(AccountUseCases).issue_api_key("reader")
+    assert limited_client.get("/runs", headers={"api-key": other_key.secret}).status_code == 200
+
+
+def test_only_work_counts_against_the_rate_limit_not_answers_the_cache_holds(limited_client, api_headers):
+    assert limited_client.get("/llms", headers=api_headers).headers["X-Cache"] == "miss"  # computed: counted
+    cached = [limited_client.get("/llms", headers=api_headers) for _ in range(10)]
+    assert [(r.status_code, r.headers["X-Cache"]) for r in cached] == [(200, "hit")] * 10
+    statuses = [limited_client.get("/runs", headers=api_headers).status_code for _ in range(5)]
+    assert statuses == [200] * 4 + [429]  # the miss above and these four make five
+    assert limited_client.get("/llms", headers=api_headers).status_code == 200  # still cached
 
 
 def test_an_address_presenting_unknown_keys_is_refused_without_a_query_past_its_limit(clean_app, environ, api_headers):

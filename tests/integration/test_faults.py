@@ -78,7 +78,7 @@ def test_with_redis_down_rate_limits_still_hold_counted_in_each_process(clean_ap
     url = proxy.url
     client = create_app({**environ, "CACHE_REDIS_URL": url, "RATE_LIMIT": "3/minute"}).test_client()
     proxy.cut()
-    statuses = [client.get("/llms", headers=api_headers).status_code for _ in range(4)]
+    statuses = [client.get("/runs", headers=api_headers).status_code for _ in range(4)]  # not cached
     proxy.restore()
     assert statuses == [200, 200, 200, 429]
 

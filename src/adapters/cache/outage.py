@@ -1,5 +1,5 @@
-"""Fail-open access to a dependency the service can do without (Redis): after a failure it is
-left alone for RETRY_AFTER_SECONDS, so an outage costs one timeout now and then, not one a request."""
+"""Fail-open access to Redis, which the service can do without: after a failure it is left alone
+for RETRY_AFTER_SECONDS, so an outage costs one timeout now and then, not one a request."""
 
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ RETRY_AFTER_SECONDS = 5.0
 
 class Outage:
     def __init__(self, what: str):
-        self.what = what
-        self._down_until = 0.0
+        self.what, self._down_until = what, 0.0
 
     def call(self, action: Callable[[], T], fallback: Callable[[], T]) -> T:
         """`action`'s result, or `fallback`'s while the dependency is down."""
-        if self.down():
+        if time.monotonic() < self._down_until:
             return fallback()
         try:
             return action()
@@ -28,6 +27,3 @@ class Outage:
             self._down_until = time.monotonic() + RETRY_AFTER_SECONDS
             log.warning("%s unavailable, doing without for %ss: %s", self.what, RETRY_AFTER_SECONDS, error)
             return fallback()
-
-    def down(self) -> bool:
-        return time.monotonic() < self._down_until
