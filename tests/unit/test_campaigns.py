@@ -135,6 +135,9 @@ def test_runs_measured_together_report_progress_over_all_their_requests_and_leav
     runs = campaigns.benchmarks.measure_together([first, *others], lambda done, of: heard.append((done, of)))
     assert [run.status for run in runs] == [RunStatus.FAILED, RunStatus.COMPLETED, RunStatus.COMPLETED]
     assert heard == [(done, 10) for done in range(1, 11)]
+    # One client served both: one self-check, its CPU a share of the time they took together.
+    checks = [run.details["self_check"] for run in runs[1:]]
+    assert checks[0] == checks[1] and 0 < checks[0]["client_cpu"] <= 1
     assert sorted({url for url, _ in client.sent}) == ["http://127.0.0.1:9001/v1", "http://127.0.0.1:9002/v1"]
 
 
