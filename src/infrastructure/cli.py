@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable
-from typing import TextIO, TypeVar
+from collections.abc import Callable, Iterable
+from typing import ParamSpec, TextIO, TypeVar
 
 import click
 from flask import Flask, current_app
@@ -28,10 +29,25 @@ from src.application.use_cases.sweeps import SweepSpec, SweepUseCases
 from src.infrastructure.schedule import parse_schedule
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def _get(cls: type[T]) -> T:
     return current_app.extensions["injector"].get(cls)
+
+
+def telling_refusals(command: Callable[P, None]) -> Callable[P, None]:
+    """Ends a command the domain refused with the refusal as its error (exit status 1), as click
+    ends one given a bad option, not with a traceback."""
+
+    @functools.wraps(command)
+    def told(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except DomainError as error:
+            raise click.ClickException(str(error)) from error
+
+    return told
 
 
 def within(bound: bounds.Bound) -> click.ParamType:
@@ -63,20 +79,18 @@ def seed() -> None:
 @click.option("--concurrency", type=within(bounds.CONCURRENCY), default=None,
               help="requests each LLM's deployment serves at once; default: SIMULATION_CONCURRENCY")  # fmt: skip
 @click.option("--enqueue", is_flag=True, help="hand the run to the Celery workers instead of running it here")
+@telling_refusals
 def simulate(samples_per_pair: int | None, seed_value: int | None, concurrency: int | None, enqueue: bool) -> None:
     """Run one simulation and print its summary (seeding the catalogue first if it is empty)."""
     _get(CatalogueUseCases).seed()
     simulations = _get(SimulationUseCases)
-    try:
-        if enqueue:
-            run = simulations.request(seed_value, samples_per_pair, concurrency=concurrency)
-            click.echo(f"run {run.id} queued (seed {run.seed})")
-            return
-        queued = simulations.queue(seed_value, samples_per_pair, concurrency=concurrency)
-        with click.progressbar(length=12, label=f"run {queued.id}: LLMs simulated") as bar:
-            run = simulations.execute(queued.id or 0, progress=lambda done, total: bar.update(1))
-    except DomainError as error:
-        raise click.ClickException(str(error)) from error
+    if enqueue:
+        run = simulations.request(seed_value, samples_per_pair, concurrency=concurrency)
+        click.echo(f"run {run.id} queued (seed {run.seed})")
+        return
+    queued = simulations.queue(seed_value, samples_per_pair, concurrency=concurrency)
+    with click.progressbar(length=12, label=f"run {queued.id}: LLMs simulated") as bar:
+        run = simulations.execute(queued.id or 0, progress=lambda done, total: bar.update(1))
     seconds = (run.finished_at - run.started_at).total_seconds()  # type: ignore[operator]
     load = (run.details or {}).get("concurrency")
     click.echo(
@@ -107,14 +121,12 @@ ROLE = click.Choice([role.value for role in Role])
 @click.option("--name", required=True, help="what the key is for")
 @click.option("--role", type=ROLE, default=Role.READER.value, show_default=True)
 @click.option("--user", "user_email", default=None, help="the account that owns the key (its role caps the key's)")
+@telling_refusals
 def create_api_key(name: str, role: str, user_email: str | None) -> None:
     """Issue an API key and print it (it is shown once; only its hash is stored)."""
     accounts = _get(AccountUseCases)
-    try:
-        user_id = accounts.user_by_email(user_email).id if user_email else None
-        issued = accounts.issue_api_key(name, user_id, Role(role))
-    except DomainError as error:
-        raise click.ClickException(str(error)) from error
+    user_id = accounts.user_by_email(user_email).id if user_email else None
+    issued = accounts.issue_api_key(name, user_id, Role(role))
     click.echo(issued.secret)
 
 
@@ -127,12 +139,10 @@ def users() -> None:
 @click.argument("email")
 @click.argument("role", type=ROLE)
 @with_appcontext
+@telling_refusals
 def set_role(email: str, role: str) -> None:
     """Let an account issue keys up to ROLE (self-registered accounts are readers)."""
-    try:
-        user = _get(AccountUseCases).set_role(email, Role(role))
-    except DomainError as error:
-        raise click.ClickException(str(error)) from error
+    user = _get(AccountUseCases).set_role(email, Role(role))
     click.echo(f"{user.email} is now {user.role}")
 
 
@@ -156,11 +166,9 @@ def llms() -> None:
 @click.option("--family", default=None, help="e.g. 'Qwen 2.5'")
 @click.option("--size", default=None, help="e.g. 72B")
 @with_appcontext
+@telling_refusals
 def add_llm(name: str, vendor: str, family: str | None, size: str | None) -> None:
-    try:
-        llm = _get(CatalogueUseCases).add_llm(name, vendor, family, size)
-    except DomainError as error:
-        raise click.ClickException(str(error)) from error
+    llm = _get(CatalogueUseCases).add_llm(name, vendor, family, size)
     click.echo(f"LLM {llm.name} ({llm.vendor}) added")
 
 
@@ -190,16 +198,14 @@ def endpoints() -> None:
               help="ask for token usage in the stream (stream_options); off for an API that refuses fields it does "
               "not know: the tokenizer then counts")  # fmt: skip
 @with_appcontext
+@telling_refusals
 def add_endpoint(
     name: str, llm_name: str, base_url: str, model: str, api_key_env: str | None, max_tokens_field: str,
     stream_usage: bool,
 ) -> None:  # fmt: skip
-    try:
-        endpoint = _get(BenchmarkUseCases).add_endpoint(
-            name, llm_name, base_url, model, api_key_env, max_tokens_field=max_tokens_field, stream_usage=stream_usage
-        )
-    except DomainError as error:
-        raise click.ClickException(str(error)) from error
+    endpoint = _get(BenchmarkUseCases).add_endpoint(
+        name, llm_name, base_url, model, api_key_env, max_tokens_field=max_tokens_field, stream_usage=stream_usage
+    )
     click.echo(f"endpoint {endpoint.name} added ({endpoint.base_url}, model {endpoint.model})")
 
 
@@ -211,6 +217,7 @@ def add_endpoint(
 @click.option("--max-tokens-field", type=click.Choice([f.value for f in MaxTokensField]), default=None)
 @click.option("--stream-usage/--no-stream-usage", default=None)
 @with_appcontext
+@telling_refusals
 def change_endpoint(name: str, **given: str | bool | None) -> None:
     """Change what endpoint NAME is sent to and how; its runs keep what they measured."""
     changes = {field: value for field, value in given.items() if value is not None}
@@ -219,22 +226,17 @@ def change_endpoint(name: str, **given: str | bool | None) -> None:
                                "--stream-usage/--no-stream-usage")  # fmt: skip
     if "api_key_env" in changes:
         changes["api_key_env"] = changes["api_key_env"] or None
-    try:
-        endpoint = _get(BenchmarkUseCases).change_endpoint(name, changes)
-    except DomainError as error:
-        raise click.ClickException(str(error)) from error
+    endpoint = _get(BenchmarkUseCases).change_endpoint(name, changes)
     click.echo(f"endpoint {endpoint.name} changed: {', '.join(sorted(changes))}")
 
 
 @endpoints.command("remove")
 @click.argument("name")
 @with_appcontext
+@telling_refusals
 def remove_endpoint(name: str) -> None:
     """Remove endpoint NAME; one with measured runs or sweeps is kept, since they refer to it."""
-    try:
-        _get(BenchmarkUseCases).remove_endpoint(name)
-    except DomainError as error:
-        raise click.ClickException(str(error)) from error
+    _get(BenchmarkUseCases).remove_endpoint(name)
     click.echo(f"endpoint {name} removed")
 
 
@@ -295,6 +297,7 @@ def list_endpoints() -> None:
               help="a sweep stops once more of a stage's requests fail")  # fmt: skip
 @click.option("--enqueue", is_flag=True, help="hand the run (or sweep) to the Celery workers")  # fmt: skip
 @with_appcontext
+@telling_refusals
 def benchmark(
     endpoint_name: str, requests: int, concurrency: int, rate: float | None, burstiness: float, warmup: int | None,
     max_tokens: int | None, fresh_connections: bool, slo_ttft_ms: float | None, slo_itl_ms: float | None,
@@ -307,36 +310,33 @@ def benchmark(
     with --sweep or --sweep-up-to, at rising loads until it saturates; several endpoints together,
     then ranked (a campaign)."""
     benchmarks = _get(BenchmarkUseCases)
-    try:
-        asked = (slo_ttft_ms, slo_itl_ms, slo_e2e_ms)
-        slo = Slo(*asked, attainment=slo_attainment) if any(v is not None for v in asked) else None
-        workload = (
-            Workload(input_tokens, input_distribution, input_spread, shared_prefix_tokens, workload_seed)
-            if input_tokens
-            else None
-        )
-        prompts = read_prompts(prompts_file) if prompts_file else ()
-        plan = benchmarks.plan(
-            requests, concurrency=concurrency, rate=rate, burstiness=burstiness, warmup=warmup, max_tokens=max_tokens,
-            reuse_connections=not fresh_connections, slo=slo, workload=workload, force_output=force_output,
-            prompts=prompts,
-        )  # fmt: skip
-        names = [name.strip() for name in endpoint_name.split(",") if name.strip()]
-        if len(names) > 1:
-            return _campaign(names, plan, enqueue)
-        if sweep_loads or sweep_up_to:
-            loads = _loads(sweep_loads) if sweep_loads else doubling(1, sweep_up_to or 1)
-            spec = SweepSpec(SweepLoad(sweep_load), tuple(loads), min_gain, max_error_rate)
-            return _sweep(endpoint_name, plan, spec, enqueue)
-        if enqueue:
-            run = benchmarks.request(endpoint_name, plan)
-            click.echo(f"measured run {run.id} queued")
-            return
-        queued = benchmarks.queue(endpoint_name, plan)
-        with click.progressbar(length=requests, label=f"run {queued.id}: requests") as bar:
-            run = benchmarks.execute(queued.id or 0, progress=lambda done, total: bar.update(1))
-    except DomainError as error:
-        raise click.ClickException(str(error)) from error
+    asked = (slo_ttft_ms, slo_itl_ms, slo_e2e_ms)
+    slo = Slo(*asked, attainment=slo_attainment) if any(v is not None for v in asked) else None
+    workload = (
+        Workload(input_tokens, input_distribution, input_spread, shared_prefix_tokens, workload_seed)
+        if input_tokens
+        else None
+    )
+    prompts = read_prompts(prompts_file) if prompts_file else ()
+    plan = benchmarks.plan(
+        requests, concurrency=concurrency, rate=rate, burstiness=burstiness, warmup=warmup, max_tokens=max_tokens,
+        reuse_connections=not fresh_connections, slo=slo, workload=workload, force_output=force_output,
+        prompts=prompts,
+    )  # fmt: skip
+    names = [name.strip() for name in endpoint_name.split(",") if name.strip()]
+    if len(names) > 1:
+        return _campaign(names, plan, enqueue)
+    if sweep_loads or sweep_up_to:
+        loads = _loads(sweep_loads) if sweep_loads else doubling(1, sweep_up_to or 1)
+        spec = SweepSpec(SweepLoad(sweep_load), tuple(loads), min_gain, max_error_rate)
+        return _sweep(endpoint_name, plan, spec, enqueue)
+    if enqueue:
+        run = benchmarks.request(endpoint_name, plan)
+        click.echo(f"measured run {run.id} queued")
+        return
+    queued = benchmarks.queue(endpoint_name, plan)
+    with click.progressbar(length=requests, label=f"run {queued.id}: requests") as bar:
+        run = benchmarks.execute(queued.id or 0, progress=lambda done, total: bar.update(1))
     details = run.details or {}
     if run.status is not RunStatus.COMPLETED:
         raise click.ClickException(f"run {run.id} failed: {run.error}")
