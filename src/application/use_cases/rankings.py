@@ -167,7 +167,8 @@ class RankingUseCases:
         """The newest completed runs of a source, for choosing one to rank, each with the name of
         the endpoint it measured (None: simulated)."""
         with self.uow:
-            names = {endpoint.id: endpoint.name for endpoint in self.uow.endpoints.list()}
+            measured = source is RunSource.MEASURED  # simulated runs measure no endpoint
+            names = {endpoint.id: endpoint.name for endpoint in self.uow.endpoints.list()} if measured else {}
             return [(run, names.get(run.endpoint_id)) for run in self.uow.runs.completed_recent(None, limit, source)]
 
     def _select(
