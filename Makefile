@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: run test lint typecheck pytest lock benchmark-api benchmark-measurement benchmark-simulator benchmark-statistics mutation clean
+.PHONY: run test lint typecheck pytest lock benchmark-api benchmark-alternate benchmark-measurement benchmark-simulator benchmark-statistics mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ benchmark-api: $(VENV)/.dev-installed
 	$(BIN)/python -m scripts.benchmark_api
 	$(BIN)/python -m scripts.load_test
 	$(BIN)/python -m scripts.hot_path_lines
+
+## benchmark-alternate: uncached rankings of two or more commits alternated on one history, e.g. COMMITS="ce5bf18 HEAD"
+benchmark-alternate: $(VENV)/.dev-installed
+	$(BIN)/python -m scripts.alternate_windows $(COMMITS)
 
 benchmark-simulator: $(VENV)/.dev-installed
 	$(BIN)/python -m scripts.benchmark_simulator
