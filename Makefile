@@ -52,7 +52,7 @@ benchmark-api: $(VENV)/.dev-installed
 	$(BIN)/python -m scripts.load_test
 	$(BIN)/python -m scripts.hot_path_lines
 
-## benchmark-alternate: uncached rankings of two or more commits alternated on one history, e.g. COMMITS="ce5bf18 HEAD"
+## benchmark-alternate: uncached rankings of two or more commits alternated on one history, e.g. COMMITS="5414537 HEAD"
 benchmark-alternate: $(VENV)/.dev-installed
 	$(BIN)/python -m scripts.alternate_windows $(COMMITS)
 

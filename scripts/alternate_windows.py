@@ -40,17 +40,15 @@ def measure() -> None:
 
 def alternate(commits: list[str], rounds: int, runs: int, requests: int, paths: list[str]) -> None:
     from scripts.benchmark_api import fill_history
-    from scripts.harness import issue_api_key, scratch_environment
-    from src.application.use_cases.simulation import SimulationUseCases
-    from src.infrastructure.app import create_app
+    from scripts.harness import first_run_and_key, scratch_environment
 
     with tempfile.TemporaryDirectory() as folder, scratch_environment() as environ:
         trees = {commit: Path(folder) / str(n) for n, commit in enumerate(commits)}
-        for commit, tree in trees.items():
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), commit], check=True)
-        try:
-            create_app(environ).extensions["injector"].get(SimulationUseCases).run_now(seed=1)
-            key = issue_api_key(environ)
+        try:  # a commit that does not exist leaves no worktree of the others behind
+            for commit, tree in trees.items():
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), commit],
+                               check=True)  # fmt: skip
+            key = first_run_and_key(environ)
             fill_history(environ, runs)
             cells: dict[str, dict[str, list[float]]] = {path: {commit: [] for commit in commits} for path in paths}
             for round_ in range(1, rounds + 1):

@@ -24,12 +24,11 @@ from concurrent.futures import ProcessPoolExecutor
 
 from sqlalchemy import ColumnElement, Connection, Engine, create_engine, func, insert, literal, select, text
 
-from scripts.harness import Client, gunicorn, issue_api_key, percentile, scratch_environment
+from scripts.harness import Client, first_run_and_key, gunicorn, percentile, scratch_environment
 from scripts.scheduled_server import Schedule, ServerProcess
 from src.adapters.persistence import orm
 from src.adapters.persistence.rollups import rebuild
 from src.application.use_cases.benchmarks import BenchmarkUseCases
-from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
 
 HISTORY_SIZES = (1000, 10_000)  # uncached requests need a run each: LATENCY_REQUESTS at least
@@ -217,9 +216,7 @@ def _clients(port: int, api_key: str, bursts: list[str], start: float, count: in
 
 def main() -> None:
     with scratch_environment() as environ:
-        app = create_app(environ)
-        app.extensions["injector"].get(SimulationUseCases).run_now(seed=1)
-        api_key = issue_api_key(environ)
+        api_key = first_run_and_key(environ)
         with gunicorn(environ) as port:
             print(f"gunicorn: 2 workers x 4 threads on 127.0.0.1:{port}; {LATENCY_REQUESTS} requests a row\n")
             print(f"{'runs':>6}  {'endpoint':<28}{'uncached p50':>13}{'p99 ms':>8}{'cached p50':>12}{'p99 ms':>8}")

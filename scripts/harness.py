@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from src.application.domain.model import Role
 from src.application.use_cases.accounts import AccountUseCases
+from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
 from src.infrastructure.settings import Settings
 
@@ -69,6 +70,12 @@ def scratch_environment(**overrides: str) -> Iterator[dict[str, str]]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def first_run_and_key(environ: dict[str, str]) -> str:
+    """A first simulated run (seed 1, as every benchmark's history starts from) and an issued key."""
+    create_app(environ).extensions["injector"].get(SimulationUseCases).run_now(seed=1)
+    return issue_api_key(environ)
 
 
 def issue_api_key(environ: dict[str, str]) -> str:

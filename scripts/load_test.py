@@ -18,9 +18,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 
-from scripts.harness import Client, celery_worker, gunicorn, issue_api_key, percentile, scratch_environment
-from src.application.use_cases.simulation import SimulationUseCases
-from src.infrastructure.app import create_app
+from scripts.harness import Client, celery_worker, first_run_and_key, gunicorn, percentile, scratch_environment
 
 METRICS = ["TTFT", "TPS", "e2e_latency", "RPS"]
 RUN_BODY = json.dumps({"samples_per_pair": 20_000}).encode()  # about 1 million samples a run
@@ -128,8 +126,7 @@ def main() -> None:
     args = parser.parse_args()
     with scratch_environment() as environ:
         environ["CELERY_BROKER_URL"] = environ["CACHE_REDIS_URL"]
-        create_app(environ).extensions["injector"].get(SimulationUseCases).run_now(seed=1)
-        api_key = issue_api_key(environ)
+        api_key = first_run_and_key(environ)
         with celery_worker(environ), gunicorn(environ, workers=args.workers) as port:
             print(
                 f"{args.clients} clients in {args.processes} processes for {args.seconds:.0f} s against gunicorn"
