@@ -15,6 +15,7 @@ import pytest
 
 from src.infrastructure.app import create_app
 from tests.support.network import free_port
+from tests.support.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -82,10 +83,14 @@ def test_a_run_posted_to_the_api_is_completed_by_a_worker(web, start_worker, api
     run = wait_for_status(web, api_headers, response.json["run"]["id"], {"completed", "failed"})
     assert run["status"] == "completed"
     assert run["sample_count"] == 12 * (3 * 1000 + 1)  # RPS: one value a run
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
-        scraped = response.read().decode()
-    assert 'jounce_celery_tasks_total{outcome="success",task="jounce.simulate"} 1.0' in scraped
-    assert 'jounce_simulation_runs_total{status="completed"} 1.0' in scraped
+
+    def scraped() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+            return response.read().decode()  # type: ignore[no-any-return]
+
+    # A task's outcome is counted once it returns, a moment after the run it completed was stored.
+    assert eventually(lambda: 'jounce_celery_tasks_total{outcome="success",task="jounce.simulate"} 1.0' in scraped())
+    assert 'jounce_simulation_runs_total{status="completed"} 1.0' in scraped()
 
 
 def test_a_worker_killed_mid_run_leaves_no_partial_run_and_the_run_is_redelivered(

@@ -13,21 +13,13 @@ from src.adapters.web.response_cache import VERSION_SECONDS
 from src.application.use_cases.accounts import AccountUseCases
 from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
+from tests.support.polling import eventually
 from tests.support.tcp_proxy import TcpProxy
 
 
 @pytest.fixture
 def simulated(clean_app):
     clean_app.extensions["injector"].get(SimulationUseCases).run_now(seed=1, samples_per_pair=100)
-
-
-def eventually(check, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.25)
 
 
 def test_with_redis_down_everything_answers_from_process_copies_or_computed_and_redis_resumes(

@@ -1,9 +1,12 @@
-"""Waiting, over HTTP, for work handed to the workers to finish."""
+"""Waiting for work handed to the workers, or to other processes, to finish."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def wait_until_finished(client: Any, headers: dict[str, str], path: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -17,3 +20,13 @@ def wait_until_finished(client: Any, headers: dict[str, str], path: str, timeout
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} still {found['status']} after {timeout} s")
         time.sleep(0.05)
+
+
+def eventually(check: Callable[[], T], timeout: float = 15.0) -> T:
+    """`check()` once it is true, or its last (false) answer after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.25)
