@@ -114,7 +114,7 @@ def test_a_stage_whose_last_requests_drained_does_not_pass_for_saturation(clean_
     the stage holds about 12 in flight, hardly more than the stage at 12, so its throughput rises
     little; the sweep must go on to 24 (one round), where the throughput doubles."""
     benchmarks = clean_app.extensions["injector"].get(BenchmarkUseCases)
-    with FakeOpenAI(Behaviour(first_token_delay=0.05, token_delay=0.005, tokens=20)) as server:
+    with FakeOpenAI(Behaviour(first_token_delay=0.1, token_delay=0.005, tokens=40)) as server:
         benchmarks.add_endpoint("roomy", "GPT-4o", server.base_url, "gpt-4o", None)
         runner = clean_app.test_cli_runner()
         result = runner.invoke(args=["benchmark", "--endpoint", "roomy", "--requests", "24", "--warmup", "0",
