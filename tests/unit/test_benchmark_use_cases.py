@@ -560,6 +560,17 @@ def test_replies_are_counted_by_the_tokenizer_whole_and_chunk_by_chunk_after_the
     counted = count_tokens([without_usage, with_usage, failed], WordTokenizer())
     assert [(c.content_tokens, c.reasoning_tokens) for c in counted[0].chunks] == [(1, 0), (2, 0), (0, 2)]
     assert [(o.output_tokens, o.tokenizer_tokens) for o in counted] == [(2, 2), (9, 2), (0, 1)]  # " hello there"
+    by_characters = count_tokens([without_usage], CharacterTokenizer())[0]
+    assert by_characters.output_tokens == len(" hello there")  # the chunks' contents joined as they came
+
+
+class CharacterTokenizer(WordTokenizer):
+    """A token a character: tells the reply counted whole from its chunks joined with anything between."""
+
+    name = "characters"
+
+    def counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(text) for text in texts]
 
 
 def test_speed_is_stored_only_for_requests_with_time_between_tokens_and_rps_once_per_run():
@@ -874,7 +885,7 @@ def test_inter_chunk_latency_pools_every_gap_between_text_chunks_of_completed_re
 def test_the_self_check_names_each_limit_the_client_passed():
     limits = ClientLimits(loop_lag_ms=20.0, cpu_share=0.9)
     # 1,000 punctual firings (11 ms of time each) and one of 60 ms: the stall is 0.5% of the time.
-    kept_up = self_check([0.001] * 1000 + [0.05], cpu_s=0.5, wall=1.0, lateness_s=[], limits=limits)
+    kept_up = self_check([0.001] * 1000 + [0.05], cpu_s=1.0, wall=2.0, lateness_s=[], limits=limits)
     assert kept_up["reasons"] == [] and kept_up["arrival_lateness_ms"] is None and kept_up["client_cpu"] == 0.5
     assert kept_up["loop_lag_ms"] == {"p50": 1.0, "p95": 1.0, "p99": 1.0, "max": 50.0}
     lagging = self_check([0.03] * 100, cpu_s=0.95, wall=1.0, lateness_s=[0.001, 0.025], limits=limits)
