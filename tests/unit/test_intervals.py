@@ -1,12 +1,14 @@
 """95% intervals of one run's statistics: exact order statistics for quantiles, bootstrap-t for means."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.stats import beta, binom
 from scipy.stats import t as t_dist
 
 from src.application.domain.model import Interval, MetricSummary
-from src.application.domain.rollup import Rollup
+from src.application.domain.rollup import Moments, Rollup
 from src.application.domain.sketch import QuantileSketch
 from src.application.services import intervals
 from src.application.services.intervals import (
@@ -287,6 +289,23 @@ def test_a_windows_quantile_interval_is_at_least_as_wide_as_its_runs_medians_sta
         found = woodruff_interval(runs_of(samples, medians=True), q)
         assert (found.low, found.high) == pytest.approx((expected.low, expected.high), rel=1e-9)
         assert (half >= floor) == (q == 0.5)  # the median's spread already held; the tail's too narrow
+
+
+def test_a_windows_quantile_interval_narrower_each_side_than_its_floor_is_widened_to_it_about_its_middle():
+    """The floor (1.96 standard errors of the runs' mean log median) set to 0.1 on the log scale:
+    an interval 1.2 times as wide each side stands, one 0.3 times as wide is widened, values below
+    1 (negative logs) alike."""
+    floor, k = 0.1, 4
+    spread = Moments(k, 0.0, (floor / 1.959963984540054) ** 2 * k * (k - 1))  # m2 of the runs' log medians
+    runs = replace(runs_of([np.ones(10)] * k), run_log_medians=spread)
+
+    def about(value, half):
+        return Interval(value * np.exp(-half), value * np.exp(half))
+
+    wide_enough = about(0.5, 1.2 * floor)
+    assert intervals._floored(wide_enough, runs) == wide_enough
+    widened = intervals._floored(about(0.5, 0.3 * floor), runs)
+    assert (widened.low, widened.high) == pytest.approx((0.5 * np.exp(-floor), 0.5 * np.exp(floor)), rel=1e-12)
 
 
 def test_above_10000_samples_the_mean_interval_is_the_normal_one():
