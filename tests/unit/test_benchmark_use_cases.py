@@ -98,6 +98,15 @@ class WordTokenizer(AbstractTokenizer):
         return "".join(draw.choice([" alpha", " beta", " gamma"]) for _ in range(tokens))
 
 
+class CharacterTokenizer(WordTokenizer):
+    """A token a character: tells the reply counted whole from its chunks joined with anything between."""
+
+    name = "characters"
+
+    def counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(text) for text in texts]
+
+
 class Secrets(AbstractSecrets):
     def __init__(self, **values: str):
         self.values = values
@@ -562,15 +571,6 @@ def test_replies_are_counted_by_the_tokenizer_whole_and_chunk_by_chunk_after_the
     assert [(o.output_tokens, o.tokenizer_tokens) for o in counted] == [(2, 2), (9, 2), (0, 1)]  # " hello there"
     by_characters = count_tokens([without_usage], CharacterTokenizer())[0]
     assert by_characters.output_tokens == len(" hello there")  # the chunks' contents joined as they came
-
-
-class CharacterTokenizer(WordTokenizer):
-    """A token a character: tells the reply counted whole from its chunks joined with anything between."""
-
-    name = "characters"
-
-    def counts(self, texts: Sequence[str]) -> list[int]:
-        return [len(text) for text in texts]
 
 
 def test_speed_is_stored_only_for_requests_with_time_between_tokens_and_rps_once_per_run():
