@@ -8,15 +8,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from limits import parse_many
+from werkzeug.exceptions import TooManyRequests
 
-from src.adapters.web.limits import RateLimited, RateLimiter
+from src.adapters.web.limits import RateLimiter
 from tests.support.tcp_proxy import TcpProxy
 
 
 def admitted(limiter: RateLimiter, rate: str, bucket: str, count: bool = True) -> bool:
     try:
         limiter.hit(parse_many(rate), bucket, count=count)
-    except RateLimited:
+    except TooManyRequests:
         return False
     return True
 
@@ -37,7 +38,7 @@ def test_a_full_bucket_is_refused_until_its_window_ends_and_a_check_counts_nothi
     assert not admitted(limiter, "3/minute", "checked", count=False)
     try:
         limiter.hit(parse_many("3/minute"), "checked")
-    except RateLimited as refusal:
+    except TooManyRequests as refusal:
         assert 55 <= refusal.retry_after <= 60
     else:
         raise AssertionError("a full bucket admitted a request")

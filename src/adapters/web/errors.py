@@ -10,7 +10,6 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from src.adapters.web.limits import RateLimited
 from src.adapters.web.models import Error, ErrorDetail, Quota
 from src.application.domain.errors import (
     Conflict,
@@ -75,13 +74,9 @@ def register_error_handlers(app: Flask) -> None:
         response, status = error_response(error.code or 500, error.description or error.name, **extra)
         if valid_methods:
             response.headers["Allow"] = ", ".join(sorted(valid_methods))
+        if retry_after := getattr(error, "retry_after", None):  # a rate limit's 429
+            response.headers["Retry-After"] = str(retry_after)
         return response, status
-
-    @app.errorhandler(RateLimited)
-    def rate_limited(error: RateLimited) -> ResponseReturnValue:
-        body, status = error_response(429, error.description or "rate limit exceeded")
-        body.headers["Retry-After"] = str(error.retry_after)
-        return body, status
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> ResponseReturnValue:

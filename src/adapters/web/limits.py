@@ -26,12 +26,6 @@ class RateLimits:
     invalid_keys_per_address: tuple[RateLimitItem, ...]
 
 
-class RateLimited(TooManyRequests):
-    def __init__(self, rate: RateLimitItem, retry_after: float):
-        super().__init__(f"rate limit exceeded ({rate}); retry later")
-        self.retry_after = max(1, math.ceil(retry_after))
-
-
 class RateLimiter:
     def __init__(self, redis_url: str | None, key_prefix: str):
         self.memory = FixedWindowRateLimiter(MemoryStorage())
@@ -42,13 +36,14 @@ class RateLimiter:
 
     def hit(self, rates: Sequence[RateLimitItem], *bucket: str, count: bool = True) -> None:
         """Counts this request in each of the bucket's windows (with `count=False`, only checks
-        that one more would pass); raises RateLimited past one."""
+        that one more would pass); past one, raises a 429 saying when to retry."""
         for rate in rates:
             check = partial(_refused_for, rate=rate, bucket=bucket, count=count)
             in_memory = partial(check, self.memory)
             refused_for = self.outage.call(partial(check, self.shared), in_memory) if self.shared else in_memory()
             if refused_for is not None:
-                raise RateLimited(rate, refused_for)
+                retry_after = max(1, math.ceil(refused_for))
+                raise TooManyRequests(f"rate limit exceeded ({rate}); retry later", retry_after=retry_after)
 
 
 def _refused_for(
