@@ -15,7 +15,7 @@ import pytest
 
 from src.infrastructure.app import create_app
 from tests.support.network import free_port
-from tests.support.polling import eventually
+from tests.support.polling import eventually, wait_for_status, wait_until_finished
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -65,22 +65,12 @@ def web(clean_app, broker_environ):
     return create_app(broker_environ).test_client()
 
 
-def wait_for_status(client, headers, run_id, wanted, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = client.get(f"/runs/{run_id}", headers=headers).json["run"]
-        if run["status"] in wanted:
-            return run
-        time.sleep(0.1)
-    raise AssertionError(f"run {run_id} is {run['status']}, not {wanted}, after {timeout} s")
-
-
 def test_a_run_posted_to_the_api_is_completed_by_a_worker(web, start_worker, api_headers, broker_environ):
     metrics_port = free_port()
     start_worker(WORKER_METRICS_PORT=str(metrics_port))
     response = web.post("/runs", json={"samples_per_pair": 1000, "seed": 3}, headers=api_headers)
     assert response.status_code == 202
-    run = wait_for_status(web, api_headers, response.json["run"]["id"], {"completed", "failed"})
+    run = wait_until_finished(web, api_headers, f"/runs/{response.json['run']['id']}", timeout=60)
     assert run["status"] == "completed"
     assert run["sample_count"] == 12 * (3 * 1000 + 1)  # RPS: one value a run
 
@@ -101,7 +91,7 @@ def test_a_worker_killed_mid_run_leaves_no_partial_run_and_the_run_is_redelivere
     victim = start_worker()
     response = web.post("/runs", json={"samples_per_pair": 1_000_000, "seed": 4}, headers=api_headers)
     run_id = response.json["run"]["id"]
-    wait_for_status(web, api_headers, run_id, {"running"})
+    wait_for_status(web, api_headers, f"/runs/{run_id}", {"running"}, timeout=60)
     time.sleep(0.5)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
@@ -110,7 +100,7 @@ def test_a_worker_killed_mid_run_leaves_no_partial_run_and_the_run_is_redelivere
     assert scalar(clean_app, f"SELECT count(*) FROM metric_summaries WHERE run_id = {run_id}") == 0
 
     start_worker()
-    run = wait_for_status(web, api_headers, run_id, {"completed", "failed"}, timeout=120)
+    run = wait_until_finished(web, api_headers, f"/runs/{run_id}", timeout=120)
     assert run["status"] == "completed"
     assert scalar(clean_app, f"SELECT sum(n) FROM samples WHERE run_id = {run_id}") == 12 * (3 * 1_000_000 + 1)
     assert scalar(clean_app, f"SELECT count(*) FROM metric_summaries WHERE run_id = {run_id}") == 48
@@ -140,11 +130,11 @@ def test_a_long_measured_run_never_holds_up_simulations(web, start_worker, api_h
         time.sleep(1)
         assert web.get(f"/runs/{measured}", headers=api_headers).json["run"]["status"] == "queued"  # not theirs
         start_worker("CELERY_BENCHMARK_QUEUE")  # measured runs have workers of their own
-        wait_for_status(web, api_headers, measured, {"running"})
+        wait_for_status(web, api_headers, f"/runs/{measured}", {"running"}, timeout=60)
         simulated = web.post("/runs", json={"samples_per_pair": 100}, headers=api_headers).json["run"]["id"]
-        assert wait_for_status(web, api_headers, simulated, {"completed"}, timeout=6)["status"] == "completed"
+        wait_for_status(web, api_headers, f"/runs/{simulated}", {"completed"}, timeout=6)  # else it raises
         assert web.get(f"/runs/{measured}", headers=api_headers).json["run"]["status"] == "running"
-        assert wait_for_status(web, api_headers, measured, {"completed", "failed"})["status"] == "completed"
+        assert wait_until_finished(web, api_headers, f"/runs/{measured}", timeout=60)["status"] == "completed"
 
 
 def test_a_run_past_one_workers_streams_is_split_across_two_workers_and_merged_into_one(
@@ -163,11 +153,11 @@ def test_a_run_past_one_workers_streams_is_split_across_two_workers_and_merged_i
         sharding = create_app({**broker_environ, "BENCHMARK_STREAMS_PER_WORKER": "4"}).test_client()
         body = {"endpoint": "split", "requests": 32, "concurrency": 8, "warmup": 2}
         split = sharding.post("/benchmarks", json=body, headers=api_headers).json["run"]["id"]
-        run = wait_for_status(sharding, api_headers, split, {"completed", "failed"}, timeout=90)
+        run = wait_until_finished(sharding, api_headers, f"/runs/{split}", timeout=90)
         # The same load on one worker (400 streams a worker, the default), for comparison.
         whole = create_app(broker_environ).test_client()
         one_id = whole.post("/benchmarks", json=body, headers=api_headers).json["run"]["id"]
-        one = wait_for_status(whole, api_headers, one_id, {"completed", "failed"}, timeout=90)
+        one = wait_until_finished(whole, api_headers, f"/runs/{one_id}", timeout=90)
 
     assert run["status"] == "completed" and run["invalid"] is None, run
     details = run["details"]
