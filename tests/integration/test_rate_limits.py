@@ -67,3 +67,11 @@ def test_when_redis_hangs_each_waiting_request_costs_one_timeout_at_most_then_co
     finally:
         proxy.restore()
     assert max(waits) < 0.9  # the socket timeout is 0.5 s: one each, not one after another
+
+
+def test_without_redis_each_process_counts_in_its_own_memory():
+    """The embedded default (no CACHE_REDIS_URL): limits hold per process, and no other process's
+    hits count against them."""
+    one, another = RateLimiter(None, "unused:"), RateLimiter(None, "unused:")
+    assert [admitted(one, "2/minute", "bucket") for _ in range(3)] == [True, True, False]
+    assert admitted(another, "2/minute", "bucket")

@@ -31,7 +31,7 @@ class RateLimiter:
         self.memory = FixedWindowRateLimiter(MemoryStorage())
         self.shared = FixedWindowRateLimiter(RedisStorage(
             redis_url, key_prefix=key_prefix + "limits", wrap_exceptions=True, socket_timeout=0.5,
-            socket_connect_timeout=0.5)) if redis_url else None  # fmt: skip
+            socket_connect_timeout=0.5)) if redis_url else self.memory  # fmt: skip
         self.outage = Outage("rate-limit storage")
 
     def hit(self, rates: Sequence[RateLimitItem], *bucket: str, count: bool = True) -> None:
@@ -39,8 +39,7 @@ class RateLimiter:
         that one more would pass); past one, raises a 429 saying when to retry."""
         for rate in rates:
             check = partial(_refused_for, rate=rate, bucket=bucket, count=count)
-            in_memory = partial(check, self.memory)
-            refused_for = self.outage.call(partial(check, self.shared), in_memory) if self.shared else in_memory()
+            refused_for = self.outage.call(partial(check, self.shared), partial(check, self.memory))
             if refused_for is not None:
                 retry_after = max(1, math.ceil(refused_for))
                 raise TooManyRequests(f"rate limit exceeded ({rate}); retry later", retry_after=retry_after)
