@@ -105,6 +105,8 @@ def test_an_admin_adds_an_llm_an_endpoint_serves_it_and_its_measured_run_ranks_i
         run = benchmarks.run_now("qwen", benchmarks.plan(5, warmup=0))
     ranked = client.get(f"/metrics/?metric_name=TTFT&run_id={run.id}", headers=api_headers).json
     assert [result["llm"] for result in ranked["results"]] == ["Qwen 2.5 72B"]
+    # A measured run tells its requests; samples per pair are a simulated run's.
+    assert (ranked["run"]["requests"], ranked["run"]["samples_per_pair"]) == (5, None)
 
 
 def test_llms_are_added_and_listed_on_the_command_line(clean_app):

@@ -16,7 +16,7 @@ def test_posting_a_run_answers_202_with_its_location_and_the_run_completes(clien
     assert response.status_code == 202
     run = response.json["run"]
     assert response.headers["Location"] == f"/runs/{run['id']}"
-    assert (run["status"], run["seed"], run["samples_per_pair"]) == ("queued", 11, 200)
+    assert (run["status"], run["seed"], run["samples_per_pair"], run["requests"]) == ("queued", 11, 200, None)
     assert run["details"] == {"concurrency": 64}  # the load it puts on every LLM's deployment
     finished = wait_for_run(client, api_headers, run["id"])
     assert finished["status"] == "completed"

@@ -1,11 +1,14 @@
 """`flask db upgrade` builds the whole schema on a fresh database; `downgrade base` removes it."""
 
+import json
+
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, inspect
 
 from src.application.services.plans import plan_key, prompts_digest
 from src.application.use_cases.benchmarks import BenchmarkUseCases
+from src.application.use_cases.simulation import SimulationUseCases
 from src.infrastructure.app import create_app
 from src.infrastructure.database import db
 from tests.support.fake_openai import Behaviour, FakeOpenAI
@@ -129,3 +132,38 @@ def test_the_prompt_sets_revision_moves_given_prompts_out_of_runs_and_refiles_th
     assert stored() == (plans, keys, kept)  # back as they were made: the rollups under the plans' keys
     assert keys == {plan_key(plan) for plan in plans} and len(keys) == 2
     assert kept == [(prompts_digest(prompts), list(prompts))]
+
+
+def test_the_simulated_only_samples_per_pair_revision_clears_it_from_measured_runs_and_back(make_database):
+    app = create_app({"DATABASE_URL": make_database(), "LOG_LEVEL": "warning"})
+    flask_db(app, "upgrade")
+    assert app.test_cli_runner().invoke(args=["seed"]).exit_code == 0
+    with FakeOpenAI(Behaviour(first_token_delay=0.01, token_delay=0.001, tokens=3)) as server:
+        benchmarks = app.extensions["injector"].get(BenchmarkUseCases)
+        benchmarks.add_endpoint("counted", "GPT-4o", server.base_url, "gpt-4o", None)
+        benchmarks.run_now("counted", benchmarks.plan(3, warmup=0))
+    app.extensions["injector"].get(SimulationUseCases).run_now(seed=1, samples_per_pair=20)
+
+    def stored() -> list[tuple]:
+        with app.app_context():
+            rows = db.session.execute(db.text("SELECT source, samples_per_pair FROM simulation_runs ORDER BY id"))
+            found = [tuple(row) for row in rows]
+            db.engine.dispose()
+        return found
+
+    assert stored() == [("measured", None), ("simulated", 20)]
+    flask_db(app, "downgrade", "0018")  # as runs were kept before: a measured run's requests in it
+    assert stored() == [("measured", 3), ("simulated", 20)]
+    with app.app_context():  # a plan without its requests (none was stored so) is given them
+        details = db.session.execute(db.text("SELECT details FROM simulation_runs WHERE source = 'measured'")).scalar()
+        details["plan"].pop("requests")
+        db.session.execute(db.text("UPDATE simulation_runs SET details = :d WHERE source = 'measured'"),
+                           {"d": json.dumps(details)})  # fmt: skip
+        db.session.commit()
+        db.engine.dispose()
+    flask_db(app, "upgrade")
+    assert stored() == [("measured", None), ("simulated", 20)]
+    with app.app_context():
+        details = db.session.execute(db.text("SELECT details FROM simulation_runs WHERE source = 'measured'")).scalar()
+        db.engine.dispose()
+    assert details["plan"]["requests"] == 3

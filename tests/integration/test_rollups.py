@@ -30,9 +30,11 @@ def complete(uow, finished_at, mean, endpoint_id=None, plan=PLAN, llm_index=0, i
     unless invalid: simulated, or measured on an endpoint with a plan."""
     with uow:
         llm, ttft = uow.catalogue.llms()[llm_index], uow.catalogue.metrics()[0]
-        source = RunSource.SIMULATED if endpoint_id is None else RunSource.MEASURED
-        run = Run(seed=1, samples_per_pair=200, created_at=finished_at, source=source, endpoint_id=endpoint_id,
-                  details=None if endpoint_id is None else {"plan": plan})  # fmt: skip
+        if endpoint_id is None:
+            run = Run(seed=1, samples_per_pair=200, created_at=finished_at)
+        else:
+            run = Run(seed=1, created_at=finished_at, source=RunSource.MEASURED, endpoint_id=endpoint_id,
+                      details={"plan": plan})  # fmt: skip
         uow.runs.add(run)
         uow.session.flush()
         values = np.random.default_rng(int(mean * 100)).lognormal(np.log(mean), 0.3, 200)

@@ -80,7 +80,7 @@ def test_each_endpoints_newest_runs_are_read_apart_from_the_others(uow):
 
         def measured(endpoint: str, hours_ago: float, **fields) -> None:
             finished = NOW - timedelta(hours=hours_ago)
-            uow.runs.add(Run(seed=1, samples_per_pair=1, created_at=finished, source=RunSource.MEASURED,
+            uow.runs.add(Run(seed=1, created_at=finished, source=RunSource.MEASURED,
                              status=RunStatus.COMPLETED, finished_at=finished, endpoint_id=ids[endpoint],
                              details={"plan": {}}, **fields))  # fmt: skip
 

@@ -450,7 +450,7 @@ def test_a_campaign_is_ranked_by_endpoint_under_its_plan_once_it_has_finished():
 )
 def test_a_campaign_is_finished_once_every_run_is_and_completed_if_any_run_completed(states, status):
     now = datetime(2026, 12, 6, tzinfo=UTC)
-    runs = [Run(seed=1, samples_per_pair=5, created_at=now, source=RunSource.MEASURED, status=s) for s in states]
+    runs = [Run(seed=1, created_at=now, source=RunSource.MEASURED, status=s) for s in states]
     assert CampaignReport(Campaign(created_at=now), runs, ["a", "b"]).status is status
 
 

@@ -103,3 +103,10 @@ def test_a_caller_without_the_role_is_told_which_roles_may():
     assert Caller("key:4", Role.READER).limited
     assert (SCHEDULE.identity, SCHEDULE.role, SCHEDULE.limited) == ("schedule", Role.ADMIN, False)
     assert (COMMAND_LINE.identity, COMMAND_LINE.role, COMMAND_LINE.limited) == ("cli", Role.ADMIN, False)
+
+
+def test_a_measured_run_has_its_plans_requests_and_a_simulated_run_none():
+    now = datetime(2026, 12, 8, tzinfo=UTC)
+    measured = Run(seed=1, created_at=now, source=RunSource.MEASURED, details={"plan": {"requests": 40}})
+    assert (measured.requests, measured.samples_per_pair) == (40, None)
+    assert Run(seed=1, created_at=now, samples_per_pair=1000).requests is None

@@ -147,8 +147,7 @@ def test_the_tokens_quota_counts_every_prompts_tokens_beside_the_output_asked():
     assert (refused.value.used, refused.value.asked) == (4_204, 59 * 99)  # 4,200 + 1 x (1 + 3)
 
 
-def test_a_measured_run_stored_before_plans_were_kept_counts_its_requests_and_no_tokens():
-    legacy = Run(seed=0, samples_per_pair=7, created_at=datetime(2026, 11, 1, tzinfo=UTC), source=RunSource.MEASURED)
-    assert work_of(legacy) == Work(requests=7, tokens=0)
+def test_a_measured_run_stored_before_tokens_were_counted_counts_its_plans_requests_and_no_tokens():
+    legacy = Run(seed=0, created_at=datetime(2026, 11, 1, tzinfo=UTC), source=RunSource.MEASURED)
     legacy.details = {"plan": {"requests": 5}}
     assert work_of(legacy) == Work(requests=5, tokens=0)

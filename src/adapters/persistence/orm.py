@@ -136,7 +136,7 @@ simulation_runs = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("seed", BigInteger, nullable=False),
-    Column("samples_per_pair", Integer, nullable=False),
+    Column("samples_per_pair", Integer),  # simulated runs only
     Column("source", _values(RunSource), nullable=False),
     Column("status", _values(RunStatus), nullable=False),
     Column("slot", String(64), unique=True),

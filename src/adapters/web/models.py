@@ -548,7 +548,8 @@ class RunOut(Out):
     status: RunStatus
     source: RunSource
     seed: int
-    samples_per_pair: int = Field(description="Simulated: samples per LLM and metric; measured: requests")
+    samples_per_pair: int | None = Field(description="Simulated runs: samples per LLM and metric")
+    requests: int | None = Field(description="Measured runs: requests in the plan, warm-ups aside")
     sample_count: int
     slot: str | None = Field(description="The schedule tick that made it, if any")
     created_at: Timestamp

@@ -94,14 +94,14 @@ class Metric:
 
 @dataclass(eq=False)
 class Run:
-    """A run: simulated (samples drawn from the catalogue's profiles, `samples_per_pair`) or
-    measured (requests sent to an endpoint: `endpoint_id`, the plan in `details`, and
-    `samples_per_pair` its number of requests). `seed` seeds its random draws: the samples, or the
-    arrival times of a measured run. Completed and failed are final."""
+    """A run: simulated (`samples_per_pair` samples drawn from the catalogue's profile of each LLM
+    and metric) or measured (requests sent to an endpoint: `endpoint_id`, and the plan in
+    `details`). `seed` seeds its random draws: the samples, or the arrival times of a measured run.
+    Completed and failed are final."""
 
     seed: int
-    samples_per_pair: int
     created_at: datetime
+    samples_per_pair: int | None = None  # simulated runs only
     source: RunSource = RunSource.SIMULATED
     status: RunStatus = RunStatus.QUEUED
     slot: str | None = None
@@ -124,6 +124,11 @@ class Run:
         """A measured run's plan, as its details keep it."""
         plan: dict[str, Any] = (self.details or {})["plan"]
         return plan
+
+    @property
+    def requests(self) -> int | None:
+        """A measured run's requests, as its plan asks (warm-ups aside); None for a simulated run."""
+        return int(self.plan["requests"]) if self.source is RunSource.MEASURED else None
 
     @property
     def trusted(self) -> bool:

@@ -391,7 +391,6 @@ class BenchmarkUseCases:
         """A measured run of the plan, not yet added; its seed times its arrivals (fresh when None)."""
         return Run(
             seed=bounds.fresh_seed() if seed is None else seed,
-            samples_per_pair=plan.requests,
             created_at=self.clock.now(),
             source=RunSource.MEASURED,
             endpoint_id=endpoint.id,

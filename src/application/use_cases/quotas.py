@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from src.application.domain.catalogue import load_catalogue
 from src.application.domain.errors import QuotaExceeded
-from src.application.domain.model import Caller, Run, RunSource
+from src.application.domain.model import Caller, Run
 from src.application.ports.unit_of_work import AbstractUnitOfWork
 
 QUOTA_PERIOD = timedelta(days=1)
@@ -50,11 +50,12 @@ def benchmark_work(requests: int, warmup: int, max_tokens: int, prompt_tokens: i
 
 
 def work_of(run: Run) -> Work:
-    if run.source is RunSource.SIMULATED:
+    if run.samples_per_pair is not None:  # a simulated run
         return simulation_work(run.samples_per_pair)
-    plan = (run.details or {}).get("plan", {})
-    requests, warmup = plan.get("requests", run.samples_per_pair), plan.get("warmup", 0)
-    return benchmark_work(requests, warmup, plan.get("max_tokens", 0), plan.get("prompt_tokens", 0))
+    plan = run.plan
+    return benchmark_work(
+        plan["requests"], plan.get("warmup", 0), plan.get("max_tokens", 0), plan.get("prompt_tokens", 0)
+    )
 
 
 def enforce_quotas(uow: AbstractUnitOfWork, caller: Caller, quotas: Quotas, now: datetime, asked: Work) -> None:

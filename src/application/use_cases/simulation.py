@@ -218,7 +218,7 @@ class SimulationUseCases:
         missing += [m.name for m in catalogue.metrics if m.name not in metrics]
         if missing:
             raise NotFound(f"the catalogue is not seeded (missing {', '.join(missing[:3])}, ...): run `flask seed`")
-        assert run.id is not None
+        assert run.id is not None and run.samples_per_pair is not None  # stored, and simulated
         day = self.clock.now().date()
         n, chunk = run.samples_per_pair, self.settings.chunk_size
         concurrency = (run.details or {}).get("concurrency", 1)  # runs queued before loads had none
