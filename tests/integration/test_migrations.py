@@ -145,15 +145,18 @@ def test_the_simulated_only_samples_per_pair_revision_clears_it_from_measured_ru
     app.extensions["injector"].get(SimulationUseCases).run_now(seed=1, samples_per_pair=20)
 
     def stored() -> list[tuple]:
+        """Each run's source, samples_per_pair and its plan's requests (measured runs)."""
         with app.app_context():
-            rows = db.session.execute(db.text("SELECT source, samples_per_pair FROM simulation_runs ORDER BY id"))
-            found = [tuple(row) for row in rows]
+            rows = db.session.execute(
+                db.text("SELECT source, samples_per_pair, details FROM simulation_runs ORDER BY id")
+            )
+            found = [(source, n, (details or {}).get("plan", {}).get("requests")) for source, n, details in rows]
             db.engine.dispose()
         return found
 
-    assert stored() == [("measured", None), ("simulated", 20)]
+    assert stored() == [("measured", None, 3), ("simulated", 20, None)]
     flask_db(app, "downgrade", "0018")  # as runs were kept before: a measured run's requests in it
-    assert stored() == [("measured", 3), ("simulated", 20)]
+    assert stored() == [("measured", 3, 3), ("simulated", 20, None)]
     with app.app_context():  # a plan without its requests (none was stored so) is given them
         details = db.session.execute(db.text("SELECT details FROM simulation_runs WHERE source = 'measured'")).scalar()
         details["plan"].pop("requests")
@@ -161,9 +164,6 @@ def test_the_simulated_only_samples_per_pair_revision_clears_it_from_measured_ru
                            {"d": json.dumps(details)})  # fmt: skip
         db.session.commit()
         db.engine.dispose()
+    assert stored() == [("measured", 3, None), ("simulated", 20, None)]
     flask_db(app, "upgrade")
-    assert stored() == [("measured", None), ("simulated", 20)]
-    with app.app_context():
-        details = db.session.execute(db.text("SELECT details FROM simulation_runs WHERE source = 'measured'")).scalar()
-        db.engine.dispose()
-    assert details["plan"]["requests"] == 3
+    assert stored() == [("measured", None, 3), ("simulated", 20, None)]
